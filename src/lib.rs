@@ -1,0 +1,8 @@
+//! CIS Kubernetes benchmark compliance reports.
+//!
+//! The crate is split the way data flows: [`model`] holds the documents, [`report`] is
+//! the pure computation (no IO, no clock), [`render`] writes the downloads, [`store`] and
+//! [`import`] are the adapters around them, and [`config`] reads the environment.
+
+pub mod model;
+pub mod report;

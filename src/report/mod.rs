@@ -1,0 +1,3 @@
+//! The pure report core: (spec, window, documents) in, report data out.
+
+pub mod schedule;
