@@ -1,3 +1,10 @@
 //! The pure report core: (spec, window, documents) in, report data out.
+//!
+//! Nothing in this module does IO or reads the clock; the reporter binary and the
+//! stores are thin adapters around it.
 
+pub mod order;
 pub mod schedule;
+pub mod top_failed;
+
+pub use top_failed::{TopFailedTest, top_failed_tests};

@@ -1,0 +1,96 @@
+//! Storage adapters behind two small traits, so the reporter and the CLI never care
+//! which backend holds the documents.
+//!
+//! The embedded default is a SQLite file ([`sqlite`]); Elasticsearch implements the same
+//! traits for production clusters.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{BenchmarkDocument, CisBenchmarkSummary, ReportDocument};
+
+/// The benchmark query window, both ends inclusive (SPEC §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// What a benchmark query read, for the reporter's summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Documents handed to the sink.
+    pub documents: u64,
+    /// Documents that could not be decoded and were skipped (each logged with a warning).
+    pub skipped: u64,
+}
+
+/// A line of `reports list`: everything but the per-node results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportListing {
+    pub id: String,
+    pub report_name: String,
+    pub report_type_name: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub generation_time: DateTime<Utc>,
+    pub summary: CisBenchmarkSummary,
+    pub node_count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path} does not exist (import benchmark results or run a report first)")]
+    Missing { path: PathBuf },
+    #[error("{path} is not a usable compliance database: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot encode {what}: {detail}")]
+    Encode { what: String, detail: String },
+}
+
+/// Where benchmark results live.
+pub trait BenchmarkStore {
+    /// Stores every document in one transaction: all of them or none. A document with
+    /// the same node and timestamp as a stored one replaces it, so re-importing a file
+    /// does not duplicate it. Returns how many were stored.
+    fn put_benchmarks(
+        &mut self,
+        docs: &mut dyn Iterator<Item = BenchmarkDocument>,
+    ) -> Result<u64, StoreError>;
+
+    /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
+    /// its latest document without `error`, or its latest errored document when it has
+    /// no other (SPEC §4.2). Reads O(nodes) documents, not every document of the window.
+    /// Nodes arrive in byte order of their names.
+    fn latest_per_node(
+        &self,
+        window: &QueryWindow,
+        sink: &mut dyn FnMut(BenchmarkDocument),
+    ) -> Result<QueryStats, StoreError>;
+}
+
+/// Where reports live.
+pub trait ReportStore {
+    /// Stores `report` under its id in one transaction, replacing a previous report with
+    /// the same id. On failure the previous report is left exactly as it was.
+    fn put_report(&mut self, report: &ReportDocument) -> Result<(), StoreError>;
+
+    /// Every stored report, newest window first (then by name).
+    fn list_reports(&self) -> Result<Vec<ReportListing>, StoreError>;
+
+    /// The whole report, or `None` when no report has this id.
+    fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError>;
+}
