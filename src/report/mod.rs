@@ -3,8 +3,16 @@
 //! Nothing in this module does IO or reads the clock; the reporter binary and the
 //! stores are thin adapters around it.
 
+pub mod compute;
+pub mod filter;
 pub mod order;
 pub mod schedule;
 pub mod top_failed;
+pub mod window;
 
+pub use compute::{ComputeStats, ReportBuilder, ReportRequest, compute_report};
 pub use top_failed::{TopFailedTest, top_failed_tests};
+pub use window::{QueryWindow, query_window, report_id};
+
+#[cfg(test)]
+mod compute_tests;

@@ -10,13 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{BenchmarkDocument, CisBenchmarkSummary, ReportDocument};
 
-/// The benchmark query window, both ends inclusive (SPEC §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueryWindow {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
+pub use crate::report::window::QueryWindow;
 /// What a benchmark query read, for the reporter's summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
