@@ -8,3 +8,6 @@ pub mod model;
 pub mod report;
 pub mod store;
 pub mod resources;
+pub mod config;
+pub mod logging;
+pub mod reporter;

@@ -1,0 +1,32 @@
+# Everyday commands. `make run` is the demo on the embedded store; `make test` is what CI runs.
+CARGO ?= cargo
+OUT ?= out
+DB ?= compliance.db
+
+.PHONY: build run test bench fmt lint clean
+
+build:
+	$(CARGO) build --release --bins
+
+# Imports the bundled real kube-bench outputs into ./$(DB), runs the daily-cis-results
+# report for yesterday, writes the downloads to ./$(OUT) and prints a summary.
+run: build
+	DB=$(DB) OUT=$(OUT) scripts/demo.sh
+
+test:
+	$(CARGO) test
+
+bench:
+	$(CARGO) bench --bench report
+	scripts/bench-cluster.sh 1000 10000
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf $(OUT) $(DB) $(DB)-wal $(DB)-shm

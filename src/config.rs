@@ -1,0 +1,477 @@
+//! Configuration from the environment (SPEC §7), parsed into checked values.
+//!
+//! Parsing takes the variables and the current time as arguments, so every rule is
+//! testable without touching the process environment or the clock.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::model::Rating;
+use crate::model::benchmark::DEFAULT_CLUSTER;
+use crate::model::time;
+
+/// The default embedded store: a SQLite file in the working directory.
+pub const DEFAULT_DATASTORE: &str = "sqlite:compliance.db";
+
+/// A configuration value that cannot be used; always names the variable and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub value: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &str, value: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.to_string(),
+            value: value.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where documents and reports are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datastore {
+    Sqlite(PathBuf),
+}
+
+impl Datastore {
+    /// Parses `sqlite:PATH` (the only scheme of the embedded store).
+    pub fn parse(variable: &str, value: &str) -> Result<Datastore, ConfigError> {
+        match value.trim().split_once(':') {
+            Some(("sqlite", path)) if !path.trim().is_empty() => {
+                Ok(Datastore::Sqlite(PathBuf::from(path.trim())))
+            }
+            Some(("sqlite", _)) => Err(ConfigError::new(
+                variable,
+                value,
+                "the sqlite: URL needs a file path, e.g. sqlite:./compliance.db",
+            )),
+            _ => Err(ConfigError::new(
+                variable,
+                value,
+                "expected sqlite:PATH, e.g. sqlite:./compliance.db",
+            )),
+        }
+    }
+
+    /// Picks the store from the environment; refuses Elasticsearch settings this build
+    /// cannot honour rather than silently writing somewhere else.
+    pub fn from_env(env: &RawEnv) -> Result<Datastore, ConfigError> {
+        for (variable, value) in [
+            ("ELASTIC_HOST", &env.elastic_host),
+            ("ELASTIC_URL", &env.elastic_url),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    variable,
+                    v,
+                    "the Elasticsearch store is not available in this build; unset it to use COMPLIANCE_DATASTORE (sqlite:PATH)",
+                ));
+            }
+        }
+        Datastore::parse(
+            "COMPLIANCE_DATASTORE",
+            env.compliance_datastore
+                .as_deref()
+                .unwrap_or(DEFAULT_DATASTORE),
+        )
+    }
+}
+
+/// The variables as strings, read with `envy` (names are the lower-cased variables).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawEnv {
+    pub tigera_compliance_report_name: Option<String>,
+    pub tigera_compliance_report_start_time: Option<String>,
+    pub tigera_compliance_report_end_time: Option<String>,
+    pub tigera_compliance_job_start_delay: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub compliance_datastore: Option<String>,
+    pub compliance_resources: Option<String>,
+    pub compliance_output_dir: Option<String>,
+    pub compliance_fail_on: Option<String>,
+    pub elastic_host: Option<String>,
+    pub elastic_url: Option<String>,
+    pub elastic_index_suffix: Option<String>,
+}
+
+impl RawEnv {
+    /// Reads the variables from `(name, value)` pairs, e.g. `std::env::vars()`.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> RawEnv {
+        // Every field is an optional string, so envy cannot fail on values; unknown
+        // variables are ignored.
+        envy::from_iter(vars).unwrap_or_default()
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A tracing filter directive: error, warn, info or debug. Default info.
+    pub level: &'static str,
+    /// JSON lines instead of human-readable text (LOG_FORMAT=json).
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info",
+            json: false,
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn from_env(env: &RawEnv) -> Result<LogConfig, ConfigError> {
+        let level = match env.log_level.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            None => "info",
+            Some(l) => match l.as_str() {
+                "" | "info" => "info",
+                "error" | "fatal" | "panic" => "error",
+                "warning" | "warn" => "warn",
+                "debug" => "debug",
+                "trace" => "trace",
+                _ => {
+                    return Err(ConfigError::new(
+                        "LOG_LEVEL",
+                        env.log_level.as_deref().unwrap_or_default(),
+                        "expected one of error, warning, info, debug",
+                    ));
+                }
+            },
+        };
+        let json = match env.log_format.as_deref().map(str::trim) {
+            None | Some("") | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    other,
+                    "expected text or json",
+                ));
+            }
+        };
+        Ok(LogConfig { level, json })
+    }
+}
+
+/// Which window the reporter covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowChoice {
+    /// START and END were given.
+    Explicit {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// Neither was given: the last completed window of the schedule whose end plus the
+    /// job start delay has passed.
+    LastCompleted { now: DateTime<Utc>, delay: Duration },
+}
+
+/// Everything the reporter needs from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReporterConfig {
+    pub report_name: String,
+    pub window: WindowChoice,
+    pub datastore: Datastore,
+    pub resources: Option<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+    /// Exit 3 after storing when a node rates at or below this (COMPLIANCE_FAIL_ON).
+    pub fail_on: Option<Rating>,
+    /// Stored in the report's `cluster` (ELASTIC_INDEX_SUFFIX, default `cluster`).
+    pub cluster: String,
+    pub log: LogConfig,
+}
+
+/// Default TIGERA_COMPLIANCE_JOB_START_DELAY.
+pub const DEFAULT_JOB_START_DELAY: Duration = Duration::minutes(30);
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl ReporterConfig {
+    pub fn from_env(env: &RawEnv, now: DateTime<Utc>) -> Result<ReporterConfig, ConfigError> {
+        let log = LogConfig::from_env(env)?;
+        let report_name = non_empty(&env.tigera_compliance_report_name)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "TIGERA_COMPLIANCE_REPORT_NAME",
+                    "",
+                    "is required: the name of the GlobalReport to run",
+                )
+            })?
+            .to_string();
+        const START: &str = "TIGERA_COMPLIANCE_REPORT_START_TIME";
+        const END: &str = "TIGERA_COMPLIANCE_REPORT_END_TIME";
+        let start = non_empty(&env.tigera_compliance_report_start_time);
+        let end = non_empty(&env.tigera_compliance_report_end_time);
+        let window = match (start, end) {
+            (Some(s), Some(e)) => {
+                let start = parse_time(START, s, now)?;
+                let end = parse_time(END, e, now)?;
+                if end < start {
+                    return Err(ConfigError::new(
+                        END,
+                        e,
+                        format!("is before {START} ({})", time::format(&start)),
+                    ));
+                }
+                WindowChoice::Explicit { start, end }
+            }
+            (None, None) => {
+                let delay = match non_empty(&env.tigera_compliance_job_start_delay) {
+                    None => DEFAULT_JOB_START_DELAY,
+                    Some(d) => parse_duration("TIGERA_COMPLIANCE_JOB_START_DELAY", d)?,
+                };
+                WindowChoice::LastCompleted { now, delay }
+            }
+            (Some(s), None) => {
+                return Err(ConfigError::new(
+                    START,
+                    s,
+                    format!("is set but {END} is not; set both, or neither to report the schedule's last completed window"),
+                ));
+            }
+            (None, Some(e)) => {
+                return Err(ConfigError::new(
+                    END,
+                    e,
+                    format!("is set but {START} is not; set both, or neither to report the schedule's last completed window"),
+                ));
+            }
+        };
+        let fail_on = match non_empty(&env.compliance_fail_on) {
+            None => None,
+            Some(v) => Some(parse_fail_on("COMPLIANCE_FAIL_ON", v)?),
+        };
+        Ok(ReporterConfig {
+            report_name,
+            window,
+            datastore: Datastore::from_env(env)?,
+            resources: non_empty(&env.compliance_resources).map(PathBuf::from),
+            output_dir: non_empty(&env.compliance_output_dir).map(PathBuf::from),
+            fail_on,
+            cluster: non_empty(&env.elastic_index_suffix)
+                .unwrap_or(DEFAULT_CLUSTER)
+                .to_string(),
+            log,
+        })
+    }
+}
+
+/// `low` or `med`: the rating at or below which a run fails.
+pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "low" => Ok(Rating::Low),
+        "med" | "medium" => Ok(Rating::Med),
+        _ => Err(ConfigError::new(variable, value, "expected low or med")),
+    }
+}
+
+/// A duration such as `30m` or `1h 30m`.
+pub fn parse_duration(variable: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        ConfigError::new(variable, value, format!("not a duration such as 30m or 1h 30m: {e}"))
+    })?;
+    Duration::from_std(d).map_err(|_| ConfigError::new(variable, value, "duration is too long"))
+}
+
+/// An RFC 3339 time, `now`, or `now-2h` / `now+30m` style relative time. Fractions of a
+/// second are dropped: report times and ids are whole seconds.
+pub fn parse_time(variable: &str, value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ConfigError> {
+    let v = value.trim();
+    let parsed = if let Some(rest) = v.strip_prefix("now") {
+        let rest = rest.trim();
+        if rest.is_empty() {
+            now
+        } else {
+            let (sign, amount) = rest.split_at(1);
+            let d = humantime::parse_duration(amount.trim()).map_err(|e| {
+                ConfigError::new(variable, value, format!("bad relative time, expected e.g. now-2h: {e}"))
+            })?;
+            let d = Duration::from_std(d)
+                .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
+            match sign {
+                "-" => now - d,
+                "+" => now + d,
+                _ => {
+                    return Err(ConfigError::new(
+                        variable,
+                        value,
+                        "expected now, now-DURATION or now+DURATION",
+                    ));
+                }
+            }
+        }
+    } else {
+        time::parse(v).map_err(|e| {
+            ConfigError::new(
+                variable,
+                value,
+                format!("not an RFC 3339 time (e.g. 2026-11-25T00:00:00Z) or now-2h style time: {e}"),
+            )
+        })?
+    };
+    Ok(time::truncate_to_seconds(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> RawEnv {
+        RawEnv::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn now() -> DateTime<Utc> {
+        time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    #[test]
+    fn explicit_window_and_defaults() {
+        let c = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results"),
+                ("TIGERA_COMPLIANCE_REPORT_START_TIME", "2026-11-25T00:00:00Z"),
+                ("TIGERA_COMPLIANCE_REPORT_END_TIME", "2026-11-26T00:00:00Z"),
+                ("PATH", "/usr/bin"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.report_name, "daily-cis-results");
+        assert_eq!(c.datastore, Datastore::Sqlite("compliance.db".into()));
+        assert_eq!(c.cluster, "cluster");
+        assert_eq!(c.log, LogConfig::default());
+        assert!(matches!(c.window, WindowChoice::Explicit { .. }));
+    }
+
+    #[test]
+    fn relative_times_are_resolved_against_now_in_whole_seconds() {
+        let t = parse_time("X", "now-2h", now()).unwrap();
+        assert_eq!(time::format(&t), "2026-11-26T15:40:12Z");
+        let t = parse_time("X", "now - 1h 30m", now()).unwrap();
+        assert_eq!(time::format(&t), "2026-11-26T16:10:12Z");
+        assert_eq!(time::format(&parse_time("X", "now", now()).unwrap()), "2026-11-26T17:40:12Z");
+        assert!(parse_time("X", "now*2h", now()).is_err());
+        assert!(parse_time("X", "yesterday", now()).is_err());
+    }
+
+    #[test]
+    fn missing_name_is_named() {
+        let e = ReporterConfig::from_env(&env(&[]), now()).unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_NAME");
+    }
+
+    #[test]
+    fn malformed_start_names_variable_and_value() {
+        let e = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_REPORT_START_TIME", "25/11/2026"),
+                ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_START_TIME");
+        assert!(e.to_string().contains("\"25/11/2026\""), "{e}");
+    }
+
+    #[test]
+    fn end_before_start_is_refused() {
+        let e = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_REPORT_START_TIME", "now"),
+                ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now-1h"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_END_TIME");
+    }
+
+    #[test]
+    fn only_one_of_start_and_end_is_refused() {
+        let e = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_END_TIME");
+    }
+
+    #[test]
+    fn schedule_window_uses_start_delay() {
+        let c = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_JOB_START_DELAY", "1h 30m"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.window,
+            WindowChoice::LastCompleted {
+                now: now(),
+                delay: Duration::minutes(90)
+            }
+        );
+        let e = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_JOB_START_DELAY", "soon"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_JOB_START_DELAY");
+    }
+
+    #[test]
+    fn datastore_url_must_be_sqlite_path() {
+        assert_eq!(
+            Datastore::parse("V", "sqlite:/tmp/x.db").unwrap(),
+            Datastore::Sqlite("/tmp/x.db".into())
+        );
+        for bad in ["postgres://x", "/tmp/x.db", "sqlite:", "sqlite:  "] {
+            let e = Datastore::parse("COMPLIANCE_DATASTORE", bad).unwrap_err();
+            assert_eq!(e.value, bad);
+        }
+    }
+
+    #[test]
+    fn elasticsearch_settings_are_not_silently_ignored() {
+        let e = Datastore::from_env(&env(&[("ELASTIC_HOST", "es.local")])).unwrap_err();
+        assert_eq!(e.variable, "ELASTIC_HOST");
+    }
+
+    #[test]
+    fn log_level_and_format() {
+        let l = LogConfig::from_env(&env(&[("LOG_LEVEL", "warning"), ("LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(l, LogConfig { level: "warn", json: true });
+        assert_eq!(LogConfig::from_env(&env(&[("LOG_LEVEL", "loud")])).unwrap_err().variable, "LOG_LEVEL");
+        assert_eq!(LogConfig::from_env(&env(&[("LOG_FORMAT", "xml")])).unwrap_err().variable, "LOG_FORMAT");
+    }
+
+    #[test]
+    fn fail_on_accepts_low_and_med_only() {
+        assert_eq!(parse_fail_on("V", "LOW").unwrap(), Rating::Low);
+        assert_eq!(parse_fail_on("V", "med").unwrap(), Rating::Med);
+        assert!(parse_fail_on("V", "high").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Structured logs on standard error, configured by LOG_LEVEL and LOG_FORMAT.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+
+/// Installs the global subscriber. Standard output stays free for results (summary lines,
+/// CSV on `-`), so every log line goes to standard error.
+pub fn init(cfg: LogConfig) {
+    let filter = EnvFilter::new(cfg.level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second init (tests calling run twice) keeps the first subscriber.
+    let _ = if cfg.json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}

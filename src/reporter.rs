@@ -1,0 +1,201 @@
+//! The one-shot reporter: load the GlobalReport, query, compute, store, exit.
+//!
+//! The binary is a thin shell around [`run`]; everything here takes its inputs (config,
+//! resources, store, clock reading) as arguments so the whole run is testable in-process.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{ConfigError, ReporterConfig, WindowChoice};
+use crate::model::{GlobalReport, Rating, ReportDocument, TestStatus};
+use crate::report::schedule::Schedule;
+use crate::report::{ComputeStats, ReportBuilder, ReportRequest, top_failed_tests};
+use crate::resources::{ReportSource, ResourceError};
+use crate::store::{BenchmarkStore, QueryStats, QueryWindow, ReportStore, StoreError};
+
+/// Exit code when COMPLIANCE_FAIL_ON / --fail-on finds nodes at or below the level.
+pub const EXIT_FAIL_ON: u8 = 3;
+
+/// A store that holds both benchmark documents and reports.
+pub trait Store: BenchmarkStore + ReportStore {}
+impl<T: BenchmarkStore + ReportStore> Store for T {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReporterError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error("GlobalReport {report:?}: {message}")]
+    Window { report: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the report {id} is stored, but writing its downloads to {dir} failed: {detail} (re-create them with `compliancectl reports download {id} --output {dir}`)")]
+    Downloads {
+        id: String,
+        dir: PathBuf,
+        detail: String,
+    },
+}
+
+impl ReporterError {
+    /// 2 for configuration problems (nothing was read or written), 1 for runtime failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ReporterError::Config(_) | ReporterError::Resource(_) | ReporterError::Window { .. } => 2,
+            ReporterError::Store(_) | ReporterError::Downloads { .. } => 1,
+        }
+    }
+}
+
+/// What a successful run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: ReportDocument,
+    pub query_window: QueryWindow,
+    pub query: QueryStats,
+    pub compute: ComputeStats,
+    pub downloads: Vec<PathBuf>,
+}
+
+/// The report window: the configured one, or the schedule's last completed window.
+pub fn resolve_window(
+    choice: WindowChoice,
+    report: &GlobalReport,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ReporterError> {
+    match choice {
+        WindowChoice::Explicit { start, end } => Ok((start, end)),
+        WindowChoice::LastCompleted { now, delay } => {
+            let err = |message: String| ReporterError::Window {
+                report: report.metadata.name.clone(),
+                message,
+            };
+            let text = report.spec.schedule.as_deref().ok_or_else(|| {
+                err("spec.schedule is not set, so there is no last completed window: set TIGERA_COMPLIANCE_REPORT_START_TIME and TIGERA_COMPLIANCE_REPORT_END_TIME".into())
+            })?;
+            let schedule = Schedule::parse(text).map_err(|e| err(format!("spec.schedule: {e}")))?;
+            schedule
+                .last_completed_window(now, delay)
+                .ok_or_else(|| err(format!("spec.schedule {text:?} has no completed window before {now}")))
+        }
+    }
+}
+
+/// Runs one report: everything but logging setup and printing.
+///
+/// Writes happen last and at most once: the report is stored in one transaction, then
+/// the downloads are written (each file atomically), so a failure never leaves a partial
+/// report behind.
+pub fn run(
+    cfg: &ReporterConfig,
+    source: &dyn ReportSource,
+    store: &mut dyn Store,
+    generation_time: DateTime<Utc>,
+) -> Result<Outcome, ReporterError> {
+    let (report, report_type) = source.load_report(&cfg.report_name)?;
+    let (start, end) = resolve_window(cfg.window, &report)?;
+    let mut builder = ReportBuilder::new(ReportRequest {
+        report: &report,
+        report_type: &report_type,
+        start,
+        end,
+        generation_time,
+        cluster: &cfg.cluster,
+    })
+    .map_err(|e| ReporterError::Window {
+        report: report.metadata.name.clone(),
+        message: e.to_string(),
+    })?;
+    let query_window = builder.query_window();
+    tracing::info!(
+        report = %report.metadata.name,
+        start = %crate::model::time::format(&start),
+        end = %crate::model::time::format(&end),
+        query_start = %crate::model::time::format(&query_window.start),
+        "computing report"
+    );
+    let query = store.latest_per_node(&query_window, &mut |doc| builder.offer(doc))?;
+    let (doc, compute) = builder.finish();
+    for (status, count) in &compute.unknown_statuses {
+        tracing::warn!(status = %status, tests = count, "tests with an unknown status were listed but not counted");
+    }
+    store.put_report(&doc)?;
+    tracing::info!(id = %doc.id, nodes = doc.cis_benchmark.len(), "report stored");
+    let downloads = match &cfg.output_dir {
+        None => Vec::new(),
+        Some(dir) => crate::render::write_all(&doc, dir, &crate::render::Download::all()).map_err(|e| {
+            ReporterError::Downloads {
+                id: doc.id.clone(),
+                dir: dir.clone(),
+                detail: e.to_string(),
+            }
+        })?,
+    };
+    Ok(Outcome {
+        report: doc,
+        query_window,
+        query,
+        compute,
+        downloads,
+    })
+}
+
+/// The one-line summary printed on success.
+pub fn summary_line(o: &Outcome) -> String {
+    let r = &o.report;
+    let s = &r.cis_benchmark_summary;
+    let mut line = format!(
+        "report {} stored: {} nodes (HIGH {}, MED {}, LOW {}; {} errored), window {} – {}, {} documents read, {} skipped",
+        r.id,
+        r.cis_benchmark.len(),
+        s.high_count,
+        s.med_count,
+        s.low_count,
+        o.compute.errored_nodes,
+        crate::model::time::format(&r.start_time),
+        crate::model::time::format(&r.end_time),
+        o.query.documents,
+        o.query.skipped,
+    );
+    let limit = r.report_spec.cis_params().map(|p| p.num_failed_tests).unwrap_or(5);
+    let top = top_failed_tests(&r.cis_benchmark, limit);
+    if !top.is_empty() {
+        let list: Vec<String> = top.iter().map(|t| format!("{} ({})", t.index, t.failed_count)).collect();
+        let _ = write!(line, "; top failed: {}", list.join(", "));
+    }
+    line
+}
+
+/// Nodes rated `level` or worse with their failed tests, for CI output. Empty when none.
+pub fn fail_on_report(r: &ReportDocument, level: Rating) -> Option<String> {
+    let nodes: Vec<_> = r.nodes_at_or_below(level).collect();
+    if nodes.is_empty() {
+        return None;
+    }
+    let mut out = format!(
+        "{} of {} nodes rate {} or below:\n",
+        nodes.len(),
+        r.cis_benchmark.len(),
+        level
+    );
+    for n in nodes {
+        let s = &n.summary;
+        let _ = writeln!(
+            out,
+            "  {} {} ({} of {} passing){}",
+            n.node_name,
+            s.status,
+            s.total_pass,
+            s.total,
+            if n.error.is_empty() { String::new() } else { format!(": run failed: {}", n.error) }
+        );
+        for t in n.results.iter().flat_map(|sec| &sec.results) {
+            if t.status == TestStatus::Fail {
+                let _ = writeln!(out, "    FAIL {} {}", t.text.test_number, t.text.test_desc);
+            }
+        }
+    }
+    Some(out)
+}
