@@ -11,3 +11,4 @@ pub mod resources;
 pub mod config;
 pub mod logging;
 pub mod reporter;
+pub mod synth;

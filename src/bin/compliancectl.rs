@@ -1,1 +1,381 @@
-fn main() {}
+//! compliancectl: import benchmark results, read reports, validate GlobalReports.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration, 3 `--fail-on`
+//! found nodes at or below the level.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use compliance::config::{self, Datastore, LogConfig, RawEnv};
+use compliance::model::{Rating, ReportDocument, time};
+use compliance::render::Download;
+use compliance::reporter::{self, EXIT_FAIL_ON};
+use compliance::resources::Resources;
+use compliance::store::{self, OpenMode, ReportListing};
+use compliance::{import, logging};
+
+#[derive(Parser)]
+#[command(name = "compliancectl", version, about = "CIS Kubernetes benchmark reports: import results, read reports, validate GlobalReports")]
+struct Cli {
+    /// Where documents and reports are stored.
+    #[arg(long, env = "COMPLIANCE_DATASTORE", default_value = config::DEFAULT_DATASTORE, global = true)]
+    datastore: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store benchmark results.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// List, show and download stored reports.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+    /// Check GlobalReport / GlobalReportType manifests without storing anything.
+    Validate {
+        /// A YAML file or a directory of them.
+        #[arg(short = 'f', long = "filename")]
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// kube-bench `--json` output; all FILEs are one run of one node.
+    KubeBench(KubeBenchArgs),
+    /// Benchmark documents in the SPEC §3 schema, one JSON object per line (`-` for stdin).
+    Benchmarks {
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct KubeBenchArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Node the results belong to. Default: this machine's host name.
+    #[arg(long)]
+    node: Option<String>,
+    /// When the checks ran: RFC 3339, `now` or `now-2h`. Default: now.
+    #[arg(long)]
+    time: Option<String>,
+    /// The node's Kubernetes version. Default: kube-bench's detected_version, if any.
+    #[arg(long = "k8s-version")]
+    k8s_version: Option<String>,
+    /// Cluster name stored with the document.
+    #[arg(long, env = "ELASTIC_INDEX_SUFFIX", default_value = "cluster")]
+    cluster: String,
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Every stored report, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One report: per-node ratings and the top failed tests.
+    Show {
+        /// Report id (see `reports list`).
+        #[arg(required_unless_present = "latest")]
+        id: Option<String>,
+        /// The newest report of this GlobalReport instead of an id.
+        #[arg(long, conflicts_with = "id")]
+        latest: Option<String>,
+        /// Print the whole report document as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 3 when a node rates at or below this level (low or med).
+        #[arg(long = "fail-on", value_parser = parse_fail_on)]
+        fail_on: Option<Rating>,
+    },
+    /// Write a report's downloads (all five unless --format is given).
+    Download {
+        id: String,
+        /// total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv or ui-summary.json.
+        #[arg(long = "format", value_parser = parse_download)]
+        formats: Vec<Download>,
+        /// Directory to write into; `-` writes a single format to standard output.
+        #[arg(long, short = 'o', default_value = ".")]
+        output: PathBuf,
+    },
+}
+
+fn parse_fail_on(s: &str) -> Result<Rating, String> {
+    config::parse_fail_on("--fail-on", s).map_err(|e| e.message)
+}
+
+fn parse_download(s: &str) -> Result<Download, String> {
+    Download::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown download {s:?}; known: {}",
+            Download::all().iter().map(|d| d.file_name()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn usage(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 2, error: error.into() }
+}
+
+fn runtime(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 1, error: error.into() }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("compliancectl: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run() -> Result<u8, Failure> {
+    let cli = Cli::parse();
+    let env = RawEnv::from_vars(std::env::vars());
+    logging::init(LogConfig::from_env(&env).map_err(usage)?);
+    let datastore = Datastore::parse("COMPLIANCE_DATASTORE (--datastore)", &cli.datastore).map_err(usage)?;
+    match cli.command {
+        Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore, args),
+        Command::Import(ImportCommand::Benchmarks { file }) => import_benchmarks(&datastore, &file),
+        Command::Reports(cmd) => reports(&datastore, cmd),
+        Command::Validate { path } => validate(&path),
+    }
+}
+
+fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, Failure> {
+    let node = match args.node {
+        Some(n) if !n.trim().is_empty() => n,
+        Some(_) => return Err(usage(anyhow!("--node must not be empty"))),
+        None => import::kube_bench::host_name().map_err(usage)?,
+    };
+    let timestamp = match &args.time {
+        Some(t) => config::parse_time("--time", t, Utc::now()).map_err(usage)?,
+        None => time::truncate_to_seconds(Utc::now()),
+    };
+    let mut interner = compliance::model::TextInterner::new();
+    let options = import::kube_bench::ImportOptions {
+        node_name: node.clone(),
+        timestamp,
+        kubernetes_version: args.k8s_version.clone(),
+        cluster: args.cluster.clone(),
+    };
+    let imported = import::kube_bench::import_files(&args.files, &options, &mut interner).map_err(usage)?;
+    for w in &imported.warnings {
+        eprintln!("compliancectl: warning: {w}");
+    }
+    let doc = imported.document;
+    let line = format!(
+        "imported node {} at {}: {} tests, benchmark {}, Kubernetes {}",
+        doc.node_name,
+        time::format(&doc.timestamp),
+        doc.tests.len(),
+        doc.version,
+        if doc.kubernetes_version.is_empty() { "unknown" } else { &doc.kubernetes_version },
+    );
+    let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
+    store.put_benchmarks(&mut std::iter::once(doc)).map_err(runtime)?;
+    println!("{line}");
+    Ok(0)
+}
+
+fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> {
+    let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .map_err(usage)?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
+    let mut docs = import::ndjson::NdjsonDocuments::new(reader);
+    let stored = store.put_benchmarks(&mut docs).map_err(runtime)?;
+    let stats = docs.stats();
+    if let Some(e) = docs.io_error() {
+        return Err(runtime(anyhow!("reading {} failed after {} lines: {e}; nothing was stored", file.display(), stats.read)));
+    }
+    println!(
+        "imported {stored} documents from {}, skipped {} invalid",
+        file.display(),
+        stats.skipped
+    );
+    Ok(0)
+}
+
+fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
+    let store = store::open(datastore, OpenMode::Existing).map_err(runtime)?;
+    match cmd {
+        ReportsCommand::List { json } => {
+            let list = store.list_reports().map_err(runtime)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let rows: Vec<_> = list.iter().map(listing_json).collect();
+                serde_json::to_writer_pretty(&mut out, &rows).map_err(runtime)?;
+                writeln!(out).map_err(runtime)?;
+            } else {
+                print_listing(&mut out, &list).map_err(runtime)?;
+            }
+            Ok(0)
+        }
+        ReportsCommand::Show { id, latest, json, fail_on } => {
+            let id = match (id, latest) {
+                (Some(id), _) => id,
+                (None, Some(name)) => store
+                    .list_reports()
+                    .map_err(runtime)?
+                    .into_iter()
+                    .find(|r| r.report_name == name)
+                    .map(|r| r.id)
+                    .ok_or_else(|| usage(anyhow!("no stored report of GlobalReport {name:?}")))?,
+                (None, None) => unreachable!("clap requires an id or --latest"),
+            };
+            let report = load(&*store, &id)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report).map_err(runtime)?;
+                writeln!(out).map_err(runtime)?;
+            } else {
+                print_report(&mut out, &report).map_err(runtime)?;
+            }
+            if let Some(level) = fail_on
+                && let Some(text) = reporter::fail_on_report(&report, level)
+            {
+                write!(out, "--fail-on {}: {text}", level.as_str().to_ascii_lowercase()).map_err(runtime)?;
+                return Ok(EXIT_FAIL_ON);
+            }
+            Ok(0)
+        }
+        ReportsCommand::Download { id, formats, output } => {
+            let report = load(&*store, &id)?;
+            let formats = if formats.is_empty() { Download::all().to_vec() } else { formats };
+            if output == Path::new("-") {
+                let [one] = formats.as_slice() else {
+                    return Err(usage(anyhow!("--output - writes one download to standard output; give exactly one --format")));
+                };
+                let mut out = std::io::stdout().lock();
+                compliance::render::write_download(*one, &report, &mut out).map_err(runtime)?;
+                out.flush().map_err(runtime)?;
+            } else {
+                let written = compliance::render::write_all(&report, &output, &formats).map_err(runtime)?;
+                for p in written {
+                    println!("wrote {}", p.display());
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn load(store: &dyn reporter::Store, id: &str) -> Result<ReportDocument, Failure> {
+    store
+        .get_report(id)
+        .map_err(runtime)?
+        .ok_or_else(|| usage(anyhow!("no report with id {id:?} (see `compliancectl reports list`)")))
+}
+
+fn listing_json(r: &ReportListing) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "reportName": r.report_name,
+        "reportTypeName": r.report_type_name,
+        "startTime": time::format(&r.start_time),
+        "endTime": time::format(&r.end_time),
+        "generationTime": time::format(&r.generation_time),
+        "nodes": r.node_count,
+        "cisBenchmarkSummary": {
+            "type": r.summary.kind,
+            "highCount": r.summary.high_count,
+            "medCount": r.summary.med_count,
+            "lowCount": r.summary.low_count,
+        },
+    })
+}
+
+fn print_listing(out: &mut impl Write, list: &[ReportListing]) -> std::io::Result<()> {
+    if list.is_empty() {
+        return writeln!(out, "no reports stored yet");
+    }
+    writeln!(out, "{:<70} {:<20} {:<20} {:>6} {:>5} {:>5} {:>5}", "ID", "START", "END", "NODES", "HIGH", "MED", "LOW")?;
+    for r in list {
+        writeln!(
+            out,
+            "{:<70} {:<20} {:<20} {:>6} {:>5} {:>5} {:>5}",
+            r.id,
+            time::format(&r.start_time),
+            time::format(&r.end_time),
+            r.node_count,
+            r.summary.high_count,
+            r.summary.med_count,
+            r.summary.low_count
+        )?;
+    }
+    Ok(())
+}
+
+fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()> {
+    let s = &r.cis_benchmark_summary;
+    writeln!(out, "Report   {}", r.id)?;
+    writeln!(out, "Window   {} – {} (generated {})", time::format(&r.start_time), time::format(&r.end_time), time::format(&r.generation_time))?;
+    writeln!(out, "Nodes    {} (HIGH {}, MED {}, LOW {})", r.cis_benchmark.len(), s.high_count, s.med_count, s.low_count)?;
+    writeln!(out)?;
+    let width = r.cis_benchmark.iter().map(|n| n.node_name.len()).max().unwrap_or(4).max(4);
+    writeln!(out, "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}", "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK")?;
+    for n in &r.cis_benchmark {
+        let m = &n.summary;
+        write!(
+            out,
+            "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
+            n.node_name, m.status.as_str(), m.total_pass, m.total_fail, m.total_info, m.total, n.kubernetes_version, n.benchmarks_version
+        )?;
+        if !n.error.is_empty() {
+            write!(out, "  run failed: {}", n.error)?;
+        }
+        writeln!(out)?;
+    }
+    let limit = r.report_spec.cis_params().map(|p| p.num_failed_tests).unwrap_or(5);
+    let top = compliance::report::top_failed_tests(&r.cis_benchmark, limit);
+    if !top.is_empty() {
+        writeln!(out, "\nTop failed tests")?;
+        for t in top {
+            writeln!(out, "  {:>3} nodes  {:<8} {}", t.failed_count, t.index, t.description)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate(path: &Path) -> Result<u8, Failure> {
+    let res = Resources::load(path).map_err(usage)?;
+    let problems = res.validate_all();
+    for (name, (_, origin)) in &res.reports {
+        println!("GlobalReport {name} ({origin})");
+    }
+    for (name, (_, origin)) in &res.types {
+        println!("GlobalReportType {name} ({origin})");
+    }
+    if res.reports.is_empty() && res.types.is_empty() {
+        return Err(usage(anyhow!("{}: no GlobalReport or GlobalReportType found", path.display())));
+    }
+    if problems.is_empty() {
+        println!("valid");
+        Ok(0)
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        Err(usage(anyhow!("{} problem(s) found", problems.len())))
+    }
+}
