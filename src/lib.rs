@@ -5,6 +5,7 @@
 //! [`import`] are the adapters around them, and [`config`] reads the environment.
 
 pub mod model;
+pub mod render;
 pub mod report;
 pub mod store;
 pub mod resources;

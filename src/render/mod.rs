@@ -1,0 +1,257 @@
+//! The five downloads of a CIS benchmark report (SPEC §6): four CSV files and the UI
+//! summary.
+//!
+//! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
+//! `all-tests.csv` is hundreds of megabytes, so nothing here builds a whole file in
+//! memory. [`write_all`] adds the file handling: each download is written to a temporary
+//! file next to its destination and renamed into place, so a reader (or a crash) never
+//! sees half a download.
+
+mod csv;
+mod ui_summary;
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::model::global_report::CisParams;
+use crate::model::{ReportDocument, ValidationError};
+
+pub use self::csv::{
+    guard_cell, write_all_tests, write_failed_tests, write_node_summary, write_total_summary,
+};
+pub use self::ui_summary::{ui_summary, write_ui_summary};
+
+/// Why a download could not be rendered or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The stored `reportSpec.cis` cannot be resolved, so the effective thresholds the
+    /// downloads print are unknown.
+    #[error("report {id} has an invalid spec: {source}")]
+    InvalidSpec {
+        id: String,
+        #[source]
+        source: ValidationError,
+    },
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    #[error("cannot encode the UI summary: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write: {0}")]
+    Io(#[from] io::Error),
+    /// A failure of [`write_all`], naming the file it was writing.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<RenderError>,
+    },
+}
+
+/// A download name that is not one of the five of SPEC §6.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name:?} is not a download of a CIS benchmark report (known: {})",
+    known_names()
+)]
+pub struct UnknownDownload {
+    pub name: String,
+}
+
+fn known_names() -> String {
+    Download::all()
+        .iter()
+        .map(|d| d.file_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One of the downloads of a `cis-benchmark` report, named by its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Download {
+    TotalSummary,
+    NodeSummary,
+    FailedTests,
+    AllTests,
+    UiSummary,
+}
+
+impl Download {
+    /// All five, in the order of SPEC §6 (the order `GlobalReportType` lists them in).
+    pub fn all() -> &'static [Download] {
+        &[
+            Download::TotalSummary,
+            Download::NodeSummary,
+            Download::FailedTests,
+            Download::AllTests,
+            Download::UiSummary,
+        ]
+    }
+
+    /// The file name, which is also the name the CLI and HTTP API accept.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Download::TotalSummary => "total-summary.csv",
+            Download::NodeSummary => "node-summary.csv",
+            Download::FailedTests => "failed-tests.csv",
+            Download::AllTests => "all-tests.csv",
+            Download::UiSummary => "ui-summary.json",
+        }
+    }
+
+    /// The download called `name` exactly (case matters, as it does for file names).
+    pub fn from_name(name: &str) -> Option<Download> {
+        Download::all()
+            .iter()
+            .copied()
+            .find(|d| d.file_name() == name)
+    }
+}
+
+impl fmt::Display for Download {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
+impl FromStr for Download {
+    type Err = UnknownDownload;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Download::from_name(s).ok_or_else(|| UnknownDownload {
+            name: s.to_string(),
+        })
+    }
+}
+
+/// Writes one download of `doc` into `w` and flushes it.
+pub fn write_download<W: Write>(
+    download: Download,
+    doc: &ReportDocument,
+    w: W,
+) -> Result<(), RenderError> {
+    match download {
+        Download::TotalSummary => write_total_summary(doc, w),
+        Download::NodeSummary => write_node_summary(doc, w),
+        Download::FailedTests => write_failed_tests(doc, w),
+        Download::AllTests => write_all_tests(doc, w),
+        Download::UiSummary => write_ui_summary(doc, w),
+    }
+}
+
+/// Writes the `which` downloads of `doc` into `dir` (created if missing) and returns
+/// their paths, in the order asked for.
+///
+/// Each file is written to a hidden temporary file in `dir`, synced, then renamed over
+/// the destination: rename within a directory is atomic, so a download is either the
+/// previous complete file or the new complete one, never a torn mix. On failure the
+/// temporary file is removed and files already renamed stay (each is complete).
+pub fn write_all(
+    doc: &ReportDocument,
+    dir: &Path,
+    which: &[Download],
+) -> Result<Vec<PathBuf>, RenderError> {
+    let in_dir = |source: io::Error| RenderError::File {
+        path: dir.to_path_buf(),
+        source: Box::new(RenderError::Io(source)),
+    };
+    fs::create_dir_all(dir).map_err(in_dir)?;
+    let mut written = Vec::with_capacity(which.len());
+    for &download in which {
+        let path = dir.join(download.file_name());
+        write_atomically(download, doc, dir, &path).map_err(|source| RenderError::File {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Buffer for files written by [`write_all`]: large enough that a 400 MB download costs
+/// a few thousand system calls, small enough not to matter next to the report.
+const FILE_BUFFER: usize = 256 * 1024;
+
+fn write_atomically(
+    download: Download,
+    doc: &ReportDocument,
+    dir: &Path,
+    path: &Path,
+) -> Result<(), RenderError> {
+    let (tmp_path, file) = create_temp(dir, download.file_name())?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(FILE_BUFFER, file);
+        write_download(download, doc, &mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        // Synced before the rename so that after a crash the new name never points at
+        // data that did not reach the disk.
+        file.sync_all()?;
+        fs::rename(&tmp_path, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        // Best effort: the error being returned matters more than a leftover hidden file.
+        let _ = fs::remove_file(&tmp_path);
+    }
+    result
+}
+
+/// Creates `.<name>.tmp-<pid>-<nanos>` in `dir`, exclusively.
+///
+/// The pid alone is not unique enough: in containers the reporter is often pid 1 in
+/// every run, and two pods may share an output volume. `create_new` turns any remaining
+/// clash into an error instead of two writers sharing one file.
+fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), RenderError> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp_path = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp_path)?;
+    Ok((tmp_path, file))
+}
+
+/// The effective thresholds of `doc`, as an error naming the report when its stored spec
+/// cannot be resolved.
+fn effective_params(doc: &ReportDocument) -> Result<CisParams, RenderError> {
+    doc.report_spec
+        .cis_params()
+        .map_err(|source| RenderError::InvalidSpec {
+            id: doc.id.clone(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::global_report::{CIS_DOWNLOADS, UI_SUMMARY};
+
+    #[test]
+    fn names_match_the_builtin_report_type() {
+        let mut expected: Vec<&str> = CIS_DOWNLOADS.iter().map(|(n, _)| *n).collect();
+        expected.push(UI_SUMMARY);
+        let names: Vec<&str> = Download::all().iter().map(|d| d.file_name()).collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn parses_names_exactly() {
+        for &d in Download::all() {
+            assert_eq!(Download::from_name(d.file_name()), Some(d));
+            assert_eq!(d.to_string().parse::<Download>(), Ok(d));
+        }
+        assert_eq!(Download::from_name("ALL-TESTS.CSV"), None);
+        let err = "all-tests".parse::<Download>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"all-tests\" is not a download of a CIS benchmark report (known: \
+             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json)"
+        );
+    }
+}
