@@ -131,7 +131,11 @@ impl Default for LogConfig {
 
 impl LogConfig {
     pub fn from_env(env: &RawEnv) -> Result<LogConfig, ConfigError> {
-        let level = match env.log_level.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+        let level = match env
+            .log_level
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
             None => "info",
             Some(l) => match l.as_str() {
                 "" | "info" => "info",
@@ -238,14 +242,18 @@ impl ReporterConfig {
                 return Err(ConfigError::new(
                     START,
                     s,
-                    format!("is set but {END} is not; set both, or neither to report the schedule's last completed window"),
+                    format!(
+                        "is set but {END} is not; set both, or neither to report the schedule's last completed window"
+                    ),
                 ));
             }
             (None, Some(e)) => {
                 return Err(ConfigError::new(
                     END,
                     e,
-                    format!("is set but {START} is not; set both, or neither to report the schedule's last completed window"),
+                    format!(
+                        "is set but {START} is not; set both, or neither to report the schedule's last completed window"
+                    ),
                 ));
             }
         };
@@ -280,14 +288,22 @@ pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError>
 /// A duration such as `30m` or `1h 30m`.
 pub fn parse_duration(variable: &str, value: &str) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(value.trim()).map_err(|e| {
-        ConfigError::new(variable, value, format!("not a duration such as 30m or 1h 30m: {e}"))
+        ConfigError::new(
+            variable,
+            value,
+            format!("not a duration such as 30m or 1h 30m: {e}"),
+        )
     })?;
     Duration::from_std(d).map_err(|_| ConfigError::new(variable, value, "duration is too long"))
 }
 
 /// An RFC 3339 time, `now`, or `now-2h` / `now+30m` style relative time. Fractions of a
 /// second are dropped: report times and ids are whole seconds.
-pub fn parse_time(variable: &str, value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ConfigError> {
+pub fn parse_time(
+    variable: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ConfigError> {
     let v = value.trim();
     let parsed = if let Some(rest) = v.strip_prefix("now") {
         let rest = rest.trim();
@@ -296,7 +312,11 @@ pub fn parse_time(variable: &str, value: &str, now: DateTime<Utc>) -> Result<Dat
         } else {
             let (sign, amount) = rest.split_at(1);
             let d = humantime::parse_duration(amount.trim()).map_err(|e| {
-                ConfigError::new(variable, value, format!("bad relative time, expected e.g. now-2h: {e}"))
+                ConfigError::new(
+                    variable,
+                    value,
+                    format!("bad relative time, expected e.g. now-2h: {e}"),
+                )
             })?;
             let d = Duration::from_std(d)
                 .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
@@ -317,7 +337,9 @@ pub fn parse_time(variable: &str, value: &str, now: DateTime<Utc>) -> Result<Dat
             ConfigError::new(
                 variable,
                 value,
-                format!("not an RFC 3339 time (e.g. 2026-11-25T00:00:00Z) or now-2h style time: {e}"),
+                format!(
+                    "not an RFC 3339 time (e.g. 2026-11-25T00:00:00Z) or now-2h style time: {e}"
+                ),
             )
         })?
     };
@@ -341,7 +363,10 @@ mod tests {
         let c = ReporterConfig::from_env(
             &env(&[
                 ("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results"),
-                ("TIGERA_COMPLIANCE_REPORT_START_TIME", "2026-11-25T00:00:00Z"),
+                (
+                    "TIGERA_COMPLIANCE_REPORT_START_TIME",
+                    "2026-11-25T00:00:00Z",
+                ),
                 ("TIGERA_COMPLIANCE_REPORT_END_TIME", "2026-11-26T00:00:00Z"),
                 ("PATH", "/usr/bin"),
             ]),
@@ -361,7 +386,10 @@ mod tests {
         assert_eq!(time::format(&t), "2026-11-26T15:40:12Z");
         let t = parse_time("X", "now - 1h 30m", now()).unwrap();
         assert_eq!(time::format(&t), "2026-11-26T16:10:12Z");
-        assert_eq!(time::format(&parse_time("X", "now", now()).unwrap()), "2026-11-26T17:40:12Z");
+        assert_eq!(
+            time::format(&parse_time("X", "now", now()).unwrap()),
+            "2026-11-26T17:40:12Z"
+        );
         assert!(parse_time("X", "now*2h", now()).is_err());
         assert!(parse_time("X", "yesterday", now()).is_err());
     }
@@ -462,10 +490,27 @@ mod tests {
 
     #[test]
     fn log_level_and_format() {
-        let l = LogConfig::from_env(&env(&[("LOG_LEVEL", "warning"), ("LOG_FORMAT", "json")])).unwrap();
-        assert_eq!(l, LogConfig { level: "warn", json: true });
-        assert_eq!(LogConfig::from_env(&env(&[("LOG_LEVEL", "loud")])).unwrap_err().variable, "LOG_LEVEL");
-        assert_eq!(LogConfig::from_env(&env(&[("LOG_FORMAT", "xml")])).unwrap_err().variable, "LOG_FORMAT");
+        let l =
+            LogConfig::from_env(&env(&[("LOG_LEVEL", "warning"), ("LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(
+            l,
+            LogConfig {
+                level: "warn",
+                json: true
+            }
+        );
+        assert_eq!(
+            LogConfig::from_env(&env(&[("LOG_LEVEL", "loud")]))
+                .unwrap_err()
+                .variable,
+            "LOG_LEVEL"
+        );
+        assert_eq!(
+            LogConfig::from_env(&env(&[("LOG_FORMAT", "xml")]))
+                .unwrap_err()
+                .variable,
+            "LOG_FORMAT"
+        );
     }
 
     #[test]

@@ -4,12 +4,12 @@
 //! the pure computation (no IO, no clock), [`render`] writes the downloads, [`store`] and
 //! [`import`] are the adapters around them, and [`config`] reads the environment.
 
+pub mod config;
+pub mod logging;
 pub mod model;
 pub mod render;
 pub mod report;
-pub mod store;
-pub mod resources;
-pub mod config;
-pub mod logging;
 pub mod reporter;
+pub mod resources;
+pub mod store;
 pub mod synth;

@@ -32,7 +32,9 @@ pub enum ReporterError {
     Window { report: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the report {id} is stored, but writing its downloads to {dir} failed: {detail} (re-create them with `compliancectl reports download {id} --output {dir}`)")]
+    #[error(
+        "the report {id} is stored, but writing its downloads to {dir} failed: {detail} (re-create them with `compliancectl reports download {id} --output {dir}`)"
+    )]
     Downloads {
         id: String,
         dir: PathBuf,
@@ -44,7 +46,9 @@ impl ReporterError {
     /// 2 for configuration problems (nothing was read or written), 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ReporterError::Config(_) | ReporterError::Resource(_) | ReporterError::Window { .. } => 2,
+            ReporterError::Config(_)
+            | ReporterError::Resource(_)
+            | ReporterError::Window { .. } => 2,
             ReporterError::Store(_) | ReporterError::Downloads { .. } => 1,
         }
     }
@@ -76,9 +80,11 @@ pub fn resolve_window(
                 err("spec.schedule is not set, so there is no last completed window: set TIGERA_COMPLIANCE_REPORT_START_TIME and TIGERA_COMPLIANCE_REPORT_END_TIME".into())
             })?;
             let schedule = Schedule::parse(text).map_err(|e| err(format!("spec.schedule: {e}")))?;
-            schedule
-                .last_completed_window(now, delay)
-                .ok_or_else(|| err(format!("spec.schedule {text:?} has no completed window before {now}")))
+            schedule.last_completed_window(now, delay).ok_or_else(|| {
+                err(format!(
+                    "spec.schedule {text:?} has no completed window before {now}"
+                ))
+            })
         }
     }
 }
@@ -123,16 +129,16 @@ pub fn run(
     }
     store.put_report(&doc)?;
     tracing::info!(id = %doc.id, nodes = doc.cis_benchmark.len(), "report stored");
-    let downloads = match &cfg.output_dir {
-        None => Vec::new(),
-        Some(dir) => crate::render::write_all(&doc, dir, &crate::render::Download::all()).map_err(|e| {
-            ReporterError::Downloads {
-                id: doc.id.clone(),
-                dir: dir.clone(),
-                detail: e.to_string(),
-            }
-        })?,
-    };
+    let downloads =
+        match &cfg.output_dir {
+            None => Vec::new(),
+            Some(dir) => crate::render::write_all(&doc, dir, &crate::render::Download::all())
+                .map_err(|e| ReporterError::Downloads {
+                    id: doc.id.clone(),
+                    dir: dir.clone(),
+                    detail: e.to_string(),
+                })?,
+        };
     Ok(Outcome {
         report: doc,
         query_window,
@@ -159,10 +165,17 @@ pub fn summary_line(o: &Outcome) -> String {
         o.query.documents,
         o.query.skipped,
     );
-    let limit = r.report_spec.cis_params().map(|p| p.num_failed_tests).unwrap_or(5);
+    let limit = r
+        .report_spec
+        .cis_params()
+        .map(|p| p.num_failed_tests)
+        .unwrap_or(5);
     let top = top_failed_tests(&r.cis_benchmark, limit);
     if !top.is_empty() {
-        let list: Vec<String> = top.iter().map(|t| format!("{} ({})", t.index, t.failed_count)).collect();
+        let list: Vec<String> = top
+            .iter()
+            .map(|t| format!("{} ({})", t.index, t.failed_count))
+            .collect();
         let _ = write!(line, "; top failed: {}", list.join(", "));
     }
     line
@@ -189,7 +202,11 @@ pub fn fail_on_report(r: &ReportDocument, level: Rating) -> Option<String> {
             s.status,
             s.total_pass,
             s.total,
-            if n.error.is_empty() { String::new() } else { format!(": run failed: {}", n.error) }
+            if n.error.is_empty() {
+                String::new()
+            } else {
+                format!(": run failed: {}", n.error)
+            }
         );
         for t in n.results.iter().flat_map(|sec| &sec.results) {
             if t.status == TestStatus::Fail {

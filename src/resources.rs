@@ -396,15 +396,23 @@ spec:
     #[test]
     fn singular_results_filter_is_an_alias() {
         let text = SEED.replace("resultsFilters:", "resultsFilter:");
-        let (r, _) = load(&text).unwrap().load_report("daily-cis-results").unwrap();
+        let (r, _) = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap();
         assert_eq!(r.spec.cis.unwrap().results_filters.len(), 1);
     }
 
     #[test]
     fn unquoted_version_stays_text() {
         let text = SEED.replace("\"1.13\"", "1.20");
-        let (r, _) = load(&text).unwrap().load_report("daily-cis-results").unwrap();
-        let sel = r.spec.cis.unwrap().results_filters[0].benchmark_selection.clone();
+        let (r, _) = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap();
+        let sel = r.spec.cis.unwrap().results_filters[0]
+            .benchmark_selection
+            .clone();
         assert_eq!(sel.unwrap().kubernetes_version.as_deref(), Some("1.20"));
     }
 
@@ -428,20 +436,39 @@ spec:
     #[test]
     fn invalid_thresholds_are_refused_with_the_field() {
         let text = SEED.replace("medThreshold: 50", "medThreshold: 100");
-        let err = load(&text).unwrap().load_report("daily-cis-results").unwrap_err();
+        let err = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err();
         assert!(err.to_string().contains("spec.cis.medThreshold"), "{err}");
         let text = SEED.replace("numFailedTests: 5", "numFailedTests: 0");
-        let err = load(&text).unwrap().load_report("daily-cis-results").unwrap_err();
-        assert!(err.to_string().contains("spec.cis.numFailedTests: 0"), "{err}");
+        let err = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("spec.cis.numFailedTests: 0"),
+            "{err}"
+        );
         let text = SEED.replace("highThreshold: 100", "highThreshold: 101");
-        let err = load(&text).unwrap().load_report("daily-cis-results").unwrap_err();
-        assert!(err.to_string().contains("spec.cis.highThreshold: 101 is outside 0..100"), "{err}");
+        let err = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("spec.cis.highThreshold: 101 is outside 0..100"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_schedule_is_refused() {
         let text = SEED.replace("0 0 * * *", "\"*/5 * * * *\"");
-        let err = load(&text).unwrap().load_report("daily-cis-results").unwrap_err();
+        let err = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err();
         assert!(err.to_string().contains("spec.schedule"), "{err}");
     }
 
@@ -449,10 +476,20 @@ spec:
     fn unknown_report_and_type_are_named() {
         let res = load(SEED).unwrap();
         let err = res.load_report("weekly").unwrap_err().to_string();
-        assert!(err.contains("\"weekly\"") && err.contains("daily-cis-results"), "{err}");
+        assert!(
+            err.contains("\"weekly\"") && err.contains("daily-cis-results"),
+            "{err}"
+        );
         let text = SEED.replace("reportType: cis-benchmark", "reportType: inventory");
-        let err = load(&text).unwrap().load_report("daily-cis-results").unwrap_err();
-        assert!(err.to_string().contains("unknown report type \"inventory\""), "{err}");
+        let err = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown report type \"inventory\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -473,7 +510,10 @@ spec:
             "{SEED}---\napiVersion: projectcalico.org/v3\nkind: GlobalReportType\nmetadata: {{name: cis-benchmark}}\nspec:\n  includeCISBenchmarkData: true\n  downloadTemplates:\n  - name: pods.csv\n    template: x\n"
         );
         let res = load(&text).unwrap();
-        let err = res.load_report("daily-cis-results").unwrap_err().to_string();
+        let err = res
+            .load_report("daily-cis-results")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("spec.downloadTemplates[0].name"), "{err}");
     }
 

@@ -33,7 +33,10 @@ fn run() -> u8 {
     let source = match Resources::load(path) {
         Ok(r) => r,
         Err(e) => {
-            return fail(2, anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display())));
+            return fail(
+                2,
+                anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display())),
+            );
         }
     };
     let mut store = match store::open(&cfg.datastore, store::OpenMode::Create) {
@@ -49,7 +52,10 @@ fn run() -> u8 {
             if let Some(level) = cfg.fail_on
                 && let Some(text) = reporter::fail_on_report(&outcome.report, level)
             {
-                print!("COMPLIANCE_FAIL_ON={}: {text}", level.as_str().to_ascii_lowercase());
+                print!(
+                    "COMPLIANCE_FAIL_ON={}: {text}",
+                    level.as_str().to_ascii_lowercase()
+                );
                 return EXIT_FAIL_ON;
             }
             0

@@ -19,7 +19,11 @@ use compliance::store::{self, OpenMode, ReportListing};
 use compliance::{import, logging};
 
 #[derive(Parser)]
-#[command(name = "compliancectl", version, about = "CIS Kubernetes benchmark reports: import results, read reports, validate GlobalReports")]
+#[command(
+    name = "compliancectl",
+    version,
+    about = "CIS Kubernetes benchmark reports: import results, read reports, validate GlobalReports"
+)]
 struct Cli {
     /// Where documents and reports are stored.
     #[arg(long, env = "COMPLIANCE_DATASTORE", default_value = config::DEFAULT_DATASTORE, global = true)]
@@ -49,9 +53,7 @@ enum ImportCommand {
     /// kube-bench `--json` output; all FILEs are one run of one node.
     KubeBench(KubeBenchArgs),
     /// Benchmark documents in the SPEC §3 schema, one JSON object per line (`-` for stdin).
-    Benchmarks {
-        file: PathBuf,
-    },
+    Benchmarks { file: PathBuf },
 }
 
 #[derive(Args)]
@@ -114,7 +116,11 @@ fn parse_download(s: &str) -> Result<Download, String> {
     Download::from_name(s).ok_or_else(|| {
         format!(
             "unknown download {s:?}; known: {}",
-            Download::all().iter().map(|d| d.file_name()).collect::<Vec<_>>().join(", ")
+            Download::all()
+                .iter()
+                .map(|d| d.file_name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }
@@ -126,11 +132,17 @@ struct Failure {
 }
 
 fn usage(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: 2, error: error.into() }
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
 }
 
 fn runtime(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: 1, error: error.into() }
+    Failure {
+        code: 1,
+        error: error.into(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -147,7 +159,8 @@ fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
     let env = RawEnv::from_vars(std::env::vars());
     logging::init(LogConfig::from_env(&env).map_err(usage)?);
-    let datastore = Datastore::parse("COMPLIANCE_DATASTORE (--datastore)", &cli.datastore).map_err(usage)?;
+    let datastore =
+        Datastore::parse("COMPLIANCE_DATASTORE (--datastore)", &cli.datastore).map_err(usage)?;
     match cli.command {
         Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore, args),
         Command::Import(ImportCommand::Benchmarks { file }) => import_benchmarks(&datastore, &file),
@@ -173,7 +186,8 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
         kubernetes_version: args.k8s_version.clone(),
         cluster: args.cluster.clone(),
     };
-    let imported = import::kube_bench::import_files(&args.files, &options, &mut interner).map_err(usage)?;
+    let imported =
+        import::kube_bench::import_files(&args.files, &options, &mut interner).map_err(usage)?;
     for w in &imported.warnings {
         eprintln!("compliancectl: warning: {w}");
     }
@@ -184,10 +198,16 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
         time::format(&doc.timestamp),
         doc.tests.len(),
         doc.version,
-        if doc.kubernetes_version.is_empty() { "unknown" } else { &doc.kubernetes_version },
+        if doc.kubernetes_version.is_empty() {
+            "unknown"
+        } else {
+            &doc.kubernetes_version
+        },
     );
     let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
-    store.put_benchmarks(&mut std::iter::once(doc)).map_err(runtime)?;
+    store
+        .put_benchmarks(&mut std::iter::once(doc))
+        .map_err(runtime)?;
     println!("{line}");
     Ok(0)
 }
@@ -206,7 +226,11 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
     let stored = store.put_benchmarks(&mut docs).map_err(runtime)?;
     let stats = docs.stats();
     if let Some(e) = docs.io_error() {
-        return Err(runtime(anyhow!("reading {} failed after {} lines: {e}; nothing was stored", file.display(), stats.read)));
+        return Err(runtime(anyhow!(
+            "reading {} failed after {} lines: {e}; nothing was stored",
+            file.display(),
+            stats.read
+        )));
     }
     println!(
         "imported {stored} documents from {}, skipped {} invalid",
@@ -231,7 +255,12 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             }
             Ok(0)
         }
-        ReportsCommand::Show { id, latest, json, fail_on } => {
+        ReportsCommand::Show {
+            id,
+            latest,
+            json,
+            fail_on,
+        } => {
             let id = match (id, latest) {
                 (Some(id), _) => id,
                 (None, Some(name)) => store
@@ -254,23 +283,39 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             if let Some(level) = fail_on
                 && let Some(text) = reporter::fail_on_report(&report, level)
             {
-                write!(out, "--fail-on {}: {text}", level.as_str().to_ascii_lowercase()).map_err(runtime)?;
+                write!(
+                    out,
+                    "--fail-on {}: {text}",
+                    level.as_str().to_ascii_lowercase()
+                )
+                .map_err(runtime)?;
                 return Ok(EXIT_FAIL_ON);
             }
             Ok(0)
         }
-        ReportsCommand::Download { id, formats, output } => {
+        ReportsCommand::Download {
+            id,
+            formats,
+            output,
+        } => {
             let report = load(&*store, &id)?;
-            let formats = if formats.is_empty() { Download::all().to_vec() } else { formats };
+            let formats = if formats.is_empty() {
+                Download::all().to_vec()
+            } else {
+                formats
+            };
             if output == Path::new("-") {
                 let [one] = formats.as_slice() else {
-                    return Err(usage(anyhow!("--output - writes one download to standard output; give exactly one --format")));
+                    return Err(usage(anyhow!(
+                        "--output - writes one download to standard output; give exactly one --format"
+                    )));
                 };
                 let mut out = std::io::stdout().lock();
                 compliance::render::write_download(*one, &report, &mut out).map_err(runtime)?;
                 out.flush().map_err(runtime)?;
             } else {
-                let written = compliance::render::write_all(&report, &output, &formats).map_err(runtime)?;
+                let written =
+                    compliance::render::write_all(&report, &output, &formats).map_err(runtime)?;
                 for p in written {
                     println!("wrote {}", p.display());
                 }
@@ -281,10 +326,11 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
 }
 
 fn load(store: &dyn reporter::Store, id: &str) -> Result<ReportDocument, Failure> {
-    store
-        .get_report(id)
-        .map_err(runtime)?
-        .ok_or_else(|| usage(anyhow!("no report with id {id:?} (see `compliancectl reports list`)")))
+    store.get_report(id).map_err(runtime)?.ok_or_else(|| {
+        usage(anyhow!(
+            "no report with id {id:?} (see `compliancectl reports list`)"
+        ))
+    })
 }
 
 fn listing_json(r: &ReportListing) -> serde_json::Value {
@@ -309,7 +355,11 @@ fn print_listing(out: &mut impl Write, list: &[ReportListing]) -> std::io::Resul
     if list.is_empty() {
         return writeln!(out, "no reports stored yet");
     }
-    writeln!(out, "{:<70} {:<20} {:<20} {:>6} {:>5} {:>5} {:>5}", "ID", "START", "END", "NODES", "HIGH", "MED", "LOW")?;
+    writeln!(
+        out,
+        "{:<70} {:<20} {:<20} {:>6} {:>5} {:>5} {:>5}",
+        "ID", "START", "END", "NODES", "HIGH", "MED", "LOW"
+    )?;
     for r in list {
         writeln!(
             out,
@@ -329,29 +379,67 @@ fn print_listing(out: &mut impl Write, list: &[ReportListing]) -> std::io::Resul
 fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()> {
     let s = &r.cis_benchmark_summary;
     writeln!(out, "Report   {}", r.id)?;
-    writeln!(out, "Window   {} – {} (generated {})", time::format(&r.start_time), time::format(&r.end_time), time::format(&r.generation_time))?;
-    writeln!(out, "Nodes    {} (HIGH {}, MED {}, LOW {})", r.cis_benchmark.len(), s.high_count, s.med_count, s.low_count)?;
+    writeln!(
+        out,
+        "Window   {} – {} (generated {})",
+        time::format(&r.start_time),
+        time::format(&r.end_time),
+        time::format(&r.generation_time)
+    )?;
+    writeln!(
+        out,
+        "Nodes    {} (HIGH {}, MED {}, LOW {})",
+        r.cis_benchmark.len(),
+        s.high_count,
+        s.med_count,
+        s.low_count
+    )?;
     writeln!(out)?;
-    let width = r.cis_benchmark.iter().map(|n| n.node_name.len()).max().unwrap_or(4).max(4);
-    writeln!(out, "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}", "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK")?;
+    let width = r
+        .cis_benchmark
+        .iter()
+        .map(|n| n.node_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
+        "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK"
+    )?;
     for n in &r.cis_benchmark {
         let m = &n.summary;
         write!(
             out,
             "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-            n.node_name, m.status.as_str(), m.total_pass, m.total_fail, m.total_info, m.total, n.kubernetes_version, n.benchmarks_version
+            n.node_name,
+            m.status.as_str(),
+            m.total_pass,
+            m.total_fail,
+            m.total_info,
+            m.total,
+            n.kubernetes_version,
+            n.benchmarks_version
         )?;
         if !n.error.is_empty() {
             write!(out, "  run failed: {}", n.error)?;
         }
         writeln!(out)?;
     }
-    let limit = r.report_spec.cis_params().map(|p| p.num_failed_tests).unwrap_or(5);
+    let limit = r
+        .report_spec
+        .cis_params()
+        .map(|p| p.num_failed_tests)
+        .unwrap_or(5);
     let top = compliance::report::top_failed_tests(&r.cis_benchmark, limit);
     if !top.is_empty() {
         writeln!(out, "\nTop failed tests")?;
         for t in top {
-            writeln!(out, "  {:>3} nodes  {:<8} {}", t.failed_count, t.index, t.description)?;
+            writeln!(
+                out,
+                "  {:>3} nodes  {:<8} {}",
+                t.failed_count, t.index, t.description
+            )?;
         }
     }
     Ok(())
@@ -367,7 +455,10 @@ fn validate(path: &Path) -> Result<u8, Failure> {
         println!("GlobalReportType {name} ({origin})");
     }
     if res.reports.is_empty() && res.types.is_empty() {
-        return Err(usage(anyhow!("{}: no GlobalReport or GlobalReportType found", path.display())));
+        return Err(usage(anyhow!(
+            "{}: no GlobalReport or GlobalReportType found",
+            path.display()
+        )));
     }
     if problems.is_empty() {
         println!("valid");

@@ -97,8 +97,9 @@ pub fn write_total_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), R
     Ok(())
 }
 
-/// `node-summary.csv`: one row per node in report order. `version` is the benchmark
-/// version the node was checked against; `testsUnknown` counts WARN and INFO results,
+/// `node-summary.csv`: one row per node in report order. `version` is the node's
+/// Kubernetes version, as in Calico's `cis-benchmark` template (the SPEC leaves the
+/// column's meaning open; existing readers of these files expect Calico's); `testsUnknown` counts WARN and INFO results,
 /// which are not part of `testsTotal` (SPEC §4.5).
 pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
     let mut out = csv_writer(w);
@@ -115,7 +116,7 @@ pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), Re
         let s = &node.summary;
         out.write_record([
             guard_cell(&node.node_name).as_bytes(),
-            guard_cell(&node.benchmarks_version).as_bytes(),
+            guard_cell(&node.kubernetes_version).as_bytes(),
             s.status.as_str().as_bytes(),
             Num::new(s.total_pass).as_ref(),
             Num::new(s.total_fail).as_ref(),

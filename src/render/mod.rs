@@ -23,7 +23,7 @@ use crate::model::{ReportDocument, ValidationError};
 pub use self::csv::{
     guard_cell, write_all_tests, write_failed_tests, write_node_summary, write_total_summary,
 };
-pub use self::ui_summary::{ui_summary, write_ui_summary};
+pub use self::ui_summary::{ui_summary, ui_summary_with, write_ui_summary};
 
 /// Why a download could not be rendered or written.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::{RenderError, effective_params};
 use crate::model::ReportDocument;
+use crate::model::global_report::CisParams;
 use crate::report::{TopFailedTest, top_failed_tests};
 
 /// Field order of these structs is the key order of the JSON: keep it as SPEC §6 lists it.
@@ -70,7 +71,12 @@ struct Tests<'a> {
 /// `numFailedTests` (default 5) most failed tests of its nodes. The doc's current
 /// `ui_summary` is ignored, so this works on a document before or after it is filled.
 pub fn ui_summary(doc: &ReportDocument) -> Result<String, RenderError> {
-    let params = effective_params(doc)?;
+    Ok(ui_summary_with(doc, &effective_params(doc)?))
+}
+
+/// [`ui_summary`] with thresholds the caller has already resolved (the report core
+/// validated them before computing, so nothing can fail here).
+pub fn ui_summary_with(doc: &ReportDocument, params: &CisParams) -> String {
     let counts = &doc.cis_benchmark_summary;
     let top = top_failed_tests(&doc.cis_benchmark, params.num_failed_tests);
     let high_desc = if params.high_threshold == 100 {
@@ -121,7 +127,7 @@ pub fn ui_summary(doc: &ReportDocument) -> Result<String, RenderError> {
             },
         ),
     };
-    Ok(serde_json::to_string(&summary)?)
+    serde_json::to_string(&summary).expect("plain structs with string keys always serialise")
 }
 
 /// `ui-summary.json`: the stored `uiSummary` exactly as stored, plus a final newline.

@@ -189,7 +189,8 @@ impl<'a> ReportBuilder<'a> {
             cluster: request.cluster.to_string(),
             generated_time: request.generation_time,
         };
-        (doc, stats)
+        let ui_summary = crate::render::ui_summary_with(&doc, &params);
+        (ReportDocument { ui_summary, ..doc }, stats)
     }
 }
 

@@ -607,3 +607,26 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+#[test]
+fn ui_summary_is_stored_with_the_report() {
+    let (r, _) = run(
+        Default::default(),
+        vec![
+            doc(
+                "a",
+                "2026-11-25T10:00:00Z",
+                "1.29",
+                &[("1.1.1", "FAIL", true)],
+            ),
+            errored("b", "2026-11-25T10:00:00Z", "boom"),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.ui_summary).unwrap();
+    assert_eq!(v["widgets"][0]["summary"]["total"], 2);
+    assert_eq!(v["widgets"][0]["data"][2]["value"], 2);
+    assert_eq!(
+        v["widgets"][1]["topFailedTests"]["tests"][0]["index"],
+        "1.1.1"
+    );
+}
