@@ -508,30 +508,25 @@ impl<'a> RunBuilder<'a> {
     /// because one node cannot run two Kubernetes versions at once.
     fn note_detected_version(&mut self, detected: Option<String>) {
         let Some(detected) = detected else { return };
-        match &self.run.detected_version {
-            None => self.run.detected_version = Some(detected),
-            Some(first) => {
-                let (Some(kept), Some(ignored)) = (
-                    parse_kubernetes_version(first),
-                    parse_kubernetes_version(&detected),
-                ) else {
-                    // "none" first, a real version later: prefer the real one.
-                    if parse_kubernetes_version(first).is_none()
-                        && parse_kubernetes_version(&detected).is_some()
-                    {
-                        self.run.detected_version = Some(detected);
-                    }
-                    return;
+        let Some(first) = &self.run.detected_version else {
+            self.run.detected_version = Some(detected);
+            return;
+        };
+        match (
+            parse_kubernetes_version(first),
+            parse_kubernetes_version(&detected),
+        ) {
+            // "none" first and a real version later: the real one is worth keeping.
+            (None, Some(_)) => self.run.detected_version = Some(detected),
+            (Some(kept), Some(ignored)) if kept != ignored => {
+                let w = ImportWarning::KubernetesVersionMismatch {
+                    path: self.source.to_path_buf(),
+                    kept,
+                    ignored,
                 };
-                if kept != ignored {
-                    let w = ImportWarning::KubernetesVersionMismatch {
-                        path: self.source.to_path_buf(),
-                        kept,
-                        ignored,
-                    };
-                    push_unique(&mut self.run.warnings, w);
-                }
+                push_unique(&mut self.run.warnings, w);
             }
+            _ => {}
         }
     }
 
@@ -630,6 +625,7 @@ pub fn build_document(
         if detected_raw.is_none() {
             detected_raw = run.detected_version.clone();
         }
+        // Moving the first vector saves a copy in the common one-file case.
         if tests.is_empty() {
             tests = run.tests;
         } else {
@@ -801,6 +797,30 @@ mod tests {
                 path: "in.json".into(),
                 kept: "cis-1.6".into(),
                 ignored: "cis-1.20".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_real_detected_version_beats_none_and_disagreement_warns() {
+        let with = |id: &str, detected: &str| {
+            control(id, "cis-1.23", &[(&format!("{id}.1.1"), "PASS")]).replace(
+                r#""text":"t""#,
+                &format!(r#""detected_version":"{detected}""#),
+            )
+        };
+        let run = parse(&format!("{}{}", with("1", "none"), with("2", "v1.25"))).unwrap();
+        assert_eq!(run.detected_kubernetes_version().as_deref(), Some("1.25"));
+        assert!(run.warnings.is_empty());
+
+        let run = parse(&format!("{}{}", with("1", "1.25"), with("2", "1.26"))).unwrap();
+        assert_eq!(run.detected_kubernetes_version().as_deref(), Some("1.25"));
+        assert_eq!(
+            run.warnings,
+            [ImportWarning::KubernetesVersionMismatch {
+                path: "in.json".into(),
+                kept: "1.25".into(),
+                ignored: "1.26".into(),
             }]
         );
     }
