@@ -86,6 +86,7 @@ impl<'i, R: BufRead> NdjsonReader<'i, R> {
         self.stats
     }
 
+    /// The name given to [`NdjsonReader::new`], for the caller's own messages.
     pub fn source(&self) -> &Path {
         &self.source
     }
