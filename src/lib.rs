@@ -5,6 +5,7 @@
 //! [`import`] are the adapters around them, and [`config`] reads the environment.
 
 pub mod config;
+pub mod import;
 pub mod logging;
 pub mod model;
 pub mod render;
