@@ -180,8 +180,8 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
         None => time::truncate_to_seconds(Utc::now()),
     };
     let mut interner = compliance::model::TextInterner::new();
-    let options = import::kube_bench::ImportOptions {
-        node_name: node.clone(),
+    let options = import::kube_bench::KubeBenchOptions {
+        node_name: node,
         timestamp,
         kubernetes_version: args.k8s_version.clone(),
         cluster: args.cluster.clone(),
