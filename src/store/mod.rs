@@ -4,6 +4,8 @@
 //! The embedded default is a SQLite file ([`sqlite`]); Elasticsearch implements the same
 //! traits for production clusters.
 
+pub mod sqlite;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -50,6 +52,19 @@ pub enum StoreError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error(
+        "database {path}: benchmark document {} of the input (node {node:?}, {timestamp}) \
+         is invalid: {detail}",
+        .index + 1
+    )]
+    InvalidDocument {
+        path: PathBuf,
+        /// 0-based position of the document in the input (messages count from 1).
+        index: u64,
+        node: String,
+        timestamp: DateTime<Utc>,
+        detail: String,
     },
     #[error("cannot encode {what}: {detail}")]
     Encode { what: String, detail: String },
