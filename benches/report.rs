@@ -8,13 +8,13 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use compliance::import::kube_bench::read_kube_bench;
 use compliance::model::{GlobalReportType, TextInterner, time};
 use compliance::render::{Download, write_download};
 use compliance::report::{ReportRequest, compute_report};
 use compliance::resources::{ReportSource, Resources};
 use compliance::synth::{ClusterShape, cluster};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 fn end() -> DateTime<Utc> {
     time::parse("2026-11-26T00:00:00Z").unwrap()
@@ -23,7 +23,11 @@ fn end() -> DateTime<Utc> {
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut interner = TextInterner::new();
-    let run = read_kube_bench(&root.join("tests/fixtures/cis-1.23-master-newrelic.json"), &mut interner).unwrap();
+    let run = read_kube_bench(
+        &root.join("tests/fixtures/cis-1.23-master-newrelic.json"),
+        &mut interner,
+    )
+    .unwrap();
     let resources = Resources::load(&root.join("examples/reports.yaml")).unwrap();
     let (report, _) = resources.load_report("daily-cis-results").unwrap();
     let report_type = GlobalReportType::builtin_cis_benchmark();
@@ -31,7 +35,12 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("report");
     group.sample_size(10);
     for nodes in [1_000usize, 2_000] {
-        let shape = ClusterShape { nodes, docs_per_node: 1, end: end(), seed: 7 };
+        let shape = ClusterShape {
+            nodes,
+            docs_per_node: 1,
+            end: end(),
+            seed: 7,
+        };
         let docs: Vec<_> = cluster(&shape, &run.tests, &run.benchmark_version).collect();
         let request = ReportRequest {
             report: &report,

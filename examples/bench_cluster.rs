@@ -20,7 +20,10 @@ const END: &str = "2026-11-26T00:00:00Z";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let nodes: usize = args.next().context("usage: bench_cluster NODES [DOCS_PER_NODE]")?.parse()?;
+    let nodes: usize = args
+        .next()
+        .context("usage: bench_cluster NODES [DOCS_PER_NODE]")?
+        .parse()?;
     let docs_per_node: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(24);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/bench-cluster");
@@ -29,13 +32,22 @@ fn main() -> anyhow::Result<()> {
 
     if !db.exists() {
         let mut interner = TextInterner::new();
-        let run = read_kube_bench(&root.join("tests/fixtures/cis-1.23-master-newrelic.json"), &mut interner)?;
-        let shape = ClusterShape { nodes, docs_per_node, end: time::parse(END)?, seed: 42 };
+        let run = read_kube_bench(
+            &root.join("tests/fixtures/cis-1.23-master-newrelic.json"),
+            &mut interner,
+        )?;
+        let shape = ClusterShape {
+            nodes,
+            docs_per_node,
+            end: time::parse(END)?,
+            seed: 42,
+        };
         let tmp = db.with_extension("tmp");
         let _ = std::fs::remove_file(&tmp);
         let started = Instant::now();
         let mut store = SqliteStore::open(&tmp, OpenMode::Create)?;
-        let stored = store.put_benchmarks(&mut cluster(&shape, &run.tests, &run.benchmark_version))?;
+        let stored = store
+            .put_benchmarks(&mut cluster(&shape, &run.tests, &run.benchmark_version).map(Ok))?;
         drop(store);
         std::fs::rename(&tmp, &db)?;
         println!(
@@ -49,7 +61,10 @@ fn main() -> anyhow::Result<()> {
     let out = dir.join(format!("out-{nodes}"));
     let reporter = root.join("target/release/compliance-reporter");
     if !reporter.exists() {
-        bail!("{} is missing: run `cargo build --release --bins` first", reporter.display());
+        bail!(
+            "{} is missing: run `cargo build --release --bins` first",
+            reporter.display()
+        );
     }
     let started = Instant::now();
     let status = Command::new(&reporter)
@@ -57,7 +72,10 @@ fn main() -> anyhow::Result<()> {
         .env("COMPLIANCE_RESOURCES", root.join("examples/reports.yaml"))
         .env("COMPLIANCE_OUTPUT_DIR", &out)
         .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
-        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", "2026-11-25T00:00:00Z")
+        .env(
+            "TIGERA_COMPLIANCE_REPORT_START_TIME",
+            "2026-11-25T00:00:00Z",
+        )
         .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
         .env("LOG_LEVEL", "warning")
         .status()?;

@@ -13,21 +13,18 @@ use crate::model::{GlobalReport, Rating, ReportDocument, TestStatus};
 use crate::report::schedule::Schedule;
 use crate::report::{ComputeStats, ReportBuilder, ReportRequest, top_failed_tests};
 use crate::resources::{ReportSource, ResourceError};
-use crate::store::{BenchmarkStore, QueryStats, QueryWindow, ReportStore, StoreError};
+pub use crate::store::Store;
+use crate::store::{QueryStats, QueryWindow, StoreError};
 
 /// Exit code when COMPLIANCE_FAIL_ON / --fail-on finds nodes at or below the level.
 pub const EXIT_FAIL_ON: u8 = 3;
-
-/// A store that holds both benchmark documents and reports.
-pub trait Store: BenchmarkStore + ReportStore {}
-impl<T: BenchmarkStore + ReportStore> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Resource(#[from] ResourceError),
+    Resource(Box<ResourceError>),
     #[error("GlobalReport {report:?}: {message}")]
     Window { report: String, message: String },
     #[error(transparent)]
@@ -40,6 +37,12 @@ pub enum ReporterError {
         dir: PathBuf,
         detail: String,
     },
+}
+
+impl From<ResourceError> for ReporterError {
+    fn from(e: ResourceError) -> Self {
+        ReporterError::Resource(Box::new(e))
+    }
 }
 
 impl ReporterError {
@@ -132,7 +135,7 @@ pub fn run(
     let downloads =
         match &cfg.output_dir {
             None => Vec::new(),
-            Some(dir) => crate::render::write_all(&doc, dir, &crate::render::Download::all())
+            Some(dir) => crate::render::write_all(&doc, dir, crate::render::Download::all())
                 .map_err(|e| ReporterError::Downloads {
                     id: doc.id.clone(),
                     dir: dir.clone(),

@@ -4,6 +4,10 @@
 //! manifests they would `kubectl apply`. [`ReportSource`] is the seam the API-server
 //! loader plugs into.
 
+// Errors here are built once per run on the way out; their size is irrelevant, and
+// keeping the fields inline keeps the messages' construction simple.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -339,10 +343,7 @@ fn split_documents(text: &str) -> Vec<&str> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_end();
-        if trimmed == "---" || trimmed.starts_with("--- ") {
-            docs.push(&text[start..offset]);
-            start = offset + line.len();
-        } else if trimmed == "..." {
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
             docs.push(&text[start..offset]);
             start = offset + line.len();
         }

@@ -30,7 +30,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -39,7 +39,7 @@ impl Rng {
 
     /// A number in 0..n.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -62,7 +62,7 @@ pub fn cluster<'a>(
         let version = VERSIONS[rng.below(VERSIONS.len() as u64) as usize];
         let offset = Duration::seconds(rng.below(3600) as i64);
         let kind = rng.below(200);
-        let seed = rng.next();
+        let seed = rng.next_u64();
         let docs = shape.docs_per_node;
         let end = shape.end;
         (0..docs).map(move |k| {

@@ -24,7 +24,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: TempDir::new().unwrap() }
+        Env {
+            dir: TempDir::new().unwrap(),
+        }
     }
 
     fn db(&self) -> PathBuf {
@@ -39,14 +41,25 @@ impl Env {
         Command::new(env!("CARGO_BIN_EXE_compliancectl"))
             .args(args)
             .env_clear()
-            .env("COMPLIANCE_DATASTORE", format!("sqlite:{}", self.db().display()))
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            )
             .output()
             .unwrap()
     }
 
     fn import(&self, file: &str, node: &str, k8s: Option<&str>) -> Output {
         let f = fixture(file);
-        let mut args = vec!["import", "kube-bench", f.to_str().unwrap(), "--node", node, "--time", AT];
+        let mut args = vec![
+            "import",
+            "kube-bench",
+            f.to_str().unwrap(),
+            "--node",
+            node,
+            "--time",
+            AT,
+        ];
         if let Some(v) = k8s {
             args.extend(["--k8s-version", v]);
         }
@@ -55,9 +68,21 @@ impl Env {
 
     fn import_all(&self) {
         for (file, node, k8s) in [
-            ("cis-1.5-node-defectdojo.json", "dd-worker-1", Some("1.15.12")),
-            ("eks-1.0-node-valancej.json", "ip-192-168-12-40.ec2.internal", Some("1.18.9")),
-            ("cis-1.6-master-defectdojo.json", "dd-control-plane", Some("1.19.7")),
+            (
+                "cis-1.5-node-defectdojo.json",
+                "dd-worker-1",
+                Some("1.15.12"),
+            ),
+            (
+                "eks-1.0-node-valancej.json",
+                "ip-192-168-12-40.ec2.internal",
+                Some("1.18.9"),
+            ),
+            (
+                "cis-1.6-master-defectdojo.json",
+                "dd-control-plane",
+                Some("1.19.7"),
+            ),
             ("cis-1.20-node-apxd.json", "hpe-worker-3", Some("1.22.4")),
             ("cis-1.20-node-oakleysecurity.json", "oakley-worker", None),
             ("cis-1.23-master-newrelic.json", "minikube", None),
@@ -71,7 +96,10 @@ impl Env {
     fn reporter(&self, vars: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
         cmd.env_clear()
-            .env("COMPLIANCE_DATASTORE", format!("sqlite:{}", self.db().display()))
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            )
             .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
             .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
             .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
@@ -90,7 +118,11 @@ impl Env {
         let out = self.ctl(&["reports", "list", "--json"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -114,12 +146,25 @@ fn seven_real_nodes_end_to_end() {
     let line = stdout(&out);
     assert!(line.contains(ID), "{line}");
     assert!(line.contains("7 nodes"), "{line}");
-    for f in ["total-summary.csv", "node-summary.csv", "failed-tests.csv", "all-tests.csv", "ui-summary.json"] {
+    for f in [
+        "total-summary.csv",
+        "node-summary.csv",
+        "failed-tests.csv",
+        "all-tests.csv",
+        "ui-summary.json",
+    ] {
         assert!(out_dir.join(f).exists(), "{f} missing");
     }
     let nodes = std::fs::read_to_string(out_dir.join("node-summary.csv")).unwrap();
     assert_eq!(nodes.lines().count(), 8, "{nodes}");
-    assert!(nodes.lines().nth(1).unwrap().starts_with("dd-control-plane,1.19.7,"), "{nodes}");
+    assert!(
+        nodes
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("dd-control-plane,1.19.7,"),
+        "{nodes}"
+    );
 
     // The stored document matches what was written, and `show` reads it back.
     let show = env.ctl(&["reports", "show", ID, "--json"]);
@@ -132,9 +177,21 @@ fn seven_real_nodes_end_to_end() {
 
     // Downloads regenerate byte for byte from the stored report.
     let again = env.path("again");
-    let dl = env.ctl(&["reports", "download", ID, "--output", again.to_str().unwrap()]);
+    let dl = env.ctl(&[
+        "reports",
+        "download",
+        ID,
+        "--output",
+        again.to_str().unwrap(),
+    ]);
     assert!(dl.status.success(), "{}", stderr(&dl));
-    for f in ["total-summary.csv", "node-summary.csv", "failed-tests.csv", "all-tests.csv", "ui-summary.json"] {
+    for f in [
+        "total-summary.csv",
+        "node-summary.csv",
+        "failed-tests.csv",
+        "all-tests.csv",
+        "ui-summary.json",
+    ] {
         assert_eq!(
             std::fs::read(out_dir.join(f)).unwrap(),
             std::fs::read(again.join(f)).unwrap(),
@@ -175,7 +232,11 @@ fn fail_on_exits_3_after_storing_and_names_the_nodes() {
     let text = stdout(&out);
     assert!(text.contains("rate MED or below"), "{text}");
     assert!(text.contains("FAIL "), "{text}");
-    assert_eq!(env.report_ids(), [ID], "the report is stored before failing");
+    assert_eq!(
+        env.report_ids(),
+        [ID],
+        "the report is stored before failing"
+    );
     let show = env.ctl(&["reports", "show", ID, "--fail-on", "low"]);
     assert_eq!(show.status.code(), Some(3), "{}", stderr(&show));
 }
@@ -184,33 +245,75 @@ fn assert_config_error(env: &Env, vars: &[(&str, &str)], needle: &str) {
     let out = env.reporter(vars);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{vars:?}: {err}");
-    assert!(err.contains(needle), "{vars:?}: expected {needle:?} in {err}");
+    assert!(
+        err.contains(needle),
+        "{vars:?}: expected {needle:?} in {err}"
+    );
 }
 
 #[test]
 fn configuration_errors_exit_2_name_the_value_and_store_nothing() {
     let env = Env::new();
     env.import("cis-1.23-master-newrelic.json", "minikube", None);
-    assert_config_error(&env, &[("TIGERA_COMPLIANCE_REPORT_NAME", "")], "TIGERA_COMPLIANCE_REPORT_NAME");
-    assert_config_error(&env, &[("TIGERA_COMPLIANCE_REPORT_START_TIME", "yesterday")], "\"yesterday\"");
     assert_config_error(
         &env,
-        &[("TIGERA_COMPLIANCE_REPORT_START_TIME", END), ("TIGERA_COMPLIANCE_REPORT_END_TIME", START)],
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "")],
+        "TIGERA_COMPLIANCE_REPORT_NAME",
+    );
+    assert_config_error(
+        &env,
+        &[("TIGERA_COMPLIANCE_REPORT_START_TIME", "yesterday")],
+        "\"yesterday\"",
+    );
+    assert_config_error(
+        &env,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_START_TIME", END),
+            ("TIGERA_COMPLIANCE_REPORT_END_TIME", START),
+        ],
         "TIGERA_COMPLIANCE_REPORT_END_TIME",
     );
-    assert_config_error(&env, &[("TIGERA_COMPLIANCE_REPORT_NAME", "weekly")], "no GlobalReport named \"weekly\"");
-    assert_config_error(&env, &[("COMPLIANCE_DATASTORE", "postgres://db")], "COMPLIANCE_DATASTORE");
-    assert_config_error(&env, &[("COMPLIANCE_FAIL_ON", "high")], "COMPLIANCE_FAIL_ON");
+    assert_config_error(
+        &env,
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "weekly")],
+        "no GlobalReport named \"weekly\"",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_DATASTORE", "postgres://db")],
+        "COMPLIANCE_DATASTORE",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_FAIL_ON", "high")],
+        "COMPLIANCE_FAIL_ON",
+    );
     assert_config_error(&env, &[("LOG_LEVEL", "loud")], "LOG_LEVEL");
     assert_config_error(&env, &[("ELASTIC_HOST", "es.example")], "ELASTIC_HOST");
-    assert_config_error(&env, &[("COMPLIANCE_RESOURCES", "")], "COMPLIANCE_RESOURCES");
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", "")],
+        "COMPLIANCE_RESOURCES",
+    );
 
     let bad = env.path("bad.yaml");
     let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
     std::fs::write(&bad, seed.replace("medThreshold: 50", "medThreshold: 100")).unwrap();
-    assert_config_error(&env, &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())], "spec.cis.medThreshold");
-    std::fs::write(&bad, seed.replace("reportType: cis-benchmark", "reportType: inventory")).unwrap();
-    assert_config_error(&env, &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())], "unknown report type \"inventory\"");
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())],
+        "spec.cis.medThreshold",
+    );
+    std::fs::write(
+        &bad,
+        seed.replace("reportType: cis-benchmark", "reportType: inventory"),
+    )
+    .unwrap();
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())],
+        "unknown report type \"inventory\"",
+    );
 
     let list = env.ctl(&["reports", "list"]);
     assert!(stdout(&list).contains("no reports"), "{}", stdout(&list));
@@ -222,23 +325,49 @@ fn corrupt_database_is_a_runtime_error_and_left_alone() {
     std::fs::write(env.db(), b"this is not a database, it is a shopping list\n").unwrap();
     let out = env.reporter(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(env.db().to_str().unwrap()), "{}", stderr(&out));
-    assert_eq!(std::fs::read(env.db()).unwrap(), b"this is not a database, it is a shopping list\n");
+    assert!(
+        stderr(&out).contains(env.db().to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(env.db()).unwrap(),
+        b"this is not a database, it is a shopping list\n"
+    );
 }
 
 #[test]
 fn bad_kube_bench_files_are_refused_and_nothing_is_stored() {
     let env = Env::new();
     let garbage = env.path("garbage.json");
-    std::fs::write(&garbage, "[PASS] 1.1.1 Ensure that the API server pod specification file permissions").unwrap();
-    let out = env.ctl(&["import", "kube-bench", garbage.to_str().unwrap(), "--node", "n1"]);
+    std::fs::write(
+        &garbage,
+        "[PASS] 1.1.1 Ensure that the API server pod specification file permissions",
+    )
+    .unwrap();
+    let out = env.ctl(&[
+        "import",
+        "kube-bench",
+        garbage.to_str().unwrap(),
+        "--node",
+        "n1",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("garbage.json"), "{}", stderr(&out));
     let empty = env.path("empty.json");
     std::fs::write(&empty, "{}").unwrap();
-    let out = env.ctl(&["import", "kube-bench", empty.to_str().unwrap(), "--node", "n1"]);
+    let out = env.ctl(&[
+        "import",
+        "kube-bench",
+        empty.to_str().unwrap(),
+        "--node",
+        "n1",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(!env.db().exists(), "no database is created for a refused import");
+    assert!(
+        !env.db().exists(),
+        "no database is created for a refused import"
+    );
 }
 
 #[test]
@@ -250,12 +379,20 @@ fn benchmark_documents_with_missing_keys_are_skipped_and_counted() {
     std::fs::write(&file, format!("{good}\n{no_node}\n{{not json\n\n")).unwrap();
     let out = env.ctl(&["import", "benchmarks", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("imported 1 documents"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("imported 1 documents"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("skipped 2"), "{}", stdout(&out));
     let rep = env.reporter(&[]);
     assert_eq!(rep.status.code(), Some(0), "{}", stderr(&rep));
     assert!(stdout(&rep).contains("1 nodes"), "{}", stdout(&rep));
-    assert!(stdout(&rep).contains("top failed: 1.1.1 (1)"), "{}", stdout(&rep));
+    assert!(
+        stdout(&rep).contains("top failed: 1.1.1 (1)"),
+        "{}",
+        stdout(&rep)
+    );
 }
 
 #[test]
@@ -265,10 +402,18 @@ fn validate_reports_problems_with_exit_2() {
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let bad = env.path("bad.yaml");
     let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
-    std::fs::write(&bad, seed.replace("numFailedTests: 5", "numFailedTests: -1")).unwrap();
+    std::fs::write(
+        &bad,
+        seed.replace("numFailedTests: 5", "numFailedTests: -1"),
+    )
+    .unwrap();
     let out = env.ctl(&["validate", "-f", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("spec.cis.numFailedTests: -1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("spec.cis.numFailedTests: -1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

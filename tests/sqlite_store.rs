@@ -107,7 +107,7 @@ fn open(dir: &TempDir) -> SqliteStore {
 }
 
 fn put(store: &mut SqliteStore, docs: Vec<BenchmarkDocument>) -> u64 {
-    store.put_benchmarks(&mut docs.into_iter()).unwrap()
+    store.put_benchmarks(&mut docs.into_iter().map(Ok)).unwrap()
 }
 
 fn query(store: &SqliteStore, start: &str, end: &str) -> (Vec<BenchmarkDocument>, QueryStats) {
@@ -319,7 +319,7 @@ fn an_invalid_document_fails_the_whole_call_naming_the_node() {
     text.test_number = " ".into();
     bad.tests[2].text = Arc::new(text);
     let err = store
-        .put_benchmarks(&mut vec![doc(&texts, "fine", ts, 1), bad].into_iter())
+        .put_benchmarks(&mut vec![doc(&texts, "fine", ts, 1), bad].into_iter().map(Ok))
         .unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -522,7 +522,7 @@ fn processes_creating_the_same_new_file_at_once_all_succeed() {
             s.spawn(move || {
                 let mut store = SqliteStore::open(path, OpenMode::Create).unwrap();
                 let d = doc(texts, &format!("n{i}"), t("2026-11-26T10:00:00Z"), i);
-                store.put_benchmarks(&mut std::iter::once(d)).unwrap();
+                store.put_benchmarks(&mut std::iter::once(Ok(d))).unwrap();
             });
         }
     });
@@ -906,7 +906,7 @@ fn scale_a_day_of_ten_thousand_nodes() {
 
     // Generated lazily, hour by hour as benchmarkers would write them; every 50th node
     // fails its last run of the day.
-    let mut docs = (0..HOURS).flat_map(|h| {
+    let docs = (0..HOURS).flat_map(|h| {
         let (texts, names) = (&texts, &names);
         (0..NODES).map(move |n| {
             let ts = day + Duration::hours(h as i64) + Duration::milliseconds(n as i64);
@@ -918,7 +918,7 @@ fn scale_a_day_of_ten_thousand_nodes() {
         })
     });
     let started = Instant::now();
-    let stored = store.put_benchmarks(&mut docs).unwrap();
+    let stored = store.put_benchmarks(&mut docs.map(Ok)).unwrap();
     let insert = started.elapsed();
     assert_eq!(stored, (NODES * HOURS) as u64);
     // Closing checkpoints the write-ahead log into the file, so this is the lasting size.

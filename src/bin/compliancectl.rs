@@ -206,7 +206,7 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
     );
     let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
     store
-        .put_benchmarks(&mut std::iter::once(doc))
+        .put_benchmarks(&mut std::iter::once(Ok(doc)))
         .map_err(runtime)?;
     println!("{line}");
     Ok(0)
@@ -222,16 +222,12 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
         Box::new(std::io::BufReader::new(f))
     };
     let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
-    let mut docs = import::ndjson::NdjsonDocuments::new(reader);
-    let stored = store.put_benchmarks(&mut docs).map_err(runtime)?;
-    let stats = docs.stats();
-    if let Some(e) = docs.io_error() {
-        return Err(runtime(anyhow!(
-            "reading {} failed after {} lines: {e}; nothing was stored",
-            file.display(),
-            stats.read
-        )));
-    }
+    let mut interner = compliance::model::TextInterner::new();
+    let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
+    let stored = store
+        .put_benchmarks(&mut (&mut docs).map(|r| r.map_err(|e| Box::new(e) as store::InputError)))
+        .map_err(runtime)?;
+    let stats = docs.into_stats();
     println!(
         "imported {stored} documents from {}, skipped {} invalid",
         file.display(),

@@ -35,8 +35,17 @@ pub struct ReportListing {
     pub node_count: u64,
 }
 
+/// Why the source of documents handed to [`BenchmarkStore::put_benchmarks`] failed.
+pub type InputError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("reading the documents failed after {read} of them; nothing was stored: {source}")]
+    Input {
+        read: u64,
+        #[source]
+        source: InputError,
+    },
     #[error("cannot open database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -75,9 +84,12 @@ pub trait BenchmarkStore {
     /// Stores every document in one transaction: all of them or none. A document with
     /// the same node and timestamp as a stored one replaces it, so re-importing a file
     /// does not duplicate it. Returns how many were stored.
+    ///
+    /// The documents may come from a reader that fails part way (a truncated stream):
+    /// an `Err` item aborts the call with [`StoreError::Input`] and stores nothing.
     fn put_benchmarks(
         &mut self,
-        docs: &mut dyn Iterator<Item = BenchmarkDocument>,
+        docs: &mut dyn Iterator<Item = Result<BenchmarkDocument, InputError>>,
     ) -> Result<u64, StoreError>;
 
     /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
@@ -102,4 +114,24 @@ pub trait ReportStore {
 
     /// The whole report, or `None` when no report has this id.
     fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError>;
+}
+
+/// A store that holds both benchmark documents and reports.
+pub trait Store: BenchmarkStore + ReportStore {}
+impl<T: BenchmarkStore + ReportStore> Store for T {}
+
+pub use sqlite::OpenMode;
+
+/// Opens the configured store. `Create` makes an empty SQLite database when the file does
+/// not exist (writers); `Existing` refuses to, so a mistyped path in `reports list` is an
+/// error rather than an empty list.
+pub fn open(
+    datastore: &crate::config::Datastore,
+    mode: OpenMode,
+) -> Result<Box<dyn Store>, StoreError> {
+    match datastore {
+        crate::config::Datastore::Sqlite(path) => {
+            Ok(Box::new(sqlite::SqliteStore::open(path, mode)?))
+        }
+    }
 }

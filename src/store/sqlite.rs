@@ -47,7 +47,9 @@ use rusqlite::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{BenchmarkStore, QueryStats, QueryWindow, ReportListing, ReportStore, StoreError};
+use super::{
+    BenchmarkStore, InputError, QueryStats, QueryWindow, ReportListing, ReportStore, StoreError,
+};
 use crate::model::{
     BenchmarkDocument, BenchmarkTest, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
     GlobalReportTypeSpec, NodeSummary, Rating, ReportDocument, TestText,
@@ -540,7 +542,7 @@ impl BenchmarkStore for SqliteStore {
     /// `date` type, so both stores agree on which documents are the same run.
     fn put_benchmarks(
         &mut self,
-        docs: &mut dyn Iterator<Item = BenchmarkDocument>,
+        docs: &mut dyn Iterator<Item = Result<BenchmarkDocument, InputError>>,
     ) -> Result<u64, StoreError> {
         let path = self.path.as_path();
         let err = |e| sql_error(path, e);
@@ -554,6 +556,11 @@ impl BenchmarkStore for SqliteStore {
         let mut blob = Vec::new();
         let mut stored = 0u64;
         for doc in docs {
+            // Returning drops the transaction, which rolls back everything inserted so far.
+            let doc = doc.map_err(|source| StoreError::Input {
+                read: stored,
+                source,
+            })?;
             doc.validate()
                 .map_err(|detail| StoreError::InvalidDocument {
                     path: path.to_path_buf(),
@@ -1065,7 +1072,9 @@ mod tests {
             }],
             cluster: "cluster".into(),
         };
-        let err = store.put_benchmarks(&mut (1..=4).map(doc)).unwrap_err();
+        let err = store
+            .put_benchmarks(&mut (1..=4).map(doc).map(Ok))
+            .unwrap_err();
         assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
         let rows: i64 = store
             .conn
