@@ -424,3 +424,59 @@ fn reports_on_a_missing_database_say_so() {
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert!(!env.db().exists());
 }
+
+#[test]
+fn a_failure_while_storing_exits_1_and_keeps_the_previous_report() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    assert_eq!(env.reporter(&[]).status.code(), Some(0));
+    env.import("cis-1.12-node-mogamal.json", "minikube-m02", None);
+
+    // Make the store fail half way through writing the new report's nodes.
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER fail_second_node BEFORE INSERT ON report_nodes WHEN NEW.ordinal >= 1
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = env.reporter(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("disk quota exceeded"),
+        "{}",
+        stderr(&out)
+    );
+
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch("DROP TRIGGER fail_second_node").unwrap();
+    drop(conn);
+    let show = env.ctl(&["reports", "show", ID, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let nodes: Vec<_> = doc["cisBenchmark"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["nodeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["minikube"], "the previous report is intact");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    let out = env.reporter(&[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "report stored" && l["nodes"] == 1),
+        "{err}"
+    );
+}
