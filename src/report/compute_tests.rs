@@ -104,6 +104,13 @@ fn filter(sel: Option<&str>, include: &[&str], exclude: &[&str]) -> ResultsFilte
     }
 }
 
+fn node_names(r: &ReportDocument) -> Vec<&str> {
+    r.cis_benchmark
+        .iter()
+        .map(|n| n.node_name.as_str())
+        .collect()
+}
+
 fn numbers(r: &ReportDocument, node: usize) -> Vec<String> {
     r.cis_benchmark[node]
         .results
@@ -137,12 +144,7 @@ fn rule_1_documents_from_the_look_back_are_used_and_older_ones_ignored() {
             ),
         ],
     );
-    let names: Vec<_> = r
-        .cis_benchmark
-        .iter()
-        .map(|n| n.node_name.as_str())
-        .collect();
-    assert_eq!(names, ["a"]);
+    assert_eq!(node_names(&r), ["a"]);
     assert_eq!(stats.outside_window, 2);
 }
 
@@ -359,12 +361,7 @@ fn rule_7_nodes_by_name_and_sections_and_tests_by_dotted_index() {
             ),
         ],
     );
-    let names: Vec<_> = r
-        .cis_benchmark
-        .iter()
-        .map(|n| n.node_name.as_str())
-        .collect();
-    assert_eq!(names, ["Node-a", "node-a", "node-b"]);
+    assert_eq!(node_names(&r), ["Node-a", "node-a", "node-b"]);
     let sections: Vec<_> = r.cis_benchmark[2]
         .results
         .iter()
