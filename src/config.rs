@@ -216,6 +216,12 @@ impl ReporterConfig {
             .to_string();
         const START: &str = "TIGERA_COMPLIANCE_REPORT_START_TIME";
         const END: &str = "TIGERA_COMPLIANCE_REPORT_END_TIME";
+        // Checked even when START/END make it unused: a typo should not wait for the day
+        // the variable starts to matter.
+        let delay = match non_empty(&env.tigera_compliance_job_start_delay) {
+            None => DEFAULT_JOB_START_DELAY,
+            Some(d) => parse_duration("TIGERA_COMPLIANCE_JOB_START_DELAY", d)?,
+        };
         let start = non_empty(&env.tigera_compliance_report_start_time);
         let end = non_empty(&env.tigera_compliance_report_end_time);
         let window = match (start, end) {
@@ -231,13 +237,7 @@ impl ReporterConfig {
                 }
                 WindowChoice::Explicit { start, end }
             }
-            (None, None) => {
-                let delay = match non_empty(&env.tigera_compliance_job_start_delay) {
-                    None => DEFAULT_JOB_START_DELAY,
-                    Some(d) => parse_duration("TIGERA_COMPLIANCE_JOB_START_DELAY", d)?,
-                };
-                WindowChoice::LastCompleted { now, delay }
-            }
+            (None, None) => WindowChoice::LastCompleted { now, delay },
             (Some(s), None) => {
                 return Err(ConfigError::new(
                     START,
@@ -486,6 +486,21 @@ mod tests {
     fn elasticsearch_settings_are_not_silently_ignored() {
         let e = Datastore::from_env(&env(&[("ELASTIC_HOST", "es.local")])).unwrap_err();
         assert_eq!(e.variable, "ELASTIC_HOST");
+    }
+
+    #[test]
+    fn bad_start_delay_is_refused_even_with_an_explicit_window() {
+        let e = ReporterConfig::from_env(
+            &env(&[
+                ("TIGERA_COMPLIANCE_REPORT_NAME", "r"),
+                ("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1h"),
+                ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now"),
+                ("TIGERA_COMPLIANCE_JOB_START_DELAY", "-5m"),
+            ]),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "TIGERA_COMPLIANCE_JOB_START_DELAY");
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub fn run(
                     detail: e.to_string(),
                 })?,
         };
+    for path in &downloads {
+        tracing::info!(path = %path.display(), "download written");
+    }
     Ok(Outcome {
         report: doc,
         query_window,

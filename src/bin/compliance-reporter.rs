@@ -43,12 +43,11 @@ fn run() -> u8 {
         Ok(s) => s,
         Err(e) => return fail(1, e.into()),
     };
-    match reporter::run(&cfg, &source, store.as_mut(), Utc::now()) {
+    // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
+    let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());
+    match reporter::run(&cfg, &source, store.as_mut(), generation_time) {
         Ok(outcome) => {
             println!("{}", reporter::summary_line(&outcome));
-            for path in &outcome.downloads {
-                println!("wrote {}", path.display());
-            }
             if let Some(level) = cfg.fail_on
                 && let Some(text) = reporter::fail_on_report(&outcome.report, level)
             {
