@@ -442,7 +442,7 @@ impl CatalogueWriter {
 /// The window in the stored unit, milliseconds, keeping both ends inclusive: a start
 /// with a fraction of a millisecond rounds up, an end rounds down.
 fn window_millis(w: &QueryWindow) -> (i64, i64) {
-    let start_fraction = w.start.timestamp_subsec_nanos() % 1_000_000 != 0;
+    let start_fraction = !w.start.timestamp_subsec_nanos().is_multiple_of(1_000_000);
     (
         w.start.timestamp_millis() + i64::from(start_fraction),
         w.end.timestamp_millis(),
