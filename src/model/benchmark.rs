@@ -180,7 +180,7 @@ impl<'de> Deserialize<'de> for BenchmarkTest {
     }
 }
 
-/// Shares identical [`TestText`]s (and odd status strings) between documents.
+/// Shares identical [`TestText`]s between documents.
 ///
 /// Adapters that read many documents (import, stores) pass them through one interner so
 /// that a 10,000-node report holds each description once.
