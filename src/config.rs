@@ -278,9 +278,9 @@ impl ReporterConfig {
 
 /// `low` or `med`: the rating at or below which a run fails.
 pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "low" => Ok(Rating::Low),
-        "med" | "medium" => Ok(Rating::Med),
+    // Every node rates HIGH or below, so `high` would fail every run: refused.
+    match value.trim().parse::<Rating>() {
+        Ok(level @ (Rating::Low | Rating::Med)) => Ok(level),
         _ => Err(ConfigError::new(variable, value, "expected low or med")),
     }
 }

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{ConfigError, ReporterConfig, WindowChoice};
+use crate::config::{ReporterConfig, WindowChoice};
 use crate::model::{GlobalReport, Rating, ReportDocument, TestStatus};
 use crate::report::schedule::Schedule;
-use crate::report::{ComputeStats, ReportBuilder, ReportRequest, top_failed_tests};
+use crate::report::{ComputeStats, ReportBuilder, ReportRequest, report_top_failed_tests};
 use crate::resources::{ReportSource, ResourceError};
 pub use crate::store::Store;
-use crate::store::{QueryStats, QueryWindow, StoreError};
+use crate::store::{QueryStats, StoreError};
 
 /// Exit code when COMPLIANCE_FAIL_ON / --fail-on finds nodes at or below the level.
 pub const EXIT_FAIL_ON: u8 = 3;
@@ -22,11 +22,11 @@ pub const EXIT_FAIL_ON: u8 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Resource(Box<ResourceError>),
+    /// The GlobalReport cannot be run as configured (no schedule to derive a window from,
+    /// or values the core refuses).
     #[error("GlobalReport {report:?}: {message}")]
-    Window { report: String, message: String },
+    Spec { report: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -49,9 +49,7 @@ impl ReporterError {
     /// 2 for configuration problems (nothing was read or written), 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ReporterError::Config(_)
-            | ReporterError::Resource(_)
-            | ReporterError::Window { .. } => 2,
+            ReporterError::Resource(_) | ReporterError::Spec { .. } => 2,
             ReporterError::Store(_) | ReporterError::Downloads { .. } => 1,
         }
     }
@@ -61,7 +59,6 @@ impl ReporterError {
 #[derive(Debug)]
 pub struct Outcome {
     pub report: ReportDocument,
-    pub query_window: QueryWindow,
     pub query: QueryStats,
     pub compute: ComputeStats,
     pub downloads: Vec<PathBuf>,
@@ -75,7 +72,7 @@ pub fn resolve_window(
     match choice {
         WindowChoice::Explicit { start, end } => Ok((start, end)),
         WindowChoice::LastCompleted { now, delay } => {
-            let err = |message: String| ReporterError::Window {
+            let err = |message: String| ReporterError::Spec {
                 report: report.metadata.name.clone(),
                 message,
             };
@@ -113,7 +110,7 @@ pub fn run(
         generation_time,
         cluster: &cfg.cluster,
     })
-    .map_err(|e| ReporterError::Window {
+    .map_err(|e| ReporterError::Spec {
         report: report.metadata.name.clone(),
         message: e.to_string(),
     })?;
@@ -147,7 +144,6 @@ pub fn run(
     }
     Ok(Outcome {
         report: doc,
-        query_window,
         query,
         compute,
         downloads,
@@ -171,12 +167,7 @@ pub fn summary_line(o: &Outcome) -> String {
         o.query.documents,
         o.query.skipped,
     );
-    let limit = r
-        .report_spec
-        .cis_params()
-        .map(|p| p.num_failed_tests)
-        .unwrap_or(5);
-    let top = top_failed_tests(&r.cis_benchmark, limit);
+    let top = report_top_failed_tests(r);
     if !top.is_empty() {
         let list: Vec<String> = top
             .iter()

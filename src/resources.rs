@@ -383,6 +383,15 @@ spec:
         Ok(r)
     }
 
+    /// The message with which loading the seed report from `text` is refused.
+    fn refusal(text: &str) -> String {
+        load(text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn seed_report_loads_with_builtin_type() {
         let res = load(SEED).unwrap();
@@ -437,28 +446,15 @@ spec:
     #[test]
     fn invalid_thresholds_are_refused_with_the_field() {
         let text = SEED.replace("medThreshold: 50", "medThreshold: 100");
-        let err = load(&text)
-            .unwrap()
-            .load_report("daily-cis-results")
-            .unwrap_err();
-        assert!(err.to_string().contains("spec.cis.medThreshold"), "{err}");
+        let err = refusal(&text);
+        assert!(err.contains("spec.cis.medThreshold"), "{err}");
         let text = SEED.replace("numFailedTests: 5", "numFailedTests: 0");
-        let err = load(&text)
-            .unwrap()
-            .load_report("daily-cis-results")
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("spec.cis.numFailedTests: 0"),
-            "{err}"
-        );
+        let err = refusal(&text);
+        assert!(err.contains("spec.cis.numFailedTests: 0"), "{err}");
         let text = SEED.replace("highThreshold: 100", "highThreshold: 101");
-        let err = load(&text)
-            .unwrap()
-            .load_report("daily-cis-results")
-            .unwrap_err();
+        let err = refusal(&text);
         assert!(
-            err.to_string()
-                .contains("spec.cis.highThreshold: 101 is outside 0..100"),
+            err.contains("spec.cis.highThreshold: 101 is outside 0..100"),
             "{err}"
         );
     }
@@ -466,11 +462,8 @@ spec:
     #[test]
     fn bad_schedule_is_refused() {
         let text = SEED.replace("0 0 * * *", "\"*/5 * * * *\"");
-        let err = load(&text)
-            .unwrap()
-            .load_report("daily-cis-results")
-            .unwrap_err();
-        assert!(err.to_string().contains("spec.schedule"), "{err}");
+        let err = refusal(&text);
+        assert!(err.contains("spec.schedule"), "{err}");
     }
 
     #[test]
@@ -482,15 +475,8 @@ spec:
             "{err}"
         );
         let text = SEED.replace("reportType: cis-benchmark", "reportType: inventory");
-        let err = load(&text)
-            .unwrap()
-            .load_report("daily-cis-results")
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("unknown report type \"inventory\""),
-            "{err}"
-        );
+        let err = refusal(&text);
+        assert!(err.contains("unknown report type \"inventory\""), "{err}");
     }
 
     #[test]

@@ -480,3 +480,31 @@ fn json_logs_are_one_object_per_line_on_stderr() {
         "{err}"
     );
 }
+
+#[test]
+fn with_json_logs_a_failure_is_reported_as_one_json_line() {
+    let env = Env::new();
+    let out = env.reporter(&[
+        ("LOG_FORMAT", "json"),
+        ("TIGERA_COMPLIANCE_REPORT_NAME", "weekly"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failures: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "report failed")
+        .collect();
+    assert_eq!(failures.len(), 1, "{err}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no GlobalReport named \"weekly\""),
+        "{err}"
+    );
+    assert_eq!(failures[0]["exit_code"], 2);
+}

@@ -19,56 +19,55 @@ fn run() -> u8 {
     let env = RawEnv::from_vars(std::env::vars());
     let cfg = match ReporterConfig::from_env(&env, Utc::now()) {
         Ok(cfg) => cfg,
-        Err(e) => return fail(2, e.into()),
+        Err(e) => return fail(false, 2, e.into()),
     };
     logging::init(cfg.log);
+    match report(&cfg) {
+        Ok(code) => code,
+        Err((code, err)) => fail(cfg.log.json, code, err),
+    }
+}
+
+/// Everything after logging is set up; errors carry their exit code.
+fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
     let Some(path) = &cfg.resources else {
-        return fail(
+        return Err((
             2,
             anyhow::anyhow!(
                 "COMPLIANCE_RESOURCES is not set: point it at a GlobalReport manifest file or directory (reading GlobalReports from the Kubernetes API is not available in this build)"
             ),
-        );
+        ));
     };
-    let source = match Resources::load(path) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                2,
-                anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display())),
-            );
-        }
-    };
-    let mut store = match store::open(&cfg.datastore, store::OpenMode::Create) {
-        Ok(s) => s,
-        Err(e) => return fail(1, e.into()),
-    };
+    let source = Resources::load(path).map_err(|e| {
+        let err = anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()));
+        (2, err)
+    })?;
+    let mut store =
+        store::open(&cfg.datastore, store::OpenMode::Create).map_err(|e| (1, e.into()))?;
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());
-    match reporter::run(&cfg, &source, store.as_mut(), generation_time) {
-        Ok(outcome) => {
-            println!("{}", reporter::summary_line(&outcome));
-            if let Some(level) = cfg.fail_on
-                && let Some(text) = reporter::fail_on_report(&outcome.report, level)
-            {
-                print!(
-                    "COMPLIANCE_FAIL_ON={}: {text}",
-                    level.as_str().to_ascii_lowercase()
-                );
-                return EXIT_FAIL_ON;
-            }
-            0
-        }
-        Err(e) => {
-            let code = e.exit_code();
-            fail(code, e.into())
-        }
+    let outcome = reporter::run(cfg, &source, store.as_mut(), generation_time)
+        .map_err(|e| (e.exit_code(), e.into()))?;
+    println!("{}", reporter::summary_line(&outcome));
+    if let Some(level) = cfg.fail_on
+        && let Some(text) = reporter::fail_on_report(&outcome.report, level)
+    {
+        print!(
+            "COMPLIANCE_FAIL_ON={}: {text}",
+            level.as_str().to_ascii_lowercase()
+        );
+        return Ok(EXIT_FAIL_ON);
     }
+    Ok(0)
 }
 
-/// Prints the whole error chain and returns the exit code.
-fn fail(code: u8, err: anyhow::Error) -> u8 {
-    tracing::error!(error = %format!("{err:#}"), "report failed");
-    eprintln!("compliance-reporter: error: {err:#}");
+/// Reports the whole error chain once: as a JSON log line when logs are JSON (so the
+/// stream stays machine-readable), as plain text on standard error otherwise.
+fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
+    if json_logs {
+        tracing::error!(error = %format!("{err:#}"), exit_code = code, "report failed");
+    } else {
+        eprintln!("compliance-reporter: error: {err:#}");
+    }
     code
 }

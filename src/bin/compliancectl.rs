@@ -422,12 +422,7 @@ fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()>
         }
         writeln!(out)?;
     }
-    let limit = r
-        .report_spec
-        .cis_params()
-        .map(|p| p.num_failed_tests)
-        .unwrap_or(5);
-    let top = compliance::report::top_failed_tests(&r.cis_benchmark, limit);
+    let top = compliance::report::report_top_failed_tests(r);
     if !top.is_empty() {
         writeln!(out, "\nTop failed tests")?;
         for t in top {

@@ -56,14 +56,9 @@ struct Candidate {
 /// Orders two documents of one node by time; equal times fall back to the content so
 /// that the choice never depends on the order documents arrive in.
 fn newer(a: &BenchmarkDocument, b: &BenchmarkDocument) -> bool {
-    let key = |d: &BenchmarkDocument| {
-        (
-            d.timestamp,
-            d.version.clone(),
-            d.kubernetes_version.clone(),
-            d.error.clone(),
-        )
-    };
+    fn key(d: &BenchmarkDocument) -> (DateTime<Utc>, &str, &str, &str) {
+        (d.timestamp, &d.version, &d.kubernetes_version, &d.error)
+    }
     match key(a).cmp(&key(b)) {
         Ordering::Equal => a.tests > b.tests,
         o => o == Ordering::Greater,
@@ -117,7 +112,12 @@ impl<'a> ReportBuilder<'a> {
             self.stats.outside_window += 1;
             return;
         }
-        let slot = self.nodes.entry(doc.node_name.clone()).or_default();
+        // Look up before inserting: most documents belong to a node already seen, and the
+        // name only needs copying for a new one.
+        let slot = match self.nodes.get_mut(&doc.node_name) {
+            Some(slot) => slot,
+            None => self.nodes.entry(doc.node_name.clone()).or_default(),
+        };
         if doc.is_errored() {
             if slot.ok.is_none() {
                 keep_newer(&mut slot.errored, doc);

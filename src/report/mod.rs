@@ -11,7 +11,7 @@ pub mod top_failed;
 pub mod window;
 
 pub use compute::{ComputeStats, ReportBuilder, ReportRequest, compute_report};
-pub use top_failed::{TopFailedTest, top_failed_tests};
+pub use top_failed::{TopFailedTest, report_top_failed_tests, top_failed_tests};
 pub use window::{QueryWindow, query_window, report_id};
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::order::cmp_dotted;
-use crate::model::{CisBenchmarkNode, TestStatus};
+use crate::model::global_report::CisParams;
+use crate::model::{CisBenchmarkNode, ReportDocument, TestStatus};
 
 /// A test that failed on `failed_count` nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,4 +47,17 @@ pub fn top_failed_tests(nodes: &[CisBenchmarkNode], limit: usize) -> Vec<TopFail
             failed_count,
         })
         .collect()
+}
+
+/// The top failed tests of a stored report, as many as its `numFailedTests` asks for.
+///
+/// A stored spec that no longer validates falls back to the default count (5) rather
+/// than hiding the list: the report itself was computed and is still worth reading.
+pub fn report_top_failed_tests(doc: &ReportDocument) -> Vec<TopFailedTest> {
+    let limit = doc
+        .report_spec
+        .cis_params()
+        .map(|p| p.num_failed_tests)
+        .unwrap_or(CisParams::default().num_failed_tests);
+    top_failed_tests(&doc.cis_benchmark, limit)
 }
