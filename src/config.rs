@@ -11,6 +11,8 @@ use serde::Deserialize;
 use crate::model::Rating;
 use crate::model::benchmark::DEFAULT_CLUSTER;
 use crate::model::time;
+use crate::store::elastic::ElasticConfig;
+use crate::store::elastic::config::RawElasticEnv;
 
 /// The default embedded store: a SQLite file in the working directory.
 pub const DEFAULT_DATASTORE: &str = "sqlite:compliance.db";
@@ -38,6 +40,8 @@ impl ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Datastore {
     Sqlite(PathBuf),
+    /// Chosen whenever ELASTIC_HOST or ELASTIC_URL is set (SPEC §7).
+    Elastic(Box<ElasticConfig>),
 }
 
 impl Datastore {
@@ -60,20 +64,11 @@ impl Datastore {
         }
     }
 
-    /// Picks the store from the environment; refuses Elasticsearch settings this build
-    /// cannot honour rather than silently writing somewhere else.
+    /// Picks the store from the environment: Elasticsearch whenever ELASTIC_HOST or
+    /// ELASTIC_URL is set, otherwise COMPLIANCE_DATASTORE (default `sqlite:compliance.db`).
     pub fn from_env(env: &RawEnv) -> Result<Datastore, ConfigError> {
-        for (variable, value) in [
-            ("ELASTIC_HOST", &env.elastic_host),
-            ("ELASTIC_URL", &env.elastic_url),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-                return Err(ConfigError::new(
-                    variable,
-                    v,
-                    "the Elasticsearch store is not available in this build; unset it to use COMPLIANCE_DATASTORE (sqlite:PATH)",
-                ));
-            }
+        if let Some(config) = ElasticConfig::from_env(&env.elastic)? {
+            return Ok(Datastore::Elastic(Box::new(config)));
         }
         Datastore::parse(
             "COMPLIANCE_DATASTORE",
@@ -81,6 +76,18 @@ impl Datastore {
                 .as_deref()
                 .unwrap_or(DEFAULT_DATASTORE),
         )
+    }
+
+    /// Where the store is, for log lines (never with credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            Datastore::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Datastore::Elastic(c) => format!(
+                "elasticsearch {} (index suffix {})",
+                c.display_url(),
+                c.index_suffix
+            ),
+        }
     }
 }
 
@@ -97,9 +104,9 @@ pub struct RawEnv {
     pub compliance_resources: Option<String>,
     pub compliance_output_dir: Option<String>,
     pub compliance_fail_on: Option<String>,
-    pub elastic_host: Option<String>,
-    pub elastic_url: Option<String>,
-    pub elastic_index_suffix: Option<String>,
+    /// The ELASTIC_* variables (passwords and keys redacted in Debug).
+    #[serde(flatten)]
+    pub elastic: RawElasticEnv,
 }
 
 impl RawEnv {
@@ -268,7 +275,7 @@ impl ReporterConfig {
             resources: non_empty(&env.compliance_resources).map(PathBuf::from),
             output_dir: non_empty(&env.compliance_output_dir).map(PathBuf::from),
             fail_on,
-            cluster: non_empty(&env.elastic_index_suffix)
+            cluster: non_empty(&env.elastic.elastic_index_suffix)
                 .unwrap_or(DEFAULT_CLUSTER)
                 .to_string(),
             log,
@@ -483,9 +490,24 @@ mod tests {
     }
 
     #[test]
-    fn elasticsearch_settings_are_not_silently_ignored() {
-        let e = Datastore::from_env(&env(&[("ELASTIC_HOST", "es.local")])).unwrap_err();
-        assert_eq!(e.variable, "ELASTIC_HOST");
+    fn elasticsearch_is_chosen_whenever_a_host_or_url_is_set() {
+        let d = Datastore::from_env(&env(&[
+            ("ELASTIC_HOST", "es.local"),
+            ("COMPLIANCE_DATASTORE", "sqlite:x.db"),
+        ]))
+        .unwrap();
+        let Datastore::Elastic(c) = d else {
+            panic!("expected Elasticsearch, got {d:?}")
+        };
+        assert_eq!(c.url.as_str(), "https://es.local:9200/");
+        let d = Datastore::from_env(&env(&[("ELASTIC_URL", "http://127.0.0.1:9200")])).unwrap();
+        assert_eq!(
+            d.describe(),
+            "elasticsearch http://127.0.0.1:9200 (index suffix cluster)"
+        );
+        let e = Datastore::from_env(&env(&[("ELASTIC_HOST", "es"), ("ELASTIC_PORT", "x")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "ELASTIC_PORT");
     }
 
     #[test]

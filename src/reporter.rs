@@ -50,6 +50,9 @@ impl ReporterError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ReporterError::Resource(_) | ReporterError::Spec { .. } => 2,
+            // The cluster refusing our credentials, privileges or certificate is a
+            // configuration problem; waiting and re-running will not fix it.
+            ReporterError::Store(e) if e.is_configuration() => 2,
             ReporterError::Store(_) | ReporterError::Downloads { .. } => 1,
         }
     }
@@ -167,6 +170,14 @@ pub fn summary_line(o: &Outcome) -> String {
         o.query.documents,
         o.query.skipped,
     );
+    if o.query.requests > 0 {
+        let _ = write!(
+            line,
+            " ({} requests, {:.1} MB read)",
+            o.query.requests,
+            o.query.bytes_read as f64 / 1e6
+        );
+    }
     let top = report_top_failed_tests(r);
     if !top.is_empty() {
         let list: Vec<String> = top

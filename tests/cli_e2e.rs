@@ -289,7 +289,16 @@ fn configuration_errors_exit_2_name_the_value_and_store_nothing() {
         "COMPLIANCE_FAIL_ON",
     );
     assert_config_error(&env, &[("LOG_LEVEL", "loud")], "LOG_LEVEL");
-    assert_config_error(&env, &[("ELASTIC_HOST", "es.example")], "ELASTIC_HOST");
+    assert_config_error(
+        &env,
+        &[("ELASTIC_HOST", "es.example"), ("ELASTIC_PORT", "92OO")],
+        "ELASTIC_PORT=\"92OO\"",
+    );
+    assert_config_error(
+        &env,
+        &[("ELASTIC_URL", "https://es-a:9200"), ("ELASTIC_HOST", "es-b")],
+        "disagrees with ELASTIC_HOST",
+    );
     assert_config_error(
         &env,
         &[("COMPLIANCE_RESOURCES", "")],

@@ -156,7 +156,8 @@ fn benchmark_documents_round_trip_exactly_and_share_texts() {
         stats,
         QueryStats {
             documents: 2,
-            skipped: 0
+            skipped: 0,
+            ..QueryStats::default()
         }
     );
     // One allocation per distinct text for the whole query, however many nodes.
@@ -377,7 +378,8 @@ fn an_undecodable_document_is_skipped_counted_and_the_next_newest_used() {
         stats,
         QueryStats {
             documents: 2,
-            skipped: 3
+            skipped: 3,
+            ..QueryStats::default()
         }
     );
 }

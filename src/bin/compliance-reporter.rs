@@ -42,8 +42,9 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
         let err = anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()));
         (2, err)
     })?;
-    let mut store =
-        store::open(&cfg.datastore, store::OpenMode::Create).map_err(|e| (1, e.into()))?;
+    let mut store = store::open(&cfg.datastore, store::OpenMode::Create)
+        .map_err(|e| (if e.is_configuration() { 2 } else { 1 }, e.into()))?;
+    tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());
     let outcome = reporter::run(cfg, &source, store.as_mut(), generation_time)

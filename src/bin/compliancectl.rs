@@ -25,9 +25,11 @@ use compliance::{import, logging};
     about = "CIS Kubernetes benchmark reports: import results, read reports, validate GlobalReports"
 )]
 struct Cli {
-    /// Where documents and reports are stored.
-    #[arg(long, env = "COMPLIANCE_DATASTORE", default_value = config::DEFAULT_DATASTORE, global = true)]
-    datastore: String,
+    /// Where documents and reports are stored: `sqlite:PATH`, or `elastic` for the
+    /// cluster that ELASTIC_URL / ELASTIC_HOST name. Default: Elasticsearch when
+    /// ELASTIC_URL or ELASTIC_HOST is set, else COMPLIANCE_DATASTORE, else sqlite:compliance.db.
+    #[arg(long, global = true)]
+    datastore: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,12 +42,22 @@ enum Command {
     /// List, show and download stored reports.
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// Prepare an Elasticsearch cluster (ELASTIC_* variables).
+    #[command(subcommand)]
+    Elastic(ElasticCommand),
     /// Check GlobalReport / GlobalReportType manifests without storing anything.
     Validate {
         /// A YAML file or a directory of them.
         #[arg(short = 'f', long = "filename")]
         path: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ElasticCommand {
+    /// Install or update the index templates, and check existing indices' mappings.
+    /// Safe to repeat.
+    Setup,
 }
 
 #[derive(Subcommand)]
@@ -145,6 +157,15 @@ fn runtime(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
+/// A store failure: exit 2 when the cluster says the configuration is wrong
+/// (credentials, privileges, certificate), 1 otherwise.
+fn store_failure(error: store::StoreError) -> Failure {
+    Failure {
+        code: if error.is_configuration() { 2 } else { 1 },
+        error: error.into(),
+    }
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => ExitCode::from(code),
@@ -159,14 +180,60 @@ fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
     let env = RawEnv::from_vars(std::env::vars());
     logging::init(LogConfig::from_env(&env).map_err(usage)?);
-    let datastore =
-        Datastore::parse("COMPLIANCE_DATASTORE (--datastore)", &cli.datastore).map_err(usage)?;
+    let datastore = choose_datastore(cli.datastore.as_deref(), &env).map_err(usage)?;
     match cli.command {
         Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore, args),
         Command::Import(ImportCommand::Benchmarks { file }) => import_benchmarks(&datastore, &file),
         Command::Reports(cmd) => reports(&datastore, cmd),
+        Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore),
         Command::Validate { path } => validate(&path),
     }
+}
+
+/// `--datastore` wins over the environment; `elastic` means "the ELASTIC_* cluster".
+fn choose_datastore(flag: Option<&str>, env: &RawEnv) -> anyhow::Result<Datastore> {
+    match flag.map(str::trim) {
+        Some("elastic") | Some("elasticsearch") => {
+            match store::elastic::ElasticConfig::from_env(&env.elastic)? {
+                Some(c) => Ok(Datastore::Elastic(Box::new(c))),
+                None => Err(anyhow!(
+                    "--datastore elastic needs ELASTIC_URL or ELASTIC_HOST (with ELASTIC_USER/ELASTIC_PASSWORD or ELASTIC_API_KEY as needed)"
+                )),
+            }
+        }
+        Some(value) => Ok(Datastore::parse("--datastore", value)?),
+        None => Ok(Datastore::from_env(env)?),
+    }
+}
+
+fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
+    let Datastore::Elastic(config) = datastore else {
+        return Err(usage(anyhow!(
+            "elastic setup needs an Elasticsearch cluster: set ELASTIC_URL or ELASTIC_HOST (the store is {})",
+            datastore.describe()
+        )));
+    };
+    let es = store::elastic::ElasticStore::connect(config).map_err(|e| store_failure(e.into()))?;
+    let report = es.setup().map_err(|e| store_failure(e.into()))?;
+    for (name, action) in &report.templates {
+        let what = match action {
+            store::elastic::TemplateAction::Created => "created",
+            store::elastic::TemplateAction::Updated => "updated",
+            store::elastic::TemplateAction::Unchanged => "unchanged",
+        };
+        println!("index template {name}: {what}");
+    }
+    if report.conflicts.is_empty() {
+        println!("existing indices: mappings usable");
+        return Ok(0);
+    }
+    for c in &report.conflicts {
+        eprintln!("compliancectl: error: {c}");
+    }
+    Err(runtime(anyhow!(
+        "{} existing index field(s) conflict with the mapping the store needs",
+        report.conflicts.len()
+    )))
 }
 
 fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, Failure> {
@@ -204,10 +271,10 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
             &doc.kubernetes_version
         },
     );
-    let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
+    let mut store = store::open(datastore, OpenMode::Create).map_err(store_failure)?;
     store
         .put_benchmarks(&mut std::iter::once(Ok(doc)))
-        .map_err(runtime)?;
+        .map_err(store_failure)?;
     println!("{line}");
     Ok(0)
 }
@@ -221,12 +288,12 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
             .map_err(usage)?;
         Box::new(std::io::BufReader::new(f))
     };
-    let mut store = store::open(datastore, OpenMode::Create).map_err(runtime)?;
+    let mut store = store::open(datastore, OpenMode::Create).map_err(store_failure)?;
     let mut interner = compliance::model::TextInterner::new();
     let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
     let stored = store
         .put_benchmarks(&mut (&mut docs).map(|r| r.map_err(|e| Box::new(e) as store::InputError)))
-        .map_err(runtime)?;
+        .map_err(store_failure)?;
     let stats = docs.into_stats();
     println!(
         "imported {stored} documents from {}, skipped {} invalid",
@@ -237,10 +304,10 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
 }
 
 fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
-    let store = store::open(datastore, OpenMode::Existing).map_err(runtime)?;
+    let store = store::open(datastore, OpenMode::Existing).map_err(store_failure)?;
     match cmd {
         ReportsCommand::List { json } => {
-            let list = store.list_reports().map_err(runtime)?;
+            let list = store.list_reports().map_err(store_failure)?;
             let mut out = std::io::stdout().lock();
             if json {
                 let rows: Vec<_> = list.iter().map(listing_json).collect();
@@ -322,7 +389,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
 }
 
 fn load(store: &dyn reporter::Store, id: &str) -> Result<ReportDocument, Failure> {
-    store.get_report(id).map_err(runtime)?.ok_or_else(|| {
+    store.get_report(id).map_err(store_failure)?.ok_or_else(|| {
         usage(anyhow!(
             "no report with id {id:?} (see `compliancectl reports list`)"
         ))

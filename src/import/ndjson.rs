@@ -153,7 +153,7 @@ impl<R: BufRead> Iterator for NdjsonReader<'_, R> {
 impl<R: BufRead> std::iter::FusedIterator for NdjsonReader<'_, R> {}
 
 /// Decodes one line, or says why it is not a usable document.
-fn decode(line: &[u8]) -> Result<BenchmarkDocument, String> {
+pub(crate) fn decode(line: &[u8]) -> Result<BenchmarkDocument, String> {
     let mut de = serde_json::Deserializer::from_slice(line);
     // The path names the offending key inside `tests`, which serde alone does not.
     let doc: BenchmarkDocument = serde_path_to_error::deserialize(&mut de).map_err(|e| {

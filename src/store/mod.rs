@@ -4,6 +4,7 @@
 //! The embedded default is a SQLite file ([`sqlite`]); Elasticsearch implements the same
 //! traits for production clusters.
 
+pub mod elastic;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -20,6 +21,10 @@ pub struct QueryStats {
     pub documents: u64,
     /// Documents that could not be decoded and were skipped (each logged with a warning).
     pub skipped: u64,
+    /// Requests sent to a remote store (0 for SQLite).
+    pub requests: u64,
+    /// Response bytes read from a remote store, after decompression (0 for SQLite).
+    pub bytes_read: u64,
 }
 
 /// A line of `reports list`: everything but the per-node results.
@@ -77,6 +82,23 @@ pub enum StoreError {
     },
     #[error("cannot encode {what}: {detail}")]
     Encode { what: String, detail: String },
+    /// Boxed: the Elasticsearch errors are large and every store result carries this type.
+    #[error("Elasticsearch: {0}")]
+    Elastic(Box<elastic::ElasticError>),
+}
+
+impl From<elastic::ElasticError> for StoreError {
+    fn from(e: elastic::ElasticError) -> Self {
+        StoreError::Elastic(Box::new(e))
+    }
+}
+
+impl StoreError {
+    /// True when the failure needs the operator to change configuration (credentials,
+    /// privileges, certificates) rather than wait: such failures exit 2, like a bad variable.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, StoreError::Elastic(e) if e.is_configuration())
+    }
 }
 
 /// Where benchmark results live.
@@ -95,7 +117,9 @@ pub trait BenchmarkStore {
     /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
     /// its latest document without `error`, or its latest errored document when it has
     /// no other (SPEC §4.2). Reads O(nodes) documents, not every document of the window.
-    /// Nodes arrive in byte order of their names.
+    /// The order is the store's (SQLite: by node name; Elasticsearch: good documents by
+    /// node name, then errored ones), and a node may be offered twice (a good and an
+    /// errored document); the report core sorts and chooses.
     fn latest_per_node(
         &self,
         window: &QueryWindow,
@@ -132,6 +156,11 @@ pub fn open(
     match datastore {
         crate::config::Datastore::Sqlite(path) => {
             Ok(Box::new(sqlite::SqliteStore::open(path, mode)?))
+        }
+        // Nothing is sent until the first read or write; `mode` has no meaning for a
+        // cluster (readers of a missing index get an empty result, not an error).
+        crate::config::Datastore::Elastic(config) => {
+            Ok(Box::new(elastic::ElasticStore::connect(config)?))
         }
     }
 }

@@ -1,0 +1,232 @@
+//! Which failures are worth another attempt, and how long to wait: pure functions.
+//!
+//! The rules: connection failures, timeouts, 429 (the cluster is shedding load), 502,
+//! 503 and 504 (a proxy or the cluster is briefly unavailable) are retried with
+//! exponential backoff and jitter, up to ELASTIC_RETRIES times. Everything else fails at
+//! once: another 4xx will not change by asking again, and 401/403/TLS need an operator.
+
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+
+use super::config::MAX_RETRY_DELAY;
+use super::error::ElasticError;
+use super::response::parse_error;
+
+/// Turns a non-2xx response into the error the operator sees.
+pub fn status_error(
+    op: &'static str,
+    status: u16,
+    body: &[u8],
+    request_bytes: usize,
+) -> ElasticError {
+    let error = parse_error(body);
+    match status {
+        401 => ElasticError::Authentication {
+            op,
+            reason: error.summary(),
+        },
+        403 => ElasticError::Forbidden {
+            op,
+            reason: error.summary(),
+        },
+        413 => ElasticError::TooLarge {
+            op,
+            bytes: request_bytes,
+        },
+        _ => ElasticError::Status { op, status, error },
+    }
+}
+
+/// Whether `e` is transient: the retry decision.
+pub fn is_retryable(e: &ElasticError) -> bool {
+    match e {
+        ElasticError::Unreachable { .. } | ElasticError::Timeout { .. } => true,
+        ElasticError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+/// What kind of failure a transport error (no HTTP response) was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFailure {
+    Timeout,
+    Tls,
+    Connect,
+}
+
+/// Classifies a transport error from its timeout flag and its message chain (outermost
+/// first). TLS problems are recognised by rustls' and hyper's wording: a certificate the
+/// CA does not vouch for, or an `https` URL pointing at a plain-HTTP port.
+pub fn classify_transport(is_timeout: bool, chain: &[String]) -> TransportFailure {
+    if is_timeout {
+        return TransportFailure::Timeout;
+    }
+    const TLS_WORDS: [&str; 7] = [
+        "certificate",
+        "invalidcontenttype",
+        "corrupt message",
+        "handshake",
+        "tls",
+        "ssl",
+        "unknownissuer",
+    ];
+    let tls = chain.iter().any(|m| {
+        let m = m.to_ascii_lowercase();
+        TLS_WORDS.iter().any(|w| m.contains(w))
+    });
+    if tls {
+        TransportFailure::Tls
+    } else {
+        TransportFailure::Connect
+    }
+}
+
+/// The backoff: `first` doubling up to 30 s, with jitter so that many reporters or
+/// benchmarkers do not retry in step, at most `retries` times.
+pub fn backoff(first: Duration, retries: u32) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(MAX_RETRY_DELAY.max(first))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(retries as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(status: u16, body: &str) -> (bool, ElasticError) {
+        let e = status_error("search benchmark results", status, body.as_bytes(), 10);
+        (is_retryable(&e), e)
+    }
+
+    #[test]
+    fn rejected_execution_429_is_retried() {
+        let (retry, e) = decide(
+            429,
+            r#"{"error":{"root_cause":[{"type":"es_rejected_execution_exception","reason":"rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=52428800, max_coordinating_and_primary_bytes=53687091]"}],"type":"es_rejected_execution_exception","reason":"rejected execution of coordinating operation"},"status":429}"#,
+        );
+        assert!(retry);
+        assert!(
+            e.to_string().contains("es_rejected_execution_exception"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unavailable_cluster_503_is_retried() {
+        let (retry, _) = decide(
+            503,
+            r#"{"error":{"root_cause":[{"type":"master_not_discovered_exception","reason":null}],"type":"master_not_discovered_exception","reason":null},"status":503}"#,
+        );
+        assert!(retry);
+        let (retry, _) = decide(
+            503,
+            r#"{"error":{"root_cause":[{"type":"no_shard_available_action_exception","reason":"No shard available for [get [r][R]]"}],"type":"no_shard_available_action_exception","reason":"No shard available"},"status":503}"#,
+        );
+        assert!(retry);
+    }
+
+    #[test]
+    fn gateway_errors_from_a_proxy_are_retried() {
+        assert!(decide(502, "<html><body><h1>502 Bad Gateway</h1></body></html>").0);
+        assert!(decide(504, "upstream request timeout").0);
+    }
+
+    #[test]
+    fn wrong_credentials_401_fail_at_once_and_say_so() {
+        let (retry, e) = decide(
+            401,
+            r#"{"error":{"root_cause":[{"type":"security_exception","reason":"unable to authenticate user [elastic] for REST request [/_pit]","header":{"WWW-Authenticate":["Basic realm=\"security\", charset=\"UTF-8\"","ApiKey"]}}],"type":"security_exception","reason":"unable to authenticate user [elastic] for REST request [/_pit]","header":{"WWW-Authenticate":["Basic realm=\"security\", charset=\"UTF-8\"","ApiKey"]}},"status":401}"#,
+        );
+        assert!(!retry);
+        assert!(matches!(e, ElasticError::Authentication { .. }));
+        assert!(e.to_string().contains("ELASTIC_PASSWORD"), "{e}");
+        assert!(e.is_configuration());
+    }
+
+    #[test]
+    fn missing_privilege_403_fails_at_once() {
+        let (retry, e) = decide(
+            403,
+            r#"{"error":{"root_cause":[{"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized for user [reporter] with effective roles [compliance-reporter] on indices [tigera_secure_ee_compliance_reports.cluster], this action is granted by the index privileges [create_doc,create,index,write,all]"}],"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized for user [reporter]"},"status":403}"#,
+        );
+        assert!(!retry);
+        assert!(matches!(e, ElasticError::Forbidden { .. }));
+    }
+
+    #[test]
+    fn other_client_errors_fail_at_once() {
+        let (retry, e) = decide(
+            400,
+            r#"{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"no mapping found for `node_name` in order to collapse on"}],"type":"search_phase_execution_exception","reason":"all shards failed"},"status":400}"#,
+        );
+        assert!(!retry);
+        assert_eq!(e.error_body().unwrap().0, 400);
+        assert!(!decide(404, r#"{"error":{"type":"index_not_found_exception","reason":"no such index [x]"},"status":404}"#).0);
+        assert!(
+            !decide(
+                500,
+                r#"{"error":{"type":"null_pointer_exception","reason":null},"status":500}"#
+            )
+            .0
+        );
+    }
+
+    #[test]
+    fn too_large_413_names_the_setting() {
+        let (retry, e) = decide(413, "");
+        assert!(!retry);
+        assert!(e.to_string().contains("ELASTIC_MAX_REQUEST_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn transport_failures() {
+        let chain = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            classify_transport(
+                false,
+                &chain(&[
+                    "error sending request for url (http://127.0.0.1:1/_pit)",
+                    "client error (Connect)",
+                    "tcp connect error: Connection refused (os error 111)",
+                ])
+            ),
+            TransportFailure::Connect
+        );
+        assert_eq!(
+            classify_transport(
+                false,
+                &chain(&[
+                    "error sending request for url (https://es:9200/_search)",
+                    "client error (Connect)",
+                    "invalid peer certificate: UnknownIssuer",
+                ])
+            ),
+            TransportFailure::Tls
+        );
+        assert_eq!(
+            classify_transport(
+                false,
+                &chain(&["received corrupt message of type InvalidContentType"])
+            ),
+            TransportFailure::Tls
+        );
+        assert_eq!(
+            classify_transport(true, &chain(&["operation timed out"])),
+            TransportFailure::Timeout
+        );
+        let unreachable = ElasticError::Unreachable {
+            url: "u".into(),
+            op: "x",
+            detail: "refused".into(),
+        };
+        assert!(is_retryable(&unreachable));
+        assert!(!is_retryable(&ElasticError::Tls {
+            url: "u".into(),
+            detail: "d".into()
+        }));
+    }
+}

@@ -1,0 +1,216 @@
+//! Index templates for the three index families, and the field types the store relies on.
+//!
+//! Benchmark documents follow the SPEC §3 mapping. Report node results are kept in
+//! `_source` but not indexed (`enabled: false`): indexing a 10,000-node report would
+//! exceed Elasticsearch's nested-object and field limits, and nothing searches inside it.
+
+use serde_json::{Value, json};
+
+use super::request::{BENCHMARK_INDEX, REPORT_INDEX, REPORT_PARTS_INDEX};
+
+/// Priority above Elasticsearch's built-in templates, so ours decide the mapping.
+pub const PRIORITY: u64 = 100;
+
+/// One index template and the field types the store cannot work without.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// Template name, also the base of the index names it applies to.
+    pub name: &'static str,
+    pub body: Value,
+    /// `(field, accepted types, why)`: checked against existing indices.
+    pub required: &'static [(&'static str, &'static [&'static str], &'static str)],
+}
+
+fn template(base: &str, properties: Value) -> Value {
+    json!({
+        "index_patterns": [format!("{base}.*")],
+        "priority": PRIORITY,
+        "template": { "mappings": { "properties": properties } },
+        "_meta": { "managed_by": "cis-compliance" },
+    })
+}
+
+pub fn benchmarks() -> Template {
+    Template {
+        name: BENCHMARK_INDEX,
+        body: template(
+            BENCHMARK_INDEX,
+            json!({
+                "version": { "type": "keyword" },
+                "kubernetesVersion": { "type": "keyword" },
+                "type": { "type": "keyword" },
+                "node_name": { "type": "keyword" },
+                "cluster": { "type": "keyword" },
+                "timestamp": { "type": "date" },
+                "generated_time": { "type": "date" },
+                "error": { "type": "text" },
+                "tests": {
+                    "type": "nested",
+                    "properties": {
+                        "section": { "type": "keyword" },
+                        "section_desc": { "type": "text" },
+                        "test_number": { "type": "keyword" },
+                        "test_desc": { "type": "text" },
+                        "test_info": { "type": "text" },
+                        "status": { "type": "keyword" },
+                        "scored": { "type": "boolean" },
+                    },
+                },
+            }),
+        ),
+        required: &[
+            (
+                "node_name",
+                &["keyword"],
+                "the latest document per node is found by collapsing on it",
+            ),
+            (
+                "timestamp",
+                &["date", "date_nanos"],
+                "the report window is a range on it",
+            ),
+            (
+                "error",
+                &["text", "keyword", "match_only_text"],
+                "errored runs are told apart by it",
+            ),
+        ],
+    }
+}
+
+pub fn reports() -> Template {
+    Template {
+        name: REPORT_INDEX,
+        body: template(
+            REPORT_INDEX,
+            json!({
+                "id": { "type": "keyword" },
+                "reportName": { "type": "keyword" },
+                "reportTypeName": { "type": "keyword" },
+                "cluster": { "type": "keyword" },
+                "startTime": { "type": "date" },
+                "endTime": { "type": "date" },
+                "generationTime": { "type": "date" },
+                "generated_time": { "type": "date" },
+                "cisBenchmarkSummary": { "properties": {
+                    "type": { "type": "keyword" },
+                    "highCount": { "type": "long" },
+                    "medCount": { "type": "long" },
+                    "lowCount": { "type": "long" },
+                } },
+                "reportSpec": { "type": "object", "enabled": false },
+                "reportTypeSpec": { "type": "object", "enabled": false },
+                "cisBenchmark": { "type": "object", "enabled": false },
+                "uiSummary": { "type": "text", "index": false },
+                "cisBenchmarkParts": { "type": "long" },
+                "cisBenchmarkGeneration": { "type": "keyword" },
+                "cisBenchmarkNodeCount": { "type": "long" },
+            }),
+        ),
+        required: &[(
+            "endTime",
+            &["date", "date_nanos"],
+            "reports are listed newest window first",
+        )],
+    }
+}
+
+pub fn report_parts() -> Template {
+    Template {
+        name: REPORT_PARTS_INDEX,
+        body: template(
+            REPORT_PARTS_INDEX,
+            json!({
+                "reportId": { "type": "keyword" },
+                "generation": { "type": "keyword" },
+                "part": { "type": "long" },
+                "cisBenchmark": { "type": "object", "enabled": false },
+            }),
+        ),
+        required: &[
+            (
+                "reportId",
+                &["keyword"],
+                "parts are found by their report id",
+            ),
+            (
+                "generation",
+                &["keyword"],
+                "parts are matched to their report head",
+            ),
+            ("part", &["long", "integer"], "parts are read in order"),
+        ],
+    }
+}
+
+/// All three, in the order setup installs them.
+pub fn all() -> [Template; 3] {
+    [benchmarks(), reports(), report_parts()]
+}
+
+/// Whether a stored template already says what ours says. Elasticsearch may add
+/// defaults when it stores a template, so only the keys we set are compared.
+pub fn is_current(stored: &Value, ours: &Value) -> bool {
+    covers(stored, ours)
+}
+
+fn covers(stored: &Value, ours: &Value) -> bool {
+    match (stored, ours) {
+        (Value::Object(s), Value::Object(o)) => o
+            .iter()
+            .all(|(k, v)| s.get(k).is_some_and(|sv| covers(sv, v))),
+        (Value::Array(s), Value::Array(o)) => {
+            s.len() == o.len() && s.iter().zip(o).all(|(a, b)| covers(a, b))
+        }
+        _ => stored == ours,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn benchmark_mapping_follows_spec_section_3() {
+        let t = benchmarks();
+        let p = &t.body["template"]["mappings"]["properties"];
+        for keyword in [
+            "version",
+            "kubernetesVersion",
+            "type",
+            "node_name",
+            "cluster",
+        ] {
+            assert_eq!(p[keyword]["type"], "keyword", "{keyword}");
+        }
+        assert_eq!(p["timestamp"]["type"], "date");
+        assert_eq!(p["generated_time"]["type"], "date");
+        assert_eq!(p["error"]["type"], "text");
+        assert_eq!(p["tests"]["type"], "nested");
+        for text in ["section_desc", "test_desc", "test_info"] {
+            assert_eq!(p["tests"]["properties"][text]["type"], "text", "{text}");
+        }
+        assert_eq!(p["tests"]["properties"]["scored"]["type"], "boolean");
+        assert_eq!(
+            t.body["index_patterns"],
+            json!(["tigera_secure_ee_benchmark_results.*"])
+        );
+    }
+
+    #[test]
+    fn report_node_results_are_stored_not_indexed() {
+        let p = &reports().body["template"]["mappings"]["properties"];
+        assert_eq!(p["cisBenchmark"]["enabled"], false);
+        assert_eq!(p["endTime"]["type"], "date");
+    }
+
+    #[test]
+    fn a_stored_template_with_extra_defaults_is_current() {
+        let ours = benchmarks().body;
+        let mut stored = ours.clone();
+        stored["template"]["settings"] = json!({ "index": { "number_of_shards": "1" } });
+        assert!(is_current(&stored, &ours));
+        stored["template"]["mappings"]["properties"]["node_name"]["type"] = json!("text");
+        assert!(!is_current(&stored, &ours));
+    }
+}

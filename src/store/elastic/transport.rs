@@ -1,0 +1,244 @@
+//! Sends an [`EsRequest`] with the official client's transport, retrying transient
+//! failures: the only code here that does IO.
+//!
+//! The store's traits are synchronous (the report core is), so the transport owns a
+//! small current-thread tokio runtime and blocks on each request. That keeps async out of
+//! everything else; callers that are themselves async must call the store from a
+//! blocking thread.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use backon::Retryable as _;
+use bytes::Bytes;
+use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
+use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+
+use super::config::{ElasticAuth, ElasticConfig};
+use super::error::ElasticError;
+use super::request::{Body, EsRequest, Method};
+use super::retry::{TransportFailure, backoff, classify_transport, is_retryable, status_error};
+
+/// Counters for the reporter's summary and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Retries among them.
+    pub retries: u64,
+    pub bytes_sent: u64,
+    /// Response bytes after decompression.
+    pub bytes_received: u64,
+}
+
+/// A response: status and the whole body.
+#[derive(Debug, Clone)]
+pub struct EsResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+pub struct Transport {
+    client: elasticsearch::http::transport::Transport,
+    runtime: tokio::runtime::Runtime,
+    url: String,
+    timeout: Duration,
+    retries: u32,
+    retry_delay: Duration,
+    stats: Cell<TransportStats>,
+}
+
+impl Transport {
+    pub fn new(config: &ElasticConfig) -> Result<Transport, ElasticError> {
+        let pool = SingleNodeConnectionPool::new(config.url.clone());
+        let mut builder = TransportBuilder::new(pool).timeout(config.timeout);
+        if let Some(auth) = &config.auth {
+            builder = builder.auth(match auth {
+                ElasticAuth::Basic { user, password } => {
+                    Credentials::Basic(user.clone(), password.expose().to_string())
+                }
+                ElasticAuth::ApiKey(key) => match key.expose().split_once(':') {
+                    Some((id, secret)) => Credentials::ApiKey(id.to_string(), secret.to_string()),
+                    None => Credentials::EncodedApiKey(key.expose().to_string()),
+                },
+            });
+        }
+        if !config.verify_tls {
+            builder = builder.cert_validation(CertificateValidation::None);
+        } else if let Some(ca) = &config.ca {
+            let cert = Certificate::from_pem(&ca.pem).map_err(|e| {
+                ElasticError::Client(format!("ELASTIC_CA {}: {e}", ca.path.display()))
+            })?;
+            builder = builder.cert_validation(CertificateValidation::Full(cert));
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ElasticError::Client(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ElasticError::Client(format!("cannot start the IO runtime: {e}")))?;
+        Ok(Transport {
+            client,
+            runtime,
+            url: config.display_url(),
+            timeout: config.timeout,
+            retries: config.retries,
+            retry_delay: config.retry_delay,
+            stats: Cell::new(TransportStats::default()),
+        })
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.stats.get()
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// ELASTIC_RETRIES, for callers that retry parts of a response (bulk items).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// ELASTIC_RETRY_DELAY.
+    pub fn retry_delay(&self) -> Duration {
+        self.retry_delay
+    }
+
+    fn count(&self, f: impl FnOnce(&mut TransportStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Sends `req`, retrying transient failures; any status outside 2xx is an error.
+    pub fn send(&self, req: &EsRequest) -> Result<EsResponse, ElasticError> {
+        self.send_accepting(req, &[])
+    }
+
+    /// Like [`Transport::send`], but the statuses in `accept` (e.g. 404 for "does this
+    /// template exist") are returned as responses rather than errors.
+    pub fn send_accepting(
+        &self,
+        req: &EsRequest,
+        accept: &[u16],
+    ) -> Result<EsResponse, ElasticError> {
+        let body: Option<Bytes> = match &req.body {
+            Body::None => None,
+            Body::Json(b) | Body::Ndjson(b) => Some(Bytes::from(b.clone())),
+        };
+        let mut headers = HeaderMap::new();
+        if matches!(req.body, Body::Ndjson(_)) {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
+        }
+        let attempts = Cell::new(0u32);
+        let once = || async {
+            attempts.set(attempts.get() + 1);
+            self.count(|s| {
+                s.requests += 1;
+                s.bytes_sent += req.body.len() as u64;
+            });
+            self.attempt(req, headers.clone(), body.clone(), accept)
+                .await
+        };
+        let result = self.runtime.block_on(
+            once.retry(backoff(self.retry_delay, self.retries))
+                .sleep(tokio::time::sleep)
+                .when(is_retryable)
+                .notify(|e, wait| {
+                    self.count(|s| s.retries += 1);
+                    tracing::warn!(
+                        op = req.op,
+                        retry_in = ?wait,
+                        "Elasticsearch request failed, retrying: {e}"
+                    );
+                }),
+        );
+        match result {
+            Err(e) if is_retryable(&e) && attempts.get() > 1 => Err(ElasticError::Exhausted {
+                op: req.op,
+                attempts: attempts.get(),
+                last: Box::new(e),
+            }),
+            other => other,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &EsRequest,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        accept: &[u16],
+    ) -> Result<EsResponse, ElasticError> {
+        let method = match req.method {
+            Method::Get => elasticsearch::http::Method::Get,
+            Method::Post => elasticsearch::http::Method::Post,
+            Method::Put => elasticsearch::http::Method::Put,
+            Method::Delete => elasticsearch::http::Method::Delete,
+        };
+        let query = (!req.query.is_empty()).then_some(req.query.as_slice());
+        let started = Instant::now();
+        let sent = self
+            .client
+            .send(method, &req.path, headers, query, body, Some(self.timeout))
+            .await;
+        let response = sent.map_err(|e| self.transport_error(req, &e))?;
+        let status = response.status_code().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(req, &e))?;
+        self.count(|s| s.bytes_received += bytes.len() as u64);
+        tracing::debug!(
+            op = req.op,
+            request = %req.describe(),
+            status,
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "Elasticsearch request"
+        );
+        if (200..300).contains(&status) || accept.contains(&status) {
+            Ok(EsResponse {
+                status,
+                body: bytes,
+            })
+        } else {
+            Err(status_error(req.op, status, &bytes, req.body.len()))
+        }
+    }
+
+    fn transport_error(&self, req: &EsRequest, e: &elasticsearch::Error) -> ElasticError {
+        let mut chain = vec![e.to_string()];
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            chain.push(s.to_string());
+            source = s.source();
+        }
+        chain.dedup();
+        let detail = chain.join(": ");
+        match classify_transport(e.is_timeout(), &chain) {
+            TransportFailure::Timeout => ElasticError::Timeout {
+                url: self.url.clone(),
+                op: req.op,
+                timeout: humantime::format_duration(self.timeout).to_string(),
+            },
+            TransportFailure::Tls => ElasticError::Tls {
+                url: self.url.clone(),
+                detail,
+            },
+            TransportFailure::Connect => ElasticError::Unreachable {
+                url: self.url.clone(),
+                op: req.op,
+                detail,
+            },
+        }
+    }
+}
