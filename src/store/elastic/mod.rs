@@ -387,17 +387,12 @@ impl ElasticStore {
 
     fn store_report(&self, report: &ReportDocument) -> Result<(), ElasticError> {
         self.ensure_templates()?;
-        let single = serde_json::to_vec(report).map_err(|e| ElasticError::Encode {
-            what: format!("report {}", report.id),
-            detail: e.to_string(),
-        })?;
-        if single.len() <= self.max_request_bytes {
-            let put = request::put_document(
-                "store report",
-                &self.indices.report_write(),
-                &report.id,
-                single,
-            );
+        // Measure before building: a 10,000-node report is ~1 GB of JSON, which should
+        // never exist in memory at once; it goes out in parts instead.
+        let size = json_len(report).map_err(|e| encode_error("report", report, e))?;
+        if size <= self.max_request_bytes {
+            let single = serde_json::to_vec(report).map_err(|e| encode_error("report", report, e))?;
+            let put = request::put_document("store report", &self.indices.report_write(), &report.id, single);
             match self.send(&put) {
                 Ok(_) => {
                     self.delete_parts_quietly(&report.id, PartsToDelete::All);
@@ -414,7 +409,6 @@ impl ElasticStore {
                 Err(e) => return Err(e),
             }
         }
-        drop(single);
         self.store_split_report(report, self.max_request_bytes)
     }
 
@@ -729,6 +723,23 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
         cluster: r.cluster.clone(),
         generated_time: r.generated_time,
     }
+}
+
+/// The length of `value` as JSON, without building it.
+fn json_len<T: serde::Serialize>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, value)?;
+    Ok(c.0)
 }
 
 fn encode_error(what: &str, report: &ReportDocument, e: serde_json::Error) -> ElasticError {
