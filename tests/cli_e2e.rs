@@ -296,7 +296,10 @@ fn configuration_errors_exit_2_name_the_value_and_store_nothing() {
     );
     assert_config_error(
         &env,
-        &[("ELASTIC_URL", "https://es-a:9200"), ("ELASTIC_HOST", "es-b")],
+        &[
+            ("ELASTIC_URL", "https://es-a:9200"),
+            ("ELASTIC_HOST", "es-b"),
+        ],
         "disagrees with ELASTIC_HOST",
     );
     assert_config_error(

@@ -391,8 +391,14 @@ impl ElasticStore {
         // never exist in memory at once; it goes out in parts instead.
         let size = json_len(report).map_err(|e| encode_error("report", report, e))?;
         if size <= self.max_request_bytes {
-            let single = serde_json::to_vec(report).map_err(|e| encode_error("report", report, e))?;
-            let put = request::put_document("store report", &self.indices.report_write(), &report.id, single);
+            let single =
+                serde_json::to_vec(report).map_err(|e| encode_error("report", report, e))?;
+            let put = request::put_document(
+                "store report",
+                &self.indices.report_write(),
+                &report.id,
+                single,
+            );
             match self.send(&put) {
                 Ok(_) => {
                     self.delete_parts_quietly(&report.id, PartsToDelete::All);
