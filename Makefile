@@ -3,7 +3,7 @@ CARGO ?= cargo
 OUT ?= out
 DB ?= compliance.db
 
-.PHONY: build run test bench fmt lint clean
+.PHONY: build run test bench bench-elastic fmt lint clean
 
 build:
 	$(CARGO) build --release --bins
@@ -19,6 +19,11 @@ test:
 bench:
 	$(CARGO) bench --bench report
 	scripts/bench-cluster.sh 1000 10000
+	scripts/bench-elastic.sh 1000 10000
+
+# The reporter against a fake Elasticsearch serving 1,000 and 10,000 nodes.
+bench-elastic:
+	scripts/bench-elastic.sh 1000 10000
 
 fmt:
 	$(CARGO) fmt
