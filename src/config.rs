@@ -205,7 +205,8 @@ pub struct ReporterConfig {
 /// Default TIGERA_COMPLIANCE_JOB_START_DELAY.
 pub const DEFAULT_JOB_START_DELAY: Duration = Duration::minutes(30);
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
+/// The trimmed value, or `None` when unset or blank: a blank variable counts as unset.
+pub(crate) fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, non_empty};
 use crate::model::benchmark::DEFAULT_CLUSTER;
 
 /// Default ELASTIC_PORT, as in the published reporter pod manifest.
@@ -209,10 +209,6 @@ impl ElasticConfig {
     }
 }
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 /// ELASTIC_URL with any password replaced, for error messages.
 fn redact_url(value: &str) -> String {
     match Url::parse(value) {
@@ -317,11 +313,11 @@ fn resolve_url(env: &RawElasticEnv) -> Result<(Url, Option<ElasticAuth>), Config
     Ok((url, url_auth))
 }
 
+/// Decodes `%XX` in URL userinfo; unlike form decoding, `+` stays a plus.
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn url_from_host(host: &str, scheme: Option<&str>, port: Option<u16>) -> Result<Url, ConfigError> {
@@ -694,6 +690,18 @@ mod tests {
             ])
             .message
             .contains("disagrees")
+        );
+    }
+
+    #[test]
+    fn a_plus_in_a_url_password_stays_a_plus() {
+        let c = config(&[("ELASTIC_URL", "https://elastic:a+b%2Bc@es")]).unwrap();
+        assert_eq!(
+            c.auth,
+            Some(ElasticAuth::Basic {
+                user: "elastic".into(),
+                password: Secret::new("a+b+c")
+            })
         );
     }
 

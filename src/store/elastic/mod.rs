@@ -18,6 +18,7 @@ pub mod transport;
 use std::cell::Cell;
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -83,10 +84,6 @@ impl ElasticStore {
         self.transport.stats()
     }
 
-    pub fn indices(&self) -> &Indices {
-        &self.indices
-    }
-
     fn send(&self, req: &EsRequest) -> Result<transport::EsResponse, ElasticError> {
         self.transport.send(req)
     }
@@ -107,16 +104,20 @@ impl ElasticStore {
         Ok(report)
     }
 
-    fn install_template(&self, t: &Template) -> Result<TemplateAction, ElasticError> {
+    /// The template as the cluster stores it, or `None` when it has none by that name.
+    fn stored_template(&self, t: &Template) -> Result<Option<Value>, ElasticError> {
         let existing = self
             .transport
             .send_accepting(&request::get_index_template(t.name), &[404])?;
-        let stored = if existing.status == 404 {
-            None
+        if existing.status == 404 {
+            Ok(None)
         } else {
-            response::parse_index_template(&existing.body)?
-        };
-        let action = match &stored {
+            Ok(response::parse_index_template(&existing.body)?)
+        }
+    }
+
+    fn install_template(&self, t: &Template) -> Result<TemplateAction, ElasticError> {
+        let action = match &self.stored_template(t)? {
             Some(s) if templates::is_current(s, &t.body) => return Ok(TemplateAction::Unchanged),
             Some(_) => TemplateAction::Updated,
             None => TemplateAction::Created,
@@ -160,11 +161,8 @@ impl ElasticStore {
             return Ok(());
         }
         for t in templates::all() {
-            let found = self
-                .transport
-                .send_accepting(&request::get_index_template(t.name), &[404]);
-            let missing = match found {
-                Ok(r) => r.status == 404,
+            let missing = match self.stored_template(&t) {
+                Ok(stored) => stored.is_none(),
                 Err(ElasticError::Forbidden { reason, .. }) => {
                     tracing::warn!(
                         template = t.name,
@@ -310,12 +308,12 @@ impl ElasticStore {
             if !batch.is_empty()
                 && batch.len() + source.len() + id.len() + 128 > self.max_request_bytes
             {
-                stored += self.flush_bulk(&mut batch, false, stored)?;
+                stored += self.flush_bulk("store benchmark results", &mut batch, false, stored)?;
             }
             batch.push(&index, &id, &source);
         }
         if !batch.is_empty() {
-            stored += self.flush_bulk(&mut batch, true, stored)?;
+            stored += self.flush_bulk("store benchmark results", &mut batch, true, stored)?;
         }
         Ok(stored)
     }
@@ -324,10 +322,12 @@ impl ElasticStore {
     /// any other failed item fails the write with the list of failures.
     fn flush_bulk(
         &self,
+        op: &'static str,
         batch: &mut BulkBatch,
         refresh: bool,
         stored_before: u64,
     ) -> Result<u64, ElasticError> {
+        let batch = batch.take();
         let total = batch.items.len() as u64;
         let mut pending: Vec<usize> = (0..batch.items.len()).collect();
         let mut failures = Vec::new();
@@ -340,7 +340,7 @@ impl ElasticStore {
         .collect();
         loop {
             let body = batch.body_for(&pending);
-            let resp = self.send(&request::bulk("store benchmark results", body, refresh))?;
+            let resp = self.send(&request::bulk(op, body, refresh))?;
             let outcome = response::parse_bulk(&resp.body)?;
             if outcome.items != pending.len() {
                 return Err(ElasticError::Parse(response::ParseError {
@@ -373,7 +373,6 @@ impl ElasticStore {
             attempt += 1;
             pending = retry_next;
         }
-        batch.clear();
         if failures.is_empty() {
             Ok(stored)
         } else {
@@ -483,7 +482,7 @@ impl ElasticStore {
             nodes_json.clear();
             let id = format!("{}~{generation}~{part}", report.id);
             if !batch.is_empty() && batch.len() + doc.len() + id.len() + 128 > request_limit {
-                self.flush_parts(batch, false)?;
+                self.flush_bulk("store report parts", batch, false, 0)?;
             }
             batch.push(&parts_index, &id, &doc);
             part += 1;
@@ -501,25 +500,8 @@ impl ElasticStore {
             nodes_json.extend_from_slice(&json);
         }
         add_part(&mut batch, &mut nodes_json)?;
-        self.flush_parts(&mut batch, true)?;
+        self.flush_bulk("store report parts", &mut batch, true, 0)?;
         Ok(part)
-    }
-
-    fn flush_parts(&self, batch: &mut BulkBatch, refresh: bool) -> Result<(), ElasticError> {
-        let all: Vec<usize> = (0..batch.items.len()).collect();
-        let body = batch.body_for(&all);
-        let resp = self.send(&request::bulk("store report parts", body, refresh))?;
-        let outcome = response::parse_bulk(&resp.body)?;
-        batch.clear();
-        if outcome.failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ElasticError::Bulk {
-                stored: (outcome.items - outcome.failures.len()) as u64,
-                total: outcome.items as u64,
-                failures: outcome.failures,
-            })
-        }
     }
 
     fn delete_parts_quietly(&self, id: &str, which: PartsToDelete<'_>) {
@@ -539,15 +521,23 @@ impl ElasticStore {
         ))?;
         let (hits, _) = response::parse_hits("get report", &resp.body)?;
         // The same id in two indices (a rollover alias): the newest generation wins.
-        let mut best: Option<(String, &serde_json::value::RawValue)> = None;
+        // A head whose split keys do not parse is an error, never a report with no nodes.
+        let mut best: Option<(SplitMarker, &serde_json::value::RawValue)> = None;
         for h in &hits {
-            let marker: SplitMarker = serde_json::from_str(h.source.get()).unwrap_or_default();
-            let generated = marker.generated_time.unwrap_or_default();
-            if best.as_ref().is_none_or(|(g, _)| generated > *g) {
-                best = Some((generated, h.source));
+            let marker: SplitMarker = serde_json::from_str(h.source.get()).map_err(|e| {
+                ElasticError::IncompleteReport {
+                    id: id.to_string(),
+                    detail: format!("the stored head in {} does not parse: {e}", h.index),
+                }
+            })?;
+            if best
+                .as_ref()
+                .is_none_or(|(b, _)| marker.generated_time > b.generated_time)
+            {
+                best = Some((marker, h.source));
             }
         }
-        let Some((_, source)) = best else {
+        let Some((marker, source)) = best else {
             return Ok(None);
         };
         let mut report: ReportDocument =
@@ -555,7 +545,6 @@ impl ElasticStore {
                 id: id.to_string(),
                 detail: format!("the stored document does not parse: {e}"),
             })?;
-        let marker: SplitMarker = serde_json::from_str(source.get()).unwrap_or_default();
         if let (Some(parts), Some(generation)) = (marker.parts, marker.generation) {
             report.cis_benchmark = self.read_parts(id, &generation, parts)?;
             if let Some(n) = marker.node_count
@@ -827,7 +816,24 @@ impl BulkBatch {
         self.items.is_empty()
     }
 
-    fn body_for(&self, items: &[usize]) -> Vec<u8> {
+    /// Empties the batch into a frozen body that requests share without copying.
+    fn take(&mut self) -> SentBatch {
+        SentBatch {
+            body: Bytes::from(std::mem::take(&mut self.body)),
+            items: std::mem::take(&mut self.items),
+        }
+    }
+}
+
+/// A batch being sent: the whole body, and each item's lines for re-sending some.
+struct SentBatch {
+    body: Bytes,
+    items: Vec<(usize, usize)>,
+}
+
+impl SentBatch {
+    /// The lines of `items`: the shared body itself when all are wanted.
+    fn body_for(&self, items: &[usize]) -> Bytes {
         if items.len() == self.items.len() {
             return self.body.clone();
         }
@@ -836,12 +842,7 @@ impl BulkBatch {
             let (start, end) = self.items[i];
             out.extend_from_slice(&self.body[start..end]);
         }
-        out
-    }
-
-    fn clear(&mut self) {
-        self.body.clear();
-        self.items.clear();
+        out.into()
     }
 }
 

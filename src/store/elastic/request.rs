@@ -4,6 +4,7 @@
 //! functions lets tests compare them to that contract and lets the transport stay a few
 //! lines long.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -45,14 +46,19 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     None,
-    Json(Vec<u8>),
+    /// Shared bytes: a retry re-sends the same buffer instead of copying it.
+    Json(Bytes),
     /// `_bulk` lines (`application/x-ndjson`).
-    Ndjson(Vec<u8>),
+    Ndjson(Bytes),
 }
 
 impl Body {
     fn json(value: &Value) -> Body {
-        Body::Json(serde_json::to_vec(value).expect("a JSON value always serializes"))
+        Body::Json(
+            serde_json::to_vec(value)
+                .expect("a JSON value always serializes")
+                .into(),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -299,8 +305,8 @@ pub fn push_bulk_index(out: &mut Vec<u8>, index: &str, id: &str, source: &[u8]) 
 }
 
 /// `POST /_bulk`; `refresh` waits until the documents are searchable.
-pub fn bulk(op: &'static str, body: Vec<u8>, refresh: bool) -> EsRequest {
-    let req = EsRequest::new(op, Method::Post, "/_bulk".into()).body(Body::Ndjson(body));
+pub fn bulk(op: &'static str, body: impl Into<Bytes>, refresh: bool) -> EsRequest {
+    let req = EsRequest::new(op, Method::Post, "/_bulk".into()).body(Body::Ndjson(body.into()));
     if refresh {
         req.param("refresh", "wait_for")
     } else {
@@ -316,7 +322,7 @@ pub fn put_document(op: &'static str, index: &str, id: &str, body: Vec<u8>) -> E
         format!("/{index}/_doc/{}", encode_segment(id)),
     )
     .param("refresh", "wait_for")
-    .body(Body::Json(body))
+    .body(Body::Json(body.into()))
 }
 
 /// Which parts of a report to delete.

@@ -67,7 +67,6 @@ impl ErrorBody {
 
 /// Reads an error response; never fails (an unreadable body becomes the reason).
 pub fn parse_error(body: &[u8]) -> ErrorBody {
-    let mut types = BTreeSet::new();
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
@@ -78,11 +77,17 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
         return ErrorBody {
             kind: String::new(),
             reason,
-            types,
+            types: BTreeSet::new(),
             root_cause: None,
         };
     };
-    let error = &value["error"];
+    error_from_value(&value["error"])
+}
+
+/// Reads an Elasticsearch error object (the value of a response's `error`, or a shard
+/// failure's `reason`).
+fn error_from_value(error: &Value) -> ErrorBody {
+    let mut types = BTreeSet::new();
     if let Some(text) = error.as_str() {
         // Very old clusters and some proxies answer {"error": "text"}.
         return ErrorBody {
@@ -181,6 +186,30 @@ struct Shards {
     failures: Vec<Value>,
 }
 
+/// The envelope every search response shares; `H` is the shape of one hit.
+#[derive(Deserialize)]
+struct SearchPage<H> {
+    pit_id: Option<String>,
+    #[serde(rename = "_shards")]
+    shards: Option<Shards>,
+    hits: SearchHits<H>,
+}
+
+#[derive(Deserialize)]
+struct SearchHits<H> {
+    hits: Vec<H>,
+}
+
+/// Parses a search response and refuses it when shards failed.
+fn parse_search<'a, H: Deserialize<'a>>(
+    op: &'static str,
+    body: &'a [u8],
+) -> Result<(Vec<H>, Option<String>), ParseError> {
+    let page: SearchPage<H> = parse(op, body)?;
+    check_shards(op, &page.shards)?;
+    Ok((page.hits.hits, page.pit_id))
+}
+
 /// Shard failures make a search incomplete: a failed shard would silently drop nodes.
 fn check_shards(op: &'static str, shards: &Option<Shards>) -> Result<(), ParseError> {
     match shards {
@@ -190,11 +219,7 @@ fn check_shards(op: &'static str, shards: &Option<Shards>) -> Result<(), ParseEr
                 .iter()
                 .take(3)
                 .map(|f| {
-                    let e = parse_error(
-                        serde_json::to_vec(&serde_json::json!({ "error": f["reason"] }))
-                            .unwrap_or_default()
-                            .as_slice(),
-                    );
+                    let e = error_from_value(&f["reason"]);
                     format!(
                         "{} (index {})",
                         e.summary(),
@@ -270,27 +295,13 @@ pub fn parse_latest_page(
         #[serde(borrow, default)]
         inner_hits: std::collections::HashMap<String, InnerResult<'a>>,
     }
-    #[derive(Deserialize)]
-    struct Hits<'a> {
-        #[serde(borrow)]
-        hits: Vec<Hit<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Page<'a> {
-        pit_id: Option<String>,
-        #[serde(rename = "_shards")]
-        shards: Option<Shards>,
-        #[serde(borrow)]
-        hits: Hits<'a>,
-    }
-    let page: Page = parse(OP, body)?;
-    check_shards(OP, &page.shards)?;
+    let (hits, pit_id) = parse_search::<Hit>(OP, body)?;
     let mut out = NodePage {
-        hits: page.hits.hits.len(),
-        pit_id: page.pit_id,
+        hits: hits.len(),
+        pit_id,
         ..NodePage::default()
     };
-    for hit in page.hits.hits {
+    for hit in hits {
         let node = match hit.sort.first() {
             Some(Value::String(s)) => s.clone(),
             other => {
@@ -449,23 +460,9 @@ pub fn parse_hits<'a>(
         #[serde(default)]
         sort: Vec<Value>,
     }
-    #[derive(Deserialize)]
-    struct Hits<'a> {
-        #[serde(borrow)]
-        hits: Vec<Hit<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Page<'a> {
-        pit_id: Option<String>,
-        #[serde(rename = "_shards")]
-        shards: Option<Shards>,
-        #[serde(borrow)]
-        hits: Hits<'a>,
-    }
-    let page: Page = parse(op, body)?;
-    check_shards(op, &page.shards)?;
-    let mut out = Vec::with_capacity(page.hits.hits.len());
-    for h in page.hits.hits {
+    let (hits, pit_id) = parse_search::<Hit>(op, body)?;
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
         let Some(source) = h.source else {
             return Err(ParseError {
                 op,
@@ -479,7 +476,7 @@ pub fn parse_hits<'a>(
             sort: h.sort,
         });
     }
-    Ok((out, page.pit_id))
+    Ok((out, pit_id))
 }
 
 /// The keys a split report's head adds to the §5 document.

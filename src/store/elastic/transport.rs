@@ -28,7 +28,6 @@ pub struct TransportStats {
     pub requests: u64,
     /// Retries among them.
     pub retries: u64,
-    pub bytes_sent: u64,
     /// Response bytes after decompression.
     pub bytes_received: u64,
 }
@@ -129,7 +128,7 @@ impl Transport {
     ) -> Result<EsResponse, ElasticError> {
         let body: Option<Bytes> = match &req.body {
             Body::None => None,
-            Body::Json(b) | Body::Ndjson(b) => Some(Bytes::from(b.clone())),
+            Body::Json(b) | Body::Ndjson(b) => Some(b.clone()),
         };
         let mut headers = HeaderMap::new();
         if matches!(req.body, Body::Ndjson(_)) {
@@ -143,7 +142,6 @@ impl Transport {
             attempts.set(attempts.get() + 1);
             self.count(|s| {
                 s.requests += 1;
-                s.bytes_sent += req.body.len() as u64;
             });
             self.attempt(req, headers.clone(), body.clone(), accept)
                 .await
