@@ -3,7 +3,7 @@ CARGO ?= cargo
 OUT ?= out
 DB ?= compliance.db
 
-.PHONY: build run test bench bench-elastic fmt lint clean
+.PHONY: build run test bench bench-elastic fmt lint clean crds
 
 build:
 	$(CARGO) build --release --bins
@@ -35,3 +35,8 @@ lint:
 clean:
 	$(CARGO) clean
 	rm -rf $(OUT) $(DB) $(DB)-wal $(DB)-shm
+
+# Rewrites manifests/crds/ from the Rust types (src/k8s/crd.rs); `make test` fails when
+# they drift.
+crds:
+	$(CARGO) run --quiet --bin compliancectl -- crds --output-dir manifests/crds

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod import;
+pub mod k8s;
 pub mod logging;
 pub mod model;
 pub mod render;

@@ -51,6 +51,16 @@ enum Command {
         #[arg(short = 'f', long = "filename")]
         path: PathBuf,
     },
+    /// Print or write the GlobalReport and GlobalReportType CustomResourceDefinitions.
+    Crds {
+        /// API group to define them in. Clusters running Calico's API server, which serves
+        /// projectcalico.org itself, need another group (then set COMPLIANCE_API_GROUP).
+        #[arg(long, default_value = compliance::k8s::crd::DEFAULT_GROUP)]
+        group: String,
+        /// Write one file per CRD into this directory instead of printing them.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +190,10 @@ fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
     let env = RawEnv::from_vars(std::env::vars());
     logging::init(LogConfig::from_env(&env).map_err(usage)?);
+    // Needs no store: must work before anything is configured.
+    if let Command::Crds { group, output_dir } = &cli.command {
+        return crds(group, output_dir.as_deref());
+    }
     let datastore = choose_datastore(cli.datastore.as_deref(), &env).map_err(usage)?;
     match cli.command {
         Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore, args),
@@ -187,7 +201,34 @@ fn run() -> Result<u8, Failure> {
         Command::Reports(cmd) => reports(&datastore, cmd),
         Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore),
         Command::Validate { path } => validate(&path),
+        Command::Crds { .. } => unreachable!("handled before the store is chosen"),
     }
+}
+
+/// `crds`: the CRDs as one YAML stream on stdout, or one file each in `dir`.
+fn crds(group: &str, dir: Option<&Path>) -> Result<u8, Failure> {
+    use compliance::k8s::crd;
+    crd::validate_group(group).map_err(|m| usage(anyhow!("--group {group:?}: {m}")))?;
+    let files = crd::crd_files(group);
+    match dir {
+        None => {
+            let stream: Vec<&str> = files.iter().map(|(_, yaml)| yaml.as_str()).collect();
+            print!("{}", stream.join("---\n"));
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))
+                .map_err(runtime)?;
+            for (name, yaml) in &files {
+                let path = dir.join(name);
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("cannot write {}", path.display()))
+                    .map_err(runtime)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `--datastore` wins over the environment; `elastic` means "the ELASTIC_* cluster".

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::report::schedule::Schedule;
@@ -36,52 +37,70 @@ pub struct GlobalReport {
 
 /// `GlobalReport.spec`, kept exactly as written so that the stored `reportSpec` shows what
 /// the operator declared; [`GlobalReportSpec::cis_params`] resolves the defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "What to report on, when, and how to rate the nodes.")]
 pub struct GlobalReportSpec {
+    /// Name of the GlobalReportType; `cis-benchmark` is built in.
     #[serde(rename = "reportType")]
+    #[schemars(length(min = 1))]
     pub report_type: String,
+    /// Standard 5-field cron expression in UTC; the end of one report window is the
+    /// start of the next. At most two reports an hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Node selector for the report Jobs.
     #[serde(
         rename = "jobNodeSelector",
         default,
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub job_node_selector: BTreeMap<String, String>,
+    /// Stops new report Jobs; running ones finish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// Thresholds and test filters of CIS benchmark reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cis: Option<CisBenchmarkParams>,
 }
 
 /// `spec.cis`: thresholds and filters. Numbers are read as wide integers so that an
 /// out-of-range value is reported with the value the operator wrote, not a parse error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CisBenchmarkParams {
+    /// Percentage of passed tests at or above which a node rates HIGH (0..100, default 100).
+    #[schemars(range(min = 0, max = 100))]
     #[serde(
         rename = "highThreshold",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub high_threshold: Option<i64>,
+    /// Percentage of passed tests at or above which a node rates MED (0..100, default 50;
+    /// lower than highThreshold).
+    #[schemars(range(min = 0, max = 100))]
     #[serde(
         rename = "medThreshold",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub med_threshold: Option<i64>,
+    /// Whether tests that CIS marks as not scored count towards the ratings (default true).
     #[serde(
         rename = "includeUnscoredTests",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub include_unscored_tests: Option<bool>,
+    /// Length of the Top-Failed-Tests list (greater than 0, default 5).
+    #[schemars(range(min = 1))]
     #[serde(
         rename = "numFailedTests",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub num_failed_tests: Option<i64>,
+    /// Per-version test filters; the first whose selection matches a node's results applies.
+    /// `resultsFilter` is accepted as an alias.
     #[serde(
         rename = "resultsFilters",
         alias = "resultsFilter",
@@ -92,23 +111,27 @@ pub struct CisBenchmarkParams {
 }
 
 /// One entry of `resultsFilters`: which nodes it applies to and which tests it keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(expecting = "a results filter object with benchmarkSelection, include and exclude")]
 pub struct ResultsFilter {
+    /// Which nodes the filter applies to; absent means every node.
     #[serde(
         rename = "benchmarkSelection",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub benchmark_selection: Option<BenchmarkSelection>,
+    /// Test or section numbers to keep; takes precedence over exclude.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
+    /// Test or section numbers to drop.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchmarkSelection {
+    /// Kubernetes version the node's results must have, e.g. `1.29` or `1.29.3`.
     #[serde(
         rename = "kubernetesVersion",
         default,
@@ -242,25 +265,33 @@ pub struct GlobalReportType {
     pub spec: GlobalReportTypeSpec,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "The downloads and UI summary a report of this type has.")]
 pub struct GlobalReportTypeSpec {
+    /// The UI summary (`ui-summary.json` for CIS benchmark reports).
     #[serde(
         rename = "uiSummaryTemplate",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub ui_summary_template: Option<ReportTemplate>,
+    /// The downloads; this program renders the CIS benchmark CSVs by name.
     #[serde(rename = "downloadTemplates", default)]
     pub download_templates: Vec<ReportTemplate>,
+    /// Whether reports of this type carry CIS benchmark results; must be true.
     #[serde(rename = "includeCISBenchmarkData", default)]
     pub include_cis_benchmark_data: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One download or UI summary of a report type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReportTemplate {
+    /// File name of the download, e.g. `node-summary.csv`.
+    #[schemars(length(min = 1))]
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Calico's Go template; `builtin` for downloads this program renders itself.
     #[serde(default)]
     pub template: String,
 }

@@ -1,0 +1,3 @@
+//! The Kubernetes adapter: custom resource types and loading GlobalReports from the API.
+
+pub mod crd;
