@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use crate::k8s::KubeSettings;
 use crate::model::Rating;
 use crate::model::benchmark::DEFAULT_CLUSTER;
 use crate::model::time;
@@ -104,6 +105,12 @@ pub struct RawEnv {
     pub compliance_resources: Option<String>,
     pub compliance_output_dir: Option<String>,
     pub compliance_fail_on: Option<String>,
+    pub compliance_api_group: Option<String>,
+    pub compliance_api_timeout: Option<String>,
+    pub health_enabled: Option<String>,
+    pub health_port: Option<String>,
+    /// Set by the kubelet in every pod; decides HEALTH_ENABLED's default.
+    pub kubernetes_service_host: Option<String>,
     /// The ELASTIC_* variables (passwords and keys redacted in Debug).
     #[serde(flatten)]
     pub elastic: RawElasticEnv,
@@ -193,7 +200,10 @@ pub struct ReporterConfig {
     pub report_name: String,
     pub window: WindowChoice,
     pub datastore: Datastore,
-    pub resources: Option<PathBuf>,
+    /// Where the GlobalReport comes from.
+    pub source: SpecSource,
+    /// The liveness endpoint, when enabled.
+    pub health: Option<std::net::SocketAddr>,
     pub output_dir: Option<PathBuf>,
     /// Exit 3 after storing when a node rates at or below this (COMPLIANCE_FAIL_ON).
     pub fail_on: Option<Rating>,
@@ -273,7 +283,8 @@ impl ReporterConfig {
             report_name,
             window,
             datastore: Datastore::from_env(env)?,
-            resources: non_empty(&env.compliance_resources).map(PathBuf::from),
+            source: SpecSource::from_env(env)?,
+            health: health_from_env(env)?,
             output_dir: non_empty(&env.compliance_output_dir).map(PathBuf::from),
             fail_on,
             cluster: non_empty(&env.elastic.elastic_index_suffix)
@@ -290,6 +301,69 @@ pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError>
     match value.trim().parse::<Rating>() {
         Ok(level @ (Rating::Low | Rating::Med)) => Ok(level),
         _ => Err(ConfigError::new(variable, value, "expected low or med")),
+    }
+}
+
+/// Where the reporter reads GlobalReports from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// COMPLIANCE_RESOURCES: a YAML file or directory.
+    Files(PathBuf),
+    /// The Kubernetes API (the default): in-cluster service account or KUBECONFIG.
+    Kubernetes(KubeSettings),
+}
+
+impl SpecSource {
+    /// COMPLIANCE_RESOURCES wins; otherwise the API, with COMPLIANCE_API_GROUP and
+    /// COMPLIANCE_API_TIMEOUT checked even though only the API uses them.
+    pub fn from_env(env: &RawEnv) -> Result<SpecSource, ConfigError> {
+        let mut settings = KubeSettings::default();
+        if let Some(group) = non_empty(&env.compliance_api_group) {
+            crate::k8s::crd::validate_group(group)
+                .map_err(|m| ConfigError::new("COMPLIANCE_API_GROUP", group, m))?;
+            settings.group = group.to_string();
+        }
+        if let Some(t) = non_empty(&env.compliance_api_timeout) {
+            let d = parse_duration("COMPLIANCE_API_TIMEOUT", t)?;
+            settings.timeout = d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                ConfigError::new("COMPLIANCE_API_TIMEOUT", t, "must be longer than 0s")
+            })?;
+        }
+        Ok(match non_empty(&env.compliance_resources) {
+            Some(path) => SpecSource::Files(PathBuf::from(path)),
+            None => SpecSource::Kubernetes(settings),
+        })
+    }
+}
+
+/// Default HEALTH_PORT.
+pub const DEFAULT_HEALTH_PORT: u16 = 9099;
+
+/// The liveness endpoint's address: HEALTH_ENABLED (default: on in a pod, where
+/// KUBERNETES_SERVICE_HOST is set, so Calico's published pod manifest with its liveness
+/// probe works unchanged; off elsewhere, so local runs open no port) and HEALTH_PORT.
+pub fn health_from_env(env: &RawEnv) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let in_pod = non_empty(&env.kubernetes_service_host).is_some();
+    let enabled = match non_empty(&env.health_enabled) {
+        None => in_pod,
+        Some(v) => parse_bool("HEALTH_ENABLED", v)?,
+    };
+    let port = match non_empty(&env.health_port) {
+        None => DEFAULT_HEALTH_PORT,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            ConfigError::new("HEALTH_PORT", p, "expected a port number from 1 to 65535")
+        })?,
+    };
+    // All interfaces: the kubelet probes the pod's IP, not its loopback.
+    Ok(enabled.then(|| std::net::SocketAddr::from(([0, 0, 0, 0], port))))
+}
+
+/// `true`/`false` (also 1/0, yes/no, on/off), any case.
+pub(crate) fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(variable, value, "expected true or false")),
     }
 }
 
@@ -364,6 +438,68 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    #[test]
+    fn globalreports_come_from_the_api_unless_compliance_resources_is_set() {
+        let api = SpecSource::from_env(&env(&[])).unwrap();
+        assert_eq!(api, SpecSource::Kubernetes(KubeSettings::default()));
+        let files = SpecSource::from_env(&env(&[("COMPLIANCE_RESOURCES", "m/")])).unwrap();
+        assert_eq!(files, SpecSource::Files(PathBuf::from("m/")));
+    }
+
+    #[test]
+    fn api_group_and_timeout_are_configurable_and_checked() {
+        let e = env(&[
+            ("COMPLIANCE_API_GROUP", "compliance.example.com"),
+            ("COMPLIANCE_API_TIMEOUT", "5s"),
+        ]);
+        let SpecSource::Kubernetes(k) = SpecSource::from_env(&e).unwrap() else {
+            panic!()
+        };
+        assert_eq!(k.group, "compliance.example.com");
+        assert_eq!(k.timeout, std::time::Duration::from_secs(5));
+        let err = SpecSource::from_env(&env(&[("COMPLIANCE_API_GROUP", "Calico")])).unwrap_err();
+        assert_eq!(err.variable, "COMPLIANCE_API_GROUP");
+        assert!(err.to_string().contains("\"Calico\""), "{err}");
+        let err = SpecSource::from_env(&env(&[("COMPLIANCE_API_TIMEOUT", "0s")])).unwrap_err();
+        assert_eq!(err.variable, "COMPLIANCE_API_TIMEOUT");
+        let err = SpecSource::from_env(&env(&[("COMPLIANCE_API_TIMEOUT", "soon")])).unwrap_err();
+        assert_eq!(err.variable, "COMPLIANCE_API_TIMEOUT");
+    }
+
+    #[test]
+    fn health_endpoint_defaults_on_in_a_pod_and_off_elsewhere() {
+        assert_eq!(health_from_env(&env(&[])).unwrap(), None);
+        let pod = env(&[("KUBERNETES_SERVICE_HOST", "10.96.0.1")]);
+        assert_eq!(
+            health_from_env(&pod).unwrap(),
+            Some("0.0.0.0:9099".parse().unwrap())
+        );
+        let off = env(&[
+            ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+            ("HEALTH_ENABLED", "false"),
+        ]);
+        assert_eq!(health_from_env(&off).unwrap(), None);
+        let on = env(&[("HEALTH_ENABLED", "true"), ("HEALTH_PORT", "8080")]);
+        assert_eq!(
+            health_from_env(&on).unwrap(),
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn health_variables_name_themselves_when_wrong() {
+        for (var, value) in [
+            ("HEALTH_ENABLED", "maybe"),
+            ("HEALTH_PORT", "0"),
+            ("HEALTH_PORT", "70000"),
+            ("HEALTH_PORT", "http"),
+        ] {
+            let err = health_from_env(&env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(value), "{err}");
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl ReporterError {
     /// 2 for configuration problems (nothing was read or written), 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
+            ReporterError::Resource(e) if !e.is_configuration() => 1,
             ReporterError::Resource(_) | ReporterError::Spec { .. } => 2,
             // The cluster refusing our credentials, privileges or certificate is a
             // configuration problem; waiting and re-running will not fix it.

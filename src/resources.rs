@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::k8s::error::KubeError;
 use crate::model::global_report::{API_VERSION, CIS_BENCHMARK_TYPE};
 use crate::model::{GlobalReport, GlobalReportType, ValidationError};
 
@@ -80,6 +81,26 @@ pub enum ResourceError {
         name: String,
         errors: Vec<ValidationError>,
     },
+    /// Reading from the Kubernetes API failed.
+    #[error(transparent)]
+    Kubernetes(Box<KubeError>),
+}
+
+impl From<KubeError> for ResourceError {
+    fn from(e: KubeError) -> Self {
+        ResourceError::Kubernetes(Box::new(e))
+    }
+}
+
+impl ResourceError {
+    /// True unless the API server could not be reached: bad files, bad objects, missing
+    /// objects and RBAC all need someone to change something (exit 2).
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            ResourceError::Kubernetes(e) => e.is_configuration(),
+            _ => true,
+        }
+    }
 }
 
 fn known_list(known: &[String]) -> String {
@@ -265,24 +286,32 @@ impl ReportSource for Resources {
                 known: self.known_types(),
             }
         })?;
-        let type_errors = report_type.validate();
-        if !type_errors.is_empty() {
-            return Err(ResourceError::Invalid {
-                kind: "GlobalReportType".into(),
-                name: report_type.metadata.name.clone(),
-                errors: type_errors,
-            });
-        }
-        let errors = report.validate(&|_| true);
-        if !errors.is_empty() {
-            return Err(ResourceError::Invalid {
-                kind: "GlobalReport".into(),
-                name: name.to_string(),
-                errors,
-            });
-        }
-        Ok((report.clone(), report_type))
+        checked(report.clone(), report_type)
     }
+}
+
+/// Validates a report and its (already resolved) type, whichever source they came from.
+pub(crate) fn checked(
+    report: GlobalReport,
+    report_type: GlobalReportType,
+) -> Result<(GlobalReport, GlobalReportType), ResourceError> {
+    let type_errors = report_type.validate();
+    if !type_errors.is_empty() {
+        return Err(ResourceError::Invalid {
+            kind: "GlobalReportType".into(),
+            name: report_type.metadata.name.clone(),
+            errors: type_errors,
+        });
+    }
+    let errors = report.validate(&|_| true);
+    if !errors.is_empty() {
+        return Err(ResourceError::Invalid {
+            kind: "GlobalReport".into(),
+            name: report.metadata.name.clone(),
+            errors,
+        });
+    }
+    Ok((report, report_type))
 }
 
 fn insert<T>(

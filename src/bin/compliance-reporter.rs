@@ -1,14 +1,16 @@
 //! compliance-reporter: computes and stores one CIS benchmark report, then exits.
 //!
-//! Configured entirely by the environment (SPEC §7). Exit codes: 0 stored, 1 runtime
+//! Configured entirely by the environment (SPEC §7). The GlobalReport comes from the
+//! Kubernetes API, or from YAML files when COMPLIANCE_RESOURCES is set. Exit codes: 0 stored, 1 runtime
 //! failure, 2 configuration error, 3 stored but COMPLIANCE_FAIL_ON found failing nodes.
 
 use std::process::ExitCode;
 
 use chrono::Utc;
-use compliance::config::{RawEnv, ReporterConfig};
+use compliance::config::{RawEnv, ReporterConfig, SpecSource};
+use compliance::k8s::KubeSource;
 use compliance::reporter::{self, EXIT_FAIL_ON};
-use compliance::resources::Resources;
+use compliance::resources::{ReportSource, Resources};
 use compliance::{logging, store};
 
 fn main() -> ExitCode {
@@ -30,24 +32,23 @@ fn run() -> u8 {
 
 /// Everything after logging is set up; errors carry their exit code.
 fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
-    let Some(path) = &cfg.resources else {
-        return Err((
-            2,
-            anyhow::anyhow!(
-                "COMPLIANCE_RESOURCES is not set: point it at a GlobalReport manifest file or directory (reading GlobalReports from the Kubernetes API is not available in this build)"
-            ),
-        ));
+    let source: Box<dyn ReportSource> = match &cfg.source {
+        SpecSource::Files(path) => Box::new(Resources::load(path).map_err(|e| {
+            let err =
+                anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()));
+            (2, err)
+        })?),
+        SpecSource::Kubernetes(settings) => Box::new(
+            KubeSource::connect(settings.clone(), &cfg.report_name)
+                .map_err(|e| (if e.is_configuration() { 2 } else { 1 }, e.into()))?,
+        ),
     };
-    let source = Resources::load(path).map_err(|e| {
-        let err = anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()));
-        (2, err)
-    })?;
     let mut store = store::open(&cfg.datastore, store::OpenMode::Create)
         .map_err(|e| (if e.is_configuration() { 2 } else { 1 }, e.into()))?;
     tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());
-    let outcome = reporter::run(cfg, &source, store.as_mut(), generation_time)
+    let outcome = reporter::run(cfg, source.as_ref(), store.as_mut(), generation_time)
         .map_err(|e| (e.exit_code(), e.into()))?;
     println!("{}", reporter::summary_line(&outcome));
     if let Some(level) = cfg.fail_on

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{ConfigError, non_empty};
+use crate::config::{ConfigError, non_empty, parse_bool};
 use crate::model::benchmark::DEFAULT_CLUSTER;
 
 /// Default ELASTIC_PORT, as in the published reporter pod manifest.
@@ -467,14 +467,6 @@ fn der_sequence_fits(der: &[u8]) -> bool {
         (len, &rest[n..])
     };
     len == body.len() && len > 0
-}
-
-fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(variable, value, "expected true or false")),
-    }
 }
 
 /// Characters Elasticsearch forbids in index names, plus upper case.

@@ -1,0 +1,369 @@
+//! Loads a GlobalReport and its GlobalReportType from the Kubernetes API server.
+//!
+//! Two GETs, nothing else: the reporter's RBAC is `get` on the two resources. The group
+//! is configurable (COMPLIANCE_API_GROUP) because Calico's aggregated API server, where it
+//! runs, owns `projectcalico.org`. Objects are read untyped and decoded with the model's
+//! own types, so a bad field is named exactly as in a YAML file.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::{Client, Config};
+use serde::de::DeserializeOwned;
+
+use super::crd::{DEFAULT_GROUP, VERSION};
+use super::diagnose::{self, Served};
+use super::error::KubeError;
+use crate::model::global_report::CIS_BENCHMARK_TYPE;
+use crate::model::{GlobalReport, GlobalReportType};
+use crate::resources::{ReportSource, ResourceError, checked};
+
+/// How to reach the resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeSettings {
+    /// API group of the CRDs (COMPLIANCE_API_GROUP, default `projectcalico.org`).
+    pub group: String,
+    /// Limit on each request, connecting included (COMPLIANCE_API_TIMEOUT, default 30 s).
+    pub timeout: Duration,
+    /// Attempts per request before giving up on an unreachable or failing server (3).
+    pub attempts: usize,
+    /// Wait before the second attempt, doubling after (1 s).
+    pub retry_delay: Duration,
+}
+
+/// Default COMPLIANCE_API_TIMEOUT.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for KubeSettings {
+    fn default() -> Self {
+        KubeSettings {
+            group: DEFAULT_GROUP.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            attempts: 3,
+            retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl KubeSettings {
+    fn group_version(&self) -> String {
+        format!("{}/{VERSION}", self.group)
+    }
+
+    fn resource(&self, kind: &str, plural: &str) -> ApiResource {
+        ApiResource {
+            group: self.group.clone(),
+            version: VERSION.to_string(),
+            api_version: self.group_version(),
+            kind: kind.to_string(),
+            plural: plural.to_string(),
+        }
+    }
+}
+
+/// What is being fetched, for messages.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    kind: &'static str,
+    plural: &'static str,
+    name: &'a str,
+}
+
+/// Fetches `name` and its type. Async and client-agnostic, so tests can hand it a mock.
+pub async fn load_report(
+    client: &Client,
+    server: &str,
+    settings: &KubeSettings,
+    name: &str,
+) -> Result<(GlobalReport, GlobalReportType), ResourceError> {
+    let report_target = Target {
+        kind: "GlobalReport",
+        plural: "globalreports",
+        name,
+    };
+    let report: GlobalReport = match get(client, server, settings, report_target).await? {
+        Some(obj) => decode(obj, report_target)?,
+        None => {
+            return Err(missing(client, server, settings, report_target, None)
+                .await
+                .into());
+        }
+    };
+    let type_name = report.spec.report_type.trim().to_string();
+    if type_name.is_empty() {
+        // The schema requires it; a server without our schema may not have checked.
+        return Err(ResourceError::Invalid {
+            kind: "GlobalReport".into(),
+            name: name.to_string(),
+            errors: report.validate(&|_| true),
+        });
+    }
+    let type_target = Target {
+        kind: "GlobalReportType",
+        plural: "globalreporttypes",
+        name: &type_name,
+    };
+    let report_type = match get(client, server, settings, type_target).await {
+        Ok(Some(obj)) => decode(obj, type_target)?,
+        Ok(None) if type_name == CIS_BENCHMARK_TYPE => {
+            tracing::debug!(
+                "no GlobalReportType {CIS_BENCHMARK_TYPE:?} object: using the built-in type"
+            );
+            GlobalReportType::builtin_cis_benchmark()
+        }
+        // Only the built-in type may be absent. When the type's CRD is what is missing,
+        // the explanation says so rather than "not found".
+        Ok(None) => {
+            return Err(missing(client, server, settings, type_target, Some(name))
+                .await
+                .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    checked(report, report_type)
+}
+
+/// GET one object, retrying what may pass; `None` for a 404.
+async fn get(
+    client: &Client,
+    server: &str,
+    settings: &KubeSettings,
+    target: Target<'_>,
+) -> Result<Option<DynamicObject>, KubeError> {
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &settings.resource(target.kind, target.plural),
+    );
+    let result = with_retries(settings, || api.get(target.name)).await;
+    match result {
+        Ok(obj) => Ok(Some(obj)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(e) => Err(failure(e, server, settings, target)),
+    }
+}
+
+/// Runs `op` with the per-request timeout, retrying retryable failures with backoff.
+async fn with_retries<T, F, Fut>(settings: &KubeSettings, op: F) -> Result<T, kube::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let timeout = settings.timeout;
+    let attempt = || async {
+        match tokio::time::timeout(timeout, op()).await {
+            Ok(result) => result,
+            Err(_) => Err(kube::Error::Service(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {}", humantime::format_duration(timeout)),
+            )))),
+        }
+    };
+    attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(settings.retry_delay)
+                .with_max_times(settings.attempts.saturating_sub(1))
+                .with_jitter(),
+        )
+        .sleep(tokio::time::sleep)
+        .when(diagnose::retryable)
+        .notify(|err, wait| {
+            tracing::warn!(error = %err, retry_in = ?wait, "Kubernetes API request failed; retrying")
+        })
+        .await
+}
+
+/// Maps a failed request (after retries) to what the operator must do.
+fn failure(
+    err: kube::Error,
+    server: &str,
+    settings: &KubeSettings,
+    target: Target<'_>,
+) -> KubeError {
+    let name = target.name.to_string();
+    match err {
+        kube::Error::Api(status) => match status.code {
+            403 => KubeError::Forbidden {
+                kind: target.kind,
+                name,
+                group: settings.group.clone(),
+                group_version: settings.group_version(),
+                message: status.message,
+            },
+            401 => KubeError::Unauthorized {
+                kind: target.kind,
+                name,
+                message: status.message,
+            },
+            code if diagnose::retryable_status(code) => KubeError::Unavailable {
+                server: server.to_string(),
+                kind: target.kind,
+                name,
+                attempts: settings.attempts,
+                timeout: settings.timeout,
+                reason: format!("{code} {}", status.message),
+            },
+            code => KubeError::Refused {
+                kind: target.kind,
+                name,
+                code,
+                message: status.message,
+            },
+        },
+        other => KubeError::Unavailable {
+            server: server.to_string(),
+            kind: target.kind,
+            name,
+            attempts: settings.attempts,
+            timeout: settings.timeout,
+            reason: error_chain(&other),
+        },
+    }
+}
+
+/// An error and its sources on one line: hyper's top-level messages alone ("client
+/// error (Connect)") do not say what happened.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Explains a 404: missing object, missing CRD, unserved group, or a shadowed group.
+async fn missing(
+    client: &Client,
+    server: &str,
+    settings: &KubeSettings,
+    target: Target<'_>,
+    referenced_by: Option<&str>,
+) -> KubeError {
+    let group_version = settings.group_version();
+    let request = match http::Request::get(format!("/apis/{group_version}")).body(Vec::new()) {
+        Ok(r) => r,
+        Err(e) => return failure(kube::Error::HttpError(e), server, settings, target),
+    };
+    let discovery: Result<APIResourceList, kube::Error> =
+        with_retries(settings, || client.request(request.clone())).await;
+    let served = match discovery {
+        Ok(list) => diagnose::served(Some(&list), target.plural),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            diagnose::served(None, target.plural)
+        }
+        Err(e) => {
+            // Discovery is only for the explanation; without it, report the plain miss.
+            tracing::debug!(error = %e, "discovery of {group_version} failed");
+            Served::Yes { others: Vec::new() }
+        }
+    };
+    let resource = target.plural;
+    match served {
+        Served::GroupMissing => KubeError::GroupNotServed {
+            report: referenced_by.unwrap_or(target.name).to_string(),
+            group_version,
+        },
+        Served::Shadowed { others } => KubeError::Shadowed {
+            group_version,
+            resource,
+            others: diagnose::name_others(&others),
+        },
+        Served::No => KubeError::ResourceNotServed {
+            group_version,
+            resource,
+        },
+        Served::Yes { others } => KubeError::NotFound {
+            kind: target.kind,
+            name: target.name.to_string(),
+            referenced_by: referenced_by.map(str::to_string),
+            group_version,
+            shadowed_by: diagnose::name_others(&others),
+        },
+    }
+}
+
+/// Decodes an untyped object with the model's types, naming the field that fails.
+fn decode<T: DeserializeOwned>(obj: DynamicObject, target: Target<'_>) -> Result<T, KubeError> {
+    let err = |field: String, message: String| KubeError::Decode {
+        kind: target.kind,
+        name: target.name.to_string(),
+        field,
+        message,
+    };
+    let value = serde_json::to_value(&obj).map_err(|e| err("(object)".into(), e.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            "(object)".to_string()
+        } else {
+            path
+        };
+        err(field, e.into_inner().to_string())
+    })
+}
+
+/// A [`ReportSource`] backed by the API server, for the synchronous reporter.
+pub struct KubeSource {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    server: String,
+    settings: KubeSettings,
+}
+
+impl KubeSource {
+    /// Builds a client from the environment: KUBECONFIG (or ~/.kube/config) when present,
+    /// else the pod's service account. Makes no request.
+    pub fn connect(settings: KubeSettings, report: &str) -> Result<KubeSource, KubeError> {
+        let no_config = |reason: String| KubeError::NoConfig {
+            report: report.to_string(),
+            reason,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| no_config(format!("cannot start the async runtime: {e}")))?;
+        let (client, server) = runtime.block_on(async {
+            let mut config = Config::infer()
+                .await
+                .map_err(|e| no_config(error_chain(&e)))?;
+            config.connect_timeout = Some(settings.timeout);
+            config.read_timeout = Some(settings.timeout);
+            config.write_timeout = Some(settings.timeout);
+            let server = config.cluster_url.to_string();
+            let client = Client::try_from(config).map_err(|e| no_config(error_chain(&e)))?;
+            Ok::<_, KubeError>((client, server))
+        })?;
+        tracing::debug!(%server, group = %settings.group, "reading GlobalReports from the Kubernetes API");
+        Ok(KubeSource {
+            runtime,
+            client,
+            server,
+            settings,
+        })
+    }
+
+    /// The API server's URL, for messages.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+impl ReportSource for KubeSource {
+    fn load_report(&self, name: &str) -> Result<(GlobalReport, GlobalReportType), ResourceError> {
+        self.runtime.block_on(load_report(
+            &self.client,
+            &self.server,
+            &self.settings,
+            name,
+        ))
+    }
+}
