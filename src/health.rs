@@ -40,20 +40,17 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
     #[error(
-        "cannot listen for health probes on {addr} (port {port} from HEALTH_PORT): {source}",
+        "cannot listen for health probes on {addr} (port {port} from HEALTH_PORT): {error}",
         port = addr.port()
     )]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: io::Error,
+        // Not a `#[source]`: the message already carries it, and error chains would
+        // print it twice.
+        error: io::Error,
     },
-    #[error("cannot start the health server on {addr}: {source}")]
-    Start {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot start the health server on {addr}: {error}")]
+    Start { addr: SocketAddr, error: io::Error },
 }
 
 /// What the probes report, shared between the server and the code whose health it is.
@@ -99,10 +96,10 @@ impl HealthServer {
         addr: SocketAddr,
         state: Arc<HealthState>,
     ) -> Result<HealthServer, HealthError> {
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| HealthError::Bind { addr, source })?;
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|error| HealthError::Bind { addr, error })?;
         // Everything that can fail happens here, on the caller's thread.
-        let start_err = |source| HealthError::Start { addr, source };
+        let start_err = |error| HealthError::Start { addr, error };
         let bound = listener.local_addr().map_err(start_err)?;
         listener.set_nonblocking(true).map_err(start_err)?;
         let runtime = tokio::runtime::Builder::new_current_thread()

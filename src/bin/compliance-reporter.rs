@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use compliance::config::{RawEnv, ReporterConfig, SpecSource};
+use compliance::health::HealthServer;
 use compliance::k8s::KubeSource;
 use compliance::reporter::{self, EXIT_FAIL_ON};
 use compliance::resources::{ReportSource, Resources};
@@ -32,6 +33,16 @@ fn run() -> u8 {
 
 /// Everything after logging is set up; errors carry their exit code.
 fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
+    // First, so a busy HEALTH_PORT is refused before any work; served until we return.
+    let _health = match cfg.health {
+        Some(addr) => {
+            let server = HealthServer::start(addr).map_err(|e| (2, e.into()))?;
+            server.state().set_ready(true);
+            tracing::debug!(address = %server.local_addr(), "serving /liveness");
+            Some(server)
+        }
+        None => None,
+    };
     let source: Box<dyn ReportSource> = match &cfg.source {
         SpecSource::Files(path) => Box::new(Resources::load(path).map_err(|e| {
             let err =
