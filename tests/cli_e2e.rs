@@ -307,6 +307,25 @@ fn configuration_errors_exit_2_name_the_value_and_store_nothing() {
         &[("COMPLIANCE_RESOURCES", "")],
         "COMPLIANCE_RESOURCES",
     );
+    assert_config_error(
+        &env,
+        &[
+            ("COMPLIANCE_RESOURCES", ""),
+            ("KUBECONFIG", "/nonexistent/kubeconfig"),
+        ],
+        "/nonexistent/kubeconfig",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_API_GROUP", "projectcalico")],
+        "COMPLIANCE_API_GROUP=\"projectcalico\"",
+    );
+    assert_config_error(&env, &[("HEALTH_PORT", "99999")], "HEALTH_PORT=\"99999\"");
+    assert_config_error(
+        &env,
+        &[("HEALTH_ENABLED", "sure")],
+        "HEALTH_ENABLED=\"sure\"",
+    );
 
     let bad = env.path("bad.yaml");
     let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
@@ -519,4 +538,31 @@ fn with_json_logs_a_failure_is_reported_as_one_json_line() {
         "{err}"
     );
     assert_eq!(failures[0]["exit_code"], 2);
+}
+
+#[test]
+fn an_unreachable_api_server_is_a_runtime_failure_after_bounded_attempts() {
+    let env = Env::new();
+    // Nothing listens on port 1; the kubeconfig is otherwise valid.
+    let kubeconfig = env.path("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = env.reporter(&[
+        ("COMPLIANCE_RESOURCES", ""),
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("COMPLIANCE_API_TIMEOUT", "2s"),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the Kubernetes API server https://127.0.0.1:1/ did not answer while getting GlobalReport \"daily-cis-results\": gave up after 3 attempts"),
+        "{err}"
+    );
+    assert!(
+        !env.db().exists() || env.report_ids().is_empty(),
+        "nothing stored"
+    );
 }

@@ -171,7 +171,7 @@ where
         .sleep(tokio::time::sleep)
         .when(diagnose::retryable)
         .notify(|err, wait| {
-            tracing::warn!(error = %err, retry_in = ?wait, "Kubernetes API request failed; retrying")
+            tracing::warn!(error = %error_chain(err), retry_in = ?wait, "Kubernetes API request failed; retrying")
         })
         .await
 }
