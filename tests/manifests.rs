@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use compliance::config::{RawEnv, ReporterConfig, WindowChoice};
+use compliance::config::{RawEnv, ReporterConfig, SpecSource, WindowChoice};
 use compliance::model::global_report::{GlobalReport, GlobalReportType};
 use compliance::report::schedule::Schedule;
 use compliance::resources::Resources;
@@ -901,9 +901,14 @@ fn the_reporter_accepts_the_manifests_environment() {
         let config = ReporterConfig::from_env(&raw, now)
             .unwrap_or_else(|e| panic!("{file}: the reporter refuses its environment: {e}"));
         assert_eq!(config.report_name, "daily-cis-results", "{file}");
-        assert!(
-            config.resources.is_none(),
-            "{file}: reads the Kubernetes API"
+        let SpecSource::Kubernetes(api) = &config.source else {
+            panic!("{file}: must read the Kubernetes API")
+        };
+        assert_eq!(api.group, "projectcalico.org", "{file}");
+        assert_eq!(
+            config.health.map(|a| a.port()),
+            Some(9099),
+            "{file}: serves the liveness probe's port"
         );
         let es = ElasticConfig::from_env(&raw.elastic)
             .unwrap_or_else(|e| panic!("{file}: {e}"))
