@@ -133,16 +133,19 @@ pub fn run(
     }
     store.put_report(&doc)?;
     tracing::info!(id = %doc.id, nodes = doc.cis_benchmark.len(), "report stored");
-    let downloads =
-        match &cfg.output_dir {
-            None => Vec::new(),
-            Some(dir) => crate::render::write_all(&doc, dir, crate::render::Download::all())
-                .map_err(|e| ReporterError::Downloads {
-                    id: doc.id.clone(),
-                    dir: dir.clone(),
-                    detail: e.to_string(),
-                })?,
-        };
+    let downloads = match &cfg.output_dir {
+        None => Vec::new(),
+        Some(dir) => crate::render::write_all(
+            &doc,
+            dir,
+            &crate::render::Download::for_type(&report_type.spec),
+        )
+        .map_err(|e| ReporterError::Downloads {
+            id: doc.id.clone(),
+            dir: dir.clone(),
+            detail: e.to_string(),
+        })?,
+    };
     for path in &downloads {
         tracing::info!(path = %path.display(), "download written");
     }

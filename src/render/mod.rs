@@ -102,6 +102,24 @@ impl Download {
         }
     }
 
+    /// The downloads a report type asks for: its download templates, then its UI summary,
+    /// each once, in that order. Names the renderers do not know are skipped (the type
+    /// was validated before the report was computed).
+    pub fn for_type(spec: &crate::model::GlobalReportTypeSpec) -> Vec<Download> {
+        let mut out: Vec<Download> = Vec::new();
+        let names = spec
+            .download_templates
+            .iter()
+            .chain(spec.ui_summary_template.iter())
+            .map(|t| t.name.as_str());
+        for d in names.filter_map(Download::from_name) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
     /// The download called `name` exactly (case matters, as it does for file names).
     pub fn from_name(name: &str) -> Option<Download> {
         Download::all()
@@ -231,6 +249,28 @@ fn effective_params(doc: &ReportDocument) -> Result<CisParams, RenderError> {
 mod tests {
     use super::*;
     use crate::model::global_report::{CIS_DOWNLOADS, UI_SUMMARY};
+
+    #[test]
+    fn downloads_follow_the_report_type() {
+        use crate::model::{GlobalReportType, ReportTemplate};
+        let builtin = GlobalReportType::builtin_cis_benchmark();
+        assert_eq!(Download::for_type(&builtin.spec), Download::all());
+        let template = |name: &str| ReportTemplate {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut custom = builtin.spec.clone();
+        custom.ui_summary_template = None;
+        custom.download_templates = vec![
+            template("failed-tests.csv"),
+            template("node-summary.csv"),
+            template("failed-tests.csv"),
+        ];
+        assert_eq!(
+            Download::for_type(&custom),
+            [Download::FailedTests, Download::NodeSummary]
+        );
+    }
 
     #[test]
     fn names_match_the_builtin_report_type() {
