@@ -183,12 +183,32 @@ ensure_deb_src() {
 # service-account signing key.
 ensure_runtime() {
   ensure_installed etcd-server:etcd openssl:openssl
+  ensure_kubectl
+}
+
+# The manifest tests also drive kubectl (kustomize, apply --dry-run). Where none is on the
+# PATH, Debian's kubernetes-client (the same 1.20) is unpacked into the cache rather than
+# installed, so it never shadows a kubectl the machine already has. Best-effort: without
+# it those tests say SKIPPED.
+ensure_kubectl() {
+  command -v kubectl >/dev/null && return 0
+  [[ -x $CACHE_DIR/kubectl ]] && return 0
+  local tmp
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-deb.XXXXXX")
+  if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+  if (cd "$tmp" && apt-get -q download kubernetes-client >/dev/null 2>&1 &&
+    dpkg-deb -x kubernetes-client_*.deb x && install -m 0755 x/usr/bin/kubectl "$CACHE_DIR/kubectl"); then
+    echo "$prog: kubectl for the tests: $CACHE_DIR/kubectl"
+  else
+    echo "$prog: warning: could not unpack Debian's kubectl; the kubectl tests will be skipped" >&2
+  fi
+  rm -rf "$tmp"
 }
 
 build() {
   trap on_error ERR
   if [[ -x $BIN ]]; then
-    ensure_runtime
+    ensure_runtime >&2
     echo "$BIN"
     return 0
   fi
@@ -208,7 +228,7 @@ build() {
   exec 9>"$CACHE_DIR/.build.lock"
   flock 9
   if [[ -x $BIN ]]; then
-    ensure_runtime
+    ensure_runtime >&2
     echo "$BIN"
     return 0
   fi
@@ -286,6 +306,7 @@ build() {
   cp "$work/kube-apiserver" "$BIN.tmp.$$"
   mv "$BIN.tmp.$$" "$BIN"
   echo "$prog: built kube-apiserver $K8S_VERSION in $((SECONDS - started)) s" >&2
+  ensure_kubectl >&2
   echo "$BIN"
 }
 

@@ -542,16 +542,15 @@ async fn crds_in_another_group_work_with_compliance_api_group() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// `kubectl` on PATH, or a visible skip.
+/// `kubectl` (see [`apiserver::kubectl`]), or a visible skip.
 fn kubectl() -> Option<Command> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("kubectl").is_file()))
-        .unwrap_or(false);
-    if !found {
-        apiserver::skip("kubectl is not on PATH");
-        return None;
+    match apiserver::kubectl() {
+        Some(path) => Some(Command::new(path)),
+        None => {
+            apiserver::skip("no kubectl on PATH or in the test cache");
+            None
+        }
     }
-    Some(Command::new("kubectl"))
 }
 
 fn manifest_files() -> Vec<PathBuf> {

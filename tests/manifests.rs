@@ -7,6 +7,8 @@
 //! least-privilege RBAC, the manual pods and the CronJob, and that the reporter accepts
 //! their environment.
 
+#[path = "support/apiserver.rs"]
+mod apiserver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1026,17 +1028,15 @@ fn manifests_with_crds(tmp: &Path) -> PathBuf {
 
 #[test]
 fn kustomize_builds_exactly_the_install() {
-    if Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_err()
-    {
-        say("SKIPPED: kubectl is not on PATH; `kubectl kustomize manifests/` is not checked");
+    let Some(kubectl) = apiserver::kubectl() else {
+        say(
+            "SKIPPED: no kubectl on PATH or in the test cache (scripts/kube-apiserver.sh build); `kubectl kustomize manifests/` is not checked",
+        );
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let root = manifests_with_crds(tmp.path());
-    let out = Command::new("kubectl")
+    let out = Command::new(kubectl)
         .arg("kustomize")
         .arg(&root)
         .output()

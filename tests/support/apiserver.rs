@@ -676,3 +676,21 @@ fn log_tail(path: &Path) -> String {
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
+
+/// The kubectl the tests use: one on the PATH, else the Debian 1.20 client that
+/// `scripts/kube-apiserver.sh build` unpacks into the cache when the machine has none.
+pub fn kubectl() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("kubectl"))
+            .find(|k| k.is_file())
+    });
+    on_path.or_else(|| {
+        let cache = non_empty_env("CIS_KUBE_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                non_empty_env("HOME").map(|home| PathBuf::from(home).join(".cache/cis-compliance"))
+            })?;
+        Some(cache.join("kube-apiserver-1.20.2/kubectl")).filter(|k| k.is_file())
+    })
+}
