@@ -5,6 +5,7 @@
 //! [`import`] are the adapters around them, and [`config`] reads the environment.
 
 pub mod config;
+pub mod health;
 pub mod import;
 pub mod logging;
 pub mod model;

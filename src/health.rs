@@ -1,0 +1,343 @@
+//! Liveness and readiness endpoints for the kubelet's HTTP probes.
+//!
+//! Calico's reporter pod template probes `GET /liveness` on port 9099 (HEALTH_PORT), so a
+//! process that runs under it has to answer there for as long as it works. The server is
+//! deliberately separate from whatever the process does: [`HealthServer::start`] binds the
+//! port on the calling thread (a port already in use is an error before any work starts),
+//! then serves from its own thread on a single-threaded tokio runtime, so a busy or blocked
+//! main thread does not make the probe fail.
+//!
+//! - `GET /liveness` is always `200 ok` while the server runs.
+//! - `GET /readiness` is `503` until [`HealthState::set_ready`] is called, then `200`. A
+//!   one-shot job sets it at start; a long-running service can flip it both ways.
+//! - Every other path is `404`; other methods than GET and HEAD on the two paths are `405`.
+//!
+//! Dropping the [`HealthServer`] (or calling [`HealthServer::shutdown`]) stops accepting
+//! connections, lets requests in flight finish (for at most [`SHUTDOWN_GRACE`]), and joins
+//! the thread; once it returns, the port is closed.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::sync::watch;
+
+/// The port Calico's pod templates probe when HEALTH_PORT is not set.
+pub const DEFAULT_HEALTH_PORT: u16 = 9099;
+
+/// How long shutdown waits for open connections before closing them regardless. Probe
+/// requests take microseconds; this only bounds a client that connects and stalls.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the health server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error(
+        "cannot listen for health probes on {addr} (port {port} from HEALTH_PORT): {source}",
+        port = addr.port()
+    )]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start the health server on {addr}: {source}")]
+    Start {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What the probes report, shared between the server and the code whose health it is.
+#[derive(Debug, Default)]
+pub struct HealthState {
+    ready: AtomicBool,
+}
+
+impl HealthState {
+    /// A state that is live but not ready.
+    pub fn new() -> Arc<HealthState> {
+        Arc::new(HealthState::default())
+    }
+
+    /// Makes `/readiness` answer 200 (`true`) or 503 (`false`) from the next request on.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// A running health server; dropping it stops the server and joins its thread.
+#[derive(Debug)]
+pub struct HealthServer {
+    addr: SocketAddr,
+    state: Arc<HealthState>,
+    /// Dropping the sender is the stop signal (every receiver sees the channel close).
+    stop: Option<watch::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HealthServer {
+    /// Binds `addr` and starts serving with a fresh, not-ready [`HealthState`].
+    pub fn start(addr: SocketAddr) -> Result<HealthServer, HealthError> {
+        HealthServer::start_with_state(addr, HealthState::new())
+    }
+
+    /// Binds `addr` and starts serving `state`, which the caller may already share.
+    pub fn start_with_state(
+        addr: SocketAddr,
+        state: Arc<HealthState>,
+    ) -> Result<HealthServer, HealthError> {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| HealthError::Bind { addr, source })?;
+        // Everything that can fail happens here, on the caller's thread.
+        let start_err = |source| HealthError::Start { addr, source };
+        let bound = listener.local_addr().map_err(start_err)?;
+        listener.set_nonblocking(true).map_err(start_err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(start_err)?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(start_err)?
+        };
+        let (stop, stopped) = watch::channel(());
+        let app = router(Arc::clone(&state));
+        let thread = std::thread::Builder::new()
+            .name("health-server".into())
+            .spawn(move || runtime.block_on(serve(listener, app, stopped)))
+            .map_err(start_err)?;
+        tracing::debug!(addr = %bound, "health server listening");
+        Ok(HealthServer {
+            addr: bound,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the server is bound to (the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The state the probes read; clone the `Arc` to hand it to the code that flips it.
+    pub fn state(&self) -> &Arc<HealthState> {
+        &self.state
+    }
+
+    /// Stops the server and waits for its thread; the same as dropping it.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(addr = %self.addr, "the health server thread panicked");
+        }
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn router(state: Arc<HealthState>) -> Router {
+    Router::new()
+        .route("/liveness", get(liveness))
+        .route("/readiness", get(readiness))
+        .with_state(state)
+}
+
+async fn liveness() -> &'static str {
+    "ok"
+}
+
+async fn readiness(State(state): State<Arc<HealthState>>) -> (StatusCode, &'static str) {
+    if state.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// Serves until the stop signal, then drains open connections for at most
+/// [`SHUTDOWN_GRACE`]. Whatever is left is dropped with the runtime.
+async fn serve(listener: tokio::net::TcpListener, app: Router, stopped: watch::Receiver<()>) {
+    let addr = listener.local_addr().ok();
+    let signal = |mut rx: watch::Receiver<()>| async move {
+        // Nothing is ever sent: the only change is the sender going away.
+        let _ = rx.changed().await;
+    };
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(signal(stopped.clone()))
+        .into_future();
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = signal(stopped) => match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::debug!(?addr, "health server: closing connections still open after the grace period");
+                Ok(())
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::error!(?addr, error = %e, "the health server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpStream};
+    use std::time::Instant;
+
+    use super::*;
+
+    fn any_port() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    }
+
+    /// Sends one request over a fresh connection and returns (status, body).
+    fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {response:?}"));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        (status, body.to_string())
+    }
+
+    #[test]
+    fn liveness_is_ok() {
+        let server = HealthServer::start(any_port()).unwrap();
+        assert_ne!(server.local_addr().port(), 0);
+        assert_eq!(
+            request(server.local_addr(), "GET", "/liveness"),
+            (200, "ok".into())
+        );
+        // HEAD answers like GET, without a body.
+        assert_eq!(
+            request(server.local_addr(), "HEAD", "/liveness"),
+            (200, String::new())
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_refused() {
+        let server = HealthServer::start(any_port()).unwrap();
+        let addr = server.local_addr();
+        for path in ["/", "/healthz", "/liveness/", "/liveness/x", "/metrics"] {
+            assert_eq!(request(addr, "GET", path).0, 404, "{path}");
+        }
+        for method in ["POST", "PUT", "DELETE"] {
+            assert_eq!(request(addr, method, "/liveness").0, 405, "{method}");
+        }
+    }
+
+    #[test]
+    fn readiness_follows_the_state() {
+        let server = HealthServer::start(any_port()).unwrap();
+        let addr = server.local_addr();
+        assert_eq!(
+            request(addr, "GET", "/readiness"),
+            (503, "not ready".into())
+        );
+        server.state().set_ready(true);
+        assert_eq!(request(addr, "GET", "/readiness"), (200, "ready".into()));
+        server.state().set_ready(false);
+        assert_eq!(request(addr, "GET", "/readiness").0, 503);
+        // Liveness does not depend on readiness.
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+    }
+
+    #[test]
+    fn a_shared_state_is_served() {
+        let state = HealthState::new();
+        state.set_ready(true);
+        let server = HealthServer::start_with_state(any_port(), Arc::clone(&state)).unwrap();
+        assert_eq!(request(server.local_addr(), "GET", "/readiness").0, 200);
+        state.set_ready(false);
+        assert_eq!(request(server.local_addr(), "GET", "/readiness").0, 503);
+    }
+
+    #[test]
+    fn a_port_in_use_is_an_error_naming_it() {
+        let first = HealthServer::start(any_port()).unwrap();
+        let addr = first.local_addr();
+        let err = HealthServer::start(addr).unwrap_err();
+        assert!(matches!(err, HealthError::Bind { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&addr.to_string()), "{message}");
+        assert!(
+            message.contains(&format!("port {} from HEALTH_PORT", addr.port())),
+            "{message}"
+        );
+        // The first server is unaffected.
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+    }
+
+    #[test]
+    fn drop_closes_the_port() {
+        let server = HealthServer::start(any_port()).unwrap();
+        let addr = server.local_addr();
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+        drop(server);
+        let err = TcpStream::connect(addr).expect_err("the port should be closed");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn shutdown_does_not_wait_for_idle_or_stalled_clients() {
+        let server = HealthServer::start(any_port()).unwrap();
+        let addr = server.local_addr();
+        // A client that connected and never sent anything, and one that stopped halfway
+        // through its request headers.
+        let _silent = TcpStream::connect(addr).unwrap();
+        let mut stalled = TcpStream::connect(addr).unwrap();
+        stalled
+            .write_all(b"GET /liveness HTTP/1.1\r\nHost: loc")
+            .unwrap();
+        // Let the server accept both before stopping it.
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+        let started = Instant::now();
+        server.shutdown();
+        let took = started.elapsed();
+        assert!(took < SHUTDOWN_GRACE + Duration::from_secs(2), "{took:?}");
+        assert!(TcpStream::connect(addr).is_err());
+    }
+}
