@@ -27,3 +27,55 @@ pub fn init(cfg: LogConfig) {
         builder.try_init()
     };
 }
+
+/// An error and its causes on one line, each cause once.
+///
+/// Many messages already quote their cause (`cannot read x: No such file`) so that they
+/// read well on their own, in logs for instance; printing the chain naively (`{:#}`) would
+/// repeat it. A cause whose text is already in the line is skipped.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct Quoting {
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("import failed")]
+    struct Terse(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_names_each_cause_once() {
+        let quoting = Quoting {
+            path: "a.json",
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(error_chain(&quoting), "cannot read a.json: no such file");
+        let terse = Terse(std::io::Error::other("disk full"));
+        assert_eq!(error_chain(&terse), "import failed: disk full");
+        let wrapped = anyhow::Error::new(quoting).context("COMPLIANCE_RESOURCES=a.json");
+        assert_eq!(
+            error_chain(wrapped.as_ref()),
+            "COMPLIANCE_RESOURCES=a.json: cannot read a.json: no such file"
+        );
+    }
+}

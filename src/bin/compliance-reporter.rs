@@ -78,9 +78,12 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
 /// stream stays machine-readable), as plain text on standard error otherwise.
 fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
     if json_logs {
-        tracing::error!(error = %format!("{err:#}"), exit_code = code, "report failed");
+        tracing::error!(error = %logging::error_chain(err.as_ref()), exit_code = code, "report failed");
     } else {
-        eprintln!("compliance-reporter: error: {err:#}");
+        eprintln!(
+            "compliance-reporter: error: {}",
+            logging::error_chain(err.as_ref())
+        );
     }
     code
 }

@@ -180,7 +180,10 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("compliancectl: error: {:#}", f.error);
+            eprintln!(
+                "compliancectl: error: {}",
+                logging::error_chain(f.error.as_ref())
+            );
             ExitCode::from(f.code)
         }
     }

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use super::crd::{DEFAULT_GROUP, VERSION};
 use super::diagnose::{self, Served};
 use super::error::KubeError;
+use crate::logging::error_chain;
 use crate::model::global_report::CIS_BENCHMARK_TYPE;
 use crate::model::{GlobalReport, GlobalReportType};
 use crate::resources::{ReportSource, ResourceError, checked};
@@ -222,22 +223,6 @@ fn failure(
             reason: error_chain(&other),
         },
     }
-}
-
-/// An error and its sources on one line: hyper's top-level messages alone ("client
-/// error (Connect)") do not say what happened.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// Explains a 404: missing object, missing CRD, unserved group, or a shadowed group.
