@@ -145,6 +145,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// One reporter run as the admin, on a fresh store holding one node's results.
+fn admin_run(api: &TestApiServer, vars: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    reporter(
+        api,
+        api.admin_token(),
+        &store_with_results(dir.path()),
+        vars,
+    )
+}
+
+/// Asserts the run exited with `code` and its error says `needle`.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
 /// Binds the published ClusterRole (manifests/reporter-rbac.yaml) to the test's plain user.
 async fn grant_reporter_role(client: &kube::Client, group: &str) {
     let text = std::fs::read_to_string(root().join("manifests/reporter-rbac.yaml")).unwrap();
@@ -258,18 +276,13 @@ async fn the_published_cluster_role_is_enough_and_nothing_less_is() {
     ];
 
     let out = reporter(api, api.user_token(), &datastore, &vars);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!(
-            "not allowed to get GlobalReport \"rbac-daily\" in API group {group}/v3"
-        )),
-        "{err}"
+    assert_fails(
+        &out,
+        2,
+        &format!("not allowed to get GlobalReport \"rbac-daily\" in API group {group}/v3"),
     );
-    assert!(
-        err.contains(apiserver::PLAIN_USER),
-        "the API server's reason names the user: {err}"
-    );
+    // The API server's reason names the user.
+    assert_fails(&out, 2, apiserver::PLAIN_USER);
 
     grant_reporter_role(&admin, group).await;
     let out = reporter(api, api.user_token(), &datastore, &vars);
@@ -283,18 +296,11 @@ async fn missing_report_exits_2_naming_it() {
     };
     let admin = api.client(api.admin_token()).await;
     install_crds(&admin, DEFAULT_GROUP).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = reporter(
-        api,
-        api.admin_token(),
-        &store_with_results(dir.path()),
-        &[("TIGERA_COMPLIANCE_REPORT_NAME", "no-such-report")],
-    );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("GlobalReport \"no-such-report\" not found in API group projectcalico.org/v3"),
-        "{err}"
+    let out = admin_run(api, &[("TIGERA_COMPLIANCE_REPORT_NAME", "no-such-report")]);
+    assert_fails(
+        &out,
+        2,
+        "GlobalReport \"no-such-report\" not found in API group projectcalico.org/v3",
     );
 }
 
@@ -303,21 +309,17 @@ async fn unserved_group_exits_2_saying_so() {
     let Some(api) = apiserver::shared() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let out = reporter(
+    let out = admin_run(
         api,
-        api.admin_token(),
-        &store_with_results(dir.path()),
         &[
             ("TIGERA_COMPLIANCE_REPORT_NAME", "daily"),
             ("COMPLIANCE_API_GROUP", "nothing.compliance.test"),
         ],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("API group nothing.compliance.test/v3 is not served by this cluster"),
-        "{err}"
+    assert_fails(
+        &out,
+        2,
+        "API group nothing.compliance.test/v3 is not served by this cluster",
     );
 }
 
@@ -345,25 +347,19 @@ async fn a_group_served_by_something_else_is_reported_as_shadowed() {
         assert!(Instant::now() < deadline, "tiers not served");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = reporter(
+    let out = admin_run(
         api,
-        api.admin_token(),
-        &store_with_results(dir.path()),
         &[
             ("TIGERA_COMPLIANCE_REPORT_NAME", "daily"),
             ("COMPLIANCE_API_GROUP", group),
         ],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!(
-            "API group {group}/v3 is served by another API server (it serves tiers)"
-        )),
-        "{err}"
+    assert_fails(
+        &out,
+        2,
+        &format!("API group {group}/v3 is served by another API server (it serves tiers)"),
     );
-    assert!(err.contains("set COMPLIANCE_API_GROUP"), "{err}");
+    assert_fails(&out, 2, "set COMPLIANCE_API_GROUP");
 }
 
 #[tokio::test]
@@ -439,18 +435,11 @@ async fn the_crd_schema_refuses_what_it_can_and_keeps_the_alias() {
     // What the schema cannot say (1.20 has no CEL), the reporter refuses, naming the field.
     create_report(&admin, DEFAULT_GROUP, "schema-order",
         json!({"reportType": "cis-benchmark", "schedule": "0 0 * * *", "cis": {"highThreshold": 40, "medThreshold": 60}})).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = reporter(
-        api,
-        api.admin_token(),
-        &store_with_results(dir.path()),
-        &[("TIGERA_COMPLIANCE_REPORT_NAME", "schema-order")],
-    );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("spec.cis.medThreshold: 60 must be lower than spec.cis.highThreshold (40)"),
-        "{err}"
+    let out = admin_run(api, &[("TIGERA_COMPLIANCE_REPORT_NAME", "schema-order")]);
+    assert_fails(
+        &out,
+        2,
+        "spec.cis.medThreshold: 60 must be lower than spec.cis.highThreshold (40)",
     );
 }
 
@@ -529,11 +518,8 @@ async fn crds_in_another_group_work_with_compliance_api_group() {
     create_report(&admin, group, "elsewhere-daily", daily_spec())
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = reporter(
+    let out = admin_run(
         api,
-        api.admin_token(),
-        &store_with_results(dir.path()),
         &[
             ("TIGERA_COMPLIANCE_REPORT_NAME", "elsewhere-daily"),
             ("COMPLIANCE_API_GROUP", group),
