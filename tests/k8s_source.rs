@@ -472,3 +472,17 @@ async fn the_api_group_is_configurable() {
         "/apis/compliance.example.com/v3/globalreporttypes/cis-benchmark"
     );
 }
+
+#[tokio::test]
+async fn a_name_cannot_address_another_path() {
+    let (client, seen) = mock(|path, _| match path {
+        DISCOVERY => Some((200, ours())),
+        _ => Some((404, not_found("globalreports", "x"))),
+    });
+    let err = load(&client, "../globalreporttypes/x").await.unwrap_err();
+    assert!(err.is_configuration());
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        format!("{REPORTS}/..%2Fglobalreporttypes%2Fx")
+    );
+}

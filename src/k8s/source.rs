@@ -2,16 +2,16 @@
 //!
 //! Two GETs, nothing else: the reporter's RBAC is `get` on the two resources. The group
 //! is configurable (COMPLIANCE_API_GROUP) because Calico's aggregated API server, where it
-//! runs, owns `projectcalico.org`. Objects are read untyped and decoded with the model's
-//! own types, so a bad field is named exactly as in a YAML file.
+//! runs, owns `projectcalico.org`. Objects are read as raw JSON and decoded with the
+//! model's own types, so a bad field is named exactly as in a YAML file.
 
 use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
-use kube::api::{Api, ApiResource, DynamicObject};
 use kube::{Client, Config};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
 use super::crd::{DEFAULT_GROUP, VERSION};
@@ -54,14 +54,9 @@ impl KubeSettings {
         format!("{}/{VERSION}", self.group)
     }
 
-    fn resource(&self, kind: &str, plural: &str) -> ApiResource {
-        ApiResource {
-            group: self.group.clone(),
-            version: VERSION.to_string(),
-            api_version: self.group_version(),
-            kind: kind.to_string(),
-            plural: plural.to_string(),
-        }
+    /// `/apis/GROUP/v3`: the discovery document, and the prefix of every object path.
+    fn group_path(&self) -> String {
+        format!("/apis/{}", self.group_version())
     }
 }
 
@@ -86,11 +81,9 @@ pub async fn load_report(
         name,
     };
     let report: GlobalReport = match get(client, server, settings, report_target).await? {
-        Some(obj) => decode(obj, report_target)?,
+        Some(json) => decode(&json, report_target)?,
         None => {
-            return Err(missing(client, server, settings, report_target, None)
-                .await
-                .into());
+            return Err(missing(client, settings, report_target, None).await.into());
         }
     };
     let type_name = report.spec.report_type.trim().to_string();
@@ -108,7 +101,7 @@ pub async fn load_report(
         name: &type_name,
     };
     let report_type = match get(client, server, settings, type_target).await {
-        Ok(Some(obj)) => decode(obj, type_target)?,
+        Ok(Some(json)) => decode(&json, type_target)?,
         Ok(None) if type_name == CIS_BENCHMARK_TYPE => {
             tracing::debug!(
                 "no GlobalReportType {CIS_BENCHMARK_TYPE:?} object: using the built-in type"
@@ -118,7 +111,7 @@ pub async fn load_report(
         // Only the built-in type may be absent. When the type's CRD is what is missing,
         // the explanation says so rather than "not found".
         Ok(None) => {
-            return Err(missing(client, server, settings, type_target, Some(name))
+            return Err(missing(client, settings, type_target, Some(name))
                 .await
                 .into());
         }
@@ -127,23 +120,41 @@ pub async fn load_report(
     checked(report, report_type)
 }
 
-/// GET one object, retrying what may pass; `None` for a 404.
+/// Everything but RFC 3986's unreserved characters, which Kubernetes names are made of.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// GET one object as raw JSON, retrying what may pass; `None` for a 404.
 async fn get(
     client: &Client,
     server: &str,
     settings: &KubeSettings,
     target: Target<'_>,
-) -> Result<Option<DynamicObject>, KubeError> {
-    let api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &settings.resource(target.kind, target.plural),
-    );
-    let result = with_retries(settings, || api.get(target.name)).await;
-    match result {
-        Ok(obj) => Ok(Some(obj)),
+) -> Result<Option<String>, KubeError> {
+    // Names come from the environment: encode them so `a/b` cannot address another path.
+    let name = utf8_percent_encode(target.name, PATH_SEGMENT);
+    let path = format!("{}/{}/{name}", settings.group_path(), target.plural);
+    match get_text(client, settings, &path).await {
+        Ok(text) => Ok(Some(text)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(e) => Err(failure(e, server, settings, target)),
     }
+}
+
+/// One GET with the timeout and retries: the body as text, or the error kube reports
+/// (non-2xx answers become `kube::Error::Api` with the server's Status).
+async fn get_text(
+    client: &Client,
+    settings: &KubeSettings,
+    path: &str,
+) -> Result<String, kube::Error> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    with_retries(settings, || client.request_text(request.clone())).await
 }
 
 /// Runs `op` with the per-request timeout, retrying retryable failures with backoff.
@@ -228,18 +239,16 @@ fn failure(
 /// Explains a 404: missing object, missing CRD, unserved group, or a shadowed group.
 async fn missing(
     client: &Client,
-    server: &str,
     settings: &KubeSettings,
     target: Target<'_>,
     referenced_by: Option<&str>,
 ) -> KubeError {
     let group_version = settings.group_version();
-    let request = match http::Request::get(format!("/apis/{group_version}")).body(Vec::new()) {
-        Ok(r) => r,
-        Err(e) => return failure(kube::Error::HttpError(e), server, settings, target),
-    };
-    let discovery: Result<APIResourceList, kube::Error> =
-        with_retries(settings, || client.request(request.clone())).await;
+    let discovery = get_text(client, settings, &settings.group_path())
+        .await
+        .and_then(|text| {
+            serde_json::from_str::<APIResourceList>(&text).map_err(kube::Error::SerdeError)
+        });
     let served = match discovery {
         Ok(list) => diagnose::served(Some(&list), target.plural),
         Err(kube::Error::Api(status)) if status.code == 404 => {
@@ -276,23 +285,21 @@ async fn missing(
     }
 }
 
-/// Decodes an untyped object with the model's types, naming the field that fails.
-fn decode<T: DeserializeOwned>(obj: DynamicObject, target: Target<'_>) -> Result<T, KubeError> {
-    let err = |field: String, message: String| KubeError::Decode {
-        kind: target.kind,
-        name: target.name.to_string(),
-        field,
-        message,
-    };
-    let value = serde_json::to_value(&obj).map_err(|e| err("(object)".into(), e.to_string()))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Decodes an object's JSON with the model's types, naming the field that fails.
+fn decode<T: DeserializeOwned>(json: &str, target: Target<'_>) -> Result<T, KubeError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path.is_empty() || path == "." {
-            "(object)".to_string()
-        } else {
-            path
-        };
-        err(field, e.into_inner().to_string())
+        KubeError::Decode {
+            kind: target.kind,
+            name: target.name.to_string(),
+            field: if path.is_empty() || path == "." {
+                "(object)".to_string()
+            } else {
+                path
+            },
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
@@ -334,11 +341,6 @@ impl KubeSource {
             server,
             settings,
         })
-    }
-
-    /// The API server's URL, for messages.
-    pub fn server(&self) -> &str {
-        &self.server
     }
 }
 
