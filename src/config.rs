@@ -350,12 +350,19 @@ pub fn health_from_env(env: &RawEnv) -> Result<Option<std::net::SocketAddr>, Con
     };
     let port = match non_empty(&env.health_port) {
         None => DEFAULT_HEALTH_PORT,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            ConfigError::new("HEALTH_PORT", p, "expected a port number from 1 to 65535")
-        })?,
+        Some(p) => parse_port("HEALTH_PORT", p)?,
     };
     // All interfaces: the kubelet probes the pod's IP, not its loopback.
     Ok(enabled.then(|| std::net::SocketAddr::from(([0, 0, 0, 0], port))))
+}
+
+/// A TCP port, 1 to 65535.
+pub(crate) fn parse_port(variable: &str, value: &str) -> Result<u16, ConfigError> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ConfigError::new(variable, value, "expected a port number from 1 to 65535"))
 }
 
 /// `true`/`false` (also 1/0, yes/no, on/off), any case.

@@ -83,28 +83,6 @@ fn smoke_crd() -> CustomResourceDefinition {
     }
 }
 
-/// Polls the CRD until its Established condition is True.
-async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let crd = crds.get(name).await.expect("get the CRD");
-        let established = crd
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} not Established after 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn custom_resource_with_status_subresource() {
     let Some(api) = apiserver::shared() else {
@@ -118,7 +96,7 @@ async fn custom_resource_with_status_subresource() {
         .await
         .expect("the admin creates the CRD");
     let crd_name = crd.metadata.name.expect("a named CRD");
-    wait_established(&crds, &crd_name).await;
+    apiserver::wait_established(&crds, &crd_name).await;
 
     let resource =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1", KIND), PLURAL);

@@ -39,21 +39,7 @@ async fn install_crds(client: &kube::Client, group: &str) {
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => panic!("creating CRD {name}: {e}"),
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let got = api.get(&name).await.unwrap();
-            let established = got
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            assert!(Instant::now() < deadline, "CRD {name} not established");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        apiserver::wait_established(&api, &name).await;
     }
     // Discovery lags establishment by a moment; wait until a list works.
     let reports = api_for(client, group, "GlobalReport", "globalreports");

@@ -193,18 +193,18 @@ fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
     let env = RawEnv::from_vars(std::env::vars());
     logging::init(LogConfig::from_env(&env).map_err(usage)?);
-    // Needs no store: must work before anything is configured.
-    if let Command::Crds { group, output_dir } = &cli.command {
-        return crds(group, output_dir.as_deref());
-    }
-    let datastore = choose_datastore(cli.datastore.as_deref(), &env).map_err(usage)?;
+    // Chosen only by the commands that use a store: `validate` and `crds` must work
+    // before anything is configured.
+    let datastore = || choose_datastore(cli.datastore.as_deref(), &env).map_err(usage);
     match cli.command {
-        Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore, args),
-        Command::Import(ImportCommand::Benchmarks { file }) => import_benchmarks(&datastore, &file),
-        Command::Reports(cmd) => reports(&datastore, cmd),
-        Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore),
+        Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore()?, args),
+        Command::Import(ImportCommand::Benchmarks { file }) => {
+            import_benchmarks(&datastore()?, &file)
+        }
+        Command::Reports(cmd) => reports(&datastore()?, cmd),
+        Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore()?),
         Command::Validate { path } => validate(&path),
-        Command::Crds { .. } => unreachable!("handled before the store is chosen"),
+        Command::Crds { group, output_dir } => crds(&group, output_dir.as_deref()),
     }
 }
 

@@ -694,3 +694,30 @@ pub fn kubectl() -> Option<PathBuf> {
         Some(cache.join("kube-apiserver-1.20.2/kubectl")).filter(|k| k.is_file())
     })
 }
+
+/// Polls the CRD until its Established condition is True.
+pub async fn wait_established(
+    crds: &kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    >,
+    name: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let crd = crds.get(name).await.expect("get the CRD");
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not Established after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

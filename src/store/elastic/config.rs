@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{ConfigError, non_empty, parse_bool};
+use crate::config::{ConfigError, non_empty, parse_bool, parse_port};
 use crate::model::benchmark::DEFAULT_CLUSTER;
 
 /// Default ELASTIC_PORT, as in the published reporter pod manifest.
@@ -234,9 +234,7 @@ fn resolve_url(env: &RawElasticEnv) -> Result<(Url, Option<ElasticAuth>), Config
         ));
     }
     let port = match non_empty(&env.elastic_port) {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            ConfigError::new("ELASTIC_PORT", p, "expected a port number from 1 to 65535")
-        })?),
+        Some(p) => Some(parse_port("ELASTIC_PORT", p)?),
         None => None,
     };
     let from_host = match non_empty(&env.elastic_host) {
