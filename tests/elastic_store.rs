@@ -226,23 +226,27 @@ fn an_expired_point_in_time_is_reopened_and_the_read_resumes() {
     es.put_benchmarks(&mut cluster_docs().into_iter().map(Ok))
         .unwrap();
     let expected = compute(&es);
-    // Expire the point in time after the first page of the next read.
-    fake.clear_requests();
-    let mut pages = 0;
-    let report = {
-        let window = window();
+    let read = |interrupt: bool| {
         let mut docs = Vec::new();
-        es.latest_per_node(&window, &mut |d| {
-            docs.push(d);
-            pages += 1;
-            if pages == 2 {
+        es.latest_per_node(&window(), &mut |d| {
+            docs.push((d.node_name.clone(), d.timestamp));
+            // Expire the point in time after the first page (2 documents).
+            if interrupt && docs.len() == 2 {
                 fake.expire_pits();
             }
         })
         .unwrap();
+        docs.sort();
         docs
     };
+    let uninterrupted = read(false);
+    fake.clear_requests();
+    let report = read(true);
     assert_eq!(report.len(), 14);
+    assert_eq!(
+        report, uninterrupted,
+        "the resumed read neither repeats nor skips a node"
+    );
     let opened = fake
         .requests()
         .iter()

@@ -463,7 +463,8 @@ fn bulk_stores_documents_and_reports_item_failures() {
     );
     assert_eq!(unterminated.status, 400);
     assert_eq!(fake.count(BENCH), 2);
-    assert_eq!(fake.violations().len(), 1, "{:?}", fake.violations());
+    let violations = fake.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
 }
 
 #[test]
@@ -844,7 +845,7 @@ fn requests_outside_the_protocol_are_refused_and_recorded() {
         assert_eq!(answer.status, 400, "{}", answer.text);
         assert_eq!(answer.root_cause(), "illegal_argument_exception");
     }
-    let violations = fake.violations();
+    let violations = fake.take_violations();
     assert_eq!(violations.len(), refused.len(), "{violations:#?}");
     assert!(violations[0].contains("no handler found for uri [/_cat/indices]"));
     assert!(violations[1].contains("unrecognized parameter: [expand_wildcards]"));

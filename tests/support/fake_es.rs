@@ -267,6 +267,12 @@ impl FakeEs {
         self.state().violations.clone()
     }
 
+    /// Returns the violations so far and forgets them, for tests that cause some on
+    /// purpose (any left when the fake is dropped fail the test).
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut self.state().violations)
+    }
+
     /// Panics listing the violations, if any.
     pub fn assert_no_violations(&self) {
         let violations = self.violations();
@@ -369,6 +375,10 @@ impl Drop for FakeEs {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        // Every test is checked against the protocol, including those that forget to ask.
+        if !std::thread::panicking() {
+            self.assert_no_violations();
         }
     }
 }

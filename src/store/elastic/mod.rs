@@ -318,7 +318,7 @@ impl ElasticStore {
         Ok(stored)
     }
 
-    /// Sends one bulk batch; items rejected as busy (429) are sent again with backoff,
+    /// Sends one bulk batch; items rejected as busy (429, 502–504) are sent again with backoff,
     /// any other failed item fails the write with the list of failures.
     fn flush_bulk(
         &self,
@@ -367,7 +367,7 @@ impl ElasticStore {
             }
             tracing::warn!(
                 documents = retry_next.len(),
-                "Elasticsearch was busy (429); sending those documents again"
+                "Elasticsearch was busy (429, 502-504); sending those documents again"
             );
             std::thread::sleep(delays[attempt as usize]);
             attempt += 1;
@@ -386,12 +386,11 @@ impl ElasticStore {
 
     fn store_report(&self, report: &ReportDocument) -> Result<(), ElasticError> {
         self.ensure_templates()?;
-        // Measure before building: a 10,000-node report is ~1 GB of JSON, which should
-        // never exist in memory at once; it goes out in parts instead.
-        let size = json_len(report).map_err(|e| encode_error("report", report, e))?;
-        if size <= self.max_request_bytes {
-            let single =
-                serde_json::to_vec(report).map_err(|e| encode_error("report", report, e))?;
+        // Encoding stops as soon as the limit is passed: a 10,000-node report is ~1 GB of
+        // JSON, which should never exist in memory at once; it goes out in parts instead.
+        let single = to_vec_within(report, self.max_request_bytes)
+            .map_err(|e| encode_error("report", report, e))?;
+        if let Some(single) = single {
             let put = request::put_document(
                 "store report",
                 &self.indices.report_write(),
@@ -600,7 +599,8 @@ impl ElasticStore {
                 nodes.extend(part.nodes);
                 next += 1;
             }
-            if count < request::PARTS_PAGE_SIZE {
+            // A short page, or every named part read: nothing more to ask for.
+            if count < request::PARTS_PAGE_SIZE || next >= parts {
                 break;
             }
         }
@@ -721,20 +721,40 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
 }
 
 /// The length of `value` as JSON, without building it.
-fn json_len<T: serde::Serialize>(value: &T) -> Result<usize, serde_json::Error> {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
+/// `value` as JSON if it takes at most `limit` bytes, `None` (having written only a little
+/// more than `limit`) if it does not.
+fn to_vec_within<T: serde::Serialize>(
+    value: &T,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    struct Bounded {
+        buf: Vec<u8>,
+        limit: usize,
+        over: bool,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.buf.len() + bytes.len() > self.limit {
+                self.over = true;
+                return Err(std::io::Error::other("over the request size limit"));
+            }
+            self.buf.extend_from_slice(bytes);
+            Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, value)?;
-    Ok(c.0)
+    let mut w = Bounded {
+        buf: Vec::new(),
+        limit,
+        over: false,
+    };
+    match serde_json::to_writer(&mut w, value) {
+        Ok(()) => Ok(Some(w.buf)),
+        Err(_) if w.over => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn encode_error(what: &str, report: &ReportDocument, e: serde_json::Error) -> ElasticError {
@@ -879,5 +899,22 @@ impl ReportStore for ElasticStore {
 
     fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError> {
         Ok(self.get(id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_vec_within;
+
+    #[test]
+    fn encoding_within_a_limit_stops_once_it_is_passed() {
+        let value = vec!["x".repeat(10); 100];
+        let full = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            to_vec_within(&value, full.len()).unwrap(),
+            Some(full.clone())
+        );
+        assert_eq!(to_vec_within(&value, full.len() - 1).unwrap(), None);
+        assert_eq!(to_vec_within(&value, 0).unwrap(), None);
     }
 }

@@ -144,10 +144,6 @@ impl Indices {
         }
     }
 
-    pub fn suffix(&self) -> &str {
-        &self.suffix
-    }
-
     /// Where benchmark documents are written: `tigera_secure_ee_benchmark_results.S`.
     pub fn benchmark_write(&self) -> String {
         format!("{BENCHMARK_INDEX}.{}", self.suffix)

@@ -355,7 +355,7 @@ pub struct BulkFailure {
 impl BulkFailure {
     /// Rejected because the cluster was busy: worth sending again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.status, 429 | 502 | 503 | 504)
+        super::retry::is_transient_status(self.status)
     }
 }
 

@@ -38,11 +38,17 @@ pub fn status_error(
     }
 }
 
+/// Statuses that mean "busy or briefly unavailable, try again": for whole requests and
+/// for single `_bulk` items alike.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
 /// Whether `e` is transient: the retry decision.
 pub fn is_retryable(e: &ElasticError) -> bool {
     match e {
         ElasticError::Unreachable { .. } | ElasticError::Timeout { .. } => true,
-        ElasticError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+        ElasticError::Status { status, .. } => is_transient_status(*status),
         _ => false,
     }
 }

@@ -151,16 +151,12 @@ pub fn all() -> [Template; 3] {
 /// Whether a stored template already says what ours says. Elasticsearch may add
 /// defaults when it stores a template, so only the keys we set are compared.
 pub fn is_current(stored: &Value, ours: &Value) -> bool {
-    covers(stored, ours)
-}
-
-fn covers(stored: &Value, ours: &Value) -> bool {
     match (stored, ours) {
         (Value::Object(s), Value::Object(o)) => o
             .iter()
-            .all(|(k, v)| s.get(k).is_some_and(|sv| covers(sv, v))),
+            .all(|(k, v)| s.get(k).is_some_and(|sv| is_current(sv, v))),
         (Value::Array(s), Value::Array(o)) => {
-            s.len() == o.len() && s.iter().zip(o).all(|(a, b)| covers(a, b))
+            s.len() == o.len() && s.iter().zip(o).all(|(a, b)| is_current(a, b))
         }
         _ => stored == ours,
     }
