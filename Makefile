@@ -24,10 +24,9 @@ test:
 	  echo "warning: no kube-apiserver could be built; the API-server tests will be skipped" >&2
 	$(CARGO) test
 
-bench:
+bench: bench-elastic
 	$(CARGO) bench --bench report
 	scripts/bench-cluster.sh 1000 10000
-	scripts/bench-elastic.sh 1000 10000
 
 # The reporter against a fake Elasticsearch serving 1,000 and 10,000 nodes.
 bench-elastic:

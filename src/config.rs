@@ -121,7 +121,7 @@ impl RawEnv {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> RawEnv {
         // Every field is an optional string, so envy cannot fail on values; unknown
         // variables are ignored.
-        envy::from_iter(vars).unwrap_or_default()
+        envy::from_iter(vars).expect("every variable is an optional string")
     }
 }
 
@@ -399,8 +399,15 @@ pub fn parse_time(
         if rest.is_empty() {
             now
         } else {
-            let (sign, amount) = rest.split_at(1);
-            let d = humantime::parse_duration(amount.trim()).map_err(|e| {
+            // By character, not byte: a pasted dash such as `now—1h` is refused, not a crash.
+            let Some(sign) = rest.chars().next().filter(|c| matches!(c, '-' | '+')) else {
+                return Err(ConfigError::new(
+                    variable,
+                    value,
+                    "expected now, now-DURATION or now+DURATION",
+                ));
+            };
+            let d = humantime::parse_duration(rest[1..].trim()).map_err(|e| {
                 ConfigError::new(
                     variable,
                     value,
@@ -409,17 +416,7 @@ pub fn parse_time(
             })?;
             let d = Duration::from_std(d)
                 .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
-            match sign {
-                "-" => now - d,
-                "+" => now + d,
-                _ => {
-                    return Err(ConfigError::new(
-                        variable,
-                        value,
-                        "expected now, now-DURATION or now+DURATION",
-                    ));
-                }
-            }
+            if sign == '-' { now - d } else { now + d }
         }
     } else {
         time::parse(v).map_err(|e| {
@@ -529,6 +526,14 @@ mod tests {
         assert_eq!(c.cluster, "cluster");
         assert_eq!(c.log, LogConfig::default());
         assert!(matches!(c.window, WindowChoice::Explicit { .. }));
+    }
+
+    #[test]
+    fn relative_times_with_a_foreign_dash_are_refused_not_a_crash() {
+        for v in ["now—1h", "now×2h", "now2h", "now 2h"] {
+            let err = parse_time("TIGERA_COMPLIANCE_REPORT_START_TIME", v, now()).unwrap_err();
+            assert_eq!(err.value, v);
+        }
     }
 
     #[test]

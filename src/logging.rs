@@ -9,8 +9,8 @@ use crate::config::LogConfig;
 pub fn init(cfg: LogConfig) {
     // kube-client logs every failed request at ERROR before our retry decides anything;
     // our own messages say what failed and what happens next, so its lines are kept for
-    // LOG_LEVEL=debug only.
-    let directives = if cfg.level == "debug" {
+    // LOG_LEVEL=debug (or trace) only.
+    let directives = if matches!(cfg.level, "debug" | "trace") {
         cfg.level.to_string()
     } else {
         format!("{},kube_client=off", cfg.level)

@@ -53,8 +53,8 @@ impl ReporterError {
             ReporterError::Resource(_) | ReporterError::Spec { .. } => 2,
             // The cluster refusing our credentials, privileges or certificate is a
             // configuration problem; waiting and re-running will not fix it.
-            ReporterError::Store(e) if e.is_configuration() => 2,
-            ReporterError::Store(_) | ReporterError::Downloads { .. } => 1,
+            ReporterError::Store(e) => e.exit_code(),
+            ReporterError::Downloads { .. } => 1,
         }
     }
 }

@@ -626,3 +626,42 @@ proptest! {
         prop_assert_eq!(docs.len() as u64, stats.read);
     }
 }
+
+#[test]
+fn the_override_silences_disagreements_within_one_file() {
+    // One run whose controls detected different versions: with --k8s-version the
+    // detected ones are not used, so there is nothing to warn about.
+    let text = std::fs::read_to_string(fixture("cis-1.23-master-newrelic.json"))
+        .unwrap()
+        .replacen(
+            "\"detected_version\": \"1.25\"",
+            "\"detected_version\": \"1.26\"",
+            1,
+        );
+    assert!(
+        text.contains("\"detected_version\": \"1.26\""),
+        "fixture layout changed"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.json");
+    std::fs::write(&file, text).unwrap();
+    let without = import_files(
+        std::slice::from_ref(&file),
+        &KubeBenchOptions::new("node-1", when()),
+        &mut TextInterner::new(),
+    )
+    .unwrap();
+    assert!(
+        without
+            .warnings
+            .iter()
+            .any(|w| matches!(w, ImportWarning::KubernetesVersionMismatch { .. })),
+        "{:?}",
+        without.warnings
+    );
+    let mut options = KubeBenchOptions::new("node-1", when());
+    options.kubernetes_version = Some("1.29.0".into());
+    let with = import_files(&[file], &options, &mut TextInterner::new()).unwrap();
+    assert_eq!(with.document.kubernetes_version, "1.29.0");
+    assert!(with.warnings.is_empty(), "{:?}", with.warnings);
+}

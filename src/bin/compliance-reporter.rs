@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use compliance::config::{RawEnv, ReporterConfig, SpecSource};
+use compliance::config::{LogConfig, RawEnv, ReporterConfig, SpecSource};
 use compliance::health::HealthServer;
 use compliance::k8s::KubeSource;
 use compliance::reporter::{self, EXIT_FAIL_ON};
@@ -20,11 +20,16 @@ fn main() -> ExitCode {
 
 fn run() -> u8 {
     let env = RawEnv::from_vars(std::env::vars());
-    let cfg = match ReporterConfig::from_env(&env, Utc::now()) {
-        Ok(cfg) => cfg,
+    // Logging first, so that with LOG_FORMAT=json even a bad variable is reported as JSON.
+    let log = match LogConfig::from_env(&env) {
+        Ok(log) => log,
         Err(e) => return fail(false, 2, e.into()),
     };
-    logging::init(cfg.log);
+    logging::init(log);
+    let cfg = match ReporterConfig::from_env(&env, Utc::now()) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(log.json, 2, e.into()),
+    };
     match report(&cfg) {
         Ok(code) => code,
         Err((code, err)) => fail(cfg.log.json, code, err),
@@ -51,11 +56,11 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
         })?),
         SpecSource::Kubernetes(settings) => Box::new(
             KubeSource::connect(settings.clone(), &cfg.report_name)
-                .map_err(|e| (if e.is_configuration() { 2 } else { 1 }, e.into()))?,
+                .map_err(|e| (e.exit_code(), e.into()))?,
         ),
     };
     let mut store = store::open(&cfg.datastore, store::OpenMode::Create)
-        .map_err(|e| (if e.is_configuration() { 2 } else { 1 }, e.into()))?;
+        .map_err(|e| (e.exit_code(), e.into()))?;
     tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());

@@ -171,7 +171,7 @@ fn runtime(error: impl Into<anyhow::Error>) -> Failure {
 /// (credentials, privileges, certificate), 1 otherwise.
 fn store_failure(error: store::StoreError) -> Failure {
     Failure {
-        code: if error.is_configuration() { 2 } else { 1 },
+        code: error.exit_code(),
         error: error.into(),
     }
 }
@@ -372,7 +372,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
                 (Some(id), _) => id,
                 (None, Some(name)) => store
                     .list_reports()
-                    .map_err(runtime)?
+                    .map_err(store_failure)?
                     .into_iter()
                     .find(|r| r.report_name == name)
                     .map(|r| r.id)

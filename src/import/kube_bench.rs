@@ -596,6 +596,13 @@ pub fn build_document(
     let mut tests = Vec::new();
     for run in std::iter::once(first).chain(runs) {
         for w in run.warnings.iter().cloned() {
+            // --k8s-version decides the version, so disagreements among detected ones
+            // (across files here, or within a file) do not matter.
+            if options.kubernetes_version.is_some()
+                && matches!(w, ImportWarning::KubernetesVersionMismatch { .. })
+            {
+                continue;
+            }
             push_unique(&mut warnings, w);
         }
         if !run.benchmark_version.is_empty() {

@@ -132,6 +132,11 @@ impl KubeError {
     /// Missing objects, RBAC, credentials, unserved groups and malformed objects need a
     /// change of configuration: exit 2. A server that did not answer, or refused in a way
     /// the reporter does not expect, is a runtime failure: exit 1.
+    /// 2 for a configuration problem, 1 for a runtime failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_configuration() { 2 } else { 1 }
+    }
+
     pub fn is_configuration(&self) -> bool {
         !matches!(
             self,

@@ -99,6 +99,11 @@ impl StoreError {
     pub fn is_configuration(&self) -> bool {
         matches!(self, StoreError::Elastic(e) if e.is_configuration())
     }
+
+    /// 2 for a configuration problem, 1 for a runtime failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_configuration() { 2 } else { 1 }
+    }
 }
 
 /// Where benchmark results live.
