@@ -128,6 +128,12 @@ pub fn run(
     );
     let query = store.latest_per_node(&query_window, &mut |doc| builder.offer(doc))?;
     let (doc, compute) = builder.finish();
+    if compute.duplicate_tests > 0 {
+        tracing::warn!(
+            tests = compute.duplicate_tests,
+            "test numbers that appear twice in a node's document were counted once (LOG_LEVEL=debug names them)"
+        );
+    }
     for (status, count) in &compute.unknown_statuses {
         tracing::warn!(status = %status, tests = count, "tests with an unknown status were listed but not counted");
     }

@@ -14,7 +14,7 @@ use crate::model::{BenchmarkDocument, BenchmarkTest, TestStatus};
 #[derive(Debug, Clone)]
 pub struct ClusterShape {
     pub nodes: usize,
-    /// Hourly documents per node, the newest shortly before `end`. Default 24.
+    /// Hourly documents per node, the newest shortly before `end` (the benchmarks use 24).
     pub docs_per_node: usize,
     pub end: DateTime<Utc>,
     pub seed: u64,

@@ -67,6 +67,19 @@ fn large_report_split_into_parts() {
     );
     let parts = fake.count(&parts_index);
     assert!(parts >= 2, "{parts} parts");
+    // Read back, nodes share their test texts across parts, as when computed.
+    let read = compliance::store::ReportStore::get_report(&store(&cfg), &report.id)
+        .unwrap()
+        .unwrap();
+    let first = &read.cis_benchmark[0].results[0].results[0];
+    let last_node = read.cis_benchmark.last().unwrap();
+    let same = last_node
+        .results
+        .iter()
+        .flat_map(|s| &s.results)
+        .find(|t| t.test_number() == first.test_number())
+        .expect("the last node has the first node's first test");
+    assert!(std::sync::Arc::ptr_eq(&first.text, &same.text));
     // No request went over the limit.
     for r in fake.requests() {
         assert!(

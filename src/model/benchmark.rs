@@ -209,6 +209,18 @@ impl TextInterner {
         }
     }
 
+    /// Replaces every test text of report nodes by its shared copy: a report read back
+    /// from JSON otherwise holds one copy per node and test.
+    pub fn intern_nodes(&mut self, nodes: &mut [crate::model::CisBenchmarkNode]) {
+        for t in nodes
+            .iter_mut()
+            .flat_map(|n| &mut n.results)
+            .flat_map(|s| &mut s.results)
+        {
+            t.text = self.intern(t.text.clone());
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.texts.len()
     }

@@ -253,7 +253,13 @@ impl Counts {
             TestStatus::Pass => self.pass += 1,
             TestStatus::Fail => self.fail += 1,
             TestStatus::Warn | TestStatus::Info => self.info += 1,
-            TestStatus::Other(s) => *unknown.entry(s.to_string()).or_default() += 1,
+            // Allocates the key once per distinct status, not once per test.
+            TestStatus::Other(s) => match unknown.get_mut(&**s) {
+                Some(count) => *count += 1,
+                None => {
+                    unknown.insert(s.to_string(), 1);
+                }
+            },
         }
     }
 
@@ -276,7 +282,8 @@ fn node_result(
         let t = &test.text;
         if !seen.insert(t.test_number.as_str()) {
             stats.duplicate_tests += 1;
-            tracing::warn!(
+            // Per node and test: debug only. The reporter warns once with the total.
+            tracing::debug!(
                 node = %name,
                 test = %t.test_number,
                 "test number appears twice in the node's document; counting the first"

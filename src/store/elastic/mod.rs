@@ -544,8 +544,10 @@ impl ElasticStore {
                 id: id.to_string(),
                 detail: format!("the stored document does not parse: {e}"),
             })?;
+        let mut texts = TextInterner::new();
+        texts.intern_nodes(&mut report.cis_benchmark);
         if let (Some(parts), Some(generation)) = (marker.parts, marker.generation) {
-            report.cis_benchmark = self.read_parts(id, &generation, parts)?;
+            report.cis_benchmark = self.read_parts(id, &generation, parts, &mut texts)?;
             if let Some(n) = marker.node_count
                 && n != report.cis_benchmark.len() as u64
             {
@@ -566,6 +568,7 @@ impl ElasticStore {
         id: &str,
         generation: &str,
         parts: u64,
+        texts: &mut TextInterner,
     ) -> Result<Vec<crate::model::CisBenchmarkNode>, ElasticError> {
         let parts_index = self.indices.report_parts();
         let mut nodes = Vec::new();
@@ -596,7 +599,10 @@ impl ElasticStore {
                         ),
                     });
                 }
-                nodes.extend(part.nodes);
+                // Shared as each part arrives, so the copies never pile up.
+                let mut part_nodes = part.nodes;
+                texts.intern_nodes(&mut part_nodes);
+                nodes.extend(part_nodes);
                 next += 1;
             }
             // A short page, or every named part read: nothing more to ask for.
