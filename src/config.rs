@@ -111,6 +111,13 @@ pub struct RawEnv {
     pub health_port: Option<String>,
     /// Set by the kubelet in every pod; decides HEALTH_ENABLED's default.
     pub kubernetes_service_host: Option<String>,
+    /// The benchmarker's variables (see [`crate::benchmarker::config`]).
+    pub nodename: Option<String>,
+    pub benchmark_interval: Option<String>,
+    pub benchmark_timeout: Option<String>,
+    pub kube_bench_path: Option<String>,
+    pub kube_bench_args: Option<String>,
+    pub benchmark_kubernetes_version: Option<String>,
     /// The ELASTIC_* variables (passwords and keys redacted in Debug).
     #[serde(flatten)]
     pub elastic: RawElasticEnv,

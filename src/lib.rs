@@ -4,6 +4,7 @@
 //! the pure computation (no IO, no clock), [`render`] writes the downloads, [`store`] and
 //! [`import`] are the adapters around them, and [`config`] reads the environment.
 
+pub mod benchmarker;
 pub mod config;
 pub mod health;
 pub mod import;

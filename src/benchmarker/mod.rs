@@ -1,0 +1,9 @@
+//! The benchmarker: runs the CIS checks (kube-bench) on its node, every hour, and stores
+//! one benchmark document per run (SPEC §3) for the reporter.
+//!
+//! Split like the rest of the crate: the decisions (which version, whether a result is
+//! worth storing, when to run next, how long to wait before retrying the store) are pure
+//! functions; running processes and writing to the store are thin layers around them.
+
+pub mod config;
+pub mod version;
