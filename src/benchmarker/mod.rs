@@ -6,4 +6,5 @@
 //! functions; running processes and writing to the store are thin layers around them.
 
 pub mod config;
+pub mod process;
 pub mod version;
