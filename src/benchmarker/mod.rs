@@ -6,5 +6,7 @@
 //! functions; running processes and writing to the store are thin layers around them.
 
 pub mod config;
+pub mod dedupe;
 pub mod process;
+pub mod schedule;
 pub mod version;
