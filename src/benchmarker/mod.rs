@@ -10,3 +10,4 @@ pub mod dedupe;
 pub mod process;
 pub mod schedule;
 pub mod version;
+pub mod writer;
