@@ -25,3 +25,45 @@ pub fn normalise(token: &str) -> Option<String> {
     }
     Some(numbers.join("."))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_keeps_major_minor_patch_and_drops_prefix_and_suffixes() {
+        for (token, want) in [
+            ("v1.29.3", "1.29.3"),
+            ("1.29.3", "1.29.3"),
+            ("V1.2.3", "1.2.3"),
+            ("1.29.3-eks-1a2b3c", "1.29.3"),
+            ("v1.30.0+k3s1", "1.30.0"),
+            ("v1.28.2-gke.1157000", "1.28.2"),
+            ("v1.31.0-rc.1", "1.31.0"),
+            (" v1.29.3\n", "1.29.3"),
+            ("v10.100.1000", "10.100.1000"),
+        ] {
+            assert_eq!(normalise(token).as_deref(), Some(want), "{token:?}");
+        }
+    }
+
+    #[test]
+    fn normalise_refuses_what_is_not_three_numbers() {
+        for token in [
+            "",
+            "v",
+            "1.29",
+            "v1.29",
+            "1.2.3.4",
+            "x1.2.3",
+            "1..3",
+            "1.2.",
+            "1.2.x",
+            "vv1.2.3",
+            "-1.2.3",
+            "1.2.34567.8",
+        ] {
+            assert_eq!(normalise(token), None, "{token:?}");
+        }
+    }
+}
