@@ -88,8 +88,8 @@ impl VersionSearch {
     /// PATH comes first so that the image decides which programs win; the standard
     /// directories follow so that a short PATH still finds what is installed there.
     /// Duplicates are removed keeping the first position (`/usr/bin/` is `/usr/bin`).
-    /// Empty entries are skipped rather than read as the working directory, as a shell
-    /// would: nothing worth running is there.
+    /// Empty entries, which a shell reads as the working directory, are skipped: nothing
+    /// worth running is there.
     pub fn standard(path_var: Option<&OsStr>) -> VersionSearch {
         let from_path = path_var.into_iter().flat_map(|p| std::env::split_paths(p));
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -116,9 +116,8 @@ impl VersionSearch {
     /// node's own version; kubectl reports the API server's (or, when the server cannot
     /// be reached, whatever client happens to be installed). A candidate that fails is
     /// recorded with its reason and the search goes on. The same file reached through two
-    /// directories (a symbolic link, PATH naming a directory twice in different spellings)
-    /// is run once; it is run by the name it was found under, because multi-call
-    /// programs such as k3s choose what to be by that name.
+    /// directories (/bin and /usr/bin where one links to the other) is run once, by the
+    /// name it was found under: multi-call programs such as k3s choose what to be by it.
     ///
     /// `Cancelled` as soon as `cancel` turns true (shutdown); a command running then is
     /// killed and nothing more is tried.
