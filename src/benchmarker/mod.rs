@@ -7,7 +7,9 @@
 
 pub mod config;
 pub mod dedupe;
+pub mod engine;
 pub mod process;
 pub mod schedule;
+pub mod service;
 pub mod version;
 pub mod writer;
