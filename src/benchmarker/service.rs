@@ -1,0 +1,157 @@
+//! The benchmarker's two ways of running: one run (`--once`), or a run at start and then
+//! one per interval until SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::config::BenchmarkerConfig;
+use super::dedupe::{self, Decision};
+use super::engine::{self, KubeVersion, Labels, Outcome};
+use super::schedule;
+use super::version::{DetectError, VersionSearch};
+use super::writer::Writer;
+use crate::health::HealthState;
+use crate::model::BenchmarkDocument;
+
+/// Finds the Kubernetes version (or takes BENCHMARK_KUBERNETES_VERSION) and runs
+/// kube-bench once; `None` when `cancel` stopped the run.
+pub async fn run_once(
+    cfg: &BenchmarkerConfig,
+    search: &VersionSearch,
+    cancel: &mut watch::Receiver<bool>,
+) -> Option<Outcome> {
+    let labels = Labels {
+        node_name: cfg.node_name.clone(),
+        cluster: cfg.cluster.clone(),
+        started: Utc::now(),
+    };
+    let version = match &cfg.kubernetes_version {
+        Some(v) => KubeVersion::Known {
+            version: v.clone(),
+            source: "BENCHMARK_KUBERNETES_VERSION".to_string(),
+        },
+        None => match search.detect(cancel).await {
+            Ok(found) => {
+                // kubectl may report the API server's version, which can differ from
+                // this node's kubelet under version skew: worth knowing why kubelet lost.
+                for failed in &found.failed {
+                    tracing::warn!(
+                        version = %found.version,
+                        source = %found.source,
+                        "not used for the Kubernetes version: {failed}"
+                    );
+                }
+                KubeVersion::Known {
+                    version: found.version,
+                    source: found.source,
+                }
+            }
+            Err(DetectError::NotFound(not_found)) => KubeVersion::Unknown(not_found.to_string()),
+            Err(DetectError::Cancelled) => return None,
+        },
+    };
+    if let KubeVersion::Known { version, source } = &version {
+        tracing::debug!(%version, %source, "Kubernetes version");
+    }
+    let outcome = engine::run(&cfg.kube_bench, cfg.timeout, &version, &labels, cancel).await?;
+    for w in &outcome.warnings {
+        tracing::warn!("{w}");
+    }
+    Some(outcome)
+}
+
+/// Runs at start and then at the node's slot of every interval, handing documents worth
+/// storing to `writer`, until `cancel` turns true. Readiness is set once the first run
+/// has finished.
+pub async fn run_forever(
+    cfg: &BenchmarkerConfig,
+    search: &VersionSearch,
+    writer: &Writer,
+    health: Option<Arc<HealthState>>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let offset = schedule::node_offset(&cfg.node_name, cfg.interval);
+    tracing::info!(
+        node = %cfg.node_name,
+        interval = %humantime::format_duration(cfg.interval),
+        offset = %humantime::format_duration(Duration::from_secs(offset.as_secs())),
+        timeout = %humantime::format_duration(cfg.timeout),
+        datastore = %cfg.datastore.describe(),
+        "benchmarker started; running now, then every interval at this node's offset"
+    );
+    let mut last_stored: Option<BenchmarkDocument> = None;
+    loop {
+        let started = Utc::now();
+        let Some(outcome) = run_once(cfg, search, &mut cancel).await else {
+            tracing::info!("run stopped by shutdown; nothing stored for it");
+            return;
+        };
+        let doc = outcome.document;
+        let now = Utc::now();
+        let summary = engine::describe(&doc);
+        match dedupe::decide(last_stored.as_ref(), &doc, now) {
+            Decision::Store(why) => {
+                if doc.is_errored() {
+                    tracing::warn!(reason = why.as_str(), "{summary}; storing it");
+                } else {
+                    tracing::info!(reason = why.as_str(), "{summary}; storing it");
+                }
+                writer.submit(doc.clone());
+                last_stored = Some(doc);
+            }
+            Decision::Skip { last_stored } => tracing::info!(
+                same_as = %crate::model::time::format(&last_stored),
+                "{summary}; not stored: same results as the document stored at the time shown"
+            ),
+        }
+        if let Some(h) = &health
+            && !h.is_ready()
+        {
+            h.set_ready(true);
+        }
+        let next = schedule::next_run(started, Utc::now(), cfg.interval, offset);
+        tracing::debug!(next = %crate::model::time::format(&next), "next run");
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.wait_for(|c| *c) => return,
+        }
+    }
+}
+
+/// Writes `doc` as one JSON line (the NDJSON `compliancectl import benchmarks` reads) to
+/// `path`, or to standard output for `-`. A file is written next to its final name and
+/// renamed into place, so a reader never sees half a document.
+pub fn write_document(doc: &BenchmarkDocument, path: &Path) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(doc).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    if path == Path::new("-") {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&line)?;
+        return out.flush();
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::write(&tmp, &line)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
