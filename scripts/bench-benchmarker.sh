@@ -39,7 +39,9 @@ start=$(date +%s.%N)
 printf '%6s  %10s  %10s\n' runs 'RSS (kB)' 'peak (kB)'
 last=0
 while :; do
-  n=$(cat "$work/runs" 2>/dev/null || echo 0)
+  # Empty while the stand-in rewrites it.
+  n=$(cat "$work/runs" 2>/dev/null || true)
+  n=${n:-$last}
   if [ "$n" -ge $((last + 10)) ]; then
     last=$((n - n % 10))
     printf '%6d  %10d  %10d\n' "$n" "$(rss)" "$(hwm)"

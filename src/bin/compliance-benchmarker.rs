@@ -75,7 +75,7 @@ fn benchmark(args: &Args, cfg: &BenchmarkerConfig) -> Result<u8, (u8, anyhow::Er
                 anyhow::Error::new(e).context("cannot start the async runtime"),
             )
         })?;
-    let search = VersionSearch::standard(std::env::var_os("PATH").as_deref());
+    let search = VersionSearch::from_env();
     let (stop, cancel) = watch::channel(false);
 
     if args.once || args.output.is_some() {
