@@ -2,6 +2,9 @@
 //! the real kube-bench fixtures (or hang, crash, print garbage), the documents go into a
 //! real SQLite file, and the real reporter turns them into a report.
 
+#[path = "support/fake_es.rs"]
+mod fake_es;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use compliance::benchmarker::service;
 use compliance::benchmarker::version::VersionSearch;
 use compliance::config::RawEnv;
 use compliance::store::{self, OpenMode};
+use fake_es::{FakeEs, RequestMatcher, es_error};
 
 const FIXTURES: [&str; 7] = [
     "cis-1.5-node-defectdojo.json",
@@ -708,4 +712,102 @@ fn results_of_runs_while_the_store_is_down_are_stored_when_it_returns() {
     assert_eq!(status.code(), Some(0), "{log}");
     let versions: Vec<String> = stored_in(&db).into_iter().map(|(_, v, _)| v).collect();
     assert_eq!(versions, ["cis-1.20", "cis-1.12", "cis-1.20"], "{log}");
+}
+
+/// The store variables of a benchmarker or reporter talking to the fake Elasticsearch.
+fn elastic_vars(fake: &FakeEs) -> Vec<(&'static str, String)> {
+    vec![
+        ("ELASTIC_URL", fake.url()),
+        ("ELASTIC_RETRY_DELAY", "10ms".to_string()),
+        ("ELASTIC_RETRIES", "1".to_string()),
+        ("COMPLIANCE_DATASTORE", String::new()),
+    ]
+}
+
+#[test]
+fn once_stores_into_elasticsearch_and_the_reporter_reads_it_back() {
+    let fake = FakeEs::start();
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.23-master-newrelic.json");
+    let vars = elastic_vars(&fake);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = node.once("ip-10-0-1-7", &[], &pairs);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stored in elasticsearch"),
+        "{}",
+        stdout(&out)
+    );
+    let docs = fake.documents("tigera_secure_ee_benchmark_results.cluster");
+    assert_eq!(docs.len(), 1);
+    let (id, doc) = &docs[0];
+    // node@timestamp: a re-run of the same second replaces rather than duplicates.
+    assert!(id.starts_with("ip-10-0-1-7@"), "{id}");
+    assert_eq!(doc["version"], "cis-1.23");
+    assert_eq!(doc["kubernetesVersion"], "1.29.3");
+    assert!(!node.db().exists());
+
+    let mut reporter = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
+    reporter
+        .env_clear()
+        .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+        .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1h")
+        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", "now+1h");
+    for (k, v) in &vars {
+        if !v.is_empty() {
+            reporter.env(k, v);
+        }
+    }
+    let out = reporter.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 nodes"), "{}", stdout(&out));
+    fake.assert_no_violations();
+}
+
+#[test]
+fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
+    let fake = FakeEs::start();
+    // More failures than the client's own retries (two attempts per request): the first
+    // two store attempts of the writer fail, then its backoff (1s, 2s) brings it back.
+    let unavailable = es_error(503, "master_not_discovered_exception", "no master");
+    fake.fail_next(RequestMatcher::any(), 4, 503, unavailable);
+    let node = Node::new();
+    node.kubelet();
+    let cat = |f: &str| format!("cat '{}'", fixture(f).display());
+    kube_bench_by_run(
+        &node,
+        &[
+            cat("cis-1.20-node-apxd.json"),
+            cat("cis-1.12-node-mogamal.json"),
+        ],
+    );
+    let vars = elastic_vars(&fake);
+    let mut pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.push(("BENCHMARK_INTERVAL", "2s"));
+    let daemon = Daemon::start(&node, &pairs);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.count("tigera_secure_ee_benchmark_results.cluster") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not stored in time: {}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, log, _) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("storing failed; will retry"), "{log}");
+    assert!(log.contains("the store is back"), "{log}");
+    let versions: std::collections::BTreeSet<String> = fake
+        .documents("tigera_secure_ee_benchmark_results.cluster")
+        .into_iter()
+        .map(|(_, d)| d["version"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        versions,
+        ["cis-1.12".to_string(), "cis-1.20".to_string()].into()
+    );
+    fake.assert_no_violations();
 }
