@@ -1468,6 +1468,66 @@ fn images_are_the_ones_the_kustomization_rewrites() {
 }
 
 #[test]
+fn dockerfile_builds_the_benchmarker_as_a_named_stage_before_the_reporter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    // (stage name, its lines)
+    let mut stages: Vec<(String, Vec<&str>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            let name = match words.as_slice() {
+                [_, _, as_, name] if as_.eq_ignore_ascii_case("AS") => name.to_string(),
+                _ => String::new(),
+            };
+            stages.push((name, Vec::new()));
+        } else if let Some((_, lines)) = stages.last_mut() {
+            lines.push(line);
+        }
+    }
+    // A plain `docker build` still gives the reporter image.
+    assert_eq!(stages.last().map(|s| s.0.as_str()), Some("runtime"));
+    let (_, bench) = stages
+        .iter()
+        .find(|(n, _)| n == "benchmarker")
+        .expect("a benchmarker stage");
+    let entrypoint = bench
+        .iter()
+        .find(|l| l.starts_with("ENTRYPOINT"))
+        .expect("the benchmarker stage has an entrypoint");
+    assert!(
+        entrypoint.contains("compliance-benchmarker"),
+        "{entrypoint}"
+    );
+    assert!(
+        bench.iter().any(|l| l.contains("/opt/kube-bench/cfg")),
+        "kube-bench's checks are copied"
+    );
+    // The kube-bench image is pinned to a release.
+    let arg = text
+        .lines()
+        .find(|l| l.starts_with("ARG KUBE_BENCH_IMAGE="))
+        .expect("ARG KUBE_BENCH_IMAGE");
+    let tag = arg.rsplit_once(':').unwrap().1;
+    assert!(tag.starts_with('v') && tag != "latest", "{arg}");
+
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    let target = makefile
+        .split("\nimage-benchmarker:")
+        .nth(1)
+        .expect("a make image-benchmarker target");
+    let recipe: String = target
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('\t'))
+        .collect();
+    assert!(recipe.contains("--target benchmarker"), "{recipe}");
+}
+
+#[test]
 fn builtin_type_matches_the_reporters_own() {
     let res = Resources::load(&manifest("examples/cis-benchmark-type.yaml")).unwrap();
     let (t, _) = &res.types["cis-benchmark"];
