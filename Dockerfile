@@ -1,23 +1,61 @@
-# The container image: every binary of src/bin in /usr/local/bin, compliance-reporter as
-# the entrypoint, running as UID 65532 on a read-only root filesystem.
+# Two images from one file.
+#
+# The reporter image (the last stage, so a plain build gives it): every binary of src/bin
+# in /usr/local/bin, compliance-reporter as the entrypoint, running as UID 65532 on a
+# read-only root filesystem.
 #
 #   make image                       # docker build -t cis-compliance:$(VERSION) .
 #   docker run --rm cis-compliance:0.1.0            # the reporter, configured by env
 #   docker run --rm --entrypoint compliancectl cis-compliance:0.1.0 --help
 #
-# Needs BuildKit (the default builder of current Docker; DOCKER_BUILDKIT=1 on 20.10).
+# The benchmarker image (target `benchmarker`): compliance-benchmarker with kube-bench, the
+# node DaemonSet of manifests/compliance-benchmarker.yaml.
+#
+#   make image-benchmarker           # docker build --target benchmarker \
+#                                    #   -t cis-compliance-benchmarker:$(VERSION) .
+#
+# Needs BuildKit (the default builder of current Docker; DOCKER_BUILDKIT=1 on 20.10), which
+# also builds only the stages the chosen target needs: the reporter build never pulls the
+# kube-bench or Debian images.
 #
 # Stages:
-#   builder   compiles all binaries with the locked dependencies (the default)
-#   prebuilt  takes binaries built outside instead: a build context with the binaries in
-#             bin/ and --build-arg BINARIES=prebuilt (see scripts/image-check.sh)
-#   runtime   the image itself (the last stage, built by default)
+#   builder      compiles all binaries with the locked dependencies (the default)
+#   prebuilt     takes binaries built outside instead: a build context with the binaries in
+#                bin/ and --build-arg BINARIES=prebuilt (see scripts/image-check.sh)
+#   kube-bench   Aqua Security's kube-bench image, only copied from
+#   benchmarker  the benchmarker image
+#   runtime      the reporter image (the last stage, built by default)
 #
 # The base images are arguments so that mirrors or pinned digests can be used.
+#
+# kube-bench (KUBE_BENCH_IMAGE) is pinned to v0.16.0, its latest release when this was
+# written (release PR aquasecurity/kube-bench#2128; Aqua's own deployments moved to it).
+# Its benchmarks are YAML files in its image's /opt/kube-bench/cfg, chosen through their
+# version_mapping from the `--version MAJOR.MINOR` the benchmarker passes, so a newer
+# kube-bench brings newer benchmarks without a change to this project: raise the tag and
+# rebuild. The benchmarker stage takes from that image, at the paths its Dockerfile puts
+# them: the kube-bench binary (/usr/local/bin), its checks (/opt/kube-bench/cfg), the
+# kubectl it ships for the policies checks (/usr/local/bin; the benchmarker also uses it
+# to ask the API server for the Kubernetes version), and its helper script for file
+# ownership checks (/go/bin, copied when present). Both binaries are Go programs built on
+# the Debian-based golang image, so they run on the Debian base below.
+#
+# The benchmarker cannot be distroless: kube-bench runs every audit as a script for
+# /bin/sh (ps, stat, grep, awk, find, xargs, jq, openssl, kubectl). Its own image is Alpine
+# with procps, findutils, openssl, jq and bash added; BENCHMARKER_BASE_IMAGE is Debian slim
+# (the family of the reporter's distroless base) with the same tools. Alpine's /bin/sh
+# accepts bash's [[ ]], which some checks use, and Debian's (dash) does not, so /bin/sh is
+# bash here.
+#
+# kube-bench's default --config-dir is the relative ./cfg/: the image's KUBE_BENCH_ARGS
+# names /opt/kube-bench/cfg explicitly, and the working directory is /opt/kube-bench, so
+# KUBE_BENCH_ARGS set without --config-dir still finds the checks.
 
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ARG BINARIES=builder
+ARG KUBE_BENCH_IMAGE=docker.io/aquasec/kube-bench:v0.16.0
+ARG BENCHMARKER_BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /build
@@ -48,6 +86,50 @@ COPY bin/ /out/bin/
 
 # The stage the runtime copies from, chosen by BINARIES.
 FROM ${BINARIES} AS binaries
+
+FROM ${KUBE_BENCH_IMAGE} AS kube-bench
+
+FROM ${BENCHMARKER_BASE_IMAGE} AS benchmarker
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="cis-compliance-benchmarker" \
+      org.opencontainers.image.description="Runs the CIS Kubernetes benchmark (kube-bench) on its node every hour and stores the results for the compliance reporter" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+# The tools kube-bench's audits call (bash, coreutils, grep, sed, mawk and findutils are
+# already in Debian slim). Installed only when missing, so a base that has them already
+# builds without a network. Then /bin/sh becomes bash (see the header).
+ARG BENCHMARKER_PACKAGES="procps jq openssl ca-certificates bash findutils"
+RUN set -eu; \
+    missing=""; \
+    for p in ${BENCHMARKER_PACKAGES}; do \
+        dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; \
+    done; \
+    if [ -n "$missing" ]; then \
+        apt-get update; \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing; \
+        rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    ln -sf bash /bin/sh; \
+    /bin/sh -c '[[ -x /bin/sh ]]'
+COPY --from=kube-bench /usr/local/bin/kube-bench /usr/local/bin/kubectl /usr/local/bin/
+COPY --from=kube-bench /opt/kube-bench/cfg/ /opt/kube-bench/cfg/
+# The globs let a kube-bench image without the script (or without /go/bin) still build:
+# BuildKit accepts a pattern that matches nothing, but not a missing directory before it.
+COPY --from=kube-bench /g[o]/bin/check_files_owner_in_dir.s[h] /usr/local/bin/
+COPY --from=binaries /out/bin/compliance-benchmarker /usr/local/bin/
+# The node's /usr/bin, mounted here by the DaemonSet, last: commands the image lacks are
+# found there (as in kube-bench's own image), the image's own come first.
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/mount-from-host/bin
+ENV KUBE_BENCH_ARGS="--json --config-dir /opt/kube-bench/cfg"
+WORKDIR /opt/kube-bench
+# Root: capabilities (the DaemonSet adds DAC_READ_SEARCH only) are effective for UID 0
+# only, and kube-bench reads root-only files. Nothing is written outside /tmp.
+USER 0:0
+# The health endpoints (HEALTH_PORT): /liveness and /readiness.
+EXPOSE 9099
+ENTRYPOINT ["/usr/local/bin/compliance-benchmarker"]
 
 FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=unknown

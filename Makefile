@@ -5,8 +5,10 @@ DB ?= compliance.db
 DOCKER ?= docker
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
+BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run test bench bench-elastic bench-benchmarker fmt lint clean crds image image-check
+.PHONY: build run test bench bench-elastic bench-benchmarker fmt lint clean crds image image-check \
+	image-benchmarker image-check-benchmarker
 
 build:
 	$(CARGO) build --release --bins
@@ -48,6 +50,19 @@ image:
 # distroless base, with host-built binaries, run read-only as UID 65532 (scripts/image-check.sh).
 image-check:
 	DOCKER=$(DOCKER) CARGO=$(CARGO) scripts/image-check.sh
+
+# The benchmarker image: compliance-benchmarker with kube-bench on Debian slim, the Dockerfile's
+# benchmarker target (manifests/compliance-benchmarker.yaml runs it on every node).
+image-benchmarker:
+	DOCKER_BUILDKIT=1 $(DOCKER) build --target benchmarker -t $(BENCHMARKER_IMAGE) \
+		--build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) .
+
+# The benchmarker target where nothing can be pulled: local stand-ins for Debian slim and the
+# kube-bench image, host-built binaries, run the way the DaemonSet runs it
+# (scripts/image-check-benchmarker.sh).
+image-check-benchmarker:
+	DOCKER=$(DOCKER) CARGO=$(CARGO) scripts/image-check-benchmarker.sh
 
 fmt:
 	$(CARGO) fmt

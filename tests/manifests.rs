@@ -4,8 +4,8 @@
 //! Kubernetes struct and lose nothing on the way (a key the struct drops is a misspelt
 //! field that the API server would silently prune); GlobalReports and GlobalReportTypes go
 //! through the reporter's own loader. Then each install decision is checked on its own:
-//! least-privilege RBAC, the manual pods and the CronJob, and that the reporter accepts
-//! their environment.
+//! least-privilege RBAC, the manual pods and the CronJob, the benchmarker DaemonSet, and
+//! that the reporter and the benchmarker accept their environment.
 
 #[path = "support/apiserver.rs"]
 mod apiserver;
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{Duration, TimeZone, Utc};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Namespace, Pod, PodSpec, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -24,7 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use compliance::config::{RawEnv, ReporterConfig, SpecSource, WindowChoice};
+use compliance::benchmarker::config::BenchmarkerConfig;
+use compliance::config::{Datastore, RawEnv, ReporterConfig, SpecSource, WindowChoice};
 use compliance::model::global_report::{GlobalReport, GlobalReportType};
 use compliance::report::schedule::Schedule;
 use compliance::resources::Resources;
@@ -34,6 +36,9 @@ const NAMESPACE: &str = "tigera-compliance";
 const SERVICE_ACCOUNT: &str = "tigera-compliance-reporter";
 const IMAGE: &str = "cis-compliance:0.1.0";
 const ES_SECRET: &str = "tigera-ee-compliance-reporter-elasticsearch-access";
+const BENCHMARKER_SERVICE_ACCOUNT: &str = "tigera-compliance-benchmarker";
+const BENCHMARKER_IMAGE: &str = "cis-compliance-benchmarker:0.1.0";
+const BENCHMARKER_ES_SECRET: &str = "tigera-ee-compliance-benchmarker-elasticsearch-access";
 const CA_PATH: &str = "/etc/pki/tls/certs/tigera-ca-bundle.crt";
 const HEALTH_PORT: i32 = 9099;
 
@@ -204,6 +209,7 @@ enum Object {
     ClusterRoleBinding(ClusterRoleBinding),
     Pod(Pod),
     CronJob(CronJob),
+    DaemonSet(DaemonSet),
     Crd(CustomResourceDefinition),
     /// Loaded and validated by the crate's own loader.
     GlobalReport,
@@ -223,6 +229,7 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
             Object::ClusterRoleBinding(round_trip(&doc.value)?)
         }
         ("batch/v1", "CronJob") => Object::CronJob(round_trip(&doc.value)?),
+        ("apps/v1", "DaemonSet") => Object::DaemonSet(round_trip(&doc.value)?),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
             Object::Crd(round_trip(&doc.value)?)
         }
@@ -273,8 +280,9 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         (api, kind) => {
             return Err(vec![format!(
                 "{api}/{kind} is not a kind this install creates (Namespace, ServiceAccount, \
-                 ClusterRole, ClusterRoleBinding, Pod, batch/v1 CronJob, apiextensions.k8s.io/v1 \
-                 CustomResourceDefinition, projectcalico.org/v3 GlobalReport or GlobalReportType)"
+                 ClusterRole, ClusterRoleBinding, Pod, batch/v1 CronJob, apps/v1 DaemonSet, \
+                 apiextensions.k8s.io/v1 CustomResourceDefinition, projectcalico.org/v3 \
+                 GlobalReport or GlobalReportType)"
             )]);
         }
     })
@@ -470,10 +478,19 @@ fn rbac_is_get_on_globalreports_and_globalreporttypes_only() {
             _ => {}
         }
     }
-    assert_eq!(accounts.len(), 1, "one ServiceAccount");
-    let sa = &accounts[0].metadata;
-    assert_eq!(sa.name.as_deref(), Some(SERVICE_ACCOUNT));
-    assert_eq!(sa.namespace.as_deref(), Some(NAMESPACE));
+    // The reporter's and the benchmarker's, both in the install's namespace.
+    let names: BTreeSet<(Option<&str>, Option<&str>)> = accounts
+        .iter()
+        .map(|a| (a.metadata.namespace.as_deref(), a.metadata.name.as_deref()))
+        .collect();
+    assert_eq!(accounts.len(), 2, "two ServiceAccounts");
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            (Some(NAMESPACE), Some(SERVICE_ACCOUNT)),
+            (Some(NAMESPACE), Some(BENCHMARKER_SERVICE_ACCOUNT)),
+        ])
+    );
 
     assert_eq!(roles.len(), 1, "one ClusterRole");
     let role = &roles[0];
@@ -865,17 +882,29 @@ fn cronjob_and_manual_pods_differ_only_in_window_and_elasticsearch_address() {
     assert_eq!(env_value(MANUAL_POD, &manual_env, "ELASTIC_PORT"), "9200");
 }
 
-/// The container's env as the reporter would see it: literal values, and stand-ins for
-/// what the cluster supplies (the Secret's keys, the mounted CA file).
+/// The node name the downward API stands in for in [`runtime_env`].
+const SAMPLE_NODE: &str = "worker-1";
+
+/// The container's env as the program would see it: literal values, and stand-ins for
+/// what the cluster supplies (the Secret's keys, the node's name, the mounted CA file).
 fn runtime_env(file: &str, c: &Container) -> Vec<(String, String)> {
     let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/elastic/test-ca.pem");
     env_map(file, c)
         .into_values()
         .map(|e| {
-            let value = match (e.name.as_str(), e.value) {
-                ("ELASTIC_CA", _) => ca.display().to_string(),
-                (_, Some(v)) => v,
-                (name, None) => format!("from-secret-{}", name.to_ascii_lowercase()),
+            let field = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .map(|f| f.field_path.as_str());
+            let value = match (e.name.as_str(), e.value, field) {
+                ("ELASTIC_CA", _, _) => ca.display().to_string(),
+                (_, Some(v), _) => v,
+                (_, None, Some("spec.nodeName")) => SAMPLE_NODE.to_string(),
+                (name, None, Some(other)) => {
+                    panic!("{file}: {name} comes from fieldRef {other}, which has no stand-in")
+                }
+                (name, None, None) => format!("from-secret-{}", name.to_ascii_lowercase()),
             };
             (e.name, value)
         })
@@ -932,6 +961,572 @@ fn the_reporter_accepts_the_manifests_environment() {
     }
 }
 
+// --- The benchmarker DaemonSet ------------------------------------------------------------
+
+const BENCHMARKER: &str = "compliance-benchmarker.yaml";
+const BENCHMARKER_RBAC: &str = "benchmarker-rbac.yaml";
+const BENCHMARKER_LABEL: &str = "compliance-benchmarker";
+
+/// Host path and where the container sees it: kube-bench's checks use the host paths, and
+/// the benchmarker looks for the node's kubelet and kubectl in /usr/local/mount-from-host/bin.
+const BENCHMARKER_HOST_PATHS: [(&str, &str); 8] = [
+    ("/var/lib/etcd", "/var/lib/etcd"),
+    ("/var/lib/kubelet", "/var/lib/kubelet"),
+    ("/etc/systemd", "/etc/systemd"),
+    ("/lib/systemd", "/lib/systemd"),
+    ("/etc/kubernetes", "/etc/kubernetes"),
+    ("/etc/cni/net.d", "/etc/cni/net.d"),
+    ("/opt/cni/bin", "/opt/cni/bin"),
+    ("/usr/bin", "/usr/local/mount-from-host/bin"),
+];
+
+fn daemon_set() -> DaemonSet {
+    only(BENCHMARKER, |o| match o {
+        Object::DaemonSet(d) => Some(d),
+        _ => None,
+    })
+}
+
+fn benchmarker_pod_spec() -> PodSpec {
+    daemon_set().spec.unwrap().template.spec.unwrap()
+}
+
+/// The one container of the benchmarker's pod.
+fn benchmarker(spec: &PodSpec) -> Container {
+    assert_eq!(spec.containers.len(), 1, "{BENCHMARKER}: one container");
+    assert!(
+        spec.init_containers
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty(),
+        "{BENCHMARKER}: no init containers"
+    );
+    let c = spec.containers[0].clone();
+    assert_eq!(c.name, "benchmarker", "{BENCHMARKER}: container name");
+    c
+}
+
+#[test]
+fn benchmarker_runs_on_linux_nodes_labelled_for_calicos_policies() {
+    let ds = daemon_set();
+    assert_eq!(ds.metadata.name.as_deref(), Some(BENCHMARKER_LABEL));
+    assert_eq!(ds.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = ds.spec.unwrap();
+    let labels = spec.template.metadata.and_then(|m| m.labels).unwrap();
+    // Calico Enterprise's network policies admit this label to Elasticsearch.
+    assert_eq!(
+        labels.get("k8s-app").map(String::as_str),
+        Some(BENCHMARKER_LABEL)
+    );
+    let selector = spec.selector.match_labels.unwrap_or_default();
+    assert!(!selector.is_empty(), "a selector");
+    for (k, v) in &selector {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "the selector picks the template's pods"
+        );
+    }
+    assert!(spec.selector.match_expressions.is_none());
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(
+        pod.node_selector
+            .as_ref()
+            .and_then(|s| s.get("kubernetes.io/os"))
+            .map(String::as_str),
+        Some("linux")
+    );
+    assert!(pod.affinity.is_none(), "no affinity narrowing the nodes");
+}
+
+#[test]
+fn benchmarker_sees_host_processes_without_privilege() {
+    let spec = benchmarker_pod_spec();
+    let c = benchmarker(&spec);
+    // kube-bench reads the node's processes with ps.
+    assert_eq!(spec.host_pid, Some(true), "hostPID");
+    // The node's network would put the health port next to Felix's 9099.
+    assert_ne!(spec.host_network, Some(true), "no hostNetwork");
+    assert_ne!(spec.host_ipc, Some(true), "no hostIPC");
+    assert!(
+        c.ports.iter().flatten().all(|p| p.host_port.is_none()),
+        "no host ports"
+    );
+    // Nothing at pod level that the container's settings would have to override.
+    if let Some(psc) = &spec.security_context {
+        assert!(
+            psc.run_as_user.is_none() && psc.run_as_non_root.is_none(),
+            "user chosen by the container only: {psc:?}"
+        );
+    }
+    let sc = c.security_context.expect("a securityContext");
+    assert_ne!(sc.privileged, Some(true), "not privileged");
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    // Root, so that the one added capability is effective.
+    assert_eq!(sc.run_as_user, Some(0));
+    assert_ne!(sc.run_as_non_root, Some(true));
+    let caps = sc.capabilities.expect("capabilities");
+    assert_eq!(caps.drop, Some(vec!["ALL".to_string()]), "drops all");
+    assert_eq!(
+        caps.add,
+        Some(vec!["DAC_READ_SEARCH".to_string()]),
+        "adds only reading and listing"
+    );
+    assert!(sc.proc_mount.is_none() && sc.se_linux_options.is_none());
+    assert_eq!(
+        sc.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+}
+
+#[test]
+fn benchmarker_mounts_the_node_read_only_where_kube_bench_looks() {
+    let spec = benchmarker_pod_spec();
+    let c = benchmarker(&spec);
+    let volumes = spec.volumes.clone().unwrap_or_default();
+    let mounts = c.volume_mounts.clone().unwrap_or_default();
+    for (host, container) in BENCHMARKER_HOST_PATHS {
+        let volume = volumes
+            .iter()
+            .find(|v| v.host_path.as_ref().is_some_and(|h| h.path == host))
+            .unwrap_or_else(|| panic!("no hostPath volume for {host}"));
+        // "" (no check): Directory would keep the pod from starting on nodes without the
+        // path (workers have no /var/lib/etcd), DirectoryOrCreate would create it.
+        let kind = volume.host_path.as_ref().unwrap().type_.as_deref();
+        assert!(
+            matches!(kind, None | Some("")),
+            "{host}: hostPath type {kind:?}"
+        );
+        let at: Vec<_> = mounts.iter().filter(|m| m.name == volume.name).collect();
+        assert_eq!(at.len(), 1, "{host}: mounted once");
+        assert_eq!(at[0].mount_path, container, "{host}: mount path");
+        assert_eq!(at[0].read_only, Some(true), "{host}: read-only");
+        assert!(at[0].sub_path.is_none() && at[0].mount_propagation.is_none());
+    }
+    // No other host path, and nothing writable but the emptyDir at /tmp.
+    let host_paths = volumes.iter().filter(|v| v.host_path.is_some()).count();
+    assert_eq!(
+        host_paths,
+        BENCHMARKER_HOST_PATHS.len(),
+        "no other hostPath"
+    );
+    for m in &mounts {
+        if m.read_only == Some(true) {
+            continue;
+        }
+        let v = volumes.iter().find(|v| v.name == m.name).unwrap();
+        assert!(
+            m.mount_path == "/tmp" && v.empty_dir.is_some(),
+            "{}: writable mount of volume {}",
+            m.mount_path,
+            m.name
+        );
+    }
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.mount_path == "/tmp" && m.read_only != Some(true)),
+        "a writable /tmp"
+    );
+}
+
+/// Whether `t` tolerates a taint `key:effect` without a value, as the scheduler decides.
+fn tolerates(t: &k8s_openapi::api::core::v1::Toleration, key: &str, effect: &str) -> bool {
+    if t.effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != effect)
+    {
+        return false;
+    }
+    if t.key.as_deref().is_some_and(|k| !k.is_empty() && k != key) {
+        return false;
+    }
+    match t.operator.as_deref() {
+        Some("Exists") => true,
+        None | Some("") | Some("Equal") => {
+            t.key.as_deref() == Some(key) && t.value.as_deref().unwrap_or_default().is_empty()
+        }
+        Some(other) => panic!("unknown toleration operator {other}"),
+    }
+}
+
+#[test]
+fn benchmarker_tolerates_the_control_plane_taints() {
+    let spec = benchmarker_pod_spec();
+    let tolerations = spec.tolerations.unwrap_or_default();
+    for key in [
+        "node-role.kubernetes.io/control-plane",
+        "node-role.kubernetes.io/master",
+    ] {
+        assert!(
+            tolerations.iter().any(|t| tolerates(t, key, "NoSchedule")),
+            "{key}:NoSchedule is not tolerated by {tolerations:?}"
+        );
+    }
+}
+
+#[test]
+fn toleration_matching_follows_the_schedulers_rules() {
+    // The helper above: a wrong key, effect or value does not match.
+    let t = |json: Value| -> k8s_openapi::api::core::v1::Toleration {
+        serde_json::from_value(json).unwrap()
+    };
+    let cp = "node-role.kubernetes.io/control-plane";
+    assert!(tolerates(
+        &t(serde_json::json!({"operator": "Exists"})),
+        cp,
+        "NoSchedule"
+    ));
+    assert!(tolerates(
+        &t(serde_json::json!({"key": cp, "operator": "Exists", "effect": "NoSchedule"})),
+        cp,
+        "NoSchedule"
+    ));
+    assert!(!tolerates(
+        &t(serde_json::json!({"key": cp, "operator": "Exists", "effect": "NoExecute"})),
+        cp,
+        "NoSchedule"
+    ));
+    assert!(!tolerates(
+        &t(serde_json::json!({"key": "node-role.kubernetes.io/master", "operator": "Exists"})),
+        cp,
+        "NoSchedule"
+    ));
+    assert!(!tolerates(
+        &t(serde_json::json!({"key": cp, "value": "x"})),
+        cp,
+        "NoSchedule"
+    ));
+}
+
+#[test]
+fn benchmarker_node_name_comes_from_the_downward_api() {
+    let c = benchmarker(&benchmarker_pod_spec());
+    let env = env_map(BENCHMARKER, &c);
+    let node = env.get("NODENAME").expect("NODENAME is set");
+    assert!(node.value.is_none(), "NODENAME must not be a literal");
+    let field = node
+        .value_from
+        .as_ref()
+        .and_then(|v| v.field_ref.as_ref())
+        .expect("NODENAME is a fieldRef");
+    assert_eq!(field.field_path, "spec.nodeName");
+    assert!(matches!(field.api_version.as_deref(), None | Some("v1")));
+}
+
+/// A resource quantity in base units (cores, bytes): the forms these manifests use.
+fn quantity(q: &str) -> f64 {
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let number: f64 = number.parse().unwrap_or_else(|_| panic!("quantity {q:?}"));
+    let factor = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        _ => panic!("quantity {q:?}: unknown suffix {suffix:?}"),
+    };
+    number * factor
+}
+
+#[test]
+fn benchmarker_requests_fit_within_its_limits() {
+    let c = benchmarker(&benchmarker_pod_spec());
+    let res = c.resources.expect("resources");
+    let requests = res.requests.expect("requests");
+    let limits = res.limits.expect("limits");
+    for name in ["cpu", "memory"] {
+        let request = quantity(
+            &requests
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} request"))
+                .0,
+        );
+        let limit = quantity(&limits.get(name).unwrap_or_else(|| panic!("{name} limit")).0);
+        assert!(request > 0.0, "{name}: request {request}");
+        assert!(
+            request <= limit,
+            "{name}: request {request} above limit {limit}"
+        );
+    }
+    assert_eq!(quantity("50m"), 0.05);
+    assert_eq!(quantity("256Mi"), 268_435_456.0);
+}
+
+#[test]
+fn benchmarker_has_its_own_service_account_and_no_rbac() {
+    let spec = benchmarker_pod_spec();
+    assert_eq!(
+        spec.service_account_name.as_deref(),
+        Some(BENCHMARKER_SERVICE_ACCOUNT)
+    );
+    // `kubectl version` needs the token (GET /version is open to every authenticated user).
+    assert_ne!(spec.automount_service_account_token, Some(false));
+    // benchmarker-rbac.yaml is that account and nothing else.
+    let docs = read_docs(&manifest(BENCHMARKER_RBAC));
+    assert_eq!(docs.len(), 1, "{BENCHMARKER_RBAC}: only the ServiceAccount");
+    let Ok(Object::ServiceAccount(sa)) = typed(&docs[0]) else {
+        panic!("{BENCHMARKER_RBAC}: not a ServiceAccount")
+    };
+    assert_eq!(
+        sa.metadata.name.as_deref(),
+        Some(BENCHMARKER_SERVICE_ACCOUNT)
+    );
+    assert_eq!(sa.metadata.namespace.as_deref(), Some(NAMESPACE));
+    assert_ne!(sa.automount_service_account_token, Some(false));
+    // No binding anywhere names it (RoleBindings are not a kind the install may contain).
+    for doc in all_docs() {
+        if let Ok(Object::ClusterRoleBinding(b)) = typed(&doc) {
+            for s in b.subjects.iter().flatten() {
+                assert!(
+                    s.name != BENCHMARKER_SERVICE_ACCOUNT,
+                    "{}: binds the benchmarker",
+                    doc.describe()
+                );
+            }
+        }
+    }
+}
+
+/// The container port a probe's port refers to, by number or by name.
+fn probe_port(c: &Container, port: &IntOrString) -> i32 {
+    match port {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(name) => {
+            c.ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .unwrap_or_else(|| panic!("no container port named {name}"))
+                .container_port
+        }
+    }
+}
+
+#[test]
+fn benchmarker_probes_check_its_health_endpoints_on_the_pod() {
+    let c = benchmarker(&benchmarker_pod_spec());
+    for (what, probe, path) in [
+        ("liveness", c.liveness_probe.clone(), "/liveness"),
+        ("readiness", c.readiness_probe.clone(), "/readiness"),
+    ] {
+        let get = probe
+            .and_then(|p| p.http_get)
+            .unwrap_or_else(|| panic!("no httpGet {what} probe"));
+        assert_eq!(get.path.as_deref(), Some(path), "{what}");
+        assert_eq!(probe_port(&c, &get.port), HEALTH_PORT, "{what}");
+        // Unset: the pod's IP. localhost would be the node's port 9099, i.e. Felix.
+        assert_eq!(get.host, None, "{what}: the probe must target the pod");
+        assert!(
+            matches!(get.scheme.as_deref(), None | Some("HTTP")),
+            "{what}"
+        );
+    }
+    // A first run slower than the probes only keeps the pod unready: nothing restarts it.
+    assert!(c.startup_probe.is_none(), "no startup probe");
+    let env = env_map(BENCHMARKER, &c);
+    assert_eq!(env_value(BENCHMARKER, &env, "HEALTH_ENABLED"), "true");
+    assert_eq!(
+        env_value(BENCHMARKER, &env, "HEALTH_PORT"),
+        HEALTH_PORT.to_string()
+    );
+}
+
+#[test]
+fn benchmarker_rolls_out_gradually_and_stops_cleanly() {
+    let spec = daemon_set().spec.unwrap();
+    let strategy = spec.update_strategy.expect("updateStrategy");
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let rolling = strategy.rolling_update.expect("rollingUpdate");
+    assert_eq!(
+        rolling.max_unavailable,
+        Some(IntOrString::String("10%".into()))
+    );
+    let pod = spec.template.spec.unwrap();
+    assert!(
+        pod.termination_grace_period_seconds
+            .is_some_and(|s| s >= 30),
+        "time to stop kube-bench and write the pending result"
+    );
+}
+
+#[test]
+fn benchmarker_elasticsearch_access_is_calicos() {
+    let spec = benchmarker_pod_spec();
+    let c = benchmarker(&spec);
+    let env = env_map(BENCHMARKER, &c);
+    for (name, key) in [
+        ("ELASTIC_USER", "username"),
+        ("ELASTIC_PASSWORD", "password"),
+    ] {
+        let r = env[name]
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("{name} is not a secretKeyRef"));
+        assert_eq!(r.name, BENCHMARKER_ES_SECRET, "{name}");
+        assert_eq!(r.key, key, "{name}");
+    }
+    assert_eq!(env_value(BENCHMARKER, &env, "ELASTIC_CA"), CA_PATH);
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| Path::new(CA_PATH).parent() == Some(Path::new(&m.mount_path)))
+        .expect("the CA bundle is mounted");
+    assert_eq!(mount.read_only, Some(true));
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.config_map.as_ref().map(|c| c.name.as_str()),
+        Some("tigera-ca-bundle")
+    );
+}
+
+#[test]
+fn the_benchmarker_accepts_the_manifests_environment() {
+    let c = benchmarker(&benchmarker_pod_spec());
+    let raw = RawEnv::from_vars(runtime_env(BENCHMARKER, &c));
+    let config = BenchmarkerConfig::from_env(&raw)
+        .unwrap_or_else(|e| panic!("the benchmarker refuses its environment: {e}"));
+    assert_eq!(config.node_name, SAMPLE_NODE);
+    assert_eq!(config.interval, std::time::Duration::from_secs(3600));
+    assert_eq!(config.timeout, std::time::Duration::from_secs(300));
+    // The image's defaults: kube-bench from PATH; the benchmark from the detected version.
+    assert_eq!(config.kubernetes_version, None);
+    assert_eq!(config.cluster, "cluster");
+    assert_eq!(config.health.map(|a| a.port()), Some(9099));
+    let Datastore::Elastic(es) = &config.datastore else {
+        panic!("must store into Elasticsearch")
+    };
+    assert!(es.display_url().starts_with("https://"));
+    assert!(es.verify_tls);
+    assert!(es.ca.is_some());
+}
+
+#[test]
+fn images_are_the_ones_the_kustomization_rewrites() {
+    let kustomization: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(manifest("kustomization.yaml")).unwrap())
+            .unwrap();
+    let resources: BTreeSet<&str> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(resources.contains(BENCHMARKER) && resources.contains(BENCHMARKER_RBAC));
+    // name -> newName:newTag
+    let images: BTreeMap<&str, String> = kustomization["images"]
+        .as_array()
+        .expect("images:")
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap(),
+                format!(
+                    "{}:{}",
+                    i["newName"].as_str().unwrap(),
+                    i["newTag"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    // The images of the workloads the kustomization installs: each has an entry, which
+    // as shipped leaves it unchanged (the manual pods, outside it, use the same).
+    let cron_pod = cron_job()
+        .spec
+        .unwrap()
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let used = [
+        reporter(CRONJOB, &cron_pod).image.unwrap(),
+        benchmarker(&benchmarker_pod_spec()).image.unwrap(),
+    ];
+    assert_eq!(used, [IMAGE, BENCHMARKER_IMAGE]);
+    let names: BTreeSet<&str> = used.iter().map(|i| i.rsplit_once(':').unwrap().0).collect();
+    assert_eq!(names, images.keys().copied().collect());
+    for image in &used {
+        let name = image.rsplit_once(':').unwrap().0;
+        assert_eq!(&images[name], image, "kustomization images: {name}");
+    }
+}
+
+#[test]
+fn dockerfile_builds_the_benchmarker_as_a_named_stage_before_the_reporter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    // (stage name, its lines)
+    let mut stages: Vec<(String, Vec<&str>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            let name = match words.as_slice() {
+                [_, _, as_, name] if as_.eq_ignore_ascii_case("AS") => name.to_string(),
+                _ => String::new(),
+            };
+            stages.push((name, Vec::new()));
+        } else if let Some((_, lines)) = stages.last_mut() {
+            lines.push(line);
+        }
+    }
+    // A plain `docker build` still gives the reporter image.
+    assert_eq!(stages.last().map(|s| s.0.as_str()), Some("runtime"));
+    let (_, bench) = stages
+        .iter()
+        .find(|(n, _)| n == "benchmarker")
+        .expect("a benchmarker stage");
+    let entrypoint = bench
+        .iter()
+        .find(|l| l.starts_with("ENTRYPOINT"))
+        .expect("the benchmarker stage has an entrypoint");
+    assert!(
+        entrypoint.contains("compliance-benchmarker"),
+        "{entrypoint}"
+    );
+    assert!(
+        bench.iter().any(|l| l.contains("/opt/kube-bench/cfg")),
+        "kube-bench's checks are copied"
+    );
+    // The kube-bench image is pinned to a release.
+    let arg = text
+        .lines()
+        .find(|l| l.starts_with("ARG KUBE_BENCH_IMAGE="))
+        .expect("ARG KUBE_BENCH_IMAGE");
+    let tag = arg.rsplit_once(':').unwrap().1;
+    assert!(tag.starts_with('v') && tag != "latest", "{arg}");
+
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    let target = makefile
+        .split("\nimage-benchmarker:")
+        .nth(1)
+        .expect("a make image-benchmarker target");
+    let recipe: String = target
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('\t'))
+        .collect();
+    assert!(recipe.contains("--target benchmarker"), "{recipe}");
+}
+
 #[test]
 fn builtin_type_matches_the_reporters_own() {
     let res = Resources::load(&manifest("examples/cis-benchmark-type.yaml")).unwrap();
@@ -980,6 +1575,8 @@ fn expected_install() -> BTreeSet<(String, String)> {
         ("GlobalReportType", "cis-benchmark"),
         ("GlobalReport", "daily-cis-results"),
         ("CronJob", "compliance-reporter-daily-cis-results"),
+        ("ServiceAccount", BENCHMARKER_SERVICE_ACCOUNT),
+        ("DaemonSet", "compliance-benchmarker"),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n.to_string()))
@@ -1065,11 +1662,19 @@ fn kustomize_builds_exactly_the_install() {
     assert_eq!(set, expected_install());
 
     // What kustomize emits is what the files say: the image it puts in the CronJob is the
-    // one the manual pods use.
+    // one the manual pods use, and the DaemonSet keeps the benchmarker's (its name starts
+    // with the reporter's, which kustomize must not take for the same image).
     let cron = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
     assert_eq!(
         cron.pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
             .and_then(Value::as_str),
         Some(IMAGE)
+    );
+    let daemon_set = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    assert_eq!(
+        daemon_set
+            .pointer("/spec/template/spec/containers/0/image")
+            .and_then(Value::as_str),
+        Some(BENCHMARKER_IMAGE)
     );
 }
