@@ -34,14 +34,17 @@
 # version_mapping from the `--version MAJOR.MINOR` the benchmarker passes, so a newer
 # kube-bench brings newer benchmarks without a change to this project: raise the tag and
 # rebuild. The benchmarker stage takes from that image, at the paths its Dockerfile puts
-# them: the kube-bench binary (/usr/local/bin), its checks (/opt/kube-bench/cfg), the
-# kubectl it ships for the policies checks (/usr/local/bin; the benchmarker also uses it
-# to ask the API server for the Kubernetes version), and its helper script for file
-# ownership checks (/go/bin, copied when present). Both binaries are Go programs built on
-# the Debian-based golang image, so they run on the Debian base below.
+# them: the kube-bench binary (/usr/local/bin), its checks (/opt/kube-bench/cfg) and its
+# helper script for file ownership checks (/go/bin, copied when present). kube-bench is a
+# Go program built on the Debian-based golang image, so it runs on the Debian base below.
+# Its image's kubectl is deliberately left out: the benchmarker takes the Kubernetes
+# version from the node's own kubelet or kubectl (the host's /usr/bin, mounted by the
+# DaemonSet), and a kubectl of the image would report the image's version as the node's
+# whenever the API server cannot be reached. The policies checks (section 5) use the
+# node's kubectl through PATH when there is one.
 #
 # The benchmarker cannot be distroless: kube-bench runs every audit as a script for
-# /bin/sh (ps, stat, grep, awk, find, xargs, jq, openssl, kubectl). Its own image is Alpine
+# /bin/sh (ps, stat, grep, awk, find, xargs, jq, openssl). Its own image is Alpine
 # with procps, findutils, openssl, jq and bash added; BENCHMARKER_BASE_IMAGE is Debian slim
 # (the family of the reporter's distroless base) with the same tools. Alpine's /bin/sh
 # accepts bash's [[ ]], which some checks use, and Debian's (dash) does not, so /bin/sh is
@@ -113,7 +116,7 @@ RUN set -eu; \
     fi; \
     ln -sf bash /bin/sh; \
     /bin/sh -c '[[ -x /bin/sh ]]'
-COPY --from=kube-bench /usr/local/bin/kube-bench /usr/local/bin/kubectl /usr/local/bin/
+COPY --from=kube-bench /usr/local/bin/kube-bench /usr/local/bin/
 COPY --from=kube-bench /opt/kube-bench/cfg/ /opt/kube-bench/cfg/
 # The globs let a kube-bench image without the script (or without /go/bin) still build:
 # BuildKit accepts a pattern that matches nothing, but not a missing directory before it.

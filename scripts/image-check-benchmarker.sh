@@ -10,16 +10,14 @@
 #   - kube-bench: an image holding, at the paths of the real one, a shell script as
 #     /usr/local/bin/kube-bench that checks how it was started and where (arguments,
 #     working directory, its checks directory, /bin/sh accepting [[ ]], the tools audits
-#     call) and then prints a recorded kube-bench run (tests/fixtures); a kubectl that
-#     answers `version`; a config.yaml; and the ownership helper script.
+#     call) and then prints a recorded kube-bench run (tests/fixtures); a config.yaml; and
+#     the ownership helper script.
+#   - the node's /usr/bin: a directory holding a kubectl that answers `version`, mounted
+#     at /usr/local/mount-from-host/bin as the DaemonSet mounts the host's.
 #
 # The binaries are compiled on the host (the Dockerfile's `prebuilt` path). The image is
 # then run as the DaemonSet runs it: read-only root filesystem, UID 0 with every capability
 # dropped but DAC_READ_SEARCH, no privilege escalation, a writable /tmp, no network.
-#
-# When src/bin/compliance-benchmarker.rs does not exist yet, a placeholder takes its place
-# so that the stage still builds, and the run of the benchmarker itself is skipped (said
-# so at the end); everything else is checked.
 #
 # Needs: a running Docker daemon with BuildKit (see scripts/image-check.sh), and, the
 # first time, root, debootstrap and a Debian mirror.
@@ -100,20 +98,23 @@ done
 # kube-bench feeds each audit to /bin/sh on standard input; some use bash's [[ ]].
 echo '[[ "a b" == "a b" ]] && x=$(echo ok) && [[ $x == ok ]]' | /bin/sh ||
   problem "/bin/sh does not run bash syntax"
-for tool in ps stat grep sed awk find xargs jq openssl kubectl bash; do
+for tool in ps stat grep sed awk find xargs jq openssl bash; do
   command -v "$tool" >/dev/null || problem "$tool is not in PATH ($PATH)"
 done
 ps -ef | grep -q '[k]ube-bench' || problem "ps -ef does not list processes"
 cat /opt/kube-bench/cfg/stand-in-output.json
 SCRIPT
-cat >"$kb/usr/local/bin/kubectl" <<'SCRIPT'
+# The node's /usr/bin, with the kubectl the benchmarker takes the version from.
+mkdir -p "$work/host-usr-bin"
+cat >"$work/host-usr-bin/kubectl" <<'SCRIPT'
 #!/bin/sh
-# Stand-in for kubectl: only `kubectl version`, as a 1.28+ client prints it.
+# Stand-in for the node's kubectl: only `kubectl version`, as a 1.28+ client prints it.
 case "$1" in
   version) printf 'Client Version: v1.23.17\nKustomize Version: v4.5.7\nServer Version: v1.23.5\n' ;;
   *) echo "stand-in kubectl: $*: not supported" >&2; exit 1 ;;
 esac
 SCRIPT
+chmod 0755 "$work/host-usr-bin/kubectl"
 printf '#!/bin/sh\n# Stand-in for kube-bench'"'"'s ownership helper.\necho true\n' \
   >"$kb/go/bin/check_files_owner_in_dir.sh"
 chmod 0755 "$kb/usr/local/bin/"* "$kb/go/bin/"*
@@ -133,14 +134,6 @@ for source in src/bin/*.rs; do
     cp "$TARGET_DIR/release/$name" "$work/context/bin/"
   fi
 done
-placeholder=no
-if [ ! -e src/bin/compliance-benchmarker.rs ]; then
-  placeholder=yes
-  echo "NOTE: src/bin/compliance-benchmarker.rs does not exist yet: a placeholder is built in"
-  printf '#!/bin/sh\necho "placeholder for compliance-benchmarker (image-check)" >&2\nexit 1\n' \
-    >"$work/context/bin/compliance-benchmarker"
-  chmod 0755 "$work/context/bin/compliance-benchmarker"
-fi
 ls -l "$work/context/bin"
 
 # --- the image -------------------------------------------------------------------------------
@@ -178,12 +171,12 @@ run() {
     "${opts[@]}" "$CHECK_IMAGE" "$@"
 }
 
-step "what the stage copied: kube-bench, kubectl, the checks, the helper, the benchmarker"
+step "what the stage copied: kube-bench, the checks, the helper, the benchmarker"
 c=$("$DOCKER" create "$CHECK_IMAGE")
 containers+=("$c")
 "$DOCKER" cp "$c:/usr/local/bin" - | tar -tvf - >"$work/listing"
 cat "$work/listing"
-for name in kube-bench kubectl check_files_owner_in_dir.sh compliance-benchmarker; do
+for name in kube-bench check_files_owner_in_dir.sh compliance-benchmarker; do
   grep -Eq "^-rwxr-xr-x (root/root|0/0) .* bin/$name\$" "$work/listing" ||
     fail "$name missing from /usr/local/bin or not root-owned 0755"
 done
@@ -218,16 +211,9 @@ done
 run --entrypoint touch -- /tmp/new || fail "/tmp is not writable"
 echo "ok: only /tmp is writable"
 
-if [ "$placeholder" = yes ]; then
-  step "passed, except: the benchmarker's own run was NOT checked"
-  echo "src/bin/compliance-benchmarker.rs does not exist yet; rerun once it does to check"
-  echo "'compliance-benchmarker --once --output FILE' in this image with the stand-ins."
-  exit 0
-fi
-
 step "one benchmark run: compliance-benchmarker --once --output /out/result.json"
 mkdir -m 0777 "$work/out"
-run -v "$work/out:/out" -e NODENAME=node-1 -e COMPLIANCE_DATASTORE=sqlite:/out/compliance.db \
+run -v "$work/out:/out" -v "$work/host-usr-bin:/usr/local/mount-from-host/bin:ro" -e NODENAME=node-1 -e COMPLIANCE_DATASTORE=sqlite:/out/compliance.db \
   -e KUBE_BENCH_STAND_IN_LOG=/out/kube-bench-args -e LOG_LEVEL=info \
   -- --once --output /out/result.json
 ls -l "$work/out"
@@ -236,7 +222,7 @@ grep -q 'node-1' "$work/out/result.json" || fail "the result does not name the n
 if [ -f "$work/out/kube-bench-args" ]; then
   echo "kube-bench was started with: $(cat "$work/out/kube-bench-args")"
   grep -q -- '--version 1.23' "$work/out/kube-bench-args" ||
-    fail "the version from kubectl (1.23) was not passed to kube-bench"
+    fail "the version from the node's kubectl (1.23) was not passed to kube-bench"
 fi
 
 image_size=$("$DOCKER" image inspect -f '{{.Size}}' "$CHECK_IMAGE")

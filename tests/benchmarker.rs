@@ -317,6 +317,31 @@ fn a_hanging_kube_bench_is_stopped_at_the_timeout_and_stored_as_errored() {
 }
 
 #[test]
+fn kube_bench_does_not_see_the_benchmarkers_own_variables() {
+    // kube-bench reads KUBE_BENCH_* as its own settings.
+    let node = Node::new();
+    node.kubelet();
+    let seen = node.path("kube-bench.env");
+    let kube_bench = node.script(
+        "kube-bench",
+        &format!(
+            "env > '{}'\ncat '{}'",
+            seen.display(),
+            fixture("cis-1.12-node-mogamal.json").display()
+        ),
+    );
+    let (code, _, out) = node.once_to_file(&[
+        ("KUBE_BENCH_PATH", kube_bench.to_str().unwrap()),
+        ("KUBE_BENCH_ARGS", "--json"),
+        ("LOG_LEVEL", "debug"),
+    ]);
+    assert_eq!(code, 0, "{}", stderr(&out));
+    let env = std::fs::read_to_string(&seen).unwrap();
+    assert!(env.contains("NODENAME=node-1"), "{env}");
+    assert!(!env.contains("KUBE_BENCH_"), "{env}");
+}
+
+#[test]
 fn a_crashing_kube_bench_is_stored_with_its_status_and_message() {
     let node = Node::new();
     node.kubelet();

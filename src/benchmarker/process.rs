@@ -157,10 +157,18 @@ pub async fn run(
     }
 }
 
+/// The benchmarker's own variables, kept from the programs it starts: kube-bench reads
+/// every `KUBE_BENCH_*` variable as one of its settings (`KUBE_BENCH_VERSION` is its
+/// `--version`), so a setting of ours must never be mistaken for one of its.
+pub const NOT_PASSED_ON: [&str; 2] = ["KUBE_BENCH_PATH", "KUBE_BENCH_ARGS"];
+
 fn spawn(program: &OsStr, args: &[String]) -> io::Result<Child> {
     let mut attempts = 0;
     loop {
         let mut cmd = Command::new(program);
+        for var in NOT_PASSED_ON {
+            cmd.env_remove(var);
+        }
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
