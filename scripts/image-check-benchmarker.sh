@@ -40,19 +40,9 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FIXTURE=tests/fixtures/cis-1.23-master-newrelic.json
 export DOCKER_BUILDKIT=1
 
-step() { printf '\n== %s\n' "$*"; }
-fail() { printf 'image-check-benchmarker: FAILED: %s\n' "$*" >&2; exit 1; }
-
-work=$(mktemp -d)
-containers=()
-cleanup() {
-  for c in "${containers[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$DOCKER" info >/dev/null 2>&1 ||
-  fail "no Docker daemon answers to '$DOCKER info' (start one, e.g. dockerd --iptables=false --bridge=none &)"
+CHECK_NAME=image-check-benchmarker
+# shellcheck source=scripts/image-common.sh
+. scripts/image-common.sh
 
 # --- the stand-in for Debian slim ---------------------------------------------------------
 if "$DOCKER" image inspect "$CHECK_DEBIAN" >/dev/null 2>&1; then

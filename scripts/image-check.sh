@@ -30,19 +30,9 @@ CHECK_BASE=${CHECK_BASE:-cis-compliance-check-base:bookworm}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export DOCKER_BUILDKIT=1
 
-step() { printf '\n== %s\n' "$*"; }
-fail() { printf 'image-check: FAILED: %s\n' "$*" >&2; exit 1; }
-
-work=$(mktemp -d)
-containers=()
-cleanup() {
-  for c in "${containers[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$DOCKER" info >/dev/null 2>&1 ||
-  fail "no Docker daemon answers to '$DOCKER info' (start one, e.g. dockerd --iptables=false --bridge=none &)"
+CHECK_NAME=image-check
+# shellcheck source=scripts/image-common.sh
+. scripts/image-common.sh
 
 # --- the stand-in base image ------------------------------------------------------------
 if "$DOCKER" image inspect "$CHECK_BASE" >/dev/null 2>&1; then
