@@ -174,6 +174,8 @@ async fn stop_on_signal(stop: watch::Sender<bool>) {
         signal(SignalKind::interrupt()),
     ) else {
         tracing::warn!("cannot listen for SIGTERM; the benchmarker stops only when killed");
+        // Keeps `stop` alive: a dropped sender would read as "stop now" to the run loop.
+        std::future::pending::<()>().await;
         return;
     };
     let name = tokio::select! {
