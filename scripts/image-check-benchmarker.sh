@@ -113,18 +113,7 @@ printf 'FROM scratch\nCOPY . /\n' >"$work/Dockerfile.kube-bench"
   fail "building the kube-bench stand-in"
 
 # --- the binaries, built on the host --------------------------------------------------------
-step "binaries: $CARGO build --release --locked --bins"
-"$CARGO" build --release --locked --bins
-mkdir -p "$work/context/bin"
-for source in src/bin/*.rs; do
-  name=$(basename "$source" .rs)
-  if command -v strip >/dev/null; then
-    strip --strip-debug -o "$work/context/bin/$name" "$TARGET_DIR/release/$name"
-  else
-    cp "$TARGET_DIR/release/$name" "$work/context/bin/"
-  fi
-done
-ls -l "$work/context/bin"
+prebuilt_context
 
 # --- the image -------------------------------------------------------------------------------
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -136,14 +125,9 @@ step "image: $CHECK_IMAGE (benchmarker target on the stand-ins, prebuilt binarie
   --build-arg BENCHMARKER_BASE_IMAGE="$CHECK_DEBIAN" \
   --build-arg VERSION="$version" \
   -t "$CHECK_IMAGE" "$work/context" ||
-  fail "docker build (it needs BuildKit: a client with buildx, or the 20.10 client of Debian's docker.io, e.g. DOCKER=/usr/bin/docker)"
+  fail "$BUILD_HINT"
 
-config=$("$DOCKER" image inspect -f \
-  '{{.Config.User}}|{{json .Config.Entrypoint}}|{{.Config.WorkingDir}}|{{index .Config.Labels "org.opencontainers.image.version"}}' \
-  "$CHECK_IMAGE")
-echo "user|entrypoint|workdir|version: $config"
-[ "$config" = "0:0|[\"/usr/local/bin/compliance-benchmarker\"]|/opt/kube-bench|$version" ] ||
-  fail "unexpected image config: $config"
+expect_config "0:0|[\"/usr/local/bin/compliance-benchmarker\"]|/opt/kube-bench|$version"
 env_list=$("$DOCKER" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$CHECK_IMAGE")
 echo "$env_list"
 grep -qx 'KUBE_BENCH_ARGS=--json --config-dir /opt/kube-bench/cfg' <<<"$env_list" ||

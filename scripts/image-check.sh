@@ -63,21 +63,7 @@ else
 fi
 
 # --- the binaries, built on the host ------------------------------------------------------
-step "binaries: $CARGO build --release --locked --bins"
-"$CARGO" build --release --locked --bins
-mkdir -p "$work/context/bin"
-bins=()
-for source in src/bin/*.rs; do
-  name=$(basename "$source" .rs)
-  bins+=("$name")
-  # Like the Dockerfile's builder (RELEASE_DEBUG=0): no debug information, symbols kept.
-  if command -v strip >/dev/null; then
-    strip --strip-debug -o "$work/context/bin/$name" "$TARGET_DIR/release/$name"
-  else
-    cp "$TARGET_DIR/release/$name" "$work/context/bin/"
-  fi
-done
-ls -l "$work/context/bin"
+prebuilt_context
 
 # --- the image -----------------------------------------------------------------------------
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -89,14 +75,9 @@ step "image: $CHECK_IMAGE (runtime stage on $CHECK_BASE, prebuilt binaries)"
   --build-arg VERSION="$version" \
   --build-arg REVISION="$revision" \
   -t "$CHECK_IMAGE" "$work/context" ||
-  fail "docker build (it needs BuildKit: a client with buildx, or the 20.10 client of Debian's docker.io, e.g. DOCKER=/usr/bin/docker)"
+  fail "$BUILD_HINT"
 
-config=$("$DOCKER" image inspect -f \
-  '{{.Config.User}}|{{json .Config.Entrypoint}}|{{.Config.WorkingDir}}|{{index .Config.Labels "org.opencontainers.image.version"}}' \
-  "$CHECK_IMAGE")
-echo "user|entrypoint|workdir|version: $config"
-[ "$config" = "65532:65532|[\"/usr/local/bin/compliance-reporter\"]|/data|$version" ] ||
-  fail "unexpected image config: $config"
+expect_config "65532:65532|[\"/usr/local/bin/compliance-reporter\"]|/data|$version"
 
 # Runs the image as a cluster would; extra docker options first, then '--', then arguments.
 run() {

@@ -28,6 +28,25 @@ pub fn init(cfg: LogConfig) {
     };
 }
 
+/// Reports a failure that ends the program and returns its exit `code`: as one JSON log
+/// line (`message` = `what`) when logs are JSON, so the stream stays machine-readable,
+/// otherwise as `PROGRAM: error: CHAIN` on standard error.
+pub fn report_failure(
+    program: &str,
+    what: &str,
+    json_logs: bool,
+    code: u8,
+    err: &(dyn std::error::Error + 'static),
+) -> u8 {
+    let error = error_chain(err);
+    if json_logs {
+        tracing::error!(%error, exit_code = code, "{what}");
+    } else {
+        eprintln!("{program}: error: {error}");
+    }
+    code
+}
+
 /// An error and its causes on one line, each cause once.
 ///
 /// Many messages already quote their cause (`cannot read x: No such file`) so that they

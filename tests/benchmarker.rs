@@ -629,6 +629,11 @@ fn kube_bench_by_run(node: &Node, cases: &[String]) {
     node.script("kube-bench", &body);
 }
 
+/// A shell command printing the fixture `name`.
+fn cat_fixture(name: &str) -> String {
+    format!("cat '{}'", fixture(name).display())
+}
+
 fn runs(node: &Node) -> u32 {
     std::fs::read_to_string(node.path("runs"))
         .ok()
@@ -640,14 +645,13 @@ fn runs(node: &Node) -> u32 {
 fn the_daemon_runs_every_interval_stores_changes_only_and_stops_cleanly_on_sigterm() {
     let node = Node::new();
     node.kubelet();
-    let cat = |f: &str| format!("cat '{}'", fixture(f).display());
     kube_bench_by_run(
         &node,
         &[
             // The first run is slow, so readiness can be seen to wait for it.
-            format!("sleep 2; {}", cat("cis-1.20-node-apxd.json")),
-            cat("cis-1.20-node-apxd.json"),
-            cat("cis-1.12-node-mogamal.json"),
+            format!("sleep 2; {}", cat_fixture("cis-1.20-node-apxd.json")),
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
             format!("echo $$ > '{}'; sleep 300", node.path("pid").display()),
         ],
     );
@@ -704,13 +708,12 @@ fn the_daemon_runs_every_interval_stores_changes_only_and_stops_cleanly_on_sigte
 fn results_of_runs_while_the_store_is_down_are_stored_when_it_returns() {
     let node = Node::new();
     node.kubelet();
-    let cat = |f: &str| format!("cat '{}'", fixture(f).display());
     kube_bench_by_run(
         &node,
         &[
-            cat("cis-1.20-node-apxd.json"),
-            cat("cis-1.12-node-mogamal.json"),
-            cat("cis-1.20-node-oakleysecurity.json"),
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
+            cat_fixture("cis-1.20-node-oakleysecurity.json"),
             // Later runs repeat the last result, which is then skipped.
         ],
     );
@@ -800,12 +803,11 @@ fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
     fake.fail_next(RequestMatcher::any(), 4, 503, unavailable);
     let node = Node::new();
     node.kubelet();
-    let cat = |f: &str| format!("cat '{}'", fixture(f).display());
     kube_bench_by_run(
         &node,
         &[
-            cat("cis-1.20-node-apxd.json"),
-            cat("cis-1.12-node-mogamal.json"),
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
         ],
     );
     let vars = elastic_vars(&fake);

@@ -14,12 +14,9 @@ use tokio::sync::watch;
 
 use super::config::KubeBenchCommand;
 use super::process::{self, Captured, Limits, RunError};
-use crate::import::kube_bench::{KubeBenchOptions, build_document, parse_kube_bench};
+use crate::import::kube_bench::{KUBE_TYPE, KubeBenchOptions, build_document, parse_kube_bench};
 use crate::model::time::truncate_to_seconds;
 use crate::model::{BenchmarkDocument, TestStatus, TextInterner};
-
-/// The document `type` of Kubernetes CIS runs (SPEC §3).
-const KUBE_TYPE: &str = "kube";
 
 /// The most kube-bench output read: a full control-plane run prints about 1 MB, so this
 /// only stops a runaway program.

@@ -108,9 +108,7 @@ pub async fn run_forever(
                 "{summary}; not stored: same results as the document stored at the time shown"
             ),
         }
-        if let Some(h) = &health
-            && !h.is_ready()
-        {
+        if let Some(h) = &health {
             h.set_ready(true);
         }
         let next = schedule::next_run(started, Utc::now(), cfg.interval, offset);
@@ -124,34 +122,16 @@ pub async fn run_forever(
 }
 
 /// Writes `doc` as one JSON line (the NDJSON `compliancectl import benchmarks` reads) to
-/// `path`, or to standard output for `-`. A file is written next to its final name and
-/// renamed into place, so a reader never sees half a document.
+/// `path`, or to standard output for `-`. A file is replaced atomically
+/// ([`crate::render::replace_file`]), so a reader never sees half a document.
 pub fn write_document(doc: &BenchmarkDocument, path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
     let mut line = serde_json::to_vec(doc).map_err(std::io::Error::other)?;
     line.push(b'\n');
     if path == Path::new("-") {
-        use std::io::Write;
         let mut out = std::io::stdout().lock();
         out.write_all(&line)?;
         return out.flush();
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = std::fs::write(&tmp, &line)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::render::replace_file(path, |out| out.write_all(&line))
 }

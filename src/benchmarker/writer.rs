@@ -7,8 +7,9 @@
 //! [`WriterSettings::max_delay`]) before trying again, for as long as it takes: when
 //! Elasticsearch comes back after hours, everything still queued is stored.
 //!
-//! Memory stays bounded: the queue holds at most [`WriterSettings::capacity`] documents,
-//! dropping the oldest first (each with a warning), since the reporter only ever uses a
+//! Memory stays bounded: the queue holds at most [`WriterSettings::capacity`] documents
+//! besides the batch being written (so at most twice that in all, briefly), dropping the
+//! oldest first (each with a warning); a failed batch goes back into the same bound, since the reporter only ever uses a
 //! node's latest document of a window. With the daily dedupe, an hourly benchmarker whose
 //! results do not change queues one document a day, so the default of 48 lasts weeks.
 

@@ -186,14 +186,12 @@ async fn stop_on_signal(stop: watch::Sender<bool>) {
     let _ = stop.send(true);
 }
 
-/// Reports the whole error chain once: as a JSON log line when logs are JSON, as plain
-/// text on standard error otherwise.
 fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
-    let error = logging::error_chain(err.as_ref());
-    if json_logs {
-        tracing::error!(%error, exit_code = code, "benchmarker failed");
-    } else {
-        eprintln!("compliance-benchmarker: error: {error}");
-    }
-    code
+    logging::report_failure(
+        "compliance-benchmarker",
+        "benchmarker failed",
+        json_logs,
+        code,
+        err.as_ref(),
+    )
 }

@@ -79,16 +79,12 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
     Ok(0)
 }
 
-/// Reports the whole error chain once: as a JSON log line when logs are JSON (so the
-/// stream stays machine-readable), as plain text on standard error otherwise.
 fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
-    if json_logs {
-        tracing::error!(error = %logging::error_chain(err.as_ref()), exit_code = code, "report failed");
-    } else {
-        eprintln!(
-            "compliance-reporter: error: {}",
-            logging::error_chain(err.as_ref())
-        );
-    }
-    code
+    logging::report_failure(
+        "compliance-reporter",
+        "report failed",
+        json_logs,
+        code,
+        err.as_ref(),
+    )
 }

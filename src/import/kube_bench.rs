@@ -30,7 +30,7 @@ use crate::model::time::truncate_to_seconds;
 use crate::model::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText, TextInterner};
 
 /// The document `type` of every Kubernetes CIS run (SPEC §3).
-const KUBE_TYPE: &str = "kube";
+pub const KUBE_TYPE: &str = "kube";
 
 /// Where Linux publishes the host name (what `gethostname` returns); read as a file so
 /// that no unsafe FFI is needed. In a pod with host networking it is the node's name.

@@ -179,7 +179,7 @@ pub fn write_all(
     let mut written = Vec::with_capacity(which.len());
     for &download in which {
         let path = dir.join(download.file_name());
-        write_atomically(download, doc, dir, &path).map_err(|source| RenderError::File {
+        write_atomically(download, doc, &path).map_err(|source| RenderError::File {
             path: path.clone(),
             source: Box::new(source),
         })?;
@@ -195,13 +195,32 @@ const FILE_BUFFER: usize = 256 * 1024;
 fn write_atomically(
     download: Download,
     doc: &ReportDocument,
-    dir: &Path,
     path: &Path,
 ) -> Result<(), RenderError> {
-    let (tmp_path, file) = create_temp(dir, download.file_name())?;
+    replace_file(path, |out| write_download(download, doc, out))
+}
+
+/// Replaces `path` with what `write` writes, atomically: a reader sees the previous
+/// complete file or the new complete one, never a torn mix.
+///
+/// The content goes to a hidden temporary file beside `path`, which is synced and then
+/// renamed over it (rename within a directory is atomic). On failure the temporary file
+/// is removed and `path` is left as it was.
+pub fn replace_file<E: From<io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), E> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other(format!("{} names no file", path.display())))?;
+    let (tmp_path, file) = create_temp(dir, &name.to_string_lossy())?;
     let result = (|| {
         let mut out = BufWriter::with_capacity(FILE_BUFFER, file);
-        write_download(download, doc, &mut out)?;
+        write(&mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         // Synced before the rename so that after a crash the new name never points at
         // data that did not reach the disk.
@@ -221,7 +240,7 @@ fn write_atomically(
 /// The pid alone is not unique enough: in containers the reporter is often pid 1 in
 /// every run, and two pods may share an output volume. `create_new` turns any remaining
 /// clash into an error instead of two writers sharing one file.
-fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), RenderError> {
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
