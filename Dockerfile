@@ -62,17 +62,18 @@ ARG BENCHMARKER_BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /build
-# Only what `cargo build --bins` reads: a change to the tests or the docs keeps this layer.
+# Only what `cargo build --bins` reads (the workspace's manifests and sources; the tests are
+# left out by .dockerignore): a change to the tests or the docs keeps this layer.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY benches ./benches
+COPY crates ./crates
 # Without line tables (Cargo.toml's release profile keeps them for profiling), cargo also
 # strips debug information, which makes each binary about 13 MB instead of 80 MB; function
 # names stay, so panic backtraces are still readable. --build-arg RELEASE_DEBUG=1 keeps them.
 ARG RELEASE_DEBUG=0
 ENV CARGO_PROFILE_RELEASE_DEBUG=${RELEASE_DEBUG}
 # The registry and the target directory are cache mounts, so a rebuild after a source change
-# recompiles this crate only, not the ~400 dependencies. The target directory does not
+# recompiles the workspace's crates only, not the ~400 dependencies. The target directory does not
 # survive the RUN, so the binaries are copied out of it; every src/bin/*.rs is one binary.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/build/target \

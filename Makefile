@@ -18,16 +18,16 @@ build:
 run: build
 	DB=$(DB) OUT=$(OUT) scripts/demo.sh
 
-# The API-server tests (tests/apiserver_smoke.rs and whatever uses tests/support/apiserver.rs)
+# Every crate's tests. The API-server tests (whatever uses compliance_testkit::apiserver)
 # need a kube-apiserver built from Debian's sources: several minutes the first time, then
 # cached outside the repository. When it cannot be built here, they say SKIPPED and pass.
 test:
 	@scripts/kube-apiserver.sh build || \
 	  echo "warning: no kube-apiserver could be built; the API-server tests will be skipped" >&2
-	$(CARGO) test
+	$(CARGO) test --workspace
 
 bench: bench-elastic bench-benchmarker
-	$(CARGO) bench --bench report
+	$(CARGO) bench -p compliance-core --bench report
 	scripts/bench-cluster.sh 1000 10000
 
 # The benchmarker daemon for 120 runs with its store down: CPU per run, and memory that
@@ -69,13 +69,13 @@ fmt:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean
 	rm -rf $(OUT) $(DB) $(DB)-wal $(DB)-shm
 
-# Rewrites manifests/crds/ from the Rust types (src/k8s/crd.rs); `make test` fails when
+# Rewrites manifests/crds/ from the Rust types (crates/kube/src/crd.rs); `make test` fails when
 # they drift.
 crds:
 	$(CARGO) run --quiet --bin compliancectl -- crds --output-dir manifests/crds

@@ -10,11 +10,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use compliance::import::kube_bench::read_kube_bench;
-use compliance::model::{TextInterner, time};
-use compliance::store::BenchmarkStore;
-use compliance::store::sqlite::{OpenMode, SqliteStore};
-use compliance::synth::{ClusterShape, cluster};
+use compliance_core::model::{TextInterner, time};
+use compliance_store::BenchmarkStore;
+use compliance_store::sqlite::{OpenMode, SqliteStore};
+use compliance_testkit::fixtures;
+use compliance_testkit::process::{self as rusage, Who};
+use compliance_testkit::synth::{ClusterShape, cluster};
 
 const END: &str = "2026-11-26T00:00:00Z";
 
@@ -32,10 +33,7 @@ fn main() -> anyhow::Result<()> {
 
     if !db.exists() {
         let mut interner = TextInterner::new();
-        let run = read_kube_bench(
-            &root.join("tests/fixtures/cis-1.23-master-newrelic.json"),
-            &mut interner,
-        )?;
+        let run = fixtures::kube_bench(fixtures::LARGEST_OUTPUT, &mut interner);
         let shape = ClusterShape {
             nodes,
             docs_per_node,
@@ -86,20 +84,10 @@ fn main() -> anyhow::Result<()> {
     println!(
         "reporter over {nodes} nodes × {docs_per_node} documents: {:.2} s wall, peak RSS {:.0} MB, downloads {:.0} MB",
         wall.as_secs_f64(),
-        peak_child_rss_kib() as f64 / 1024.0,
+        rusage::usage(Who::Children).peak_rss_bytes as f64 / (1024.0 * 1024.0),
         dir_size(&out)? as f64 / 1e6
     );
     Ok(())
-}
-
-/// Peak resident set of the waited-for children, in KiB (Linux reports ru_maxrss in KiB).
-fn peak_child_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass it.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
 }
 
 fn dir_size(dir: &PathBuf) -> anyhow::Result<u64> {

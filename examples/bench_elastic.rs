@@ -1,5 +1,5 @@
 //! Whole-reporter benchmark against Elasticsearch: a synthetic cluster loaded into the
-//! in-process fake Elasticsearch of `tests/support/fake_es.rs`, then the release
+//! in-process fake Elasticsearch of `compliance_testkit::fake_es`, then the release
 //! `compliance-reporter` binary over it, reporting wall time, the reporter's peak memory,
 //! the requests it made, the bytes it read and how the report was stored.
 //!
@@ -22,8 +22,8 @@
 //! Peak RSS is the reporter's own `ru_maxrss`, with care that it is not charged this
 //! process's memory (see [`HeldReporter`]). All MB are 10^6 bytes.
 
-#[path = "../tests/support/fake_es.rs"]
-mod fake_es;
+use compliance_testkit::process::{self as rusage, Who};
+use compliance_testkit::{fake_es, fixtures};
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,10 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use compliance::import::kube_bench::read_kube_bench;
-use compliance::model::{BenchmarkDocument, TextInterner, time};
-use compliance::store::elastic::request::benchmark_doc_id;
-use compliance::synth::{ClusterShape, cluster};
+use compliance_core::model::{BenchmarkDocument, TextInterner, time};
+use compliance_store::elastic::request::benchmark_doc_id;
+use compliance_testkit::synth::{ClusterShape, cluster};
 use fake_es::{FakeEs, Recorded};
 use serde_json::Value;
 
@@ -78,7 +77,7 @@ fn main() -> anyhow::Result<()> {
     };
     let fake = FakeEs::start();
     let held = hold_reporter(&reporter, root, &fake.url(), &start, &end)?;
-    let loaded = load(&fake, root, &shape)?;
+    let loaded = load(&fake, &shape)?;
     println!(
         "loaded {} documents into the fake in {:.1} s: {} full ({:.0} MB, {:.0} KB each), {} small ({:.0} MB)",
         loaded.full + loaded.small,
@@ -144,7 +143,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "(COMPLIANCE_OUTPUT_DIR unset: query + compute + store, no CSV downloads; this process, fake included, peaked at {:.0} MB)",
-        max_rss_bytes(&rusage(libc::RUSAGE_SELF)) as f64 / 1e6
+        rusage::usage(Who::Myself).peak_rss_bytes as f64 / 1e6
     );
     Ok(())
 }
@@ -176,13 +175,10 @@ struct Loaded {
 
 /// Generates the cluster node by node and inserts each document as the store's bulk
 /// import would have stored it, with the store's document ids.
-fn load(fake: &FakeEs, root: &Path, shape: &ClusterShape) -> anyhow::Result<Loaded> {
+fn load(fake: &FakeEs, shape: &ClusterShape) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let mut interner = TextInterner::new();
-    let run = read_kube_bench(
-        &root.join("tests/fixtures/cis-1.23-master-newrelic.json"),
-        &mut interner,
-    )?;
+    let run = fixtures::kube_bench(fixtures::LARGEST_OUTPUT, &mut interner);
     let mut loaded = Loaded {
         full: 0,
         full_bytes: 0,
@@ -280,7 +276,7 @@ fn hold_reporter(
         .env("LOG_LEVEL", "warning")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
-    let spawned_at_rss_bytes = max_rss_bytes(&rusage(libc::RUSAGE_SELF));
+    let spawned_at_rss_bytes = rusage::usage(Who::Myself).peak_rss_bytes;
     let mut child = command
         .spawn()
         .with_context(|| format!("starting /bin/sh to run {}", reporter.display()))?;
@@ -314,33 +310,14 @@ fn run_reporter(held: HeldReporter) -> anyhow::Result<Run> {
     }
     // The reporter is the only child this process ever starts, so the children's usage
     // is its usage (and the shell's, a few hundred KB before it became the reporter).
-    let usage = rusage(libc::RUSAGE_CHILDREN);
-    let seconds = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
+    let usage = rusage::usage(Who::Children);
     Ok(Run {
         wall,
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        peak_rss_bytes: max_rss_bytes(&usage),
-        peak_is_floor: max_rss_bytes(&usage) <= spawned_at_rss_bytes,
+        cpu: usage.cpu,
+        peak_rss_bytes: usage.peak_rss_bytes,
+        peak_is_floor: usage.peak_rss_bytes <= spawned_at_rss_bytes,
         summary,
     })
-}
-
-/// `ru_maxrss`, which Linux reports in KiB, in bytes.
-fn max_rss_bytes(usage: &libc::rusage) -> u64 {
-    usage.ru_maxrss.max(0) as u64 * 1024
-}
-
-/// Resource usage of this process or of its waited-for children. Linux reports
-/// `ru_maxrss`, the peak resident set, in KiB.
-fn rusage(who: libc::c_int) -> libc::rusage {
-    // SAFETY: getrusage only writes into the zeroed struct we pass it.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut usage);
-        usage
-    }
 }
 
 /// `(N requests, X MB read)` from the reporter's summary line.

@@ -27,6 +27,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use compliance_core::error::{Classify, ErrorKind};
 use tokio::sync::watch;
 
 /// The port Calico's pod templates probe when HEALTH_PORT is not set.
@@ -51,6 +52,13 @@ pub enum HealthError {
     },
     #[error("cannot start the health server on {addr}: {error}")]
     Start { addr: SocketAddr, error: io::Error },
+}
+
+impl Classify for HealthError {
+    /// A port that cannot be served (in use, not allowed) needs another HEALTH_PORT.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Configuration
+    }
 }
 
 /// What the probes report, shared between the server and the code whose health it is.

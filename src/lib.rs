@@ -1,19 +1,14 @@
-//! CIS Kubernetes benchmark compliance reports.
+//! What the binaries share: settings from the environment, the failure policy, logging,
+//! the health endpoint, and the reporter's run.
 //!
-//! The crate is split the way data flows: [`model`] holds the documents, [`report`] is
-//! the pure computation (no IO, no clock), [`render`] writes the downloads, [`store`] and
-//! [`import`] are the adapters around them, and [`config`] reads the environment.
+//! This is the top of the crate graph: it uses every library crate, and only the binaries
+//! in `src/bin` use it. Each binary's `main` is `failure::exit` over one `run`; its
+//! settings come from [`settings`], the only module that reads the environment.
 
-pub mod benchmarker;
-pub mod config;
+pub mod failure;
+pub mod files;
 pub mod health;
-pub mod import;
-pub mod k8s;
 pub mod logging;
-pub mod model;
-pub mod render;
-pub mod report;
+pub mod output;
 pub mod reporter;
-pub mod resources;
-pub mod store;
-pub mod synth;
+pub mod settings;

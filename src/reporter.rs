@@ -8,16 +8,20 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{ReporterConfig, WindowChoice};
-use crate::model::{GlobalReport, Rating, ReportDocument, TestStatus};
-use crate::report::schedule::Schedule;
-use crate::report::{ComputeStats, ReportBuilder, ReportRequest, report_top_failed_tests};
-use crate::resources::{ReportSource, ResourceError};
-pub use crate::store::Store;
-use crate::store::{QueryStats, StoreError};
+use compliance_core::error::{Classify, ErrorKind};
+use compliance_core::model::{GlobalReport, Rating, ReportDocument, TestStatus};
+use compliance_core::render::Download;
+use compliance_core::report::{
+    ComputeStats, ReportBuilder, ReportRequest, report_top_failed_tests,
+};
+use compliance_core::schedule::Schedule;
+use compliance_core::time;
+use compliance_kube::{ReportSource, ResourceError};
+pub use compliance_store::Store;
+use compliance_store::{QueryStats, StoreError};
 
-/// Exit code when COMPLIANCE_FAIL_ON / --fail-on finds nodes at or below the level.
-pub const EXIT_FAIL_ON: u8 = 3;
+use crate::output;
+use crate::settings::reporter::{ReporterConfig, WindowChoice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
@@ -45,16 +49,16 @@ impl From<ResourceError> for ReporterError {
     }
 }
 
-impl ReporterError {
-    /// 2 for configuration problems (nothing was read or written), 1 for runtime failures.
-    pub fn exit_code(&self) -> u8 {
+impl Classify for ReporterError {
+    /// The GlobalReport's source and the store keep their own kinds; a spec the core
+    /// refuses is invalid; downloads that cannot be written (after the report was
+    /// stored) are unavailable: writing them again may succeed.
+    fn kind(&self) -> ErrorKind {
         match self {
-            ReporterError::Resource(e) if !e.is_configuration() => 1,
-            ReporterError::Resource(_) | ReporterError::Spec { .. } => 2,
-            // The cluster refusing our credentials, privileges or certificate is a
-            // configuration problem; waiting and re-running will not fix it.
-            ReporterError::Store(e) => e.exit_code(),
-            ReporterError::Downloads { .. } => 1,
+            ReporterError::Resource(e) => e.kind(),
+            ReporterError::Spec { .. } => ErrorKind::Invalid,
+            ReporterError::Store(e) => e.kind(),
+            ReporterError::Downloads { .. } => ErrorKind::Unavailable,
         }
     }
 }
@@ -121,9 +125,9 @@ pub fn run(
     let query_window = builder.query_window();
     tracing::info!(
         report = %report.metadata.name,
-        start = %crate::model::time::format(&start),
-        end = %crate::model::time::format(&end),
-        query_start = %crate::model::time::format(&query_window.start),
+        start = %time::format(&start),
+        end = %time::format(&end),
+        query_start = %time::format(&query_window.start),
         "computing report"
     );
     let query = store.latest_per_node(&query_window, &mut |doc| builder.offer(doc))?;
@@ -139,19 +143,16 @@ pub fn run(
     }
     store.put_report(&doc)?;
     tracing::info!(id = %doc.id, nodes = doc.cis_benchmark.len(), "report stored");
-    let downloads = match &cfg.output_dir {
-        None => Vec::new(),
-        Some(dir) => crate::render::write_all(
-            &doc,
-            dir,
-            &crate::render::Download::for_type(&report_type.spec),
-        )
-        .map_err(|e| ReporterError::Downloads {
-            id: doc.id.clone(),
-            dir: dir.clone(),
-            detail: e.to_string(),
-        })?,
-    };
+    let downloads =
+        match &cfg.output_dir {
+            None => Vec::new(),
+            Some(dir) => output::write_all(&doc, dir, &Download::for_type(&report_type.spec))
+                .map_err(|e| ReporterError::Downloads {
+                    id: doc.id.clone(),
+                    dir: dir.clone(),
+                    detail: e.to_string(),
+                })?,
+        };
     for path in &downloads {
         tracing::info!(path = %path.display(), "download written");
     }
@@ -175,8 +176,8 @@ pub fn summary_line(o: &Outcome) -> String {
         s.med_count,
         s.low_count,
         o.compute.errored_nodes,
-        crate::model::time::format(&r.start_time),
-        crate::model::time::format(&r.end_time),
+        time::format(&r.start_time),
+        time::format(&r.end_time),
         o.query.documents,
         o.query.skipped,
     );

@@ -4,7 +4,7 @@
 //! Without flags it runs at start and then every BENCHMARK_INTERVAL until SIGTERM (the
 //! DaemonSet). `--once` runs once, stores the document and prints a summary; `--output
 //! FILE` writes the document instead of storing it. Configured by the environment (see
-//! `compliance::benchmarker::config`). Exit codes: 0 done, 1 runtime failure or an errored
+//! `compliance::settings::benchmarker`). Exit codes: 0 done, 1 runtime failure or an errored
 //! run with `--once`, 2 configuration error.
 
 use std::path::PathBuf;
@@ -13,15 +13,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::sync::watch;
 
-use compliance::benchmarker::config::BenchmarkerConfig;
-use compliance::benchmarker::version::VersionSearch;
-use compliance::benchmarker::writer::{OpenStore, Writer, WriterSettings};
-use compliance::benchmarker::{engine, service};
-use compliance::config::{LogConfig, RawEnv};
+use compliance::failure::{self, Failure};
 use compliance::health::HealthServer;
-use compliance::logging;
-use compliance::model::BenchmarkDocument;
-use compliance::store::{self, BenchmarkStore, OpenMode};
+use compliance::settings::benchmarker::BenchmarkerConfig;
+use compliance::settings::{LogConfig, RawEnv};
+use compliance::{logging, output};
+use compliance_benchmarker::version::VersionSearch;
+use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
+use compliance_benchmarker::{engine, service};
+use compliance_core::model::BenchmarkDocument;
+use compliance_store::{BenchmarkStore, OpenMode};
 
 /// Runs the CIS Kubernetes checks on this node and stores the results.
 #[derive(Parser)]
@@ -38,43 +39,24 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    ExitCode::from(run())
+    failure::exit("compliance-benchmarker", "benchmarker failed", run())
 }
 
-fn run() -> u8 {
+fn run() -> Result<u8, Failure> {
     let args = Args::parse();
     let env = RawEnv::from_vars(std::env::vars());
-    let log = match LogConfig::from_env(&env) {
-        Ok(log) => log,
-        Err(e) => return fail(false, 2, e.into()),
-    };
-    logging::init(log);
-    let cfg = match BenchmarkerConfig::from_env(&env) {
-        Ok(cfg) => cfg,
-        Err(e) => return fail(log.json, 2, e.into()),
-    };
-    match benchmark(&args, &cfg) {
-        Ok(code) => code,
-        Err((code, err)) => fail(cfg.log.json, code, err),
-    }
-}
-
-/// Everything after logging is set up; errors carry their exit code.
-fn benchmark(args: &Args, cfg: &BenchmarkerConfig) -> Result<u8, (u8, anyhow::Error)> {
+    // Logging first, so that with LOG_FORMAT=json even a bad variable is reported as JSON.
+    logging::init(LogConfig::from_env(&env)?);
+    let cfg = BenchmarkerConfig::from_env(&env)?;
     // First, so that a busy HEALTH_PORT is refused before any work.
     let health = match cfg.health {
-        Some(addr) => Some(HealthServer::start(addr).map_err(|e| (2, e.into()))?),
+        Some(addr) => Some(HealthServer::start(addr)?),
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            (
-                1,
-                anyhow::Error::new(e).context("cannot start the async runtime"),
-            )
-        })?;
+        .map_err(|e| Failure::unavailable(e).context("cannot start the async runtime"))?;
     let search = VersionSearch::from_env();
     let (stop, cancel) = watch::channel(false);
 
@@ -83,36 +65,36 @@ fn benchmark(args: &Args, cfg: &BenchmarkerConfig) -> Result<u8, (u8, anyhow::Er
             .block_on(async {
                 let _signals = tokio::spawn(stop_on_signal(stop));
                 let mut cancel = cancel;
-                service::run_once(cfg, &search, &mut cancel).await
+                service::run_once(&cfg.run, &search, &mut cancel).await
             })
             .ok_or_else(|| {
-                (
-                    1,
-                    anyhow::anyhow!("stopped by a signal before the run finished; nothing stored"),
-                )
+                Failure::unavailable(anyhow::anyhow!(
+                    "stopped by a signal before the run finished; nothing stored"
+                ))
             })?
             .document;
         if let Some(h) = &health {
             h.state().set_ready(true);
         }
         // Outside the runtime: the Elasticsearch store runs its own.
-        return finish_once(args, cfg, doc);
+        return finish_once(&args, &cfg, doc);
     }
 
     let datastore = cfg.datastore.clone();
     let open: OpenStore = Box::new(move || {
-        store::open(&datastore, OpenMode::Create).map(|s| -> Box<dyn BenchmarkStore> { s })
+        compliance_store::open(&datastore, OpenMode::Create)
+            .map(|s| -> Box<dyn BenchmarkStore> { s })
     });
-    let writer = Writer::start(open, WriterSettings::default()).map_err(|e| {
-        (
-            1,
-            anyhow::Error::new(e).context("cannot start the store writer"),
-        )
-    })?;
+    let writer = Writer::start(open, WriterSettings::default())
+        .map_err(|e| Failure::unavailable(e).context("cannot start the store writer"))?;
     runtime.block_on(async {
         let _signals = tokio::spawn(stop_on_signal(stop));
-        let state = health.as_ref().map(|h| h.state().clone());
-        service::run_forever(cfg, &search, &writer, state, cancel).await;
+        let ready = || {
+            if let Some(h) = &health {
+                h.state().set_ready(true);
+            }
+        };
+        service::run_forever(&cfg.run, &search, &writer, &ready, cancel).await;
     });
     let stats = writer.finish();
     if stats.pending > 0 {
@@ -127,7 +109,7 @@ fn benchmark(args: &Args, cfg: &BenchmarkerConfig) -> Result<u8, (u8, anyhow::Er
         dropped = stats.dropped,
         "benchmarker stopped"
     );
-    Ok(0)
+    Ok(failure::EXIT_OK)
 }
 
 /// Stores or writes the one document and prints the summary.
@@ -135,16 +117,13 @@ fn finish_once(
     args: &Args,
     cfg: &BenchmarkerConfig,
     doc: BenchmarkDocument,
-) -> Result<u8, (u8, anyhow::Error)> {
+) -> Result<u8, Failure> {
     let summary = engine::describe(&doc);
     let errored = doc.is_errored();
     let place = match &args.output {
         Some(path) => {
-            service::write_document(&doc, path).map_err(|e| {
-                (
-                    1,
-                    anyhow::Error::new(e).context(format!("cannot write {}", path.display())),
-                )
+            output::write_document(&doc, path).map_err(|e| {
+                Failure::unavailable(e).context(format!("cannot write {}", path.display()))
             })?;
             if path.as_os_str() == "-" {
                 // The document is on standard output; the summary goes to the log only.
@@ -154,11 +133,8 @@ fn finish_once(
             format!("written to {}", path.display())
         }
         None => {
-            let mut store = store::open(&cfg.datastore, OpenMode::Create)
-                .map_err(|e| (e.exit_code(), e.into()))?;
-            store
-                .put_benchmarks(&mut std::iter::once(Ok(doc)))
-                .map_err(|e| (e.exit_code(), e.into()))?;
+            let mut store = compliance_store::open(&cfg.datastore, OpenMode::Create)?;
+            store.put_benchmarks(&mut std::iter::once(Ok(doc)))?;
             format!("stored in {}", cfg.datastore.describe())
         }
     };
@@ -184,14 +160,4 @@ async fn stop_on_signal(stop: watch::Sender<bool>) {
     };
     tracing::info!("{name}: stopping (a running kube-bench is killed)");
     let _ = stop.send(true);
-}
-
-fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
-    logging::report_failure(
-        "compliance-benchmarker",
-        "benchmarker failed",
-        json_logs,
-        code,
-        err.as_ref(),
-    )
 }

@@ -7,41 +7,28 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use compliance::config::{LogConfig, RawEnv, ReporterConfig, SpecSource};
+use compliance::failure::{self, EXIT_FAIL_ON, Failure};
 use compliance::health::HealthServer;
-use compliance::k8s::KubeSource;
-use compliance::reporter::{self, EXIT_FAIL_ON};
-use compliance::resources::{ReportSource, Resources};
-use compliance::{logging, store};
+use compliance::logging;
+use compliance::reporter;
+use compliance::settings::reporter::{ReporterConfig, SpecSource};
+use compliance::settings::{LogConfig, RawEnv};
+use compliance_kube::{KubeSource, ReportSource, Resources};
+use compliance_store::OpenMode;
 
 fn main() -> ExitCode {
-    ExitCode::from(run())
+    failure::exit("compliance-reporter", "report failed", run())
 }
 
-fn run() -> u8 {
+fn run() -> Result<u8, Failure> {
     let env = RawEnv::from_vars(std::env::vars());
     // Logging first, so that with LOG_FORMAT=json even a bad variable is reported as JSON.
-    let log = match LogConfig::from_env(&env) {
-        Ok(log) => log,
-        Err(e) => return fail(false, 2, e.into()),
-    };
-    logging::init(log);
-    let cfg = match ReporterConfig::from_env(&env, Utc::now()) {
-        Ok(cfg) => cfg,
-        Err(e) => return fail(log.json, 2, e.into()),
-    };
-    match report(&cfg) {
-        Ok(code) => code,
-        Err((code, err)) => fail(cfg.log.json, code, err),
-    }
-}
-
-/// Everything after logging is set up; errors carry their exit code.
-fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
+    logging::init(LogConfig::from_env(&env)?);
+    let cfg = ReporterConfig::from_env(&env, Utc::now())?;
     // First, so a busy HEALTH_PORT is refused before any work; served until we return.
     let _health = match cfg.health {
         Some(addr) => {
-            let server = HealthServer::start(addr).map_err(|e| (2, e.into()))?;
+            let server = HealthServer::start(addr)?;
             server.state().set_ready(true);
             tracing::debug!(address = %server.local_addr(), "serving /liveness");
             Some(server)
@@ -50,22 +37,17 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
     };
     let source: Box<dyn ReportSource> = match &cfg.source {
         SpecSource::Files(path) => Box::new(Resources::load(path).map_err(|e| {
-            let err =
-                anyhow::Error::new(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()));
-            (2, err)
+            Failure::from(e).context(format!("COMPLIANCE_RESOURCES={}", path.display()))
         })?),
-        SpecSource::Kubernetes(settings) => Box::new(
-            KubeSource::connect(settings.clone(), &cfg.report_name)
-                .map_err(|e| (e.exit_code(), e.into()))?,
-        ),
+        SpecSource::Kubernetes(settings) => {
+            Box::new(KubeSource::connect(settings.clone(), &cfg.report_name)?)
+        }
     };
-    let mut store = store::open(&cfg.datastore, store::OpenMode::Create)
-        .map_err(|e| (e.exit_code(), e.into()))?;
+    let mut store = compliance_store::open(&cfg.datastore, OpenMode::Create)?;
     tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
-    let generation_time = compliance::model::time::truncate_to_seconds(Utc::now());
-    let outcome = reporter::run(cfg, source.as_ref(), store.as_mut(), generation_time)
-        .map_err(|e| (e.exit_code(), e.into()))?;
+    let generation_time = compliance_core::time::truncate_to_seconds(Utc::now());
+    let outcome = reporter::run(&cfg, source.as_ref(), store.as_mut(), generation_time)?;
     println!("{}", reporter::summary_line(&outcome));
     if let Some(level) = cfg.fail_on
         && let Some(text) = reporter::fail_on_report(&outcome.report, level)
@@ -76,15 +58,5 @@ fn report(cfg: &ReporterConfig) -> Result<u8, (u8, anyhow::Error)> {
         );
         return Ok(EXIT_FAIL_ON);
     }
-    Ok(0)
-}
-
-fn fail(json_logs: bool, code: u8, err: anyhow::Error) -> u8 {
-    logging::report_failure(
-        "compliance-reporter",
-        "report failed",
-        json_logs,
-        code,
-        err.as_ref(),
-    )
+    Ok(failure::EXIT_OK)
 }

@@ -10,13 +10,17 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use compliance::config::{self, Datastore, LogConfig, RawEnv};
-use compliance::model::{Rating, ReportDocument, time};
-use compliance::render::Download;
-use compliance::reporter::{self, EXIT_FAIL_ON};
-use compliance::resources::Resources;
-use compliance::store::{self, OpenMode, ReportListing};
-use compliance::{import, logging};
+use compliance::failure::{self, EXIT_FAIL_ON, EXIT_OK, Failure};
+use compliance::settings::{self, LogConfig, RawEnv};
+use compliance::{files, logging, output, reporter};
+use compliance_core::error::ErrorKind;
+use compliance_core::import;
+use compliance_core::model::{Rating, ReportDocument, TextInterner};
+use compliance_core::render::{Download, write_download};
+use compliance_core::time;
+use compliance_kube::Resources;
+use compliance_store::elastic::{ElasticStore, TemplateAction};
+use compliance_store::{Datastore, OpenMode, ReportListing, Store};
 
 #[derive(Parser)]
 #[command(
@@ -55,7 +59,7 @@ enum Command {
     Crds {
         /// API group to define them in. Clusters running Calico's API server, which serves
         /// projectcalico.org itself, need another group (then set COMPLIANCE_API_GROUP).
-        #[arg(long, default_value = compliance::k8s::crd::DEFAULT_GROUP)]
+        #[arg(long, default_value = compliance_kube::crd::DEFAULT_GROUP)]
         group: String,
         /// Write one file per CRD into this directory instead of printing them.
         #[arg(long)]
@@ -131,7 +135,7 @@ enum ReportsCommand {
 }
 
 fn parse_fail_on(s: &str) -> Result<Rating, String> {
-    config::parse_fail_on("--fail-on", s).map_err(|e| e.message)
+    settings::parse_fail_on("--fail-on", s).map_err(|e| e.message)
 }
 
 fn parse_download(s: &str) -> Result<Download, String> {
@@ -147,55 +151,17 @@ fn parse_download(s: &str) -> Result<Download, String> {
     })
 }
 
-/// A failure with the exit code it maps to.
-struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-fn usage(error: impl Into<anyhow::Error>) -> Failure {
-    Failure {
-        code: 2,
-        error: error.into(),
-    }
-}
-
-fn runtime(error: impl Into<anyhow::Error>) -> Failure {
-    Failure {
-        code: 1,
-        error: error.into(),
-    }
-}
-
-/// A store failure: exit 2 when the cluster says the configuration is wrong
-/// (credentials, privileges, certificate), 1 otherwise.
-fn store_failure(error: store::StoreError) -> Failure {
-    Failure {
-        code: error.exit_code(),
-        error: error.into(),
-    }
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!(
-                "compliancectl: error: {}",
-                logging::error_chain(f.error.as_ref())
-            );
-            ExitCode::from(f.code)
-        }
-    }
+    failure::exit("compliancectl", "command failed", run())
 }
 
 fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
     let env = RawEnv::from_vars(std::env::vars());
-    logging::init(LogConfig::from_env(&env).map_err(usage)?);
+    logging::init(LogConfig::from_env(&env)?);
     // Chosen only by the commands that use a store: `validate` and `crds` must work
     // before anything is configured.
-    let datastore = || choose_datastore(cli.datastore.as_deref(), &env).map_err(usage);
+    let datastore = || choose_datastore(cli.datastore.as_deref(), &env);
     match cli.command {
         Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore()?, args),
         Command::Import(ImportCommand::Benchmarks { file }) => {
@@ -210,8 +176,8 @@ fn run() -> Result<u8, Failure> {
 
 /// `crds`: the CRDs as one YAML stream on stdout, or one file each in `dir`.
 fn crds(group: &str, dir: Option<&Path>) -> Result<u8, Failure> {
-    use compliance::k8s::crd;
-    crd::validate_group(group).map_err(|m| usage(anyhow!("--group {group:?}: {m}")))?;
+    use compliance_kube::crd;
+    crd::validate_group(group).map_err(|m| Failure::invalid(anyhow!("--group {group:?}: {m}")))?;
     let files = crd::crd_files(group);
     match dir {
         None => {
@@ -221,84 +187,93 @@ fn crds(group: &str, dir: Option<&Path>) -> Result<u8, Failure> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))
-                .map_err(runtime)?;
+                .map_err(Failure::unavailable)?;
             for (name, yaml) in &files {
                 let path = dir.join(name);
                 std::fs::write(&path, yaml)
                     .with_context(|| format!("cannot write {}", path.display()))
-                    .map_err(runtime)?;
+                    .map_err(Failure::unavailable)?;
                 println!("wrote {}", path.display());
             }
         }
     }
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 /// `--datastore` wins over the environment; `elastic` means "the ELASTIC_* cluster".
-fn choose_datastore(flag: Option<&str>, env: &RawEnv) -> anyhow::Result<Datastore> {
+fn choose_datastore(flag: Option<&str>, env: &RawEnv) -> Result<Datastore, Failure> {
     match flag.map(str::trim) {
         Some("elastic") | Some("elasticsearch") => {
-            match store::elastic::ElasticConfig::from_env(&env.elastic)? {
+            match settings::elastic::from_env(&env.elastic)? {
                 Some(c) => Ok(Datastore::Elastic(Box::new(c))),
-                None => Err(anyhow!(
-                    "--datastore elastic needs ELASTIC_URL or ELASTIC_HOST (with ELASTIC_USER/ELASTIC_PASSWORD or ELASTIC_API_KEY as needed)"
+                None => Err(Failure::new(
+                    ErrorKind::Configuration,
+                    anyhow!(
+                        "--datastore elastic needs ELASTIC_URL or ELASTIC_HOST (with ELASTIC_USER/ELASTIC_PASSWORD or ELASTIC_API_KEY as needed)"
+                    ),
                 )),
             }
         }
-        Some(value) => Ok(Datastore::parse("--datastore", value)?),
-        None => Ok(Datastore::from_env(env)?),
+        Some(value) => Ok(settings::parse_datastore("--datastore", value)?),
+        None => Ok(settings::datastore(env)?),
     }
 }
 
 fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
     let Datastore::Elastic(config) = datastore else {
-        return Err(usage(anyhow!(
-            "elastic setup needs an Elasticsearch cluster: set ELASTIC_URL or ELASTIC_HOST (the store is {})",
-            datastore.describe()
-        )));
+        return Err(Failure::new(
+            ErrorKind::Configuration,
+            anyhow!(
+                "elastic setup needs an Elasticsearch cluster: set ELASTIC_URL or ELASTIC_HOST (the store is {})",
+                datastore.describe()
+            ),
+        ));
     };
-    let es = store::elastic::ElasticStore::connect(config).map_err(|e| store_failure(e.into()))?;
-    let report = es.setup().map_err(|e| store_failure(e.into()))?;
+    let es = ElasticStore::connect(config)?;
+    let report = es.setup()?;
     for (name, action) in &report.templates {
         let what = match action {
-            store::elastic::TemplateAction::Created => "created",
-            store::elastic::TemplateAction::Updated => "updated",
-            store::elastic::TemplateAction::Unchanged => "unchanged",
+            TemplateAction::Created => "created",
+            TemplateAction::Updated => "updated",
+            TemplateAction::Unchanged => "unchanged",
         };
         println!("index template {name}: {what}");
     }
     if report.conflicts.is_empty() {
         println!("existing indices: mappings usable");
-        return Ok(0);
+        return Ok(EXIT_OK);
     }
     for c in &report.conflicts {
         eprintln!("compliancectl: error: {c}");
     }
-    Err(runtime(anyhow!(
-        "{} existing index field(s) conflict with the mapping the store needs",
-        report.conflicts.len()
-    )))
+    Err(Failure::new(
+        ErrorKind::Internal,
+        anyhow!(
+            "{} existing index field(s) conflict with the mapping the store needs",
+            report.conflicts.len()
+        ),
+    ))
 }
 
 fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, Failure> {
     let node = match args.node {
         Some(n) if !n.trim().is_empty() => n,
-        Some(_) => return Err(usage(anyhow!("--node must not be empty"))),
-        None => import::kube_bench::host_name().map_err(usage)?,
+        Some(_) => return Err(Failure::invalid(anyhow!("--node must not be empty"))),
+        None => files::host_name()?,
     };
     let timestamp = match &args.time {
-        Some(t) => config::parse_time("--time", t, Utc::now()).map_err(usage)?,
+        Some(t) => settings::parse_time("--time", t, Utc::now())
+            .map_err(|e| Failure::new(ErrorKind::Invalid, e))?,
         None => time::truncate_to_seconds(Utc::now()),
     };
-    let mut interner = compliance::model::TextInterner::new();
+    let mut interner = TextInterner::new();
     let options = import::kube_bench::KubeBenchOptions {
         node_name: node,
         timestamp,
         kubernetes_version: args.k8s_version.clone(),
         cluster: args.cluster.clone(),
     };
-    let imported =
-        import::kube_bench::import_files(&args.files, &options, &mut interner).map_err(usage)?;
+    let imported = files::import_kube_bench(&args.files, &options, &mut interner)?;
     for w in &imported.warnings {
         eprintln!("compliancectl: warning: {w}");
     }
@@ -315,12 +290,10 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
             &doc.kubernetes_version
         },
     );
-    let mut store = store::open(datastore, OpenMode::Create).map_err(store_failure)?;
-    store
-        .put_benchmarks(&mut std::iter::once(Ok(doc)))
-        .map_err(store_failure)?;
+    let mut store = compliance_store::open(datastore, OpenMode::Create)?;
+    store.put_benchmarks(&mut std::iter::once(Ok(doc)))?;
     println!("{line}");
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> {
@@ -329,38 +302,38 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
     } else {
         let f = std::fs::File::open(file)
             .with_context(|| format!("cannot read {}", file.display()))
-            .map_err(usage)?;
+            .map_err(Failure::invalid)?;
         Box::new(std::io::BufReader::new(f))
     };
-    let mut store = store::open(datastore, OpenMode::Create).map_err(store_failure)?;
-    let mut interner = compliance::model::TextInterner::new();
+    let mut store = compliance_store::open(datastore, OpenMode::Create)?;
+    let mut interner = TextInterner::new();
     let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
-    let stored = store
-        .put_benchmarks(&mut (&mut docs).map(|r| r.map_err(|e| Box::new(e) as store::InputError)))
-        .map_err(store_failure)?;
+    let stored = store.put_benchmarks(
+        &mut (&mut docs).map(|r| r.map_err(|e| Box::new(e) as compliance_store::InputError)),
+    )?;
     let stats = docs.into_stats();
     println!(
         "imported {stored} documents from {}, skipped {} invalid",
         file.display(),
         stats.skipped
     );
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
-    let store = store::open(datastore, OpenMode::Existing).map_err(store_failure)?;
+    let store = compliance_store::open(datastore, OpenMode::Existing)?;
     match cmd {
         ReportsCommand::List { json } => {
-            let list = store.list_reports().map_err(store_failure)?;
+            let list = store.list_reports()?;
             let mut out = std::io::stdout().lock();
             if json {
                 let rows: Vec<_> = list.iter().map(listing_json).collect();
-                serde_json::to_writer_pretty(&mut out, &rows).map_err(runtime)?;
-                writeln!(out).map_err(runtime)?;
+                serde_json::to_writer_pretty(&mut out, &rows).map_err(Failure::unavailable)?;
+                writeln!(out).map_err(Failure::unavailable)?;
             } else {
-                print_listing(&mut out, &list).map_err(runtime)?;
+                print_listing(&mut out, &list).map_err(Failure::unavailable)?;
             }
-            Ok(0)
+            Ok(EXIT_OK)
         }
         ReportsCommand::Show {
             id,
@@ -371,21 +344,25 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             let id = match (id, latest) {
                 (Some(id), _) => id,
                 (None, Some(name)) => store
-                    .list_reports()
-                    .map_err(store_failure)?
+                    .list_reports()?
                     .into_iter()
                     .find(|r| r.report_name == name)
                     .map(|r| r.id)
-                    .ok_or_else(|| usage(anyhow!("no stored report of GlobalReport {name:?}")))?,
+                    .ok_or_else(|| {
+                        Failure::new(
+                            ErrorKind::NotFound,
+                            anyhow!("no stored report of GlobalReport {name:?}"),
+                        )
+                    })?,
                 (None, None) => unreachable!("clap requires an id or --latest"),
             };
             let report = load(&*store, &id)?;
             let mut out = std::io::stdout().lock();
             if json {
-                serde_json::to_writer_pretty(&mut out, &report).map_err(runtime)?;
-                writeln!(out).map_err(runtime)?;
+                serde_json::to_writer_pretty(&mut out, &report).map_err(Failure::unavailable)?;
+                writeln!(out).map_err(Failure::unavailable)?;
             } else {
-                print_report(&mut out, &report).map_err(runtime)?;
+                print_report(&mut out, &report).map_err(Failure::unavailable)?;
             }
             if let Some(level) = fail_on
                 && let Some(text) = reporter::fail_on_report(&report, level)
@@ -395,10 +372,10 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
                     "--fail-on {}: {text}",
                     level.as_str().to_ascii_lowercase()
                 )
-                .map_err(runtime)?;
+                .map_err(Failure::unavailable)?;
                 return Ok(EXIT_FAIL_ON);
             }
-            Ok(0)
+            Ok(EXIT_OK)
         }
         ReportsCommand::Download {
             id,
@@ -413,30 +390,31 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             };
             if output == Path::new("-") {
                 let [one] = formats.as_slice() else {
-                    return Err(usage(anyhow!(
+                    return Err(Failure::invalid(anyhow!(
                         "--output - writes one download to standard output; give exactly one --format"
                     )));
                 };
                 let mut out = std::io::stdout().lock();
-                compliance::render::write_download(*one, &report, &mut out).map_err(runtime)?;
-                out.flush().map_err(runtime)?;
+                write_download(*one, &report, &mut out).map_err(Failure::unavailable)?;
+                out.flush().map_err(Failure::unavailable)?;
             } else {
                 let written =
-                    compliance::render::write_all(&report, &output, &formats).map_err(runtime)?;
+                    output::write_all(&report, &output, &formats).map_err(Failure::unavailable)?;
                 for p in written {
                     println!("wrote {}", p.display());
                 }
             }
-            Ok(0)
+            Ok(EXIT_OK)
         }
     }
 }
 
-fn load(store: &dyn reporter::Store, id: &str) -> Result<ReportDocument, Failure> {
-    store.get_report(id).map_err(store_failure)?.ok_or_else(|| {
-        usage(anyhow!(
-            "no report with id {id:?} (see `compliancectl reports list`)"
-        ))
+fn load(store: &dyn Store, id: &str) -> Result<ReportDocument, Failure> {
+    store.get_report(id)?.ok_or_else(|| {
+        Failure::new(
+            ErrorKind::NotFound,
+            anyhow!("no report with id {id:?} (see `compliancectl reports list`)"),
+        )
     })
 }
 
@@ -533,7 +511,7 @@ fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()>
         }
         writeln!(out)?;
     }
-    let top = compliance::report::report_top_failed_tests(r);
+    let top = compliance_core::report::report_top_failed_tests(r);
     if !top.is_empty() {
         writeln!(out, "\nTop failed tests")?;
         for t in top {
@@ -548,7 +526,7 @@ fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()>
 }
 
 fn validate(path: &Path) -> Result<u8, Failure> {
-    let res = Resources::load(path).map_err(usage)?;
+    let res = Resources::load(path)?;
     let problems = res.validate_all();
     for (name, (_, origin)) in &res.reports {
         println!("GlobalReport {name} ({origin})");
@@ -557,18 +535,21 @@ fn validate(path: &Path) -> Result<u8, Failure> {
         println!("GlobalReportType {name} ({origin})");
     }
     if res.reports.is_empty() && res.types.is_empty() {
-        return Err(usage(anyhow!(
+        return Err(Failure::invalid(anyhow!(
             "{}: no GlobalReport or GlobalReportType found",
             path.display()
         )));
     }
     if problems.is_empty() {
         println!("valid");
-        Ok(0)
+        Ok(EXIT_OK)
     } else {
         for p in &problems {
             eprintln!("{p}");
         }
-        Err(usage(anyhow!("{} problem(s) found", problems.len())))
+        Err(Failure::invalid(anyhow!(
+            "{} problem(s) found",
+            problems.len()
+        )))
     }
 }

@@ -1,0 +1,22 @@
+//! Data shapes shared by every part of the product, with the exact JSON keys of the SPEC.
+//!
+//! Field names here are compatibility facts (existing Calico data and dashboards read
+//! them), so every struct spells its keys out with `serde(rename)` rather than relying on
+//! a blanket case conversion.
+
+pub mod benchmark;
+pub mod global_report;
+pub mod report;
+
+/// Kept here too: report times are part of the documents' format.
+pub use crate::time;
+
+pub use benchmark::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText, TextInterner};
+pub use global_report::{
+    BenchmarkSelection, CisBenchmarkParams, GlobalReport, GlobalReportSpec, GlobalReportType,
+    GlobalReportTypeSpec, ObjectMeta, ReportTemplate, ResultsFilter, ValidationError,
+};
+pub use report::{
+    CisBenchmarkNode, CisBenchmarkSummary, NodeSummary, Rating, ReportDocument, SectionResult,
+    TestResult,
+};

@@ -1,0 +1,236 @@
+//! The four CSV downloads.
+//!
+//! Format: RFC 4180 with a header row, `,` separators, fields quoted only when they hold
+//! a comma, a double quote or a line break, and CRLF after every record. CRLF is what
+//! RFC 4180 prescribes and what spreadsheet programs (the audience of these files, hence
+//! the injection guard) expect; line breaks inside a quoted field are kept as the
+//! benchmark wrote them. The text is UTF-8 without a byte order mark.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use csv::{Terminator, Writer, WriterBuilder};
+
+use super::{RenderError, effective_params};
+use crate::model::{ReportDocument, TestResult, TestStatus};
+use crate::time;
+
+/// Neutralises spreadsheet formula injection by prefixing `'` to a cell that starts with
+/// `=`, `+`, `-` or `@` (SPEC §6), or with a tab or carriage return.
+///
+/// Spreadsheets evaluate such a cell as a formula; test descriptions and remediation
+/// texts come from the benchmarked nodes, so they are untrusted. Tab and CR are added to
+/// the SPEC's four because some spreadsheets skip leading whitespace before looking for a
+/// formula (OWASP's CSV injection guidance lists all six). Only the first character
+/// matters; the text is returned unchanged (and unallocated) otherwise.
+pub fn guard_cell(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// A decimal number formatted on the stack, so numeric cells need no allocation.
+struct Num {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Num {
+    fn new(mut n: u64) -> Num {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return Num { buf, start };
+            }
+        }
+    }
+}
+
+impl AsRef<[u8]> for Num {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn csv_writer<W: Write>(w: W) -> Writer<W> {
+    WriterBuilder::new()
+        .terminator(Terminator::CRLF)
+        .from_writer(w)
+}
+
+fn bool_cell(b: bool) -> &'static [u8] {
+    if b { b"true" } else { b"false" }
+}
+
+/// `total-summary.csv`: the report window, the effective thresholds (defaults applied,
+/// so a spec without `cis` prints 100 and 50) and the HIGH/MED/LOW node counts, in one row.
+pub fn write_total_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    let params = effective_params(doc)?;
+    let summary = &doc.cis_benchmark_summary;
+    let mut out = csv_writer(w);
+    out.write_record([
+        "startTime",
+        "endTime",
+        "type",
+        "hiPercentageThreshold",
+        "medPercentageThreshold",
+        "hiNodeCount",
+        "medNodeCount",
+        "lowNodeCount",
+    ])?;
+    out.write_record([
+        time::format(&doc.start_time).as_bytes(),
+        time::format(&doc.end_time).as_bytes(),
+        guard_cell(&summary.kind).as_bytes(),
+        Num::new(params.high_threshold.into()).as_ref(),
+        Num::new(params.med_threshold.into()).as_ref(),
+        Num::new(summary.high_count).as_ref(),
+        Num::new(summary.med_count).as_ref(),
+        Num::new(summary.low_count).as_ref(),
+    ])?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `node-summary.csv`: one row per node in report order. `version` is the node's
+/// Kubernetes version, as in Calico's `cis-benchmark` template (the SPEC leaves the
+/// column's meaning open; existing readers of these files expect Calico's); `testsUnknown` counts WARN and INFO results,
+/// which are not part of `testsTotal` (SPEC §4.5).
+pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    let mut out = csv_writer(w);
+    out.write_record([
+        "node",
+        "version",
+        "status",
+        "testsPassing",
+        "testsFailing",
+        "testsUnknown",
+        "testsTotal",
+    ])?;
+    for node in &doc.cis_benchmark {
+        let s = &node.summary;
+        out.write_record([
+            guard_cell(&node.node_name).as_bytes(),
+            guard_cell(&node.kubernetes_version).as_bytes(),
+            s.status.as_str().as_bytes(),
+            Num::new(s.total_pass).as_ref(),
+            Num::new(s.total_fail).as_ref(),
+            Num::new(s.total_info).as_ref(),
+            Num::new(s.total).as_ref(),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+const TEST_HEADER: [&str; 6] = [
+    "nodeName",
+    "testIndex",
+    "testDescription",
+    "status",
+    "scored",
+    "remediation",
+];
+
+/// `failed-tests.csv`: the FAIL results of every node, in report order (nodes, then
+/// sections, then tests as stored). `remediation` is the test's `testInfo`.
+pub fn write_failed_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    write_tests(doc, w, |t| t.status == TestStatus::Fail)
+}
+
+/// `all-tests.csv`: every included result of every node, in report order, with the
+/// columns of `failed-tests.csv`.
+pub fn write_all_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    write_tests(doc, w, |_| true)
+}
+
+fn write_tests<W: Write>(
+    doc: &ReportDocument,
+    w: W,
+    keep: impl Fn(&TestResult) -> bool,
+) -> Result<(), RenderError> {
+    let mut out = csv_writer(w);
+    out.write_record(TEST_HEADER)?;
+    for node in &doc.cis_benchmark {
+        // Guarded once per node rather than once per row.
+        let node_name = guard_cell(&node.node_name);
+        for section in &node.results {
+            for t in section.results.iter().filter(|t| keep(t)) {
+                out.write_record([
+                    node_name.as_bytes(),
+                    guard_cell(&t.text.test_number).as_bytes(),
+                    guard_cell(&t.text.test_desc).as_bytes(),
+                    guard_cell(t.status.as_str()).as_bytes(),
+                    bool_cell(t.scored),
+                    guard_cell(&t.text.test_info).as_bytes(),
+                ])?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_each_formula_prefix() {
+        for (cell, guarded) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+        ] {
+            assert_eq!(guard_cell(cell), guarded, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_cells_borrowed() {
+        for cell in [
+            "",
+            "a=b",
+            "1+1",
+            "x-y",
+            "user@example",
+            " =1",
+            "'=1",
+            "Überprüfen",
+        ] {
+            assert!(
+                matches!(guard_cell(cell), Cow::Borrowed(c) if c == cell),
+                "{cell:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats_numbers() {
+        for n in [0, 7, 10, 99, 100, 12345, u64::MAX] {
+            assert_eq!(Num::new(n).as_ref(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn quotes_only_when_needed_and_ends_records_with_crlf() {
+        let mut buf = Vec::new();
+        let mut out = csv_writer(&mut buf);
+        out.write_record(["plain", "a,b", "say \"hi\"", "two\nlines", ""])
+            .unwrap();
+        out.flush().unwrap();
+        drop(out);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The five downloads of a CIS benchmark report (SPEC §6): four CSV files and the UI
+//! summary.
+//!
+//! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
+//! `all-tests.csv` is hundreds of megabytes, so nothing here builds a whole file in
+//! memory. Files are the caller's business: the binaries write each download to a
+//! temporary file and rename it into place, so a reader never sees half a download.
+
+mod csv;
+mod ui_summary;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use crate::model::global_report::CisParams;
+use crate::model::{ReportDocument, ValidationError};
+
+pub use self::csv::{
+    guard_cell, write_all_tests, write_failed_tests, write_node_summary, write_total_summary,
+};
+pub use self::ui_summary::write_ui_summary;
+
+/// Why a download could not be rendered or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The stored `reportSpec.cis` cannot be resolved, so the effective thresholds the
+    /// downloads print are unknown.
+    #[error("report {id} has an invalid spec: {source}")]
+    InvalidSpec {
+        id: String,
+        #[source]
+        source: ValidationError,
+    },
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    #[error("cannot encode the UI summary: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A download name that is not one of the five of SPEC §6.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name:?} is not a download of a CIS benchmark report (known: {})",
+    known_names()
+)]
+pub struct UnknownDownload {
+    pub name: String,
+}
+
+fn known_names() -> String {
+    Download::all()
+        .iter()
+        .map(|d| d.file_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One of the downloads of a `cis-benchmark` report, named by its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Download {
+    TotalSummary,
+    NodeSummary,
+    FailedTests,
+    AllTests,
+    UiSummary,
+}
+
+impl Download {
+    /// All five, in the order of SPEC §6 (the order `GlobalReportType` lists them in).
+    pub fn all() -> &'static [Download] {
+        &[
+            Download::TotalSummary,
+            Download::NodeSummary,
+            Download::FailedTests,
+            Download::AllTests,
+            Download::UiSummary,
+        ]
+    }
+
+    /// The file name, which is also the name the CLI and HTTP API accept.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Download::TotalSummary => "total-summary.csv",
+            Download::NodeSummary => "node-summary.csv",
+            Download::FailedTests => "failed-tests.csv",
+            Download::AllTests => "all-tests.csv",
+            Download::UiSummary => "ui-summary.json",
+        }
+    }
+
+    /// The downloads a report type asks for: its download templates, then its UI summary,
+    /// each once, in that order. Names the renderers do not know are skipped (the type
+    /// was validated before the report was computed).
+    pub fn for_type(spec: &crate::model::GlobalReportTypeSpec) -> Vec<Download> {
+        let mut out: Vec<Download> = Vec::new();
+        let names = spec
+            .download_templates
+            .iter()
+            .chain(spec.ui_summary_template.iter())
+            .map(|t| t.name.as_str());
+        for d in names.filter_map(Download::from_name) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// The download called `name` exactly (case matters, as it does for file names).
+    pub fn from_name(name: &str) -> Option<Download> {
+        Download::all()
+            .iter()
+            .copied()
+            .find(|d| d.file_name() == name)
+    }
+}
+
+impl fmt::Display for Download {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
+impl FromStr for Download {
+    type Err = UnknownDownload;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Download::from_name(s).ok_or_else(|| UnknownDownload {
+            name: s.to_string(),
+        })
+    }
+}
+
+/// Writes one download of `doc` into `w` and flushes it.
+pub fn write_download<W: Write>(
+    download: Download,
+    doc: &ReportDocument,
+    w: W,
+) -> Result<(), RenderError> {
+    match download {
+        Download::TotalSummary => write_total_summary(doc, w),
+        Download::NodeSummary => write_node_summary(doc, w),
+        Download::FailedTests => write_failed_tests(doc, w),
+        Download::AllTests => write_all_tests(doc, w),
+        Download::UiSummary => write_ui_summary(doc, w),
+    }
+}
+
+/// The effective thresholds of `doc`, as an error naming the report when its stored spec
+/// cannot be resolved.
+fn effective_params(doc: &ReportDocument) -> Result<CisParams, RenderError> {
+    doc.report_spec
+        .cis_params()
+        .map_err(|source| RenderError::InvalidSpec {
+            id: doc.id.clone(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::global_report::{CIS_DOWNLOADS, UI_SUMMARY};
+
+    #[test]
+    fn downloads_follow_the_report_type() {
+        use crate::model::{GlobalReportType, ReportTemplate};
+        let builtin = GlobalReportType::builtin_cis_benchmark();
+        assert_eq!(Download::for_type(&builtin.spec), Download::all());
+        let template = |name: &str| ReportTemplate {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut custom = builtin.spec.clone();
+        custom.ui_summary_template = None;
+        custom.download_templates = vec![
+            template("failed-tests.csv"),
+            template("node-summary.csv"),
+            template("failed-tests.csv"),
+        ];
+        assert_eq!(
+            Download::for_type(&custom),
+            [Download::FailedTests, Download::NodeSummary]
+        );
+    }
+
+    #[test]
+    fn names_match_the_builtin_report_type() {
+        let mut expected: Vec<&str> = CIS_DOWNLOADS.iter().map(|(n, _)| *n).collect();
+        expected.push(UI_SUMMARY);
+        let names: Vec<&str> = Download::all().iter().map(|d| d.file_name()).collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn parses_names_exactly() {
+        for &d in Download::all() {
+            assert_eq!(Download::from_name(d.file_name()), Some(d));
+            assert_eq!(d.to_string().parse::<Download>(), Ok(d));
+        }
+        assert_eq!(Download::from_name("ALL-TESTS.CSV"), None);
+        let err = "all-tests".parse::<Download>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"all-tests\" is not a download of a CIS benchmark report (known: \
+             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json)"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Turning benchmark documents into a report (SPEC §4.2–4.8).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::filter::{CompiledFilter, FilterSet};
+use super::window::{QueryWindow, query_window, report_id};
+use crate::model::global_report::CisParams;
+use crate::model::{
+    BenchmarkDocument, BenchmarkTest, CisBenchmarkNode, CisBenchmarkSummary, GlobalReport,
+    GlobalReportType, NodeSummary, Rating, ReportDocument, SectionResult, TestResult, TestStatus,
+    ValidationError,
+};
+use crate::order::cmp_dotted;
+
+/// The summary `type` of a Kubernetes CIS report.
+pub const REPORT_KIND: &str = "kube";
+
+/// Everything a report needs besides the documents. Times are passed in: the core never
+/// reads the clock.
+#[derive(Debug, Clone)]
+pub struct ReportRequest<'a> {
+    pub report: &'a GlobalReport,
+    pub report_type: &'a GlobalReportType,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub generation_time: DateTime<Utc>,
+    /// The cluster name stored in the report (ELASTIC_INDEX_SUFFIX, default `cluster`).
+    pub cluster: &'a str,
+}
+
+/// Counters a reporter prints and logs; none of them changes the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComputeStats {
+    pub documents: u64,
+    /// Documents dropped because their timestamp is outside the query window.
+    pub outside_window: u64,
+    pub nodes: u64,
+    pub errored_nodes: u64,
+    /// Repeated test numbers within one node's document; the first occurrence counted.
+    pub duplicate_tests: u64,
+    /// Included tests whose status is not PASS/FAIL/WARN/INFO, by status.
+    pub unknown_statuses: BTreeMap<String, u64>,
+}
+
+/// The per-node choice of SPEC §4.2: the latest document without error, else the
+/// latest errored one.
+#[derive(Debug, Default)]
+struct Candidate {
+    ok: Option<BenchmarkDocument>,
+    errored: Option<BenchmarkDocument>,
+}
+
+/// Orders two documents of one node by time; equal times fall back to the content so
+/// that the choice never depends on the order documents arrive in.
+fn newer(a: &BenchmarkDocument, b: &BenchmarkDocument) -> bool {
+    fn key(d: &BenchmarkDocument) -> (DateTime<Utc>, &str, &str, &str) {
+        (d.timestamp, &d.version, &d.kubernetes_version, &d.error)
+    }
+    match key(a).cmp(&key(b)) {
+        Ordering::Equal => a.tests > b.tests,
+        o => o == Ordering::Greater,
+    }
+}
+
+fn keep_newer(slot: &mut Option<BenchmarkDocument>, doc: BenchmarkDocument) {
+    match slot {
+        Some(cur) if !newer(&doc, cur) => {}
+        _ => *slot = Some(doc),
+    }
+}
+
+/// Builds one report from documents offered one at a time, so stores can stream pages
+/// into it and memory stays proportional to the nodes, not to the documents read.
+#[derive(Debug)]
+pub struct ReportBuilder<'a> {
+    request: ReportRequest<'a>,
+    params: CisParams,
+    filters: FilterSet,
+    window: QueryWindow,
+    nodes: HashMap<String, Candidate>,
+    stats: ComputeStats,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// Prepares a report; fails when the spec's `cis` values are invalid.
+    pub fn new(request: ReportRequest<'a>) -> Result<Self, ValidationError> {
+        let params = request.report.spec.cis_params()?;
+        let filters = FilterSet::new(&params.results_filters);
+        let window = query_window(request.start, request.end);
+        Ok(ReportBuilder {
+            request,
+            params,
+            filters,
+            window,
+            nodes: HashMap::new(),
+            stats: ComputeStats::default(),
+        })
+    }
+
+    /// The window the benchmark documents must come from.
+    pub fn query_window(&self) -> QueryWindow {
+        self.window
+    }
+
+    /// Considers one document for its node.
+    pub fn offer(&mut self, doc: BenchmarkDocument) {
+        self.stats.documents += 1;
+        if !self.window.contains(doc.timestamp) {
+            self.stats.outside_window += 1;
+            return;
+        }
+        // Look up before inserting: most documents belong to a node already seen, and the
+        // name only needs copying for a new one.
+        let slot = match self.nodes.get_mut(&doc.node_name) {
+            Some(slot) => slot,
+            None => self.nodes.entry(doc.node_name.clone()).or_default(),
+        };
+        if doc.is_errored() {
+            if slot.ok.is_none() {
+                keep_newer(&mut slot.errored, doc);
+            }
+        } else {
+            keep_newer(&mut slot.ok, doc);
+            // A node with a good document never reports its errors: free them.
+            slot.errored = None;
+        }
+    }
+
+    /// Computes the report from every document offered.
+    pub fn finish(self) -> (ReportDocument, ComputeStats) {
+        let ReportBuilder {
+            request,
+            params,
+            filters,
+            nodes,
+            mut stats,
+            ..
+        } = self;
+        let mut nodes: Vec<(String, Candidate)> = nodes.into_iter().collect();
+        nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        stats.nodes = nodes.len() as u64;
+
+        let mut summary = CisBenchmarkSummary {
+            kind: REPORT_KIND.to_string(),
+            high_count: 0,
+            med_count: 0,
+            low_count: 0,
+        };
+        let mut results = Vec::with_capacity(nodes.len());
+        for (name, candidate) in nodes {
+            let node = match candidate {
+                Candidate { ok: Some(doc), .. } => {
+                    let filter = filters.for_version(&doc.kubernetes_version);
+                    node_result(name, doc, filter, &params, &mut stats)
+                }
+                Candidate {
+                    errored: Some(doc), ..
+                } => {
+                    stats.errored_nodes += 1;
+                    errored_node(name, doc)
+                }
+                Candidate { .. } => continue,
+            };
+            match node.summary.status {
+                Rating::High => summary.high_count += 1,
+                Rating::Med => summary.med_count += 1,
+                Rating::Low => summary.low_count += 1,
+            }
+            results.push(node);
+        }
+
+        let report_name = request.report.metadata.name.clone();
+        let report_type_name = request.report.spec.report_type.clone();
+        let doc = ReportDocument {
+            id: report_id(&report_name, &report_type_name, request.start, request.end),
+            report_name,
+            report_type_name,
+            report_spec: request.report.spec.clone(),
+            report_type_spec: request.report_type.spec.clone(),
+            start_time: request.start,
+            end_time: request.end,
+            generation_time: request.generation_time,
+            cis_benchmark_summary: summary,
+            cis_benchmark: results,
+            ui_summary: String::new(),
+            cluster: request.cluster.to_string(),
+            generated_time: request.generation_time,
+        };
+        let ui_summary = super::ui_summary::ui_summary_with(&doc, &params);
+        (ReportDocument { ui_summary, ..doc }, stats)
+    }
+}
+
+/// Computes a report from a complete set of documents in one call.
+pub fn compute_report(
+    request: ReportRequest<'_>,
+    docs: impl IntoIterator<Item = BenchmarkDocument>,
+) -> Result<(ReportDocument, ComputeStats), ValidationError> {
+    let mut builder = ReportBuilder::new(request)?;
+    for doc in docs {
+        builder.offer(doc);
+    }
+    Ok(builder.finish())
+}
+
+/// `floor(100 × pass / total)`, 0 when nothing counted (SPEC §4.5).
+pub fn percent(pass: u64, total: u64) -> u64 {
+    (pass * 100).checked_div(total).unwrap_or(0)
+}
+
+/// HIGH at or above the high threshold, MED at or above the medium one, else LOW.
+pub fn rating(pass: u64, total: u64, params: &CisParams) -> Rating {
+    let p = percent(pass, total);
+    if p >= u64::from(params.high_threshold) {
+        Rating::High
+    } else if p >= u64::from(params.med_threshold) {
+        Rating::Med
+    } else {
+        Rating::Low
+    }
+}
+
+fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
+    CisBenchmarkNode {
+        node_name: name,
+        kubernetes_version: doc.kubernetes_version,
+        benchmarks_version: doc.version,
+        summary: NodeSummary {
+            status: Rating::Low,
+            total_pass: 0,
+            total_fail: 0,
+            total_info: 0,
+            total: 0,
+        },
+        results: Vec::new(),
+        error: doc.error,
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    pass: u64,
+    fail: u64,
+    info: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: &TestStatus, unknown: &mut BTreeMap<String, u64>) {
+        match status {
+            TestStatus::Pass => self.pass += 1,
+            TestStatus::Fail => self.fail += 1,
+            TestStatus::Warn | TestStatus::Info => self.info += 1,
+            // Allocates the key once per distinct status, not once per test.
+            TestStatus::Other(s) => match unknown.get_mut(&**s) {
+                Some(count) => *count += 1,
+                None => {
+                    unknown.insert(s.to_string(), 1);
+                }
+            },
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.pass + self.fail
+    }
+}
+
+fn node_result(
+    name: String,
+    doc: BenchmarkDocument,
+    filter: &CompiledFilter,
+    params: &CisParams,
+    stats: &mut ComputeStats,
+) -> CisBenchmarkNode {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(doc.tests.len());
+    let mut sections: Vec<(&str, &str, Vec<&BenchmarkTest>)> = Vec::new();
+    let mut section_index: HashMap<&str, usize> = HashMap::new();
+    for test in &doc.tests {
+        let t = &test.text;
+        if !seen.insert(t.test_number.as_str()) {
+            stats.duplicate_tests += 1;
+            // Per node and test: debug only. The reporter warns once with the total.
+            tracing::debug!(
+                node = %name,
+                test = %t.test_number,
+                "test number appears twice in the node's document; counting the first"
+            );
+            continue;
+        }
+        if !filter.includes(
+            params.include_unscored_tests,
+            &t.test_number,
+            &t.section,
+            test.scored,
+        ) {
+            continue;
+        }
+        let i = *section_index.entry(t.section.as_str()).or_insert_with(|| {
+            sections.push((t.section.as_str(), t.section_desc.as_str(), Vec::new()));
+            sections.len() - 1
+        });
+        sections[i].2.push(test);
+    }
+    sections.sort_unstable_by(|a, b| cmp_dotted(a.0, b.0));
+
+    let mut node_counts = Counts::default();
+    let mut section_results = Vec::with_capacity(sections.len());
+    for (section, desc, mut tests) in sections {
+        tests.sort_by(|a, b| cmp_dotted(&a.text.test_number, &b.text.test_number));
+        let mut c = Counts::default();
+        for t in &tests {
+            c.add(&t.status, &mut stats.unknown_statuses);
+        }
+        node_counts.pass += c.pass;
+        node_counts.fail += c.fail;
+        node_counts.info += c.info;
+        section_results.push(SectionResult {
+            status: rating(c.pass, c.total(), params),
+            section: section.to_string(),
+            desc: desc.to_string(),
+            pass: c.pass,
+            fail: c.fail,
+            info: c.info,
+            results: tests
+                .into_iter()
+                .map(|t| TestResult {
+                    text: t.text.clone(),
+                    status: t.status.clone(),
+                    scored: t.scored,
+                })
+                .collect(),
+        });
+    }
+    CisBenchmarkNode {
+        node_name: name,
+        summary: NodeSummary {
+            status: rating(node_counts.pass, node_counts.total(), params),
+            total_pass: node_counts.pass,
+            total_fail: node_counts.fail,
+            total_info: node_counts.info,
+            total: node_counts.total(),
+        },
+        kubernetes_version: doc.kubernetes_version,
+        benchmarks_version: doc.version,
+        results: section_results,
+        error: String::new(),
+    }
+}

@@ -1,0 +1,189 @@
+//! GlobalReport schedules: standard 5-field cron in UTC, and the windows they define.
+//!
+//! One report's end is the next one's start, so a schedule defines a sequence of windows
+//! `[previous fire, fire]`. The time is always passed in: nothing here reads the clock.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+
+/// Most reports a schedule may start within any one hour (SPEC §2).
+pub const MAX_FIRES_PER_HOUR: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{0:?} is not a 5-field cron expression (minute hour day-of-month month day-of-week)")]
+    FieldCount(String),
+    #[error("{0:?} is not a valid cron expression: {1}")]
+    Parse(String, String),
+    #[error("{0:?} never fires")]
+    NeverFires(String),
+    #[error("{0:?} fires {1} times an hour; at most {MAX_FIRES_PER_HOUR} are allowed")]
+    TooFrequent(String, usize),
+}
+
+/// A validated 5-field cron schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    text: String,
+    cron: Cron,
+}
+
+impl Schedule {
+    /// Parses and checks `text`: exactly five fields, fires at all, at most twice an hour.
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
+        let trimmed = text.trim();
+        // Nicknames such as @daily are single fields that croner expands itself.
+        let fields = trimmed.split_whitespace().count();
+        if !(fields == 5 || (fields == 1 && trimmed.starts_with('@'))) {
+            return Err(ScheduleError::FieldCount(text.to_string()));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .build()
+            .parse(trimmed)
+            .map_err(|e| ScheduleError::Parse(text.to_string(), e.to_string()))?;
+        let schedule = Schedule {
+            text: trimmed.to_string(),
+            cron,
+        };
+        let fires = schedule.max_fires_per_hour()?;
+        if fires > MAX_FIRES_PER_HOUR {
+            return Err(ScheduleError::TooFrequent(text.to_string(), fires));
+        }
+        Ok(schedule)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Minutes fire identically in every hour that fires at all, so counting the fires
+    /// in the first such hour gives the maximum for any hour.
+    fn max_fires_per_hour(&self) -> Result<usize, ScheduleError> {
+        let never = || ScheduleError::NeverFires(self.text.clone());
+        let reference = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+        let first = self
+            .cron
+            .find_next_occurrence(&reference, true)
+            .map_err(|_| never())?;
+        let hour_start = first - Duration::seconds(first.timestamp().rem_euclid(3600));
+        let hour_end = hour_start + Duration::hours(1);
+        let mut count = 0;
+        let mut t = hour_start;
+        while let Ok(next) = self.cron.find_next_occurrence(&t, count == 0) {
+            if next >= hour_end {
+                break;
+            }
+            count += 1;
+            t = next;
+            if count > 60 {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The last fire time at or before `t`.
+    pub fn previous_fire(&self, t: DateTime<Utc>, inclusive: bool) -> Option<DateTime<Utc>> {
+        self.cron.find_previous_occurrence(&t, inclusive).ok()
+    }
+
+    /// The first fire time at or after `t`.
+    pub fn next_fire(&self, t: DateTime<Utc>, inclusive: bool) -> Option<DateTime<Utc>> {
+        self.cron.find_next_occurrence(&t, inclusive).ok()
+    }
+
+    /// The last completed window whose end + `start_delay` is not after `now`.
+    ///
+    /// The delay leaves benchmarkers time to store results for the window's final hour
+    /// before the report is computed (SPEC §7, default 30 minutes).
+    pub fn last_completed_window(
+        &self,
+        now: DateTime<Utc>,
+        start_delay: Duration,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let end = self.previous_fire(now - start_delay, true)?;
+        let start = self.previous_fire(end, false)?;
+        Some((start, end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse(s).unwrap()
+    }
+
+    #[test]
+    fn daily_schedule_window_is_previous_midnight_to_midnight() {
+        let s = Schedule::parse("0 0 * * *").unwrap();
+        let w = s.last_completed_window(t("2026-11-26T17:40:00Z"), Duration::minutes(30));
+        assert_eq!(
+            w,
+            Some((t("2026-11-25T00:00:00Z"), t("2026-11-26T00:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn window_waits_for_job_start_delay() {
+        let s = Schedule::parse("0 0 * * *").unwrap();
+        // 00:10 is inside the 30 minute delay: today's window is not ready yet.
+        let w = s.last_completed_window(t("2026-11-26T00:10:00Z"), Duration::minutes(30));
+        assert_eq!(
+            w,
+            Some((t("2026-11-24T00:00:00Z"), t("2026-11-25T00:00:00Z")))
+        );
+        // At exactly end + delay it is.
+        let w = s.last_completed_window(t("2026-11-26T00:30:00Z"), Duration::minutes(30));
+        assert_eq!(
+            w,
+            Some((t("2026-11-25T00:00:00Z"), t("2026-11-26T00:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn hourly_and_twice_hourly_are_accepted() {
+        assert!(Schedule::parse("0 * * * *").is_ok());
+        assert!(Schedule::parse("0,30 * * * *").is_ok());
+        assert!(Schedule::parse("@daily").is_ok());
+    }
+
+    #[test]
+    fn more_than_twice_an_hour_is_rejected() {
+        assert_eq!(
+            Schedule::parse("*/20 9 * * *").unwrap_err(),
+            ScheduleError::TooFrequent("*/20 9 * * *".into(), 3)
+        );
+        assert!(matches!(
+            Schedule::parse("* * * * *"),
+            Err(ScheduleError::TooFrequent(_, 60))
+        ));
+    }
+
+    #[test]
+    fn seconds_field_and_garbage_are_rejected() {
+        assert!(matches!(
+            Schedule::parse("0 0 0 * * *"),
+            Err(ScheduleError::FieldCount(_))
+        ));
+        assert!(matches!(
+            Schedule::parse("61 0 * * *"),
+            Err(ScheduleError::Parse(..))
+        ));
+        assert!(matches!(
+            Schedule::parse("daily"),
+            Err(ScheduleError::FieldCount(_))
+        ));
+    }
+
+    #[test]
+    fn impossible_date_never_fires() {
+        assert!(matches!(
+            Schedule::parse("0 0 31 2 *"),
+            Err(ScheduleError::NeverFires(_))
+        ));
+    }
+}

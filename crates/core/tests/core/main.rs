@@ -1,0 +1,6 @@
+//! The core against real inputs and reviewed outputs: every real kube-bench fixture
+//! imported, and every download compared with its golden file.
+
+mod import_kube_bench;
+mod layering;
+mod render_golden;

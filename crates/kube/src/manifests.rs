@@ -1,0 +1,409 @@
+//! GlobalReport and GlobalReportType manifests read from YAML files (COMPLIANCE_RESOURCES).
+//!
+//! Local runs and CI have no Kubernetes API; they point the reporter at the same
+//! manifests they would `kubectl apply`.
+
+// Errors here are built once per run on the way out; their size is irrelevant, and
+// keeping the fields inline keeps the messages' construction simple.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use compliance_core::model::global_report::{API_VERSION, CIS_BENCHMARK_TYPE};
+use compliance_core::model::{GlobalReport, GlobalReportType};
+
+use crate::resources::{Origin, ReportSource, ResourceError, checked};
+
+/// The resources found in a file or directory.
+#[derive(Debug, Default, Clone)]
+pub struct Resources {
+    pub location: String,
+    pub reports: BTreeMap<String, (GlobalReport, Origin)>,
+    pub types: BTreeMap<String, (GlobalReportType, Origin)>,
+    /// Documents of other kinds that were skipped, e.g. Namespaces in a manifest folder.
+    pub skipped: Vec<(Origin, String)>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: Option<HeadMeta>,
+}
+
+#[derive(Deserialize)]
+struct HeadMeta {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl Resources {
+    /// Reads every `.yaml`, `.yml` and `.json` file of `path` (a file, or a directory read
+    /// in name order, not recursively).
+    pub fn load(path: &Path) -> Result<Resources, ResourceError> {
+        let read_err = |source| ResourceError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_err)?;
+        let files = if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(read_err)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(
+                            p.extension().and_then(|e| e.to_str()),
+                            Some("yaml" | "yml" | "json")
+                        )
+                })
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut res = Resources {
+            location: path.display().to_string(),
+            ..Default::default()
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| ResourceError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            res.add_text(&file, &text)?;
+        }
+        Ok(res)
+    }
+
+    /// Adds the manifests of one YAML stream (documents separated by `---` lines).
+    pub fn add_text(&mut self, path: &Path, text: &str) -> Result<(), ResourceError> {
+        for (i, chunk) in split_documents(text).into_iter().enumerate() {
+            let origin = Origin {
+                path: path.to_path_buf(),
+                document: i + 1,
+            };
+            if chunk.lines().all(|l| {
+                let l = l.trim();
+                l.is_empty() || l.starts_with('#')
+            }) {
+                continue;
+            }
+            let head: Head = serde_saphyr::from_str(chunk).map_err(|e| ResourceError::Yaml {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+            let kind = head.kind.unwrap_or_default();
+            if kind != "GlobalReport" && kind != "GlobalReportType" {
+                self.skipped.push((origin, kind));
+                continue;
+            }
+            let name = head.metadata.and_then(|m| m.name).unwrap_or_default();
+            let api = head.api_version.unwrap_or_default();
+            if api != API_VERSION {
+                return Err(ResourceError::ApiVersion {
+                    origin,
+                    kind,
+                    found: api,
+                });
+            }
+            if kind == "GlobalReport" {
+                let r: GlobalReport = typed(chunk, &origin, &kind, &name)?;
+                insert(&mut self.reports, &kind, r.metadata.name.clone(), r, origin)?;
+            } else {
+                let t: GlobalReportType = typed(chunk, &origin, &kind, &name)?;
+                insert(&mut self.types, &kind, t.metadata.name.clone(), t, origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The named type, falling back to the built-in `cis-benchmark`.
+    pub fn report_type(&self, name: &str) -> Option<GlobalReportType> {
+        match self.types.get(name) {
+            Some((t, _)) => Some(t.clone()),
+            None if name == CIS_BENCHMARK_TYPE => Some(GlobalReportType::builtin_cis_benchmark()),
+            None => None,
+        }
+    }
+
+    fn known_types(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.types.keys().cloned().collect();
+        if !self.types.contains_key(CIS_BENCHMARK_TYPE) {
+            names.insert(0, CIS_BENCHMARK_TYPE.to_string());
+        }
+        names
+    }
+
+    /// Validates every resource; returns one message per problem, each naming the object.
+    pub fn validate_all(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, (t, origin)) in &self.types {
+            for e in t.validate() {
+                problems.push(format!("{origin}: GlobalReportType {name:?}: {e}"));
+            }
+        }
+        let exists = |n: &str| self.report_type(n).is_some();
+        for (name, (r, origin)) in &self.reports {
+            for e in r.validate(&exists) {
+                problems.push(format!("{origin}: GlobalReport {name:?}: {e}"));
+            }
+        }
+        problems
+    }
+}
+
+impl ReportSource for Resources {
+    fn load_report(&self, name: &str) -> Result<(GlobalReport, GlobalReportType), ResourceError> {
+        let (report, _) = self
+            .reports
+            .get(name)
+            .ok_or_else(|| ResourceError::UnknownReport {
+                name: name.to_string(),
+                where_: self.location.clone(),
+                known: self.reports.keys().cloned().collect(),
+            })?;
+        let report_type = self.report_type(&report.spec.report_type).ok_or_else(|| {
+            ResourceError::UnknownReportType {
+                report: name.to_string(),
+                report_type: report.spec.report_type.clone(),
+                known: self.known_types(),
+            }
+        })?;
+        checked(report.clone(), report_type)
+    }
+}
+
+fn insert<T>(
+    map: &mut BTreeMap<String, (T, Origin)>,
+    kind: &str,
+    name: String,
+    value: T,
+    origin: Origin,
+) -> Result<(), ResourceError> {
+    if let Some((_, first)) = map.get(&name) {
+        return Err(ResourceError::Duplicate {
+            kind: kind.to_string(),
+            name,
+            first: first.clone(),
+            second: origin,
+        });
+    }
+    map.insert(name, (value, origin));
+    Ok(())
+}
+
+/// Deserialises one document, reporting the dotted path of the field that failed.
+fn typed<T: DeserializeOwned>(
+    chunk: &str,
+    origin: &Origin,
+    kind: &str,
+    name: &str,
+) -> Result<T, ResourceError> {
+    let mut path = String::new();
+    let result = serde_saphyr::with_deserializer_from_str(chunk, |de| {
+        let mut track = serde_path_to_error::Track::new();
+        let value = T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+        if value.is_err() {
+            path = track.path().to_string();
+        }
+        value
+    });
+    result.map_err(|e| ResourceError::Field {
+        origin: origin.clone(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        field: if path.is_empty() || path == "." {
+            "(document)".to_string()
+        } else {
+            path.clone()
+        },
+        message: e.to_string(),
+    })
+}
+
+/// Splits a YAML stream at `---` document markers.
+///
+/// Done by hand so each document can be deserialised on its own with field-path
+/// tracking; manifests never put `---` inside block scalars at column 0.
+fn split_documents(text: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
+            docs.push(&text[start..offset]);
+            start = offset + line.len();
+        }
+        offset += line.len();
+    }
+    docs.push(&text[start..]);
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+apiVersion: projectcalico.org/v3
+kind: GlobalReport
+metadata:
+  name: daily-cis-results
+  labels:
+    deployment: production
+spec:
+  reportType: cis-benchmark
+  schedule: 0 0 * * *
+  cis:
+    highThreshold: 100
+    medThreshold: 50
+    includeUnscoredTests: true
+    numFailedTests: 5
+    resultsFilters:
+    - benchmarkSelection: { kubernetesVersion: "1.13" }
+      exclude: ["1.1.4", "1.2.5"]
+"#;
+
+    fn load(text: &str) -> Result<Resources, ResourceError> {
+        let mut r = Resources::default();
+        r.add_text(Path::new("reports.yaml"), text)?;
+        Ok(r)
+    }
+
+    /// The message with which loading the seed report from `text` is refused.
+    fn refusal(text: &str) -> String {
+        load(text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn seed_report_loads_with_builtin_type() {
+        let res = load(SEED).unwrap();
+        let (r, t) = res.load_report("daily-cis-results").unwrap();
+        assert_eq!(r.metadata.labels["deployment"], "production");
+        let cis = r.spec.cis.unwrap();
+        assert_eq!(cis.results_filters[0].exclude, ["1.1.4", "1.2.5"]);
+        assert_eq!(t.metadata.name, "cis-benchmark");
+        assert!(res.validate_all().is_empty());
+    }
+
+    #[test]
+    fn singular_results_filter_is_an_alias() {
+        let text = SEED.replace("resultsFilters:", "resultsFilter:");
+        let (r, _) = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap();
+        assert_eq!(r.spec.cis.unwrap().results_filters.len(), 1);
+    }
+
+    #[test]
+    fn unquoted_version_stays_text() {
+        let text = SEED.replace("\"1.13\"", "1.20");
+        let (r, _) = load(&text)
+            .unwrap()
+            .load_report("daily-cis-results")
+            .unwrap();
+        let sel = r.spec.cis.unwrap().results_filters[0]
+            .benchmark_selection
+            .clone();
+        assert_eq!(sel.unwrap().kubernetes_version.as_deref(), Some("1.20"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let text = SEED.replace("highThreshold: 100", "highThreshold: lots");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("spec.cis.highThreshold"), "{err}");
+    }
+
+    #[test]
+    fn filter_entry_that_is_not_an_object_names_the_entry() {
+        let text = SEED.replace(
+            "    - benchmarkSelection: { kubernetesVersion: \"1.13\" }\n      exclude: [\"1.1.4\", \"1.2.5\"]",
+            "    - \"1.1.4\"",
+        );
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("spec.cis.resultsFilters[0]"), "{err}");
+    }
+
+    #[test]
+    fn invalid_thresholds_are_refused_with_the_field() {
+        let text = SEED.replace("medThreshold: 50", "medThreshold: 100");
+        let err = refusal(&text);
+        assert!(err.contains("spec.cis.medThreshold"), "{err}");
+        let text = SEED.replace("numFailedTests: 5", "numFailedTests: 0");
+        let err = refusal(&text);
+        assert!(err.contains("spec.cis.numFailedTests: 0"), "{err}");
+        let text = SEED.replace("highThreshold: 100", "highThreshold: 101");
+        let err = refusal(&text);
+        assert!(
+            err.contains("spec.cis.highThreshold: 101 is outside 0..100"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_schedule_is_refused() {
+        let text = SEED.replace("0 0 * * *", "\"*/5 * * * *\"");
+        let err = refusal(&text);
+        assert!(err.contains("spec.schedule"), "{err}");
+    }
+
+    #[test]
+    fn unknown_report_and_type_are_named() {
+        let res = load(SEED).unwrap();
+        let err = res.load_report("weekly").unwrap_err().to_string();
+        assert!(
+            err.contains("\"weekly\"") && err.contains("daily-cis-results"),
+            "{err}"
+        );
+        let text = SEED.replace("reportType: cis-benchmark", "reportType: inventory");
+        let err = refusal(&text);
+        assert!(err.contains("unknown report type \"inventory\""), "{err}");
+    }
+
+    #[test]
+    fn several_documents_and_other_kinds() {
+        let text = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: x}}\n---\n{SEED}\n---\n# only a comment\n"
+        );
+        let res = load(&text).unwrap();
+        assert_eq!(res.reports.len(), 1);
+        assert_eq!(res.skipped.len(), 1);
+        let err = load(&format!("{SEED}\n---\n{SEED}")).unwrap_err();
+        assert!(matches!(err, ResourceError::Duplicate { .. }), "{err}");
+    }
+
+    #[test]
+    fn custom_type_must_ask_for_known_downloads() {
+        let text = format!(
+            "{SEED}---\napiVersion: projectcalico.org/v3\nkind: GlobalReportType\nmetadata: {{name: cis-benchmark}}\nspec:\n  includeCISBenchmarkData: true\n  downloadTemplates:\n  - name: pods.csv\n    template: x\n"
+        );
+        let res = load(&text).unwrap();
+        let err = res
+            .load_report("daily-cis-results")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.downloadTemplates[0].name"), "{err}");
+    }
+
+    #[test]
+    fn wrong_api_version_is_refused() {
+        let text = SEED.replace("projectcalico.org/v3", "projectcalico.org/v1");
+        assert!(matches!(load(&text), Err(ResourceError::ApiVersion { .. })));
+    }
+}

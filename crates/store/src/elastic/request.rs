@@ -1,0 +1,654 @@
+//! Every request the store sends, built as plain data without sending anything.
+//!
+//! The shapes are documented in `docs/elasticsearch.md`; keeping them here as pure
+//! functions lets tests compare them to that contract and lets the transport stay a few
+//! lines long.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::QueryWindow;
+use compliance_core::time;
+
+/// Base name of the benchmark result indices (SPEC §3).
+pub const BENCHMARK_INDEX: &str = "tigera_secure_ee_benchmark_results";
+/// Base name of the report indices (SPEC §5).
+pub const REPORT_INDEX: &str = "tigera_secure_ee_compliance_reports";
+/// Base name of the indices holding the node results of split reports (our addition).
+pub const REPORT_PARTS_INDEX: &str = "tigera_secure_ee_compliance_report_parts";
+
+/// How long a point in time stays open between two pages of the benchmark read.
+pub const PIT_KEEP_ALIVE: &str = "5m";
+/// Point-in-time keep-alive for listing reports (small pages, quick).
+pub const LIST_PIT_KEEP_ALIVE: &str = "1m";
+/// Report heads per list page; a head without node results is ~2 KB.
+pub const LIST_PAGE_SIZE: usize = 1000;
+/// Report parts per page when reading a split report (each at most [`PART_BYTES`]).
+pub const PARTS_PAGE_SIZE: usize = 4;
+/// Largest JSON of one report part: small enough for Elasticsearch to index comfortably
+/// and for several to share a bulk request.
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Name of the collapse inner hit holding each node's latest document.
+pub const INNER_HITS: &str = "latest";
+
+/// HTTP method of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// A request body, already serialized: reports can be tens of megabytes, and building a
+/// `serde_json::Value` of them first would double the memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// Shared bytes: a retry re-sends the same buffer instead of copying it.
+    Json(Bytes),
+    /// `_bulk` lines (`application/x-ndjson`).
+    Ndjson(Bytes),
+}
+
+impl Body {
+    fn json(value: &Value) -> Body {
+        Body::Json(
+            serde_json::to_vec(value)
+                .expect("a JSON value always serializes")
+                .into(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Body::None => 0,
+            Body::Json(b) | Body::Ndjson(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The body as JSON, for tests and logs of small requests.
+    pub fn as_json(&self) -> Option<Value> {
+        match self {
+            Body::Json(b) => serde_json::from_slice(b).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// One HTTP request to Elasticsearch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsRequest {
+    /// What the request does, for log lines and errors ("open point in time").
+    pub op: &'static str,
+    pub method: Method,
+    /// Path from the base URL, starting with `/`, already percent-encoded.
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+impl EsRequest {
+    fn new(op: &'static str, method: Method, path: String) -> EsRequest {
+        EsRequest {
+            op,
+            method,
+            path,
+            query: Vec::new(),
+            body: Body::None,
+        }
+    }
+
+    fn param(mut self, name: &'static str, value: &str) -> EsRequest {
+        self.query.push((name, value.to_string()));
+        self
+    }
+
+    fn body(mut self, body: Body) -> EsRequest {
+        self.body = body;
+        self
+    }
+
+    /// `METHOD /path?query` for messages.
+    pub fn describe(&self) -> String {
+        let method = match self.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        };
+        if self.query.is_empty() {
+            format!("{method} {}", self.path)
+        } else {
+            let q: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{method} {}?{}", self.path, q.join("&"))
+        }
+    }
+}
+
+/// The index names of one cluster (ELASTIC_INDEX_SUFFIX).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indices {
+    suffix: String,
+}
+
+impl Indices {
+    pub fn new(suffix: &str) -> Indices {
+        Indices {
+            suffix: suffix.to_string(),
+        }
+    }
+
+    /// Where benchmark documents are written: `tigera_secure_ee_benchmark_results.S`.
+    pub fn benchmark_write(&self) -> String {
+        format!("{BENCHMARK_INDEX}.{}", self.suffix)
+    }
+
+    /// Where reports are written: `tigera_secure_ee_compliance_reports.S`.
+    pub fn report_write(&self) -> String {
+        format!("{REPORT_INDEX}.{}", self.suffix)
+    }
+
+    /// Where the parts of split reports live.
+    pub fn report_parts(&self) -> String {
+        format!("{REPORT_PARTS_INDEX}.{}", self.suffix)
+    }
+
+    /// The read patterns of a base: `X.S` and Calico's rollover indices `X.S.*`.
+    pub fn read_patterns(&self, base: &str) -> String {
+        format!("{base}.{s},{base}.{s}.*", s = self.suffix)
+    }
+
+    /// The pattern resolved to learn whether any index of `base` exists. Wider than the
+    /// read patterns; [`Indices::owns`] filters what it returns.
+    pub fn resolve_pattern(&self, base: &str) -> String {
+        format!("{base}.{}*", self.suffix)
+    }
+
+    /// Whether an index, alias or data stream name belongs to this cluster's `base`:
+    /// `X.S` itself or `X.S.<anything>`, but not `X.S2` (another cluster).
+    pub fn owns(&self, base: &str, name: &str) -> bool {
+        let own = format!("{base}.{}", self.suffix);
+        name == own
+            || name
+                .strip_prefix(&own)
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+}
+
+/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `GET /_resolve/index/<pattern>`: which indices, aliases and data streams match.
+pub fn resolve_index(pattern: &str) -> EsRequest {
+    EsRequest::new(
+        "resolve index names",
+        Method::Get,
+        format!("/_resolve/index/{pattern}"),
+    )
+}
+
+/// `POST /<patterns>/_pit`: opens a point in time; missing concrete names are ignored.
+pub fn open_pit(patterns: &str, keep_alive: &str) -> EsRequest {
+    EsRequest::new(
+        "open point in time",
+        Method::Post,
+        format!("/{patterns}/_pit"),
+    )
+    .param("keep_alive", keep_alive)
+    .param("ignore_unavailable", "true")
+}
+
+/// `DELETE /_pit`: releases a point in time.
+pub fn close_pit(pit: &str) -> EsRequest {
+    EsRequest::new("close point in time", Method::Delete, "/_pit".into())
+        .body(Body::json(&json!({ "id": pit })))
+}
+
+/// The window as an Elasticsearch range: both ends inclusive (SPEC §4.1).
+fn window_range(window: &QueryWindow) -> Value {
+    json!({ "range": { "timestamp": {
+        "gte": time::format(&window.start),
+        "lte": time::format(&window.end),
+        "format": "strict_date_optional_time",
+    }}})
+}
+
+/// True for documents whose `error` has a word in it. `error` is `text`, where `exists`
+/// also matches `""`; a regexp over the indexed terms does not.
+fn has_error() -> Value {
+    json!({ "regexp": { "error": ".+" } })
+}
+
+/// One page of "each node's latest document in the window": good documents when
+/// `errored` is false, errored ones when true. `after` is the last node name of the
+/// previous page. Only the node name goes into `search_after`: Elasticsearch then skips
+/// its implicit `_shard_doc` tiebreaker, which collapse with `search_after` forbids.
+pub fn latest_per_node_page(
+    window: &QueryWindow,
+    pit: &str,
+    after: Option<&str>,
+    errored: bool,
+    size: usize,
+) -> EsRequest {
+    let query = if errored {
+        json!({ "bool": { "filter": [window_range(window), has_error()] } })
+    } else {
+        json!({ "bool": { "filter": [window_range(window)], "must_not": [has_error()] } })
+    };
+    let mut body = json!({
+        "size": size,
+        "track_total_hits": false,
+        "_source": false,
+        "query": query,
+        "collapse": {
+            "field": "node_name",
+            "inner_hits": {
+                "name": INNER_HITS,
+                "size": 1,
+                "_source": true,
+                "sort": [{ "timestamp": { "order": "desc" } }],
+            },
+        },
+        "sort": [{ "node_name": { "order": "asc" } }],
+        "pit": { "id": pit, "keep_alive": PIT_KEEP_ALIVE },
+    });
+    if let Some(after) = after {
+        body["search_after"] = json!([after]);
+    }
+    EsRequest::new(
+        if errored {
+            "search errored benchmark results"
+        } else {
+            "search benchmark results"
+        },
+        Method::Post,
+        "/_search".into(),
+    )
+    .body(Body::json(&body))
+}
+
+/// The `_id` of a benchmark document: node and time, so a re-import replaces it.
+pub fn benchmark_doc_id(node_name: &str, timestamp: &DateTime<Utc>) -> String {
+    format!(
+        "{node_name}@{}",
+        timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// Appends one `index` action and its source to a `_bulk` body.
+pub fn push_bulk_index(out: &mut Vec<u8>, index: &str, id: &str, source: &[u8]) {
+    let action = json!({ "index": { "_index": index, "_id": id } });
+    serde_json::to_writer(&mut *out, &action).expect("a JSON value always serializes");
+    out.push(b'\n');
+    out.extend_from_slice(source);
+    out.push(b'\n');
+}
+
+/// `POST /_bulk`; `refresh` waits until the documents are searchable.
+pub fn bulk(op: &'static str, body: impl Into<Bytes>, refresh: bool) -> EsRequest {
+    let req = EsRequest::new(op, Method::Post, "/_bulk".into()).body(Body::Ndjson(body.into()));
+    if refresh {
+        req.param("refresh", "wait_for")
+    } else {
+        req
+    }
+}
+
+/// `PUT /<index>/_doc/<id>?refresh=wait_for`: creates or replaces one document.
+pub fn put_document(op: &'static str, index: &str, id: &str, body: Vec<u8>) -> EsRequest {
+    EsRequest::new(
+        op,
+        Method::Put,
+        format!("/{index}/_doc/{}", encode_segment(id)),
+    )
+    .param("refresh", "wait_for")
+    .body(Body::Json(body.into()))
+}
+
+/// Which parts of a report to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartsToDelete<'a> {
+    /// Every generation but this one: leftovers of earlier runs of the window.
+    AllBut(&'a str),
+    /// Only this generation: a write that failed before its head was stored.
+    Only(&'a str),
+    /// All of them: the report is now a single document.
+    All,
+}
+
+/// Deletes parts of report `id` (`_delete_by_query`; a missing index is not an error).
+pub fn delete_parts(parts_index: &str, id: &str, which: PartsToDelete<'_>) -> EsRequest {
+    let mut query = json!({ "bool": { "filter": [{ "term": { "reportId": id } }] } });
+    match which {
+        PartsToDelete::AllBut(g) => {
+            query["bool"]["must_not"] = json!([{ "term": { "generation": g } }]);
+        }
+        PartsToDelete::Only(g) => {
+            query["bool"]["filter"]
+                .as_array_mut()
+                .expect("filter is an array")
+                .push(json!({ "term": { "generation": g } }));
+        }
+        PartsToDelete::All => {}
+    }
+    EsRequest::new(
+        "delete report parts",
+        Method::Post,
+        format!("/{parts_index}/_delete_by_query"),
+    )
+    .param("ignore_unavailable", "true")
+    .param("conflicts", "proceed")
+    .param("refresh", "true")
+    .body(Body::json(&json!({ "query": query })))
+}
+
+/// Finds a report head by id in every report index of the cluster.
+pub fn report_by_id(patterns: &str, id: &str) -> EsRequest {
+    EsRequest::new("get report", Method::Post, format!("/{patterns}/_search"))
+        .param("ignore_unavailable", "true")
+        .body(Body::json(&json!({
+            "size": 10,
+            "query": { "ids": { "values": [id] } },
+        })))
+}
+
+/// One page of the parts of a split report, in part order.
+pub fn report_parts_page(
+    parts_index: &str,
+    id: &str,
+    generation: &str,
+    after: Option<u64>,
+) -> EsRequest {
+    let mut body = json!({
+        "size": PARTS_PAGE_SIZE,
+        "query": { "bool": { "filter": [
+            { "term": { "reportId": id } },
+            { "term": { "generation": generation } },
+        ] } },
+        "sort": [{ "part": { "order": "asc" } }],
+    });
+    if let Some(after) = after {
+        body["search_after"] = json!([after]);
+    }
+    EsRequest::new(
+        "read report parts",
+        Method::Post,
+        format!("/{parts_index}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&body))
+}
+
+/// The `_source` fields a report listing needs: everything but the node results.
+pub const LISTING_FIELDS: [&str; 9] = [
+    "id",
+    "reportName",
+    "reportTypeName",
+    "startTime",
+    "endTime",
+    "generationTime",
+    "generated_time",
+    "cisBenchmarkSummary",
+    "cisBenchmarkNodeCount",
+];
+
+/// One page of report heads, newest window first, under a point in time. `after` is
+/// every sort value of the previous page's last hit (the implicit tiebreaker included).
+pub fn list_reports_page(pit: &str, after: Option<&[Value]>) -> EsRequest {
+    let mut body = json!({
+        "size": LIST_PAGE_SIZE,
+        "track_total_hits": false,
+        "_source": LISTING_FIELDS,
+        "sort": [{ "endTime": { "order": "desc", "unmapped_type": "date" } }],
+        "pit": { "id": pit, "keep_alive": LIST_PIT_KEEP_ALIVE },
+    });
+    if let Some(after) = after {
+        body["search_after"] = Value::Array(after.to_vec());
+    }
+    EsRequest::new("list reports", Method::Post, "/_search".into()).body(Body::json(&body))
+}
+
+/// `GET /_index_template/<name>`.
+pub fn get_index_template(name: &str) -> EsRequest {
+    EsRequest::new(
+        "read index template",
+        Method::Get,
+        format!("/_index_template/{}", encode_segment(name)),
+    )
+}
+
+/// `PUT /_index_template/<name>`.
+pub fn put_index_template(name: &str, body: &Value) -> EsRequest {
+    EsRequest::new(
+        "install index template",
+        Method::Put,
+        format!("/_index_template/{}", encode_segment(name)),
+    )
+    .body(Body::json(body))
+}
+
+/// `GET /<patterns>/_mapping/field/<fields>`: how existing indices map some fields.
+pub fn field_mappings(patterns: &str, fields: &[&str]) -> EsRequest {
+    EsRequest::new(
+        "read field mappings",
+        Method::Get,
+        format!("/{patterns}/_mapping/field/{}", fields.join(",")),
+    )
+    .param("ignore_unavailable", "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> QueryWindow {
+        QueryWindow {
+            start: time::parse("2026-11-24T12:00:00Z").unwrap(),
+            end: time::parse("2026-11-26T00:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn index_names_follow_the_spec_and_calico() {
+        let i = Indices::new("cluster");
+        assert_eq!(
+            i.benchmark_write(),
+            "tigera_secure_ee_benchmark_results.cluster"
+        );
+        assert_eq!(
+            i.report_write(),
+            "tigera_secure_ee_compliance_reports.cluster"
+        );
+        assert_eq!(
+            i.read_patterns(BENCHMARK_INDEX),
+            "tigera_secure_ee_benchmark_results.cluster,tigera_secure_ee_benchmark_results.cluster.*"
+        );
+        assert_eq!(
+            i.resolve_pattern(REPORT_INDEX),
+            "tigera_secure_ee_compliance_reports.cluster*"
+        );
+    }
+
+    #[test]
+    fn another_clusters_indices_are_not_ours() {
+        let i = Indices::new("prod");
+        assert!(i.owns(BENCHMARK_INDEX, "tigera_secure_ee_benchmark_results.prod"));
+        assert!(i.owns(BENCHMARK_INDEX, "tigera_secure_ee_benchmark_results.prod."));
+        assert!(i.owns(
+            BENCHMARK_INDEX,
+            "tigera_secure_ee_benchmark_results.prod.lma-000001"
+        ));
+        assert!(!i.owns(
+            BENCHMARK_INDEX,
+            "tigera_secure_ee_benchmark_results.prod-eu"
+        ));
+        assert!(!i.owns(
+            BENCHMARK_INDEX,
+            "tigera_secure_ee_benchmark_results.production"
+        ));
+        assert!(!i.owns(REPORT_INDEX, "tigera_secure_ee_benchmark_results.prod"));
+    }
+
+    #[test]
+    fn first_page_collapses_on_node_name_and_keeps_the_latest() {
+        let req = latest_per_node_page(&window(), "PIT1", None, false, 200);
+        assert_eq!(req.describe(), "POST /_search");
+        assert_eq!(
+            req.body.as_json().unwrap(),
+            json!({
+                "size": 200,
+                "track_total_hits": false,
+                "_source": false,
+                "query": { "bool": {
+                    "filter": [{ "range": { "timestamp": {
+                        "gte": "2026-11-24T12:00:00Z", "lte": "2026-11-26T00:00:00Z",
+                        "format": "strict_date_optional_time" } } }],
+                    "must_not": [{ "regexp": { "error": ".+" } }],
+                } },
+                "collapse": { "field": "node_name", "inner_hits": {
+                    "name": "latest", "size": 1, "_source": true,
+                    "sort": [{ "timestamp": { "order": "desc" } }] } },
+                "sort": [{ "node_name": { "order": "asc" } }],
+                "pit": { "id": "PIT1", "keep_alive": "5m" },
+            })
+        );
+    }
+
+    #[test]
+    fn later_pages_search_after_the_node_name_only() {
+        let body = latest_per_node_page(&window(), "PIT2", Some("node-0199"), true, 50)
+            .body
+            .as_json()
+            .unwrap();
+        assert_eq!(body["search_after"], json!(["node-0199"]));
+        assert_eq!(body["size"], json!(50));
+        assert_eq!(
+            body["query"]["bool"]["filter"][1],
+            json!({ "regexp": { "error": ".+" } })
+        );
+        assert!(body["query"]["bool"].get("must_not").is_none());
+    }
+
+    #[test]
+    fn pit_requests() {
+        let open = open_pit("a.cluster,a.cluster.*", PIT_KEEP_ALIVE);
+        assert_eq!(
+            open.describe(),
+            "POST /a.cluster,a.cluster.*/_pit?keep_alive=5m&ignore_unavailable=true"
+        );
+        assert!(open.body.is_empty());
+        let close = close_pit("P");
+        assert_eq!(close.describe(), "DELETE /_pit");
+        assert_eq!(close.body.as_json().unwrap(), json!({ "id": "P" }));
+    }
+
+    #[test]
+    fn bulk_lines_pair_an_action_with_its_source() {
+        let mut body = Vec::new();
+        push_bulk_index(
+            &mut body,
+            "idx",
+            "n1@2026-11-26T10:00:00.000Z",
+            br#"{"a":1}"#,
+        );
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            "{\"index\":{\"_id\":\"n1@2026-11-26T10:00:00.000Z\",\"_index\":\"idx\"}}\n{\"a\":1}\n"
+        );
+        let req = bulk("store benchmark results", body, true);
+        assert_eq!(req.describe(), "POST /_bulk?refresh=wait_for");
+        assert!(matches!(req.body, Body::Ndjson(_)));
+    }
+
+    #[test]
+    fn benchmark_ids_are_node_and_millisecond_time() {
+        let t = time::parse("2026-11-26T10:00:00Z").unwrap();
+        assert_eq!(
+            benchmark_doc_id("ip-10-0-1-7", &t),
+            "ip-10-0-1-7@2026-11-26T10:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn report_ids_are_encoded_in_paths() {
+        let req = put_document(
+            "store report",
+            "r.cluster",
+            "daily_cis-benchmark_1/2 x",
+            b"{}".to_vec(),
+        );
+        assert_eq!(
+            req.describe(),
+            "PUT /r.cluster/_doc/daily_cis-benchmark_1%2F2%20x?refresh=wait_for"
+        );
+    }
+
+    #[test]
+    fn stale_parts_keep_the_current_generation() {
+        let req = delete_parts("p.cluster", "R", PartsToDelete::AllBut("G"));
+        assert_eq!(
+            req.describe(),
+            "POST /p.cluster/_delete_by_query?ignore_unavailable=true&conflicts=proceed&refresh=true"
+        );
+        assert_eq!(
+            req.body.as_json().unwrap(),
+            json!({ "query": { "bool": {
+                "filter": [{ "term": { "reportId": "R" } }],
+                "must_not": [{ "term": { "generation": "G" } }] } } })
+        );
+        let all = delete_parts("p.cluster", "R", PartsToDelete::All)
+            .body
+            .as_json()
+            .unwrap();
+        assert!(all["query"]["bool"].get("must_not").is_none());
+        let only = delete_parts("p.cluster", "R", PartsToDelete::Only("G"))
+            .body
+            .as_json()
+            .unwrap();
+        assert_eq!(
+            only["query"]["bool"]["filter"][1],
+            json!({ "term": { "generation": "G" } })
+        );
+    }
+
+    #[test]
+    fn report_reads() {
+        let get = report_by_id("r.c,r.c.*", "ID");
+        assert_eq!(
+            get.describe(),
+            "POST /r.c,r.c.*/_search?ignore_unavailable=true"
+        );
+        assert_eq!(
+            get.body.as_json().unwrap()["query"],
+            json!({ "ids": { "values": ["ID"] } })
+        );
+        let parts = report_parts_page("p.c", "ID", "G", Some(3))
+            .body
+            .as_json()
+            .unwrap();
+        assert_eq!(parts["search_after"], json!([3]));
+        assert_eq!(parts["sort"], json!([{ "part": { "order": "asc" } }]));
+        let list = list_reports_page("P", Some(&[json!(1764115200000_i64), json!(17)]))
+            .body
+            .as_json()
+            .unwrap();
+        assert_eq!(list["search_after"], json!([1764115200000_i64, 17]));
+        assert_eq!(list["pit"]["keep_alive"], json!("1m"));
+    }
+}

@@ -1,0 +1,572 @@
+//! The compact binary forms of a benchmark document's tests and a report node's sections.
+//!
+//! Ten thousand nodes run the same ~130 checks, so the texts live once in the
+//! `test_texts` catalogue and a blob only says, per test, which catalogue row it is and
+//! how it came out: about two bytes per test instead of ~300 bytes of JSON.
+//!
+//! Both formats start with a format-version byte so that a later layout can be told apart
+//! from this one; a reader refuses any version it does not know rather than guessing.
+//!
+//! Building blocks:
+//! - *varint*: unsigned LEB128 (7 bits per byte, least significant group first, high bit
+//!   set on every byte but the last), at most 10 bytes.
+//! - *string*: varint byte length, then that many bytes of UTF-8.
+//! - *test*: the catalogue id as a zigzag varint of its difference to the previous test's
+//!   id in the same blob (the first is relative to 0), then one flags byte, then — only
+//!   when the status is not one of the four kube-bench prints — the status as a string.
+//!   Ids are deltas because documents list their tests in catalogue order, so nearly
+//!   every delta is +1 and fits one byte however large the catalogue grows.
+//!
+//! Flags byte of a test: bits 0–2 the status (0 PASS, 1 FAIL, 2 WARN, 3 INFO, 7 any
+//! other status, whose text follows), bit 3 `scored`, bits 4–7 zero.
+//!
+//! Benchmark tests blob ([`TESTS_FORMAT`]): version byte, varint test count, the tests.
+//!
+//! Report node blob ([`NODE_FORMAT`]): version byte, varint section count, then per
+//! section a header byte (bits 0–1 the rating: 0 HIGH, 1 MED, 2 LOW; bit 2 set when the
+//! section name and description follow as two strings, clear when they equal the section
+//! and section_desc of the section's first test and are taken from there; bits 3–7 zero),
+//! the optional two strings, varints pass, fail, info and test count, then the tests. The
+//! id delta runs on across sections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use compliance_core::model::{Rating, SectionResult, TestResult, TestStatus, TestText};
+
+/// Format version of a benchmark document's tests blob.
+pub const TESTS_FORMAT: u8 = 1;
+/// Format version of a report node's sections blob.
+pub const NODE_FORMAT: u8 = 1;
+
+const STATUS_MASK: u8 = 0b0111;
+const STATUS_OTHER: u8 = 7;
+const SCORED: u8 = 0b1000;
+
+const RATING_MASK: u8 = 0b011;
+const EXPLICIT_SECTION: u8 = 0b100;
+
+/// Why a blob could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty blob")]
+    Empty,
+    #[error("unknown blob format version {0}")]
+    Format(u8),
+    #[error("blob ends early at byte {0}")]
+    Truncated(usize),
+    #[error("varint at byte {0} is longer than 64 bits")]
+    Overlong(usize),
+    #[error("invalid flags byte {value:#04x} at byte {at}")]
+    Flags { at: usize, value: u8 },
+    #[error("string at byte {0} is not UTF-8")]
+    Utf8(usize),
+    #[error("test text id {0} is not in the catalogue")]
+    UnknownText(i64),
+    #[error("section at byte {0} takes its name from its first test but has none")]
+    SectionWithoutTests(usize),
+    #[error("{0} unexpected bytes after the last entry")]
+    Trailing(usize),
+}
+
+/// Shares the `Arc<str>` of unusual statuses between the documents of one read.
+///
+/// A cluster with a kube-bench build that prints, say, `SKIP` would otherwise allocate the
+/// same string once per test per node.
+#[derive(Debug, Default)]
+pub struct StatusInterner {
+    seen: HashMap<Box<str>, Arc<str>>,
+}
+
+impl StatusInterner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.seen.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.seen.insert(Box::from(s), a.clone());
+        a
+    }
+}
+
+/// Resolves catalogue ids to the shared texts while decoding.
+pub trait TextLookup {
+    fn text(&self, id: i64) -> Option<Arc<TestText>>;
+}
+
+impl TextLookup for HashMap<i64, Arc<TestText>> {
+    fn text(&self, id: i64) -> Option<Arc<TestText>> {
+        self.get(&id).cloned()
+    }
+}
+
+/// Appends the tests blob of one benchmark document to `out`.
+///
+/// `tests` yields, per test, its catalogue id, status and scored flag.
+pub fn encode_tests<'a>(
+    out: &mut Vec<u8>,
+    count: usize,
+    tests: impl IntoIterator<Item = (i64, &'a TestStatus, bool)>,
+) {
+    out.push(TESTS_FORMAT);
+    put_varint(out, count as u64);
+    let mut prev = 0;
+    for (id, status, scored) in tests {
+        put_test(out, &mut prev, id, status, scored);
+    }
+}
+
+/// A decoded test: the parts of [`compliance_core::model::BenchmarkTest`] and [`TestResult`].
+pub type Test = (Arc<TestText>, TestStatus, bool);
+
+/// Reads a tests blob written by [`encode_tests`].
+pub fn decode_tests(
+    blob: &[u8],
+    texts: &impl TextLookup,
+    statuses: &mut StatusInterner,
+) -> Result<Vec<Test>, DecodeError> {
+    let mut r = Reader::new(blob);
+    r.version(TESTS_FORMAT)?;
+    let count = r.count(2)?;
+    let mut tests = Vec::with_capacity(count);
+    let mut prev = 0;
+    for _ in 0..count {
+        tests.push(r.test(&mut prev, texts, statuses)?);
+    }
+    r.finish()?;
+    Ok(tests)
+}
+
+/// Appends the sections blob of one report node to `out`; `id_of` gives each test's
+/// catalogue id, in the order the tests appear.
+pub fn encode_sections<E>(
+    out: &mut Vec<u8>,
+    sections: &[SectionResult],
+    mut id_of: impl FnMut(&Arc<TestText>) -> Result<i64, E>,
+) -> Result<(), E> {
+    out.push(NODE_FORMAT);
+    put_varint(out, sections.len() as u64);
+    let mut prev = 0;
+    for s in sections {
+        let implied = s
+            .results
+            .first()
+            .is_some_and(|t| t.text.section == s.section && t.text.section_desc == s.desc);
+        let mut header = rating_code(s.status);
+        if !implied {
+            header |= EXPLICIT_SECTION;
+        }
+        out.push(header);
+        if !implied {
+            put_str(out, &s.section);
+            put_str(out, &s.desc);
+        }
+        put_varint(out, s.pass);
+        put_varint(out, s.fail);
+        put_varint(out, s.info);
+        put_varint(out, s.results.len() as u64);
+        for t in &s.results {
+            let id = id_of(&t.text)?;
+            put_test(out, &mut prev, id, &t.status, t.scored);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a sections blob written by [`encode_sections`].
+pub fn decode_sections(
+    blob: &[u8],
+    texts: &impl TextLookup,
+    statuses: &mut StatusInterner,
+) -> Result<Vec<SectionResult>, DecodeError> {
+    let mut r = Reader::new(blob);
+    r.version(NODE_FORMAT)?;
+    // A section takes at least five bytes: header and four varints.
+    let count = r.count(5)?;
+    let mut sections = Vec::with_capacity(count);
+    let mut prev = 0;
+    for _ in 0..count {
+        let at = r.pos;
+        let header = r.byte()?;
+        if header & !(RATING_MASK | EXPLICIT_SECTION) != 0 {
+            return Err(DecodeError::Flags { at, value: header });
+        }
+        let status = match header & RATING_MASK {
+            0 => Rating::High,
+            1 => Rating::Med,
+            2 => Rating::Low,
+            _ => return Err(DecodeError::Flags { at, value: header }),
+        };
+        let names = if header & EXPLICIT_SECTION != 0 {
+            Some((r.string()?.to_owned(), r.string()?.to_owned()))
+        } else {
+            None
+        };
+        let pass = r.varint()?;
+        let fail = r.varint()?;
+        let info = r.varint()?;
+        let n = r.count(2)?;
+        let mut results = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (text, status, scored) = r.test(&mut prev, texts, statuses)?;
+            results.push(TestResult {
+                text,
+                status,
+                scored,
+            });
+        }
+        let (section, desc) = match names {
+            Some(names) => names,
+            None => {
+                let first = results
+                    .first()
+                    .ok_or(DecodeError::SectionWithoutTests(at))?;
+                (first.text.section.clone(), first.text.section_desc.clone())
+            }
+        };
+        sections.push(SectionResult {
+            status,
+            section,
+            desc,
+            pass,
+            fail,
+            info,
+            results,
+        });
+    }
+    r.finish()?;
+    Ok(sections)
+}
+
+fn rating_code(r: Rating) -> u8 {
+    match r {
+        Rating::High => 0,
+        Rating::Med => 1,
+        Rating::Low => 2,
+    }
+}
+
+fn put_test(out: &mut Vec<u8>, prev: &mut i64, id: i64, status: &TestStatus, scored: bool) {
+    let delta = id.wrapping_sub(*prev);
+    *prev = id;
+    put_varint(out, ((delta << 1) ^ (delta >> 63)) as u64);
+    let code = match status {
+        TestStatus::Pass => 0,
+        TestStatus::Fail => 1,
+        TestStatus::Warn => 2,
+        TestStatus::Info => 3,
+        TestStatus::Other(_) => STATUS_OTHER,
+    };
+    out.push(code | if scored { SCORED } else { 0 });
+    if let TestStatus::Other(s) = status {
+        put_str(out, s);
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A cursor over a blob; every read checks the bounds, so no input can make it panic.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn version(&mut self, expected: u8) -> Result<(), DecodeError> {
+        match self.buf.first() {
+            None => Err(DecodeError::Empty),
+            Some(&v) if v == expected => {
+                self.pos = 1;
+                Ok(())
+            }
+            Some(&v) => Err(DecodeError::Format(v)),
+        }
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(DecodeError::Truncated(self.pos))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            // The tenth byte may only carry the one bit left of a u64.
+            if shift == 63 && b > 1 {
+                return Err(DecodeError::Overlong(start));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Overlong(start))
+    }
+
+    /// A count of entries that each take at least `min_size` bytes; checked against the
+    /// bytes left, so that a corrupt count cannot make the reader reserve gigabytes.
+    fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let n = self.varint()?;
+        let left = (self.buf.len() - self.pos) as u64;
+        if n.saturating_mul(min_size as u64) > left {
+            return Err(DecodeError::Truncated(at));
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        let len = self.varint()?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| self.pos.checked_add(l))
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(DecodeError::Truncated(at))?;
+        let s = std::str::from_utf8(&self.buf[self.pos..end]).map_err(|_| DecodeError::Utf8(at))?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn test(
+        &mut self,
+        prev: &mut i64,
+        texts: &impl TextLookup,
+        statuses: &mut StatusInterner,
+    ) -> Result<Test, DecodeError> {
+        let z = self.varint()?;
+        let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let id = prev.wrapping_add(delta);
+        *prev = id;
+        let at = self.pos;
+        let flags = self.byte()?;
+        if flags & !(STATUS_MASK | SCORED) != 0 {
+            return Err(DecodeError::Flags { at, value: flags });
+        }
+        let status = match flags & STATUS_MASK {
+            0 => TestStatus::Pass,
+            1 => TestStatus::Fail,
+            2 => TestStatus::Warn,
+            3 => TestStatus::Info,
+            STATUS_OTHER => TestStatus::Other(statuses.get(self.string()?)),
+            _ => return Err(DecodeError::Flags { at, value: flags }),
+        };
+        let text = texts.text(id).ok_or(DecodeError::UnknownText(id))?;
+        Ok((text, status, flags & SCORED != 0))
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.buf.len() - self.pos {
+            0 => Ok(()),
+            n => Err(DecodeError::Trailing(n)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(i: i64) -> Arc<TestText> {
+        Arc::new(TestText {
+            section: format!("{}", i / 10),
+            section_desc: format!("Section {}", i / 10),
+            test_number: format!("{}.{}", i / 10, i % 10),
+            test_desc: format!("Ensure that check {i} holds (Automated)"),
+            test_info: format!("Run `fix {i}` on every node — ünïcode too"),
+        })
+    }
+
+    fn catalogue(ids: impl IntoIterator<Item = i64>) -> HashMap<i64, Arc<TestText>> {
+        ids.into_iter().map(|i| (i, text(i))).collect()
+    }
+
+    fn status() -> impl Strategy<Value = TestStatus> {
+        prop_oneof![
+            Just(TestStatus::Pass),
+            Just(TestStatus::Fail),
+            Just(TestStatus::Warn),
+            Just(TestStatus::Info),
+            // Any string at all, including the four known words: an `Other("PASS")` must
+            // come back as `Other`, not as `Pass`.
+            any::<String>().prop_map(|s| TestStatus::Other(Arc::from(s))),
+        ]
+    }
+
+    fn encode(tests: &[(i64, TestStatus, bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_tests(
+            &mut out,
+            tests.len(),
+            tests.iter().map(|(i, s, b)| (*i, s, *b)),
+        );
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn tests_blob_round_trips(
+            tests in prop::collection::vec((0i64..100_000, status(), any::<bool>()), 0..300)
+        ) {
+            let cat = catalogue(tests.iter().map(|t| t.0));
+            let blob = encode(&tests);
+            let back = decode_tests(&blob, &cat, &mut StatusInterner::default()).unwrap();
+            let want: Vec<_> = tests.iter().map(|(i, s, b)| (cat[i].clone(), s.clone(), *b)).collect();
+            prop_assert_eq!(back, want);
+        }
+
+        #[test]
+        fn extreme_ids_round_trip(ids in prop::collection::vec(any::<i64>(), 0..20)) {
+            let tests: Vec<_> = ids.iter().map(|&i| (i, TestStatus::Pass, true)).collect();
+            let cat: HashMap<i64, Arc<TestText>> = ids.iter().map(|&i| (i, text(1))).collect();
+            let back = decode_tests(&encode(&tests), &cat, &mut StatusInterner::default()).unwrap();
+            prop_assert_eq!(back.len(), ids.len());
+        }
+
+        #[test]
+        fn sections_blob_round_trips(
+            sections in prop::collection::vec(
+                (
+                    0u8..3,
+                    any::<bool>(),
+                    any::<String>(),
+                    any::<(u64, u64, u64)>(),
+                    prop::collection::vec((0i64..500, status(), any::<bool>()), 0..20),
+                ),
+                0..8,
+            )
+        ) {
+            let cat = catalogue(0..500);
+            let sections: Vec<SectionResult> = sections
+                .into_iter()
+                .map(|(rating, from_test, name, (pass, fail, info), tests)| {
+                    let results: Vec<TestResult> = tests
+                        .into_iter()
+                        .map(|(i, status, scored)| TestResult { text: cat[&i].clone(), status, scored })
+                        .collect();
+                    let (section, desc) = match results.first() {
+                        Some(t) if from_test => (t.text.section.clone(), t.text.section_desc.clone()),
+                        _ => (name.clone(), name),
+                    };
+                    let status = [Rating::High, Rating::Med, Rating::Low][rating as usize];
+                    SectionResult { status, section, desc, pass, fail, info, results }
+                })
+                .collect();
+            let mut blob = Vec::new();
+            encode_sections(&mut blob, &sections, |t| {
+                Ok::<_, ()>(cat.iter().find(|(_, c)| Arc::ptr_eq(c, t)).map(|(i, _)| *i).unwrap())
+            })
+            .unwrap();
+            let back = decode_sections(&blob, &cat, &mut StatusInterner::default()).unwrap();
+            prop_assert_eq!(back, sections);
+        }
+
+        /// Whatever the bytes, decoding returns; it never panics or over-allocates.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let cat = catalogue(0..50);
+            let _ = decode_tests(&bytes, &cat, &mut StatusInterner::default());
+            let _ = decode_sections(&bytes, &cat, &mut StatusInterner::default());
+        }
+    }
+
+    #[test]
+    fn consecutive_ids_cost_two_bytes_per_test() {
+        let tests: Vec<_> = (1000..1130).map(|i| (i, TestStatus::Fail, true)).collect();
+        let blob = encode(&tests);
+        // Version, a two-byte count, the first id's two-byte delta and its flags, then
+        // two bytes for each further test.
+        assert_eq!(blob.len(), 1 + 2 + 2 + 1 + 129 * 2);
+    }
+
+    #[test]
+    fn rejects_what_it_did_not_write() {
+        let cat = catalogue(0..5);
+        let st = &mut StatusInterner::default();
+        let good = encode(&[(1, TestStatus::Pass, true), (2, TestStatus::Info, false)]);
+        assert!(decode_tests(&good, &cat, st).is_ok());
+        assert_eq!(decode_tests(&[], &cat, st), Err(DecodeError::Empty));
+        assert_eq!(decode_tests(&[9, 0], &cat, st), Err(DecodeError::Format(9)));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(
+            decode_tests(&trailing, &cat, st),
+            Err(DecodeError::Trailing(1))
+        );
+        assert!(matches!(
+            decode_tests(&good[..good.len() - 1], &cat, st),
+            Err(DecodeError::Truncated(_))
+        ));
+        let unknown = encode(&[(42, TestStatus::Pass, true)]);
+        assert_eq!(
+            decode_tests(&unknown, &cat, st),
+            Err(DecodeError::UnknownText(42))
+        );
+        let mut bad_flags = good.clone();
+        bad_flags[3] = 0x15;
+        assert!(matches!(
+            decode_tests(&bad_flags, &cat, st),
+            Err(DecodeError::Flags { .. })
+        ));
+        // A count of a billion tests in a ten-byte blob is refused before allocating.
+        let mut huge = vec![TESTS_FORMAT];
+        put_varint(&mut huge, 1 << 30);
+        assert!(matches!(
+            decode_tests(&huge, &cat, st),
+            Err(DecodeError::Truncated(1))
+        ));
+        let overlong = [
+            TESTS_FORMAT,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0x7f,
+        ];
+        assert_eq!(
+            decode_tests(&overlong, &cat, st),
+            Err(DecodeError::Overlong(1))
+        );
+    }
+
+    #[test]
+    fn odd_statuses_share_one_allocation() {
+        let cat = catalogue(0..3);
+        let skip = TestStatus::Other(Arc::from("SKIP"));
+        let blob = encode(&[(0, skip.clone(), false), (1, skip, true)]);
+        let st = &mut StatusInterner::default();
+        let a = decode_tests(&blob, &cat, st).unwrap();
+        let b = decode_tests(&blob, &cat, st).unwrap();
+        let (TestStatus::Other(x), TestStatus::Other(y)) = (&a[0].1, &b[1].1) else {
+            panic!("statuses decoded as {:?} and {:?}", a[0].1, b[1].1);
+        };
+        assert!(Arc::ptr_eq(x, y));
+    }
+}

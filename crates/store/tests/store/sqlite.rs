@@ -1,0 +1,970 @@
+//! The SQLite store against real database files: round trips, the window and latest-per-node
+//! rules of SPEC §4.1–4.2, replacement on re-import and re-run, and damaged files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use compliance_core::model::{
+    BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CisBenchmarkNode, CisBenchmarkParams,
+    CisBenchmarkSummary, GlobalReportSpec, GlobalReportType, NodeSummary, Rating, ReportDocument,
+    ResultsFilter, SectionResult, TestResult, TestStatus, TestText,
+};
+use compliance_store::sqlite::{OpenMode, SqliteStore};
+use compliance_store::{BenchmarkStore, QueryStats, QueryWindow, ReportStore, StoreError};
+use tempfile::TempDir;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Section sizes of a CIS 1.9 control-plane run: 130 checks in all.
+const SECTIONS: [(&str, &str, usize); 10] = [
+    ("1.1", "Control Plane Node Configuration Files", 21),
+    ("1.2", "API Server", 30),
+    ("1.3", "Controller Manager", 7),
+    ("1.4", "Scheduler", 2),
+    ("2", "Etcd Node Configuration", 7),
+    ("3.1", "Authentication and Authorization", 3),
+    ("3.2", "Logging", 2),
+    ("4.1", "Worker Node Configuration Files", 10),
+    ("4.2", "Kubelet", 13),
+    ("5.1", "RBAC and Service Accounts", 35),
+];
+
+/// The ~130 texts of one benchmark version, with realistic lengths: ~80-character
+/// descriptions and 150+-character remediations.
+fn catalogue(version: &str) -> Vec<Arc<TestText>> {
+    let mut out = Vec::new();
+    for (section, desc, n) in SECTIONS {
+        for i in 1..=n {
+            let number = format!("{section}.{i}");
+            out.push(Arc::new(TestText {
+                section: section.to_string(),
+                section_desc: desc.to_string(),
+                test_number: number.clone(),
+                test_desc: format!(
+                    "Ensure that the {number} configuration file permissions are set to 600 ({version})"
+                ),
+                test_info: format!(
+                    "Run the below command (based on the file location on your system) on the \
+                     control plane node. For example, chmod 600 /etc/kubernetes/manifests/{number}.yaml \
+                     and restart the kubelet."
+                ),
+            }));
+        }
+    }
+    out
+}
+
+fn status_for(seed: u64) -> TestStatus {
+    match seed % 7 {
+        0..=3 => TestStatus::Pass,
+        4 => TestStatus::Fail,
+        5 => TestStatus::Warn,
+        _ => TestStatus::Info,
+    }
+}
+
+fn doc(texts: &[Arc<TestText>], node: &str, ts: DateTime<Utc>, seed: u64) -> BenchmarkDocument {
+    BenchmarkDocument {
+        version: "cis-1.9".into(),
+        kubernetes_version: "1.29.3".into(),
+        kind: "kube".into(),
+        node_name: node.into(),
+        timestamp: ts,
+        error: String::new(),
+        tests: texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| BenchmarkTest {
+                text: text.clone(),
+                status: status_for(seed.wrapping_mul(31).wrapping_add(i as u64)),
+                scored: i % 5 != 0,
+            })
+            .collect(),
+        cluster: "cluster".into(),
+    }
+}
+
+fn errored(node: &str, ts: DateTime<Utc>, error: &str) -> BenchmarkDocument {
+    BenchmarkDocument {
+        version: String::new(),
+        kubernetes_version: String::new(),
+        kind: "kube".into(),
+        node_name: node.into(),
+        timestamp: ts,
+        error: error.into(),
+        tests: Vec::new(),
+        cluster: "cluster".into(),
+    }
+}
+
+fn open(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(dir.path().join("compliance.db"), OpenMode::Create).unwrap()
+}
+
+fn put(store: &mut SqliteStore, docs: Vec<BenchmarkDocument>) -> u64 {
+    store.put_benchmarks(&mut docs.into_iter().map(Ok)).unwrap()
+}
+
+fn query(store: &SqliteStore, start: &str, end: &str) -> (Vec<BenchmarkDocument>, QueryStats) {
+    let mut out = Vec::new();
+    let window = QueryWindow {
+        start: t(start),
+        end: t(end),
+    };
+    let stats = store
+        .latest_per_node(&window, &mut |d| out.push(d))
+        .unwrap();
+    (out, stats)
+}
+
+fn raw(dir: &TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.path().join("compliance.db")).unwrap()
+}
+
+fn row_count(dir: &TempDir, table: &str) -> i64 {
+    raw(dir)
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn benchmark_documents_round_trip_exactly_and_share_texts() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let mut a = doc(&texts, "ip-10-0-1-7", t("2026-11-26T10:00:00.123Z"), 1);
+    // Statuses kube-bench does not print, including one spelled like a known one.
+    a.tests[3].status = TestStatus::Other(Arc::from("SKIP"));
+    a.tests[4].status = TestStatus::Other(Arc::from(""));
+    a.tests[5].status = TestStatus::Other(Arc::from("PASS "));
+    a.cluster = "prod-eu".into();
+    a.kubernetes_version = "v1.29.3-eks-ae9a62a".into();
+    let mut unicode = (*texts[0]).clone();
+    unicode.test_desc = "Vérifiez que les permissions — «600» — sont appliquées ✓".into();
+    a.tests[0].text = Arc::new(unicode);
+    let b = doc(&texts, "ip-10-0-1-8", t("2026-11-26T10:00:01Z"), 2);
+    assert_eq!(put(&mut store, vec![a.clone(), b.clone()]), 2);
+
+    let (got, stats) = query(&store, "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z");
+    assert_eq!(got, vec![a, b]);
+    assert_eq!(
+        stats,
+        QueryStats {
+            documents: 2,
+            skipped: 0,
+            ..QueryStats::default()
+        }
+    );
+    // One allocation per distinct text for the whole query, however many nodes.
+    assert!(Arc::ptr_eq(&got[0].tests[7].text, &got[1].tests[7].text));
+    assert_eq!(row_count(&dir, "test_texts"), 131);
+}
+
+#[test]
+fn window_is_inclusive_at_both_ends_and_drops_nodes_outside() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    put(
+        &mut store,
+        vec![
+            doc(&texts, "before", t("2026-11-25T23:59:59.999Z"), 1),
+            doc(&texts, "at-start", t("2026-11-26T00:00:00Z"), 2),
+            doc(&texts, "at-end", t("2026-11-27T00:00:00Z"), 3),
+            doc(&texts, "after", t("2026-11-27T00:00:00.001Z"), 4),
+            errored("errored-after", t("2026-11-27T00:00:01Z"), "late"),
+        ],
+    );
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z");
+    let names: Vec<_> = got.iter().map(|d| d.node_name.as_str()).collect();
+    assert_eq!(names, ["at-end", "at-start"]);
+}
+
+#[test]
+fn window_bounds_with_sub_millisecond_fractions_keep_stored_documents_inside() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    put(
+        &mut store,
+        vec![
+            doc(&texts, "a", t("2026-11-26T00:00:00.001Z"), 1),
+            doc(&texts, "b", t("2026-11-26T00:00:00.002Z"), 1),
+        ],
+    );
+    // 0.0015 s: "a" (0.001) lies before the start, "b" (0.002) after the end 0.0025 s.
+    let (got, _) = query(
+        &store,
+        "2026-11-26T00:00:00.0015Z",
+        "2026-11-26T00:00:00.0025Z",
+    );
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].node_name, "b");
+}
+
+#[test]
+fn latest_non_errored_document_wins_over_a_later_errored_one() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let good_old = doc(&texts, "n1", t("2026-11-26T08:00:00Z"), 1);
+    let good = doc(&texts, "n1", t("2026-11-26T09:00:00Z"), 2);
+    put(
+        &mut store,
+        vec![
+            good_old,
+            good.clone(),
+            errored("n1", t("2026-11-26T10:00:00Z"), "kubelet not found"),
+        ],
+    );
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got, vec![good]);
+}
+
+#[test]
+fn node_with_only_errored_documents_gets_its_latest_error() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let latest = errored("n2", t("2026-11-26T10:00:00Z"), "second failure");
+    put(
+        &mut store,
+        vec![
+            errored("n2", t("2026-11-26T09:00:00Z"), "first failure"),
+            latest.clone(),
+            // A good document outside the window does not count.
+            doc(&texts, "n2", t("2026-11-25T09:00:00Z"), 1),
+        ],
+    );
+    let (got, stats) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got, vec![latest]);
+    assert!(got[0].tests.is_empty());
+    assert_eq!(stats.documents, 1);
+}
+
+#[test]
+fn whitespace_only_error_is_not_an_error() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let mut d = doc(&texts, "n", t("2026-11-26T09:00:00Z"), 1);
+    d.error = "  ".into();
+    put(
+        &mut store,
+        vec![d.clone(), errored("n", t("2026-11-26T08:00:00Z"), "x")],
+    );
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got, vec![d]);
+}
+
+#[test]
+fn nodes_arrive_in_byte_order_of_their_names() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let names = [
+        "node-9", "node-10", "Node-B", "node-a", "ñode", "node-a-1", "zz", "_x", "node",
+    ];
+    let ts = t("2026-11-26T10:00:00Z");
+    put(
+        &mut store,
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| doc(&texts, n, ts + Duration::minutes(i as i64), i as u64))
+            .collect(),
+    );
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    let got: Vec<_> = got.iter().map(|d| d.node_name.clone()).collect();
+    let mut want: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn reimporting_the_same_run_replaces_it() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let ts = t("2026-11-26T10:00:00Z");
+    put(
+        &mut store,
+        vec![doc(&texts, "n1", ts, 1), doc(&texts, "n2", ts, 1)],
+    );
+    let mut changed = doc(&texts, "n1", ts, 99);
+    changed.kubernetes_version = "1.30.0".into();
+    // Fresh Arcs with the same contents must map to the same catalogue rows.
+    for test in &mut changed.tests {
+        test.text = Arc::new((*test.text).clone());
+    }
+    put(&mut store, vec![changed.clone(), doc(&texts, "n2", ts, 1)]);
+    assert_eq!(row_count(&dir, "benchmark_docs"), 2);
+    assert_eq!(row_count(&dir, "test_texts"), 130);
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got[0], changed);
+}
+
+#[test]
+fn an_invalid_document_fails_the_whole_call_naming_the_node() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let ts = t("2026-11-26T10:00:00Z");
+    let mut bad = doc(&texts, "broken-node", ts, 1);
+    let mut text = (*bad.tests[2].text).clone();
+    text.test_number = " ".into();
+    bad.tests[2].text = Arc::new(text);
+    let err = store
+        .put_benchmarks(&mut vec![doc(&texts, "fine", ts, 1), bad].into_iter().map(Ok))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, StoreError::InvalidDocument { index: 1, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("broken-node") && msg.contains("tests[2]"),
+        "{msg}"
+    );
+    assert!(msg.contains("compliance.db"), "{msg}");
+    // All or nothing: the valid document before it is not stored either.
+    assert_eq!(row_count(&dir, "benchmark_docs"), 0);
+    assert_eq!(row_count(&dir, "test_texts"), 0);
+}
+
+#[test]
+fn an_undecodable_document_is_skipped_counted_and_the_next_newest_used() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    let older = doc(&texts, "n2", t("2026-11-26T09:00:00Z"), 2);
+    put(
+        &mut store,
+        vec![
+            doc(&texts, "n1", t("2026-11-26T10:00:00Z"), 1),
+            older.clone(),
+            doc(&texts, "n2", t("2026-11-26T10:00:00Z"), 3),
+            doc(&texts, "n3", t("2026-11-26T10:00:00Z"), 4),
+            doc(&texts, "n4", t("2026-11-26T10:00:00Z"), 5),
+        ],
+    );
+    let db = raw(&dir);
+    // A truncated blob, an unknown catalogue id, an unknown format version.
+    db.execute(
+        "UPDATE benchmark_docs SET tests = x'0105' WHERE node_name = 'n2' AND timestamp = ?1",
+        [t("2026-11-26T10:00:00Z").timestamp_millis()],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE benchmark_docs SET tests = x'0101c8d00700' WHERE node_name = 'n3'",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE benchmark_docs SET tests = x'0200' WHERE node_name = 'n4'",
+        [],
+    )
+    .unwrap();
+    let (got, stats) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    let names: Vec<_> = got.iter().map(|d| d.node_name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2"]);
+    assert_eq!(got[1], older);
+    assert_eq!(
+        stats,
+        QueryStats {
+            documents: 2,
+            skipped: 3,
+            ..QueryStats::default()
+        }
+    );
+}
+
+#[test]
+fn an_undecodable_document_with_a_wrong_column_type_is_skipped() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let texts = catalogue("cis-1.9");
+    put(
+        &mut store,
+        vec![doc(&texts, "n1", t("2026-11-26T10:00:00Z"), 1)],
+    );
+    raw(&dir)
+        .execute(
+            "UPDATE benchmark_docs SET version = x'ff', tests = 'text'",
+            [],
+        )
+        .unwrap();
+    let (got, stats) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert!(got.is_empty());
+    assert_eq!(stats.skipped, 1);
+}
+
+#[test]
+fn data_survives_reopening_in_existing_mode() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("compliance.db");
+    let texts = catalogue("cis-1.9");
+    let d = doc(&texts, "n1", t("2026-11-26T10:00:00Z"), 1);
+    {
+        let mut store = SqliteStore::open(&path, OpenMode::Create).unwrap();
+        put(&mut store, vec![d.clone()]);
+        store
+            .put_report(&report("r", "2026-11-26T00:00:00Z"))
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(store.path(), path);
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got, vec![d]);
+    assert_eq!(store.list_reports().unwrap().len(), 1);
+    let mode: String = raw(&dir)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn existing_mode_on_a_missing_path_creates_nothing() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("nope.db");
+    let err = SqliteStore::open(&path, OpenMode::Existing).unwrap_err();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    assert!(err.to_string().contains("nope.db"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn create_mode_in_a_missing_directory_is_an_open_error_naming_the_path() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("no-such-dir").join("c.db");
+    let err = SqliteStore::open(&path, OpenMode::Create).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+/// Opens `bytes` written to a file and checks the refusal names the file and leaves it be.
+fn assert_refused(name: &str, bytes: &[u8], mode: OpenMode, expect: &str) {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let err = SqliteStore::open(&path, mode).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{msg}");
+    assert!(msg.contains(name), "{msg}");
+    assert!(msg.contains(expect), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "side files created next to {name}");
+}
+
+#[test]
+fn a_text_file_is_refused_untouched() {
+    let text = b"node_name,status\nip-10-0-1-7,PASS\n".repeat(200);
+    for mode in [OpenMode::Create, OpenMode::Existing] {
+        assert_refused("notes.txt", &text, mode, "not a database");
+    }
+}
+
+#[test]
+fn random_bytes_are_refused_untouched() {
+    // A fixed xorshift sequence: reproducible, and nothing like an SQLite header.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    assert_refused("random.db", &bytes, OpenMode::Create, "not a database");
+}
+
+fn sqlite_file(setup: &str) -> Vec<u8> {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("x.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(setup).unwrap();
+    drop(c);
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn another_programs_database_is_refused_untouched() {
+    let bytes = sqlite_file("CREATE TABLE users (name TEXT);");
+    assert_refused("other.db", &bytes, OpenMode::Create, "another program");
+    let bytes = sqlite_file("PRAGMA application_id = 1234; CREATE TABLE t (x);");
+    assert_refused("other2.db", &bytes, OpenMode::Create, "another program");
+}
+
+#[test]
+fn a_newer_schema_version_is_refused_untouched() {
+    let bytes = sqlite_file(&format!(
+        "PRAGMA application_id = {}; PRAGMA user_version = 7; CREATE TABLE future (x);",
+        compliance_store::sqlite::APPLICATION_ID
+    ));
+    assert_refused("future.db", &bytes, OpenMode::Create, "schema version 7");
+}
+
+/// Reporter Jobs of several GlobalReports may start together on a new file: each must
+/// find or create the schema, none may take the other's half-made file for a foreign one.
+#[test]
+fn processes_creating_the_same_new_file_at_once_all_succeed() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("compliance.db");
+    let texts = catalogue("cis-1.9");
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (path, texts) = (&path, &texts);
+            s.spawn(move || {
+                let mut store = SqliteStore::open(path, OpenMode::Create).unwrap();
+                let d = doc(texts, &format!("n{i}"), t("2026-11-26T10:00:00Z"), i);
+                store.put_benchmarks(&mut std::iter::once(Ok(d))).unwrap();
+            });
+        }
+    });
+    let store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
+    let (got, _) = query(&store, "2026-11-26T00:00:00Z", "2026-11-26T23:00:00Z");
+    assert_eq!(got.len(), 4);
+    assert_eq!(row_count(&dir, "test_texts"), 130);
+}
+
+#[test]
+fn an_empty_file_becomes_a_database() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let mut store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
+    put(
+        &mut store,
+        vec![errored("n", t("2026-11-26T10:00:00Z"), "x")],
+    );
+    assert!(store.list_reports().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Reports
+
+fn section(
+    texts: &[Arc<TestText>],
+    name: &str,
+    status: Rating,
+    tests: &[(usize, TestStatus, bool)],
+) -> SectionResult {
+    let results: Vec<TestResult> = tests
+        .iter()
+        .map(|(i, status, scored)| TestResult {
+            text: texts[*i].clone(),
+            status: status.clone(),
+            scored: *scored,
+        })
+        .collect();
+    let desc = results.first().map_or_else(
+        || "Empty section".to_string(),
+        |t| t.text.section_desc.clone(),
+    );
+    SectionResult {
+        status,
+        section: name.into(),
+        desc,
+        pass: tests.iter().filter(|t| t.1 == TestStatus::Pass).count() as u64,
+        fail: tests.iter().filter(|t| t.1 == TestStatus::Fail).count() as u64,
+        info: tests
+            .iter()
+            .filter(|t| matches!(t.1, TestStatus::Warn | TestStatus::Info))
+            .count() as u64,
+        results,
+    }
+}
+
+/// A report with the awkward cases: an errored node, a node without sections, odd
+/// statuses, unicode, a section whose description differs from its tests' and times
+/// with fractions of a second.
+fn report(name: &str, end: &str) -> ReportDocument {
+    let texts = catalogue("cis-1.9");
+    let end = t(end);
+    let spec = GlobalReportSpec {
+        report_type: "cis-benchmark".into(),
+        schedule: Some("0 0 * * *".into()),
+        job_node_selector: [("pool".to_string(), "système".to_string())].into(),
+        suspend: Some(false),
+        cis: Some(CisBenchmarkParams {
+            high_threshold: Some(90),
+            med_threshold: Some(50),
+            include_unscored_tests: Some(false),
+            num_failed_tests: Some(3),
+            results_filters: vec![ResultsFilter {
+                benchmark_selection: Some(BenchmarkSelection {
+                    kubernetes_version: Some("1.29".into()),
+                }),
+                include: vec!["1.1.1".into()],
+                exclude: vec!["1.2".into()],
+            }],
+        }),
+    };
+    let mut odd = section(
+        &texts,
+        "1.2",
+        Rating::Med,
+        &[
+            (21, TestStatus::Pass, true),
+            (22, TestStatus::Other(Arc::from("SKIP")), true),
+            (23, TestStatus::Other(Arc::from("ÉCHEC ✗")), false),
+        ],
+    );
+    odd.desc = "API Server — überprüft".into();
+    let mut unicode_text = (*texts[0]).clone();
+    unicode_text.test_info =
+        "chmod 600 /etc/kubernetes/manifests/kube-apiserver.yaml → ✓ 完了".into();
+    let mut first = section(
+        &texts,
+        "1.1",
+        Rating::Low,
+        &[
+            (0, TestStatus::Fail, true),
+            (1, TestStatus::Warn, false),
+            (2, TestStatus::Info, true),
+        ],
+    );
+    first.results[0].text = Arc::new(unicode_text);
+    ReportDocument {
+        id: format!("{name}_cis-benchmark_6f1f9a4e-0000-5000-8000-000000000000"),
+        report_name: name.into(),
+        report_type_name: "cis-benchmark".into(),
+        report_spec: spec,
+        report_type_spec: GlobalReportType::builtin_cis_benchmark().spec,
+        start_time: end - Duration::days(1),
+        end_time: end,
+        generation_time: end + Duration::nanoseconds(1_800_000_000_123),
+        cis_benchmark_summary: CisBenchmarkSummary {
+            kind: "kube".into(),
+            high_count: 1,
+            med_count: 0,
+            low_count: 3,
+        },
+        cis_benchmark: vec![
+            CisBenchmarkNode {
+                node_name: "ip-10-0-1-7".into(),
+                kubernetes_version: "1.29.3".into(),
+                benchmarks_version: "cis-1.9".into(),
+                summary: NodeSummary {
+                    status: Rating::Low,
+                    total_pass: 1,
+                    total_fail: 1,
+                    total_info: 2,
+                    total: 2,
+                },
+                results: vec![
+                    first,
+                    odd,
+                    section(&texts, "5.9", Rating::High, &[]),
+                    section(&texts, "4.2", Rating::High, &[(80, TestStatus::Pass, true)]),
+                ],
+                error: String::new(),
+            },
+            CisBenchmarkNode {
+                node_name: "ip-10-0-1-8".into(),
+                kubernetes_version: String::new(),
+                benchmarks_version: String::new(),
+                summary: NodeSummary {
+                    status: Rating::Low,
+                    total_pass: 0,
+                    total_fail: 0,
+                    total_info: 0,
+                    total: 0,
+                },
+                results: Vec::new(),
+                error: "kubelet not found: exec: \"kubelet\": executable file not found".into(),
+            },
+            CisBenchmarkNode {
+                node_name: "nœud-3".into(),
+                kubernetes_version: "v1.29.3".into(),
+                benchmarks_version: "cis-1.9".into(),
+                summary: NodeSummary {
+                    status: Rating::High,
+                    total_pass: u64::from(u32::MAX) + 7,
+                    total_fail: 0,
+                    total_info: 0,
+                    total: u64::from(u32::MAX) + 7,
+                },
+                results: vec![section(
+                    &texts,
+                    "1.1",
+                    Rating::High,
+                    &[(0, TestStatus::Pass, true)],
+                )],
+                error: String::new(),
+            },
+        ],
+        ui_summary: r#"{"heading":"Kubernetes CIS Benchmark","type":"row","widgets":[]}"#.into(),
+        cluster: "prod-eu".into(),
+        generated_time: end + Duration::milliseconds(1_800_500),
+    }
+}
+
+#[test]
+fn a_report_round_trips_exactly() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let r = report("daily-cis-results", "2026-11-26T00:00:00Z");
+    store.put_report(&r).unwrap();
+    assert_eq!(store.get_report(&r.id).unwrap(), Some(r.clone()));
+    assert_eq!(store.get_report("no-such-report").unwrap(), None);
+    // The serialised forms agree too, Arc sharing aside.
+    let back = store.get_report(&r.id).unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(&r).unwrap()
+    );
+}
+
+#[test]
+fn an_empty_report_round_trips() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let mut r = report("empty", "2026-11-26T00:00:00Z");
+    r.cis_benchmark.clear();
+    r.report_spec.cis = None;
+    store.put_report(&r).unwrap();
+    assert_eq!(store.get_report(&r.id).unwrap(), Some(r));
+}
+
+#[test]
+fn re_putting_a_report_id_replaces_it() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let first = report("daily", "2026-11-26T00:00:00Z");
+    store.put_report(&first).unwrap();
+    let mut second = first.clone();
+    second.cis_benchmark.truncate(1);
+    second.cis_benchmark_summary.low_count = 1;
+    second.ui_summary = "{}".into();
+    store.put_report(&second).unwrap();
+    let list = store.list_reports().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].node_count, 1);
+    assert_eq!(store.get_report(&first.id).unwrap(), Some(second));
+    assert_eq!(row_count(&dir, "report_nodes"), 1);
+}
+
+#[test]
+fn listing_is_newest_window_first_then_by_name() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    for (name, end) in [
+        ("b-report", "2026-11-25T00:00:00Z"),
+        ("a-report", "2026-11-24T00:00:00Z"),
+        ("c-report", "2026-11-26T00:00:00Z"),
+        ("a-report", "2026-11-25T00:00:00Z"),
+    ] {
+        let mut r = report(name, end);
+        r.id = format!("{name}_{end}");
+        store.put_report(&r).unwrap();
+    }
+    let list = store.list_reports().unwrap();
+    let got: Vec<_> = list
+        .iter()
+        .map(|l| (l.report_name.as_str(), l.end_time))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("c-report", t("2026-11-26T00:00:00Z")),
+            ("a-report", t("2026-11-25T00:00:00Z")),
+            ("b-report", t("2026-11-25T00:00:00Z")),
+            ("a-report", t("2026-11-24T00:00:00Z")),
+        ]
+    );
+    let r = report("c-report", "2026-11-26T00:00:00Z");
+    let l = &list[0];
+    assert_eq!(l.start_time, r.start_time);
+    assert_eq!(l.generation_time, r.generation_time);
+    assert_eq!(l.summary, r.cis_benchmark_summary);
+    assert_eq!(l.node_count, 3);
+}
+
+#[test]
+fn listing_does_not_read_node_rows() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let r = report("daily", "2026-11-26T00:00:00Z");
+    store.put_report(&r).unwrap();
+    raw(&dir)
+        .execute("UPDATE report_nodes SET results = x'ff'", [])
+        .unwrap();
+    assert_eq!(store.list_reports().unwrap().len(), 1);
+    let err = store.get_report(&r.id).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("ip-10-0-1-7"), "{err}");
+}
+
+#[test]
+fn a_report_time_outside_the_storable_range_is_an_encode_error() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let old = report("daily", "2026-11-26T00:00:00Z");
+    store.put_report(&old).unwrap();
+    let mut r = old.clone();
+    r.end_time = t("2300-01-01T00:00:00Z");
+    let err = store.put_report(&r).unwrap_err();
+    assert!(matches!(err, StoreError::Encode { .. }), "{err}");
+    assert!(err.to_string().contains("endTime"), "{err}");
+    assert_eq!(store.get_report(&old.id).unwrap(), Some(old));
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale
+
+/// Builds the report a reporter would make of `docs`, for timing the report path.
+fn report_of(docs: &[BenchmarkDocument]) -> ReportDocument {
+    let mut r = report("scale", "2026-11-26T00:00:00Z");
+    r.cis_benchmark = docs
+        .iter()
+        .map(|d| {
+            let mut sections: BTreeMap<&str, SectionResult> = BTreeMap::new();
+            for test in &d.tests {
+                let s = sections
+                    .entry(test.text.section.as_str())
+                    .or_insert_with(|| SectionResult {
+                        status: Rating::Low,
+                        section: test.text.section.clone(),
+                        desc: test.text.section_desc.clone(),
+                        pass: 0,
+                        fail: 0,
+                        info: 0,
+                        results: Vec::new(),
+                    });
+                s.pass += u64::from(test.status == TestStatus::Pass);
+                s.fail += u64::from(test.status == TestStatus::Fail);
+                s.results.push(TestResult {
+                    text: test.text.clone(),
+                    status: test.status.clone(),
+                    scored: test.scored,
+                });
+            }
+            CisBenchmarkNode {
+                node_name: d.node_name.clone(),
+                kubernetes_version: d.kubernetes_version.clone(),
+                benchmarks_version: d.version.clone(),
+                summary: NodeSummary {
+                    status: Rating::Low,
+                    total_pass: 70,
+                    total_fail: 20,
+                    total_info: 40,
+                    total: 90,
+                },
+                results: sections.into_values().collect(),
+                error: d.error.clone(),
+            }
+        })
+        .collect();
+    r
+}
+
+fn peak_rss_mib() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn file_mib(path: &Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / (1024.0 * 1024.0))
+}
+
+/// A day of a 10,000-node cluster: 240,000 documents of 130 tests, then the reporter's
+/// read of the latest per node and a 10,000-node report stored and read back.
+///
+/// `cargo test --release --test sqlite_store -- --ignored --nocapture`
+#[test]
+#[ignore = "scale measurement: run in release mode with --ignored --nocapture"]
+fn scale_a_day_of_ten_thousand_nodes() {
+    const NODES: usize = 10_000;
+    const HOURS: usize = 24;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("compliance.db");
+    let mut store = SqliteStore::open(&path, OpenMode::Create).unwrap();
+    let texts = catalogue("cis-1.9");
+    let day = t("2026-11-25T00:00:00Z");
+    let names: Vec<String> = (0..NODES)
+        .map(|i| {
+            format!(
+                "ip-10-{}-{}-{}.eu-west-1.compute.internal",
+                i / 65536,
+                (i / 256) % 256,
+                i % 256
+            )
+        })
+        .collect();
+
+    // Generated lazily, hour by hour as benchmarkers would write them; every 50th node
+    // fails its last run of the day.
+    let docs = (0..HOURS).flat_map(|h| {
+        let (texts, names) = (&texts, &names);
+        (0..NODES).map(move |n| {
+            let ts = day + Duration::hours(h as i64) + Duration::milliseconds(n as i64);
+            if h == HOURS - 1 && n % 50 == 0 {
+                errored(&names[n], ts, "kubelet not found")
+            } else {
+                doc(texts, &names[n], ts, (n * 7 + h) as u64)
+            }
+        })
+    });
+    let started = Instant::now();
+    let stored = store.put_benchmarks(&mut docs.map(Ok)).unwrap();
+    let insert = started.elapsed();
+    assert_eq!(stored, (NODES * HOURS) as u64);
+    // Closing checkpoints the write-ahead log into the file, so this is the lasting size.
+    drop(store);
+    let size_after_insert = file_mib(&path);
+    let mut store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
+
+    let window = QueryWindow {
+        start: day - Duration::hours(12),
+        end: day + Duration::hours(24),
+    };
+    let started = Instant::now();
+    let mut latest = Vec::with_capacity(NODES);
+    let stats = store
+        .latest_per_node(&window, &mut |d| latest.push(d))
+        .unwrap();
+    let query = started.elapsed();
+    assert_eq!(stats.documents, NODES as u64);
+    assert!(latest.iter().all(|d| !d.is_errored()));
+
+    let r = report_of(&latest);
+    drop(latest);
+    let started = Instant::now();
+    store.put_report(&r).unwrap();
+    let put_report = started.elapsed();
+    let started = Instant::now();
+    let back = store.get_report(&r.id).unwrap().unwrap();
+    let get_report = started.elapsed();
+    assert_eq!(back, r);
+    drop(store);
+
+    println!(
+        "insert {stored} documents: {insert:.2?} ({:.0} docs/s); file {size_after_insert:.1} MiB \
+         ({:.0} bytes/document)",
+        stored as f64 / insert.as_secs_f64(),
+        size_after_insert * 1024.0 * 1024.0 / stored as f64,
+    );
+    println!("latest_per_node over {NODES} nodes: {query:.2?}");
+    println!(
+        "put_report {NODES} nodes x 130 tests: {put_report:.2?}; get_report: {get_report:.2?}"
+    );
+    println!(
+        "file with the report: {:.1} MiB; peak RSS of the test process {}",
+        file_mib(&path),
+        peak_rss_mib()
+    );
+}

@@ -1,0 +1,13 @@
+//! Test support shared by every crate of the workspace, compiled once.
+//!
+//! - [`fake_es`]: an in-process Elasticsearch that speaks the store's documented protocol;
+//! - [`fixtures`]: the real kube-bench outputs and builders of documents and reports;
+//! - [`synth`]: synthetic clusters of any size for benchmarks and scale tests;
+//! - [`apiserver`]: a real kube-apiserver (built from Debian's sources) for the tests that
+//!   need one.
+
+pub mod apiserver;
+pub mod fake_es;
+pub mod fixtures;
+pub mod process;
+pub mod synth;

@@ -1,0 +1,431 @@
+//! The environment (SPEC §7), parsed into checked settings: the one place that reads it.
+//!
+//! Every binary reads the process environment once, into [`RawEnv`], and turns it into
+//! its own settings ([`reporter::ReporterConfig`], [`benchmarker::BenchmarkerConfig`],
+//! the CLI's flags) built from the shared pieces here: logging ([`LogConfig`]), the store
+//! ([`datastore`], [`elastic`]), the health endpoint ([`health_from_env`]) and the value
+//! parsers. The libraries below never see a variable.
+//!
+//! Parsing takes the variables and the current time as arguments, so every rule is
+//! testable without touching the process environment or the clock.
+
+pub mod benchmarker;
+pub mod elastic;
+pub mod reporter;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use compliance_core::error::{Classify, ErrorKind};
+use compliance_core::model::Rating;
+use compliance_core::model::benchmark::DEFAULT_CLUSTER;
+use compliance_core::time;
+use compliance_store::Datastore;
+use serde::Deserialize;
+
+use self::elastic::RawElasticEnv;
+use crate::health::DEFAULT_HEALTH_PORT;
+
+/// The default embedded store: a SQLite file in the working directory.
+pub const DEFAULT_DATASTORE: &str = "sqlite:compliance.db";
+
+/// A configuration value that cannot be used; always names the variable and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub value: String,
+    pub message: String,
+}
+
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Configuration
+    }
+}
+
+impl ConfigError {
+    pub fn new(variable: &str, value: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.to_string(),
+            value: value.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `sqlite:PATH`, the only scheme of the embedded store.
+pub fn parse_datastore(variable: &str, value: &str) -> Result<Datastore, ConfigError> {
+    match value.trim().split_once(':') {
+        Some(("sqlite", path)) if !path.trim().is_empty() => {
+            Ok(Datastore::Sqlite(PathBuf::from(path.trim())))
+        }
+        Some(("sqlite", _)) => Err(ConfigError::new(
+            variable,
+            value,
+            "the sqlite: URL needs a file path, e.g. sqlite:./compliance.db",
+        )),
+        _ => Err(ConfigError::new(
+            variable,
+            value,
+            "expected sqlite:PATH, e.g. sqlite:./compliance.db",
+        )),
+    }
+}
+
+/// Picks the store: Elasticsearch whenever ELASTIC_HOST or ELASTIC_URL is set (SPEC §7),
+/// otherwise COMPLIANCE_DATASTORE (default `sqlite:compliance.db`).
+pub fn datastore(env: &RawEnv) -> Result<Datastore, ConfigError> {
+    if let Some(config) = elastic::from_env(&env.elastic)? {
+        return Ok(Datastore::Elastic(Box::new(config)));
+    }
+    parse_datastore(
+        "COMPLIANCE_DATASTORE",
+        env.compliance_datastore
+            .as_deref()
+            .unwrap_or(DEFAULT_DATASTORE),
+    )
+}
+
+/// The `cluster` of stored documents and reports: ELASTIC_INDEX_SUFFIX, default `cluster`.
+pub fn cluster(env: &RawEnv) -> String {
+    non_empty(&env.elastic.elastic_index_suffix)
+        .unwrap_or(DEFAULT_CLUSTER)
+        .to_string()
+}
+
+/// The variables as strings, read with `envy` (names are the lower-cased variables).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawEnv {
+    pub tigera_compliance_report_name: Option<String>,
+    pub tigera_compliance_report_start_time: Option<String>,
+    pub tigera_compliance_report_end_time: Option<String>,
+    pub tigera_compliance_job_start_delay: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub compliance_datastore: Option<String>,
+    pub compliance_resources: Option<String>,
+    pub compliance_output_dir: Option<String>,
+    pub compliance_fail_on: Option<String>,
+    pub compliance_api_group: Option<String>,
+    pub compliance_api_timeout: Option<String>,
+    pub health_enabled: Option<String>,
+    pub health_port: Option<String>,
+    /// Set by the kubelet in every pod; decides HEALTH_ENABLED's default.
+    pub kubernetes_service_host: Option<String>,
+    /// The benchmarker's variables (see [`benchmarker`]).
+    pub nodename: Option<String>,
+    pub benchmark_interval: Option<String>,
+    pub benchmark_timeout: Option<String>,
+    pub kube_bench_path: Option<String>,
+    pub kube_bench_args: Option<String>,
+    pub benchmark_kubernetes_version: Option<String>,
+    /// The ELASTIC_* variables (passwords and keys redacted in Debug).
+    #[serde(flatten)]
+    pub elastic: RawElasticEnv,
+}
+
+impl RawEnv {
+    /// Reads the variables from `(name, value)` pairs, e.g. `std::env::vars()`.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> RawEnv {
+        // Every field is an optional string, so envy cannot fail on values; unknown
+        // variables are ignored.
+        envy::from_iter(vars).expect("every variable is an optional string")
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A tracing filter directive: error, warn, info or debug. Default info.
+    pub level: &'static str,
+    /// JSON lines instead of human-readable text (LOG_FORMAT=json).
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info",
+            json: false,
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn from_env(env: &RawEnv) -> Result<LogConfig, ConfigError> {
+        let level = match env
+            .log_level
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
+            None => "info",
+            Some(l) => match l.as_str() {
+                "" | "info" => "info",
+                "error" | "fatal" | "panic" => "error",
+                "warning" | "warn" => "warn",
+                "debug" => "debug",
+                "trace" => "trace",
+                _ => {
+                    return Err(ConfigError::new(
+                        "LOG_LEVEL",
+                        env.log_level.as_deref().unwrap_or_default(),
+                        "expected one of error, warning, info, debug",
+                    ));
+                }
+            },
+        };
+        let json = match env.log_format.as_deref().map(str::trim) {
+            None | Some("") | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    other,
+                    "expected text or json",
+                ));
+            }
+        };
+        Ok(LogConfig { level, json })
+    }
+}
+
+/// The trimmed value, or `None` when unset or blank: a blank variable counts as unset.
+pub fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `low` or `med`: the rating at or below which a run fails.
+pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError> {
+    // Every node rates HIGH or below, so `high` would fail every run: refused.
+    match value.trim().parse::<Rating>() {
+        Ok(level @ (Rating::Low | Rating::Med)) => Ok(level),
+        _ => Err(ConfigError::new(variable, value, "expected low or med")),
+    }
+}
+
+/// The liveness endpoint's address: HEALTH_ENABLED (default: on in a pod, where
+/// KUBERNETES_SERVICE_HOST is set, so Calico's published pod manifest with its liveness
+/// probe works unchanged; off elsewhere, so local runs open no port) and HEALTH_PORT.
+pub fn health_from_env(env: &RawEnv) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let in_pod = non_empty(&env.kubernetes_service_host).is_some();
+    let enabled = match non_empty(&env.health_enabled) {
+        None => in_pod,
+        Some(v) => parse_bool("HEALTH_ENABLED", v)?,
+    };
+    let port = match non_empty(&env.health_port) {
+        None => DEFAULT_HEALTH_PORT,
+        Some(p) => parse_port("HEALTH_PORT", p)?,
+    };
+    // All interfaces: the kubelet probes the pod's IP, not its loopback.
+    Ok(enabled.then(|| std::net::SocketAddr::from(([0, 0, 0, 0], port))))
+}
+
+/// A TCP port, 1 to 65535.
+pub fn parse_port(variable: &str, value: &str) -> Result<u16, ConfigError> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ConfigError::new(variable, value, "expected a port number from 1 to 65535"))
+}
+
+/// `true`/`false` (also 1/0, yes/no, on/off), any case.
+pub fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(variable, value, "expected true or false")),
+    }
+}
+
+/// A duration such as `30m` or `1h 30m`.
+pub fn parse_duration(variable: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        ConfigError::new(
+            variable,
+            value,
+            format!("not a duration such as 30m or 1h 30m: {e}"),
+        )
+    })?;
+    Duration::from_std(d).map_err(|_| ConfigError::new(variable, value, "duration is too long"))
+}
+
+/// An RFC 3339 time, `now`, or `now-2h` / `now+30m` style relative time. Fractions of a
+/// second are dropped: report times and ids are whole seconds.
+pub fn parse_time(
+    variable: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ConfigError> {
+    let v = value.trim();
+    let parsed = if let Some(rest) = v.strip_prefix("now") {
+        let rest = rest.trim();
+        if rest.is_empty() {
+            now
+        } else {
+            // By character, not byte: a pasted dash such as `now—1h` is refused, not a crash.
+            let Some(sign) = rest.chars().next().filter(|c| matches!(c, '-' | '+')) else {
+                return Err(ConfigError::new(
+                    variable,
+                    value,
+                    "expected now, now-DURATION or now+DURATION",
+                ));
+            };
+            let d = humantime::parse_duration(rest[1..].trim()).map_err(|e| {
+                ConfigError::new(
+                    variable,
+                    value,
+                    format!("bad relative time, expected e.g. now-2h: {e}"),
+                )
+            })?;
+            let d = Duration::from_std(d)
+                .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
+            if sign == '-' { now - d } else { now + d }
+        }
+    } else {
+        time::parse(v).map_err(|e| {
+            ConfigError::new(
+                variable,
+                value,
+                format!(
+                    "not an RFC 3339 time (e.g. 2026-11-25T00:00:00Z) or now-2h style time: {e}"
+                ),
+            )
+        })?
+    };
+    Ok(time::truncate_to_seconds(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> RawEnv {
+        RawEnv::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn now() -> DateTime<Utc> {
+        time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    #[test]
+    fn health_endpoint_defaults_on_in_a_pod_and_off_elsewhere() {
+        assert_eq!(health_from_env(&env(&[])).unwrap(), None);
+        let pod = env(&[("KUBERNETES_SERVICE_HOST", "10.96.0.1")]);
+        assert_eq!(
+            health_from_env(&pod).unwrap(),
+            Some("0.0.0.0:9099".parse().unwrap())
+        );
+        let off = env(&[
+            ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+            ("HEALTH_ENABLED", "false"),
+        ]);
+        assert_eq!(health_from_env(&off).unwrap(), None);
+        let on = env(&[("HEALTH_ENABLED", "true"), ("HEALTH_PORT", "8080")]);
+        assert_eq!(
+            health_from_env(&on).unwrap(),
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn health_variables_name_themselves_when_wrong() {
+        for (var, value) in [
+            ("HEALTH_ENABLED", "maybe"),
+            ("HEALTH_PORT", "0"),
+            ("HEALTH_PORT", "70000"),
+            ("HEALTH_PORT", "http"),
+        ] {
+            let err = health_from_env(&env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn relative_times_with_a_foreign_dash_are_refused_not_a_crash() {
+        for v in ["now—1h", "now×2h", "now2h", "now 2h"] {
+            let err = parse_time("TIGERA_COMPLIANCE_REPORT_START_TIME", v, now()).unwrap_err();
+            assert_eq!(err.value, v);
+        }
+    }
+
+    #[test]
+    fn relative_times_are_resolved_against_now_in_whole_seconds() {
+        let t = parse_time("X", "now-2h", now()).unwrap();
+        assert_eq!(time::format(&t), "2026-11-26T15:40:12Z");
+        let t = parse_time("X", "now - 1h 30m", now()).unwrap();
+        assert_eq!(time::format(&t), "2026-11-26T16:10:12Z");
+        assert_eq!(
+            time::format(&parse_time("X", "now", now()).unwrap()),
+            "2026-11-26T17:40:12Z"
+        );
+        assert!(parse_time("X", "now*2h", now()).is_err());
+        assert!(parse_time("X", "yesterday", now()).is_err());
+    }
+
+    #[test]
+    fn datastore_url_must_be_sqlite_path() {
+        assert_eq!(
+            parse_datastore("V", "sqlite:/tmp/x.db").unwrap(),
+            Datastore::Sqlite("/tmp/x.db".into())
+        );
+        for bad in ["postgres://x", "/tmp/x.db", "sqlite:", "sqlite:  "] {
+            let e = parse_datastore("COMPLIANCE_DATASTORE", bad).unwrap_err();
+            assert_eq!(e.value, bad);
+        }
+    }
+
+    #[test]
+    fn elasticsearch_is_chosen_whenever_a_host_or_url_is_set() {
+        let d = datastore(&env(&[
+            ("ELASTIC_HOST", "es.local"),
+            ("COMPLIANCE_DATASTORE", "sqlite:x.db"),
+        ]))
+        .unwrap();
+        let Datastore::Elastic(c) = d else {
+            panic!("expected Elasticsearch, got {d:?}")
+        };
+        assert_eq!(c.url.as_str(), "https://es.local:9200/");
+        let d = datastore(&env(&[("ELASTIC_URL", "http://127.0.0.1:9200")])).unwrap();
+        assert_eq!(
+            d.describe(),
+            "elasticsearch http://127.0.0.1:9200 (index suffix cluster)"
+        );
+        let e = datastore(&env(&[("ELASTIC_HOST", "es"), ("ELASTIC_PORT", "x")])).unwrap_err();
+        assert_eq!(e.variable, "ELASTIC_PORT");
+    }
+
+    #[test]
+    fn log_level_and_format() {
+        let l =
+            LogConfig::from_env(&env(&[("LOG_LEVEL", "warning"), ("LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(
+            l,
+            LogConfig {
+                level: "warn",
+                json: true
+            }
+        );
+        assert_eq!(
+            LogConfig::from_env(&env(&[("LOG_LEVEL", "loud")]))
+                .unwrap_err()
+                .variable,
+            "LOG_LEVEL"
+        );
+        assert_eq!(
+            LogConfig::from_env(&env(&[("LOG_FORMAT", "xml")]))
+                .unwrap_err()
+                .variable,
+            "LOG_FORMAT"
+        );
+    }
+
+    #[test]
+    fn fail_on_accepts_low_and_med_only() {
+        assert_eq!(parse_fail_on("V", "LOW").unwrap(), Rating::Low);
+        assert_eq!(parse_fail_on("V", "med").unwrap(), Rating::Med);
+        assert!(parse_fail_on("V", "high").is_err());
+    }
+}

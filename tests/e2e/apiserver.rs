@@ -1,0 +1,646 @@
+//! The reporter and the manifests against a real kube-apiserver (1.20, built by
+//! `scripts/kube-apiserver.sh build`); every test is skipped, visibly, when it is not built.
+//!
+//! What only a real server can show: that the generated CRDs are accepted and enforce
+//! their schema, that the alias `resultsFilter` survives pruning, that the published
+//! ClusterRole is enough for the reporter and nothing less is, that 404s on an unserved or
+//! shadowed group look the way `k8s::diagnose` expects, and that the manifests apply.
+
+use compliance_testkit::apiserver;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use apiserver::TestApiServer;
+use compliance_kube::crd::{DEFAULT_GROUP, custom_resource_definitions};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::core::ObjectMeta;
+use serde_json::{Value, json};
+
+const START: &str = "2026-11-25T00:00:00Z";
+const END: &str = "2026-11-26T00:00:00Z";
+const AT: &str = "2026-11-25T10:00:00Z";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Creates the CRDs for `group` unless they exist, and waits until they are served.
+async fn install_crds(client: &kube::Client, group: &str) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in custom_resource_definitions(group) {
+        let name = crd.metadata.name.clone().unwrap();
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating CRD {name}: {e}"),
+        }
+        apiserver::wait_established(&api, &name).await;
+    }
+    // Discovery lags establishment by a moment; wait until a list works.
+    let reports = api_for(client, group, "GlobalReport", "globalreports");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reports.list(&Default::default()).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "globalreports.{group} not served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn api_for(client: &kube::Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    Api::all_with(
+        client.clone(),
+        &ApiResource {
+            group: group.into(),
+            version: "v3".into(),
+            api_version: format!("{group}/v3"),
+            kind: kind.into(),
+            plural: plural.into(),
+        },
+    )
+}
+
+fn object(group: &str, kind: &str, name: &str, spec: Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": format!("{group}/v3"), "kind": kind,
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .unwrap()
+}
+
+async fn create_report(
+    client: &kube::Client,
+    group: &str,
+    name: &str,
+    spec: Value,
+) -> Result<DynamicObject, kube::Error> {
+    api_for(client, group, "GlobalReport", "globalreports")
+        .create(
+            &PostParams::default(),
+            &object(group, "GlobalReport", name, spec),
+        )
+        .await
+}
+
+fn daily_spec() -> Value {
+    json!({"reportType": "cis-benchmark", "schedule": "0 0 * * *",
+        "cis": {"highThreshold": 100, "medThreshold": 50, "includeUnscoredTests": true, "numFailedTests": 5}})
+}
+
+/// A scratch store with one real kube-bench run in the report window.
+fn store_with_results(dir: &Path) -> String {
+    let datastore = format!("sqlite:{}", dir.join("compliance.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["import", "kube-bench"])
+        .arg(root().join("tests/fixtures/cis-1.23-master-newrelic.json"))
+        .args(["--node", "minikube", "--time", AT])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", &datastore)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    datastore
+}
+
+/// Runs the reporter the way the pod does, but with a kubeconfig for `token`.
+fn reporter(api: &TestApiServer, token: &str, datastore: &str, vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
+    cmd.env_clear()
+        .env("KUBECONFIG", api.kubeconfig(token))
+        .env("COMPLIANCE_DATASTORE", datastore)
+        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
+        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
+        .env("COMPLIANCE_API_TIMEOUT", "10s");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One reporter run as the admin, on a fresh store holding one node's results.
+fn admin_run(api: &TestApiServer, vars: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    reporter(
+        api,
+        api.admin_token(),
+        &store_with_results(dir.path()),
+        vars,
+    )
+}
+
+/// Asserts the run exited with `code` and its error says `needle`.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+/// Binds the published ClusterRole (manifests/reporter-rbac.yaml) to the test's plain user.
+async fn grant_reporter_role(client: &kube::Client, group: &str) {
+    let text = std::fs::read_to_string(root().join("manifests/reporter-rbac.yaml")).unwrap();
+    let mut role: Option<ClusterRole> = None;
+    for doc in text.split("\n---") {
+        let v: Value = match serde_saphyr::from_str(doc) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if v["kind"] == "ClusterRole" {
+            role = Some(serde_json::from_value(v).unwrap());
+        }
+    }
+    let mut role = role.expect("manifests/reporter-rbac.yaml has a ClusterRole");
+    let name = format!("test-reporter-{}", group.replace('.', "-"));
+    role.metadata = ObjectMeta {
+        name: Some(name.clone()),
+        ..Default::default()
+    };
+    for rule in role.rules.iter_mut().flatten() {
+        rule.api_groups = Some(vec![group.to_string()]);
+    }
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let _ = roles.create(&PostParams::default(), &role).await;
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name,
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: apiserver::PLAIN_USER.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let _ = bindings.create(&PostParams::default(), &binding).await;
+    wait_until_plain_user_may_read(group).await;
+}
+
+/// RBAC changes reach the authorizer through an informer; wait until they have.
+async fn wait_until_plain_user_may_read(group: &str) {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let client = api.client(api.user_token()).await;
+    let reports = api_for(&client, group, "GlobalReport", "globalreports");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match reports.get("rbac-probe").await {
+            Err(kube::Error::Api(s)) if s.code == 403 => {}
+            _ => return,
+        }
+        assert!(Instant::now() < deadline, "RBAC grant never took effect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn reporter_reads_the_global_report_from_the_api_and_stores_the_report() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    create_report(&admin, DEFAULT_GROUP, "api-daily", daily_spec())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let datastore = store_with_results(dir.path());
+    let out = reporter(
+        api,
+        api.admin_token(),
+        &datastore,
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "api-daily")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with("report api-daily_cis-benchmark_"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("1 nodes") || summary.contains("1 node"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn the_published_cluster_role_is_enough_and_nothing_less_is() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let group = "rbac.compliance.test";
+    install_crds(&admin, group).await;
+    create_report(&admin, group, "rbac-daily", daily_spec())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let datastore = store_with_results(dir.path());
+    let vars = [
+        ("TIGERA_COMPLIANCE_REPORT_NAME", "rbac-daily"),
+        ("COMPLIANCE_API_GROUP", group),
+    ];
+
+    let out = reporter(api, api.user_token(), &datastore, &vars);
+    assert_fails(
+        &out,
+        2,
+        &format!("not allowed to get GlobalReport \"rbac-daily\" in API group {group}/v3"),
+    );
+    // The API server's reason names the user.
+    assert_fails(&out, 2, apiserver::PLAIN_USER);
+
+    grant_reporter_role(&admin, group).await;
+    let out = reporter(api, api.user_token(), &datastore, &vars);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn missing_report_exits_2_naming_it() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let out = admin_run(api, &[("TIGERA_COMPLIANCE_REPORT_NAME", "no-such-report")]);
+    assert_fails(
+        &out,
+        2,
+        "GlobalReport \"no-such-report\" not found in API group projectcalico.org/v3",
+    );
+}
+
+#[tokio::test]
+async fn unserved_group_exits_2_saying_so() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let out = admin_run(
+        api,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_NAME", "daily"),
+            ("COMPLIANCE_API_GROUP", "nothing.compliance.test"),
+        ],
+    );
+    assert_fails(
+        &out,
+        2,
+        "API group nothing.compliance.test/v3 is not served by this cluster",
+    );
+}
+
+#[tokio::test]
+async fn a_group_served_by_something_else_is_reported_as_shadowed() {
+    // Calico's aggregated API server cannot run here; a CRD of another kind in the group
+    // produces the same discovery document: the group is served, ours is not in it.
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let group = "shadow.compliance.test";
+    let tiers: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("tiers.{group}")},
+        "spec": {"group": group, "scope": "Cluster", "names": {"kind": "Tier", "plural": "tiers", "singular": "tier"},
+            "versions": [{"name": "v3", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let _ = crds.create(&PostParams::default(), &tiers).await;
+    let tier_api = api_for(&admin, group, "Tier", "tiers");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tier_api.list(&Default::default()).await.is_err() {
+        assert!(Instant::now() < deadline, "tiers not served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = admin_run(
+        api,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_NAME", "daily"),
+            ("COMPLIANCE_API_GROUP", group),
+        ],
+    );
+    assert_fails(
+        &out,
+        2,
+        &format!("API group {group}/v3 is served by another API server (it serves tiers)"),
+    );
+    assert_fails(&out, 2, "set COMPLIANCE_API_GROUP");
+}
+
+#[tokio::test]
+async fn the_crd_schema_refuses_what_it_can_and_keeps_the_alias() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let refused = |spec: Value, name: &'static str, field: &'static str| {
+        let admin = admin.clone();
+        async move {
+            match create_report(&admin, DEFAULT_GROUP, name, spec).await {
+                Err(kube::Error::Api(s)) => {
+                    assert_eq!(s.code, 422, "{name}: {s:?}");
+                    assert!(
+                        s.message.contains(field),
+                        "{name}: expected {field} in {}",
+                        s.message
+                    );
+                }
+                other => panic!("{name}: expected a 422, got {other:?}"),
+            }
+        }
+    };
+    refused(
+        json!({"reportType": "cis-benchmark", "cis": {"highThreshold": 150}}),
+        "schema-high",
+        "spec.cis.highThreshold",
+    )
+    .await;
+    refused(
+        json!({"reportType": "cis-benchmark", "cis": {"medThreshold": -1}}),
+        "schema-med",
+        "spec.cis.medThreshold",
+    )
+    .await;
+    refused(
+        json!({"reportType": "cis-benchmark", "cis": {"numFailedTests": 0}}),
+        "schema-num",
+        "spec.cis.numFailedTests",
+    )
+    .await;
+    refused(
+        json!({"schedule": "0 0 * * *"}),
+        "schema-type",
+        "spec.reportType",
+    )
+    .await;
+    refused(
+        json!({"reportType": "cis-benchmark", "cis": {"resultsFilters": ["1.1.1"]}}),
+        "schema-filter",
+        "spec.cis.resultsFilters",
+    )
+    .await;
+
+    // The singular alias is in the schema, so the server keeps it for the reporter.
+    let created = create_report(
+        &admin,
+        DEFAULT_GROUP,
+        "schema-alias",
+        json!({"reportType": "cis-benchmark", "cis": {"resultsFilter": [{"exclude": ["1.1.1"]}]}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        created.data["spec"]["cis"]["resultsFilter"][0]["exclude"][0],
+        "1.1.1"
+    );
+    // Nothing is defaulted into the stored object.
+    assert!(created.data["spec"]["cis"].get("highThreshold").is_none());
+
+    // What the schema cannot say (1.20 has no CEL), the reporter refuses, naming the field.
+    create_report(&admin, DEFAULT_GROUP, "schema-order",
+        json!({"reportType": "cis-benchmark", "schedule": "0 0 * * *", "cis": {"highThreshold": 40, "medThreshold": 60}})).await.unwrap();
+    let out = admin_run(api, &[("TIGERA_COMPLIANCE_REPORT_NAME", "schema-order")]);
+    assert_fails(
+        &out,
+        2,
+        "spec.cis.medThreshold: 60 must be lower than spec.cis.highThreshold (40)",
+    );
+}
+
+#[tokio::test]
+async fn a_custom_type_object_is_read_and_a_missing_one_named() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let types = api_for(
+        &admin,
+        DEFAULT_GROUP,
+        "GlobalReportType",
+        "globalreporttypes",
+    );
+    let _ = types.create(&PostParams::default(), &object(DEFAULT_GROUP, "GlobalReportType", "cis-nodes-only", json!({
+        "includeCISBenchmarkData": true,
+        "downloadTemplates": [{"name": "node-summary.csv", "description": "per node", "template": "builtin"}]
+    }))).await;
+    create_report(
+        &admin,
+        DEFAULT_GROUP,
+        "typed-daily",
+        json!({"reportType": "cis-nodes-only", "schedule": "0 0 * * *"}),
+    )
+    .await
+    .unwrap();
+    create_report(
+        &admin,
+        DEFAULT_GROUP,
+        "untyped-daily",
+        json!({"reportType": "cis-gone", "schedule": "0 0 * * *"}),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let datastore = store_with_results(dir.path());
+    let out_dir = dir.path().join("out");
+    let out = reporter(
+        api,
+        api.admin_token(),
+        &datastore,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_NAME", "typed-daily"),
+            ("COMPLIANCE_OUTPUT_DIR", out_dir.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut written: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["node-summary.csv"], "only the type's downloads");
+
+    let out = reporter(
+        api,
+        api.admin_token(),
+        &datastore,
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "untyped-daily")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("GlobalReport \"untyped-daily\": spec.reportType: GlobalReportType \"cis-gone\" not found in API group projectcalico.org/v3"), "{err}");
+}
+
+#[tokio::test]
+async fn crds_in_another_group_work_with_compliance_api_group() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let group = "compliance.example.com";
+    install_crds(&admin, group).await;
+    create_report(&admin, group, "elsewhere-daily", daily_spec())
+        .await
+        .unwrap();
+    let out = admin_run(
+        api,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_NAME", "elsewhere-daily"),
+            ("COMPLIANCE_API_GROUP", group),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `kubectl` (see [`apiserver::kubectl`]), or a visible skip.
+fn kubectl() -> Option<Command> {
+    match apiserver::kubectl() {
+        Some(path) => Some(Command::new(path)),
+        None => {
+            apiserver::skip("no kubectl on PATH or in the test cache");
+            None
+        }
+    }
+}
+
+fn manifest_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml")
+                && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join("manifests"), &mut files);
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn every_manifest_applies_with_kubectl_dry_run() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    if kubectl().is_none() {
+        return;
+    }
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    // The namespace exists for real, so that server dry-run validates the namespaced
+    // objects too (the pods, the DaemonSet) instead of stopping at "namespace not found".
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "tigera-compliance"}})).unwrap();
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("creating namespace tigera-compliance: {e}"),
+    }
+    let kubeconfig = api.kubeconfig(api.admin_token());
+    let mut checked = 0;
+    for file in manifest_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.contains("kind: CronJob") {
+            // batch/v1 CronJob arrived in Kubernetes 1.21; this server is 1.20.
+            // tests/manifests.rs checks it against the k8s-openapi types instead.
+            continue;
+        }
+        // Client dry-run checks kinds against the server's discovery; server dry-run also
+        // runs the schema (our CRDs' for the examples) and admission, storing nothing.
+        for mode in ["client", "server"] {
+            let mut cmd = kubectl().unwrap();
+            cmd.arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["apply", &format!("--dry-run={mode}")]);
+            if text.contains("x-kubernetes-validations") {
+                // The CEL rule's key arrived in Kubernetes 1.23; kubectl validates against
+                // this 1.20 server's OpenAPI and would refuse it, while the server itself
+                // drops it. Newer clusters enforce it.
+                cmd.arg("--validate=false");
+            }
+            let out = cmd.arg("-f").arg(&file).output().unwrap();
+            let err = stderr(&out);
+            assert!(
+                out.status.success(),
+                "kubectl apply --dry-run={mode} -f {}: {err}",
+                file.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} manifests checked");
+}
+
+#[tokio::test]
+async fn kubectl_get_globalreports_shows_the_printer_columns() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    if kubectl().is_none() {
+        return;
+    }
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let _ = create_report(&admin, DEFAULT_GROUP, "columns-daily", daily_spec()).await;
+    let out = kubectl()
+        .unwrap()
+        .arg("--kubeconfig")
+        .arg(api.kubeconfig(api.admin_token()))
+        .args(["get", "globalreports.projectcalico.org", "columns-daily"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "SCHEDULE",
+            "SUSPEND",
+            "LAST REPORT END",
+            "ACTIVE JOBS",
+            "AGE"
+        ]
+    );
+    assert!(
+        text.contains("columns-daily   cis-benchmark   0 0 * * *"),
+        "{text}"
+    );
+}

@@ -1,0 +1,827 @@
+//! The benchmarker binary end to end: stand-in `kube-bench` and `kubelet` scripts print
+//! the real kube-bench fixtures (or hang, crash, print garbage), the documents go into a
+//! real SQLite file, and the real reporter turns them into a report.
+
+use compliance_testkit::fixtures::{fixture, root, wait_until};
+use compliance_testkit::{fake_es, process};
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use compliance::settings::RawEnv;
+use compliance::settings::benchmarker::BenchmarkerConfig;
+use compliance_benchmarker::service;
+use compliance_benchmarker::version::VersionSearch;
+use compliance_store::OpenMode;
+use fake_es::{FakeEs, RequestMatcher, es_error};
+
+const FIXTURES: [&str; 7] = [
+    "cis-1.5-node-defectdojo.json",
+    "eks-1.0-node-valancej.json",
+    "cis-1.6-master-defectdojo.json",
+    "cis-1.20-node-apxd.json",
+    "cis-1.20-node-oakleysecurity.json",
+    "cis-1.23-master-newrelic.json",
+    "cis-1.12-node-mogamal.json",
+];
+
+/// A temporary node: a bin directory for stand-in programs and a SQLite file.
+struct Node {
+    dir: TempDir,
+}
+
+impl Node {
+    fn new() -> Node {
+        let node = Node {
+            dir: TempDir::new().unwrap(),
+        };
+        std::fs::create_dir(node.bin()).unwrap();
+        node
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path("compliance.db")
+    }
+
+    /// Writes an executable shell script into the bin directory.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.bin().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// A kubelet that reports a distribution's version string.
+    fn kubelet(&self) {
+        self.script("kubelet", "echo 'Kubernetes v1.29.3-eks-1a2b3c'");
+    }
+
+    /// A kube-bench that records its arguments and prints `fixture`.
+    fn kube_bench_printing(&self, fixture_name: &str) {
+        self.script(
+            "kube-bench",
+            &format!(
+                "echo \"$@\" > '{}'\ncat '{}'",
+                self.path("kube-bench.args").display(),
+                fixture(fixture_name).display()
+            ),
+        );
+    }
+
+    fn command(&self, node_name: &str, vars: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-benchmarker"));
+        cmd.env_clear()
+            .env("NODENAME", node_name)
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            );
+        for (k, v) in vars {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        cmd
+    }
+
+    fn once(&self, node_name: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(node_name, vars);
+        cmd.arg("--once").args(args);
+        cmd.output().unwrap()
+    }
+
+    /// Runs `--once --output` and returns the exit code and the document written.
+    fn once_to_file(&self, vars: &[(&str, &str)]) -> (i32, Value, Output) {
+        let file = self.path("doc.json");
+        let _ = std::fs::remove_file(&file);
+        let out = self.once("node-1", &["--output", file.to_str().unwrap()], vars);
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("no document written ({e}): {}", stderr(&out)));
+        (
+            out.status.code().unwrap(),
+            serde_json::from_str(&text).unwrap(),
+            out,
+        )
+    }
+
+    fn reporter(&self) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_compliance-reporter"))
+            .env_clear()
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            )
+            .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+            .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+            .env("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1h")
+            .env("TIGERA_COMPLIANCE_REPORT_END_TIME", "now+1h")
+            .output()
+            .unwrap()
+    }
+
+    /// The stored report's nodes, by running the reporter and reading the report back.
+    fn report_nodes(&self) -> Vec<Value> {
+        let out = self.reporter();
+        assert!(out.status.success(), "reporter: {}", stderr(&out));
+        let ctl = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+                .args(args)
+                .env_clear()
+                .env(
+                    "COMPLIANCE_DATASTORE",
+                    format!("sqlite:{}", self.db().display()),
+                )
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "compliancectl: {}", stderr(&out));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let list = ctl(&["reports", "list", "--json"]);
+        let id = list[0]["id"].as_str().unwrap().to_string();
+        let report = ctl(&["reports", "show", &id, "--json"]);
+        report["cisBenchmark"].as_array().unwrap().clone()
+    }
+
+    /// Every stored benchmark document as (node, benchmark version, error), oldest first.
+    fn stored(&self) -> Vec<(String, String, String)> {
+        stored_in(&self.db())
+    }
+}
+
+fn stored_in(db: &Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT node_name, version, error FROM benchmark_docs ORDER BY timestamp")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn once_stores_every_real_fixture_and_the_reporter_rates_each_node() {
+    let node = Node::new();
+    node.kubelet();
+    for (i, f) in FIXTURES.iter().enumerate() {
+        node.kube_bench_printing(f);
+        let out = node.once(&format!("node-{i}"), &[], &[]);
+        assert_eq!(out.status.code(), Some(0), "{f}: {}", stderr(&out));
+        let summary = stdout(&out);
+        assert!(
+            summary.starts_with(&format!("node node-{i} at ")),
+            "{summary}"
+        );
+        assert!(summary.contains("Kubernetes 1.29.3"), "{summary}");
+        assert!(summary.contains("stored in sqlite:"), "{summary}");
+        // The benchmark is chosen by the detected version, through kube-bench's mapping.
+        let args = std::fs::read_to_string(node.path("kube-bench.args")).unwrap();
+        assert_eq!(args.trim(), "--json --version 1.29");
+    }
+    let versions: Vec<String> = node.stored().into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(
+        versions
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        6,
+        "the seven fixtures name six benchmarks: {versions:?}"
+    );
+    let nodes = node.report_nodes();
+    assert_eq!(nodes.len(), 7);
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(n["nodeName"], format!("node-{i}"));
+        assert_eq!(n["kubernetesVersion"], "1.29.3");
+        assert!(
+            n["results"].as_array().is_some_and(|r| !r.is_empty()),
+            "{n}"
+        );
+        assert!(n.get("error").is_none_or(|e| e.as_str() == Some("")), "{n}");
+    }
+}
+
+#[test]
+fn output_writes_one_json_line_instead_of_storing() {
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.23-master-newrelic.json");
+    let (code, doc, out) = node.once_to_file(&[]);
+    assert_eq!(code, 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("written to "), "{}", stdout(&out));
+    assert!(!node.db().exists(), "--output must not open the store");
+    assert_eq!(doc["node_name"], "node-1");
+    assert_eq!(doc["version"], "cis-1.23");
+    assert_eq!(doc["kubernetesVersion"], "1.29.3");
+    assert_eq!(doc["type"], "kube");
+    assert_eq!(doc["cluster"], "cluster");
+    assert_eq!(doc["error"], "");
+    assert!(doc["tests"].as_array().unwrap().len() > 100);
+    let text = std::fs::read_to_string(node.path("doc.json")).unwrap();
+    assert_eq!(text.lines().count(), 1);
+
+    // The file is what `compliancectl import benchmarks` reads.
+    let import = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args([
+            "import",
+            "benchmarks",
+            node.path("doc.json").to_str().unwrap(),
+        ])
+        .env_clear()
+        .env(
+            "COMPLIANCE_DATASTORE",
+            format!("sqlite:{}", node.db().display()),
+        )
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert_eq!(node.stored().len(), 1);
+}
+
+#[test]
+fn a_hanging_kube_bench_is_stopped_at_the_timeout_and_stored_as_errored() {
+    let node = Node::new();
+    node.kubelet();
+    node.script(
+        "kube-bench",
+        &format!(
+            "echo $$ > '{}'\necho 'checking etcd' >&2\nsleep 300",
+            node.path("pid").display()
+        ),
+    );
+    let started = Instant::now();
+    let (code, doc, out) = node.once_to_file(&[("BENCHMARK_TIMEOUT", "1s")]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(code, 1, "an errored run fails --once: {}", stderr(&out));
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not finish within 1s (BENCHMARK_TIMEOUT)"),
+        "{error}"
+    );
+    assert!(error.contains("checking etcd"), "{error}");
+    assert_eq!(doc["tests"].as_array().map_or(0, Vec::len), 0);
+    assert_eq!(doc["kubernetesVersion"], "1.29.3");
+    let pid: u32 = std::fs::read_to_string(node.path("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed and reaped before the run returned; the kernel may still be finishing it.
+    wait_until(
+        &format!("kube-bench {pid} to be gone"),
+        Duration::from_secs(10),
+        || !process::alive(pid),
+    );
+}
+
+#[test]
+fn kube_bench_does_not_see_the_benchmarkers_own_variables() {
+    // kube-bench reads KUBE_BENCH_* as its own settings.
+    let node = Node::new();
+    node.kubelet();
+    let seen = node.path("kube-bench.env");
+    let kube_bench = node.script(
+        "kube-bench",
+        &format!(
+            "env > '{}'\ncat '{}'",
+            seen.display(),
+            fixture("cis-1.12-node-mogamal.json").display()
+        ),
+    );
+    let (code, _, out) = node.once_to_file(&[
+        ("KUBE_BENCH_PATH", kube_bench.to_str().unwrap()),
+        ("KUBE_BENCH_ARGS", "--json"),
+        ("LOG_LEVEL", "debug"),
+    ]);
+    assert_eq!(code, 0, "{}", stderr(&out));
+    let env = std::fs::read_to_string(&seen).unwrap();
+    assert!(env.contains("NODENAME=node-1"), "{env}");
+    assert!(!env.contains("KUBE_BENCH_"), "{env}");
+}
+
+#[test]
+fn a_crashing_kube_bench_is_stored_with_its_status_and_message() {
+    let node = Node::new();
+    node.kubelet();
+    node.script(
+        "kube-bench",
+        "echo 'F1126 unable to load config.yaml' >&2\nexit 255",
+    );
+    let (code, doc, _) = node.once_to_file(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        doc["error"].as_str().unwrap(),
+        "kube-bench exited with status 255: kube-bench's output is empty (did kube-bench fail \
+         before printing its results?); its last messages: F1126 unable to load config.yaml"
+    );
+}
+
+#[test]
+fn garbage_from_kube_bench_is_stored_as_errored() {
+    let node = Node::new();
+    node.kubelet();
+    node.script("kube-bench", "echo '{\"Controls\": 42}'");
+    let (code, doc, _) = node.once_to_file(&[]);
+    assert_eq!(code, 1);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("kube-bench printed no usable results: "),
+        "{error}"
+    );
+    assert!(error.contains("expected an array of controls"), "{error}");
+}
+
+#[test]
+fn a_missing_kube_bench_names_kube_bench_path() {
+    let node = Node::new();
+    node.kubelet();
+    let (code, doc, _) = node.once_to_file(&[("KUBE_BENCH_PATH", "/opt/nowhere/kube-bench")]);
+    assert_eq!(code, 1);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("kube-bench not found: KUBE_BENCH_PATH=/opt/nowhere/kube-bench"),
+        "{error}"
+    );
+    // A bare name is looked up in PATH, which the message shows.
+    let (_, doc, _) = node.once_to_file(&[]);
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("is not in PATH ("), "{error}");
+}
+
+#[test]
+fn an_errored_run_is_stored_and_reported_low_with_its_reason() {
+    let node = Node::new();
+    node.kubelet();
+    node.script("kube-bench", "exit 3");
+    let out = node.once("node-broken", &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("ERROR: kube-bench exited with status 3"),
+        "{}",
+        stdout(&out)
+    );
+    let nodes = node.report_nodes();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["nodeName"], "node-broken");
+    assert!(
+        nodes[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 3"),
+        "{}",
+        nodes[0]
+    );
+}
+
+#[test]
+fn a_node_whose_version_cannot_be_found_is_reported_low_saying_what_to_do() {
+    // In process, with a search over empty directories: this machine's own /usr/bin may
+    // hold a kubectl.
+    let node = Node::new();
+    node.kube_bench_printing("cis-1.20-node-apxd.json");
+    let env = RawEnv::from_vars([
+        ("NODENAME".to_string(), "kind-worker".to_string()),
+        (
+            "KUBE_BENCH_PATH".to_string(),
+            node.bin().join("kube-bench").display().to_string(),
+        ),
+    ]);
+    let cfg = BenchmarkerConfig::from_env(&env).unwrap();
+    let search = VersionSearch {
+        dirs: vec![node.bin(), node.path("host-bin")],
+        timeout: Duration::from_secs(5),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = runtime
+        .block_on(service::run_once(
+            &cfg.run,
+            &search,
+            &mut compliance_benchmarker::process::never_cancelled(),
+        ))
+        .unwrap();
+    let doc = outcome.document;
+    assert!(doc.is_errored());
+    assert!(
+        !node.path("kube-bench.args").exists(),
+        "kube-bench must not run"
+    );
+    assert!(
+        doc.error.contains(&node.bin().display().to_string()),
+        "{}",
+        doc.error
+    );
+    assert!(
+        doc.error.contains("/usr/local/mount-from-host/bin"),
+        "{}",
+        doc.error
+    );
+    assert!(doc.error.contains("/usr/bin"), "{}", doc.error);
+    let mut db = compliance_store::sqlite::SqliteStore::open(node.db(), OpenMode::Create).unwrap();
+    compliance_store::BenchmarkStore::put_benchmarks(
+        &mut db,
+        &mut std::iter::once(Ok(doc.clone())),
+    )
+    .unwrap();
+    drop(db);
+    let nodes = node.report_nodes();
+    assert_eq!(nodes[0]["nodeName"], "kind-worker");
+    assert_eq!(nodes[0]["error"], doc.error.as_str());
+    let summary = node.reporter();
+    assert!(
+        stdout(&summary).contains("LOW 1; 1 errored"),
+        "{}",
+        stdout(&summary)
+    );
+}
+
+#[test]
+fn a_missing_node_name_exits_2_naming_nodename_and_stores_nothing() {
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.12-node-mogamal.json");
+    for value in ["", "   "] {
+        let mut cmd = node.command("x", &[("NODENAME", value)]);
+        if value.is_empty() {
+            cmd.env_remove("NODENAME");
+        }
+        let out = cmd.arg("--once").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("NODENAME"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("spec.nodeName"), "{}", stderr(&out));
+    }
+    assert!(!node.path("kube-bench.args").exists());
+    assert!(!node.db().exists());
+}
+
+#[test]
+fn bad_settings_exit_2_naming_the_variable_before_any_run() {
+    let node = Node::new();
+    node.kube_bench_printing("cis-1.12-node-mogamal.json");
+    for (var, value) in [
+        ("BENCHMARK_INTERVAL", "every hour"),
+        ("BENCHMARK_TIMEOUT", "0s"),
+        ("BENCHMARK_KUBERNETES_VERSION", "latest"),
+        ("COMPLIANCE_DATASTORE", "postgres://x"),
+        ("HEALTH_PORT", "70000"),
+        ("LOG_LEVEL", "loud"),
+    ] {
+        let out = node.once("node-1", &[], &[(var, value)]);
+        assert_eq!(out.status.code(), Some(2), "{var}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{var}=\"{value}\"")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!node.path("kube-bench.args").exists());
+    // A usage error is clap's exit 2 too.
+    let out = node.once("node-1", &["--bogus"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_store_error_with_once_exits_1_and_says_where() {
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.12-node-mogamal.json");
+    let out = node.once(
+        "node-1",
+        &[],
+        &[("COMPLIANCE_DATASTORE", "sqlite:/nonexistent/dir/c.db")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/dir/c.db"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A free TCP port on loopback (free when asked; the test binds it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status code of `GET path` on the health port, or `None` when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The daemon, started in the background with its standard error in a file.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(node: &Node, vars: &[(&str, &str)]) -> Daemon {
+        let log = node.path("daemon.log");
+        let mut cmd = node.command("node-1", vars);
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, String, Duration) {
+        process::terminate(self.child.id());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.log(), started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("no exit 30s after SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A kube-bench whose Nth run (N counted in a file) runs `cases[N-1]`, the last case for
+/// every later run.
+fn kube_bench_by_run(node: &Node, cases: &[String]) {
+    let mut body = format!(
+        "n=$(($(cat '{c}' 2>/dev/null || echo 0) + 1))\necho $n > '{c}'\ncase $n in\n",
+        c = node.path("runs").display()
+    );
+    for (i, case) in cases.iter().enumerate() {
+        let pattern = if i + 1 == cases.len() {
+            "*".to_string()
+        } else {
+            (i + 1).to_string()
+        };
+        body.push_str(&format!("{pattern}) {case} ;;\n"));
+    }
+    body.push_str("esac");
+    node.script("kube-bench", &body);
+}
+
+/// A shell command printing the fixture `name`.
+fn cat_fixture(name: &str) -> String {
+    format!("cat '{}'", fixture(name).display())
+}
+
+fn runs(node: &Node) -> u32 {
+    std::fs::read_to_string(node.path("runs"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_daemon_runs_every_interval_stores_changes_only_and_stops_cleanly_on_sigterm() {
+    let node = Node::new();
+    node.kubelet();
+    kube_bench_by_run(
+        &node,
+        &[
+            // The first run is slow, so readiness can be seen to wait for it.
+            format!("sleep 2; {}", cat_fixture("cis-1.20-node-apxd.json")),
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
+            format!("echo $$ > '{}'; sleep 300", node.path("pid").display()),
+        ],
+    );
+    let port = free_port();
+    let daemon = Daemon::start(
+        &node,
+        &[
+            // Runs at least a second apart, so no two share a timestamp (whole seconds).
+            ("BENCHMARK_INTERVAL", "2s"),
+            ("HEALTH_ENABLED", "true"),
+            ("HEALTH_PORT", &port.to_string()),
+        ],
+    );
+    wait_until("the health server", Duration::from_secs(10), || {
+        http_status(port, "/liveness") == Some(200)
+    });
+    assert_eq!(
+        http_status(port, "/readiness"),
+        Some(503),
+        "{}",
+        daemon.log()
+    );
+    wait_until("the first run", Duration::from_secs(20), || {
+        http_status(port, "/readiness") == Some(200)
+    });
+    wait_until("the fourth run to hang", Duration::from_secs(30), || {
+        node.path("pid").exists()
+    });
+    let pid: u32 = std::fs::read_to_string(node.path("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (status, log, took) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    wait_until(
+        &format!("kube-bench {pid} to be gone after shutdown"),
+        Duration::from_secs(10),
+        || !process::alive(pid),
+    );
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("not stored: same results"), "{log}");
+    assert_eq!(runs(&node), 4);
+    // Run 2 repeated run 1, and the interrupted run 4 is not a result.
+    let stored = node.stored();
+    assert_eq!(
+        stored,
+        [
+            ("node-1".into(), "cis-1.20".into(), String::new()),
+            ("node-1".into(), "cis-1.12".into(), String::new()),
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn results_of_runs_while_the_store_is_down_are_stored_when_it_returns() {
+    let node = Node::new();
+    node.kubelet();
+    kube_bench_by_run(
+        &node,
+        &[
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
+            cat_fixture("cis-1.20-node-oakleysecurity.json"),
+            // Later runs repeat the last result, which is then skipped.
+        ],
+    );
+    let data = node.path("data");
+    let db = data.join("compliance.db");
+    let daemon = Daemon::start(
+        &node,
+        &[
+            ("BENCHMARK_INTERVAL", "2s"),
+            ("COMPLIANCE_DATASTORE", &format!("sqlite:{}", db.display())),
+        ],
+    );
+    // The directory does not exist yet: every attempt to store fails until it does.
+    wait_until("three runs", Duration::from_secs(30), || runs(&node) >= 3);
+    wait_until("a failed store", Duration::from_secs(10), || {
+        daemon.log().contains("storing failed; will retry")
+    });
+    assert!(!db.exists());
+    std::fs::create_dir(&data).unwrap();
+    wait_until("the queue to be stored", Duration::from_secs(60), || {
+        daemon.log().contains("the store is back")
+    });
+    let (status, log, _) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let versions: Vec<String> = stored_in(&db).into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(versions, ["cis-1.20", "cis-1.12", "cis-1.20"], "{log}");
+}
+
+/// The store variables of a benchmarker or reporter talking to the fake Elasticsearch.
+fn elastic_vars(fake: &FakeEs) -> Vec<(&'static str, String)> {
+    vec![
+        ("ELASTIC_URL", fake.url()),
+        ("ELASTIC_RETRY_DELAY", "10ms".to_string()),
+        ("ELASTIC_RETRIES", "1".to_string()),
+        ("COMPLIANCE_DATASTORE", String::new()),
+    ]
+}
+
+#[test]
+fn once_stores_into_elasticsearch_and_the_reporter_reads_it_back() {
+    let fake = FakeEs::start();
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.23-master-newrelic.json");
+    let vars = elastic_vars(&fake);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = node.once("ip-10-0-1-7", &[], &pairs);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stored in elasticsearch"),
+        "{}",
+        stdout(&out)
+    );
+    let docs = fake.documents("tigera_secure_ee_benchmark_results.cluster");
+    assert_eq!(docs.len(), 1);
+    let (id, doc) = &docs[0];
+    // node@timestamp: a re-run of the same second replaces rather than duplicates.
+    assert!(id.starts_with("ip-10-0-1-7@"), "{id}");
+    assert_eq!(doc["version"], "cis-1.23");
+    assert_eq!(doc["kubernetesVersion"], "1.29.3");
+    assert!(!node.db().exists());
+
+    let mut reporter = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
+    reporter
+        .env_clear()
+        .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+        .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1h")
+        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", "now+1h");
+    for (k, v) in &vars {
+        if !v.is_empty() {
+            reporter.env(k, v);
+        }
+    }
+    let out = reporter.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 nodes"), "{}", stdout(&out));
+    fake.assert_no_violations();
+}
+
+#[test]
+fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
+    let fake = FakeEs::start();
+    // More failures than the client's own retries (two attempts per request): the first
+    // two store attempts of the writer fail, then its backoff (1s, 2s) brings it back.
+    let unavailable = es_error(503, "master_not_discovered_exception", "no master");
+    fake.fail_next(RequestMatcher::any(), 4, 503, unavailable);
+    let node = Node::new();
+    node.kubelet();
+    kube_bench_by_run(
+        &node,
+        &[
+            cat_fixture("cis-1.20-node-apxd.json"),
+            cat_fixture("cis-1.12-node-mogamal.json"),
+        ],
+    );
+    let vars = elastic_vars(&fake);
+    let mut pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.push(("BENCHMARK_INTERVAL", "2s"));
+    let daemon = Daemon::start(&node, &pairs);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.count("tigera_secure_ee_benchmark_results.cluster") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not stored in time: {}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, log, _) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("storing failed; will retry"), "{log}");
+    assert!(log.contains("the store is back"), "{log}");
+    let versions: std::collections::BTreeSet<String> = fake
+        .documents("tigera_secure_ee_benchmark_results.cluster")
+        .into_iter()
+        .map(|(_, d)| d["version"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        versions,
+        ["cis-1.12".to_string(), "cis-1.20".to_string()].into()
+    );
+    fake.assert_no_violations();
+}

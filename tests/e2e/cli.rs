@@ -1,0 +1,563 @@
+//! End-to-end runs of the real binaries on a real SQLite file and the real kube-bench
+//! fixtures: what a user does by hand, including every bad input the reporter refuses.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use compliance_testkit::fixtures::{fixture, root};
+use tempfile::TempDir;
+
+const START: &str = "2026-11-25T00:00:00Z";
+const END: &str = "2026-11-26T00:00:00Z";
+const AT: &str = "2026-11-25T23:00:00Z";
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: TempDir::new().unwrap(),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("compliance.db")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+            .args(args)
+            .env_clear()
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            )
+            .output()
+            .unwrap()
+    }
+
+    fn import(&self, file: &str, node: &str, k8s: Option<&str>) -> Output {
+        let f = fixture(file);
+        let mut args = vec![
+            "import",
+            "kube-bench",
+            f.to_str().unwrap(),
+            "--node",
+            node,
+            "--time",
+            AT,
+        ];
+        if let Some(v) = k8s {
+            args.extend(["--k8s-version", v]);
+        }
+        let out = self.ctl(&args);
+        // Every test builds on its imports: one that failed would make it test nothing.
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        out
+    }
+
+    fn import_all(&self) {
+        for (file, node, k8s) in [
+            (
+                "cis-1.5-node-defectdojo.json",
+                "dd-worker-1",
+                Some("1.15.12"),
+            ),
+            (
+                "eks-1.0-node-valancej.json",
+                "ip-192-168-12-40.ec2.internal",
+                Some("1.18.9"),
+            ),
+            (
+                "cis-1.6-master-defectdojo.json",
+                "dd-control-plane",
+                Some("1.19.7"),
+            ),
+            ("cis-1.20-node-apxd.json", "hpe-worker-3", Some("1.22.4")),
+            ("cis-1.20-node-oakleysecurity.json", "oakley-worker", None),
+            ("cis-1.23-master-newrelic.json", "minikube", None),
+            ("cis-1.12-node-mogamal.json", "minikube-m02", None),
+        ] {
+            self.import(file, node, k8s);
+        }
+    }
+
+    fn reporter(&self, vars: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
+        cmd.env_clear()
+            .env(
+                "COMPLIANCE_DATASTORE",
+                format!("sqlite:{}", self.db().display()),
+            )
+            .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+            .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+            .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
+            .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END);
+        for (k, v) in vars {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        cmd.output().unwrap()
+    }
+
+    fn report_ids(&self) -> Vec<String> {
+        let out = self.ctl(&["reports", "list", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
+
+#[test]
+fn seven_real_nodes_end_to_end() {
+    let env = Env::new();
+    env.import_all();
+    let out_dir = env.path("out");
+    let out = env.reporter(&[("COMPLIANCE_OUTPUT_DIR", out_dir.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.contains(ID), "{line}");
+    assert!(line.contains("7 nodes"), "{line}");
+    for f in [
+        "total-summary.csv",
+        "node-summary.csv",
+        "failed-tests.csv",
+        "all-tests.csv",
+        "ui-summary.json",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f} missing");
+    }
+    let nodes = std::fs::read_to_string(out_dir.join("node-summary.csv")).unwrap();
+    assert_eq!(nodes.lines().count(), 8, "{nodes}");
+    assert!(
+        nodes
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("dd-control-plane,1.19.7,"),
+        "{nodes}"
+    );
+
+    // The stored document matches what was written, and `show` reads it back.
+    let show = env.ctl(&["reports", "show", ID, "--json"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let doc: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(doc["cisBenchmark"].as_array().unwrap().len(), 7);
+    assert_eq!(doc["startTime"], START);
+    let ui = std::fs::read_to_string(out_dir.join("ui-summary.json")).unwrap();
+    assert_eq!(ui.trim_end(), doc["uiSummary"].as_str().unwrap());
+
+    // Downloads regenerate byte for byte from the stored report.
+    let again = env.path("again");
+    let dl = env.ctl(&[
+        "reports",
+        "download",
+        ID,
+        "--output",
+        again.to_str().unwrap(),
+    ]);
+    assert!(dl.status.success(), "{}", stderr(&dl));
+    for f in [
+        "total-summary.csv",
+        "node-summary.csv",
+        "failed-tests.csv",
+        "all-tests.csv",
+        "ui-summary.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out_dir.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn same_window_twice_yields_one_report() {
+    let env = Env::new();
+    env.import_all();
+    assert_eq!(env.reporter(&[]).status.code(), Some(0));
+    assert_eq!(env.reporter(&[]).status.code(), Some(0));
+    assert_eq!(env.report_ids(), [ID]);
+}
+
+#[test]
+fn schedule_window_is_used_when_start_and_end_are_absent() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    let out = env.reporter(&[
+        ("TIGERA_COMPLIANCE_REPORT_START_TIME", ""),
+        ("TIGERA_COMPLIANCE_REPORT_END_TIME", ""),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The last completed daily window ends at a midnight no later than now - 30m.
+    let line = stdout(&out);
+    assert!(line.contains("T00:00:00Z – "), "{line}");
+}
+
+#[test]
+fn fail_on_exits_3_after_storing_and_names_the_nodes() {
+    let env = Env::new();
+    env.import_all();
+    let out = env.reporter(&[("COMPLIANCE_FAIL_ON", "med")]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("rate MED or below"), "{text}");
+    assert!(text.contains("FAIL "), "{text}");
+    assert_eq!(
+        env.report_ids(),
+        [ID],
+        "the report is stored before failing"
+    );
+    let show = env.ctl(&["reports", "show", ID, "--fail-on", "low"]);
+    assert_eq!(show.status.code(), Some(3), "{}", stderr(&show));
+}
+
+fn assert_config_error(env: &Env, vars: &[(&str, &str)], needle: &str) {
+    let out = env.reporter(vars);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{vars:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{vars:?}: expected {needle:?} in {err}"
+    );
+}
+
+#[test]
+fn configuration_errors_exit_2_name_the_value_and_store_nothing() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    assert_config_error(
+        &env,
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "")],
+        "TIGERA_COMPLIANCE_REPORT_NAME",
+    );
+    assert_config_error(
+        &env,
+        &[("TIGERA_COMPLIANCE_REPORT_START_TIME", "yesterday")],
+        "\"yesterday\"",
+    );
+    assert_config_error(
+        &env,
+        &[
+            ("TIGERA_COMPLIANCE_REPORT_START_TIME", END),
+            ("TIGERA_COMPLIANCE_REPORT_END_TIME", START),
+        ],
+        "TIGERA_COMPLIANCE_REPORT_END_TIME",
+    );
+    assert_config_error(
+        &env,
+        &[("TIGERA_COMPLIANCE_REPORT_NAME", "weekly")],
+        "no GlobalReport named \"weekly\"",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_DATASTORE", "postgres://db")],
+        "COMPLIANCE_DATASTORE",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_FAIL_ON", "high")],
+        "COMPLIANCE_FAIL_ON",
+    );
+    assert_config_error(&env, &[("LOG_LEVEL", "loud")], "LOG_LEVEL");
+    assert_config_error(
+        &env,
+        &[("ELASTIC_HOST", "es.example"), ("ELASTIC_PORT", "92OO")],
+        "ELASTIC_PORT=\"92OO\"",
+    );
+    assert_config_error(
+        &env,
+        &[
+            ("ELASTIC_URL", "https://es-a:9200"),
+            ("ELASTIC_HOST", "es-b"),
+        ],
+        "disagrees with ELASTIC_HOST",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", "")],
+        "COMPLIANCE_RESOURCES",
+    );
+    assert_config_error(
+        &env,
+        &[
+            ("COMPLIANCE_RESOURCES", ""),
+            ("KUBECONFIG", "/nonexistent/kubeconfig"),
+        ],
+        "/nonexistent/kubeconfig",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_API_GROUP", "projectcalico")],
+        "COMPLIANCE_API_GROUP=\"projectcalico\"",
+    );
+    assert_config_error(&env, &[("HEALTH_PORT", "99999")], "HEALTH_PORT=\"99999\"");
+    assert_config_error(
+        &env,
+        &[("HEALTH_ENABLED", "sure")],
+        "HEALTH_ENABLED=\"sure\"",
+    );
+
+    let bad = env.path("bad.yaml");
+    let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
+    std::fs::write(&bad, seed.replace("medThreshold: 50", "medThreshold: 100")).unwrap();
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())],
+        "spec.cis.medThreshold",
+    );
+    std::fs::write(
+        &bad,
+        seed.replace("reportType: cis-benchmark", "reportType: inventory"),
+    )
+    .unwrap();
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_RESOURCES", bad.to_str().unwrap())],
+        "unknown report type \"inventory\"",
+    );
+
+    let list = env.ctl(&["reports", "list"]);
+    assert!(stdout(&list).contains("no reports"), "{}", stdout(&list));
+}
+
+#[test]
+fn corrupt_database_is_a_runtime_error_and_left_alone() {
+    let env = Env::new();
+    std::fs::write(env.db(), b"this is not a database, it is a shopping list\n").unwrap();
+    let out = env.reporter(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(env.db().to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(env.db()).unwrap(),
+        b"this is not a database, it is a shopping list\n"
+    );
+}
+
+#[test]
+fn bad_kube_bench_files_are_refused_and_nothing_is_stored() {
+    let env = Env::new();
+    let garbage = env.path("garbage.json");
+    std::fs::write(
+        &garbage,
+        "[PASS] 1.1.1 Ensure that the API server pod specification file permissions",
+    )
+    .unwrap();
+    let out = env.ctl(&[
+        "import",
+        "kube-bench",
+        garbage.to_str().unwrap(),
+        "--node",
+        "n1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("garbage.json"), "{}", stderr(&out));
+    let empty = env.path("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let out = env.ctl(&[
+        "import",
+        "kube-bench",
+        empty.to_str().unwrap(),
+        "--node",
+        "n1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        !env.db().exists(),
+        "no database is created for a refused import"
+    );
+}
+
+#[test]
+fn benchmark_documents_with_missing_keys_are_skipped_and_counted() {
+    let env = Env::new();
+    let file = env.path("docs.ndjson");
+    let good = r#"{"version":"cis-1.9","kubernetesVersion":"1.29.3","type":"kube","node_name":"n1","timestamp":"2026-11-25T10:00:00Z","tests":[{"section":"1.1","section_desc":"Files","test_number":"1.1.1","test_desc":"d","test_info":"i","status":"FAIL","scored":true}],"cluster":"cluster"}"#;
+    let no_node = good.replace(r#""node_name":"n1","#, "");
+    std::fs::write(&file, format!("{good}\n{no_node}\n{{not json\n\n")).unwrap();
+    let out = env.ctl(&["import", "benchmarks", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("imported 1 documents"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("skipped 2"), "{}", stdout(&out));
+    let rep = env.reporter(&[]);
+    assert_eq!(rep.status.code(), Some(0), "{}", stderr(&rep));
+    assert!(stdout(&rep).contains("1 nodes"), "{}", stdout(&rep));
+    assert!(
+        stdout(&rep).contains("top failed: 1.1.1 (1)"),
+        "{}",
+        stdout(&rep)
+    );
+}
+
+#[test]
+fn validate_reports_problems_with_exit_2() {
+    let env = Env::new();
+    let ok = env.ctl(&["validate", "-f", root().join("examples").to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let bad = env.path("bad.yaml");
+    let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
+    std::fs::write(
+        &bad,
+        seed.replace("numFailedTests: 5", "numFailedTests: -1"),
+    )
+    .unwrap();
+    let out = env.ctl(&["validate", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("spec.cis.numFailedTests: -1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn reports_on_a_missing_database_say_so() {
+    let env = Env::new();
+    let out = env.ctl(&["reports", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(!env.db().exists());
+}
+
+#[test]
+fn a_failure_while_storing_exits_1_and_keeps_the_previous_report() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    assert_eq!(env.reporter(&[]).status.code(), Some(0));
+    env.import("cis-1.12-node-mogamal.json", "minikube-m02", None);
+
+    // Make the store fail half way through writing the new report's nodes.
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER fail_second_node BEFORE INSERT ON report_nodes WHEN NEW.ordinal >= 1
+         BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = env.reporter(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("disk quota exceeded"),
+        "{}",
+        stderr(&out)
+    );
+
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch("DROP TRIGGER fail_second_node").unwrap();
+    drop(conn);
+    let show = env.ctl(&["reports", "show", ID, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let nodes: Vec<_> = doc["cisBenchmark"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["nodeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["minikube"], "the previous report is intact");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    let out = env.reporter(&[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "report stored" && l["nodes"] == 1),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_json_logs_a_failure_is_reported_as_one_json_line() {
+    let env = Env::new();
+    let out = env.reporter(&[
+        ("LOG_FORMAT", "json"),
+        ("TIGERA_COMPLIANCE_REPORT_NAME", "weekly"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failures: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "report failed")
+        .collect();
+    assert_eq!(failures.len(), 1, "{err}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no GlobalReport named \"weekly\""),
+        "{err}"
+    );
+    assert_eq!(failures[0]["exit_code"], 2);
+}
+
+#[test]
+fn an_unreachable_api_server_is_a_runtime_failure_after_bounded_attempts() {
+    let env = Env::new();
+    // Nothing listens on port 1; the kubeconfig is otherwise valid.
+    let kubeconfig = env.path("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = env.reporter(&[
+        ("COMPLIANCE_RESOURCES", ""),
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("COMPLIANCE_API_TIMEOUT", "2s"),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the Kubernetes API server https://127.0.0.1:1/ did not answer while getting GlobalReport \"daily-cis-results\": gave up after 3 attempts"),
+        "{err}"
+    );
+    assert!(
+        !env.db().exists() || env.report_ids().is_empty(),
+        "nothing stored"
+    );
+}

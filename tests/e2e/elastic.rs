@@ -1,0 +1,348 @@
+//! `compliancectl` and `compliance-reporter` as a user runs them, against the fake
+//! Elasticsearch: real kube-bench outputs imported, a report computed and stored, listed
+//! and downloaded, with every request the reporter sends checked against the protocol.
+
+use compliance_testkit::fake_es;
+use compliance_testkit::fixtures::{fixture, root};
+
+use std::process::{Command, Output};
+
+use fake_es::{FakeEs, RequestMatcher, es_error};
+
+const START: &str = "2026-11-25T00:00:00Z";
+const END: &str = "2026-11-26T00:00:00Z";
+const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
+
+fn base(cmd: &mut Command, fake: &FakeEs) {
+    cmd.env_clear()
+        .env("ELASTIC_URL", fake.url())
+        .env("ELASTIC_RETRY_DELAY", "10ms")
+        .env("ELASTIC_RETRIES", "3")
+        .env("ELASTIC_PAGE_SIZE", "2");
+}
+
+fn ctl(fake: &FakeEs, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
+    base(&mut cmd, fake);
+    cmd.args(args).output().unwrap()
+}
+
+fn reporter(fake: &FakeEs, vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
+    base(&mut cmd, fake);
+    cmd.env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+        .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
+        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn import_fixtures(fake: &FakeEs) {
+    for (file, node) in [
+        ("cis-1.23-master-newrelic.json", "master-1"),
+        ("cis-1.20-node-apxd.json", "worker-1"),
+        ("eks-1.0-node-valancej.json", "worker-2"),
+    ] {
+        let out = ctl(
+            fake,
+            &[
+                "import",
+                "kube-bench",
+                fixture(file).to_str().unwrap(),
+                "--node",
+                node,
+                "--time",
+                "2026-11-25T23:00:00Z",
+                "--k8s-version",
+                "1.29.3",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+    }
+}
+
+/// Method and path of every request, with the PIT/search details reduced to a label.
+fn conversation(fake: &FakeEs) -> Vec<String> {
+    fake.requests()
+        .iter()
+        .map(|r| {
+            let q = r
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{} {}{} -> {}", r.method, r.path, q, r.status)
+        })
+        .collect()
+}
+
+#[test]
+fn import_report_list_and_download_against_elasticsearch() {
+    let fake = FakeEs::start();
+    import_fixtures(&fake);
+    assert_eq!(fake.count("tigera_secure_ee_benchmark_results.cluster"), 3);
+    fake.clear_requests();
+
+    let out = reporter(&fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(line.contains("3 nodes"), "{line}");
+    assert!(line.contains("requests"), "{line}");
+    fake.assert_no_violations();
+
+    // Every request, in order: resolve, one PIT, pages of two nodes for good documents
+    // and one page for errored ones, close, then the report write and the cleanup of
+    // parts from any earlier run of the window. Templates were installed by the import.
+    let conv = conversation(&fake);
+    let expected_prefix = [
+        "GET /_resolve/index/tigera_secure_ee_benchmark_results.cluster* -> 200",
+        "POST /tigera_secure_ee_benchmark_results.cluster,tigera_secure_ee_benchmark_results.cluster.*/_pit?keep_alive=5m&ignore_unavailable=true -> 200",
+        "POST /_search -> 200",
+        "POST /_search -> 200",
+        "POST /_search -> 200",
+        "DELETE /_pit -> 200",
+    ];
+    assert_eq!(&conv[..6], &expected_prefix, "{conv:#?}");
+    let rest: Vec<&String> = conv[6..]
+        .iter()
+        .filter(|c| !c.starts_with("GET /_index_template/"))
+        .collect();
+    assert_eq!(
+        rest,
+        [
+            &format!("PUT /tigera_secure_ee_compliance_reports.cluster/_doc/{ID}?refresh=wait_for -> 201"),
+            &"POST /tigera_secure_ee_compliance_report_parts.cluster/_delete_by_query?ignore_unavailable=true&conflicts=proceed&refresh=true -> 200".to_string(),
+        ],
+        "{conv:#?}"
+    );
+    // The pages asked for the window with the 36-hour look-back, two nodes at a time.
+    let searches: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/_search")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(searches[0]["size"], 2);
+    assert_eq!(
+        searches[0]["query"]["bool"]["filter"][0]["range"]["timestamp"]["gte"],
+        "2026-11-24T12:00:00Z"
+    );
+    assert_eq!(searches[1]["search_after"], serde_json::json!(["worker-1"]));
+    assert!(searches[2]["query"]["bool"]["filter"][1]["regexp"].is_object());
+
+    // The stored document is the SPEC §5 report, listable and downloadable.
+    let stored = fake
+        .document("tigera_secure_ee_compliance_reports.cluster", ID)
+        .expect("report stored under its id");
+    for key in [
+        "reportName",
+        "reportTypeName",
+        "reportSpec",
+        "reportTypeSpec",
+        "startTime",
+        "endTime",
+        "generationTime",
+        "cisBenchmarkSummary",
+        "cisBenchmark",
+        "uiSummary",
+        "id",
+        "cluster",
+        "generated_time",
+    ] {
+        assert!(stored.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(stored["cisBenchmark"].as_array().unwrap().len(), 3);
+    let list = ctl(&fake, &["reports", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    assert!(text(&list.stdout).contains(ID), "{}", text(&list.stdout));
+    let csv = ctl(
+        &fake,
+        &[
+            "reports",
+            "download",
+            ID,
+            "--format",
+            "node-summary.csv",
+            "--output",
+            "-",
+        ],
+    );
+    assert_eq!(csv.status.code(), Some(0), "{}", text(&csv.stderr));
+    let csv = text(&csv.stdout);
+    assert!(csv.starts_with("node,version,status,testsPassing"), "{csv}");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+
+    // Running the window again replaces the report: still one document.
+    let again = reporter(&fake, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
+    fake.assert_no_violations();
+}
+
+#[test]
+fn a_cluster_unavailable_for_a_while_still_gets_the_report_once() {
+    let fake = FakeEs::start();
+    import_fixtures(&fake);
+    let body = es_error(503, "master_not_discovered_exception", "no master");
+    fake.fail_next(RequestMatcher::any(), 3, 503, body);
+    let out = reporter(&fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("retrying"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
+}
+
+#[test]
+fn no_benchmark_index_yet_is_a_report_with_no_nodes() {
+    let fake = FakeEs::start();
+    let out = reporter(&fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 nodes"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("no benchmark result index exists yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    fake.assert_no_violations();
+}
+
+#[test]
+fn wrong_credentials_exit_2_and_never_print_the_password() {
+    let fake = FakeEs::start();
+    fake.require_basic_auth("elastic", "right");
+    let out = reporter(
+        &fake,
+        &[
+            ("ELASTIC_USER", "elastic"),
+            ("ELASTIC_PASSWORD", "s3cret-pw"),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("rejected the credentials"), "{err}");
+    assert!(
+        !err.contains("s3cret-pw") && !text(&out.stdout).contains("s3cret-pw"),
+        "{err}"
+    );
+    let debug = reporter(
+        &fake,
+        &[
+            ("ELASTIC_USER", "elastic"),
+            ("ELASTIC_PASSWORD", "s3cret-pw"),
+            ("LOG_LEVEL", "debug"),
+        ],
+    );
+    assert!(!text(&debug.stderr).contains("s3cret-pw"));
+}
+
+#[test]
+fn unreachable_cluster_exits_1_after_bounded_retries() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"))
+        .env_clear()
+        .env("ELASTIC_URL", &url)
+        .env("ELASTIC_RETRIES", "2")
+        .env("ELASTIC_RETRY_DELAY", "10ms")
+        .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
+        .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
+        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
+        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot connect to Elasticsearch") && err.contains("3 attempts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_ca_file_exits_2_before_any_request() {
+    let fake = FakeEs::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = reporter(&fake, &[("ELASTIC_CA", ca.to_str().unwrap())]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ELASTIC_CA"), "{err}");
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn elastic_setup_prints_what_it_did_and_is_idempotent() {
+    let fake = FakeEs::start();
+    let first = ctl(&fake, &["elastic", "setup"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let out = text(&first.stdout);
+    assert!(
+        out.contains("index template tigera_secure_ee_benchmark_results: created"),
+        "{out}"
+    );
+    let second = ctl(&fake, &["elastic", "setup"]);
+    let out = text(&second.stdout);
+    assert_eq!(out.matches(": unchanged").count(), 3, "{out}");
+    fake.assert_no_violations();
+
+    // Without a cluster configured, setup says what is missing.
+    let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .env_clear()
+        .args(["elastic", "setup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("ELASTIC_URL"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_partially_failed_import_exits_1_and_lists_the_failed_documents() {
+    let fake = FakeEs::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = dir.path().join("docs.ndjson");
+    let line = |node: &str| {
+        format!(
+            r#"{{"version":"cis-1.9","kubernetesVersion":"1.29.3","type":"kube","node_name":"{node}","timestamp":"2026-11-25T10:00:00Z","error":"","tests":[],"cluster":"cluster"}}"#
+        )
+    };
+    std::fs::write(&ndjson, format!("{}\n{}\n", line("n1"), line("n2"))).unwrap();
+    fake.fail_bulk_items(
+        &["n2@2026-11-25T10:00:00.000Z"],
+        400,
+        "mapper_parsing_exception",
+        "failed to parse",
+        usize::MAX,
+    );
+    let out = ctl(&fake, &["import", "benchmarks", ndjson.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 of 2 documents were not stored")
+            && err.contains("n2@2026-11-25T10:00:00.000Z"),
+        "{err}"
+    );
+}

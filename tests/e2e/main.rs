@@ -1,0 +1,12 @@
+//! End-to-end tests of the binaries, the manifests and the CRDs: one test binary, so the
+//! workspace links it once (run one part with `cargo test --test e2e cli::`).
+//!
+//! The binaries run as a user runs them (`CARGO_BIN_EXE_*`), against real kube-bench
+//! outputs, a SQLite file, the fake Elasticsearch and, where built, a real kube-apiserver.
+
+mod apiserver;
+mod benchmarker;
+mod cli;
+mod crds;
+mod elastic;
+mod manifests;
