@@ -18,6 +18,7 @@ use compliance_core::import;
 use compliance_core::model::{Rating, ReportDocument, TextInterner};
 use compliance_core::render::{Download, write_download};
 use compliance_core::time;
+use compliance_core::version::KubernetesVersion;
 use compliance_kube::Resources;
 use compliance_store::elastic::{ElasticStore, TemplateAction};
 use compliance_store::{Datastore, OpenMode, ReportListing, Store};
@@ -92,9 +93,10 @@ struct KubeBenchArgs {
     /// When the checks ran: RFC 3339, `now` or `now-2h`. Default: now.
     #[arg(long)]
     time: Option<String>,
-    /// The node's Kubernetes version. Default: kube-bench's detected_version, if any.
+    /// The node's Kubernetes version (1.29.3, v1.29.3-eks-1a2b3c; stored as 1.29.3).
+    /// Default: kube-bench's detected_version, if any.
     #[arg(long = "k8s-version")]
-    k8s_version: Option<String>,
+    k8s_version: Option<KubernetesVersion>,
     /// Cluster name stored with the document.
     #[arg(long, env = "ELASTIC_INDEX_SUFFIX", default_value = "cluster")]
     cluster: String,
@@ -278,16 +280,19 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
         eprintln!("compliancectl: warning: {w}");
     }
     let doc = imported.document;
+    // The distribution's build is not part of the stored version; the user who typed it
+    // sees it kept apart.
+    let suffix = args.k8s_version.as_ref().and_then(|v| v.suffix());
     let line = format!(
         "imported node {} at {}: {} tests, benchmark {}, Kubernetes {}",
         doc.node_name,
         time::format(&doc.timestamp),
         doc.tests.len(),
         doc.version,
-        if doc.kubernetes_version.is_empty() {
-            "unknown"
-        } else {
-            &doc.kubernetes_version
+        match (doc.kubernetes_version.as_str(), suffix) {
+            ("", _) => "unknown".to_string(),
+            (version, Some(build)) => format!("{version} (build {build})"),
+            (version, None) => version.to_string(),
         },
     );
     let mut store = compliance_store::open(datastore, OpenMode::Create)?;

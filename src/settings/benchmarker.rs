@@ -19,6 +19,7 @@ use compliance_benchmarker::config::{
     DEFAULT_INTERVAL, DEFAULT_KUBE_BENCH, DEFAULT_KUBE_BENCH_ARGS, DEFAULT_TIMEOUT,
     KubeBenchCommand, MIN_DURATION, Settings,
 };
+use compliance_benchmarker::version::release_version;
 use compliance_store::Datastore;
 
 use super::{
@@ -63,15 +64,13 @@ impl BenchmarkerConfig {
             .collect();
         let kubernetes_version = match non_empty(&env.benchmark_kubernetes_version) {
             None => None,
-            Some(v) => Some(
-                compliance_benchmarker::version::normalise(v).ok_or_else(|| {
-                    ConfigError::new(
-                        "BENCHMARK_KUBERNETES_VERSION",
-                        v,
-                        "expected a Kubernetes version such as 1.29.3 or v1.29.3",
-                    )
-                })?,
-            ),
+            Some(v) => Some(release_version(v).map_err(|why| {
+                ConfigError::new(
+                    "BENCHMARK_KUBERNETES_VERSION",
+                    v,
+                    format!("{why}; expected a Kubernetes version such as 1.29.3 or v1.29.3"),
+                )
+            })?),
         };
         let datastore = datastore(env)?;
         Ok(BenchmarkerConfig {
@@ -188,7 +187,18 @@ mod tests {
             ("BENCHMARK_KUBERNETES_VERSION", "v1.30.2"),
         ])
         .unwrap();
-        assert_eq!(cfg.run.kubernetes_version.as_deref(), Some("1.30.2"));
+        let v = cfg.run.kubernetes_version.unwrap();
+        assert_eq!((v.to_string(), v.suffix()), ("1.30.2".to_string(), None));
+        let cfg = parse(&[
+            ("NODENAME", "n"),
+            ("BENCHMARK_KUBERNETES_VERSION", "1.30.2-eks-1a2b"),
+        ])
+        .unwrap();
+        let v = cfg.run.kubernetes_version.unwrap();
+        assert_eq!(
+            (v.to_string(), v.suffix()),
+            ("1.30.2".into(), Some("eks-1a2b"))
+        );
         let err = parse(&[
             ("NODENAME", "n"),
             ("BENCHMARK_KUBERNETES_VERSION", "latest"),

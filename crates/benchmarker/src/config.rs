@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use compliance_core::version::KubernetesVersion;
+
 /// Default BENCHMARK_INTERVAL: the hourly cadence the reporter's windows assume.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 /// Default BENCHMARK_TIMEOUT. A full kube-bench run takes seconds; minutes mean it hangs.
@@ -34,7 +36,7 @@ impl KubeBenchCommand {
     /// kube-bench maps `MAJOR.MINOR` to its newest benchmark for that version through its
     /// own `version_mapping`, stepping down the minor version when it has none, so a new
     /// kube-bench release picks new benchmarks without a change here.
-    pub fn args_for(&self, kubernetes_version: Option<&str>) -> Vec<String> {
+    pub fn args_for(&self, kubernetes_version: Option<&KubernetesVersion>) -> Vec<String> {
         let mut args = self.args.clone();
         let chosen = args.iter().any(|a| {
             let name = a.split('=').next().unwrap_or(a);
@@ -42,22 +44,12 @@ impl KubeBenchCommand {
         });
         if let Some(v) = kubernetes_version
             && !chosen
-            && let Some(minor) = major_minor(v)
         {
             args.push("--version".to_string());
-            args.push(minor);
+            args.push(v.minor_version());
         }
         args
     }
-}
-
-/// `1.29` of `1.29.3`; `None` when the version does not start with two numbers.
-fn major_minor(version: &str) -> Option<String> {
-    let mut parts = version.split('.');
-    let major = parts.next()?;
-    let minor = parts.next()?;
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    (numeric(major) && numeric(minor)).then(|| format!("{major}.{minor}"))
 }
 
 /// What the runs need: the node, the cadence, kube-bench and the labels of the documents.
@@ -70,8 +62,8 @@ pub struct Settings {
     /// A run still going after this is stopped (BENCHMARK_TIMEOUT, [`DEFAULT_TIMEOUT`]).
     pub timeout: Duration,
     pub kube_bench: KubeBenchCommand,
-    /// BENCHMARK_KUBERNETES_VERSION, normalised (no leading `v`); `None`: detect it.
-    pub kubernetes_version: Option<String>,
+    /// BENCHMARK_KUBERNETES_VERSION; `None`: detect it.
+    pub kubernetes_version: Option<KubernetesVersion>,
     /// The documents' `cluster` (ELASTIC_INDEX_SUFFIX, default `cluster`), as the reporter.
     pub cluster: String,
     /// Where the documents go, for the log line at start (never with credentials).
@@ -88,17 +80,15 @@ mod tests {
             program: "kube-bench".into(),
             args: vec!["--json".into()],
         };
-        assert_eq!(
-            cmd.args_for(Some("1.29.3")),
-            ["--json", "--version", "1.29"]
-        );
+        let v: KubernetesVersion = "v1.29.3-eks-1a2b".parse().unwrap();
+        assert_eq!(cmd.args_for(Some(&v)), ["--json", "--version", "1.29"]);
         assert_eq!(cmd.args_for(None), ["--json"]);
         for given in ["--benchmark", "--benchmark=cis-1.9", "--version=1.27", "-b"] {
             let cmd = KubeBenchCommand {
                 program: "kube-bench".into(),
                 args: vec!["--json".into(), given.into()],
             };
-            assert_eq!(cmd.args_for(Some("1.29.3")), ["--json", given], "{given}");
+            assert_eq!(cmd.args_for(Some(&v)), ["--json", given], "{given}");
         }
     }
 }

@@ -17,6 +17,7 @@ use compliance_core::import::kube_bench::{
 };
 use compliance_core::model::{BenchmarkDocument, TestStatus, TextInterner};
 use compliance_core::time::truncate_to_seconds;
+use compliance_core::version::KubernetesVersion;
 
 use crate::config::KubeBenchCommand;
 use crate::process::{self, Captured, Limits, RunError};
@@ -32,8 +33,11 @@ const ERROR_DETAIL: usize = 400;
 /// What is known about the node's Kubernetes version before the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KubeVersion {
-    /// `version` is `MAJOR.MINOR.PATCH`; `source` says where it came from, for logs.
-    Known { version: String, source: String },
+    /// A release version; `source` says where it came from, for logs.
+    Known {
+        version: KubernetesVersion,
+        source: String,
+    },
     /// Not found; the text says what was searched and how to fix it.
     Unknown(String),
 }
@@ -65,7 +69,7 @@ pub async fn run(
     cancel: &mut watch::Receiver<bool>,
 ) -> Option<Outcome> {
     let known = match version {
-        KubeVersion::Known { version, .. } => version.as_str(),
+        KubeVersion::Known { version, .. } => version,
         KubeVersion::Unknown(reason) => {
             // kube-bench would have to guess the benchmark, and the report could not
             // select the node by version: the node is reported with the reason instead.
@@ -95,17 +99,18 @@ pub async fn run(
 /// exit non-zero whenever a check fails), with a warning.
 pub fn outcome(
     command: &KubeBenchCommand,
-    kubernetes_version: &str,
+    version: &KubernetesVersion,
     labels: &Labels,
     result: Result<Captured, RunError>,
 ) -> Outcome {
     let program = &command.program;
+    let kubernetes_version = version.to_string();
     let captured = match result {
         Ok(c) => c,
         Err(e) => {
             let error = run_error_text(command, &e);
             return Outcome {
-                document: errored(labels, kubernetes_version, error),
+                document: errored(labels, &kubernetes_version, error),
                 warnings: Vec::new(),
             };
         }
@@ -132,13 +137,13 @@ pub fn outcome(
                 ));
             }
             return Outcome {
-                document: errored(labels, kubernetes_version, error),
+                document: errored(labels, &kubernetes_version, error),
                 warnings: Vec::new(),
             };
         }
     };
     let mut options = KubeBenchOptions::new(labels.node_name.clone(), labels.started);
-    options.kubernetes_version = Some(kubernetes_version.to_string());
+    options.kubernetes_version = Some(version.clone());
     options.cluster = labels.cluster.clone();
     match build_document(vec![run], &options) {
         Ok(imported) => {
@@ -157,7 +162,7 @@ pub fn outcome(
         // Only an empty node name fails here, and the configuration refuses that; kept
         // as an errored document rather than a panic all the same.
         Err(e) => Outcome {
-            document: errored(labels, kubernetes_version, e.to_string()),
+            document: errored(labels, &kubernetes_version, e.to_string()),
             warnings: Vec::new(),
         },
     }
@@ -319,13 +324,17 @@ mod tests {
         }
     }
 
+    fn release() -> KubernetesVersion {
+        "v1.29.3-eks-1a2b3c".parse().unwrap()
+    }
+
     const ONE_CONTROL: &str = r#"{"Controls":[{"id":"4","version":"cis-1.9","detected_version":"1.29","text":"Worker Node Security Configuration","node_type":"node","tests":[{"section":"4.1","desc":"Worker Node Configuration Files","results":[{"test_number":"4.1.1","test_desc":"Ensure that the kubelet service file permissions are set to 600","test_info":["chmod 600 /etc/systemd/system/kubelet.service.d/10-kubeadm.conf"],"status":"PASS","scored":true},{"test_number":"4.1.2","test_desc":"Ensure that the kubelet service file ownership is set to root:root","test_info":["chown root:root x"],"status":"FAIL","scored":true}]}]}],"Totals":{}}"#;
 
     #[test]
     fn good_output_becomes_the_nodes_document_with_the_detected_version() {
         let o = outcome(
             &command(),
-            "1.29.3",
+            &release(),
             &labels(),
             Ok(captured(0, ONE_CONTROL, "")),
         );
@@ -348,7 +357,7 @@ mod tests {
     fn a_non_zero_exit_with_complete_results_keeps_them_with_a_warning() {
         let o = outcome(
             &command(),
-            "1.29.3",
+            &release(),
             &labels(),
             Ok(captured(1, ONE_CONTROL, "")),
         );
@@ -364,7 +373,7 @@ mod tests {
     fn a_crash_is_an_errored_document_with_the_status_and_last_message() {
         let o = outcome(
             &command(),
-            "1.29.3",
+            &release(),
             &labels(),
             Ok(captured(
                 2,
@@ -393,7 +402,7 @@ mod tests {
     fn garbage_output_is_an_errored_document_naming_the_problem() {
         let o = outcome(
             &command(),
-            "1.29.3",
+            &release(),
             &labels(),
             Ok(captured(0, "<html>oops", "")),
         );
@@ -409,7 +418,7 @@ mod tests {
         );
         let o = outcome(
             &command(),
-            "1.29.3",
+            &release(),
             &labels(),
             Ok(captured(0, "[PASS] 1.1.1 x", "")),
         );
@@ -423,7 +432,7 @@ mod tests {
             after: Duration::from_secs(300),
             stderr: "waiting for etcd".into(),
         };
-        let o = outcome(&command(), "1.29.3", &labels(), Err(err));
+        let o = outcome(&command(), &release(), &labels(), Err(err));
         assert_eq!(
             o.document.error,
             "kube-bench did not finish within 5m (BENCHMARK_TIMEOUT) and was stopped; its \
@@ -440,7 +449,7 @@ mod tests {
         let err = RunError::NotFound {
             program: cmd.program.clone(),
         };
-        let o = outcome(&cmd, "1.29.3", &labels(), Err(err));
+        let o = outcome(&cmd, &release(), &labels(), Err(err));
         assert!(
             o.document.error.starts_with(
                 "kube-bench not found: KUBE_BENCH_PATH=/opt/none/kube-bench does not exist"

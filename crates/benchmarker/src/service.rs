@@ -53,7 +53,9 @@ pub async fn run_once(
         },
     };
     if let KubeVersion::Known { version, source } = &version {
-        tracing::debug!(%version, %source, "Kubernetes version");
+        // The distribution's build (`eks-1a2b3c`, `k3s1`) is not part of the stored version.
+        let build = version.suffix().unwrap_or_default();
+        tracing::debug!(%version, build, %source, "Kubernetes version");
     }
     let outcome = engine::run(&cfg.kube_bench, cfg.timeout, &version, &labels, cancel).await?;
     for w in &outcome.warnings {

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use compliance_core::version::KubernetesVersion;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -45,30 +46,20 @@ const MAX_OUTPUT: usize = 1 << 20;
 /// so that the `error` stays readable in one cell of a report's CSV.
 const QUOTE_LIMIT: usize = 200;
 
-/// `MAJOR.MINOR.PATCH` of a version token such as `v1.29.3`, `1.29.3-eks-1a2b3c` or
-/// `v1.30.0+k3s1`: the leading `v` and any pre-release or build suffix are dropped.
-/// `None` when the token does not start with three dot-separated numbers.
-pub fn normalise(token: &str) -> Option<String> {
-    let t = token.trim();
-    let t = t.strip_prefix(['v', 'V']).unwrap_or(t);
-    let mut numbers = Vec::with_capacity(3);
-    let mut rest = t;
-    for i in 0..3 {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        numbers.push(&rest[..digits]);
-        rest = &rest[digits..];
-        if i < 2 {
-            rest = rest.strip_prefix('.')?;
-        }
+/// A full release version read by the one version rule, or why it cannot choose a
+/// benchmark: `v1.29.3`, `1.29.3-eks-1a2b3c` and `v1.30.0+k3s1` are releases (the suffix is
+/// kept apart, in [`KubernetesVersion::suffix`]); `v1.29` is refused rather than padded,
+/// so nothing is invented, and so is a development build (`v0.0.0-master+...`), which
+/// passing `0.0` to kube-bench would hide behind "no benchmark for this version".
+pub fn release_version(token: &str) -> Result<KubernetesVersion, &'static str> {
+    let version = KubernetesVersion::parse(token)
+        .ok()
+        .filter(|v| v.patch().is_some())
+        .ok_or("not a MAJOR.MINOR.PATCH version")?;
+    if version.major() == 0 {
+        return Err("a development build without a release version");
     }
-    // A fourth number or more digits would mean this is not a Kubernetes version.
-    if rest.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-        return None;
-    }
-    Some(numbers.join("."))
+    Ok(version)
 }
 
 /// Where and how long to look for kubelet and kubectl.
@@ -169,7 +160,7 @@ impl VersionSearch {
         tool: Tool,
         program: &Path,
         cancel: &mut watch::Receiver<bool>,
-    ) -> Result<(String, Which), Failure> {
+    ) -> Result<(KubernetesVersion, Which), Failure> {
         let limits = Limits {
             timeout: self.timeout,
             max_stdout: MAX_OUTPUT,
@@ -190,8 +181,8 @@ impl VersionSearch {
 /// A version found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {
-    /// `MAJOR.MINOR.PATCH`, without a leading `v`: `1.29.3`.
-    pub version: String,
+    /// The release found; it prints as `1.29.3`, its distribution suffix kept apart.
+    pub version: KubernetesVersion,
     /// The command that gave it, and for kubectl whose version it is, for the log:
     /// `/usr/bin/kubelet --version`, `/usr/bin/kubectl version (server)`.
     pub source: String,
@@ -275,24 +266,24 @@ fn or_list(items: &[String]) -> String {
 /// `None` when no line starts with `Kubernetes` followed by a version, or when that
 /// version is not a full release version (`v1.29`, or `v0.0.0-master+...` from a build
 /// without release tags): no benchmark can be chosen from those.
-pub fn parse_kubelet_version(output: &str) -> Option<String> {
-    kubelet_token(output).and_then(|t| accept(t).ok())
+pub fn parse_kubelet_version(output: &str) -> Option<KubernetesVersion> {
+    kubelet_token(output).and_then(|t| release_version(t).ok())
 }
 
 /// What `kubectl version` printed, each as `MAJOR.MINOR.PATCH`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubectlVersions {
     /// kubectl's own version.
-    pub client: Option<String>,
+    pub client: Option<KubernetesVersion>,
     /// The API server's, when it answered.
-    pub server: Option<String>,
+    pub server: Option<KubernetesVersion>,
 }
 
 impl KubectlVersions {
     /// The server's version, else the client's: the server's is the cluster's, while a
     /// kubectl may be any version.
-    pub fn preferred(&self) -> Option<&str> {
-        self.server.as_deref().or(self.client.as_deref())
+    pub fn preferred(&self) -> Option<&KubernetesVersion> {
+        self.server.as_ref().or(self.client.as_ref())
     }
 }
 
@@ -306,21 +297,9 @@ impl KubectlVersions {
 pub fn parse_kubectl_version(output: &str) -> KubectlVersions {
     let printed = kubectl_tokens(output);
     KubectlVersions {
-        client: printed.client.and_then(|t| accept(&t).ok()),
-        server: printed.server.and_then(|t| accept(&t).ok()),
+        client: printed.client.and_then(|t| release_version(&t).ok()),
+        server: printed.server.and_then(|t| release_version(&t).ok()),
     }
-}
-
-/// A version token as printed, as `MAJOR.MINOR.PATCH`, or why it cannot choose a
-/// benchmark.
-fn accept(token: &str) -> Result<String, &'static str> {
-    let version = normalise(token).ok_or("not a MAJOR.MINOR.PATCH version")?;
-    // Built without release tags, Kubernetes calls itself v0.0.0-master+...; passing 0.0
-    // to kube-bench would hide that behind "no benchmark for this version".
-    if version.starts_with("0.") {
-        return Err("a development build without a release version");
-    }
-    Ok(version)
 }
 
 /// The word after `Kubernetes` on the first line that starts with it and has a
@@ -514,10 +493,10 @@ fn broken_link(program: &Path) -> String {
 }
 
 /// kubelet's version from a finished run, whatever its exit status.
-fn kubelet_outcome(c: &Captured) -> Result<(String, Which), String> {
+fn kubelet_outcome(c: &Captured) -> Result<(KubernetesVersion, Which), String> {
     let stdout = String::from_utf8_lossy(&c.stdout);
     match kubelet_token(&stdout).or_else(|| kubelet_token(&c.stderr)) {
-        Some(token) => accept(token).map(|v| (v, None)).map_err(|why| {
+        Some(token) => release_version(token).map(|v| (v, None)).map_err(|why| {
             format!(
                 "`{}` printed {}, {why}",
                 Tool::Kubelet.command(),
@@ -530,7 +509,7 @@ fn kubelet_outcome(c: &Captured) -> Result<(String, Which), String> {
 
 /// kubectl's version from a finished run, whatever its exit status: it exits 1 when the
 /// server cannot be reached, after printing a valid client version.
-fn kubectl_outcome(c: &Captured) -> Result<(String, Which), String> {
+fn kubectl_outcome(c: &Captured) -> Result<(KubernetesVersion, Which), String> {
     let stdout = String::from_utf8_lossy(&c.stdout);
     let mut printed = kubectl_tokens(&stdout);
     if printed.client.is_none() && printed.server.is_none() {
@@ -539,7 +518,7 @@ fn kubectl_outcome(c: &Captured) -> Result<(String, Which), String> {
     let mut refused = Vec::new();
     for (which, token) in [("server", &printed.server), ("client", &printed.client)] {
         let Some(token) = token else { continue };
-        match accept(token) {
+        match release_version(token) {
             Ok(version) => return Ok((version, Some(which))),
             Err(why) => refused.push(format!("{which} version {}, {why}", quote(token))),
         }
@@ -644,7 +623,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalise_keeps_major_minor_patch_and_drops_prefix_and_suffixes() {
+    fn a_release_version_keeps_major_minor_patch_and_sets_the_suffix_apart() {
         for (token, want) in [
             ("v1.29.3", "1.29.3"),
             ("1.29.3", "1.29.3"),
@@ -656,12 +635,13 @@ mod tests {
             (" v1.29.3\n", "1.29.3"),
             ("v10.100.1000", "10.100.1000"),
         ] {
-            assert_eq!(normalise(token).as_deref(), Some(want), "{token:?}");
+            let v = release_version(token).unwrap();
+            assert_eq!(v.to_string(), want, "{token:?}");
         }
     }
 
     #[test]
-    fn normalise_refuses_what_is_not_three_numbers() {
+    fn a_release_version_needs_three_numbers_and_a_release() {
         for token in [
             "",
             "v",
@@ -675,8 +655,9 @@ mod tests {
             "vv1.2.3",
             "-1.2.3",
             "1.2.34567.8",
+            "v0.0.0-master+4c8b1a2",
         ] {
-            assert_eq!(normalise(token), None, "{token:?}");
+            assert!(release_version(token).is_err(), "{token:?}");
         }
     }
 
@@ -697,7 +678,9 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                parse_kubelet_version(output).as_deref(),
+                parse_kubelet_version(output)
+                    .map(|v| v.to_string())
+                    .as_deref(),
                 Some(want),
                 "{output:?}"
             );
@@ -763,25 +746,38 @@ mod tests {
 }
 "#;
 
-    fn versions(client: Option<&str>, server: Option<&str>) -> KubectlVersions {
-        KubectlVersions {
-            client: client.map(str::to_string),
-            server: server.map(str::to_string),
-        }
+    /// The versions as stored: the one spelling, suffix apart.
+    type Shown = (Option<String>, Option<String>);
+
+    fn versions(client: Option<&str>, server: Option<&str>) -> Shown {
+        (client.map(str::to_string), server.map(str::to_string))
+    }
+
+    fn shown(v: KubectlVersions) -> Shown {
+        (
+            v.client.map(|c| c.to_string()),
+            v.server.map(|s| s.to_string()),
+        )
     }
 
     #[test]
     fn kubectl_json_gives_client_and_server() {
         let v = parse_kubectl_version(KUBECTL_JSON_WITH_SERVER);
-        assert_eq!(v, versions(Some("1.30.2"), Some("1.29.4")));
-        assert_eq!(v.preferred(), Some("1.29.4"));
+        assert_eq!(shown(v.clone()), versions(Some("1.30.2"), Some("1.29.4")));
+        assert_eq!(
+            v.preferred().map(|p| p.to_string()).as_deref(),
+            Some("1.29.4")
+        );
     }
 
     #[test]
     fn kubectl_json_without_a_server_gives_the_client_only() {
         let v = parse_kubectl_version(KUBECTL_JSON_CLIENT_ONLY);
-        assert_eq!(v, versions(Some("1.29.3"), None));
-        assert_eq!(v.preferred(), Some("1.29.3"));
+        assert_eq!(shown(v.clone()), versions(Some("1.29.3"), None));
+        assert_eq!(
+            v.preferred().map(|p| p.to_string()).as_deref(),
+            Some("1.29.3")
+        );
     }
 
     #[test]
@@ -803,7 +799,7 @@ mod tests {
         let output =
             format!("kubectl wrapper: using the cluster's config\n{KUBECTL_JSON_CLIENT_ONLY}");
         assert_eq!(
-            parse_kubectl_version(&output),
+            shown(parse_kubectl_version(&output)),
             versions(Some("1.29.3"), None)
         );
     }
@@ -814,13 +810,13 @@ mod tests {
                       Kustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n\
                       Server Version: v1.29.1-eks-508b6b3\n";
         assert_eq!(
-            parse_kubectl_version(output),
+            shown(parse_kubectl_version(output)),
             versions(Some("1.29.3"), Some("1.29.1"))
         );
         let client_only = "Client Version: v1.30.0+k3s1\n\
                            Kustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n";
         assert_eq!(
-            parse_kubectl_version(client_only),
+            shown(parse_kubectl_version(client_only)),
             versions(Some("1.30.0"), None)
         );
     }
@@ -836,7 +832,7 @@ mod tests {
                       GitTreeState:\"clean\", BuildDate:\"2021-04-01T09:35:49Z\", \
                       GoVersion:\"go1.15.8\", Compiler:\"gc\", Platform:\"linux/amd64\"}\n";
         assert_eq!(
-            parse_kubectl_version(output),
+            shown(parse_kubectl_version(output)),
             versions(Some("1.20.2"), Some("1.20.4"))
         );
     }
@@ -877,12 +873,12 @@ mod tests {
     fn kubectl_exiting_1_with_a_client_version_is_used_and_says_client() {
         let c = captured(1, KUBECTL_JSON_CLIENT_ONLY, REFUSED);
         assert_eq!(
-            kubectl_outcome(&c),
+            kubectl_outcome(&c).map(|(v, w)| (v.to_string(), w)),
             Ok(("1.29.3".to_string(), Some("client")))
         );
         let c = captured(0, KUBECTL_JSON_WITH_SERVER, "");
         assert_eq!(
-            kubectl_outcome(&c),
+            kubectl_outcome(&c).map(|(v, w)| (v.to_string(), w)),
             Ok(("1.29.4".to_string(), Some("server")))
         );
     }
@@ -892,7 +888,7 @@ mod tests {
         let json = r#"{"clientVersion": {"gitVersion": "v1.29.3"},
                        "serverVersion": {"major": "1", "minor": "29"}}"#;
         assert_eq!(
-            kubectl_outcome(&captured(0, json, "")),
+            kubectl_outcome(&captured(0, json, "")).map(|(v, w)| (v.to_string(), w)),
             Ok(("1.29.3".to_string(), Some("client")))
         );
     }
@@ -900,7 +896,10 @@ mod tests {
     #[test]
     fn kubelet_version_on_stderr_is_read_when_stdout_has_none() {
         let c = captured(0, "", "Kubernetes v1.29.3\n");
-        assert_eq!(kubelet_outcome(&c), Ok(("1.29.3".to_string(), None)));
+        assert_eq!(
+            kubelet_outcome(&c).map(|(v, w)| (v.to_string(), w)),
+            Ok(("1.29.3".to_string(), None))
+        );
     }
 
     #[test]

@@ -18,3 +18,4 @@ pub mod render;
 pub mod report;
 pub mod schedule;
 pub mod time;
+pub mod version;

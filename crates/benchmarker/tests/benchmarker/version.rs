@@ -83,14 +83,16 @@ fn attempt(program: &Path, reason: &str) -> Attempt {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn kubelet_gives_the_version_without_its_suffix() {
+async fn kubelet_gives_the_version_with_its_suffix_apart() {
     let dir = tempdir();
     let program = kubelet(dir.path(), "Kubernetes v1.29.3-eks-1a2b3c");
     let found = detect(&[dir.path()]).await.unwrap();
+    assert_eq!(found.version.to_string(), "1.29.3");
+    assert_eq!(found.version.suffix(), Some("eks-1a2b3c"));
     assert_eq!(
         found,
         Detected {
-            version: "1.29.3".into(),
+            version: "1.29.3-eks-1a2b3c".parse().unwrap(),
             source: format!("{} --version", program.display()),
             failed: vec![],
         }
@@ -111,7 +113,7 @@ async fn only_kubectl_with_a_reachable_server_gives_the_servers_version() {
         ),
     );
     let found = detect(&[dir.path()]).await.unwrap();
-    assert_eq!(found.version, "1.29.4");
+    assert_eq!(found.version.to_string(), "1.29.4");
     assert_eq!(
         found.source,
         format!("{} version (server)", program.display())
@@ -124,7 +126,7 @@ async fn kubectl_without_a_server_gives_its_client_version_despite_exit_1() {
     let dir = tempdir();
     let program = kubectl(dir.path(), CLIENT_JSON, REFUSED, 1);
     let found = detect(&[dir.path()]).await.unwrap();
-    assert_eq!(found.version, "1.29.3");
+    assert_eq!(found.version.to_string(), "1.29.3");
     assert_eq!(
         found.source,
         format!("{} version (client)", program.display())
@@ -137,7 +139,7 @@ async fn kubelet_wins_even_when_kubectl_is_in_an_earlier_directory() {
     kubectl(first.path(), SERVER_JSON, "", 0);
     let program = kubelet(second.path(), "Kubernetes v1.28.9");
     let found = detect(&[first.path(), second.path()]).await.unwrap();
-    assert_eq!(found.version, "1.28.9");
+    assert_eq!(found.version.to_string(), "1.28.9");
     assert_eq!(found.source, format!("{} --version", program.display()));
 }
 
@@ -147,7 +149,7 @@ async fn a_broken_kubelet_falls_through_to_kubectl_and_its_reason_is_kept() {
     let broken = script(dir.path(), "kubelet", "exit 1");
     kubectl(dir.path(), CLIENT_JSON, REFUSED, 1);
     let found = detect(&[dir.path()]).await.unwrap();
-    assert_eq!(found.version, "1.29.3");
+    assert_eq!(found.version.to_string(), "1.29.3");
     assert_eq!(
         found.failed,
         vec![attempt(
@@ -178,7 +180,7 @@ async fn a_kubelet_that_cannot_be_run_is_passed_over_with_the_reason() {
     ])
     .await
     .unwrap();
-    assert_eq!(found.version, "1.29.3");
+    assert_eq!(found.version.to_string(), "1.29.3");
     assert_eq!(
         found.failed,
         vec![
@@ -212,7 +214,7 @@ async fn a_hanging_kubelet_is_stopped_by_the_timeout_and_the_search_goes_on() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(found.version, "1.29.3");
+    assert_eq!(found.version.to_string(), "1.29.3");
     assert_eq!(
         found.failed,
         vec![attempt(
@@ -272,7 +274,10 @@ async fn nothing_usable_is_not_found_naming_every_directory_and_the_fixes() {
 async fn distribution_version_strings_are_normalised() {
     let k3s = tempdir();
     kubelet(k3s.path(), "Kubernetes v1.30.0+k3s1");
-    assert_eq!(detect(&[k3s.path()]).await.unwrap().version, "1.30.0");
+    assert_eq!(
+        detect(&[k3s.path()]).await.unwrap().version.to_string(),
+        "1.30.0"
+    );
 
     // A kubectl printing text whatever it is asked, as a wrapper might.
     let gke = tempdir();
@@ -284,7 +289,7 @@ async fn distribution_version_strings_are_normalised() {
          echo 'Server Version: v1.28.2-gke.1157000'",
     );
     let found = detect(&[gke.path()]).await.unwrap();
-    assert_eq!(found.version, "1.28.2");
+    assert_eq!(found.version.to_string(), "1.28.2");
     assert!(
         found.source.ends_with("version (server)"),
         "{}",
@@ -336,7 +341,7 @@ async fn a_multi_call_program_is_run_by_the_name_it_was_found_under() {
     );
     std::os::unix::fs::symlink("k3s", dir.path().join("kubectl")).unwrap();
     let found = detect(&[dir.path()]).await.unwrap();
-    assert_eq!(found.version, "1.30.0");
+    assert_eq!(found.version.to_string(), "1.30.0");
     assert_eq!(
         found.source,
         format!("{} version (client)", dir.path().join("kubectl").display())

@@ -27,6 +27,7 @@ use super::ImportError;
 use crate::model::benchmark::DEFAULT_CLUSTER;
 use crate::model::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText, TextInterner};
 use crate::time::truncate_to_seconds;
+use crate::version::KubernetesVersion;
 
 /// The document `type` of every Kubernetes CIS run (SPEC §3).
 pub const KUBE_TYPE: &str = "kube";
@@ -42,8 +43,8 @@ pub struct KubeBenchOptions {
     /// time in the product has.
     pub timestamp: DateTime<Utc>,
     /// Kubernetes version to record instead of kube-bench's `detected_version`. Default
-    /// `None`: use the detected version. A leading `v` is removed.
-    pub kubernetes_version: Option<String>,
+    /// `None`: use the detected version. Stored in its one spelling (`1.29.3`).
+    pub kubernetes_version: Option<KubernetesVersion>,
     /// The `cluster` field. Default `cluster`, the ELASTIC_INDEX_SUFFIX default.
     pub cluster: String,
 }
@@ -84,10 +85,10 @@ impl KubeBenchRun {
     /// The detected Kubernetes version when it is a version number (`1.25`, `v1.25.3`),
     /// without the leading `v`. kube-bench prints `"none"` when it was told which
     /// benchmark to run and so never asked the API server.
-    pub fn detected_kubernetes_version(&self) -> Option<String> {
+    pub fn detected_kubernetes_version(&self) -> Option<KubernetesVersion> {
         self.detected_version
             .as_deref()
-            .and_then(parse_kubernetes_version)
+            .and_then(|v| KubernetesVersion::parse(v).ok())
     }
 }
 
@@ -193,20 +194,6 @@ pub fn normalise_benchmark_version(raw: &str) -> String {
         _ if is_dotted_number(v) => format!("cis-{v}"),
         _ => v.to_string(),
     }
-}
-
-/// Removes surrounding blanks and a leading `v` from a Kubernetes version, so that
-/// `v1.29.3` from `kubectl version` and `1.29.3` are the same. Nothing else is checked:
-/// an operator may record a distribution's version such as `1.29.3-eks-1234`.
-pub fn normalise_kubernetes_version(raw: &str) -> String {
-    let v = raw.trim();
-    v.strip_prefix('v').unwrap_or(v).to_string()
-}
-
-/// `Some` version when `raw` is dotted digits with an optional leading `v`.
-fn parse_kubernetes_version(raw: &str) -> Option<String> {
-    let v = normalise_kubernetes_version(raw);
-    is_dotted_number(&v).then_some(v)
 }
 
 fn is_dotted_number(s: &str) -> bool {
@@ -474,16 +461,16 @@ impl<'a> RunBuilder<'a> {
             return;
         };
         match (
-            parse_kubernetes_version(first),
-            parse_kubernetes_version(&detected),
+            KubernetesVersion::parse(first).ok(),
+            KubernetesVersion::parse(&detected).ok(),
         ) {
             // "none" first and a real version later: the real one is worth keeping.
             (None, Some(_)) => self.run.detected_version = Some(detected),
-            (Some(kept), Some(ignored)) if kept != ignored => {
+            (Some(kept), Some(ignored)) if kept.to_string() != ignored.to_string() => {
                 let w = ImportWarning::KubernetesVersionMismatch {
                     path: self.source.to_path_buf(),
-                    kept,
-                    ignored,
+                    kept: kept.to_string(),
+                    ignored: ignored.to_string(),
                 };
                 push_unique(&mut self.run.warnings, w);
             }
@@ -552,7 +539,7 @@ pub fn build_document(
 
     let mut warnings = Vec::new();
     let mut version = String::new();
-    let mut detected: Option<String> = None;
+    let mut detected: Option<KubernetesVersion> = None;
     let mut detected_raw: Option<String> = None;
     let mut tests = Vec::new();
     for run in std::iter::once(first).chain(runs) {
@@ -580,11 +567,13 @@ pub fn build_document(
         }
         match (&detected, run.detected_kubernetes_version()) {
             (None, Some(v)) => detected = Some(v),
-            (Some(kept), Some(v)) if *kept != v && options.kubernetes_version.is_none() => {
+            (Some(kept), Some(v))
+                if kept.to_string() != v.to_string() && options.kubernetes_version.is_none() =>
+            {
                 let w = ImportWarning::KubernetesVersionMismatch {
                     path: run.source.clone(),
-                    kept: kept.clone(),
-                    ignored: v,
+                    kept: kept.to_string(),
+                    ignored: v.to_string(),
                 };
                 push_unique(&mut warnings, w);
             }
@@ -601,13 +590,8 @@ pub fn build_document(
         }
     }
 
-    let override_version = options
-        .kubernetes_version
-        .as_deref()
-        .map(normalise_kubernetes_version)
-        .filter(|v| !v.is_empty());
-    let kubernetes_version = match override_version.or(detected) {
-        Some(v) => v,
+    let kubernetes_version = match options.kubernetes_version.clone().or(detected) {
+        Some(v) => v.to_string(),
         None => {
             warnings.push(ImportWarning::UnknownKubernetesVersion {
                 detected: detected_raw,
@@ -673,20 +657,22 @@ mod tests {
     }
 
     #[test]
-    fn kubernetes_versions() {
-        assert_eq!(parse_kubernetes_version("1.25").as_deref(), Some("1.25"));
-        assert_eq!(
-            parse_kubernetes_version("v1.29.3").as_deref(),
-            Some("1.29.3")
-        );
-        assert_eq!(parse_kubernetes_version("none"), None);
-        assert_eq!(parse_kubernetes_version(""), None);
-        assert_eq!(parse_kubernetes_version("1..2"), None);
-        assert_eq!(parse_kubernetes_version("v"), None);
-        assert_eq!(
-            normalise_kubernetes_version(" v1.29.3-eks-1 "),
-            "1.29.3-eks-1"
-        );
+    fn detected_versions_follow_the_one_version_rule() {
+        let detected = |d: &str| {
+            let input = control("4", "cis-1.20", &[("4.1.1", "PASS")])
+                .replace(r#""text":"t""#, &format!(r#""detected_version":"{d}""#));
+            parse(&input)
+                .unwrap()
+                .detected_kubernetes_version()
+                .map(|v| v.to_string())
+        };
+        assert_eq!(detected("1.25").as_deref(), Some("1.25"));
+        assert_eq!(detected("v1.29.3").as_deref(), Some("1.29.3"));
+        assert_eq!(detected("1.29.3-eks-1").as_deref(), Some("1.29.3"));
+        assert_eq!(detected("1.29+").as_deref(), Some("1.29"));
+        assert_eq!(detected("none"), None);
+        assert_eq!(detected(""), None);
+        assert_eq!(detected("1..2"), None);
     }
 
     #[test]
@@ -765,11 +751,21 @@ mod tests {
             )
         };
         let run = parse(&format!("{}{}", with("1", "none"), with("2", "v1.25"))).unwrap();
-        assert_eq!(run.detected_kubernetes_version().as_deref(), Some("1.25"));
+        assert_eq!(
+            run.detected_kubernetes_version()
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("1.25")
+        );
         assert!(run.warnings.is_empty());
 
         let run = parse(&format!("{}{}", with("1", "1.25"), with("2", "1.26"))).unwrap();
-        assert_eq!(run.detected_kubernetes_version().as_deref(), Some("1.25"));
+        assert_eq!(
+            run.detected_kubernetes_version()
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("1.25")
+        );
         assert_eq!(
             run.warnings,
             [ImportWarning::KubernetesVersionMismatch {
@@ -944,7 +940,7 @@ mod tests {
         );
         assert!(imported.warnings[0].to_string().contains("--k8s-version"));
 
-        options.kubernetes_version = Some("v1.29.3".into());
+        options.kubernetes_version = Some("v1.29.3-eks-1a2b".parse().unwrap());
         options.cluster = "prod".into();
         let imported = build_document(vec![run], &options).unwrap();
         assert_eq!(imported.document.kubernetes_version, "1.29.3");

@@ -21,7 +21,7 @@ use crate::error::{Classify, ErrorKind};
 
 pub use kube_bench::{
     ImportWarning, Imported, KubeBenchOptions, KubeBenchRun, build_document,
-    normalise_benchmark_version, normalise_kubernetes_version, parse_kube_bench,
+    normalise_benchmark_version, parse_kube_bench,
 };
 pub use ndjson::{NdjsonReader, NdjsonStats, SkippedLine, read_all};
 

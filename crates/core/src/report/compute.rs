@@ -14,6 +14,7 @@ use crate::model::{
     ValidationError,
 };
 use crate::order::cmp_dotted;
+use crate::version;
 
 /// The summary `type` of a Kubernetes CIS report.
 pub const REPORT_KIND: &str = "kube";
@@ -226,7 +227,7 @@ pub fn rating(pass: u64, total: u64, params: &CisParams) -> Rating {
 fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
     CisBenchmarkNode {
         node_name: name,
-        kubernetes_version: doc.kubernetes_version,
+        kubernetes_version: version::into_canonical(doc.kubernetes_version),
         benchmarks_version: doc.version,
         summary: NodeSummary {
             status: Rating::Low,
@@ -343,7 +344,7 @@ fn node_result(
             total_info: node_counts.info,
             total: node_counts.total(),
         },
-        kubernetes_version: doc.kubernetes_version,
+        kubernetes_version: version::into_canonical(doc.kubernetes_version),
         benchmarks_version: doc.version,
         results: section_results,
         error: String::new(),

@@ -233,6 +233,36 @@ fn rule_3_first_matching_filter_is_applied_per_node() {
 }
 
 #[test]
+fn rule_2_a_node_reads_as_one_version_however_its_results_arrived() {
+    // The same node's kubelet version as the benchmarker stores it, as an operator may have
+    // imported it before versions had one rule, and with kubectl's leading `v`.
+    let tests = [("1.1.1", "PASS", true), ("1.1.2", "PASS", true)];
+    for stored in ["1.29.3", "1.29.3-eks-1a2b", "v1.29.3+k3s1"] {
+        let (r, _) = run(
+            CisBenchmarkParams {
+                results_filters: vec![filter(Some("1.29.3"), &[], &["1.1.1"])],
+                ..Default::default()
+            },
+            vec![doc("a", "2026-11-25T10:00:00Z", stored, &tests)],
+        );
+        assert_eq!(r.cis_benchmark[0].kubernetes_version, "1.29.3", "{stored}");
+        assert_eq!(
+            numbers(&r, 0),
+            ["1.1.2"],
+            "{stored}: the 1.29.3 filter applies"
+        );
+    }
+    // An errored document's version is read the same way; an empty one stays empty.
+    let mut e = errored("b", "2026-11-25T10:00:00Z", "kubelet not found");
+    e.kubernetes_version = "v1.28.1".into();
+    let mut unknown = errored("c", "2026-11-25T10:00:00Z", "no version");
+    unknown.kubernetes_version = String::new();
+    let (r, _) = run(CisBenchmarkParams::default(), vec![e, unknown]);
+    assert_eq!(r.cis_benchmark[0].kubernetes_version, "1.28.1");
+    assert_eq!(r.cis_benchmark[1].kubernetes_version, "");
+}
+
+#[test]
 fn rule_4_inclusion_order_in_a_report() {
     let tests = [
         ("1.1.1", "PASS", true),

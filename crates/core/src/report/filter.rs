@@ -4,23 +4,7 @@
 use std::collections::HashSet;
 
 use crate::model::global_report::ResultsFilter;
-
-/// Whether a `benchmarkSelection.kubernetesVersion` selects a node's version: equal, or a
-/// dotted prefix of it ("1.13" selects "1.13.7", not "1.130"). A leading "v" is ignored on
-/// both sides.
-pub fn version_matches(selection: &str, node_version: &str) -> bool {
-    let sel = strip_v(selection.trim());
-    let node = strip_v(node_version.trim());
-    match node.strip_prefix(sel) {
-        Some("") => true,
-        Some(rest) => rest.starts_with('.'),
-        None => false,
-    }
-}
-
-fn strip_v(s: &str) -> &str {
-    s.strip_prefix(['v', 'V']).unwrap_or(s)
-}
+use crate::version;
 
 /// A results filter prepared for fast lookups.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +32,7 @@ impl CompiledFilter {
     pub fn selects(&self, node_version: &str) -> bool {
         match &self.selection {
             None => true,
-            Some(sel) => version_matches(sel, node_version),
+            Some(sel) => version::selects(sel, node_version),
         }
     }
 
@@ -139,19 +123,19 @@ mod tests {
 
     #[test]
     fn rule_3_dotted_prefix_matches_version() {
-        assert!(version_matches("1.13", "1.13"));
-        assert!(version_matches("1.13", "1.13.7"));
-        assert!(!version_matches("1.13", "1.130"));
-        assert!(!version_matches("1.13", "1.1"));
-        assert!(!version_matches("1.13.7", "1.13"));
-        assert!(version_matches("1", "1.29.3"));
+        assert!(version::selects("1.13", "1.13"));
+        assert!(version::selects("1.13", "1.13.7"));
+        assert!(!version::selects("1.13", "1.130"));
+        assert!(!version::selects("1.13", "1.1"));
+        assert!(!version::selects("1.13.7", "1.13"));
+        assert!(version::selects("1", "1.29.3"));
     }
 
     #[test]
     fn rule_3_leading_v_is_ignored_on_both_sides() {
-        assert!(version_matches("v1.13", "1.13.2"));
-        assert!(version_matches("1.13", "v1.13.2"));
-        assert!(version_matches("v1.13", "v1.13"));
+        assert!(version::selects("v1.13", "1.13.2"));
+        assert!(version::selects("1.13", "v1.13.2"));
+        assert!(version::selects("v1.13", "v1.13"));
     }
 
     #[test]

@@ -427,7 +427,7 @@ fn merging_runs_that_disagree_keeps_the_first_and_warns() {
 #[test]
 fn the_override_beats_the_detected_version() {
     let mut options = KubeBenchOptions::new("node-1", when());
-    options.kubernetes_version = Some("v1.25.16".into());
+    options.kubernetes_version = Some("v1.25.16".parse().unwrap());
     let imported = import_files(
         &[fixture("cis-1.23-master-newrelic.json")],
         &options,
@@ -670,7 +670,7 @@ fn the_override_silences_disagreements_within_one_file() {
         without.warnings
     );
     let mut options = KubeBenchOptions::new("node-1", when());
-    options.kubernetes_version = Some("1.29.0".into());
+    options.kubernetes_version = Some("1.29.0".parse().unwrap());
     let with = import_files(&[file], &options, &mut TextInterner::new()).unwrap();
     assert_eq!(with.document.kubernetes_version, "1.29.0");
     assert!(with.warnings.is_empty(), "{:?}", with.warnings);
