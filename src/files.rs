@@ -18,8 +18,9 @@ const PROC_HOSTNAME: &str = "/proc/sys/kernel/hostname";
 /// The name of this host: `/proc/sys/kernel/hostname`, else `$HOSTNAME`.
 ///
 /// The CLI's default node name, since kube-bench runs on the node it checks.
-pub fn host_name() -> Result<String, ImportError> {
-    host_name_from(Path::new(PROC_HOSTNAME), std::env::var("HOSTNAME").ok())
+/// `hostname_variable` is HOSTNAME as the settings read it.
+pub fn host_name(hostname_variable: Option<String>) -> Result<String, ImportError> {
+    host_name_from(Path::new(PROC_HOSTNAME), hostname_variable)
 }
 
 fn host_name_from(proc_path: &Path, env: Option<String>) -> Result<String, ImportError> {

@@ -18,7 +18,6 @@ use compliance::health::HealthServer;
 use compliance::settings::benchmarker::BenchmarkerConfig;
 use compliance::settings::{LogConfig, RawEnv};
 use compliance::{logging, output};
-use compliance_benchmarker::version::VersionSearch;
 use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
 use compliance_benchmarker::{engine, service};
 use compliance_core::model::BenchmarkDocument;
@@ -57,7 +56,7 @@ fn run() -> Result<u8, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::unavailable(e).context("cannot start the async runtime"))?;
-    let search = VersionSearch::from_env();
+    let search = &cfg.version_search;
     let (stop, cancel) = watch::channel(false);
 
     if args.once || args.output.is_some() {
@@ -65,7 +64,7 @@ fn run() -> Result<u8, Failure> {
             .block_on(async {
                 let _signals = tokio::spawn(stop_on_signal(stop));
                 let mut cancel = cancel;
-                service::run_once(&cfg.run, &search, &mut cancel).await
+                service::run_once(&cfg.run, search, &mut cancel).await
             })
             .ok_or_else(|| {
                 Failure::unavailable(anyhow::anyhow!(
@@ -94,7 +93,7 @@ fn run() -> Result<u8, Failure> {
                 h.state().set_ready(true);
             }
         };
-        service::run_forever(&cfg.run, &search, &writer, &ready, cancel).await;
+        service::run_forever(&cfg.run, search, &writer, &ready, cancel).await;
     });
     let stats = writer.finish();
     if stats.pending > 0 {

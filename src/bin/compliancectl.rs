@@ -97,9 +97,9 @@ struct KubeBenchArgs {
     /// Default: kube-bench's detected_version, if any.
     #[arg(long = "k8s-version")]
     k8s_version: Option<KubernetesVersion>,
-    /// Cluster name stored with the document.
-    #[arg(long, env = "ELASTIC_INDEX_SUFFIX", default_value = "cluster")]
-    cluster: String,
+    /// Cluster name stored with the document. Default: ELASTIC_INDEX_SUFFIX, else `cluster`.
+    #[arg(long)]
+    cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -165,7 +165,9 @@ fn run() -> Result<u8, Failure> {
     // before anything is configured.
     let datastore = || choose_datastore(cli.datastore.as_deref(), &env);
     match cli.command {
-        Command::Import(ImportCommand::KubeBench(args)) => import_kube_bench(&datastore()?, args),
+        Command::Import(ImportCommand::KubeBench(args)) => {
+            import_kube_bench(&datastore()?, args, &env)
+        }
         Command::Import(ImportCommand::Benchmarks { file }) => {
             import_benchmarks(&datastore()?, &file)
         }
@@ -257,11 +259,15 @@ fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
     ))
 }
 
-fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, Failure> {
+fn import_kube_bench(
+    datastore: &Datastore,
+    args: KubeBenchArgs,
+    env: &RawEnv,
+) -> Result<u8, Failure> {
     let node = match args.node {
         Some(n) if !n.trim().is_empty() => n,
         Some(_) => return Err(Failure::invalid(anyhow!("--node must not be empty"))),
-        None => files::host_name()?,
+        None => files::host_name(env.hostname.clone())?,
     };
     let timestamp = match &args.time {
         Some(t) => settings::parse_time("--time", t, Utc::now())
@@ -273,7 +279,10 @@ fn import_kube_bench(datastore: &Datastore, args: KubeBenchArgs) -> Result<u8, F
         node_name: node,
         timestamp,
         kubernetes_version: args.k8s_version.clone(),
-        cluster: args.cluster.clone(),
+        cluster: args
+            .cluster
+            .clone()
+            .unwrap_or_else(|| settings::cluster(env)),
     };
     let imported = files::import_kube_bench(&args.files, &options, &mut interner)?;
     for w in &imported.warnings {

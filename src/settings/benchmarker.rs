@@ -12,6 +12,7 @@
 //! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), HEALTH_ENABLED / HEALTH_PORT and
 //! LOG_LEVEL / LOG_FORMAT, read exactly as the reporter reads them.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use compliance_benchmarker::config::{
     DEFAULT_INTERVAL, DEFAULT_KUBE_BENCH, DEFAULT_KUBE_BENCH_ARGS, DEFAULT_TIMEOUT,
     KubeBenchCommand, MIN_DURATION, Settings,
 };
-use compliance_benchmarker::version::release_version;
+use compliance_benchmarker::version::{VersionSearch, release_version};
 use compliance_store::Datastore;
 
 use super::{
@@ -31,6 +32,8 @@ use super::{
 pub struct BenchmarkerConfig {
     /// What the runs need (node, cadence, kube-bench, labels).
     pub run: Settings,
+    /// Where to look for kubelet and kubectl: PATH, then the usual places.
+    pub version_search: VersionSearch,
     pub datastore: Datastore,
     pub health: Option<SocketAddr>,
     pub log: LogConfig,
@@ -78,12 +81,17 @@ impl BenchmarkerConfig {
                 node_name,
                 interval,
                 timeout,
-                kube_bench: KubeBenchCommand { program, args },
+                kube_bench: KubeBenchCommand {
+                    program,
+                    args,
+                    path: env.path.clone().unwrap_or_default(),
+                },
                 kubernetes_version,
                 cluster: cluster(env),
                 store: datastore.describe(),
             },
             datastore,
+            version_search: VersionSearch::standard(env.path.as_deref().map(OsStr::new)),
             health: health_from_env(env)?,
             log,
         })
@@ -126,7 +134,8 @@ mod tests {
             cfg.run.kube_bench,
             KubeBenchCommand {
                 program: "kube-bench".into(),
-                args: vec!["--json".into()]
+                args: vec!["--json".into()],
+                path: String::new(),
             }
         );
         assert_eq!(cfg.run.kubernetes_version, None);

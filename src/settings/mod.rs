@@ -113,6 +113,10 @@ pub struct RawEnv {
     pub health_port: Option<String>,
     /// Set by the kubelet in every pod; decides HEALTH_ENABLED's default.
     pub kubernetes_service_host: Option<String>,
+    /// PATH: where the benchmarker looks for kubelet and kubectl first.
+    pub path: Option<String>,
+    /// HOSTNAME: the CLI's default node name when /proc has none.
+    pub hostname: Option<String>,
     /// The benchmarker's variables (see [`benchmarker`]).
     pub nodename: Option<String>,
     pub benchmark_interval: Option<String>,

@@ -26,6 +26,9 @@ pub struct KubeBenchCommand {
     pub program: String,
     /// KUBE_BENCH_ARGS split on blanks.
     pub args: Vec<String>,
+    /// PATH as the benchmarker started with it, where a bare `program` is looked up;
+    /// quoted in the error when it is not found there.
+    pub path: String,
 }
 
 impl KubeBenchCommand {
@@ -79,6 +82,7 @@ mod tests {
         let cmd = KubeBenchCommand {
             program: "kube-bench".into(),
             args: vec!["--json".into()],
+            path: "/usr/bin".into(),
         };
         let v: KubernetesVersion = "v1.29.3-eks-1a2b".parse().unwrap();
         assert_eq!(cmd.args_for(Some(&v)), ["--json", "--version", "1.29"]);
@@ -87,6 +91,7 @@ mod tests {
             let cmd = KubeBenchCommand {
                 program: "kube-bench".into(),
                 args: vec!["--json".into(), given.into()],
+                path: "/usr/bin".into(),
             };
             assert_eq!(cmd.args_for(Some(&v)), ["--json", given], "{given}");
         }

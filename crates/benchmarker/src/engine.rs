@@ -204,10 +204,7 @@ fn run_error_text(command: &KubeBenchCommand, e: &RunError) -> String {
             let place = if program.contains('/') {
                 "does not exist (or its interpreter is missing)".to_string()
             } else {
-                format!(
-                    "is not in PATH ({})",
-                    std::env::var("PATH").unwrap_or_default()
-                )
+                format!("is not in PATH ({})", command.path)
             };
             format!(
                 "kube-bench not found: KUBE_BENCH_PATH={program} {place}; the benchmarker \
@@ -313,6 +310,7 @@ mod tests {
         KubeBenchCommand {
             program: "kube-bench".into(),
             args: vec!["--json".into()],
+            path: "/usr/local/bin:/usr/bin".into(),
         }
     }
 

@@ -95,11 +95,6 @@ impl VersionSearch {
         }
     }
 
-    /// [`VersionSearch::standard`] with this process's PATH.
-    pub fn from_env() -> VersionSearch {
-        VersionSearch::standard(std::env::var_os("PATH").as_deref())
-    }
-
     /// Tries kubelet in every directory, then kubectl in every directory; the first
     /// usable version wins.
     ///

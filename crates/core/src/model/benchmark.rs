@@ -46,19 +46,24 @@ impl BenchmarkDocument {
 
     /// Decodes one document from its JSON and checks it, or says why it is not usable:
     /// the message names the offending key (`tests[3].status: ...`), which serde alone
-    /// does not. Shared by every reader of stored or exported documents.
+    /// does not. Shared by every reader of stored or exported documents, so the
+    /// `kubernetesVersion` is put in its one spelling here ([`crate::version::canonical`]):
+    /// an export from an earlier release imports as the benchmarker would store it.
     pub fn decode(json: &[u8]) -> Result<BenchmarkDocument, String> {
         let mut de = serde_json::Deserializer::from_slice(json);
-        let doc: BenchmarkDocument = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let inner = describe_json_error(e.inner());
-            if e.path().iter().next().is_some() {
-                format!("{}: {inner}", e.path())
-            } else {
-                inner
-            }
-        })?;
+        let mut doc: BenchmarkDocument =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let inner = describe_json_error(e.inner());
+                if e.path().iter().next().is_some() {
+                    format!("{}: {inner}", e.path())
+                } else {
+                    inner
+                }
+            })?;
         de.end().map_err(|e| describe_json_error(&e))?;
         doc.validate()?;
+        let kubernetes_version = std::mem::take(&mut doc.kubernetes_version);
+        doc.kubernetes_version = crate::version::into_canonical(kubernetes_version);
         Ok(doc)
     }
 
@@ -285,6 +290,15 @@ mod tests {
         let back = serde_json::to_value(&doc).unwrap();
         let orig: serde_json::Value = serde_json::from_str(DOC).unwrap();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn decoding_puts_the_kubernetes_version_in_its_one_spelling() {
+        let text = DOC.replace("\"1.29.3\"", "\"v1.29.3-eks-1a2b\"");
+        let doc = BenchmarkDocument::decode(text.as_bytes()).unwrap();
+        assert_eq!(doc.kubernetes_version, "1.29.3");
+        let doc = BenchmarkDocument::decode(DOC.as_bytes()).unwrap();
+        assert_eq!(doc.kubernetes_version, "1.29.3");
     }
 
     #[test]
