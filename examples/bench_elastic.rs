@@ -9,7 +9,7 @@
 //!
 //! What is loaded: the store reads only each node's latest good document in the window
 //! (collapse on `node_name`), so that document is full size (every check of the real
-//! kube-bench fixture, as SPEC §3 JSON) while the node's older documents are small but
+//! kube-bench fixture, as docs/spec.md §3 JSON) while the node's older documents are small but
 //! valid (`tests: []`). The synthetic cluster's failures are kept: 1 node in 200 has only
 //! errored runs, and 1 in 100 has its latest run errored, in which case the good document
 //! before it is the full one. No two documents are identical (each has its own node and

@@ -4,7 +4,7 @@
 # No kube-apiserver binary is packaged for Debian bookworm, but bookworm's source package
 # `kubernetes` (upstream 1.20.2, with every Go dependency vendored) builds without network
 # access beyond the Debian mirror, using Debian's Go 1.19. etcd comes from Debian's
-# `etcd-server` (3.4). The tests start both themselves (tests/support/apiserver.rs); this
+# `etcd-server` (3.4). The tests start both themselves (crates/testkit/src/apiserver.rs); this
 # script only makes sure the binaries are there.
 #
 # Usage:

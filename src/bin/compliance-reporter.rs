@@ -1,6 +1,6 @@
 //! compliance-reporter: computes and stores one CIS benchmark report, then exits.
 //!
-//! Configured entirely by the environment (SPEC §7). The GlobalReport comes from the
+//! Configured entirely by the environment (docs/spec.md §7). The GlobalReport comes from the
 //! Kubernetes API, or from YAML files when COMPLIANCE_RESOURCES is set. Exit codes: 0 stored, 1 runtime
 //! failure, 2 configuration error, 3 stored but COMPLIANCE_FAIL_ON found failing nodes.
 

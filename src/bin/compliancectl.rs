@@ -79,7 +79,7 @@ enum ElasticCommand {
 enum ImportCommand {
     /// kube-bench `--json` output; all FILEs are one run of one node.
     KubeBench(KubeBenchArgs),
-    /// Benchmark documents in the SPEC §3 schema, one JSON object per line (`-` for stdin).
+    /// Benchmark documents in the docs/spec.md §3 schema, one JSON object per line (`-` for stdin).
     Benchmarks { file: PathBuf },
 }
 

@@ -1,4 +1,4 @@
-//! The ELASTIC_* variables (SPEC §7) into the store's [`ElasticConfig`], checked up front.
+//! The ELASTIC_* variables (docs/spec.md §7) into the store's [`ElasticConfig`], checked up front.
 //!
 //! Every rule is a pure function of the variables (plus reading the ELASTIC_CA file), so
 //! a bad value is an exit-2 error naming the variable before any request is sent.

@@ -1,4 +1,4 @@
-//! The environment (SPEC §7), parsed into checked settings: the one place that reads it.
+//! The environment (docs/spec.md §7), parsed into checked settings: the one place that reads it.
 //!
 //! Every binary reads the process environment once, into [`RawEnv`], and turns it into
 //! its own settings ([`reporter::ReporterConfig`], [`benchmarker::BenchmarkerConfig`],
@@ -73,7 +73,7 @@ pub fn parse_datastore(variable: &str, value: &str) -> Result<Datastore, ConfigE
     }
 }
 
-/// Picks the store: Elasticsearch whenever ELASTIC_HOST or ELASTIC_URL is set (SPEC §7),
+/// Picks the store: Elasticsearch whenever ELASTIC_HOST or ELASTIC_URL is set (docs/spec.md §7),
 /// otherwise COMPLIANCE_DATASTORE (default `sqlite:compliance.db`).
 pub fn datastore(env: &RawEnv) -> Result<Datastore, ConfigError> {
     if let Some(config) = elastic::from_env(&env.elastic)? {

@@ -4,7 +4,7 @@
 //! What only a real server can show: that the generated CRDs are accepted and enforce
 //! their schema, that the alias `resultsFilter` survives pruning, that the published
 //! ClusterRole is enough for the reporter and nothing less is, that 404s on an unserved or
-//! shadowed group look the way `k8s::diagnose` expects, and that the manifests apply.
+//! shadowed group look the way `compliance_kube::diagnose` expects, and that the manifests apply.
 
 use compliance_testkit::apiserver;
 

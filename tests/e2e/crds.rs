@@ -40,7 +40,7 @@ fn committed_crds_match_the_types() {
                 .position(|(a, b)| a != b)
                 .unwrap_or_else(|| on_disk.lines().count().min(yaml.lines().count()));
             panic!(
-                "manifests/crds/{name} is out of date with src/k8s/crd.rs (first difference at line {}): run `make crds` and commit the result\n committed: {:?}\n generated: {:?}",
+                "manifests/crds/{name} is out of date with crates/kube/src/crd.rs (first difference at line {}): run `make crds` and commit the result\n committed: {:?}\n generated: {:?}",
                 first + 1,
                 on_disk.lines().nth(first),
                 yaml.lines().nth(first)

@@ -137,7 +137,7 @@ fn import_report_list_and_download_against_elasticsearch() {
     assert_eq!(searches[1]["search_after"], serde_json::json!(["worker-1"]));
     assert!(searches[2]["query"]["bool"]["filter"][1]["regexp"].is_object());
 
-    // The stored document is the SPEC §5 report, listable and downloadable.
+    // The stored document is the docs/spec.md §5 report, listable and downloadable.
     let stored = fake
         .document("tigera_secure_ee_compliance_reports.cluster", ID)
         .expect("report stored under its id");

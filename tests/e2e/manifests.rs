@@ -621,7 +621,7 @@ fn reporters_run_as_an_unprivileged_user_on_linux() {
     }
 }
 
-/// SPEC §7 variables every reporter pod sets, plus the health and API group ones.
+/// docs/spec.md §7 variables every reporter pod sets, plus the health and API group ones.
 const COMMON_ENV: [&str; 14] = [
     NAME,
     "TIGERA_COMPLIANCE_JOB_START_DELAY",

@@ -1,7 +1,7 @@
 //! One benchmark run: kube-bench's output, or the reason there is none, as a document.
 //!
 //! Every run ends in a document, so a node whose checks cannot run shows up in the
-//! report as LOW with the reason (SPEC §4 rates an errored node LOW) instead of silently
+//! report as LOW with the reason (docs/spec.md §4 rates an errored node LOW) instead of silently
 //! missing. The only exception is a run stopped by shutdown: that says nothing about the
 //! node, so nothing is stored.
 
@@ -168,7 +168,7 @@ pub fn outcome(
     }
 }
 
-/// An errored document (SPEC §3: `error` set, no tests).
+/// An errored document (docs/spec.md §3: `error` set, no tests).
 pub fn errored(labels: &Labels, kubernetes_version: &str, error: String) -> BenchmarkDocument {
     BenchmarkDocument {
         version: String::new(),

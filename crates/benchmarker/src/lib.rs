@@ -1,5 +1,5 @@
 //! The benchmarker: runs the CIS checks (kube-bench) on its node, every hour, and stores
-//! one benchmark document per run (SPEC §3) for the reporter.
+//! one benchmark document per run (docs/spec.md §3) for the reporter.
 //!
 //! The binary `compliance-benchmarker` reads the environment into [`config::Settings`],
 //! opens the store and the health endpoint, and calls [`service`].

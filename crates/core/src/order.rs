@@ -1,4 +1,4 @@
-//! Natural dotted ordering of section and test numbers (SPEC §4.7).
+//! Natural dotted ordering of section and test numbers (docs/spec.md §4.7).
 //!
 //! "1.2.9" < "1.2.10": each dot-separated part compares numerically when it is a number;
 //! numbers sort before words; a prefix sorts before its children ("1.2" < "1.2.1").

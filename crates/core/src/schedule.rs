@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
-/// Most reports a schedule may start within any one hour (SPEC §2).
+/// Most reports a schedule may start within any one hour (docs/spec.md §2).
 pub const MAX_FIRES_PER_HOUR: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +97,7 @@ impl Schedule {
     /// The last completed window whose end + `start_delay` is not after `now`.
     ///
     /// The delay leaves benchmarkers time to store results for the window's final hour
-    /// before the report is computed (SPEC §7, default 30 minutes).
+    /// before the report is computed (docs/spec.md §7, default 30 minutes).
     pub fn last_completed_window(
         &self,
         now: DateTime<Utc>,

@@ -163,7 +163,7 @@ pub fn into_canonical(raw: String) -> String {
 }
 
 /// Whether a results filter's `benchmarkSelection.kubernetesVersion` selects a node's
-/// version (SPEC §4.3): equal, or a dotted prefix ("1.13" selects "1.13.7", not "1.130"),
+/// version (docs/spec.md §4.3): equal, or a dotted prefix ("1.13" selects "1.13.7", not "1.130"),
 /// both sides compared in their [`canonical`] spelling, so `v1.13` selects
 /// `1.13.7-eks-1a2b` too.
 pub fn selects(selection: &str, node_version: &str) -> bool {

@@ -128,7 +128,7 @@ pub trait BenchmarkStore {
 
     /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
     /// its latest document without `error`, or its latest errored document when it has
-    /// no other (SPEC §4.2). Reads O(nodes) documents, not every document of the window.
+    /// no other (docs/spec.md §4.2). Reads O(nodes) documents, not every document of the window.
     /// The order is the store's (SQLite: by node name; Elasticsearch: good documents by
     /// node name, then errored ones), and a node may be offered twice (a good and an
     /// errored document); the report core sorts and chooses.

@@ -1,4 +1,4 @@
-//! The fake Elasticsearch of `tests/support/fake_es.rs`, checked endpoint by endpoint with
+//! The fake Elasticsearch of `compliance_testkit::fake_es`, checked endpoint by endpoint with
 //! the official client's transport, so tests built on it can trust its answers.
 
 use compliance_testkit::fake_es;
@@ -855,7 +855,7 @@ fn requests_outside_the_protocol_are_refused_and_recorded() {
     assert_eq!(fake.count(BENCH), 0);
 }
 
-/// `cargo test --release --test fake_es_selftest -- --ignored --nocapture`: the scale the
+/// `cargo test --release -p compliance-testkit --test fake_es -- --ignored --nocapture`: the scale the
 /// benchmark needs, 10,000 nodes with several documents each, read page by page.
 #[test]
 #[ignore = "timing; run in release"]

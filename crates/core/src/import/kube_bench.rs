@@ -1,4 +1,4 @@
-//! kube-bench `--json` output → benchmark documents (SPEC §3).
+//! kube-bench `--json` output → benchmark documents (docs/spec.md §3).
 //!
 //! kube-bench has printed its results in three shapes over the years, and all of them are
 //! still found in CI artefacts and scanners' test data:
@@ -29,7 +29,7 @@ use crate::model::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText, TextI
 use crate::time::truncate_to_seconds;
 use crate::version::KubernetesVersion;
 
-/// The document `type` of every Kubernetes CIS run (SPEC §3).
+/// The document `type` of every Kubernetes CIS run (docs/spec.md §3).
 pub const KUBE_TYPE: &str = "kube";
 
 /// How to label the document built from kube-bench output, which does not carry these

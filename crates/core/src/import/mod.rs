@@ -1,11 +1,11 @@
-//! Turning input files into benchmark documents (SPEC §3).
+//! Turning input files into benchmark documents (docs/spec.md §3).
 //!
 //! Two kinds of input reach the store from outside the benchmarker:
 //!
 //! - [`kube_bench`]: kube-bench `--json` output. It says nothing about which node it ran
 //!   on or when, so the caller supplies those, and several files of one node (a master
 //!   run and a node run) become one document.
-//! - [`ndjson`]: documents already in the SPEC §3 schema, one per line, as exported from a
+//! - [`ndjson`]: documents already in the docs/spec.md §3 schema, one per line, as exported from a
 //!   store. Large files are streamed, and a bad line is skipped rather than failing the
 //!   whole import, because one corrupt record should not cost the other 239,999.
 //!

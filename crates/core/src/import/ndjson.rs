@@ -1,4 +1,4 @@
-//! Benchmark documents in the SPEC §3 schema, one JSON object per line.
+//! Benchmark documents in the docs/spec.md §3 schema, one JSON object per line.
 //!
 //! This is how documents move between stores and clusters, and such files get large
 //! (a day of 10,000 nodes is 240,000 lines). [`NdjsonReader`] is an iterator that holds

@@ -1,4 +1,4 @@
-//! The benchmark result document: one node's CIS run (SPEC §3).
+//! The benchmark result document: one node's CIS run (docs/spec.md §3).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -39,7 +39,7 @@ fn default_cluster() -> String {
 }
 
 impl BenchmarkDocument {
-    /// Whether the run itself failed (SPEC §3: `error` is set).
+    /// Whether the run itself failed (docs/spec.md §3: `error` is set).
     pub fn is_errored(&self) -> bool {
         !self.error.trim().is_empty()
     }
@@ -114,7 +114,7 @@ pub struct BenchmarkTest {
 }
 
 /// A test's status. kube-bench prints PASS, FAIL, WARN or INFO; anything else is kept
-/// verbatim so it can be logged and reported, but counts nowhere (SPEC §4.5).
+/// verbatim so it can be logged and reported, but counts nowhere (docs/spec.md §4.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TestStatus {
     Pass,

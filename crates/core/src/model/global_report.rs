@@ -1,4 +1,4 @@
-//! GlobalReport and GlobalReportType resources (SPEC §2), as written in YAML manifests.
+//! GlobalReport and GlobalReportType resources (docs/spec.md §2), as written in YAML manifests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -169,7 +169,7 @@ impl Default for CisParams {
     }
 }
 
-/// A rule of SPEC §2 that a resource breaks, with the path of the offending field.
+/// A rule of docs/spec.md §2 that a resource breaks, with the path of the offending field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
     pub field: String,
@@ -234,7 +234,7 @@ impl GlobalReportSpec {
 }
 
 impl GlobalReport {
-    /// Checks every rule of SPEC §2 that does not need other objects, except the report
+    /// Checks every rule of docs/spec.md §2 that does not need other objects, except the report
     /// type's existence, which `type_exists` answers. Returns all problems, not just the first.
     pub fn validate(&self, type_exists: &dyn Fn(&str) -> bool) -> Vec<ValidationError> {
         let mut errors = Vec::new();
@@ -331,7 +331,7 @@ pub const CIS_DOWNLOADS: [(&str, &str); 4] = [
 pub const UI_SUMMARY: &str = "ui-summary.json";
 
 impl GlobalReportType {
-    /// The built-in `cis-benchmark` type (SPEC §2): four CSVs and the UI summary.
+    /// The built-in `cis-benchmark` type (docs/spec.md §2): four CSVs and the UI summary.
     pub fn builtin_cis_benchmark() -> GlobalReportType {
         let template = |(name, description): (&str, &str)| ReportTemplate {
             name: name.to_string(),

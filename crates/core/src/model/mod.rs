@@ -1,4 +1,4 @@
-//! Data shapes shared by every part of the product, with the exact JSON keys of the SPEC.
+//! Data shapes shared by every part of the product, with the exact JSON keys of docs/spec.md.
 //!
 //! Field names here are compatibility facts (existing Calico data and dashboards read
 //! them), so every struct spells its keys out with `serde(rename)` rather than relying on

@@ -1,4 +1,4 @@
-//! The stored report document (SPEC §5).
+//! The stored report document (docs/spec.md §5).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,7 +12,7 @@ use super::benchmark::{TestStatus, TestText};
 use super::global_report::{GlobalReportSpec, GlobalReportTypeSpec};
 use crate::time;
 
-/// A node's or section's rating against the report's thresholds (SPEC §4.6).
+/// A node's or section's rating against the report's thresholds (docs/spec.md §4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Rating {
     #[serde(rename = "HIGH")]
@@ -109,7 +109,7 @@ pub struct CisBenchmarkNode {
     pub benchmarks_version: String,
     pub summary: NodeSummary,
     pub results: Vec<SectionResult>,
-    /// Why the node has no results: its latest run in the window failed (SPEC §4.2).
+    /// Why the node has no results: its latest run in the window failed (docs/spec.md §4.2).
     /// Not in Calico's schema; omitted when empty so Calico readers see the same document.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,

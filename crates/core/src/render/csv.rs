@@ -16,11 +16,11 @@ use crate::model::{ReportDocument, TestResult, TestStatus};
 use crate::time;
 
 /// Neutralises spreadsheet formula injection by prefixing `'` to a cell that starts with
-/// `=`, `+`, `-` or `@` (SPEC §6), or with a tab or carriage return.
+/// `=`, `+`, `-` or `@` (docs/spec.md §6), or with a tab or carriage return.
 ///
 /// Spreadsheets evaluate such a cell as a formula; test descriptions and remediation
 /// texts come from the benchmarked nodes, so they are untrusted. Tab and CR are added to
-/// the SPEC's four because some spreadsheets skip leading whitespace before looking for a
+/// the spec's four because some spreadsheets skip leading whitespace before looking for a
 /// formula (OWASP's CSV injection guidance lists all six). Only the first character
 /// matters; the text is returned unchanged (and unallocated) otherwise.
 pub fn guard_cell(cell: &str) -> Cow<'_, str> {
@@ -98,9 +98,9 @@ pub fn write_total_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), R
 }
 
 /// `node-summary.csv`: one row per node in report order. `version` is the node's
-/// Kubernetes version, as in Calico's `cis-benchmark` template (the SPEC leaves the
+/// Kubernetes version, as in Calico's `cis-benchmark` template (docs/spec.md leaves the
 /// column's meaning open; existing readers of these files expect Calico's); `testsUnknown` counts WARN and INFO results,
-/// which are not part of `testsTotal` (SPEC §4.5).
+/// which are not part of `testsTotal` (docs/spec.md §4.5).
 pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
     let mut out = csv_writer(w);
     out.write_record([

@@ -1,4 +1,4 @@
-//! The five downloads of a CIS benchmark report (SPEC §6): four CSV files and the UI
+//! The five downloads of a CIS benchmark report (docs/spec.md §6): four CSV files and the UI
 //! summary.
 //!
 //! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
@@ -40,7 +40,7 @@ pub enum RenderError {
     Io(#[from] io::Error),
 }
 
-/// A download name that is not one of the five of SPEC §6.
+/// A download name that is not one of the five of docs/spec.md §6.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{name:?} is not a download of a CIS benchmark report (known: {})",
@@ -69,7 +69,7 @@ pub enum Download {
 }
 
 impl Download {
-    /// All five, in the order of SPEC §6 (the order `GlobalReportType` lists them in).
+    /// All five, in the order of docs/spec.md §6 (the order `GlobalReportType` lists them in).
     pub fn all() -> &'static [Download] {
         &[
             Download::TotalSummary,

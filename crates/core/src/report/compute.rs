@@ -1,4 +1,4 @@
-//! Turning benchmark documents into a report (SPEC §4.2–4.8).
+//! Turning benchmark documents into a report (docs/spec.md §4.2–4.8).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -46,7 +46,7 @@ pub struct ComputeStats {
     pub unknown_statuses: BTreeMap<String, u64>,
 }
 
-/// The per-node choice of SPEC §4.2: the latest document without error, else the
+/// The per-node choice of docs/spec.md §4.2: the latest document without error, else the
 /// latest errored one.
 #[derive(Debug, Default)]
 struct Candidate {
@@ -207,7 +207,7 @@ pub fn compute_report(
     Ok(builder.finish())
 }
 
-/// `floor(100 × pass / total)`, 0 when nothing counted (SPEC §4.5).
+/// `floor(100 × pass / total)`, 0 when nothing counted (docs/spec.md §4.5).
 pub fn percent(pass: u64, total: u64) -> u64 {
     (pass * 100).checked_div(total).unwrap_or(0)
 }

@@ -1,4 +1,4 @@
-//! One test per rule of SPEC §4, named after it, plus property tests.
+//! One test per rule of docs/spec.md §4, named after it, plus property tests.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! Results filters: which filter applies to a node (SPEC §4.3) and which tests it keeps
-//! (SPEC §4.4).
+//! Results filters: which filter applies to a node (docs/spec.md §4.3) and which tests it keeps
+//! (docs/spec.md §4.4).
 
 use std::collections::HashSet;
 
@@ -52,7 +52,7 @@ impl CompiledFilter {
         }
     }
 
-    /// Whether a test is part of the report, applying (a)–(f) of SPEC §4.4 in order.
+    /// Whether a test is part of the report, applying (a)–(f) of docs/spec.md §4.4 in order.
     pub fn includes(
         &self,
         include_unscored: bool,

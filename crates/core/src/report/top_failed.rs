@@ -1,4 +1,4 @@
-//! Top failed tests (SPEC §4.8).
+//! Top failed tests (docs/spec.md §4.8).
 
 use std::collections::HashMap;
 

@@ -1,5 +1,5 @@
 //! The UI summary (`uiSummary`, download `ui-summary.json`): the dashboard's node rating
-//! counts and top failed tests, in the JSON shape Calico's UI read (SPEC §6).
+//! counts and top failed tests, in the JSON shape Calico's UI read (docs/spec.md §6).
 //!
 //! The shape and the wording follow Calico Enterprise's `cis-benchmark` report type
 //! template: heading "Kubernetes CIS Benchmark", widgets "Node Failure Summary" and "Top
@@ -15,7 +15,7 @@ use super::top_failed::{TopFailedTest, top_failed_tests};
 use crate::model::global_report::CisParams;
 use crate::model::{ReportDocument, ValidationError};
 
-/// Field order of these structs is the key order of the JSON: keep it as SPEC §6 lists it.
+/// Field order of these structs is the key order of the JSON: keep it as docs/spec.md §6 lists it.
 #[derive(Serialize)]
 struct UiSummary<'a> {
     heading: &'static str,

@@ -1,4 +1,4 @@
-//! The benchmark query window (SPEC §4.1) and the report id (SPEC §4.9).
+//! The benchmark query window (docs/spec.md §4.1) and the report id (docs/spec.md §4.9).
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;

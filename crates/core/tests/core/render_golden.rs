@@ -1,7 +1,7 @@
 //! The five downloads of a small hand-built report, compared with the committed files in
 //! `tests/golden/`, which are the reviewed specification of the output.
 //!
-//! `UPDATE_GOLDEN=1 cargo test --test render_golden` rewrites them from the current
+//! `UPDATE_GOLDEN=1 cargo test -p compliance-core --test core render_golden` rewrites them from the current
 //! output; review the diff before committing.
 
 use std::path::{Path, PathBuf};

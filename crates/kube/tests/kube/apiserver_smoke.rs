@@ -1,4 +1,4 @@
-//! Checks that the test API server of `tests/support/apiserver.rs` (a real kube-apiserver
+//! Checks that the test API server of `compliance_testkit::apiserver` (a real kube-apiserver
 //! 1.20 over etcd) does what the integration tests rely on, through the same kube-rs client
 //! the crate uses: custom resources with a status subresource, RBAC refusals for the
 //! unprivileged user, and a kubeconfig `kubectl` accepts. Every test passes with a visible

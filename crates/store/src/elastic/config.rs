@@ -1,6 +1,6 @@
 //! How to reach one Elasticsearch cluster: the checked settings the store needs.
 //!
-//! The binaries build an [`ElasticConfig`] from the ELASTIC_* variables (SPEC §7) and
+//! The binaries build an [`ElasticConfig`] from the ELASTIC_* variables (docs/spec.md §7) and
 //! check every value before any request is sent; this crate only uses it. Passwords and
 //! API keys live in [`Secret`], which never prints its content.
 

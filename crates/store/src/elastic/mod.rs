@@ -1,5 +1,5 @@
 //! The production store: benchmark results and reports in Elasticsearch, with Calico
-//! Enterprise's index names and document keys (SPEC §3, §5, §7).
+//! Enterprise's index names and document keys (docs/spec.md §3, §5, §7).
 //!
 //! One file per stage: [`config`] (environment), [`request`] (every request as data),
 //! [`response`] (every response parsed), [`retry`] (what is retried), [`transport`] (the
@@ -240,7 +240,7 @@ impl ElasticStore {
         let mut interner = TextInterner::new();
         let mut reopened = 0;
         // Good documents first, then errored ones; the report core keeps a node's good
-        // document over its errors whichever arrives first (SPEC §4.2).
+        // document over its errors whichever arrives first (docs/spec.md §4.2).
         for errored in [false, true] {
             let mut after: Option<String> = None;
             loop {

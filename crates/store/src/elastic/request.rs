@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::QueryWindow;
 use compliance_core::time;
 
-/// Base name of the benchmark result indices (SPEC §3).
+/// Base name of the benchmark result indices (docs/spec.md §3).
 pub const BENCHMARK_INDEX: &str = "tigera_secure_ee_benchmark_results";
-/// Base name of the report indices (SPEC §5).
+/// Base name of the report indices (docs/spec.md §5).
 pub const REPORT_INDEX: &str = "tigera_secure_ee_compliance_reports";
 /// Base name of the indices holding the node results of split reports (our addition).
 pub const REPORT_PARTS_INDEX: &str = "tigera_secure_ee_compliance_report_parts";
@@ -220,7 +220,7 @@ pub fn close_pit(pit: &str) -> EsRequest {
         .body(Body::json(&json!({ "id": pit })))
 }
 
-/// The window as an Elasticsearch range: both ends inclusive (SPEC §4.1).
+/// The window as an Elasticsearch range: both ends inclusive (docs/spec.md §4.1).
 fn window_range(window: &QueryWindow) -> Value {
     json!({ "range": { "timestamp": {
         "gte": time::format(&window.start),

@@ -1,6 +1,6 @@
 //! Index templates for the three index families, and the field types the store relies on.
 //!
-//! Benchmark documents follow the SPEC §3 mapping. Report node results are kept in
+//! Benchmark documents follow the docs/spec.md §3 mapping. Report node results are kept in
 //! `_source` but not indexed (`enabled: false`): indexing a 10,000-node report would
 //! exceed Elasticsearch's nested-object and field limits, and nothing searches inside it.
 

@@ -1,4 +1,4 @@
-//! The Elasticsearch store against the fake cluster of `tests/support/fake_es.rs`: the
+//! The Elasticsearch store against the fake cluster of `compliance_testkit::fake_es`: the
 //! shared scenarios (also run against a real cluster by `elastic_real.rs`), then the
 //! failure paths only a fake can produce on demand. Every test ends by checking that no
 //! request strayed from `docs/elasticsearch.md`.

@@ -129,7 +129,7 @@ pub fn errored(node: &str, at: &str) -> BenchmarkDocument {
     }
 }
 
-/// Nodes with the cases of SPEC §4.2: several runs, a failed latest run, only failed
+/// Nodes with the cases of docs/spec.md §4.2: several runs, a failed latest run, only failed
 /// runs, a run outside the window, and enough nodes to need several pages.
 pub fn cluster_docs() -> Vec<BenchmarkDocument> {
     let mut docs = vec![
@@ -149,7 +149,7 @@ pub fn cluster_docs() -> Vec<BenchmarkDocument> {
 }
 
 pub fn window() -> QueryWindow {
-    // The 36-hour look-back of a daily report (SPEC §4.1).
+    // The 36-hour look-back of a daily report (docs/spec.md §4.1).
     QueryWindow {
         start: t(END) - Duration::hours(36),
         end: t(END),

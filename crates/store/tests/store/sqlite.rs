@@ -1,5 +1,5 @@
 //! The SQLite store against real database files: round trips, the window and latest-per-node
-//! rules of SPEC §4.1–4.2, replacement on re-import and re-run, and damaged files.
+//! rules of docs/spec.md §4.1–4.2, replacement on re-import and re-run, and damaged files.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -884,7 +884,7 @@ fn file_mib(path: &Path) -> f64 {
 /// A day of a 10,000-node cluster: 240,000 documents of 130 tests, then the reporter's
 /// read of the latest per node and a 10,000-node report stored and read back.
 ///
-/// `cargo test --release --test sqlite_store -- --ignored --nocapture`
+/// `cargo test --release -p compliance-store --test store sqlite:: -- --ignored --nocapture`
 #[test]
 #[ignore = "scale measurement: run in release mode with --ignored --nocapture"]
 fn scale_a_day_of_ten_thousand_nodes() {
