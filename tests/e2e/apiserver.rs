@@ -7,6 +7,7 @@
 //! shadowed group look the way `compliance_kube::diagnose` expects, and that the manifests apply.
 
 use compliance_testkit::apiserver;
+use compliance_testkit::fixtures::{root, stderr};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,10 +25,6 @@ use serde_json::{Value, json};
 const START: &str = "2026-11-25T00:00:00Z";
 const END: &str = "2026-11-26T00:00:00Z";
 const AT: &str = "2026-11-25T10:00:00Z";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Creates the CRDs for `group` unless they exist, and waits until they are served.
 async fn install_crds(client: &kube::Client, group: &str) {
@@ -125,10 +122,6 @@ fn reporter(api: &TestApiServer, token: &str, datastore: &str, vars: &[(&str, &s
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// One reporter run as the admin, on a fresh store holding one node's results.

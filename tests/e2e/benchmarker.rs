@@ -2,7 +2,7 @@
 //! the real kube-bench fixtures (or hang, crash, print garbage), the documents go into a
 //! real SQLite file, and the real reporter turns them into a report.
 
-use compliance_testkit::fixtures::{fixture, root, wait_until};
+use compliance_testkit::fixtures::{fixture, root, stderr, stdout, wait_until};
 use compliance_testkit::{fake_es, process};
 
 use std::io::{Read, Write};
@@ -175,14 +175,6 @@ fn stored_in(db: &Path) -> Vec<(String, String, String)> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]

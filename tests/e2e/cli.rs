@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use compliance_testkit::fixtures::{fixture, root};
+use compliance_testkit::fixtures::{fixture, root, stderr, stdout};
 use tempfile::TempDir;
 
 const START: &str = "2026-11-25T00:00:00Z";
@@ -119,14 +119,6 @@ impl Env {
             .map(|r| r["id"].as_str().unwrap().to_string())
             .collect()
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";

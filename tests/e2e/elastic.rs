@@ -3,7 +3,7 @@
 //! and downloaded, with every request the reporter sends checked against the protocol.
 
 use compliance_testkit::fake_es;
-use compliance_testkit::fixtures::{fixture, root};
+use compliance_testkit::fixtures::{fixture, root, stderr, stdout};
 
 use std::process::{Command, Output};
 
@@ -40,10 +40,6 @@ fn reporter(fake: &FakeEs, vars: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn import_fixtures(fake: &FakeEs) {
     for (file, node) in [
         ("cis-1.23-master-newrelic.json", "master-1"),
@@ -64,7 +60,7 @@ fn import_fixtures(fake: &FakeEs) {
                 "1.29.3",
             ],
         );
-        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
     }
 }
 
@@ -91,8 +87,8 @@ fn import_report_list_and_download_against_elasticsearch() {
     fake.clear_requests();
 
     let out = reporter(&fake, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let line = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
     assert!(line.contains("3 nodes"), "{line}");
     assert!(line.contains("requests"), "{line}");
     fake.assert_no_violations();
@@ -160,8 +156,8 @@ fn import_report_list_and_download_against_elasticsearch() {
     }
     assert_eq!(stored["cisBenchmark"].as_array().unwrap().len(), 3);
     let list = ctl(&fake, &["reports", "list"]);
-    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
-    assert!(text(&list.stdout).contains(ID), "{}", text(&list.stdout));
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert!(stdout(&list).contains(ID), "{}", stdout(&list));
     let csv = ctl(
         &fake,
         &[
@@ -174,14 +170,14 @@ fn import_report_list_and_download_against_elasticsearch() {
             "-",
         ],
     );
-    assert_eq!(csv.status.code(), Some(0), "{}", text(&csv.stderr));
-    let csv = text(&csv.stdout);
+    assert_eq!(csv.status.code(), Some(0), "{}", stderr(&csv));
+    let csv = stdout(&csv);
     assert!(csv.starts_with("node,version,status,testsPassing"), "{csv}");
     assert_eq!(csv.lines().count(), 4, "{csv}");
 
     // Running the window again replaces the report: still one document.
     let again = reporter(&fake, &[]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
     fake.assert_no_violations();
 }
@@ -193,12 +189,8 @@ fn a_cluster_unavailable_for_a_while_still_gets_the_report_once() {
     let body = es_error(503, "master_not_discovered_exception", "no master");
     fake.fail_next(RequestMatcher::any(), 3, 503, body);
     let out = reporter(&fake, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("retrying"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
     assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
 }
 
@@ -206,16 +198,12 @@ fn a_cluster_unavailable_for_a_while_still_gets_the_report_once() {
 fn no_benchmark_index_yet_is_a_report_with_no_nodes() {
     let fake = FakeEs::start();
     let out = reporter(&fake, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 nodes"), "{}", stdout(&out));
     assert!(
-        text(&out.stdout).contains("0 nodes"),
+        stderr(&out).contains("no benchmark result index exists yet"),
         "{}",
-        text(&out.stdout)
-    );
-    assert!(
-        text(&out.stderr).contains("no benchmark result index exists yet"),
-        "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
     fake.assert_no_violations();
 }
@@ -231,11 +219,11 @@ fn wrong_credentials_exit_2_and_never_print_the_password() {
             ("ELASTIC_PASSWORD", "s3cret-pw"),
         ],
     );
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("rejected the credentials"), "{err}");
     assert!(
-        !err.contains("s3cret-pw") && !text(&out.stdout).contains("s3cret-pw"),
+        !err.contains("s3cret-pw") && !stdout(&out).contains("s3cret-pw"),
         "{err}"
     );
     let debug = reporter(
@@ -246,7 +234,7 @@ fn wrong_credentials_exit_2_and_never_print_the_password() {
             ("LOG_LEVEL", "debug"),
         ],
     );
-    assert!(!text(&debug.stderr).contains("s3cret-pw"));
+    assert!(!stderr(&debug).contains("s3cret-pw"));
 }
 
 #[test]
@@ -265,7 +253,7 @@ fn unreachable_cluster_exits_1_after_bounded_retries() {
         .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
         .output()
         .unwrap();
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("cannot connect to Elasticsearch") && err.contains("3 attempts"),
@@ -284,7 +272,7 @@ fn a_bad_ca_file_exits_2_before_any_request() {
     )
     .unwrap();
     let out = reporter(&fake, &[("ELASTIC_CA", ca.to_str().unwrap())]);
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("ELASTIC_CA"), "{err}");
     assert!(fake.requests().is_empty());
@@ -294,14 +282,14 @@ fn a_bad_ca_file_exits_2_before_any_request() {
 fn elastic_setup_prints_what_it_did_and_is_idempotent() {
     let fake = FakeEs::start();
     let first = ctl(&fake, &["elastic", "setup"]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
-    let out = text(&first.stdout);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let out = stdout(&first);
     assert!(
         out.contains("index template tigera_secure_ee_benchmark_results: created"),
         "{out}"
     );
     let second = ctl(&fake, &["elastic", "setup"]);
-    let out = text(&second.stdout);
+    let out = stdout(&second);
     assert_eq!(out.matches(": unchanged").count(), 3, "{out}");
     fake.assert_no_violations();
 
@@ -312,11 +300,7 @@ fn elastic_setup_prints_what_it_did_and_is_idempotent() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("ELASTIC_URL"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(stderr(&out).contains("ELASTIC_URL"), "{}", stderr(&out));
 }
 
 #[test]
@@ -338,7 +322,7 @@ fn a_partially_failed_import_exits_1_and_lists_the_failed_documents() {
         usize::MAX,
     );
     let out = ctl(&fake, &["import", "benchmarks", ndjson.to_str().unwrap()]);
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("1 of 2 documents were not stored")

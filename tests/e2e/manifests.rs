@@ -1555,6 +1555,12 @@ fn example_report_validates_and_matches_examples_reports_yaml() {
             .unwrap();
     let (theirs, _): &(GlobalReport, _) = &repo_example.reports["daily-cis-results"];
     assert_eq!(&report, theirs, "examples/reports.yaml has drifted");
+    // Tests that need the example report without YAML build it in code.
+    assert_eq!(
+        &compliance_testkit::fixtures::daily_report(),
+        theirs,
+        "compliance_testkit::fixtures::daily_report has drifted from examples/reports.yaml"
+    );
 }
 
 /// The kind/name pairs `kubectl apply -k manifests/` creates.

@@ -19,7 +19,7 @@ use compliance_core::import::{
 };
 use compliance_core::model::{BenchmarkDocument, BenchmarkTest, TestStatus, TextInterner};
 
-use compliance_testkit::fixtures::fixture;
+use compliance_testkit::fixtures::{KUBE_BENCH_OUTPUTS, fixture, t};
 
 /// Reads and parses one output, as `compliancectl import kube-bench` does.
 fn read_kube_bench(path: &Path, interner: &mut TextInterner) -> Result<KubeBenchRun, ImportError> {
@@ -41,9 +41,7 @@ fn import_files(
 }
 
 fn when() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
+    t("2026-11-26T10:00:00Z")
 }
 
 fn import(name: &str) -> compliance_core::import::Imported {
@@ -469,16 +467,10 @@ fn reshaped_fixtures_give_the_same_document() {
 
 #[test]
 fn imported_documents_round_trip_through_ndjson() {
-    let names = [
-        "cis-1.5-node-defectdojo.json",
-        "eks-1.0-node-valancej.json",
-        "cis-1.6-master-defectdojo.json",
-        "cis-1.20-node-apxd.json",
-        "cis-1.20-node-oakleysecurity.json",
-        "cis-1.23-master-newrelic.json",
-        "cis-1.12-node-mogamal.json",
-    ];
-    let docs: Vec<_> = names.iter().map(|n| import(n).document).collect();
+    let docs: Vec<_> = KUBE_BENCH_OUTPUTS
+        .iter()
+        .map(|n| import(n).document)
+        .collect();
     let mut lines = String::new();
     for d in &docs {
         lines.push_str(&serde_json::to_string(d).unwrap());
