@@ -19,6 +19,12 @@ pub(super) enum Field {
     Generation,
     Part,
     EndTime,
+    /// A report's `id` in its source (not `_id`).
+    Id,
+    ReportName,
+    ReportTypeName,
+    StartTime,
+    GenerationTime,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +45,11 @@ impl Field {
             "generation" => Field::Generation,
             "part" => Field::Part,
             "endTime" => Field::EndTime,
+            "id" => Field::Id,
+            "reportName" => Field::ReportName,
+            "reportTypeName" => Field::ReportTypeName,
+            "startTime" => Field::StartTime,
+            "generationTime" => Field::GenerationTime,
             other => {
                 return Err(Reject::violation(format!(
                     "field [{other}] is not one the protocol queries"
@@ -49,8 +60,15 @@ impl Field {
 
     pub(super) fn kind(self) -> Kind {
         match self {
-            Field::NodeName | Field::ReportId | Field::Generation => Kind::Keyword,
-            Field::Timestamp | Field::EndTime => Kind::Date,
+            Field::NodeName
+            | Field::ReportId
+            | Field::Generation
+            | Field::Id
+            | Field::ReportName
+            | Field::ReportTypeName => Kind::Keyword,
+            Field::Timestamp | Field::EndTime | Field::StartTime | Field::GenerationTime => {
+                Kind::Date
+            }
             Field::Part => Kind::Long,
             Field::Error => Kind::Text,
         }
@@ -61,6 +79,9 @@ impl Field {
             Field::NodeName => keys.node_name.as_deref(),
             Field::ReportId => keys.report_id.as_deref(),
             Field::Generation => keys.generation.as_deref(),
+            Field::Id => keys.id.as_deref(),
+            Field::ReportName => keys.report_name.as_deref(),
+            Field::ReportTypeName => keys.report_type_name.as_deref(),
             _ => None,
         }
     }
@@ -70,6 +91,8 @@ impl Field {
             Field::Timestamp => keys.timestamp,
             Field::EndTime => keys.end_time,
             Field::Part => keys.part,
+            Field::StartTime => keys.start_time,
+            Field::GenerationTime => keys.generation_time,
             _ => None,
         }
     }
@@ -90,6 +113,9 @@ pub(super) enum Query {
     Bool {
         must: Vec<Query>,
         must_not: Vec<Query>,
+        /// At least `minimum_should_match` of these must match.
+        should: Vec<Query>,
+        minimum_should_match: usize,
     },
     Range {
         field: Field,
@@ -100,6 +126,8 @@ pub(super) enum Query {
     HasTerm(Field),
     TermKeyword(Field, String),
     TermNumber(Field, i64),
+    /// `terms` on a keyword field: any of the values.
+    Terms(Field, Vec<String>),
 }
 
 impl Query {
@@ -107,9 +135,16 @@ impl Query {
         match self {
             Query::MatchAll => true,
             Query::Ids(ids) => ids.iter().any(|i| i == id),
-            Query::Bool { must, must_not } => {
+            Query::Bool {
+                must,
+                must_not,
+                should,
+                minimum_should_match,
+            } => {
                 must.iter().all(|q| q.matches(id, keys))
                     && !must_not.iter().any(|q| q.matches(id, keys))
+                    && should.iter().filter(|q| q.matches(id, keys)).count()
+                        >= *minimum_should_match
             }
             Query::Range {
                 field,
@@ -123,6 +158,9 @@ impl Query {
             Query::HasTerm(field) => field.keyword(keys).is_some_and(|s| !s.is_empty()),
             Query::TermKeyword(field, value) => field.keyword(keys) == Some(value.as_str()),
             Query::TermNumber(field, value) => field.number(keys) == Some(*value),
+            Query::Terms(field, values) => field
+                .keyword(keys)
+                .is_some_and(|v| values.iter().any(|x| x == v)),
         }
     }
 }
@@ -150,7 +188,17 @@ pub(super) fn parse_query(value: &Value) -> Result<Query, Reject> {
             let map = body
                 .as_object()
                 .ok_or_else(|| Reject::violation("[bool] must be an object"))?;
-            check_keys("[bool]", map, &["filter", "must", "must_not"])?;
+            check_keys(
+                "[bool]",
+                map,
+                &[
+                    "filter",
+                    "must",
+                    "must_not",
+                    "should",
+                    "minimum_should_match",
+                ],
+            )?;
             let clauses = |key: &str| -> Result<Vec<Query>, Reject> {
                 match map.get(key) {
                     None => Ok(Vec::new()),
@@ -160,9 +208,24 @@ pub(super) fn parse_query(value: &Value) -> Result<Query, Reject> {
             };
             let mut must = clauses("must")?;
             must.extend(clauses("filter")?);
+            let should = clauses("should")?;
+            // Elasticsearch's default: one `should` must match when nothing else must.
+            let minimum_should_match = match map.get("minimum_should_match") {
+                None if !should.is_empty() && must.is_empty() => 1,
+                None => 0,
+                Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
+                Some(Value::String(s)) if s.parse::<usize>().is_ok() => s.parse().unwrap_or(0),
+                Some(other) => {
+                    return Err(Reject::violation(format!(
+                        "[bool] minimum_should_match {other}: the fake implements only counts"
+                    )));
+                }
+            };
             Ok(Query::Bool {
                 must,
                 must_not: clauses("must_not")?,
+                should,
+                minimum_should_match,
             })
         }
         "range" => {
@@ -243,6 +306,22 @@ pub(super) fn parse_query(value: &Value) -> Result<Query, Reject> {
                     .ok_or_else(|| Reject::violation(format!("[term] {name}: {value}"))),
                 Kind::Text => Err(Reject::violation(format!("[term] on text field [{name}]"))),
             }
+        }
+        "terms" => {
+            let (name, values) = single_entry("[terms]", body)?;
+            let field = Field::parse(name)?;
+            if field.kind() != Kind::Keyword {
+                return Err(Reject::violation(format!(
+                    "[terms] on field [{name}]: the protocol sends it on keywords only"
+                )));
+            }
+            let values = values
+                .as_array()
+                .and_then(|vs| vs.iter().map(|v| v.as_str().map(str::to_owned)).collect())
+                .ok_or_else(|| {
+                    Reject::violation(format!("[terms] {name} needs an array of strings"))
+                })?;
+            Ok(Query::Terms(field, values))
         }
         other => Err(Reject::violation(format!(
             "query [{other}] is not part of the protocol"

@@ -107,6 +107,8 @@ pub(super) struct PitRef {
 }
 
 pub(super) struct Search {
+    /// Hits skipped before the page (`from`).
+    pub(super) from: usize,
     pub(super) size: usize,
     /// `None`: `track_total_hits: false`; otherwise the count up to which totals are exact.
     pub(super) track_total: Option<u64>,
@@ -123,6 +125,7 @@ pub(super) fn parse_search(body: &Map<String, Value>) -> Result<Search, Reject> 
         "search body",
         body,
         &[
+            "from",
             "size",
             "track_total_hits",
             "_source",
@@ -139,13 +142,27 @@ pub(super) fn parse_search(body: &Map<String, Value>) -> Result<Search, Reject> 
             .as_u64()
             .ok_or_else(|| Reject::violation(format!("size {v}")))? as usize,
     };
-    if size > MAX_RESULT_WINDOW {
+    let from = match body.get("from") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| Reject::violation(format!("from {v}")))? as usize,
+    };
+    if from.saturating_add(size) > MAX_RESULT_WINDOW {
         return Err(Reject::es(
             400,
             "illegal_argument_exception",
             &format!(
-                "Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{size}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting."
+                "Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting.",
+                from.saturating_add(size)
             ),
+        ));
+    }
+    if from > 0 && body.contains_key("search_after") {
+        return Err(Reject::es(
+            400,
+            "illegal_argument_exception",
+            "`from` parameter must be set to 0 when `search_after` is used.",
         ));
     }
     let track_total = match body.get("track_total_hits") {
@@ -183,7 +200,13 @@ pub(super) fn parse_search(body: &Map<String, Value>) -> Result<Search, Reject> 
         Some(other) => return Err(Reject::violation(format!("search_after {other}"))),
     };
     let collapse = body.get("collapse").map(parse_collapse).transpose()?;
+    if from > 0 && collapse.is_some() {
+        return Err(Reject::violation(
+            "the protocol pages collapsed searches with search_after, never from",
+        ));
+    }
     Ok(Search {
+        from,
         size,
         track_total,
         source,
@@ -340,6 +363,7 @@ pub(super) fn plain_search(
                 .as_ref()
                 .is_none_or(|after| cmp_keys(&specs, &m.4, after).is_gt())
         })
+        .skip(search.from)
         .take(search.size);
     for (i, (index, id, doc, _, key)) in page.enumerate() {
         if i > 0 {

@@ -31,19 +31,19 @@ pub(super) fn parse_sort(value: &Value) -> Result<Vec<SortSpec>, Reject> {
     entries
         .iter()
         .map(|entry| {
-            let (name, order) = match entry {
-                Value::String(name) => (name.as_str(), None),
+            let (name, order, unmapped_type) = match entry {
+                Value::String(name) => (name.as_str(), None, None),
                 other => {
                     let (name, spec) = single_entry("sort entry", other)?;
-                    let order = match spec {
-                        Value::String(o) => Some(o.as_str()),
+                    match spec {
+                        Value::String(o) => (name, Some(o.as_str()), None),
                         Value::Object(m) => {
                             check_keys("sort", m, &["order", "unmapped_type"])?;
-                            m.get("order").and_then(Value::as_str)
+                            let order = m.get("order").and_then(Value::as_str);
+                            (name, order, m.get("unmapped_type"))
                         }
                         _ => return Err(Reject::violation(format!("sort [{name}]: {spec}"))),
-                    };
-                    (name, order)
+                    }
                 }
             };
             let desc = match order {
@@ -62,6 +62,24 @@ pub(super) fn parse_sort(value: &Value) -> Result<Vec<SortSpec>, Reject> {
                 }
                 SortKey::Field(field)
             };
+            // What an index without the field sorts it as: it must be the type the
+            // templates map the field to, or indices with and without it disagree.
+            if let Some(unmapped) = unmapped_type {
+                let expected = match key {
+                    SortKey::Field(f) => match f.kind() {
+                        Kind::Keyword => "keyword",
+                        Kind::Date => "date",
+                        Kind::Long => "long",
+                        Kind::Text => "text",
+                    },
+                    SortKey::ShardDoc => "",
+                };
+                if unmapped.as_str() != Some(expected) {
+                    return Err(Reject::violation(format!(
+                        "sort [{name}]: unmapped_type {unmapped} is not its mapped type [{expected}]"
+                    )));
+                }
+            }
             Ok(SortSpec { key, desc })
         })
         .collect()

@@ -70,6 +70,12 @@ pub(super) struct Keys {
     pub(super) generation: Option<String>,
     pub(super) part: Option<i64>,
     pub(super) end_time: Option<i64>,
+    /// A report's `id` key (its `_id` is apart).
+    pub(super) id: Option<String>,
+    pub(super) report_name: Option<String>,
+    pub(super) report_type_name: Option<String>,
+    pub(super) start_time: Option<i64>,
+    pub(super) generation_time: Option<i64>,
 }
 
 pub(super) struct Pit {
@@ -186,6 +192,15 @@ pub(super) struct RawKeys {
     pub(super) part: Option<Value>,
     #[serde(rename = "endTime")]
     pub(super) end_time: Option<Value>,
+    pub(super) id: Option<Value>,
+    #[serde(rename = "reportName")]
+    pub(super) report_name: Option<Value>,
+    #[serde(rename = "reportTypeName")]
+    pub(super) report_type_name: Option<Value>,
+    #[serde(rename = "startTime")]
+    pub(super) start_time: Option<Value>,
+    #[serde(rename = "generationTime")]
+    pub(super) generation_time: Option<Value>,
 }
 
 impl Keys {
@@ -202,6 +217,11 @@ impl Keys {
             generation: raw.generation.as_ref().and_then(keyword_value),
             part: raw.part.as_ref().and_then(long_value),
             end_time: raw.end_time.as_ref().and_then(date_value),
+            id: raw.id.as_ref().and_then(keyword_value),
+            report_name: raw.report_name.as_ref().and_then(keyword_value),
+            report_type_name: raw.report_type_name.as_ref().and_then(keyword_value),
+            start_time: raw.start_time.as_ref().and_then(date_value),
+            generation_time: raw.generation_time.as_ref().and_then(date_value),
         })
     }
 }
