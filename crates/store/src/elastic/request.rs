@@ -452,7 +452,9 @@ fn report_sort(column: OrderColumn, descending: bool) -> Value {
     json!({ field: { "order": order, "unmapped_type": kind } })
 }
 
-/// A range on a report time; both ends inclusive, either open.
+/// A range on a report time; both ends inclusive, either open. Report times are whole
+/// seconds, so the ends are rounded inwards to whole seconds (a start with a fraction up,
+/// an end down), which keeps exactly the reports the exact ends would.
 fn report_time_range(
     field: &str,
     from: Option<&DateTime<Utc>>,
@@ -460,7 +462,11 @@ fn report_time_range(
 ) -> Value {
     let mut range = json!({ "format": "strict_date_optional_time" });
     if let Some(from) = from {
-        range["gte"] = json!(time::format(from));
+        let up = match from.timestamp_subsec_nanos() {
+            0 => *from,
+            _ => time::truncate_to_seconds(*from) + chrono::Duration::seconds(1),
+        };
+        range["gte"] = json!(time::format(&up));
     }
     if let Some(to) = to {
         range["lte"] = json!(time::format(to));
@@ -470,7 +476,7 @@ fn report_time_range(
 
 /// The filters of a report query: names and types as `terms` (OR within, AND between),
 /// and "startTime or endTime in [from, to]" as a `should` of two ranges of which one must
-/// match. Report times are whole seconds, so the bounds are too ([`time::format`]).
+/// match.
 fn report_filters(q: &ReportQuery) -> Value {
     let mut filters = Vec::new();
     if !q.report_names.is_empty() {
@@ -866,5 +872,19 @@ mod tests {
         let head = report_head("r.c", "ID").body.as_json().unwrap();
         assert_eq!(head["_source"], json!(HEAD_FIELDS));
         assert_eq!(head["query"], json!({ "ids": { "values": ["ID"] } }));
+    }
+
+    #[test]
+    fn time_bounds_with_fractions_round_inwards_to_whole_seconds() {
+        let t = |s: &str| Some(time::parse(s).unwrap());
+        let q = ReportQuery {
+            from: t("2026-11-25T00:00:00.250Z"),
+            to: t("2026-11-26T00:00:00.750Z"),
+            ..ReportQuery::default()
+        };
+        let body = list_reports("r.c", &q, 0).body.as_json().unwrap();
+        let range = &body["query"]["bool"]["filter"][0]["bool"]["should"][0]["range"]["startTime"];
+        assert_eq!(range["gte"], json!("2026-11-25T00:00:01Z"));
+        assert_eq!(range["lte"], json!("2026-11-26T00:00:00Z"));
     }
 }

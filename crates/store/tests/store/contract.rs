@@ -480,6 +480,13 @@ mod cases {
             (Some("2026-11-25T12:00:00Z"), None),
             (None, Some("2026-11-24T00:00:00Z")),
             (Some("2026-11-27T00:00:00Z"), Some("2026-11-20T00:00:00Z")),
+            // Ends between whole seconds, where report times lie.
+            (
+                Some("2026-11-25T11:59:59.500Z"),
+                Some("2026-11-25T12:00:00.500Z"),
+            ),
+            (Some("2026-11-25T12:00:00.500Z"), None),
+            (None, Some("2026-11-24T23:59:59.999Z")),
         ] {
             check_list(&store, &all, q(from, to)).await;
         }
