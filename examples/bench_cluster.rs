@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use compliance_core::model::{TextInterner, time};
-use compliance_store::BenchmarkStore;
 use compliance_store::sqlite::{OpenMode, SqliteStore};
 use compliance_testkit::fixtures;
 use compliance_testkit::process::{self as rusage, Who};
@@ -43,9 +42,9 @@ fn main() -> anyhow::Result<()> {
         let tmp = db.with_extension("tmp");
         let _ = std::fs::remove_file(&tmp);
         let started = Instant::now();
-        let mut store = SqliteStore::open(&tmp, OpenMode::Create)?;
-        let stored = store
-            .put_benchmarks(&mut cluster(&shape, &run.tests, &run.benchmark_version).map(Ok))?;
+        let store = SqliteStore::open(&tmp, OpenMode::Create)?;
+        let stored =
+            store.put_benchmarks(cluster(&shape, &run.tests, &run.benchmark_version).map(Ok))?;
         drop(store);
         std::fs::rename(&tmp, &db)?;
         println!(

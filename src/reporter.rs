@@ -17,7 +17,7 @@ use compliance_core::report::{
 use compliance_core::schedule::Schedule;
 use compliance_core::time;
 use compliance_kube::{ReportSource, ResourceError};
-pub use compliance_store::Store;
+pub use compliance_store::BatchStore;
 use compliance_store::{QueryStats, StoreError};
 
 use crate::output;
@@ -105,7 +105,7 @@ pub fn resolve_window(
 pub fn run(
     cfg: &ReporterConfig,
     source: &dyn ReportSource,
-    store: &mut dyn Store,
+    store: &mut dyn BatchStore,
     generation_time: DateTime<Utc>,
 ) -> Result<Outcome, ReporterError> {
     let (report, report_type) = source.load_report(&cfg.report_name)?;

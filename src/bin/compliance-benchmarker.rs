@@ -21,7 +21,7 @@ use compliance::{logging, output};
 use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
 use compliance_benchmarker::{engine, service};
 use compliance_core::model::BenchmarkDocument;
-use compliance_store::{BenchmarkStore, OpenMode};
+use compliance_store::{BenchmarkStore, BlockingStore, OpenMode};
 
 /// Runs the CIS Kubernetes checks on this node and stores the results.
 #[derive(Parser)]
@@ -75,14 +75,15 @@ fn run() -> Result<u8, Failure> {
         if let Some(h) = &health {
             h.state().set_ready(true);
         }
-        // Outside the runtime: the Elasticsearch store runs its own.
+        // Outside the runtime: the blocking store runs its own.
         return finish_once(&args, &cfg, doc);
     }
 
     let datastore = cfg.datastore.clone();
     let open: OpenStore = Box::new(move || {
-        compliance_store::open(&datastore, OpenMode::Create)
-            .map(|s| -> Box<dyn BenchmarkStore> { s })
+        // On the writer's own thread, so the store's runtime is never inside another.
+        BlockingStore::open(&datastore, OpenMode::Create)
+            .map(|s| -> Box<dyn BenchmarkStore> { Box::new(s) })
     });
     let writer = Writer::start(open, WriterSettings::default())
         .map_err(|e| Failure::unavailable(e).context("cannot start the store writer"))?;
@@ -132,8 +133,8 @@ fn finish_once(
             format!("written to {}", path.display())
         }
         None => {
-            let mut store = compliance_store::open(&cfg.datastore, OpenMode::Create)?;
-            store.put_benchmarks(&mut std::iter::once(Ok(doc)))?;
+            let store = BlockingStore::open(&cfg.datastore, OpenMode::Create)?;
+            store.put_benchmarks(std::iter::once(Ok(doc)))?;
             format!("stored in {}", cfg.datastore.describe())
         }
     };

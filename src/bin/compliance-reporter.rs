@@ -14,7 +14,7 @@ use compliance::reporter;
 use compliance::settings::reporter::{ReporterConfig, SpecSource};
 use compliance::settings::{LogConfig, RawEnv};
 use compliance_kube::{KubeSource, ReportSource, Resources};
-use compliance_store::OpenMode;
+use compliance_store::{BlockingStore, OpenMode};
 
 fn main() -> ExitCode {
     failure::exit("compliance-reporter", "report failed", run())
@@ -43,11 +43,11 @@ fn run() -> Result<u8, Failure> {
             Box::new(KubeSource::connect(settings.clone(), &cfg.report_name)?)
         }
     };
-    let mut store = compliance_store::open(&cfg.datastore, OpenMode::Create)?;
+    let mut store = BlockingStore::open(&cfg.datastore, OpenMode::Create)?;
     tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance_core::time::truncate_to_seconds(Utc::now());
-    let outcome = reporter::run(&cfg, source.as_ref(), store.as_mut(), generation_time)?;
+    let outcome = reporter::run(&cfg, source.as_ref(), &mut store, generation_time)?;
     println!("{}", reporter::summary_line(&outcome));
     if let Some(level) = cfg.fail_on
         && let Some(text) = reporter::fail_on_report(&outcome.report, level)

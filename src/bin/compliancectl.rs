@@ -20,8 +20,8 @@ use compliance_core::render::{Download, write_download};
 use compliance_core::time;
 use compliance_core::version::KubernetesVersion;
 use compliance_kube::Resources;
-use compliance_store::elastic::{ElasticStore, TemplateAction};
-use compliance_store::{Datastore, OpenMode, ReportListing, Store};
+use compliance_store::elastic::TemplateAction;
+use compliance_store::{BlockingStore, Datastore, OpenMode, ReportHead};
 
 #[derive(Parser)]
 #[command(
@@ -224,7 +224,7 @@ fn choose_datastore(flag: Option<&str>, env: &RawEnv) -> Result<Datastore, Failu
 }
 
 fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
-    let Datastore::Elastic(config) = datastore else {
+    if !matches!(datastore, Datastore::Elastic(_)) {
         return Err(Failure::new(
             ErrorKind::Configuration,
             anyhow!(
@@ -232,9 +232,14 @@ fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
                 datastore.describe()
             ),
         ));
-    };
-    let es = ElasticStore::connect(config)?;
-    let report = es.setup()?;
+    }
+    // Sends nothing: the first request is setup's own.
+    let store = BlockingStore::open(datastore, OpenMode::Existing)?;
+    let es = store
+        .store()
+        .elastic()
+        .expect("an Elasticsearch datastore opens an Elasticsearch store");
+    let report = store.block_on(es.setup())?;
     for (name, action) in &report.templates {
         let what = match action {
             TemplateAction::Created => "created",
@@ -304,8 +309,8 @@ fn import_kube_bench(
             (version, None) => version.to_string(),
         },
     );
-    let mut store = compliance_store::open(datastore, OpenMode::Create)?;
-    store.put_benchmarks(&mut std::iter::once(Ok(doc)))?;
+    let store = BlockingStore::open(datastore, OpenMode::Create)?;
+    store.put_benchmarks(std::iter::once(Ok(doc)))?;
     println!("{line}");
     Ok(EXIT_OK)
 }
@@ -319,11 +324,11 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
             .map_err(Failure::invalid)?;
         Box::new(std::io::BufReader::new(f))
     };
-    let mut store = compliance_store::open(datastore, OpenMode::Create)?;
+    let store = BlockingStore::open(datastore, OpenMode::Create)?;
     let mut interner = TextInterner::new();
     let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
     let stored = store.put_benchmarks(
-        &mut (&mut docs).map(|r| r.map_err(|e| Box::new(e) as compliance_store::InputError)),
+        (&mut docs).map(|r| r.map_err(|e| Box::new(e) as compliance_store::InputError)),
     )?;
     let stats = docs.into_stats();
     println!(
@@ -335,10 +340,10 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
 }
 
 fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
-    let store = compliance_store::open(datastore, OpenMode::Existing)?;
+    let store = BlockingStore::open(datastore, OpenMode::Existing)?;
     match cmd {
         ReportsCommand::List { json } => {
-            let list = store.list_reports()?;
+            let list = store.all_reports()?;
             let mut out = std::io::stdout().lock();
             if json {
                 let rows: Vec<_> = list.iter().map(listing_json).collect();
@@ -357,20 +362,17 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
         } => {
             let id = match (id, latest) {
                 (Some(id), _) => id,
-                (None, Some(name)) => store
-                    .list_reports()?
-                    .into_iter()
-                    .find(|r| r.report_name == name)
-                    .map(|r| r.id)
-                    .ok_or_else(|| {
+                (None, Some(name)) => {
+                    store.latest_report(&name)?.map(|r| r.id).ok_or_else(|| {
                         Failure::new(
                             ErrorKind::NotFound,
                             anyhow!("no stored report of GlobalReport {name:?}"),
                         )
-                    })?,
+                    })?
+                }
                 (None, None) => unreachable!("clap requires an id or --latest"),
             };
-            let report = load(&*store, &id)?;
+            let report = load(&store, &id)?;
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer_pretty(&mut out, &report).map_err(Failure::unavailable)?;
@@ -396,7 +398,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             formats,
             output,
         } => {
-            let report = load(&*store, &id)?;
+            let report = load(&store, &id)?;
             let formats = if formats.is_empty() {
                 Download::all().to_vec()
             } else {
@@ -423,7 +425,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
     }
 }
 
-fn load(store: &dyn Store, id: &str) -> Result<ReportDocument, Failure> {
+fn load(store: &BlockingStore, id: &str) -> Result<ReportDocument, Failure> {
     store.get_report(id)?.ok_or_else(|| {
         Failure::new(
             ErrorKind::NotFound,
@@ -432,7 +434,7 @@ fn load(store: &dyn Store, id: &str) -> Result<ReportDocument, Failure> {
     })
 }
 
-fn listing_json(r: &ReportListing) -> serde_json::Value {
+fn listing_json(r: &ReportHead) -> serde_json::Value {
     serde_json::json!({
         "id": r.id,
         "reportName": r.report_name,
@@ -450,7 +452,7 @@ fn listing_json(r: &ReportListing) -> serde_json::Value {
     })
 }
 
-fn print_listing(out: &mut impl Write, list: &[ReportListing]) -> std::io::Result<()> {
+fn print_listing(out: &mut impl Write, list: &[ReportHead]) -> std::io::Result<()> {
     if list.is_empty() {
         return writeln!(out, "no reports stored yet");
     }

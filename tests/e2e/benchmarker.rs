@@ -436,12 +436,8 @@ fn a_node_whose_version_cannot_be_found_is_reported_low_saying_what_to_do() {
         doc.error
     );
     assert!(doc.error.contains("/usr/bin"), "{}", doc.error);
-    let mut db = compliance_store::sqlite::SqliteStore::open(node.db(), OpenMode::Create).unwrap();
-    compliance_store::BenchmarkStore::put_benchmarks(
-        &mut db,
-        &mut std::iter::once(Ok(doc.clone())),
-    )
-    .unwrap();
+    let db = compliance_store::sqlite::SqliteStore::open(node.db(), OpenMode::Create).unwrap();
+    db.put_benchmarks(std::iter::once(Ok(doc.clone()))).unwrap();
     drop(db);
     let nodes = node.report_nodes();
     assert_eq!(nodes[0]["nodeName"], "kind-worker");

@@ -1,22 +1,37 @@
-//! Where benchmark results and reports live, behind two small traits, so the jobs and
-//! the CLI never care which backend holds the documents.
+//! Where benchmark results and reports live, behind one [`Store`], so the jobs, the CLI
+//! and the server never care which backend holds the documents.
 //!
-//! The embedded default is a SQLite file ([`sqlite`]); Elasticsearch ([`elastic`])
-//! implements the same traits for production clusters. [`Datastore`] says which one, and
-//! [`open`] opens it; reading the environment into a [`Datastore`] is the binaries' job.
+//! The embedded default is a SQLite file ([`sqlite`]); Elasticsearch ([`elastic`]) serves
+//! production clusters. [`Datastore`] says which one, and [`Store::open`] opens it;
+//! reading the environment into a [`Datastore`] is the binaries' job.
+//!
+//! [`Store`] is async, cheap to clone, `Send + Sync`, and its futures are `Send`, so a
+//! server can share one among its requests. Reads are the server's: a filtered, ordered,
+//! paged list ([`query`]), the newest report of a GlobalReport, a report's head and pages
+//! of its nodes. The batch side (importing benchmark results, the latest result per node,
+//! storing a report) is what the jobs use, mostly through [`BlockingStore`]: the same
+//! methods, synchronous, on a current-thread runtime of its own, for the one-shot binaries.
+//! [`BenchmarkStore`] and [`ReportStore`] are the synchronous seams where code injects
+//! fakes.
 
 pub mod elastic;
+pub mod query;
 pub mod sqlite;
 
+use std::future::Future;
 use std::path::PathBuf;
-
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use compliance_core::error::{Classify, ErrorKind};
-use compliance_core::model::{BenchmarkDocument, CisBenchmarkSummary, ReportDocument};
+use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, ReportDocument};
 
 pub use compliance_core::report::QueryWindow;
-pub use elastic::ElasticConfig;
+pub use elastic::{ElasticConfig, ElasticStore};
+pub use query::{
+    DEFAULT_MAX_ITEMS, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField, SortKey,
+};
+pub use sqlite::{OpenMode, SqliteStore};
+
 /// What a benchmark query read, for the reporter's summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryStats {
@@ -24,26 +39,15 @@ pub struct QueryStats {
     pub documents: u64,
     /// Documents that could not be decoded and were skipped (each logged with a warning).
     pub skipped: u64,
-    /// Requests sent to a remote store (0 for SQLite).
+    /// Requests sent to a remote store during the query (0 for SQLite). Counted by the
+    /// store as a whole, so a store shared with concurrent calls counts theirs too.
     pub requests: u64,
-    /// Response bytes read from a remote store, after decompression (0 for SQLite).
+    /// Response bytes read from a remote store, after decompression (0 for SQLite); like
+    /// `requests`, counted by the whole store.
     pub bytes_read: u64,
 }
 
-/// A line of `reports list`: everything but the per-node results.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportListing {
-    pub id: String,
-    pub report_name: String,
-    pub report_type_name: String,
-    pub start_time: DateTime<Utc>,
-    pub end_time: DateTime<Utc>,
-    pub generation_time: DateTime<Utc>,
-    pub summary: CisBenchmarkSummary,
-    pub node_count: u64,
-}
-
-/// Why the source of documents handed to [`BenchmarkStore::put_benchmarks`] failed.
+/// Why the source of documents handed to [`Store::put_benchmarks`] failed.
 pub type InputError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +84,21 @@ pub enum StoreError {
         /// 0-based position of the document in the input (messages count from 1).
         index: u64,
         node: String,
-        timestamp: DateTime<Utc>,
+        timestamp: chrono::DateTime<chrono::Utc>,
         detail: String,
     },
     #[error("cannot encode {what}: {detail}")]
     Encode { what: String, detail: String },
+    /// A query that cannot be answered as asked (a page number so large that its first
+    /// report's position overflows).
+    #[error("invalid report query: {0}")]
+    Query(String),
+    /// The thread a read ran on panicked or was cancelled.
+    #[error("a store task failed: {0}")]
+    Task(String),
+    /// The runtime of a [`BlockingStore`] could not be started.
+    #[error("cannot start the store's IO runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     /// Boxed: the Elasticsearch errors are large and every store result carries this type.
     #[error("Elasticsearch: {0}")]
     Elastic(Box<elastic::ElasticError>),
@@ -98,65 +112,26 @@ impl From<elastic::ElasticError> for StoreError {
 
 impl Classify for StoreError {
     /// A cluster refusing the credentials, privileges or certificate is configuration;
-    /// bad input documents are invalid; a database that is not ours (or is damaged) is
-    /// internal; everything else may pass when run again: unavailable. A missing SQLite
-    /// file counts as unavailable too: the store is not there (yet), the input is fine.
+    /// bad input documents and queries are invalid; a database that is not ours (or is
+    /// damaged) and a failed task are internal; everything else may pass when run again:
+    /// unavailable. A missing SQLite file counts as unavailable too: the store is not
+    /// there (yet), the input is fine.
     fn kind(&self) -> ErrorKind {
         match self {
             StoreError::Elastic(e) => e.kind(),
-            StoreError::Input { .. } | StoreError::InvalidDocument { .. } => ErrorKind::Invalid,
-            StoreError::Corrupt { .. } | StoreError::Encode { .. } => ErrorKind::Internal,
-            StoreError::Open { .. } | StoreError::Missing { .. } | StoreError::Sqlite { .. } => {
-                ErrorKind::Unavailable
+            StoreError::Input { .. }
+            | StoreError::InvalidDocument { .. }
+            | StoreError::Query(_) => ErrorKind::Invalid,
+            StoreError::Corrupt { .. } | StoreError::Encode { .. } | StoreError::Task(_) => {
+                ErrorKind::Internal
             }
+            StoreError::Open { .. }
+            | StoreError::Missing { .. }
+            | StoreError::Sqlite { .. }
+            | StoreError::Runtime(_) => ErrorKind::Unavailable,
         }
     }
 }
-
-/// Where benchmark results live.
-pub trait BenchmarkStore {
-    /// Stores every document in one transaction: all of them or none. A document with
-    /// the same node and timestamp as a stored one replaces it, so re-importing a file
-    /// does not duplicate it. Returns how many were stored.
-    ///
-    /// The documents may come from a reader that fails part way (a truncated stream):
-    /// an `Err` item aborts the call with [`StoreError::Input`] and stores nothing.
-    fn put_benchmarks(
-        &mut self,
-        docs: &mut dyn Iterator<Item = Result<BenchmarkDocument, InputError>>,
-    ) -> Result<u64, StoreError>;
-
-    /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
-    /// its latest document without `error`, or its latest errored document when it has
-    /// no other (docs/spec.md §4.2). Reads O(nodes) documents, not every document of the window.
-    /// The order is the store's (SQLite: by node name; Elasticsearch: good documents by
-    /// node name, then errored ones), and a node may be offered twice (a good and an
-    /// errored document); the report core sorts and chooses.
-    fn latest_per_node(
-        &self,
-        window: &QueryWindow,
-        sink: &mut dyn FnMut(BenchmarkDocument),
-    ) -> Result<QueryStats, StoreError>;
-}
-
-/// Where reports live.
-pub trait ReportStore {
-    /// Stores `report` under its id in one transaction, replacing a previous report with
-    /// the same id. On failure the previous report is left exactly as it was.
-    fn put_report(&mut self, report: &ReportDocument) -> Result<(), StoreError>;
-
-    /// Every stored report, newest window first (then by name).
-    fn list_reports(&self) -> Result<Vec<ReportListing>, StoreError>;
-
-    /// The whole report, or `None` when no report has this id.
-    fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError>;
-}
-
-/// A store that holds both benchmark documents and reports.
-pub trait Store: BenchmarkStore + ReportStore {}
-impl<T: BenchmarkStore + ReportStore> Store for T {}
-
-pub use sqlite::OpenMode;
 
 /// Where documents and reports are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,14 +156,367 @@ impl Datastore {
     }
 }
 
-/// Opens the configured store. `Create` makes an empty SQLite database when the file does
-/// not exist (writers); `Existing` refuses to, so a mistyped path in `reports list` is an
-/// error rather than an empty list.
-pub fn open(datastore: &Datastore, mode: OpenMode) -> Result<Box<dyn Store>, StoreError> {
-    match datastore {
-        Datastore::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path, mode)?)),
-        // Nothing is sent until the first read or write; `mode` has no meaning for a
-        // cluster (readers of a missing index get an empty result, not an error).
-        Datastore::Elastic(config) => Ok(Box::new(elastic::ElasticStore::connect(config)?)),
+/// Benchmark results and reports in one of the backends; clones share it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Elastic(ElasticStore),
+}
+
+impl From<SqliteStore> for Store {
+    fn from(s: SqliteStore) -> Store {
+        Store {
+            backend: Arc::new(Backend::Sqlite(s)),
+        }
+    }
+}
+
+impl From<ElasticStore> for Store {
+    fn from(s: ElasticStore) -> Store {
+        Store {
+            backend: Arc::new(Backend::Elastic(s)),
+        }
+    }
+}
+
+impl Store {
+    /// Opens the configured store. `Create` makes an empty SQLite database when the file
+    /// does not exist (writers); `Existing` refuses to, so a mistyped path in `reports
+    /// list` is an error rather than an empty list. Opening a cluster sends nothing (the
+    /// first read or write shows whether it is reachable), and `mode` has no meaning
+    /// there: readers of a missing index get an empty result, not an error.
+    pub fn open(datastore: &Datastore, mode: OpenMode) -> Result<Store, StoreError> {
+        match datastore {
+            Datastore::Sqlite(path) => Ok(SqliteStore::open(path, mode)?.into()),
+            Datastore::Elastic(config) => Ok(ElasticStore::connect(config)?.into()),
+        }
+    }
+
+    /// The Elasticsearch backend, for what only it does (`elastic setup`, statistics).
+    pub fn elastic(&self) -> Option<&ElasticStore> {
+        match &*self.backend {
+            Backend::Elastic(es) => Some(es),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// One page of the reports matching `query`, and how many match in all.
+    ///
+    /// A report id stored twice in Elasticsearch (see `docs/elasticsearch.md`) is listed
+    /// once per copy here; [`Store::all_reports`] keeps the newest copy only.
+    pub async fn list_reports(&self, query: &ReportQuery) -> Result<ReportPage, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.list_reports(query).await,
+            Backend::Elastic(es) => Ok(es.list_reports(query).await?),
+        }
+    }
+
+    /// Every stored report, each id once, in the default order (newest window first, then
+    /// by name and id): `reports list`. Elasticsearch reads them through a point in time,
+    /// so no result window limits it.
+    pub async fn all_reports(&self) -> Result<Vec<ReportHead>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.all_reports().await,
+            Backend::Elastic(es) => Ok(es.all_reports().await?),
+        }
+    }
+
+    /// The report of GlobalReport `name` with the latest endTime (of those, the latest
+    /// generationTime, then the smallest id), in one query.
+    pub async fn latest_report(&self, name: &str) -> Result<Option<ReportHead>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.latest_report(name).await,
+            Backend::Elastic(es) => Ok(es.latest_report(name).await?),
+        }
+    }
+
+    /// Everything of report `id` but its nodes, or `None` when no report has this id.
+    pub async fn report_head(&self, id: &str) -> Result<Option<ReportHead>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.report_head(id).await,
+            Backend::Elastic(es) => Ok(es.report_head(id).await?),
+        }
+    }
+
+    /// Up to `limit` nodes of report `id` from position `offset`, in report order (by node
+    /// name); `None` when no report has this id. Past the last node the page is empty.
+    pub async fn report_nodes(
+        &self,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<CisBenchmarkNode>>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.report_nodes(id, offset, limit).await,
+            Backend::Elastic(es) => Ok(es.report_nodes(id, offset, limit).await?),
+        }
+    }
+
+    /// The whole report, or `None` when no report has this id.
+    pub async fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.get_report(id).await,
+            Backend::Elastic(es) => Ok(es.get_report(id).await?),
+        }
+    }
+
+    /// Stores every document: all of them or none (SQLite: one transaction;
+    /// Elasticsearch: acknowledged batches stay, see `docs/elasticsearch.md`). A document
+    /// with the same node and timestamp as a stored one replaces it, so re-importing a
+    /// file does not duplicate it. Returns how many were stored.
+    ///
+    /// The documents may come from a reader that fails part way (a truncated stream): an
+    /// `Err` item aborts the call with [`StoreError::Input`]. SQLite writes on the calling
+    /// thread, so that `docs` need not be `Send`; a server should not call it from an
+    /// async worker.
+    pub async fn put_benchmarks<I>(&self, docs: I) -> Result<u64, StoreError>
+    where
+        I: Iterator<Item = Result<BenchmarkDocument, InputError>>,
+    {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.put_benchmarks(docs),
+            Backend::Elastic(es) => es.put_benchmarks(docs).await,
+        }
+    }
+
+    /// Hands `sink`, for every node with a document whose timestamp lies in `window`,
+    /// its latest document without `error`, or its latest errored document when it has
+    /// no other (docs/spec.md §4.2). Reads O(nodes) documents, not every document of the window.
+    /// The order is the store's (SQLite: by node name; Elasticsearch: good documents by
+    /// node name, then errored ones), and a node may be offered twice (a good and an
+    /// errored document); the report core sorts and chooses.
+    pub async fn latest_per_node<F>(
+        &self,
+        window: &QueryWindow,
+        sink: F,
+    ) -> Result<QueryStats, StoreError>
+    where
+        F: FnMut(BenchmarkDocument),
+    {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.latest_per_node(window, sink).await,
+            Backend::Elastic(es) => es.latest_per_node(window, sink).await,
+        }
+    }
+
+    /// Stores `report` under its id, replacing a previous report with the same id. On
+    /// failure the previous report is left exactly as it was. SQLite writes on the calling
+    /// thread (one transaction).
+    pub async fn put_report(&self, report: &ReportDocument) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.put_report(report),
+            Backend::Elastic(es) => Ok(es.put_report(report).await?),
+        }
+    }
+}
+
+/// A [`Store`] with a current-thread runtime of its own: the same methods, synchronous.
+///
+/// For the one-shot binaries and threads of their own (the benchmarker's writer), never
+/// from inside another runtime (tokio refuses to block a thread that drives one).
+#[derive(Debug)]
+pub struct BlockingStore {
+    store: Store,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BlockingStore {
+    /// Opens the store as [`Store::open`] does and starts the runtime.
+    pub fn open(datastore: &Datastore, mode: OpenMode) -> Result<BlockingStore, StoreError> {
+        BlockingStore::new(Store::open(datastore, mode)?)
+    }
+
+    /// Wraps an open store.
+    pub fn new(store: Store) -> Result<BlockingStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::Runtime)?;
+        Ok(BlockingStore { store, runtime })
+    }
+
+    /// The async store inside, e.g. for [`Store::elastic`].
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs `future` (usually a call on [`BlockingStore::store`]) to completion.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// [`Store::list_reports`].
+    pub fn list_reports(&self, query: &ReportQuery) -> Result<ReportPage, StoreError> {
+        self.block_on(self.store.list_reports(query))
+    }
+
+    /// [`Store::all_reports`].
+    pub fn all_reports(&self) -> Result<Vec<ReportHead>, StoreError> {
+        self.block_on(self.store.all_reports())
+    }
+
+    /// [`Store::latest_report`].
+    pub fn latest_report(&self, name: &str) -> Result<Option<ReportHead>, StoreError> {
+        self.block_on(self.store.latest_report(name))
+    }
+
+    /// [`Store::report_head`].
+    pub fn report_head(&self, id: &str) -> Result<Option<ReportHead>, StoreError> {
+        self.block_on(self.store.report_head(id))
+    }
+
+    /// [`Store::report_nodes`].
+    pub fn report_nodes(
+        &self,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<CisBenchmarkNode>>, StoreError> {
+        self.block_on(self.store.report_nodes(id, offset, limit))
+    }
+
+    /// [`Store::get_report`].
+    pub fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError> {
+        self.block_on(self.store.get_report(id))
+    }
+
+    /// [`Store::put_benchmarks`].
+    pub fn put_benchmarks(
+        &self,
+        docs: impl Iterator<Item = Result<BenchmarkDocument, InputError>>,
+    ) -> Result<u64, StoreError> {
+        self.block_on(self.store.put_benchmarks(docs))
+    }
+
+    /// [`Store::latest_per_node`]. SQLite reads on this thread rather than tokio's
+    /// blocking pool (see [`SqliteStore::latest_per_node_here`]): nothing else runs here
+    /// meanwhile.
+    pub fn latest_per_node(
+        &self,
+        window: &QueryWindow,
+        mut sink: impl FnMut(BenchmarkDocument),
+    ) -> Result<QueryStats, StoreError> {
+        match &*self.store.backend {
+            Backend::Sqlite(s) => s.latest_per_node_here(window, &mut sink),
+            Backend::Elastic(_) => self.block_on(self.store.latest_per_node(window, sink)),
+        }
+    }
+
+    /// [`Store::put_report`].
+    pub fn put_report(&self, report: &ReportDocument) -> Result<(), StoreError> {
+        self.block_on(self.store.put_report(report))
+    }
+}
+
+/// Where benchmark results live, synchronously: the seam the benchmarker's writer and the
+/// reporter take, so tests can give them a fake. [`BlockingStore`] is the real one; the
+/// methods mean what [`Store`]'s do.
+pub trait BenchmarkStore {
+    fn put_benchmarks(
+        &mut self,
+        docs: &mut dyn Iterator<Item = Result<BenchmarkDocument, InputError>>,
+    ) -> Result<u64, StoreError>;
+
+    fn latest_per_node(
+        &self,
+        window: &QueryWindow,
+        sink: &mut dyn FnMut(BenchmarkDocument),
+    ) -> Result<QueryStats, StoreError>;
+}
+
+/// Where reports are written and read back, synchronously (see [`BenchmarkStore`]).
+pub trait ReportStore {
+    fn put_report(&mut self, report: &ReportDocument) -> Result<(), StoreError>;
+
+    fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError>;
+}
+
+/// What a report job needs: benchmark results in, a report out.
+pub trait BatchStore: BenchmarkStore + ReportStore {}
+impl<T: BenchmarkStore + ReportStore> BatchStore for T {}
+
+impl BenchmarkStore for BlockingStore {
+    fn put_benchmarks(
+        &mut self,
+        docs: &mut dyn Iterator<Item = Result<BenchmarkDocument, InputError>>,
+    ) -> Result<u64, StoreError> {
+        BlockingStore::put_benchmarks(self, docs)
+    }
+
+    fn latest_per_node(
+        &self,
+        window: &QueryWindow,
+        sink: &mut dyn FnMut(BenchmarkDocument),
+    ) -> Result<QueryStats, StoreError> {
+        BlockingStore::latest_per_node(self, window, sink)
+    }
+}
+
+impl ReportStore for BlockingStore {
+    fn put_report(&mut self, report: &ReportDocument) -> Result<(), StoreError> {
+        BlockingStore::put_report(self, report)
+    }
+
+    fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError> {
+        BlockingStore::get_report(self, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a server needs to share one store among its requests, checked at compile time.
+    #[test]
+    fn stores_and_their_futures_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        fn sent<T: Send>(_: &T) {}
+        shared::<Store>();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(dir.path().join("c.db"), OpenMode::Create).unwrap();
+        // Nothing is sent until a future is polled, and none is.
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let es = ElasticStore::connect(&ElasticConfig::new(url)).unwrap();
+        let window = QueryWindow {
+            start: chrono::DateTime::UNIX_EPOCH,
+            end: chrono::DateTime::UNIX_EPOCH,
+        };
+        let query = ReportQuery::default();
+        for store in [Store::from(sqlite), Store::from(es)] {
+            sent(&store.list_reports(&query));
+            sent(&store.latest_report("daily"));
+            sent(&store.report_head("id"));
+            sent(&store.report_nodes("id", 0, 10));
+            sent(&store.get_report("id"));
+            sent(&store.all_reports());
+            sent(&store.latest_per_node(&window, |_| {}));
+            sent(&store.put_benchmarks(std::iter::empty()));
+        }
+    }
+
+    /// New failures keep to the kinds: a query the store cannot answer as asked is the
+    /// caller's to change (HTTP 400, exit 2), a failed task a bug, no runtime a resource
+    /// shortage that may pass.
+    #[test]
+    fn every_error_has_a_kind() {
+        let kind = |e: StoreError| e.kind();
+        assert_eq!(kind(StoreError::Query("x".into())), ErrorKind::Invalid);
+        assert_eq!(kind(StoreError::Task("x".into())), ErrorKind::Internal);
+        assert_eq!(
+            kind(StoreError::Runtime(std::io::Error::other("x"))),
+            ErrorKind::Unavailable
+        );
+        let deep = elastic::ElasticError::ResultWindow {
+            page: 100,
+            max_items: 100,
+            window: 10_000,
+        };
+        assert_eq!(kind(deep.into()), ErrorKind::Invalid);
+        assert_eq!(ErrorKind::Invalid.http_status(), 400);
     }
 }

@@ -622,6 +622,200 @@ fn report_list_pages_by_end_time_with_source_filtering() {
     fake.assert_no_violations();
 }
 
+fn report_doc(id: &str, name: &str, kind: &str, start: &str, end: &str) -> Value {
+    json!({"id": id, "reportName": name, "reportTypeName": kind, "startTime": start,
+        "endTime": end, "generationTime": end, "cisBenchmarkSummary": {"type": "kube"},
+        "cisBenchmark": [{"nodeName": "n"}]})
+}
+
+/// The paged list: `terms` on names and types, a `should` of two ranges of which one must
+/// match, sort keys with `unmapped_type` and the id last, `from`, and an exact total.
+#[test]
+fn report_pages_are_filtered_sorted_counted_and_cut_with_from() {
+    let fake = FakeEs::start();
+    let client = Client::new(&fake);
+    for (id, name, kind, start, end) in [
+        (
+            "d1",
+            "daily",
+            "cis",
+            "2026-11-24T00:00:00Z",
+            "2026-11-25T00:00:00Z",
+        ),
+        (
+            "d2",
+            "daily",
+            "cis",
+            "2026-11-25T00:00:00Z",
+            "2026-11-26T00:00:00Z",
+        ),
+        (
+            "w1",
+            "weekly",
+            "cis-weekly",
+            "2026-11-19T00:00:00Z",
+            "2026-11-26T00:00:00Z",
+        ),
+        (
+            "h1",
+            "hourly",
+            "cis",
+            "2026-11-25T11:00:00Z",
+            "2026-11-25T12:00:00Z",
+        ),
+        (
+            "x1",
+            "other",
+            "cis",
+            "2026-11-01T00:00:00Z",
+            "2026-11-02T00:00:00Z",
+        ),
+    ] {
+        fake.insert(REPORTS, id, report_doc(id, name, kind, start, end));
+    }
+    // Calico's reports have no `id` key: sorted on it, they come last.
+    let mut calico = report_doc(
+        "",
+        "daily",
+        "cis",
+        "2026-11-23T00:00:00Z",
+        "2026-11-24T00:00:00Z",
+    );
+    calico.as_object_mut().unwrap().remove("id");
+    fake.insert(REPORTS, "c1", calico);
+    let list = |from: u64, size: u64| {
+        client.send(
+            Method::Post,
+            &format!("/{REPORTS_READ}/_search?ignore_unavailable=true"),
+            Some(json!({
+                "from": from, "size": size, "track_total_hits": true,
+                "_source": ["id", "reportName", "endTime"],
+                "query": {"bool": {"filter": [
+                    {"terms": {"reportName": ["daily", "weekly", "hourly"]}},
+                    {"terms": {"reportTypeName": ["cis", "cis-weekly"]}},
+                    {"bool": {"should": [
+                        {"range": {"startTime": {"gte": "2026-11-24T00:00:00Z", "lte": "2026-11-25T11:00:00Z",
+                            "format": "strict_date_optional_time"}}},
+                        {"range": {"endTime": {"gte": "2026-11-24T00:00:00Z", "lte": "2026-11-25T11:00:00Z",
+                            "format": "strict_date_optional_time"}}}],
+                        "minimum_should_match": 1}}]}},
+                "sort": [
+                    {"startTime": {"order": "desc", "unmapped_type": "date"}},
+                    {"id": {"order": "asc", "unmapped_type": "keyword"}}]
+            })),
+        )
+    };
+    let ids = |answer: &Answer| -> Vec<String> {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()["hits"]["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    // d1 (start in range), d2 and h1 (start), c1 (end); not w1 (neither), not x1 (name).
+    let all = list(0, 10);
+    assert_eq!(ids(&all), ["h1", "d2", "d1", "c1"]);
+    assert_eq!(
+        all.json()["hits"]["total"],
+        json!({"value": 4, "relation": "eq"})
+    );
+    assert_eq!(
+        all.json()["hits"]["hits"][0]["sort"],
+        json!([1795604400000_i64, "h1"])
+    );
+    assert_eq!(all.json()["hits"]["hits"][3]["sort"][1], Value::Null);
+    assert_eq!(ids(&list(1, 2)), ["d2", "d1"]);
+    let past = list(4, 2);
+    assert_eq!(ids(&past), Vec::<String>::new());
+    assert_eq!(past.json()["hits"]["total"]["value"], 4);
+    // from + size beyond the result window is Elasticsearch's 400, not a violation.
+    let deep = list(9_999, 2);
+    assert_eq!(deep.status, 400);
+    assert!(
+        deep.text.contains("Result window is too large"),
+        "{}",
+        deep.text
+    );
+    fake.assert_no_violations();
+}
+
+#[test]
+fn new_query_shapes_outside_the_protocol_are_violations() {
+    let fake = FakeEs::start();
+    let client = Client::new(&fake);
+    fake.insert(
+        REPORTS,
+        "r",
+        report_doc(
+            "r",
+            "daily",
+            "cis",
+            "2026-11-25T00:00:00Z",
+            "2026-11-26T00:00:00Z",
+        ),
+    );
+    let search = |body: Value| {
+        client.send(
+            Method::Post,
+            &format!("/{REPORTS}/_search?ignore_unavailable=true"),
+            Some(body),
+        )
+    };
+    let refused = [
+        search(json!({"query": {"terms": {"error": ["x"]}}})),
+        search(json!({"query": {"terms": {"reportName": "daily"}}})),
+        search(json!({"query": {"terms": {"reportName": ["daily"], "boost": 2}}})),
+        search(
+            json!({"query": {"bool": {"should": [{"match_all": {}}], "minimum_should_match": "50%"}}}),
+        ),
+        search(json!({"sort": [{"reportName": {"order": "asc", "unmapped_type": "date"}}]})),
+        search(json!({"sort": [{"startTime": {"order": "asc", "unmapped_type": "long"}}]})),
+        search(json!({"query": {"range": {"cluster": {"gte": "a"}}}})),
+    ];
+    for answer in &refused {
+        assert_eq!(answer.status, 400, "{}", answer.text);
+    }
+    let violations = fake.take_violations();
+    assert_eq!(violations.len(), refused.len(), "{violations:#?}");
+    assert!(
+        violations[0].contains("[terms] on field [error]"),
+        "{}",
+        violations[0]
+    );
+    assert!(
+        violations[1].contains("needs an array of strings"),
+        "{}",
+        violations[1]
+    );
+    assert!(
+        violations[2].contains("exactly one key"),
+        "{}",
+        violations[2]
+    );
+    assert!(violations[3].contains("only counts"), "{}", violations[3]);
+    assert!(violations[4].contains("unmapped_type"), "{}", violations[4]);
+    assert!(violations[5].contains("[date]"), "{}", violations[5]);
+    assert!(
+        violations[6].contains("field [cluster]"),
+        "{}",
+        violations[6]
+    );
+    // Elasticsearch's own refusal: from with search_after.
+    let both = search(json!({"from": 1, "sort": [{"endTime": "desc"}], "search_after": [1]}));
+    assert_eq!(both.status, 400);
+    assert!(both.text.contains("search_after"), "{}", both.text);
+    // A bool with only should clauses needs one of them by default.
+    let none = search(json!({"query": {"bool": {"should": [
+        {"term": {"reportName": "weekly"}}, {"term": {"reportName": "hourly"}}]}}}));
+    assert_eq!(none.json()["hits"]["hits"], json!([]));
+    let one = search(json!({"query": {"bool": {"should": [
+        {"term": {"reportName": "weekly"}}, {"term": {"reportName": "daily"}}]}}}));
+    assert_eq!(one.json()["hits"]["hits"][0]["_id"], "r");
+    fake.assert_no_violations();
+}
+
 #[test]
 fn templates_are_missing_then_put_then_applied() {
     let fake = FakeEs::start();
@@ -818,7 +1012,7 @@ fn requests_outside_the_protocol_are_refused_and_recorded() {
         client.send(
             Method::Post,
             &format!("/{REPORTS}/_search?ignore_unavailable=true"),
-            Some(json!({"size": 1, "from": 5})),
+            Some(json!({"size": 1, "aggs": {}})),
         ),
         client.send(
             Method::Post,
@@ -848,7 +1042,7 @@ fn requests_outside_the_protocol_are_refused_and_recorded() {
     assert_eq!(violations.len(), refused.len(), "{violations:#?}");
     assert!(violations[0].contains("no handler found for uri [/_cat/indices]"));
     assert!(violations[1].contains("unrecognized parameter: [expand_wildcards]"));
-    assert!(violations[2].contains("unknown key [from]"));
+    assert!(violations[2].contains("unknown key [aggs]"));
     assert!(violations[3].contains("query [match]"));
     assert!(violations[4].contains("application/json"));
     assert!(violations[5].contains("keep_alive"));

@@ -79,6 +79,16 @@ pub enum ElasticError {
     },
     #[error("report {id} is incomplete in Elasticsearch: {detail}")]
     IncompleteReport { id: String, detail: String },
+    #[error(
+        "page {page} of {max_items} reports lies beyond the first {window} matches, which \
+         is as deep as Elasticsearch pages (index.max_result_window); narrow the query by \
+         report name, type or time range instead"
+    )]
+    ResultWindow {
+        page: u64,
+        max_items: u64,
+        window: u64,
+    },
     #[error("cannot serialize {what}: {detail}")]
     Encode { what: String, detail: String },
 }
@@ -109,9 +119,11 @@ impl Classify for ElasticError {
     /// did not answer, or answered with a server error, throttling or a failed bulk item:
     /// running again may succeed. Internal when it answered something this program did
     /// not expect (an answer that does not parse, a 4xx to a request we built, a report
-    /// with a part missing, an index mapped in a way the store cannot use).
+    /// with a part missing, an index mapped in a way the store cannot use). A page too
+    /// deep for the cluster to serve is invalid: the request must change.
     fn kind(&self) -> ErrorKind {
         match self {
+            ElasticError::ResultWindow { .. } => ErrorKind::Invalid,
             ElasticError::Authentication { .. }
             | ElasticError::Forbidden { .. }
             | ElasticError::Tls { .. }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::QueryWindow;
+use crate::query::{OrderColumn, ReportQuery, SortField};
 use compliance_core::time;
 
 /// Base name of the benchmark result indices (docs/spec.md §3).
@@ -22,8 +23,11 @@ pub const REPORT_PARTS_INDEX: &str = "tigera_secure_ee_compliance_report_parts";
 pub const PIT_KEEP_ALIVE: &str = "5m";
 /// Point-in-time keep-alive for listing reports (small pages, quick).
 pub const LIST_PIT_KEEP_ALIVE: &str = "1m";
-/// Report heads per list page; a head without node results is ~2 KB.
+/// Report heads per page of the whole list; a head without node results is ~2 KB.
 pub const LIST_PAGE_SIZE: usize = 1000;
+/// Elasticsearch's default `index.max_result_window`: `from + size` of a search may not
+/// exceed it, which bounds how deep a paged list can go.
+pub const RESULT_WINDOW: u64 = 10_000;
 /// Report parts per page when reading a split report (each at most [`PART_BYTES`]).
 pub const PARTS_PAGE_SIZE: usize = 4;
 /// Largest JSON of one report part: small enough for Elasticsearch to index comfortably
@@ -395,26 +399,156 @@ pub fn report_parts_page(
     .body(Body::json(&body))
 }
 
-/// The `_source` fields a report listing needs: everything but the node results.
-pub const LISTING_FIELDS: [&str; 9] = [
+/// The `_source` fields of a report head: every docs/spec.md §5 key but the node results, and
+/// the keys a split report's head adds.
+pub const HEAD_FIELDS: [&str; 15] = [
     "id",
     "reportName",
     "reportTypeName",
+    "reportSpec",
+    "reportTypeSpec",
     "startTime",
     "endTime",
     "generationTime",
     "generated_time",
     "cisBenchmarkSummary",
+    "uiSummary",
+    "cluster",
+    "cisBenchmarkParts",
+    "cisBenchmarkGeneration",
     "cisBenchmarkNodeCount",
 ];
 
-/// One page of report heads, newest window first, under a point in time. `after` is
-/// every sort value of the previous page's last hit (the implicit tiebreaker included).
-pub fn list_reports_page(pit: &str, after: Option<&[Value]>) -> EsRequest {
+/// Finds the heads of report `id` (one per index holding it) without the node results.
+pub fn report_head(patterns: &str, id: &str) -> EsRequest {
+    EsRequest::new(
+        "get report head",
+        Method::Post,
+        format!("/{patterns}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&json!({
+        "size": 10,
+        "_source": HEAD_FIELDS,
+        "query": { "ids": { "values": [id] } },
+    })))
+}
+
+/// A sort clause on a report field. `unmapped_type` makes an index that has never seen
+/// the field (no report yet, or one of Calico's without `id`) sort it as missing instead
+/// of failing the search.
+fn report_sort(column: OrderColumn, descending: bool) -> Value {
+    let (field, kind) = match column {
+        OrderColumn::Id => ("id", "keyword"),
+        OrderColumn::Field(f) => (
+            f.key(),
+            match f {
+                SortField::ReportName | SortField::ReportTypeName => "keyword",
+                SortField::GenerationTime | SortField::StartTime | SortField::EndTime => "date",
+            },
+        ),
+    };
+    let order = if descending { "desc" } else { "asc" };
+    json!({ field: { "order": order, "unmapped_type": kind } })
+}
+
+/// A range on a report time; both ends inclusive, either open. Report times are whole
+/// seconds, so the ends are rounded inwards to whole seconds (a start with a fraction up,
+/// an end down), which keeps exactly the reports the exact ends would.
+fn report_time_range(
+    field: &str,
+    from: Option<&DateTime<Utc>>,
+    to: Option<&DateTime<Utc>>,
+) -> Value {
+    let mut range = json!({ "format": "strict_date_optional_time" });
+    if let Some(from) = from {
+        let up = match from.timestamp_subsec_nanos() {
+            0 => *from,
+            _ => time::truncate_to_seconds(*from) + chrono::Duration::seconds(1),
+        };
+        range["gte"] = json!(time::format(&up));
+    }
+    if let Some(to) = to {
+        range["lte"] = json!(time::format(to));
+    }
+    json!({ "range": { field: range } })
+}
+
+/// The filters of a report query: names and types as `terms` (OR within, AND between),
+/// and "startTime or endTime in [from, to]" as a `should` of two ranges of which one must
+/// match.
+fn report_filters(q: &ReportQuery) -> Value {
+    let mut filters = Vec::new();
+    if !q.report_names.is_empty() {
+        filters.push(json!({ "terms": { "reportName": q.report_names } }));
+    }
+    if !q.report_type_names.is_empty() {
+        filters.push(json!({ "terms": { "reportTypeName": q.report_type_names } }));
+    }
+    if q.from.is_some() || q.to.is_some() {
+        let (from, to) = (q.from.as_ref(), q.to.as_ref());
+        filters.push(json!({ "bool": {
+            "should": [
+                report_time_range("startTime", from, to),
+                report_time_range("endTime", from, to),
+            ],
+            "minimum_should_match": 1,
+        } }));
+    }
+    json!({ "bool": { "filter": filters } })
+}
+
+/// One page of the reports matching `q`: report heads from position `from`, sorted by
+/// [`ReportQuery::order`], with the exact number of matches (`track_total_hits`).
+/// `from + size` must stay within [`RESULT_WINDOW`]; the caller checks.
+pub fn list_reports(patterns: &str, q: &ReportQuery, from: u64) -> EsRequest {
+    let sort: Vec<Value> = q
+        .order()
+        .into_iter()
+        .map(|(column, descending)| report_sort(column, descending))
+        .collect();
+    EsRequest::new("list reports", Method::Post, format!("/{patterns}/_search"))
+        .param("ignore_unavailable", "true")
+        .body(Body::json(&json!({
+            "from": from,
+            "size": q.max_items,
+            "track_total_hits": true,
+            "_source": HEAD_FIELDS,
+            "query": report_filters(q),
+            "sort": sort,
+        })))
+}
+
+/// The newest report of GlobalReport `name`: latest endTime, then latest
+/// generationTime, then the smallest id; one hit, no total.
+pub fn latest_report(patterns: &str, name: &str) -> EsRequest {
+    EsRequest::new(
+        "find the latest report",
+        Method::Post,
+        format!("/{patterns}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&json!({
+        "size": 1,
+        "track_total_hits": false,
+        "_source": HEAD_FIELDS,
+        "query": { "bool": { "filter": [{ "term": { "reportName": name } }] } },
+        "sort": [
+            report_sort(OrderColumn::Field(SortField::EndTime), true),
+            report_sort(OrderColumn::Field(SortField::GenerationTime), true),
+            report_sort(OrderColumn::Id, false),
+        ],
+    })))
+}
+
+/// One page of every report head, newest window first, under a point in time: the whole
+/// list of `reports list`. `after` is every sort value of the previous page's last hit
+/// (the implicit tiebreaker included).
+pub fn all_reports_page(pit: &str, after: Option<&[Value]>) -> EsRequest {
     let mut body = json!({
         "size": LIST_PAGE_SIZE,
         "track_total_hits": false,
-        "_source": LISTING_FIELDS,
+        "_source": HEAD_FIELDS,
         "sort": [{ "endTime": { "order": "desc", "unmapped_type": "date" } }],
         "pit": { "id": pit, "keep_alive": LIST_PIT_KEEP_ALIVE },
     });
@@ -644,11 +778,113 @@ mod tests {
             .unwrap();
         assert_eq!(parts["search_after"], json!([3]));
         assert_eq!(parts["sort"], json!([{ "part": { "order": "asc" } }]));
-        let list = list_reports_page("P", Some(&[json!(1764115200000_i64), json!(17)]))
+        let list = all_reports_page("P", Some(&[json!(1764115200000_i64), json!(17)]))
             .body
             .as_json()
             .unwrap();
         assert_eq!(list["search_after"], json!([1764115200000_i64, 17]));
         assert_eq!(list["pit"]["keep_alive"], json!("1m"));
+    }
+
+    #[test]
+    fn the_default_list_is_the_newest_windows_with_a_total() {
+        let req = list_reports("r.c,r.c.*", &ReportQuery::default(), 0);
+        assert_eq!(
+            req.describe(),
+            "POST /r.c,r.c.*/_search?ignore_unavailable=true"
+        );
+        let body = req.body.as_json().unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "from": 0,
+                "size": 100,
+                "track_total_hits": true,
+                "_source": HEAD_FIELDS,
+                "query": { "bool": { "filter": [] } },
+                "sort": [
+                    { "endTime": { "order": "desc", "unmapped_type": "date" } },
+                    { "reportName": { "order": "asc", "unmapped_type": "keyword" } },
+                    { "id": { "order": "asc", "unmapped_type": "keyword" } },
+                ],
+            })
+        );
+        assert!(!HEAD_FIELDS.contains(&"cisBenchmark"));
+    }
+
+    #[test]
+    fn list_filters_are_terms_and_a_start_or_end_range() {
+        let q = ReportQuery {
+            report_names: vec!["daily".into(), "weekly".into()],
+            report_type_names: vec!["cis-benchmark".into()],
+            from: Some(time::parse("2026-11-25T00:00:00Z").unwrap()),
+            to: None,
+            sort: vec![crate::SortKey::ascending(SortField::StartTime)],
+            page: 3,
+            max_items: 20,
+        };
+        let body = list_reports("r.c", &q, 60).body.as_json().unwrap();
+        assert_eq!(
+            (body["from"].clone(), body["size"].clone()),
+            (json!(60), json!(20))
+        );
+        assert_eq!(
+            body["query"],
+            json!({ "bool": { "filter": [
+                { "terms": { "reportName": ["daily", "weekly"] } },
+                { "terms": { "reportTypeName": ["cis-benchmark"] } },
+                { "bool": {
+                    "should": [
+                        { "range": { "startTime": {
+                            "gte": "2026-11-25T00:00:00Z", "format": "strict_date_optional_time" } } },
+                        { "range": { "endTime": {
+                            "gte": "2026-11-25T00:00:00Z", "format": "strict_date_optional_time" } } },
+                    ],
+                    "minimum_should_match": 1,
+                } },
+            ] } })
+        );
+        assert_eq!(
+            body["sort"],
+            json!([
+                { "startTime": { "order": "asc", "unmapped_type": "date" } },
+                { "id": { "order": "asc", "unmapped_type": "keyword" } },
+            ])
+        );
+    }
+
+    #[test]
+    fn the_latest_report_is_one_hit_sorted_by_end_then_generation() {
+        let body = latest_report("r.c", "daily").body.as_json().unwrap();
+        assert_eq!(body["size"], json!(1));
+        assert_eq!(
+            body["query"],
+            json!({ "bool": { "filter": [{ "term": { "reportName": "daily" } }] } })
+        );
+        assert_eq!(
+            body["sort"],
+            json!([
+                { "endTime": { "order": "desc", "unmapped_type": "date" } },
+                { "generationTime": { "order": "desc", "unmapped_type": "date" } },
+                { "id": { "order": "asc", "unmapped_type": "keyword" } },
+            ])
+        );
+        let head = report_head("r.c", "ID").body.as_json().unwrap();
+        assert_eq!(head["_source"], json!(HEAD_FIELDS));
+        assert_eq!(head["query"], json!({ "ids": { "values": ["ID"] } }));
+    }
+
+    #[test]
+    fn time_bounds_with_fractions_round_inwards_to_whole_seconds() {
+        let t = |s: &str| Some(time::parse(s).unwrap());
+        let q = ReportQuery {
+            from: t("2026-11-25T00:00:00.250Z"),
+            to: t("2026-11-26T00:00:00.750Z"),
+            ..ReportQuery::default()
+        };
+        let body = list_reports("r.c", &q, 0).body.as_json().unwrap();
+        let range = &body["query"]["bool"]["filter"][0]["bool"]["should"][0]["range"]["startTime"];
+        assert_eq!(range["gte"], json!("2026-11-25T00:00:01Z"));
+        assert_eq!(range["lte"], json!("2026-11-26T00:00:00Z"));
     }
 }

@@ -10,9 +10,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, TextInterner};
+use compliance_core::model::{
+    BenchmarkDocument, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
+    GlobalReportTypeSpec, TextInterner, time,
+};
 
 use super::request::{INNER_HITS, Indices};
+use crate::query::ReportHead;
 
 /// A response body that is not what the API documents.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,7 +200,15 @@ struct SearchPage<H> {
 
 #[derive(Deserialize)]
 struct SearchHits<H> {
+    /// Present unless the search sent `track_total_hits: false`.
+    total: Option<Total>,
     hits: Vec<H>,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    value: u64,
+    relation: String,
 }
 
 /// Parses a search response and refuses it when shards failed.
@@ -204,9 +216,18 @@ fn parse_search<'a, H: Deserialize<'a>>(
     op: &'static str,
     body: &'a [u8],
 ) -> Result<(Vec<H>, Option<String>), ParseError> {
+    let page = parse_search_page(op, body)?;
+    Ok((page.hits.hits, page.pit_id))
+}
+
+/// The whole search response, refused when shards failed.
+fn parse_search_page<'a, H: Deserialize<'a>>(
+    op: &'static str,
+    body: &'a [u8],
+) -> Result<SearchPage<H>, ParseError> {
     let page: SearchPage<H> = parse(op, body)?;
     check_shards(op, &page.shards)?;
-    Ok((page.hits.hits, page.pit_id))
+    Ok(page)
 }
 
 /// Shard failures make a search incomplete: a failed shard would silently drop nodes.
@@ -443,23 +464,19 @@ pub struct RawHit<'a> {
     pub sort: Vec<Value>,
 }
 
-/// Hits of a plain search (no collapse), sources unparsed.
-pub fn parse_hits<'a>(
-    op: &'static str,
-    body: &'a [u8],
-) -> Result<(Vec<RawHit<'a>>, Option<String>), ParseError> {
-    #[derive(Deserialize)]
-    struct Hit<'a> {
-        #[serde(rename = "_index", default)]
-        index: String,
-        #[serde(rename = "_id", default)]
-        id: String,
-        #[serde(rename = "_source", borrow)]
-        source: Option<&'a RawValue>,
-        #[serde(default)]
-        sort: Vec<Value>,
-    }
-    let (hits, pit_id) = parse_search::<Hit>(op, body)?;
+#[derive(Deserialize)]
+struct PlainHit<'a> {
+    #[serde(rename = "_index", default)]
+    index: String,
+    #[serde(rename = "_id", default)]
+    id: String,
+    #[serde(rename = "_source", borrow)]
+    source: Option<&'a RawValue>,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+fn raw_hits<'a>(op: &'static str, hits: Vec<PlainHit<'a>>) -> Result<Vec<RawHit<'a>>, ParseError> {
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
         let Some(source) = h.source else {
@@ -475,7 +492,128 @@ pub fn parse_hits<'a>(
             sort: h.sort,
         });
     }
-    Ok((out, pit_id))
+    Ok(out)
+}
+
+/// Hits of a plain search (no collapse), sources unparsed.
+pub fn parse_hits<'a>(
+    op: &'static str,
+    body: &'a [u8],
+) -> Result<(Vec<RawHit<'a>>, Option<String>), ParseError> {
+    let (hits, pit_id) = parse_search::<PlainHit>(op, body)?;
+    Ok((raw_hits(op, hits)?, pit_id))
+}
+
+/// Hits of a search sent with `track_total_hits: true`, and the exact number of matches.
+pub fn parse_counted_hits<'a>(
+    op: &'static str,
+    body: &'a [u8],
+) -> Result<(Vec<RawHit<'a>>, u64), ParseError> {
+    let page = parse_search_page::<PlainHit>(op, body)?;
+    let (hits, total) = (page.hits.hits, page.hits.total);
+    let total = match total {
+        Some(Total { value, relation }) if relation == "eq" => value,
+        Some(Total { value, relation }) => {
+            return Err(ParseError {
+                op,
+                detail: format!("the total is a bound ({relation} {value}), not a count"),
+            });
+        }
+        None => {
+            return Err(ParseError {
+                op,
+                detail: "the response has no hits.total".into(),
+            });
+        }
+    };
+    Ok((raw_hits(op, hits)?, total))
+}
+
+/// A report head from a hit's `_source` (the fields of
+/// [`super::request::HEAD_FIELDS`], or a whole report), and its split keys.
+///
+/// Accepts what Calico Enterprise wrote (docs/spec.md §5): no `id` (the hit's `_id` is the id),
+/// no `cluster` or `generated_time` (the generationTime stands in). The node count is
+/// the split head's `cisBenchmarkNodeCount`, else the summary's counts, which rate every
+/// node once.
+pub fn parse_head(hit_id: &str, source: &str) -> Result<(ReportHead, SplitMarker), String> {
+    #[derive(Deserialize)]
+    struct Wire {
+        id: Option<String>,
+        #[serde(rename = "reportName")]
+        report_name: String,
+        #[serde(rename = "reportTypeName")]
+        report_type_name: String,
+        #[serde(rename = "reportSpec")]
+        report_spec: GlobalReportSpec,
+        #[serde(rename = "reportTypeSpec")]
+        report_type_spec: GlobalReportTypeSpec,
+        #[serde(rename = "startTime")]
+        start_time: String,
+        #[serde(rename = "endTime")]
+        end_time: String,
+        #[serde(rename = "generationTime")]
+        generation_time: String,
+        generated_time: Option<String>,
+        #[serde(rename = "cisBenchmarkSummary")]
+        summary: CisBenchmarkSummary,
+        #[serde(rename = "uiSummary", default)]
+        ui_summary: String,
+        #[serde(default)]
+        cluster: String,
+    }
+    let w: Wire = serde_json::from_str(source).map_err(|e| e.to_string())?;
+    let marker: SplitMarker = serde_json::from_str(source).map_err(|e| e.to_string())?;
+    let t = |name: &str, v: &str| time::parse(v).map_err(|e| format!("{name} {v:?}: {e}"));
+    let generation_time = t("generationTime", &w.generation_time)?;
+    let generated_time = match &w.generated_time {
+        Some(g) => t("generated_time", g)?,
+        None => generation_time,
+    };
+    let node_count = marker
+        .node_count
+        .unwrap_or(w.summary.high_count + w.summary.med_count + w.summary.low_count);
+    let head = ReportHead {
+        id: w
+            .id
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| hit_id.to_string()),
+        report_name: w.report_name,
+        report_type_name: w.report_type_name,
+        report_spec: w.report_spec,
+        report_type_spec: w.report_type_spec,
+        start_time: t("startTime", &w.start_time)?,
+        end_time: t("endTime", &w.end_time)?,
+        generation_time,
+        generated_time,
+        summary: w.summary,
+        ui_summary: w.ui_summary,
+        cluster: w.cluster,
+        node_count,
+    };
+    Ok((head, marker))
+}
+
+/// Of the copies of report `id` a search found (one per index holding it: a rollover
+/// alias may leave one in an old backing index), the one with the latest
+/// `generated_time`, and its split keys; `None` when there is none. A copy whose split
+/// keys do not parse is an error, never a report with no nodes.
+pub fn newest_copy<'h, 'a>(
+    id: &str,
+    hits: &'h [RawHit<'a>],
+) -> Result<Option<(SplitMarker, &'h RawHit<'a>)>, String> {
+    let mut best: Option<(SplitMarker, &RawHit)> = None;
+    for h in hits {
+        let marker: SplitMarker = serde_json::from_str(h.source.get())
+            .map_err(|e| format!("the stored head of {id} in {} does not parse: {e}", h.index))?;
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| marker.generated_time > b.generated_time)
+        {
+            best = Some((marker, h));
+        }
+    }
+    Ok(best)
 }
 
 /// The keys a split report's head adds to the §5 document.
@@ -769,5 +907,110 @@ mod tests {
         assert_eq!(hits[0].id, "R1");
         assert_eq!(hits[0].source.get(), r#"{"reportName":"daily"}"#);
         assert_eq!(hits[0].sort, vec![json!(1764115200000_i64), json!(3)]);
+    }
+
+    /// A page of the paged report list as Elasticsearch 8 answers it: an exact total,
+    /// head fields only, and the sort values of each hit.
+    const LIST_PAGE: &str = r#"{
+      "took": 4, "timed_out": false,
+      "_shards": {"total": 2, "successful": 2, "skipped": 0, "failed": 0},
+      "hits": {"total": {"value": 37, "relation": "eq"}, "max_score": null, "hits": [
+        {"_index": "tigera_secure_ee_compliance_reports.cluster",
+         "_id": "daily-cis-results_cis-benchmark_6f1c",
+         "_score": null,
+         "_source": {"id": "daily-cis-results_cis-benchmark_6f1c", "reportName": "daily-cis-results",
+           "reportTypeName": "cis-benchmark",
+           "reportSpec": {"reportType": "cis-benchmark", "schedule": "0 0 * * *"},
+           "reportTypeSpec": {"includeCISBenchmarkData": true},
+           "startTime": "2026-11-25T00:00:00Z", "endTime": "2026-11-26T00:00:00Z",
+           "generationTime": "2026-11-26T00:30:00Z", "generated_time": "2026-11-26T00:30:02Z",
+           "cisBenchmarkSummary": {"type": "kube", "highCount": 8, "medCount": 1, "lowCount": 1},
+           "uiSummary": "{\"heading\":\"CIS\"}", "cluster": "cluster"},
+         "sort": [1764115200000, "daily-cis-results", "daily-cis-results_cis-benchmark_6f1c"]},
+        {"_index": "tigera_secure_ee_compliance_reports.cluster.lma-20240101-000000",
+         "_id": "weekly_cis-benchmark_0a9e",
+         "_score": null,
+         "_source": {"reportName": "weekly", "reportTypeName": "cis-benchmark",
+           "reportSpec": {"reportType": "cis-benchmark"}, "reportTypeSpec": {},
+           "startTime": "2024-01-01T00:00:00Z", "endTime": "2024-01-08T00:00:00Z",
+           "generationTime": "2024-01-08T00:30:00Z",
+           "cisBenchmarkSummary": {"type": "kube", "highCount": 3, "medCount": 0, "lowCount": 0},
+           "uiSummary": "{}"},
+         "sort": [1704672000000, "weekly", null]}
+      ]}
+    }"#;
+
+    #[test]
+    fn a_list_page_counts_every_match_and_reads_calico_heads() {
+        let (hits, total) = parse_counted_hits("list reports", LIST_PAGE.as_bytes()).unwrap();
+        assert_eq!((hits.len(), total), (2, 37));
+        let (ours, marker) = parse_head(&hits[0].id, hits[0].source.get()).unwrap();
+        assert_eq!(ours.id, "daily-cis-results_cis-benchmark_6f1c");
+        assert_eq!(ours.node_count, 10);
+        assert_eq!(time::format(&ours.generated_time), "2026-11-26T00:30:02Z");
+        assert_eq!(ours.ui_summary, r#"{"heading":"CIS"}"#);
+        assert_eq!(
+            marker,
+            SplitMarker {
+                generated_time: Some("2026-11-26T00:30:02Z".into()),
+                ..SplitMarker::default()
+            }
+        );
+        // Calico's: no id (the _id is), no cluster, no generated_time.
+        let (calico, _) = parse_head(&hits[1].id, hits[1].source.get()).unwrap();
+        assert_eq!(calico.id, "weekly_cis-benchmark_0a9e");
+        assert_eq!(calico.cluster, "");
+        assert_eq!(calico.generated_time, calico.generation_time);
+        assert_eq!(calico.node_count, 3);
+    }
+
+    #[test]
+    fn a_list_without_an_exact_total_is_refused() {
+        let bound = LIST_PAGE.replace(r#""relation": "eq""#, r#""relation": "gte""#);
+        let e = parse_counted_hits("list reports", bound.as_bytes()).unwrap_err();
+        assert!(e.detail.contains("gte 37"), "{e}");
+        let none = br#"{"took":1,"timed_out":false,"hits":{"hits":[]}}"#;
+        assert!(parse_counted_hits("list reports", none).is_err());
+    }
+
+    #[test]
+    fn a_split_head_counts_its_nodes_from_the_head() {
+        let source = r#"{"id":"R","reportName":"daily","reportTypeName":"cis-benchmark",
+            "reportSpec":{"reportType":"cis-benchmark"},"reportTypeSpec":{},
+            "startTime":"2026-11-25T00:00:00Z",
+            "endTime":"2026-11-26T00:00:00Z","generationTime":"2026-11-26T00:30:00Z",
+            "generated_time":"2026-11-26T00:30:00Z",
+            "cisBenchmarkSummary":{"type":"kube","highCount":1,"medCount":0,"lowCount":0},
+            "uiSummary":"{}","cluster":"cluster","cisBenchmark":[],
+            "cisBenchmarkParts":3,"cisBenchmarkGeneration":"g1","cisBenchmarkNodeCount":10000}"#;
+        let (head, marker) = parse_head("R", source).unwrap();
+        assert_eq!(head.node_count, 10000);
+        assert_eq!(
+            (marker.parts, marker.generation.as_deref()),
+            (Some(3), Some("g1"))
+        );
+        let bad = source.replace("2026-11-25T00:00:00Z", "yesterday");
+        assert!(parse_head("R", &bad).unwrap_err().contains("startTime"));
+    }
+
+    #[test]
+    fn of_two_copies_of_a_report_the_newest_is_read() {
+        let body = br#"{"took":1,"timed_out":false,
+          "_shards":{"total":2,"successful":2,"skipped":0,"failed":0},
+          "hits":{"total":{"value":2,"relation":"eq"},"max_score":1.0,"hits":[
+            {"_index":"r.cluster.lma-1","_id":"R","_score":1.0,"_source":{"generationTime":"2026-11-26T00:30:00Z","generated_time":"2026-11-26T00:30:00Z"}},
+            {"_index":"r.cluster","_id":"R","_score":1.0,"_source":{"generated_time":"2026-11-26T02:00:00Z","cisBenchmarkParts":2,"cisBenchmarkGeneration":"g"}}]}}"#;
+        let (hits, _) = parse_hits("get report", body).unwrap();
+        let (marker, hit) = newest_copy("R", &hits).unwrap().unwrap();
+        assert_eq!(hit.index, "r.cluster");
+        assert_eq!(marker.parts, Some(2));
+        assert!(newest_copy("R", &[]).unwrap().is_none());
+        let broken = br#"{"hits":{"hits":[{"_index":"r","_id":"R","_source":{"cisBenchmarkParts":"two"}}]}}"#;
+        let (hits, _) = parse_hits("get report", broken).unwrap();
+        assert!(
+            newest_copy("R", &hits)
+                .unwrap_err()
+                .contains("does not parse")
+        );
     }
 }

@@ -107,11 +107,38 @@ pub fn reports() -> Template {
                 "cisBenchmarkNodeCount": { "type": "long" },
             }),
         ),
-        required: &[(
-            "endTime",
-            &["date", "date_nanos"],
-            "reports are listed newest window first",
-        )],
+        required: &[
+            (
+                "endTime",
+                &["date", "date_nanos"],
+                "reports are listed newest window first",
+            ),
+            (
+                "startTime",
+                &["date", "date_nanos"],
+                "reports are filtered and sorted by their window",
+            ),
+            (
+                "generationTime",
+                &["date", "date_nanos"],
+                "reports are sorted by when they were generated",
+            ),
+            (
+                "reportName",
+                &["keyword"],
+                "reports are filtered and sorted by their GlobalReport",
+            ),
+            (
+                "reportTypeName",
+                &["keyword"],
+                "reports are filtered and sorted by their type",
+            ),
+            (
+                "id",
+                &["keyword"],
+                "the id breaks ties between reports, so that pages are stable",
+            ),
+        ],
     }
 }
 

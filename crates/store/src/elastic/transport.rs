@@ -1,12 +1,10 @@
 //! Sends an [`EsRequest`] with the official client's transport, retrying transient
 //! failures: the only code here that does IO.
 //!
-//! The store's traits are synchronous (the report core is), so the transport owns a
-//! small current-thread tokio runtime and blocks on each request. That keeps async out of
-//! everything else; callers that are themselves async must call the store from a
-//! blocking thread.
+//! Async, on whatever runtime the caller runs (the blocking store brings its own), and
+//! shareable: the counters are atomics, so one transport serves concurrent requests.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::Retryable as _;
@@ -39,14 +37,21 @@ pub struct EsResponse {
     pub body: Bytes,
 }
 
+/// [`TransportStats`] as they are counted, by concurrent requests.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
 pub struct Transport {
     client: elasticsearch::http::transport::Transport,
-    runtime: tokio::runtime::Runtime,
     url: String,
     timeout: Duration,
     retries: u32,
     retry_delay: Duration,
-    stats: Cell<TransportStats>,
+    counters: Counters,
 }
 
 impl Transport {
@@ -75,23 +80,24 @@ impl Transport {
         let client = builder
             .build()
             .map_err(|e| ElasticError::Client(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ElasticError::Client(format!("cannot start the IO runtime: {e}")))?;
         Ok(Transport {
             client,
-            runtime,
             url: config.display_url(),
             timeout: config.timeout,
             retries: config.retries,
             retry_delay: config.retry_delay,
-            stats: Cell::new(TransportStats::default()),
+            counters: Counters::default(),
         })
     }
 
+    /// What this transport has done so far, all requests of all callers.
     pub fn stats(&self) -> TransportStats {
-        self.stats.get()
+        let c = &self.counters;
+        TransportStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -108,20 +114,14 @@ impl Transport {
         self.retry_delay
     }
 
-    fn count(&self, f: impl FnOnce(&mut TransportStats)) {
-        let mut s = self.stats.get();
-        f(&mut s);
-        self.stats.set(s);
-    }
-
     /// Sends `req`, retrying transient failures; any status outside 2xx is an error.
-    pub fn send(&self, req: &EsRequest) -> Result<EsResponse, ElasticError> {
-        self.send_accepting(req, &[])
+    pub async fn send(&self, req: &EsRequest) -> Result<EsResponse, ElasticError> {
+        self.send_accepting(req, &[]).await
     }
 
     /// Like [`Transport::send`], but the statuses in `accept` (e.g. 404 for "does this
     /// template exist") are returned as responses rather than errors.
-    pub fn send_accepting(
+    pub async fn send_accepting(
         &self,
         req: &EsRequest,
         accept: &[u16],
@@ -137,32 +137,31 @@ impl Transport {
                 HeaderValue::from_static("application/x-ndjson"),
             );
         }
-        let attempts = Cell::new(0u32);
+        let attempts = AtomicU32::new(0);
         let once = || async {
-            attempts.set(attempts.get() + 1);
-            self.count(|s| {
-                s.requests += 1;
-            });
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
             self.attempt(req, headers.clone(), body.clone(), accept)
                 .await
         };
-        let result = self.runtime.block_on(
-            once.retry(backoff(self.retry_delay, self.retries))
-                .sleep(tokio::time::sleep)
-                .when(is_retryable)
-                .notify(|e, wait| {
-                    self.count(|s| s.retries += 1);
-                    tracing::warn!(
-                        op = req.op,
-                        retry_in = ?wait,
-                        "Elasticsearch request failed, retrying: {e}"
-                    );
-                }),
-        );
+        let result = once
+            .retry(backoff(self.retry_delay, self.retries))
+            .sleep(tokio::time::sleep)
+            .when(is_retryable)
+            .notify(|e, wait| {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    op = req.op,
+                    retry_in = ?wait,
+                    "Elasticsearch request failed, retrying: {e}"
+                );
+            })
+            .await;
+        let attempts = attempts.load(Ordering::Relaxed);
         match result {
-            Err(e) if is_retryable(&e) && attempts.get() > 1 => Err(ElasticError::Exhausted {
+            Err(e) if is_retryable(&e) && attempts > 1 => Err(ElasticError::Exhausted {
                 op: req.op,
-                attempts: attempts.get(),
+                attempts,
                 last: Box::new(e),
             }),
             other => other,
@@ -194,7 +193,9 @@ impl Transport {
             .bytes()
             .await
             .map_err(|e| self.transport_error(req, &e))?;
-        self.count(|s| s.bytes_received += bytes.len() as u64);
+        self.counters
+            .bytes_received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         tracing::debug!(
             op = req.op,
             request = %req.describe(),

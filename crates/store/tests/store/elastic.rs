@@ -1,13 +1,14 @@
-//! The Elasticsearch store against the fake cluster of `compliance_testkit::fake_es`: the
-//! shared scenarios (also run against a real cluster by `elastic_real.rs`), then the
-//! failure paths only a fake can produce on demand. Every test ends by checking that no
-//! request strayed from `docs/elasticsearch.md`.
+//! The Elasticsearch store against the fake cluster of `compliance_testkit::fake_es`:
+//! what only Elasticsearch does (the split layout's parts, request sizes, points in time,
+//! templates) and the failure paths only a fake can produce on demand. The behaviour
+//! every store shares is in `contract.rs`. Every test ends by checking that no request
+//! strayed from `docs/elasticsearch.md` (the fake checks when dropped).
 
-use super::scenarios;
 use compliance_testkit::fake_es;
 
 use fake_es::FakeEs;
-use scenarios::*;
+
+use super::support::*;
 
 fn fake_config(
     fake: &FakeEs,
@@ -18,46 +19,61 @@ fn fake_config(
 }
 
 #[test]
-fn same_report_as_sqlite_across_pages() {
+fn the_same_documents_give_the_same_report_as_sqlite() {
     let fake = FakeEs::start();
     // Three nodes a page: the 13 nodes take several pages in each pass.
-    same_report_as_sqlite(&fake_config(&fake, "same", &[("ELASTIC_PAGE_SIZE", "3")]));
+    let es = blocking(&fake_config(&fake, "same", &[("ELASTIC_PAGE_SIZE", "3")]));
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = compliance_store::BlockingStore::new(
+        compliance_store::SqliteStore::open(
+            dir.path().join("c.db"),
+            compliance_store::OpenMode::Create,
+        )
+        .unwrap()
+        .into(),
+    )
+    .unwrap();
+    for s in [&es, &sqlite] {
+        s.put_benchmarks(cluster_docs().into_iter().map(Ok))
+            .unwrap();
+    }
+    assert_eq!(compute_blocking(&es), compute_blocking(&sqlite));
     fake.assert_no_violations();
     assert_eq!(fake.open_pits(), 0, "every point in time is closed");
 }
 
 #[test]
-fn reimport_replaces_documents() {
+fn a_missing_index_is_zero_nodes_without_a_point_in_time() {
     let fake = FakeEs::start();
-    reimport_replaces(&fake_config(&fake, "reimport", &[]));
+    let es = blocking(&fake_config(&fake, "missing", &[]));
+    let stats = es
+        .latest_per_node(&window(), |_| panic!("no documents"))
+        .unwrap();
+    assert_eq!(stats.documents, 0);
+    assert!(es.all_reports().unwrap().is_empty());
     fake.assert_no_violations();
-}
-
-#[test]
-fn missing_index_is_zero_nodes() {
-    let fake = FakeEs::start();
-    missing_index_means_no_nodes(&fake_config(&fake, "missing", &[]));
-    fake.assert_no_violations();
-    let searches = fake
+    let pits = fake
         .requests()
         .iter()
         .filter(|r| r.path.ends_with("/_pit"))
         .count();
-    assert_eq!(searches, 0, "no point in time is opened on nothing");
+    assert_eq!(pits, 0, "no point in time is opened on nothing");
+}
+
+/// A report larger than ELASTIC_MAX_REQUEST_BYTES, stored in parts.
+fn split_report(es: &compliance_store::BlockingStore) -> compliance_core::model::ReportDocument {
+    let report = large_report("big", END, nodes_over_one_mib());
+    assert!(serde_json::to_vec(&report).unwrap().len() > 1 << 20);
+    es.put_report(&report).unwrap();
+    report
 }
 
 #[test]
-fn report_round_trip_and_replacement() {
-    let fake = FakeEs::start();
-    report_round_trip(&fake_config(&fake, "roundtrip", &[]));
-    fake.assert_no_violations();
-}
-
-#[test]
-fn large_report_split_into_parts() {
+fn a_large_report_is_split_into_parts_within_the_request_limit() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "split", &[("ELASTIC_MAX_REQUEST_BYTES", "1MiB")]);
-    let report = large_report_is_split_and_read_back(&cfg);
+    let es = blocking(&cfg);
+    let report = split_report(&es);
     fake.assert_no_violations();
     let parts_index = format!(
         "tigera_secure_ee_compliance_report_parts.{}",
@@ -66,11 +82,15 @@ fn large_report_split_into_parts() {
     let parts = fake.count(&parts_index);
     assert!(parts >= 2, "{parts} parts");
     // Read back, nodes share their test texts across parts, as when computed.
-    let read = compliance_store::ReportStore::get_report(&store(&cfg), &report.id)
-        .unwrap()
-        .unwrap();
+    let read = es.get_report(&report.id).unwrap().unwrap();
+    assert_eq!(read, report);
     let first = &read.cis_benchmark[0].results[0].results[0];
-    let last_node = read.cis_benchmark.last().unwrap();
+    let last_node = read
+        .cis_benchmark
+        .iter()
+        .rev()
+        .find(|n| n.node_name.starts_with("big-"))
+        .unwrap();
     let same = last_node
         .results
         .iter()
@@ -88,16 +108,25 @@ fn large_report_split_into_parts() {
             r.body_len
         );
     }
+    // A page of the first nodes reads the first part only.
+    fake.clear_requests();
+    let page = es.report_nodes(&report.id, 0, 5).unwrap().unwrap();
+    assert_eq!(page, report.cis_benchmark[..5]);
+    let part_reads: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path
+                .starts_with("/tigera_secure_ee_compliance_report_parts")
+        })
+        .collect();
+    assert_eq!(part_reads.len(), 1, "{part_reads:?}");
     // A re-run of the window as one small document removes the parts.
     let mut small = report.clone();
     small.cis_benchmark.truncate(3);
-    let mut es = store(&cfg);
-    compliance_store::ReportStore::put_report(&mut es, &small).unwrap();
+    es.put_report(&small).unwrap();
     assert_eq!(fake.count(&parts_index), 0);
-    assert_eq!(
-        compliance_store::ReportStore::get_report(&es, &small.id).unwrap(),
-        Some(small)
-    );
+    assert_eq!(es.get_report(&small.id).unwrap(), Some(small));
     fake.assert_no_violations();
 }
 
@@ -108,17 +137,87 @@ fn setup_twice() {
     fake.assert_no_violations();
 }
 
+/// Setup installs the three templates once, then finds them unchanged.
+pub fn setup_is_idempotent(config: &compliance_store::elastic::ElasticConfig) {
+    let store = blocking(config);
+    let first = store.block_on(es_of(&store).setup()).unwrap();
+    assert_eq!(first.templates.len(), 3);
+    assert!(first.conflicts.is_empty(), "{:?}", first.conflicts);
+    let second = store.block_on(es_of(&store).setup()).unwrap();
+    assert!(
+        second
+            .templates
+            .iter()
+            .all(|(_, a)| *a == compliance_store::elastic::TemplateAction::Unchanged),
+        "{:?}",
+        second.templates
+    );
+}
+
+/// A report id in two indices (a rollover alias's old backing index and ours): reads
+/// take the newest copy, the whole list shows it once, the paged list shows both.
 #[test]
-fn open_from_datastore() {
+fn a_report_in_two_indices() {
     let fake = FakeEs::start();
-    opens_from_env(&fake_config(&fake, "open", &[]));
-    fake.assert_no_violations();
+    let cfg = fake_config(&fake, "twice", &[]);
+    let es = blocking(&cfg);
+    let mut old = report("daily", END);
+    old.generated_time = t("2026-11-26T00:31:00Z");
+    let mut new = old.clone();
+    new.generated_time = t("2026-11-26T09:00:00Z");
+    new.cis_benchmark.truncate(1);
+    new.cis_benchmark_summary.high_count = 0;
+    new.cis_benchmark_summary.low_count = 1;
+    es.put_report(&new).unwrap();
+    let rolled = format!(
+        "tigera_secure_ee_compliance_reports.{}.lma-20240101-000000",
+        cfg.index_suffix
+    );
+    fake.insert(&rolled, &old.id, serde_json::to_value(&old).unwrap());
+    assert_eq!(es.get_report(&old.id).unwrap().as_ref(), Some(&new));
+    let head = compliance_store::ReportHead::of(&new);
+    assert_eq!(es.report_head(&old.id).unwrap().as_ref(), Some(&head));
+    assert_eq!(
+        es.report_nodes(&old.id, 0, 10).unwrap(),
+        Some(new.cis_benchmark.clone())
+    );
+    assert_eq!(es.all_reports().unwrap(), vec![head]);
+    let page = es
+        .list_reports(&compliance_store::ReportQuery::default())
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert!(page.reports.iter().all(|h| h.id == old.id));
+}
+
+#[test]
+fn a_page_beyond_the_result_window_is_refused_before_it_is_sent() {
+    let fake = FakeEs::start();
+    let es = blocking(&fake_config(&fake, "deep", &[]));
+    let deep = compliance_store::ReportQuery {
+        page: 100,
+        max_items: 100,
+        ..compliance_store::ReportQuery::default()
+    };
+    let e = es.list_reports(&deep).unwrap_err();
+    assert_eq!(
+        compliance_core::error::Classify::kind(&e),
+        compliance_core::error::ErrorKind::Invalid
+    );
+    assert!(e.to_string().contains("max_result_window"), "{e}");
+    assert!(fake.requests().is_empty());
+    // The last page that fits is served.
+    let last = compliance_store::ReportQuery {
+        page: 99,
+        max_items: 100,
+        ..compliance_store::ReportQuery::default()
+    };
+    assert_eq!(es.list_reports(&last).unwrap().total, 0);
 }
 
 // ---- Failure paths: injected by the fake. ----
 
+use compliance_store::StoreError;
 use compliance_store::elastic::ElasticError;
-use compliance_store::{BenchmarkStore, ReportStore, StoreError};
 use fake_es::{RequestMatcher, es_error};
 
 fn elastic(e: StoreError) -> ElasticError {
@@ -132,10 +231,10 @@ fn elastic(e: StoreError) -> ElasticError {
 fn unavailable_for_a_while_then_recovers() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "flaky", &[("ELASTIC_PAGE_SIZE", "4")]);
-    let mut es = store(&cfg);
-    es.put_benchmarks(&mut cluster_docs().into_iter().map(Ok))
+    let es = blocking(&cfg);
+    es.put_benchmarks(cluster_docs().into_iter().map(Ok))
         .unwrap();
-    let expected = compute(&es);
+    let expected = compute_blocking(&es);
     let body = es_error(
         503,
         "cluster_block_exception",
@@ -153,10 +252,10 @@ fn unavailable_for_a_while_then_recovers() {
         503,
         body,
     );
-    let before = es.stats();
-    assert_eq!(compute(&es), expected);
+    let before = es_of(&es).stats();
+    assert_eq!(compute_blocking(&es), expected);
     es.put_report(&expected).unwrap();
-    assert_eq!(es.stats().retries - before.retries, 4);
+    assert_eq!(es_of(&es).stats().retries - before.retries, 4);
     let reports = fake.documents(&format!(
         "tigera_secure_ee_compliance_reports.{}",
         cfg.index_suffix
@@ -169,7 +268,7 @@ fn unavailable_for_a_while_then_recovers() {
 fn busy_bulk_items_are_sent_again_and_other_failures_are_listed() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "bulk", &[]);
-    let mut es = store(&cfg);
+    let es = blocking(&cfg);
     let docs = cluster_docs();
     let busy = format!("node-a@{}", "2026-11-25T23:00:00.000Z");
     fake.fail_bulk_items(
@@ -180,8 +279,7 @@ fn busy_bulk_items_are_sent_again_and_other_failures_are_listed() {
         1,
     );
     assert_eq!(
-        es.put_benchmarks(&mut docs.clone().into_iter().map(Ok))
-            .unwrap(),
+        es.put_benchmarks(docs.clone().into_iter().map(Ok)).unwrap(),
         docs.len() as u64
     );
 
@@ -194,7 +292,7 @@ fn busy_bulk_items_are_sent_again_and_other_failures_are_listed() {
         usize::MAX,
     );
     let e = elastic(
-        es.put_benchmarks(&mut docs.clone().into_iter().map(Ok))
+        es.put_benchmarks(docs.clone().into_iter().map(Ok))
             .unwrap_err(),
     );
     let text = e.to_string();
@@ -214,8 +312,8 @@ fn wrong_credentials_fail_at_once_without_showing_the_password() {
     let fake = FakeEs::start();
     fake.require_basic_auth("elastic", "right-password");
     let url = fake.url().replace("http://", "http://elastic:hunter2@");
-    let es = store(&config(&url, &unique_suffix("auth"), &[]));
-    let e = elastic(es.latest_per_node(&window(), &mut |_| {}).unwrap_err());
+    let es = blocking(&config(&url, &unique_suffix("auth"), &[]));
+    let e = elastic(es.latest_per_node(&window(), |_| {}).unwrap_err());
     assert!(matches!(e, ElasticError::Authentication { .. }), "{e:?}");
     assert!(e.is_configuration());
     let text = format!("{e} {e:?}");
@@ -225,21 +323,21 @@ fn wrong_credentials_fail_at_once_without_showing_the_password() {
     let url = fake
         .url()
         .replace("http://", "http://elastic:right-password@");
-    let es = store(&config(&url, &unique_suffix("auth"), &[]));
-    es.latest_per_node(&window(), &mut |_| {}).unwrap();
+    let es = blocking(&config(&url, &unique_suffix("auth"), &[]));
+    es.latest_per_node(&window(), |_| {}).unwrap();
 }
 
 #[test]
 fn an_expired_point_in_time_is_reopened_and_the_read_resumes() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "pit", &[("ELASTIC_PAGE_SIZE", "2")]);
-    let mut es = store(&cfg);
-    es.put_benchmarks(&mut cluster_docs().into_iter().map(Ok))
+    let es = blocking(&cfg);
+    es.put_benchmarks(cluster_docs().into_iter().map(Ok))
         .unwrap();
-    let expected = compute(&es);
+    let expected = compute_blocking(&es);
     let read = |interrupt: bool| {
         let mut docs = Vec::new();
-        es.latest_per_node(&window(), &mut |d| {
+        es.latest_per_node(&window(), |d| {
             docs.push((d.node_name.clone(), d.timestamp));
             // Expire the point in time after the first page (2 documents).
             if interrupt && docs.len() == 2 {
@@ -264,7 +362,7 @@ fn an_expired_point_in_time_is_reopened_and_the_read_resumes() {
         .filter(|r| r.path.ends_with("/_pit") && r.method == "POST")
         .count();
     assert_eq!(opened, 2, "one reopen");
-    assert_eq!(compute(&es), expected);
+    assert_eq!(compute_blocking(&es), expected);
     fake.assert_no_violations();
 }
 
@@ -272,8 +370,8 @@ fn an_expired_point_in_time_is_reopened_and_the_read_resumes() {
 fn documents_that_do_not_parse_are_skipped_and_counted() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "broken", &[]);
-    let mut es = store(&cfg);
-    es.put_benchmarks(&mut cluster_docs().into_iter().map(Ok))
+    let es = blocking(&cfg);
+    es.put_benchmarks(cluster_docs().into_iter().map(Ok))
         .unwrap();
     let index = format!("tigera_secure_ee_benchmark_results.{}", cfg.index_suffix);
     fake.insert(
@@ -284,7 +382,7 @@ fn documents_that_do_not_parse_are_skipped_and_counted() {
         }),
     );
     let mut n = 0;
-    let stats = es.latest_per_node(&window(), &mut |_| n += 1).unwrap();
+    let stats = es.latest_per_node(&window(), |_| n += 1).unwrap();
     assert_eq!((stats.documents, stats.skipped), (14, 1));
     assert_eq!(n, 14);
 }
@@ -293,14 +391,14 @@ fn documents_that_do_not_parse_are_skipped_and_counted() {
 fn a_mapping_that_cannot_collapse_names_the_fix() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "mapping", &[]);
-    let mut es = store(&cfg);
-    es.put_benchmarks(&mut cluster_docs().into_iter().map(Ok))
+    let es = blocking(&cfg);
+    es.put_benchmarks(cluster_docs().into_iter().map(Ok))
         .unwrap();
     let mut body = es_error(400, "search_phase_execution_exception", "all shards failed");
     body["error"]["root_cause"] = serde_json::json!([{ "type": "illegal_argument_exception",
         "reason": "Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [node_name] in order to load field data by uninverting the inverted index." }]);
     fake.fail_next(RequestMatcher::new("POST", "/_search"), 1, 400, body);
-    let e = elastic(es.latest_per_node(&window(), &mut |_| {}).unwrap_err());
+    let e = elastic(es.latest_per_node(&window(), |_| {}).unwrap_err());
     assert!(matches!(e, ElasticError::MappingConflict { .. }), "{e:?}");
     assert!(e.to_string().contains("compliancectl elastic setup"), "{e}");
     assert_eq!(
@@ -319,7 +417,8 @@ fn setup_reports_conflicting_existing_indices() {
     fake.set_mapping(&index, serde_json::json!({ "properties": {
         "node_name": { "type": "text", "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } } },
         "timestamp": { "type": "date" } } }));
-    let report = store(&cfg).setup().unwrap();
+    let store = blocking(&cfg);
+    let report = store.block_on(es_of(&store).setup()).unwrap();
     assert_eq!(report.conflicts.len(), 1, "{:?}", report.conflicts);
     let text = report.conflicts[0].to_string();
     assert!(
@@ -334,12 +433,12 @@ fn unreachable_cluster_is_retried_then_reported() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let es = store(&config(
+    let es = blocking(&config(
         &format!("http://127.0.0.1:{port}"),
         "x",
         &[("ELASTIC_RETRIES", "2")],
     ));
-    let e = elastic(es.list_reports().unwrap_err());
+    let e = elastic(es.all_reports().unwrap_err());
     assert!(
         matches!(e, ElasticError::Exhausted { attempts: 3, .. }),
         "{e:?}"
@@ -354,12 +453,12 @@ fn unreachable_cluster_is_retried_then_reported() {
 #[test]
 fn https_to_a_plain_http_port_is_a_tls_error() {
     let fake = FakeEs::start();
-    let es = store(&config(
+    let es = blocking(&config(
         &fake.url().replace("http://", "https://"),
         "x",
         &[],
     ));
-    let e = elastic(es.list_reports().unwrap_err());
+    let e = elastic(es.all_reports().unwrap_err());
     assert!(matches!(e, ElasticError::Tls { .. }), "{e:?}");
     assert!(e.to_string().contains("ELASTIC_CA"), "{e}");
 }
@@ -368,7 +467,8 @@ fn https_to_a_plain_http_port_is_a_tls_error() {
 fn a_failed_report_write_leaves_the_previous_report_whole() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "atomic", &[("ELASTIC_MAX_REQUEST_BYTES", "1MiB")]);
-    let first = large_report_is_split_and_read_back(&cfg);
+    let es = blocking(&cfg);
+    let first = split_report(&es);
     let parts_index = format!(
         "tigera_secure_ee_compliance_report_parts.{}",
         cfg.index_suffix
@@ -383,7 +483,6 @@ fn a_failed_report_write_leaves_the_previous_report_whole() {
         400,
         es_error(400, "document_parsing_exception", "failed to parse"),
     );
-    let mut es = store(&cfg);
     assert!(es.put_report(&second).is_err());
     assert_eq!(es.get_report(&first.id).unwrap(), Some(first));
     assert_eq!(

@@ -1,14 +1,12 @@
-//! The shared Elasticsearch scenarios against a real cluster. Opt-in: they run only when
+//! What only Elasticsearch does, against a real cluster. Opt-in: runs only when
 //! ELASTICSEARCH_URL is set (e.g. `http://elastic:changeme@localhost:9200` with the
-//! repository's docker-compose.yml), and say on the terminal that they were skipped
-//! otherwise. Each scenario uses its own index suffix (`t<pid>-<n>-<name>`), so runs do
-//! not interfere; delete `tigera_secure_ee_*.t*` indices to clean up.
-
-use super::scenarios;
+//! repository's docker-compose.yml), and says on the terminal that it was skipped
+//! otherwise. What every store does runs against a real cluster in `contract.rs`.
 
 use std::io::Write as _;
 
-use scenarios::*;
+use super::elastic::setup_is_idempotent;
+use super::support::*;
 
 /// The cluster URL, or `None` after telling the terminal (not the captured output) why
 /// the test did nothing.
@@ -27,59 +25,32 @@ fn cluster(test: &str) -> Option<String> {
     }
 }
 
-fn cfg(url: &str, name: &str, extra: &[(&str, &str)]) -> compliance_store::elastic::ElasticConfig {
-    config(url, &unique_suffix(name), extra)
-}
-
-#[test]
-fn real_same_report_as_sqlite_across_pages() {
-    if let Some(url) = cluster("real_same_report_as_sqlite_across_pages") {
-        same_report_as_sqlite(&cfg(&url, "same", &[("ELASTIC_PAGE_SIZE", "3")]));
-    }
-}
-
-#[test]
-fn real_reimport_replaces_documents() {
-    if let Some(url) = cluster("real_reimport_replaces_documents") {
-        reimport_replaces(&cfg(&url, "reimport", &[]));
-    }
-}
-
-#[test]
-fn real_missing_index_is_zero_nodes() {
-    if let Some(url) = cluster("real_missing_index_is_zero_nodes") {
-        missing_index_means_no_nodes(&cfg(&url, "missing", &[]));
-    }
-}
-
-#[test]
-fn real_report_round_trip_and_replacement() {
-    if let Some(url) = cluster("real_report_round_trip_and_replacement") {
-        report_round_trip(&cfg(&url, "roundtrip", &[]));
-    }
-}
-
-#[test]
-fn real_large_report_split_into_parts() {
-    if let Some(url) = cluster("real_large_report_split_into_parts") {
-        large_report_is_split_and_read_back(&cfg(
-            &url,
-            "split",
-            &[("ELASTIC_MAX_REQUEST_BYTES", "1MiB")],
-        ));
-    }
-}
-
 #[test]
 fn real_setup_twice() {
     if let Some(url) = cluster("real_setup_twice") {
-        setup_is_idempotent(&cfg(&url, "setup", &[]));
+        setup_is_idempotent(&config(&url, &unique_suffix("setup"), &[]));
     }
 }
 
+/// The split layout on a real cluster: several parts, none over the request limit, read
+/// back whole and by pages.
 #[test]
-fn real_open_from_datastore() {
-    if let Some(url) = cluster("real_open_from_datastore") {
-        opens_from_env(&cfg(&url, "open", &[]));
+fn real_large_report_split_into_parts() {
+    if let Some(url) = cluster("real_large_report_split_into_parts") {
+        let cfg = config(
+            &url,
+            &unique_suffix("split"),
+            &[("ELASTIC_MAX_REQUEST_BYTES", "1MiB")],
+        );
+        let es = blocking(&cfg);
+        let report = large_report("big", END, nodes_over_one_mib());
+        es.put_report(&report).unwrap();
+        assert_eq!(es.get_report(&report.id).unwrap().as_ref(), Some(&report));
+        let tail = es.report_nodes(&report.id, 390, 100).unwrap().unwrap();
+        assert_eq!(tail, report.cis_benchmark[390..490]);
+        assert_eq!(
+            es.report_head(&report.id).unwrap().unwrap().node_count,
+            report.cis_benchmark.len() as u64
+        );
     }
 }

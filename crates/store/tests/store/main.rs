@@ -1,7 +1,9 @@
-//! Both stores through their public API: SQLite on real files, Elasticsearch against the
-//! fake (and a real cluster when ELASTICSEARCH_URL is set).
+//! The store through its public API: one contract every backend keeps (SQLite, the fake
+//! Elasticsearch, a real cluster when ELASTICSEARCH_URL is set), then what each backend
+//! does on its own.
 
+mod contract;
 mod elastic;
 mod elastic_real;
-mod scenarios;
 mod sqlite;
+mod support;

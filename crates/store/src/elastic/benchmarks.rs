@@ -1,0 +1,193 @@
+//! Benchmark documents in Elasticsearch: the bulk import, and each node's latest document
+//! in a window through collapsed searches under a point in time.
+
+use compliance_core::model::{BenchmarkDocument, TextInterner};
+
+use super::bulk::BulkBatch;
+use super::request::{self, BENCHMARK_INDEX, Indices};
+use super::{ElasticError, ElasticStore, response};
+use crate::{InputError, QueryStats, QueryWindow, StoreError};
+
+/// How often a read reopens an expired point in time before giving up.
+const PIT_REOPENS: u32 = 3;
+
+impl ElasticStore {
+    /// Each node's latest documents in `window` ([`crate::Store::latest_per_node`]): a
+    /// point in time and collapsed pages of good documents, then of errored ones.
+    /// `requests` and `bytes_read` are what this store sent and read meanwhile.
+    pub async fn latest_per_node<F>(
+        &self,
+        window: &QueryWindow,
+        mut sink: F,
+    ) -> Result<QueryStats, StoreError>
+    where
+        F: FnMut(BenchmarkDocument),
+    {
+        let before = self.stats();
+        let mut stats = self.latest(window, &mut sink).await?;
+        let after = self.stats();
+        stats.requests = after.requests - before.requests;
+        stats.bytes_read = after.bytes_received - before.bytes_received;
+        Ok(stats)
+    }
+
+    async fn latest<F>(
+        &self,
+        window: &QueryWindow,
+        sink: &mut F,
+    ) -> Result<QueryStats, ElasticError>
+    where
+        F: FnMut(BenchmarkDocument),
+    {
+        let mut stats = QueryStats::default();
+        if self.owned(BENCHMARK_INDEX).await?.is_empty() {
+            tracing::warn!(
+                index = %self.indices.benchmark_write(),
+                url = self.transport.url(),
+                "no benchmark result index exists yet: the report has no nodes"
+            );
+            return Ok(stats);
+        }
+        let mut pit = self
+            .open_pit(BENCHMARK_INDEX, request::PIT_KEEP_ALIVE)
+            .await?;
+        let result = self
+            .read_latest_pages(window, &mut pit, sink, &mut stats)
+            .await;
+        self.close_pit(&pit).await;
+        result.map(|()| stats)
+    }
+
+    async fn read_latest_pages<F>(
+        &self,
+        window: &QueryWindow,
+        pit: &mut String,
+        sink: &mut F,
+        stats: &mut QueryStats,
+    ) -> Result<(), ElasticError>
+    where
+        F: FnMut(BenchmarkDocument),
+    {
+        let mut interner = TextInterner::new();
+        let mut reopened = 0;
+        // Good documents first, then errored ones; the report core keeps a node's good
+        // document over its errors whichever arrives first (docs/spec.md §4.2).
+        for errored in [false, true] {
+            let mut after: Option<String> = None;
+            loop {
+                let req = request::latest_per_node_page(
+                    window,
+                    pit,
+                    after.as_deref(),
+                    errored,
+                    self.page_size,
+                );
+                let resp = match self.send(&req).await {
+                    Ok(r) => r,
+                    Err(e) if is_pit_expired(&e) && reopened < PIT_REOPENS => {
+                        reopened += 1;
+                        tracing::warn!(
+                            after = after.as_deref().unwrap_or(""),
+                            "the point in time expired; reopening it and resuming after the last node read"
+                        );
+                        *pit = self
+                            .open_pit(BENCHMARK_INDEX, request::PIT_KEEP_ALIVE)
+                            .await?;
+                        continue;
+                    }
+                    Err(e) => return Err(explain_search_error(e, &self.indices)),
+                };
+                let page = response::parse_latest_page(&resp.body, &mut interner, &mut *sink)?;
+                stats.documents += page.documents;
+                for s in &page.skipped {
+                    stats.skipped += 1;
+                    tracing::warn!(index = %s.index, id = %s.id, "skipped a benchmark document that does not parse: {}", s.reason);
+                }
+                if let Some(p) = page.pit_id {
+                    *pit = p;
+                }
+                if page.hits < self.page_size || page.last_node.is_none() {
+                    break;
+                }
+                after = page.last_node;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the documents with `_bulk` in batches under the request limit
+    /// ([`crate::Store::put_benchmarks`]).
+    pub async fn put_benchmarks<I>(&self, docs: I) -> Result<u64, StoreError>
+    where
+        I: Iterator<Item = Result<BenchmarkDocument, InputError>>,
+    {
+        self.ensure_templates().await?;
+        let index = self.indices.benchmark_write();
+        let mut batch = BulkBatch::default();
+        let mut stored = 0u64;
+        for (read, item) in docs.enumerate() {
+            let read = read as u64;
+            let doc = item.map_err(|source| StoreError::Input { read, source })?;
+            if let Err(detail) = doc.validate() {
+                return Err(StoreError::InvalidDocument {
+                    path: self.transport.url().into(),
+                    index: read,
+                    node: doc.node_name.clone(),
+                    timestamp: doc.timestamp,
+                    detail,
+                });
+            }
+            let source = serde_json::to_vec(&doc).map_err(|e| StoreError::Encode {
+                what: format!("benchmark document of {}", doc.node_name),
+                detail: e.to_string(),
+            })?;
+            let id = request::benchmark_doc_id(&doc.node_name, &doc.timestamp);
+            if !batch.is_empty()
+                && batch.len() + source.len() + id.len() + 128 > self.max_request_bytes
+            {
+                stored += self
+                    .flush_bulk("store benchmark results", &mut batch, false, stored)
+                    .await?;
+            }
+            batch.push(&index, &id, &source);
+        }
+        if !batch.is_empty() {
+            stored += self
+                .flush_bulk("store benchmark results", &mut batch, true, stored)
+                .await?;
+        }
+        Ok(stored)
+    }
+}
+
+/// A 404 saying the point in time is gone (it outlived its keep-alive).
+fn is_pit_expired(e: &ElasticError) -> bool {
+    e.error_body().is_some_and(|(status, body)| {
+        status == 404 && body.mentions("search_context_missing_exception")
+    })
+}
+
+/// A search refused because `node_name` or `timestamp` has the wrong type gets the fix.
+fn explain_search_error(e: ElasticError, indices: &Indices) -> ElasticError {
+    let Some((400, body)) = e.error_body() else {
+        return e;
+    };
+    let text = body.summary().to_ascii_lowercase();
+    if text.contains("collapse")
+        || text.contains("text fields are not optimised")
+        || text.contains("fielddata")
+    {
+        return ElasticError::MappingConflict {
+            index: indices.read_patterns(BENCHMARK_INDEX),
+            field: "node_name".into(),
+            found: "a type that cannot be collapsed on".into(),
+            expected: "keyword".into(),
+            hint: format!(
+                "Elasticsearch said: {}. Run `compliancectl elastic setup`, then reindex the \
+                 existing benchmark indices (templates only apply to new indices)",
+                body.summary()
+            ),
+        };
+    }
+    e
+}

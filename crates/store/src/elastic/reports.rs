@@ -1,0 +1,623 @@
+//! Reports in Elasticsearch: storing one (whole, or split into parts when too large for
+//! one request), and the reads of the server and the CLI.
+//!
+//! Every read but [`ElasticStore::get_report`] and [`ElasticStore::report_nodes`] asks for
+//! the head fields only (`_source` filtering), so a list never moves node results.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use compliance_core::model::{CisBenchmarkNode, ReportDocument, TextInterner};
+
+use super::bulk::BulkBatch;
+use super::request::{self, PartsToDelete, REPORT_INDEX, RESULT_WINDOW};
+use super::response::{self, RawHit, ReportPart, SplitMarker};
+use super::{ElasticError, ElasticStore};
+use crate::query::{ReportHead, ReportPage, ReportQuery};
+
+impl ElasticStore {
+    /// Stores `report` under its id ([`crate::Store::put_report`]): one document when
+    /// its JSON fits one request, else in parts (see `docs/elasticsearch.md`).
+    pub async fn put_report(&self, report: &ReportDocument) -> Result<(), ElasticError> {
+        self.ensure_templates().await?;
+        // Encoding stops as soon as the limit is passed: a 10,000-node report is ~1 GB of
+        // JSON, which should never exist in memory at once; it goes out in parts instead.
+        let single = to_vec_within(report, self.max_request_bytes)
+            .map_err(|e| encode_error("report", report, e))?;
+        if let Some(single) = single {
+            let put = request::put_document(
+                "store report",
+                &self.indices.report_write(),
+                &report.id,
+                single,
+            );
+            match self.send(&put).await {
+                Ok(_) => {
+                    self.delete_parts_quietly(&report.id, PartsToDelete::All)
+                        .await;
+                    return Ok(());
+                }
+                Err(ElasticError::TooLarge { bytes, .. }) => {
+                    tracing::warn!(
+                        bytes,
+                        "the cluster refused the report as one document (413); storing it in parts"
+                    );
+                    let limit = (bytes / 2).max(1);
+                    return self.store_split_report(report, limit).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.store_split_report(report, self.max_request_bytes)
+            .await
+    }
+
+    /// The layout for reports larger than one request: parts first, then the head that
+    /// names their generation (the commit point), then cleanup of older generations.
+    async fn store_split_report(
+        &self,
+        report: &ReportDocument,
+        request_limit: usize,
+    ) -> Result<(), ElasticError> {
+        let generation = uuid::Uuid::new_v4().simple().to_string();
+        let parts = match self.write_parts(report, &generation, request_limit).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
+                    .await;
+                return Err(e);
+            }
+        };
+        let mut head =
+            serde_json::to_value(head_of(report)).map_err(|e| encode_error("head", report, e))?;
+        head["cisBenchmarkParts"] = Value::from(parts);
+        head["cisBenchmarkGeneration"] = Value::from(generation.clone());
+        head["cisBenchmarkNodeCount"] = Value::from(report.cis_benchmark.len() as u64);
+        let body = serde_json::to_vec(&head).map_err(|e| encode_error("head", report, e))?;
+        let put = request::put_document(
+            "store report",
+            &self.indices.report_write(),
+            &report.id,
+            body,
+        );
+        if let Err(e) = self.send(&put).await {
+            self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
+                .await;
+            return Err(e);
+        }
+        self.delete_parts_quietly(&report.id, PartsToDelete::AllBut(&generation))
+            .await;
+        tracing::info!(
+            parts,
+            nodes = report.cis_benchmark.len(),
+            "stored the report in parts"
+        );
+        Ok(())
+    }
+
+    /// Cuts the nodes, in order, into parts of at most [`request::PART_BYTES`] of JSON
+    /// and sends them in bulk batches under `request_limit`. Returns the part count.
+    async fn write_parts(
+        &self,
+        report: &ReportDocument,
+        generation: &str,
+        request_limit: usize,
+    ) -> Result<u64, ElasticError> {
+        let part_limit = request::PART_BYTES.min(request_limit / 2).max(1);
+        let mut out = PartsOut {
+            report,
+            generation,
+            index: self.indices.report_parts(),
+            request_limit,
+            batch: BulkBatch::default(),
+            parts: 0,
+        };
+        let mut nodes_json: Vec<u8> = Vec::new();
+        for node in &report.cis_benchmark {
+            let json =
+                serde_json::to_vec(node).map_err(|e| encode_error("node results", report, e))?;
+            if !nodes_json.is_empty() && nodes_json.len() + json.len() + 1 > part_limit {
+                self.push_part(&mut out, &nodes_json).await?;
+                nodes_json.clear();
+            }
+            if !nodes_json.is_empty() {
+                nodes_json.push(b',');
+            }
+            nodes_json.extend_from_slice(&json);
+        }
+        // The last part (an empty one for a report without nodes).
+        self.push_part(&mut out, &nodes_json).await?;
+        self.flush_bulk("store report parts", &mut out.batch, true, 0)
+            .await?;
+        Ok(out.parts)
+    }
+
+    /// Adds the next part to the batch, sending the batch first when the part would take
+    /// it over the request limit.
+    async fn push_part(
+        &self,
+        out: &mut PartsOut<'_>,
+        nodes_json: &[u8],
+    ) -> Result<(), ElasticError> {
+        let (id, doc) = part_document(out.report, out.generation, out.parts, nodes_json)?;
+        if !out.batch.is_empty() && out.batch.len() + doc.len() + id.len() + 128 > out.request_limit
+        {
+            self.flush_bulk("store report parts", &mut out.batch, false, 0)
+                .await?;
+        }
+        out.batch.push(&out.index, &id, &doc);
+        out.parts += 1;
+        Ok(())
+    }
+
+    async fn delete_parts_quietly(&self, id: &str, which: PartsToDelete<'_>) {
+        let req = request::delete_parts(&self.indices.report_parts(), id, which);
+        if let Err(e) = self.send(&req).await {
+            tracing::warn!(
+                report = id,
+                "could not delete report parts (they are never read): {e}"
+            );
+        }
+    }
+
+    /// The whole report ([`crate::Store::get_report`]): the newest copy of its document,
+    /// completed from its parts when split. A missing part is an error, never a shorter
+    /// report.
+    pub async fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, ElasticError> {
+        let resp = self
+            .send(&request::report_by_id(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report", &resp.body)?;
+        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+            return Ok(None);
+        };
+        let mut report: ReportDocument =
+            serde_json::from_str(hit.source.get()).map_err(|e| ElasticError::IncompleteReport {
+                id: id.to_string(),
+                detail: format!("the stored document does not parse: {e}"),
+            })?;
+        let mut texts = TextInterner::new();
+        texts.intern_nodes(&mut report.cis_benchmark);
+        if let (Some(parts), Some(generation)) = (marker.parts, marker.generation) {
+            report.cis_benchmark = self
+                .read_parts(id, &generation, parts, u64::MAX, &mut texts)
+                .await?;
+            if let Some(n) = marker.node_count
+                && n != report.cis_benchmark.len() as u64
+            {
+                return Err(ElasticError::IncompleteReport {
+                    id: id.to_string(),
+                    detail: format!(
+                        "the head lists {n} nodes, its parts {}",
+                        report.cis_benchmark.len()
+                    ),
+                });
+            }
+        }
+        Ok(Some(report))
+    }
+
+    /// A page of a report's nodes ([`crate::Store::report_nodes`]).
+    ///
+    /// What it costs: a single-document report is read whole (one request) for any page,
+    /// then cut; a split report reads its parts in order from the first up to the one
+    /// holding the page's last node, so early pages are cheap and the last page costs
+    /// the whole report.
+    pub async fn report_nodes(
+        &self,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<CisBenchmarkNode>>, ElasticError> {
+        #[derive(Deserialize)]
+        struct Nodes {
+            #[serde(rename = "cisBenchmark", default)]
+            nodes: Vec<CisBenchmarkNode>,
+        }
+        let resp = self
+            .send(&request::report_by_id(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report", &resp.body)?;
+        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+            return Ok(None);
+        };
+        let mut texts = TextInterner::new();
+        let end = offset.saturating_add(limit);
+        let mut nodes = match (marker.parts, marker.generation) {
+            (Some(parts), Some(generation)) => {
+                self.read_parts(id, &generation, parts, end, &mut texts)
+                    .await?
+            }
+            _ => {
+                let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
+                    ElasticError::IncompleteReport {
+                        id: id.to_string(),
+                        detail: format!("the stored document does not parse: {e}"),
+                    }
+                })?;
+                whole.nodes
+            }
+        };
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(nodes.len());
+        let end = usize::try_from(end).unwrap_or(usize::MAX).min(nodes.len());
+        nodes.truncate(end);
+        let mut page = nodes.split_off(start);
+        texts.intern_nodes(&mut page);
+        Ok(Some(page))
+    }
+
+    /// Reads the parts of a split report in order until at least `enough` nodes are in
+    /// (`u64::MAX`: all of them, each checked to be there).
+    async fn read_parts(
+        &self,
+        id: &str,
+        generation: &str,
+        parts: u64,
+        enough: u64,
+        texts: &mut TextInterner,
+    ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
+        let parts_index = self.indices.report_parts();
+        let mut nodes = Vec::new();
+        let mut next = 0u64;
+        loop {
+            let after = next.checked_sub(1);
+            let resp = self
+                .send(&request::report_parts_page(
+                    &parts_index,
+                    id,
+                    generation,
+                    after,
+                ))
+                .await?;
+            let (hits, _) = response::parse_hits("read report parts", &resp.body)?;
+            let count = hits.len();
+            for h in hits {
+                let part: ReportPart = serde_json::from_str(h.source.get()).map_err(|e| {
+                    ElasticError::IncompleteReport {
+                        id: id.to_string(),
+                        detail: format!("part {} does not parse: {e}", h.id),
+                    }
+                })?;
+                if part.part != next || part.report_id != id || part.generation != generation {
+                    return Err(ElasticError::IncompleteReport {
+                        id: id.to_string(),
+                        detail: format!(
+                            "expected part {next} of {parts}, found part {} ({})",
+                            part.part, h.id
+                        ),
+                    });
+                }
+                // Shared as each part arrives, so the copies never pile up.
+                let mut part_nodes = part.nodes;
+                texts.intern_nodes(&mut part_nodes);
+                nodes.extend(part_nodes);
+                next += 1;
+            }
+            if nodes.len() as u64 >= enough && next < parts {
+                // Enough for the caller: the parts after these are not needed.
+                return Ok(nodes);
+            }
+            // A short page, or every named part read: nothing more to ask for.
+            if count < request::PARTS_PAGE_SIZE || next >= parts {
+                break;
+            }
+        }
+        if next != parts {
+            return Err(ElasticError::IncompleteReport {
+                id: id.to_string(),
+                detail: format!(
+                    "the head names {parts} parts of generation {generation}, {next} were found"
+                ),
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// Everything of a report but its nodes ([`crate::Store::report_head`]): one search
+    /// by id for the head fields; of several copies, the newest.
+    pub async fn report_head(&self, id: &str) -> Result<Option<ReportHead>, ElasticError> {
+        let resp = self
+            .send(&request::report_head(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report head", &resp.body)?;
+        let Some((_, hit)) = newest_copy(id, &hits)? else {
+            return Ok(None);
+        };
+        head_of_hit(hit).map(Some)
+    }
+
+    /// The newest report of GlobalReport `name` ([`crate::Store::latest_report`]): a
+    /// search for one hit.
+    pub async fn latest_report(&self, name: &str) -> Result<Option<ReportHead>, ElasticError> {
+        let resp = self
+            .send(&request::latest_report(
+                &self.indices.read_patterns(REPORT_INDEX),
+                name,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("find the latest report", &resp.body)?;
+        hits.first().map(head_of_hit).transpose()
+    }
+
+    /// One page of the reports matching `query` ([`crate::Store::list_reports`]): one
+    /// search with `from`/`size`, sorted and counted by the cluster.
+    ///
+    /// Elasticsearch serves `from + size` up to [`RESULT_WINDOW`] (its default
+    /// `index.max_result_window`); a page beyond that is refused here with
+    /// [`ElasticError::ResultWindow`] before anything is sent. A head that does not parse
+    /// is left out of the page with a warning (the total still counts it).
+    pub async fn list_reports(&self, query: &ReportQuery) -> Result<ReportPage, ElasticError> {
+        let from = query
+            .offset()
+            .filter(|from| from.saturating_add(query.max_items) <= RESULT_WINDOW)
+            .ok_or(ElasticError::ResultWindow {
+                page: query.page,
+                max_items: query.max_items,
+                window: RESULT_WINDOW,
+            })?;
+        let resp = self
+            .send(&request::list_reports(
+                &self.indices.read_patterns(REPORT_INDEX),
+                query,
+                from,
+            ))
+            .await?;
+        let (hits, total) = response::parse_counted_hits("list reports", &resp.body)?;
+        let reports = hits.iter().filter_map(parsed_or_warned).collect();
+        Ok(ReportPage { reports, total })
+    }
+
+    /// Every report, each id once (its newest copy), newest window first
+    /// ([`crate::Store::all_reports`]): pages of heads under a point in time.
+    pub async fn all_reports(&self) -> Result<Vec<ReportHead>, ElasticError> {
+        if self.owned(REPORT_INDEX).await?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pit = self
+            .open_pit(REPORT_INDEX, request::LIST_PIT_KEEP_ALIVE)
+            .await?;
+        let result = self.all_report_pages(&mut pit).await;
+        self.close_pit(&pit).await;
+        Ok(keep_newest_copies(result?))
+    }
+
+    async fn all_report_pages(&self, pit: &mut String) -> Result<Vec<ReportHead>, ElasticError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<Value>> = None;
+        loop {
+            let resp = self
+                .send(&request::all_reports_page(pit, after.as_deref()))
+                .await?;
+            let (hits, pit_id) = response::parse_hits("list reports", &resp.body)?;
+            if let Some(p) = pit_id {
+                *pit = p;
+            }
+            out.extend(hits.iter().filter_map(parsed_or_warned));
+            if hits.len() < request::LIST_PAGE_SIZE {
+                break;
+            }
+            after = hits.last().map(|h| h.sort.clone());
+        }
+        Ok(out)
+    }
+}
+
+/// The parts of one split report on their way out.
+struct PartsOut<'a> {
+    report: &'a ReportDocument,
+    generation: &'a str,
+    index: String,
+    request_limit: usize,
+    batch: BulkBatch,
+    /// Parts added so far; the next part's number.
+    parts: u64,
+}
+
+/// The newest copy of report `id` among `hits`, as an error the caller can return.
+fn newest_copy<'h, 'a>(
+    id: &str,
+    hits: &'h [RawHit<'a>],
+) -> Result<Option<(SplitMarker, &'h RawHit<'a>)>, ElasticError> {
+    response::newest_copy(id, hits).map_err(|detail| ElasticError::IncompleteReport {
+        id: id.to_string(),
+        detail,
+    })
+}
+
+/// A hit's head, or the error that its stored head does not parse.
+fn head_of_hit(hit: &RawHit<'_>) -> Result<ReportHead, ElasticError> {
+    response::parse_head(&hit.id, hit.source.get())
+        .map(|(head, _)| head)
+        .map_err(|e| ElasticError::IncompleteReport {
+            id: hit.id.clone(),
+            detail: format!("the stored head in {} does not parse: {e}", hit.index),
+        })
+}
+
+/// A list entry, or `None` after a warning: one damaged document does not hide the rest.
+fn parsed_or_warned(hit: &RawHit<'_>) -> Option<ReportHead> {
+    match response::parse_head(&hit.id, hit.source.get()) {
+        Ok((head, _)) => Some(head),
+        Err(e) => {
+            tracing::warn!(index = %hit.index, id = %hit.id, "skipped a report that does not parse: {e}");
+            None
+        }
+    }
+}
+
+/// One head per id, the copy with the latest `generated_time` (a report id found in two
+/// indices), in the default list order.
+fn keep_newest_copies(heads: Vec<ReportHead>) -> Vec<ReportHead> {
+    let mut by_id: HashMap<String, ReportHead> = HashMap::new();
+    for head in heads {
+        match by_id.get(&head.id) {
+            Some(kept) if kept.generated_time >= head.generated_time => {}
+            _ => {
+                by_id.insert(head.id.clone(), head);
+            }
+        }
+    }
+    let order = ReportQuery::default();
+    let mut out: Vec<ReportHead> = by_id.into_values().collect();
+    out.sort_by(|a, b| order.compare(a, b));
+    out
+}
+
+/// Part `part` of a split report: its `_id` and document, the nodes' JSON spliced in
+/// as it is.
+fn part_document(
+    report: &ReportDocument,
+    generation: &str,
+    part: u64,
+    nodes_json: &[u8],
+) -> Result<(String, Vec<u8>), ElasticError> {
+    let head = serde_json::json!({ "reportId": report.id, "generation": generation, "part": part });
+    let mut doc = serde_json::to_vec(&head).map_err(|e| encode_error("part", report, e))?;
+    doc.pop(); // the closing brace: the nodes follow
+    doc.extend_from_slice(b",\"cisBenchmark\":[");
+    doc.extend_from_slice(nodes_json);
+    doc.extend_from_slice(b"]}");
+    Ok((format!("{}~{generation}~{part}", report.id), doc))
+}
+
+/// The report without its node results, for a split report's head; the nodes are
+/// not cloned (there may be 10,000 of them).
+fn head_of(r: &ReportDocument) -> ReportDocument {
+    ReportDocument {
+        cis_benchmark: Vec::new(),
+        id: r.id.clone(),
+        report_name: r.report_name.clone(),
+        report_type_name: r.report_type_name.clone(),
+        report_spec: r.report_spec.clone(),
+        report_type_spec: r.report_type_spec.clone(),
+        start_time: r.start_time,
+        end_time: r.end_time,
+        generation_time: r.generation_time,
+        cis_benchmark_summary: r.cis_benchmark_summary.clone(),
+        ui_summary: r.ui_summary.clone(),
+        cluster: r.cluster.clone(),
+        generated_time: r.generated_time,
+    }
+}
+
+/// `value` as JSON if it takes at most `limit` bytes, `None` (having written only a little
+/// more than `limit`) if it does not.
+fn to_vec_within<T: serde::Serialize>(
+    value: &T,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    struct Bounded {
+        buf: Vec<u8>,
+        limit: usize,
+        over: bool,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.buf.len() + bytes.len() > self.limit {
+                self.over = true;
+                return Err(std::io::Error::other("over the request size limit"));
+            }
+            self.buf.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Bounded {
+        buf: Vec::new(),
+        limit,
+        over: false,
+    };
+    match serde_json::to_writer(&mut w, value) {
+        Ok(()) => Ok(Some(w.buf)),
+        Err(_) if w.over => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn encode_error(what: &str, report: &ReportDocument, e: serde_json::Error) -> ElasticError {
+    ElasticError::Encode {
+        what: format!("{what} of report {}", report.id),
+        detail: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compliance_core::model::{
+        CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, time,
+    };
+
+    #[test]
+    fn encoding_within_a_limit_stops_once_it_is_passed() {
+        let value = vec!["x".repeat(10); 100];
+        let full = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            to_vec_within(&value, full.len()).unwrap(),
+            Some(full.clone())
+        );
+        assert_eq!(to_vec_within(&value, full.len() - 1).unwrap(), None);
+        assert_eq!(to_vec_within(&value, 0).unwrap(), None);
+    }
+
+    fn head(id: &str, end: &str, generated: &str) -> ReportHead {
+        let t = |s: &str| time::parse(s).unwrap();
+        ReportHead {
+            id: id.into(),
+            report_name: "daily".into(),
+            report_type_name: "cis-benchmark".into(),
+            report_spec: GlobalReportSpec::default(),
+            report_type_spec: GlobalReportTypeSpec::default(),
+            start_time: t(end),
+            end_time: t(end),
+            generation_time: t(generated),
+            generated_time: t(generated),
+            summary: CisBenchmarkSummary {
+                kind: "kube".into(),
+                high_count: 0,
+                med_count: 0,
+                low_count: 0,
+            },
+            ui_summary: "{}".into(),
+            cluster: "cluster".into(),
+            node_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_report_in_two_indices_is_listed_once_as_its_newest_copy() {
+        let heads = vec![
+            head("old", "2026-11-25T00:00:00Z", "2026-11-25T00:30:00Z"),
+            head("twice", "2026-11-26T00:00:00Z", "2026-11-26T00:30:00Z"),
+            head("twice", "2026-11-26T00:00:00Z", "2026-11-26T05:00:00Z"),
+            head("twice", "2026-11-26T00:00:00Z", "2026-11-26T01:00:00Z"),
+        ];
+        let kept = keep_newest_copies(heads);
+        let ids: Vec<(&str, String)> = kept
+            .iter()
+            .map(|h| (h.id.as_str(), time::format(&h.generated_time)))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("twice", "2026-11-26T05:00:00Z".to_string()),
+                ("old", "2026-11-25T00:30:00Z".to_string())
+            ]
+        );
+    }
+}
