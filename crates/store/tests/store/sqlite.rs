@@ -9,13 +9,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use compliance_core::model::{
-    BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CisBenchmarkNode, CisBenchmarkParams,
-    CisBenchmarkSummary, GlobalReportSpec, GlobalReportType, NodeSummary, Rating, ReportDocument,
-    ResultsFilter, SectionResult, TestResult, TestStatus, TestText,
+    BenchmarkDocument, BenchmarkTest, CisBenchmarkNode, NodeSummary, Rating, ReportDocument,
+    SectionResult, TestResult, TestStatus, TestText,
 };
 use compliance_store::sqlite::{OpenMode, SqliteStore};
 use compliance_store::{BlockingStore, QueryStats, QueryWindow, StoreError};
 use tempfile::TempDir;
+
+use super::support;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -496,161 +497,13 @@ fn an_empty_file_becomes_a_database() {
 // ---------------------------------------------------------------------------------------
 // Reports
 
-fn section(
-    texts: &[Arc<TestText>],
-    name: &str,
-    status: Rating,
-    tests: &[(usize, TestStatus, bool)],
-) -> SectionResult {
-    let results: Vec<TestResult> = tests
-        .iter()
-        .map(|(i, status, scored)| TestResult {
-            text: texts[*i].clone(),
-            status: status.clone(),
-            scored: *scored,
-        })
-        .collect();
-    let desc = results.first().map_or_else(
-        || "Empty section".to_string(),
-        |t| t.text.section_desc.clone(),
-    );
-    SectionResult {
-        status,
-        section: name.into(),
-        desc,
-        pass: tests.iter().filter(|t| t.1 == TestStatus::Pass).count() as u64,
-        fail: tests.iter().filter(|t| t.1 == TestStatus::Fail).count() as u64,
-        info: tests
-            .iter()
-            .filter(|t| matches!(t.1, TestStatus::Warn | TestStatus::Info))
-            .count() as u64,
-        results,
-    }
-}
-
-/// A report with the awkward cases: an errored node, a node without sections, odd
-/// statuses, unicode, a section whose description differs from its tests' and times
-/// with fractions of a second.
+/// The shared awkward report ([`support::report`]) with times a nanosecond apart from
+/// whole seconds, which SQLite keeps exactly.
 fn report(name: &str, end: &str) -> ReportDocument {
-    let texts = catalogue("cis-1.9");
-    let end = t(end);
-    let spec = GlobalReportSpec {
-        report_type: "cis-benchmark".into(),
-        schedule: Some("0 0 * * *".into()),
-        job_node_selector: [("pool".to_string(), "système".to_string())].into(),
-        suspend: Some(false),
-        cis: Some(CisBenchmarkParams {
-            high_threshold: Some(90),
-            med_threshold: Some(50),
-            include_unscored_tests: Some(false),
-            num_failed_tests: Some(3),
-            results_filters: vec![ResultsFilter {
-                benchmark_selection: Some(BenchmarkSelection {
-                    kubernetes_version: Some("1.29".into()),
-                }),
-                include: vec!["1.1.1".into()],
-                exclude: vec!["1.2".into()],
-            }],
-        }),
-    };
-    let mut odd = section(
-        &texts,
-        "1.2",
-        Rating::Med,
-        &[
-            (21, TestStatus::Pass, true),
-            (22, TestStatus::Other(Arc::from("SKIP")), true),
-            (23, TestStatus::Other(Arc::from("ÉCHEC ✗")), false),
-        ],
-    );
-    odd.desc = "API Server — überprüft".into();
-    let mut unicode_text = (*texts[0]).clone();
-    unicode_text.test_info =
-        "chmod 600 /etc/kubernetes/manifests/kube-apiserver.yaml → ✓ 完了".into();
-    let mut first = section(
-        &texts,
-        "1.1",
-        Rating::Low,
-        &[
-            (0, TestStatus::Fail, true),
-            (1, TestStatus::Warn, false),
-            (2, TestStatus::Info, true),
-        ],
-    );
-    first.results[0].text = Arc::new(unicode_text);
-    ReportDocument {
-        id: format!("{name}_cis-benchmark_6f1f9a4e-0000-5000-8000-000000000000"),
-        report_name: name.into(),
-        report_type_name: "cis-benchmark".into(),
-        report_spec: spec,
-        report_type_spec: GlobalReportType::builtin_cis_benchmark().spec,
-        start_time: end - Duration::days(1),
-        end_time: end,
-        generation_time: end + Duration::nanoseconds(1_800_000_000_123),
-        cis_benchmark_summary: CisBenchmarkSummary {
-            kind: "kube".into(),
-            high_count: 1,
-            med_count: 0,
-            low_count: 3,
-        },
-        cis_benchmark: vec![
-            CisBenchmarkNode {
-                node_name: "ip-10-0-1-7".into(),
-                kubernetes_version: "1.29.3".into(),
-                benchmarks_version: "cis-1.9".into(),
-                summary: NodeSummary {
-                    status: Rating::Low,
-                    total_pass: 1,
-                    total_fail: 1,
-                    total_info: 2,
-                    total: 2,
-                },
-                results: vec![
-                    first,
-                    odd,
-                    section(&texts, "5.9", Rating::High, &[]),
-                    section(&texts, "4.2", Rating::High, &[(80, TestStatus::Pass, true)]),
-                ],
-                error: String::new(),
-            },
-            CisBenchmarkNode {
-                node_name: "ip-10-0-1-8".into(),
-                kubernetes_version: String::new(),
-                benchmarks_version: String::new(),
-                summary: NodeSummary {
-                    status: Rating::Low,
-                    total_pass: 0,
-                    total_fail: 0,
-                    total_info: 0,
-                    total: 0,
-                },
-                results: Vec::new(),
-                error: "kubelet not found: exec: \"kubelet\": executable file not found".into(),
-            },
-            CisBenchmarkNode {
-                node_name: "nœud-3".into(),
-                kubernetes_version: "v1.29.3".into(),
-                benchmarks_version: "cis-1.9".into(),
-                summary: NodeSummary {
-                    status: Rating::High,
-                    total_pass: u64::from(u32::MAX) + 7,
-                    total_fail: 0,
-                    total_info: 0,
-                    total: u64::from(u32::MAX) + 7,
-                },
-                results: vec![section(
-                    &texts,
-                    "1.1",
-                    Rating::High,
-                    &[(0, TestStatus::Pass, true)],
-                )],
-                error: String::new(),
-            },
-        ],
-        ui_summary: r#"{"heading":"Kubernetes CIS Benchmark","type":"row","widgets":[]}"#.into(),
-        cluster: "prod-eu".into(),
-        generated_time: end + Duration::milliseconds(1_800_500),
-    }
+    let mut r = support::report(name, end);
+    r.generation_time = r.end_time + Duration::nanoseconds(1_800_000_000_123);
+    r.generated_time = r.end_time + Duration::milliseconds(1_800_500);
+    r
 }
 
 #[test]
