@@ -46,16 +46,6 @@ impl RawElasticEnv {
     }
 }
 
-/// A configuration for `url` with every default, read the way ELASTIC_URL is (credentials
-/// in the URL become basic authentication): tests and tools.
-pub fn for_url(url: &str) -> Result<ElasticConfig, ConfigError> {
-    let raw = RawElasticEnv {
-        elastic_url: Some(url.to_string()),
-        ..RawElasticEnv::default()
-    };
-    from_env(&raw)?.ok_or_else(|| ConfigError::new("ELASTIC_URL", url, "is empty"))
-}
-
 /// Reads the configuration; `None` when neither ELASTIC_HOST nor ELASTIC_URL is set.
 pub fn from_env(env: &RawElasticEnv) -> Result<Option<ElasticConfig>, ConfigError> {
     if !env.configured() {

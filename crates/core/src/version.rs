@@ -163,13 +163,17 @@ pub fn into_canonical(raw: String) -> String {
 }
 
 /// Whether a results filter's `benchmarkSelection.kubernetesVersion` selects a node's
-/// version (docs/spec.md §4.3): equal, or a dotted prefix ("1.13" selects "1.13.7", not "1.130"),
-/// both sides compared in their [`canonical`] spelling, so `v1.13` selects
+/// version (docs/spec.md §4.3): equal, or a dotted prefix ("1.13" selects "1.13.7", not
+/// "1.130"), both sides compared in their [`canonical`] spelling, so `v1.13` selects
 /// `1.13.7-eks-1a2b` too.
 pub fn selects(selection: &str, node_version: &str) -> bool {
-    let sel = canonical(selection);
-    let node = canonical(node_version);
-    match node.strip_prefix(sel.as_ref()) {
+    is_dotted_prefix(&canonical(selection), &canonical(node_version))
+}
+
+/// [`selects`] for two versions already in their [`canonical`] spelling: the report core
+/// puts each selection and each node's version in it once, not once per comparison.
+pub fn is_dotted_prefix(selection: &str, version: &str) -> bool {
+    match version.strip_prefix(selection) {
         Some("") => true,
         Some(rest) => rest.starts_with('.'),
         None => false,

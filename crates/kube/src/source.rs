@@ -52,9 +52,7 @@ impl KubeSettings {
             retry_delay: Duration::from_secs(1),
         }
     }
-}
 
-impl KubeSettings {
     fn group_version(&self) -> String {
         format!("{}/{VERSION}", self.group)
     }

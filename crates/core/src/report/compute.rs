@@ -153,7 +153,11 @@ impl<'a> ReportBuilder<'a> {
         let mut results = Vec::with_capacity(nodes.len());
         for (name, candidate) in nodes {
             let node = match candidate {
-                Candidate { ok: Some(doc), .. } => {
+                Candidate {
+                    ok: Some(mut doc), ..
+                } => {
+                    // Once per node, in the spelling the filters and the report keep.
+                    doc.kubernetes_version = version::into_canonical(doc.kubernetes_version);
                     let filter = filters.for_version(&doc.kubernetes_version);
                     node_result(name, doc, filter, &params, &mut stats)
                 }
@@ -344,7 +348,7 @@ fn node_result(
             total_info: node_counts.info,
             total: node_counts.total(),
         },
-        kubernetes_version: version::into_canonical(doc.kubernetes_version),
+        kubernetes_version: doc.kubernetes_version,
         benchmarks_version: doc.version,
         results: section_results,
         error: String::new(),

@@ -19,8 +19,9 @@ impl CompiledFilter {
         let selection = f
             .benchmark_selection
             .as_ref()
-            .and_then(|s| s.kubernetes_version.clone())
-            .filter(|v| !v.trim().is_empty());
+            .and_then(|s| s.kubernetes_version.as_deref())
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| version::canonical(v).into_owned());
         CompiledFilter {
             selection,
             include: f.include.iter().map(|s| s.trim().to_string()).collect(),
@@ -28,11 +29,12 @@ impl CompiledFilter {
         }
     }
 
-    /// An entry without a selection matches every node.
+    /// An entry without a selection matches every node. `node_version` must be in its
+    /// [`version::canonical`] spelling, as the report core keeps it.
     pub fn selects(&self, node_version: &str) -> bool {
         match &self.selection {
             None => true,
-            Some(sel) => version::selects(sel, node_version),
+            Some(sel) => version::is_dotted_prefix(sel, node_version),
         }
     }
 
@@ -97,7 +99,8 @@ impl FilterSet {
         }
     }
 
-    /// The filter for a node; the include-all filter when none selects it.
+    /// The filter for a node whose version is in its [`version::canonical`] spelling; the
+    /// include-all filter when none selects it.
     pub fn for_version(&self, node_version: &str) -> &CompiledFilter {
         self.filters
             .iter()
@@ -150,6 +153,19 @@ mod tests {
         let f = set.for_version("1.28.0");
         assert!(f.includes(true, "1.1.1", "1.1", true));
         assert!(!f.includes(true, "1.1.2", "1.1", true));
+    }
+
+    #[test]
+    fn rule_3_selections_are_compared_in_the_one_version_spelling() {
+        let set = FilterSet::new(&[filter(Some(" v1.29.3-eks-1a2b "), &[], &["1.1.1"])]);
+        assert!(
+            !set.for_version("1.29.3")
+                .includes(true, "1.1.1", "1.1", true)
+        );
+        assert!(
+            set.for_version("1.29.30")
+                .includes(true, "1.1.1", "1.1", true)
+        );
     }
 
     #[test]
