@@ -16,7 +16,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
     ValidationRule,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use kube::core::CustomResourceExt;
 use schemars::JsonSchema;
@@ -57,6 +57,12 @@ pub const VERSION: &str = "v3";
         description = "Report Jobs still running"
     ),
     printcolumn(
+        name = "Last Success",
+        type_ = "date",
+        json_path = ".status.lastSuccessfulReportJobs[-1:].jobCompletionTime",
+        description = "When the newest successful report Job finished"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -83,6 +89,10 @@ pub struct GlobalReportStatus {
     /// The newest failed report Jobs (3 kept by default).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_failed_report_jobs: Vec<CompletedReportJob>,
+    /// Whether the controller can schedule this report's Jobs, and if not, why (the
+    /// `Scheduling` condition; not in Calico, which told only through events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 /// One report Job and the window it reports on.
@@ -361,6 +371,10 @@ mod tests {
                 ("Suspend", ".spec.suspend"),
                 ("Last Report End", ".status.lastScheduledReportJob.end"),
                 ("Active Jobs", ".status.activeReportJobs[*].job.name"),
+                (
+                    "Last Success",
+                    ".status.lastSuccessfulReportJobs[-1:].jobCompletionTime"
+                ),
                 ("Age", ".metadata.creationTimestamp"),
             ]
         );
