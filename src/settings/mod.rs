@@ -10,6 +10,7 @@
 //! testable without touching the process environment or the clock.
 
 pub mod benchmarker;
+pub mod controller;
 pub mod elastic;
 pub mod reporter;
 
@@ -101,6 +102,17 @@ pub struct RawEnv {
     pub tigera_compliance_report_start_time: Option<String>,
     pub tigera_compliance_report_end_time: Option<String>,
     pub tigera_compliance_job_start_delay: Option<String>,
+    /// The controller's variables (see [`controller`]).
+    pub tigera_compliance_job_namespace: Option<String>,
+    pub tigera_compliance_job_name_prefix: Option<String>,
+    pub tigera_compliance_ignore_unstarted_report_after: Option<String>,
+    pub tigera_compliance_max_active_jobs: Option<String>,
+    pub tigera_compliance_max_job_retries: Option<String>,
+    pub tigera_compliance_max_successful_jobs_history: Option<String>,
+    pub tigera_compliance_max_failed_jobs_history: Option<String>,
+    pub compliance_leader_election: Option<String>,
+    pub compliance_lease_duration: Option<String>,
+    pub pod_name: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
     pub compliance_datastore: Option<String>,

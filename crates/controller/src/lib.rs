@@ -10,8 +10,11 @@
 //!   leader election and shutdown together.
 
 pub mod jobs;
+pub mod lease;
 pub mod name;
 pub mod plan;
+pub mod reconcile;
+pub mod run;
 pub mod settings;
 pub mod template;
 pub mod window;

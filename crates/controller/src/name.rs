@@ -65,7 +65,11 @@ mod tests {
     #[test]
     fn job_name_is_prefix_report_and_end_seconds() {
         assert_eq!(
-            job_name("compliance-reporter.", "daily-cis-results", t(1_764_201_600)),
+            job_name(
+                "compliance-reporter.",
+                "daily-cis-results",
+                t(1_764_201_600)
+            ),
             "compliance-reporter.daily-cis-results-1764201600"
         );
     }

@@ -228,14 +228,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
         ),
         None => ("the schedule never fires again".to_string(), None),
     };
-    let mut condition = condition(report, true, "Scheduling", message, input.now);
     // The message names the next window, so it changes with every window; only a change
-    // of state counts as a transition.
-    if let Some(old) = old_condition(report) {
-        if old.status == condition.status && old.reason == condition.reason {
-            condition.last_transition_time = old.last_transition_time.clone();
-        }
-    }
+    // of status or reason moves lastTransitionTime (see `condition`).
+    let condition = condition(report, true, "Scheduling", message, input.now);
     Plan {
         create,
         condition,
@@ -271,31 +266,35 @@ pub fn rebuild(
         .collect();
     let mut delete = Vec::new();
     let mut events = Vec::new();
-    let mut finished = |want_success: bool, keep: usize| -> Vec<CompletedReportJob> {
-        let all: Vec<&&OwnedJob> = sorted
-            .iter()
-            .filter(|j| match j.state {
-                JobState::Succeeded { .. } => want_success,
-                JobState::Failed { .. } => !want_success,
-                JobState::Active => false,
-            })
-            .collect();
-        let cut = all.len().saturating_sub(keep);
-        delete.extend(all[..cut].iter().map(|j| j.name.clone()));
-        let previously = if want_success {
-            &old.last_successful_report_jobs
-        } else {
-            &old.last_failed_report_jobs
-        };
-        all[cut..]
-            .iter()
-            .map(|j| {
-                let at = match j.state {
-                    JobState::Succeeded { at } | JobState::Failed { at } => at,
-                    JobState::Active => None,
-                };
-                if !previously.iter().any(|p| job_ref_name(&p.report_job) == j.name) {
-                    events.push(PlannedEvent {
+    let mut finished =
+        |want_success: bool, keep: usize| -> Vec<CompletedReportJob> {
+            let all: Vec<&&OwnedJob> = sorted
+                .iter()
+                .filter(|j| match j.state {
+                    JobState::Succeeded { .. } => want_success,
+                    JobState::Failed { .. } => !want_success,
+                    JobState::Active => false,
+                })
+                .collect();
+            let cut = all.len().saturating_sub(keep);
+            delete.extend(all[..cut].iter().map(|j| j.name.clone()));
+            let previously = if want_success {
+                &old.last_successful_report_jobs
+            } else {
+                &old.last_failed_report_jobs
+            };
+            all[cut..]
+                .iter()
+                .map(|j| {
+                    let at = match j.state {
+                        JobState::Succeeded { at } | JobState::Failed { at } => at,
+                        JobState::Active => None,
+                    };
+                    if !previously
+                        .iter()
+                        .any(|p| job_ref_name(&p.report_job) == j.name)
+                    {
+                        events.push(PlannedEvent {
                         warning: !want_success,
                         reason: if want_success { "JobSucceeded" } else { "JobFailed" },
                         message: format!(
@@ -314,14 +313,14 @@ pub fn rebuild(
                         ),
                         job: Some(j.name.clone()),
                     });
-                }
-                CompletedReportJob {
-                    report_job: report_job(j),
-                    job_completion_time: at.map(to_k8s),
-                }
-            })
-            .collect()
-    };
+                    }
+                    CompletedReportJob {
+                        report_job: report_job(j),
+                        job_completion_time: at.map(to_k8s),
+                    }
+                })
+                .collect()
+        };
     let successful = finished(true, settings.max_successful_jobs_history);
     let failed = finished(false, settings.max_failed_jobs_history);
     Rebuilt {
@@ -377,9 +376,7 @@ fn condition(
     let status = if ok { "True" } else { "False" };
     let since = old_condition(report)
         .filter(|c| c.status == status && c.reason == reason)
-        .map_or(to_k8s(now), |c| {
-            c.last_transition_time.clone()
-        });
+        .map_or(to_k8s(now), |c| c.last_transition_time.clone());
     Condition {
         type_: SCHEDULING.to_string(),
         status: status.to_string(),
@@ -392,8 +389,9 @@ fn condition(
 
 /// A warning event when the condition newly turned to this problem.
 fn on_transition(report: &ReportView<'_>, new: &Condition, warning: bool) -> Option<PlannedEvent> {
-    let same = old_condition(report)
-        .is_some_and(|old| old.status == new.status && old.reason == new.reason && old.message == new.message);
+    let same = old_condition(report).is_some_and(|old| {
+        old.status == new.status && old.reason == new.reason && old.message == new.message
+    });
     (!same).then(|| PlannedEvent {
         warning,
         reason: match new.reason.as_str() {
@@ -416,9 +414,9 @@ fn humanize(d: Duration) -> String {
 /// `168h`, `30m`, `90s`: the largest whole unit, as the variables are usually written.
 fn humantime_like(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
+    if s.is_multiple_of(3600) && s > 0 {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
+    } else if s.is_multiple_of(60) && s > 0 {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

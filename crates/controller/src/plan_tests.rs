@@ -129,7 +129,10 @@ fn suspend_stops_new_jobs() {
     let plan = case.plan(t("2026-11-25T00:31:00Z"));
     assert!(plan.create.is_empty());
     assert_eq!(
-        (plan.condition.status.as_str(), plan.condition.reason.as_str()),
+        (
+            plan.condition.status.as_str(),
+            plan.condition.reason.as_str()
+        ),
         ("False", "Suspended")
     );
 }
@@ -138,7 +141,10 @@ fn suspend_stops_new_jobs() {
 fn an_empty_schedule_or_a_deleted_report_starts_no_jobs() {
     let mut case = Case::daily();
     case.schedule = Some(" ");
-    assert_eq!(case.plan(t("2026-11-25T00:31:00Z")).condition.reason, "NoSchedule");
+    assert_eq!(
+        case.plan(t("2026-11-25T00:31:00Z")).condition.reason,
+        "NoSchedule"
+    );
     case.schedule = Some("0 0 * * *");
     case.deleting = true;
     let plan = case.plan(t("2026-11-25T00:31:00Z"));
@@ -153,7 +159,11 @@ fn an_invalid_schedule_is_a_condition_and_one_event() {
     let plan = case.plan(t("2026-11-25T00:31:00Z"));
     assert!(plan.create.is_empty());
     assert_eq!(plan.condition.reason, "InvalidSchedule");
-    assert!(plan.condition.message.contains("spec.schedule"), "{}", plan.condition.message);
+    assert!(
+        plan.condition.message.contains("spec.schedule"),
+        "{}",
+        plan.condition.message
+    );
     assert_eq!(plan.events.len(), 1);
     // Once the condition says so, the event is not repeated on every pass.
     case.status.conditions = vec![plan.condition];
@@ -191,8 +201,15 @@ fn never_more_active_jobs_than_max_active_jobs() {
         .collect();
     let plan = case.plan(t("2026-11-28T06:00:00Z"));
     assert_eq!(plan.create.len(), 1, "5 active at most, 4 already are");
-    assert!(plan.condition.message.contains("waits"), "{}", plan.condition.message);
-    assert_eq!(plan.next_check, None, "a Job finishing triggers the next pass");
+    assert!(
+        plan.condition.message.contains("waits"),
+        "{}",
+        plan.condition.message
+    );
+    assert_eq!(
+        plan.next_check, None,
+        "a Job finishing triggers the next pass"
+    );
 }
 
 #[test]
@@ -210,7 +227,11 @@ fn catch_up_after_a_week_long_outage_is_bounded_at_168h_oldest_first() {
     assert_eq!(plan.create[0].window.start, t("2026-11-13T00:00:00Z"));
     assert!(ends(&plan).windows(2).all(|w| w[0] < w[1]));
     assert_eq!(plan.events[0].reason, "WindowsSkipped");
-    assert!(plan.events[0].message.contains("168h"), "{}", plan.events[0].message);
+    assert!(
+        plan.events[0].message.contains("168h"),
+        "{}",
+        plan.events[0].message
+    );
 }
 
 #[test]
@@ -245,20 +266,55 @@ fn restored_report_recovers_its_last_window_from_the_store() {
 #[test]
 fn status_is_rebuilt_from_owned_jobs_sorted_and_within_history_limits() {
     let jobs = vec![
-        job("s3", "2026-11-23T00:00:00Z", "2026-11-24T00:00:00Z", JobState::Succeeded { at: Some(t("2026-11-24T00:40:00Z")) }),
-        job("s1", "2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", JobState::Succeeded { at: None }),
-        job("s2", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z", JobState::Succeeded { at: None }),
-        job("f1", "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z", JobState::Failed { at: None }),
-        job("a1", "2026-11-24T00:00:00Z", "2026-11-25T00:00:00Z", JobState::Active),
+        job(
+            "s3",
+            "2026-11-23T00:00:00Z",
+            "2026-11-24T00:00:00Z",
+            JobState::Succeeded {
+                at: Some(t("2026-11-24T00:40:00Z")),
+            },
+        ),
+        job(
+            "s1",
+            "2026-11-21T00:00:00Z",
+            "2026-11-22T00:00:00Z",
+            JobState::Succeeded { at: None },
+        ),
+        job(
+            "s2",
+            "2026-11-22T00:00:00Z",
+            "2026-11-23T00:00:00Z",
+            JobState::Succeeded { at: None },
+        ),
+        job(
+            "f1",
+            "2026-11-20T00:00:00Z",
+            "2026-11-21T00:00:00Z",
+            JobState::Failed { at: None },
+        ),
+        job(
+            "a1",
+            "2026-11-24T00:00:00Z",
+            "2026-11-25T00:00:00Z",
+            JobState::Active,
+        ),
     ];
     let condition = Case::daily().plan(t("2026-11-25T00:00:00Z")).condition;
-    let rebuilt = rebuild(&GlobalReportStatus::default(), &jobs, condition, &Settings::default());
+    let rebuilt = rebuild(
+        &GlobalReportStatus::default(),
+        &jobs,
+        condition,
+        &Settings::default(),
+    );
     let names = |list: &[CompletedReportJob]| -> Vec<String> {
         list.iter()
             .map(|j| job_ref_name(&j.report_job).to_string())
             .collect()
     };
-    assert_eq!(names(&rebuilt.status.last_successful_report_jobs), ["s2", "s3"]);
+    assert_eq!(
+        names(&rebuilt.status.last_successful_report_jobs),
+        ["s2", "s3"]
+    );
     assert_eq!(names(&rebuilt.status.last_failed_report_jobs), ["f1"]);
     assert_eq!(rebuilt.delete, ["s1"], "beyond the 2 successful kept");
     assert_eq!(rebuilt.status.active_report_jobs.len(), 1);
@@ -268,13 +324,20 @@ fn status_is_rebuilt_from_owned_jobs_sorted_and_within_history_limits() {
     );
     let s3 = &rebuilt.status.last_successful_report_jobs[1];
     assert_eq!(
-        s3.job_completion_time.as_ref().map(crate::k8s_time::from_k8s),
+        s3.job_completion_time
+            .as_ref()
+            .map(crate::k8s_time::from_k8s),
         Some(t("2026-11-24T00:40:00Z"))
     );
     let reasons: Vec<_> = rebuilt.events.iter().map(|e| e.reason).collect();
     assert_eq!(reasons, ["JobSucceeded", "JobSucceeded", "JobFailed"]);
     // Rebuilt again from the status it wrote: no repeated events.
-    let again = rebuild(&rebuilt.status, &jobs, rebuilt.status.conditions[0].clone(), &Settings::default());
+    let again = rebuild(
+        &rebuilt.status,
+        &jobs,
+        rebuilt.status.conditions[0].clone(),
+        &Settings::default(),
+    );
     assert!(again.events.is_empty());
     assert_eq!(again.status, rebuilt.status);
 }
@@ -282,11 +345,19 @@ fn status_is_rebuilt_from_owned_jobs_sorted_and_within_history_limits() {
 #[test]
 fn last_scheduled_report_job_outlives_the_deletion_of_its_job() {
     let mut old = GlobalReportStatus::default();
-    let j = job("late", "2026-11-24T00:00:00Z", "2026-11-25T00:00:00Z", JobState::Active);
+    let j = job(
+        "late",
+        "2026-11-24T00:00:00Z",
+        "2026-11-25T00:00:00Z",
+        JobState::Active,
+    );
     old.last_scheduled_report_job = Some(report_job(&j));
     let condition = Case::daily().plan(t("2026-11-25T00:00:00Z")).condition;
     let rebuilt = rebuild(&old, &[], condition, &Settings::default());
-    assert_eq!(rebuilt.status.last_scheduled_report_job, old.last_scheduled_report_job);
+    assert_eq!(
+        rebuilt.status.last_scheduled_report_job,
+        old.last_scheduled_report_job
+    );
 }
 
 // --- the controller as a state machine, crashing anywhere ------------------------------

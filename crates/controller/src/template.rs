@@ -124,9 +124,7 @@ pub fn build_job(
         let selector = spec.node_selector.get_or_insert_with(Default::default);
         for (key, value) in node_selector {
             // The template's keys win: the operator who wrote it pinned them on purpose.
-            selector
-                .entry(key.clone())
-                .or_insert_with(|| value.clone());
+            selector.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
     let reporter = spec
@@ -268,7 +266,11 @@ mod tests {
         assert!(pod.containers[0].env.as_ref().unwrap()[0].value.as_deref() == Some("stale"));
         let owner_ref = &job.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(
-            (owner_ref.kind.as_str(), owner_ref.uid.as_str(), owner_ref.controller),
+            (
+                owner_ref.kind.as_str(),
+                owner_ref.uid.as_str(),
+                owner_ref.controller
+            ),
             ("GlobalReport", "uid-1", Some(true))
         );
         assert_eq!(job.metadata.namespace.as_deref(), Some("tigera-compliance"));
@@ -285,10 +287,22 @@ mod tests {
     #[test]
     fn on_failure_restart_policy_is_kept() {
         let mut t = template(&["reporter"]);
-        t.template.as_mut().unwrap().spec.as_mut().unwrap().restart_policy =
-            Some("OnFailure".into());
-        let job = build_job(&t, &owner(), &BTreeMap::new(), "j", window(), &Settings::default())
-            .unwrap();
+        t.template
+            .as_mut()
+            .unwrap()
+            .spec
+            .as_mut()
+            .unwrap()
+            .restart_policy = Some("OnFailure".into());
+        let job = build_job(
+            &t,
+            &owner(),
+            &BTreeMap::new(),
+            "j",
+            window(),
+            &Settings::default(),
+        )
+        .unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("OnFailure"));
     }
@@ -313,7 +327,10 @@ mod tests {
     fn the_report_template_comes_before_the_shared_one() {
         assert_eq!(
             template_names("daily"),
-            ["tigera.io.report.daily".to_string(), "tigera.io.report".to_string()]
+            [
+                "tigera.io.report.daily".to_string(),
+                "tigera.io.report".to_string()
+            ]
         );
     }
 }

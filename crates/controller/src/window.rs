@@ -161,7 +161,10 @@ mod tests {
         );
         let (next, due_at) = due.next.unwrap();
         assert_eq!(next.start, t("2026-11-23T00:00:00Z"));
-        assert!(due_at < t("2026-11-26T01:00:00Z"), "already due, held back by the limit");
+        assert!(
+            due_at < t("2026-11-26T01:00:00Z"),
+            "already due, held back by the limit"
+        );
     }
 
     #[test]
@@ -174,7 +177,11 @@ mod tests {
         assert_eq!(skipped.end, t("2026-11-23T00:00:00Z"));
         assert_eq!(due.windows.len(), 7);
         assert_eq!(due.windows[0].start, t("2026-11-23T00:00:00Z"));
-        assert!(due.windows.iter().all(|w| w.end >= now - Duration::hours(168)));
+        assert!(
+            due.windows
+                .iter()
+                .all(|w| w.end >= now - Duration::hours(168))
+        );
     }
 
     #[test]

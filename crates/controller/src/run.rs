@@ -1,0 +1,257 @@
+//! The controller process: watches, leader election, the reconcile loop and shutdown.
+//!
+//! Every replica keeps warm caches (GlobalReports, their Jobs, the PodTemplates) and is
+//! ready as soon as they are synced; only the Lease holder reconciles. A leader that
+//! loses its Lease stops at once and [`run`] returns [`RunError::LostLease`], so the
+//! process exits and restarts as a follower (what client-go's controllers do too). On
+//! shutdown, reconciles in flight finish, then the Lease is released so the other replica
+//! takes over without waiting for it to expire.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::PodTemplate;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+use crate::lease::{Elector, Leadership};
+use crate::reconcile::{self, Context, Recover, Stats};
+use crate::settings::Settings;
+use crate::template::{MANAGED_BY, MANAGED_BY_LABEL};
+
+/// The field manager and event reporter name.
+pub const CONTROLLER_NAME: &str = "compliance-controller";
+/// How long the caches get to sync before the controller gives up (and restarts).
+const SYNC_TIMEOUT: StdDuration = StdDuration::from_secs(120);
+
+/// Leader election settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseOptions {
+    /// The Lease's name, in the Job namespace.
+    pub name: String,
+    /// This replica's identity (the pod's name).
+    pub identity: String,
+    pub duration: Duration,
+}
+
+/// How to run.
+pub struct Options {
+    pub settings: Settings,
+    /// API group of the GlobalReport CRD (COMPLIANCE_API_GROUP).
+    pub group: String,
+    /// `None`: no leader election (a single replica).
+    pub lease: Option<LeaseOptions>,
+    pub recover: Option<Recover>,
+    /// Reconciles running at once (default 16).
+    pub concurrency: u16,
+}
+
+/// Why the controller stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the watch caches did not sync within {0:?}: {1}")]
+    NotSynced(StdDuration, String),
+    #[error("lost the Lease {0}: another replica leads now; restarting as a follower")]
+    LostLease(String),
+    #[error("leader election on Lease {lease}: {source}")]
+    Election {
+        lease: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// GlobalReport in `group`.
+pub fn global_report_resource(group: &str) -> ApiResource {
+    let mut resource = ApiResource::erase::<compliance_kube::crd::GlobalReportResource>(&());
+    resource.group = group.to_string();
+    resource.api_version = format!("{group}/{}", resource.version);
+    resource
+}
+
+/// Runs until `shutdown` resolves (then returns `Ok`) or the Lease is lost.
+/// `ready` is called once the caches are synced.
+pub async fn run(
+    client: Client,
+    options: Options,
+    stats: Arc<Stats>,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let settings = options.settings;
+    let namespace = settings.namespace.clone();
+    let resource = global_report_resource(&options.group);
+    let reports: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let jobs_api: Api<Job> = Api::namespaced(client.clone(), &namespace);
+    let templates_api: Api<PodTemplate> = Api::namespaced(client.clone(), &namespace);
+    let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+
+    // The Jobs cache: only Jobs this controller made, without their managed fields.
+    let (jobs, jobs_writer) = reflector::store::<Job>();
+    let jobs_stream = reflector::reflector(
+        jobs_writer,
+        watcher(
+            jobs_api.clone(),
+            watcher::Config::default().labels(&managed),
+        ),
+    )
+    .modify(|job| job.managed_fields_mut().clear())
+    .default_backoff();
+    let jobs_task = tokio::spawn(jobs_stream.for_each(|_| async {}));
+
+    // The PodTemplates cache; any change re-plans every report (templates change rarely,
+    // and a fixed template should start the waiting windows at once).
+    let (templates, templates_writer) = reflector::store::<PodTemplate>();
+    let template_changes = reflector::reflector(
+        templates_writer,
+        watcher(templates_api, watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .filter_map(|r| async move { r.ok().map(|_| ()) });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared_stop = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shared_stop.send(true);
+    });
+
+    let synced = async {
+        jobs.wait_until_ready().await.map_err(|e| e.to_string())?;
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(SYNC_TIMEOUT, synced).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(RunError::NotSynced(SYNC_TIMEOUT, e)),
+        Err(_) => {
+            return Err(RunError::NotSynced(
+                SYNC_TIMEOUT,
+                "no answer to the Job watch (check the controller's RBAC: list and watch jobs)"
+                    .into(),
+            ));
+        }
+    }
+    ready();
+
+    // Leader election: wait to lead, then keep renewing in the background.
+    let (leadership, elector) = match &options.lease {
+        None => (Leadership::always(), None),
+        Some(lease) => {
+            let elector = Arc::new(Elector {
+                api: Api::<Lease>::namespaced(client.clone(), &namespace),
+                name: lease.name.clone(),
+                identity: lease.identity.clone(),
+                duration: lease.duration,
+                leadership: Leadership::default(),
+            });
+            let mut stop = stop_rx.clone();
+            loop {
+                if *stop.borrow() {
+                    jobs_task.abort();
+                    return Ok(());
+                }
+                match elector.round().await {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(lease = %lease.name, error = %e, "leader election failed; trying again")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(elector.period()) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            tracing::info!(lease = %lease.name, identity = %lease.identity, "leading: scheduling report Jobs");
+            (elector.leadership.clone(), Some(elector))
+        }
+    };
+    let (lost_tx, mut lost_rx) = watch::channel(false);
+    let renewer = elector.clone().map(|elector| {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(elector.period()).await;
+                match elector.round().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) if elector.leadership.is_leader() => {
+                        tracing::warn!(error = %e, "cannot renew the Lease; still leading until it runs out");
+                        continue;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot renew the Lease"),
+                }
+                let _ = lost_tx.send(true);
+                let _ = stop_tx.send(true);
+                return;
+            }
+        })
+    });
+
+    let ctx = Arc::new(Context {
+        settings,
+        resource: resource.clone(),
+        reports: reports.clone(),
+        jobs_api: jobs_api.clone(),
+        jobs,
+        templates,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: CONTROLLER_NAME.into(),
+                instance: options.lease.as_ref().map(|l| l.identity.clone()),
+            },
+        ),
+        leadership,
+        recover: options.recover,
+        stats,
+        expected: Default::default(),
+        recovered: Default::default(),
+    });
+    let mut stopping = stop_rx.clone();
+    Controller::new_with(reports, watcher::Config::default(), resource)
+        .owns_with(jobs_api, (), watcher::Config::default().labels(&managed))
+        .reconcile_all_on(template_changes)
+        .with_config(controller::Config::default().concurrency(options.concurrency.max(1)))
+        .graceful_shutdown_on(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile");
+            }
+        })
+        .await;
+    jobs_task.abort();
+    if let Some(renewer) = renewer {
+        renewer.abort();
+    }
+    if *lost_rx.borrow_and_update() {
+        let name = options.lease.map(|l| l.name).unwrap_or_default();
+        return Err(RunError::LostLease(name));
+    }
+    if let (Some(elector), Some(lease)) = (elector, &options.lease) {
+        elector
+            .release()
+            .await
+            .map_err(|source| RunError::Election {
+                lease: lease.name.clone(),
+                source,
+            })?;
+        tracing::info!(lease = %lease.name, "released the Lease");
+    }
+    Ok(())
+}
