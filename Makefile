@@ -19,11 +19,12 @@ run: build
 	DB=$(DB) OUT=$(OUT) scripts/demo.sh
 
 # Every crate's tests. The API-server tests (whatever uses compliance_testkit::apiserver)
-# need a kube-apiserver built from Debian's sources: several minutes the first time, then
-# cached outside the repository. When it cannot be built here, they say SKIPPED and pass.
+# need a kube-apiserver, and some a kube-controller-manager, built from Debian's sources:
+# several minutes the first time, then cached outside the repository. When they cannot be
+# built here, the tests that need them say SKIPPED and pass.
 test:
 	@scripts/kube-apiserver.sh build || \
-	  echo "warning: no kube-apiserver could be built; the API-server tests will be skipped" >&2
+	  echo "warning: kube-apiserver or kube-controller-manager could not be built; the tests that need them will be skipped" >&2
 	$(CARGO) test --workspace
 
 bench: bench-elastic bench-benchmarker

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# A real kube-apiserver for the integration tests, built offline from Debian's sources.
+# A real kube-apiserver and kube-controller-manager for the integration tests, built offline
+# from Debian's sources.
 #
-# No kube-apiserver binary is packaged for Debian bookworm, but bookworm's source package
+# No Kubernetes server binary is packaged for Debian bookworm, but bookworm's source package
 # `kubernetes` (upstream 1.20.2, with every Go dependency vendored) builds without network
 # access beyond the Debian mirror, using Debian's Go 1.19. etcd comes from Debian's
-# `etcd-server` (3.4). The tests start both themselves (crates/testkit/src/apiserver.rs); this
-# script only makes sure the binaries are there.
+# `etcd-server` (3.4). The tests start the servers themselves (crates/testkit/src/apiserver.rs):
+# every test that needs an API server gets kube-apiserver over etcd, and the tests that need
+# controllers acting on objects (the Job controller, the garbage collector) also get
+# kube-controller-manager. This script only makes sure the binaries are there.
 #
 # Usage:
-#   scripts/kube-apiserver.sh build   # build once, cache the binary, print its path
-#   scripts/kube-apiserver.sh path    # print the cached binary's path; exit 1 if not built
+#   scripts/kube-apiserver.sh build   # build whichever binary is missing, cache them, print
+#                                     # both paths (kube-apiserver, then the controller manager)
+#   scripts/kube-apiserver.sh path    # print the cached kube-apiserver's path; exit 1 if not built
+#   scripts/kube-apiserver.sh path-controller-manager
+#                                     # the same for kube-controller-manager
 #
-# The binary is cached outside the repository, in
+# The binaries are cached outside the repository, in
 #   ${CIS_KUBE_CACHE:-$HOME/.cache/cis-compliance}/kube-apiserver-1.20.2/kube-apiserver
-# so clean clones and `cargo clean` do not pay for the build again. A cold build takes
-# about six minutes on two cores; once cached, `build` returns at once.
+#   ${CIS_KUBE_CACHE:-$HOME/.cache/cis-compliance}/kube-apiserver-1.20.2/kube-controller-manager
+# so clean clones and `cargo clean` do not pay for the build again. `build` compiles only the
+# ones that are missing (a cache made before the controller manager was added keeps its
+# kube-apiserver), from one download of the sources. On two cores a cold build takes about
+# six minutes for kube-apiserver and up to ten for kube-controller-manager (which needs no
+# `make gen_openapi`); once cached, `build` returns at once.
 #
 # When the build is impossible (not Debian bookworm, no apt-get, no root or sudo, no
 # mirror), `build` prints one line saying why and exits non-zero; callers decide whether
-# that is fatal (`make test` goes on and the API-server tests report themselves skipped).
-# Set KUBE_BUILD_KEEP=1 to keep the build tree for inspection.
+# that is fatal (`make test` goes on and the tests that need a missing binary report
+# themselves skipped). Set KUBE_BUILD_KEEP=1 to keep the build tree for inspection.
 set -Eeuo pipefail
 
 readonly K8S_VERSION=1.20.2
@@ -35,23 +45,29 @@ readonly REFLECT2_PACKAGE=golang-github-modern-go-reflect2-dev
 readonly REFLECT2_DIR=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 readonly CACHE_DIR="${CIS_KUBE_CACHE:-${HOME:?is not set: set CIS_KUBE_CACHE}/.cache/cis-compliance}/kube-apiserver-$K8S_VERSION"
+# The binaries, in the order `build` prints their paths; each is built from
+# k8s.io/kubernetes/cmd/<name>.
+readonly BINARIES=(kube-apiserver kube-controller-manager)
 readonly BIN="$CACHE_DIR/kube-apiserver"
+readonly KCM_BIN="$CACHE_DIR/kube-controller-manager"
 
 prog=$(basename "$0")
-# What the build is doing right now; named in the one-line failure message.
+# What the build is doing right now, and which binaries it is for; both named in the
+# one-line failure message.
 stage="starting"
+building="kube-apiserver and kube-controller-manager"
 
 die() { # REASON: the one line a caller sees when nothing can be built
-  echo "$prog: cannot build kube-apiserver: $*" >&2
+  echo "$prog: cannot build $building: $*" >&2
   exit 1
 }
 
 on_error() {
-  echo "$prog: cannot build kube-apiserver: failed while $stage (see the output above)" >&2
+  echo "$prog: cannot build $building: failed while $stage (see the output above)" >&2
 }
 
 usage() {
-  echo "usage: $prog build|path" >&2
+  echo "usage: $prog build|path|path-controller-manager" >&2
   exit 2
 }
 
@@ -205,13 +221,34 @@ ensure_kubectl() {
   rm -rf "$tmp"
 }
 
+# The binaries not yet in the cache, one name a line.
+missing_binaries() {
+  local name
+  for name in "${BINARIES[@]}"; do
+    [[ -x $CACHE_DIR/$name ]] || echo "$name"
+  done
+  return 0
+}
+
+# Prints every binary's path, one a line, in the order of BINARIES.
+print_paths() {
+  local name
+  for name in "${BINARIES[@]}"; do
+    echo "$CACHE_DIR/$name"
+  done
+}
+
 build() {
   trap on_error ERR
-  if [[ -x $BIN ]]; then
+  local missing=()
+  mapfile -t missing < <(missing_binaries)
+  if ((${#missing[@]} == 0)); then
     ensure_runtime >&2
-    echo "$BIN"
+    print_paths
     return 0
   fi
+  building=${missing[*]}
+  building=${building// / and }
 
   stage="checking the platform"
   local system
@@ -224,14 +261,17 @@ build() {
 
   mkdir -p "$CACHE_DIR"
   # Two builds at once (two checkouts running `make test`) would only waste time: the
-  # second waits for the first and then finds the binary.
+  # second waits for the first and then finds the binaries.
   exec 9>"$CACHE_DIR/.build.lock"
   flock 9
-  if [[ -x $BIN ]]; then
+  mapfile -t missing < <(missing_binaries)
+  if ((${#missing[@]} == 0)); then
     ensure_runtime >&2
-    echo "$BIN"
+    print_paths
     return 0
   fi
+  building=${missing[*]}
+  building=${building// / and }
 
   ensure_deb_src
   apt_update
@@ -240,9 +280,9 @@ build() {
 
   local started=$SECONDS
   # Everything happens in a temporary directory outside the repository, removed at the end
-  # whatever happens: only the binary is kept.
+  # whatever happens: only the binaries are kept.
   local work
-  work=$(mktemp -d "${TMPDIR:-/tmp}/kube-apiserver-build.XXXXXX")
+  work=$(mktemp -d "${TMPDIR:-/tmp}/kube-build.XXXXXX")
   if [[ ${KUBE_BUILD_KEEP:-} == 1 ]]; then
     echo "$prog: keeping the build tree in $work"
   else
@@ -280,14 +320,25 @@ build() {
   unset GOFLAGS GOBIN
   cd "$tree"
 
-  stage="generating the OpenAPI definitions (make gen_openapi)"
-  make gen_openapi
+  # The source package lacks pkg/generated/openapi's definitions (its doc.go alone makes it
+  # a package, so `go build` would fail only when compiling it). kube-apiserver imports it,
+  # kube-controller-manager does not: generate it only for a binary that needs it, since
+  # the generator is a build of its own.
+  local name pkgs=()
+  for name in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+  stage="listing the packages ${pkgs[*]} import"
+  local deps
+  # Into a variable first: with pipefail, grep -q quitting early would fail the pipeline.
+  deps=$(go list -e -deps "${pkgs[@]}")
+  if grep -qx 'k8s.io/kubernetes/pkg/generated/openapi' <<<"$deps"; then
+    stage="generating the OpenAPI definitions (make gen_openapi)"
+    make gen_openapi
+  fi
 
-  stage="compiling kube-apiserver"
-  # Stamp the version, as upstream's build scripts do: otherwise the server reports
-  # v0.0.0-master. `--version` reads component-base's copy, the /version endpoint
-  # client-go's, so both get it. -s -w drops the symbol table and DWARF (about 40 MB);
-  # Go's own stack traces do not need them.
+  # Stamp the version, as upstream's build scripts do: otherwise the binaries report
+  # v0.0.0-master. `--version` reads component-base's copy, the apiserver's /version
+  # endpoint client-go's, so both get it. -s -w drops the symbol table and DWARF (about
+  # 40 MB a binary); Go's own stack traces do not need them.
   local major=${K8S_VERSION%%.*} minor=${K8S_VERSION#*.}
   minor=${minor%%.*}
   local ldflags="-s -w" pkg
@@ -296,18 +347,28 @@ build() {
     ldflags+=" -X $v.gitVersion=v$K8S_VERSION -X $v.gitMajor=$major -X $v.gitMinor=$minor"
     ldflags+=" -X $v.gitTreeState=clean -X $v.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
-  go build -o "$work/kube-apiserver" -ldflags "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver
 
-  stage="checking the new binary"
-  "$work/kube-apiserver" --version
+  local version
+  for name in "${missing[@]}"; do
+    local compile_started=$SECONDS
+    stage="compiling $name"
+    go build -o "$work/$name" -ldflags "$ldflags" "k8s.io/kubernetes/cmd/$name"
 
-  stage="caching the binary"
-  # Copy then rename, so a reader never sees half a binary.
-  cp "$work/kube-apiserver" "$BIN.tmp.$$"
-  mv "$BIN.tmp.$$" "$BIN"
-  echo "$prog: built kube-apiserver $K8S_VERSION in $((SECONDS - started)) s" >&2
+    stage="checking the new $name"
+    version=$("$work/$name" --version)
+    echo "$version" >&2
+    [[ $version == "Kubernetes v$K8S_VERSION" ]] ||
+      die "the new $name reports \"$version\", not Kubernetes v$K8S_VERSION"
+
+    stage="caching $name"
+    # Copy then rename, so a reader never sees half a binary.
+    cp "$work/$name" "$CACHE_DIR/$name.tmp.$$"
+    mv "$CACHE_DIR/$name.tmp.$$" "$CACHE_DIR/$name"
+    echo "$prog: compiled $name $K8S_VERSION in $((SECONDS - compile_started)) s" >&2
+  done
+  echo "$prog: built $building $K8S_VERSION in $((SECONDS - started)) s" >&2
   ensure_kubectl >&2
-  echo "$BIN"
+  print_paths
 }
 
 case ${1:-} in
@@ -315,6 +376,10 @@ build) build ;;
 path)
   [[ -x $BIN ]] || exit 1
   echo "$BIN"
+  ;;
+path-controller-manager)
+  [[ -x $KCM_BIN ]] || exit 1
+  echo "$KCM_BIN"
   ;;
 *) usage ;;
 esac

@@ -1,5 +1,7 @@
 //! A real Kubernetes API server for integration tests: kube-apiserver 1.20.2 built from
-//! Debian's sources by `scripts/kube-apiserver.sh build`, over Debian's etcd 3.4.
+//! Debian's sources by `scripts/kube-apiserver.sh build`, over Debian's etcd 3.4; and, for
+//! the tests that need Jobs run and deletions cascaded, kube-controller-manager 1.20.2
+//! built from the same sources.
 //!
 //! Start each test with
 //!
@@ -7,6 +9,8 @@
 //! let Some(api) = apiserver::shared() else { return };
 //! let client = api.client(api.admin_token()).await;
 //! ```
+//!
+//! or, with the controllers, `apiserver::shared_with_controllers()` in place of `shared()`.
 //!
 //! # API
 //!
@@ -16,6 +20,14 @@
 //!   not built, or etcd or openssl is missing) after writing one `SKIPPED: ...` line for
 //!   the calling test to the terminal; a test then returns early and passes. A binary that
 //!   exists but does not come up is a failure: every caller panics with the log tail.
+//! - [`shared_with_controllers()`] returns the same server, after starting (once, on first
+//!   use) a kube-controller-manager beside it that runs the Job controller and the garbage
+//!   collector ([`CONTROLLERS`]); see [The controllers](#the-controllers). `None` with a
+//!   SKIPPED line, like `shared()`, when either binary is missing; a panic quoting
+//!   `controller-manager.log` when the controller manager does not work.
+//! - [`pods_of_job`] lists the Pods the Job controller made for a Job (by their `job-name`
+//!   label), and [`set_pod_phase`] ends a Pod as `Succeeded` or `Failed` the way a kubelet
+//!   would, through the `status` subresource.
 //! - [`skip`] writes the same kind of line for a test that skips for a reason of its own
 //!   (say, no `kubectl`).
 //! - [`TestApiServer`]: [`url`](TestApiServer::url) (`https://127.0.0.1:<port>`),
@@ -29,30 +41,74 @@
 //!
 //! Binaries: `KUBE_APISERVER_BIN` overrides the cached build
 //! (`${CIS_KUBE_CACHE:-$HOME/.cache/cis-compliance}/kube-apiserver-1.20.2/kube-apiserver`),
-//! `ETCD_BIN` overrides `etcd` on the PATH.
+//! `KUBE_CONTROLLER_MANAGER_BIN` the cached `kube-controller-manager` in the same
+//! directory, `ETCD_BIN` overrides `etcd` on the PATH.
 //!
 //! # The cluster
 //!
 //! Everything listens on free 127.0.0.1 ports and lives in a fresh temporary directory
 //! (etcd data, the apiserver's self-signed serving certificate, the token file, the
 //! service-account key, logs, kubeconfigs). Authentication is by static bearer tokens,
-//! authorization is RBAC alone. There is no controller manager or scheduler: objects are
-//! stored and validated, but nothing acts on them (a Job never gets pods, a namespace
-//! being deleted stays Terminating, no service-account tokens are minted). For that reason
-//! the ServiceAccount admission plugin is off, so tests may create pods directly.
-//! Kubernetes 1.20 predates CEL validation rules, `selectableFields` and the like.
+//! authorization is RBAC alone. With [`shared()`] alone there is no controller manager or
+//! scheduler: objects are stored and validated, but nothing acts on them (a Job never gets
+//! pods, owner references are never followed, a namespace being deleted stays
+//! Terminating, no service-account tokens are minted). For that reason the ServiceAccount
+//! admission plugin is off, so tests may create pods directly. There is never a scheduler
+//! or a kubelet. Kubernetes 1.20 predates CEL validation rules, `selectableFields` and the
+//! like.
 //!
 //! Tests share the server, so each must use names of its own (a per-test prefix).
+//!
+//! # The controllers
+//!
+//! [`shared_with_controllers()`] adds kube-controller-manager, run as
+//! `--controllers=job,garbagecollector --leader-elect=false
+//! --use-service-account-credentials=false --port=0 --secure-port=0` with the admin's
+//! kubeconfig, logging to `controller-manager.log` in [`dir`](TestApiServer::dir). Before
+//! returning, it proves both controllers work: a Job in the namespace
+//! `cis-testkit-controllers` must get a Pod, and once the Job is deleted with background
+//! propagation, the Pod must go (60 s for both). No other controller runs: namespaces
+//! still stay Terminating, ReplicaSets get no Pods, no tokens are minted.
+//!
+//! The controllers act on every object in the test binary, whichever test made it: a Job
+//! gets Pods, and an object whose owner reference names a missing owner is deleted. Tests
+//! that need "nothing acts" must live in a test binary (a separate process with its own
+//! servers) where nothing calls `shared_with_controllers()`.
+//!
+//! What the 1.20 Job controller does, with no kubelet to run Pods:
+//!
+//! - It creates the Pods (labelled `job-name=<job>` and `controller-uid=<uid>` unless the
+//!   Job sets `manualSelector`, owned by the Job with `controller: true` and
+//!   `blockOwnerDeletion: true`). They stay `Pending` until a test ends them with
+//!   [`set_pod_phase`].
+//! - It counts Pods by `status.phase` alone: a `Succeeded` Pod raises `status.succeeded`,
+//!   and a Job without `completions` is `Complete` (condition type `Complete`, status
+//!   `True`) once one Pod succeeded and none is active. With `completions: n`, n must
+//!   succeed.
+//! - A `Failed` Pod raises `status.failed`. Once that exceeds `backoffLimit` the Job gets
+//!   the condition `Failed` (reason `BackoffLimitExceeded`) and its active Pods are
+//!   deleted; below the limit it makes a replacement Pod. It acts on the first failure at
+//!   once, but on later ones only after its back-off (10 s, doubling, at most 6 minutes):
+//!   with `backoffLimit: 3`, the 2nd, 3rd and 4th failed Pod were acted on after 10 s,
+//!   20 s and 80 s. Tests should use `backoffLimit: 0` (the Job fails at the first failed
+//!   Pod, within a second) or expect those delays.
+//! - Deleting a `batch/v1` Job with no propagation policy *orphans* its Pods (the
+//!   default kept for that API's compatibility); pass `DeleteParams::background()` or
+//!   `foreground()` to have the garbage collector delete them. Pods that were never
+//!   scheduled (here, none ever is) disappear at once when deleted.
 //!
 //! # Lifetime
 //!
 //! The children get `PR_SET_PDEATHSIG` = SIGKILL, which the kernel delivers when the
 //! thread that forked them ends; so they are forked by a thread of their own that lives as
-//! long as the process, not by the test thread that happened to start them. On a normal
+//! long as the process, not by the test thread that happened to start them (the
+//! controller manager too: `shared_with_controllers()` hands its start to that thread,
+//! which waits for it and then goes back to waiting for work). On a normal
 //! exit (all tests passed or not) an `atexit` hook kills them and removes the directory
 //! (set `CIS_APISERVER_KEEP=1` to keep it); if the process is killed, the kernel still
-//! kills the children and only the directory is left behind. When startup fails, the
-//! directory is kept and named in the panic message.
+//! kills the children and only the directory is left behind. When startup fails (the
+//! apiserver's or the controller manager's), the directory is kept and named in the panic
+//! message.
 
 // Each test binary uses only part of this API.
 #![allow(dead_code)]
@@ -211,13 +267,23 @@ impl TestApiServer {
         client_from(&self.kubeconfig(token)).await
     }
 
-    /// Kills the servers and removes the directory (unless `CIS_APISERVER_KEEP=1`).
+    /// Kills the servers and removes the directory (unless `CIS_APISERVER_KEEP=1`, or the
+    /// controller manager failed: its panic message names its log there).
     fn stop(&self) {
         stop_children(&self.children);
         if std::env::var_os("CIS_APISERVER_KEEP").is_some_and(|v| v == "1") {
             let _ = writeln!(
                 io::stderr(),
                 "apiserver: kept {} (CIS_APISERVER_KEEP=1)",
+                self.dir.display()
+            );
+        } else if matches!(
+            CONTROLLER_MANAGER_STATE.get(),
+            Some(ControllerManager::Failed(_))
+        ) {
+            let _ = writeln!(
+                io::stderr(),
+                "apiserver: kept {} (kube-controller-manager failed)",
                 self.dir.display()
             );
         } else {
@@ -281,18 +347,9 @@ fn find_binaries() -> Result<Binaries, String> {
     const HINT: &str = "run scripts/kube-apiserver.sh build";
     let apiserver = match non_empty_env("KUBE_APISERVER_BIN") {
         Some(path) => PathBuf::from(path),
-        None => {
-            let cache = non_empty_env("CIS_KUBE_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    non_empty_env("HOME")
-                        .map(|home| PathBuf::from(home).join(".cache/cis-compliance"))
-                })
-                .ok_or_else(|| {
-                    format!("kube-apiserver not built: no HOME to find it in ({HINT})")
-                })?;
-            cache.join("kube-apiserver-1.20.2/kube-apiserver")
-        }
+        None => cache_dir()
+            .ok_or_else(|| format!("kube-apiserver not built: no HOME to find it in ({HINT})"))?
+            .join("kube-apiserver-1.20.2/kube-apiserver"),
     };
     if !apiserver.is_file() {
         return Err(format!(
@@ -319,6 +376,15 @@ fn find_binaries() -> Result<Binaries, String> {
     })
 }
 
+/// The cache `scripts/kube-apiserver.sh build` fills, if there is a HOME to find it in.
+fn cache_dir() -> Option<PathBuf> {
+    non_empty_env("CIS_KUBE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            non_empty_env("HOME").map(|home| PathBuf::from(home).join(".cache/cis-compliance"))
+        })
+}
+
 fn non_empty_env(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
@@ -337,16 +403,24 @@ fn start_shared() -> Shared {
     };
     // The keeper thread forks the servers and then outlives every test (see the module
     // documentation on PR_SET_PDEATHSIG); it reports how the start went over a channel.
+    // Afterwards it runs the tasks sent to KEEPER, so that a server started later (the
+    // controller manager) is forked by it too.
     let (sender, receiver) = mpsc::channel();
+    let (tasks, task_receiver) = mpsc::channel::<KeeperTask>();
     std::thread::Builder::new()
         .name("apiserver-keeper".into())
         .spawn(move || {
             let _ = sender.send(start_with_retries(&binaries));
+            for task in task_receiver {
+                // A task that panics must not end this thread: its children would die.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+            }
             loop {
                 std::thread::park();
             }
         })
         .expect("spawn the apiserver keeper thread");
+    let _ = KEEPER.set(tasks);
     match receiver.recv() {
         Ok(Ok(server)) => {
             // SAFETY: registering a plain extern "C" function that never unwinds.
@@ -357,6 +431,12 @@ fn start_shared() -> Shared {
         Err(_) => Shared::Failed("the apiserver keeper thread died while starting".into()),
     }
 }
+
+/// Work for the keeper thread, which must fork every server (see `start_shared`).
+type KeeperTask = Box<dyn FnOnce() + Send>;
+
+/// Sends tasks to the keeper thread; set once that thread exists.
+static KEEPER: OnceLock<mpsc::Sender<KeeperTask>> = OnceLock::new();
 
 extern "C" fn stop_at_exit() {
     // Nothing may unwind out of an atexit hook.
@@ -681,12 +761,7 @@ pub fn kubectl() -> Option<PathBuf> {
             .find(|k| k.is_file())
     });
     on_path.or_else(|| {
-        let cache = non_empty_env("CIS_KUBE_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| {
-                non_empty_env("HOME").map(|home| PathBuf::from(home).join(".cache/cis-compliance"))
-            })?;
-        Some(cache.join("kube-apiserver-1.20.2/kubectl")).filter(|k| k.is_file())
+        Some(cache_dir()?.join("kube-apiserver-1.20.2/kubectl")).filter(|k| k.is_file())
     })
 }
 
@@ -715,4 +790,347 @@ pub async fn wait_established(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+// --- the controller manager ------------------------------------------------------------
+
+/// The controllers [`shared_with_controllers`] runs, as kube-controller-manager's
+/// `--controllers` names them: Jobs get Pods and Pod phases become Job conditions, and
+/// deletions cascade to dependents through their owner references.
+pub const CONTROLLERS: &[&str] = &["job", "garbagecollector"];
+
+/// The name of the controller manager among the servers, in messages and `children`.
+const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
+/// How long the controller manager gets to prove it works (see `wait_for_controllers`).
+const CONTROLLERS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where `wait_for_controllers` runs its Job: a namespace of the kit's own, which stays
+/// (empty) for the rest of the process.
+const CONTROLLERS_CHECK_NAMESPACE: &str = "cis-testkit-controllers";
+const CONTROLLERS_CHECK_JOB: &str = "controllers-ready";
+
+enum ControllerManager {
+    Running,
+    /// Not available on this machine: the reason, for the SKIPPED line.
+    Unavailable(String),
+    /// Available but broken: the panic message, repeated for every caller.
+    Failed(String),
+}
+
+static CONTROLLER_MANAGER_STATE: OnceLock<ControllerManager> = OnceLock::new();
+static CONTROLLER_MANAGER_FAILURE_TOLD: AtomicBool = AtomicBool::new(false);
+
+/// The process-wide API server of [`shared()`], plus a kube-controller-manager running the
+/// [`CONTROLLERS`] against it (started on first use, once). `None` (after one SKIPPED line)
+/// when the apiserver or the controller-manager binary is not available here; panics with
+/// the log tail when the controller manager exists but does not work.
+///
+/// The controllers then act on every object of the test binary, including those of tests
+/// that called [`shared()`]: call this only from a test binary whose tests all cope with
+/// Jobs getting Pods and with objects whose owners are missing being garbage-collected.
+pub fn shared_with_controllers() -> Option<&'static TestApiServer> {
+    let server = shared()?;
+    match CONTROLLER_MANAGER_STATE.get_or_init(|| start_controller_manager(server)) {
+        ControllerManager::Running => Some(server),
+        ControllerManager::Unavailable(reason) => {
+            skip(reason);
+            None
+        }
+        ControllerManager::Failed(message) => {
+            if CONTROLLER_MANAGER_FAILURE_TOLD.swap(true, Ordering::SeqCst) {
+                panic!(
+                    "the test kube-controller-manager did not start (one failure of this binary quotes its log)"
+                )
+            }
+            panic!("{message}")
+        }
+    }
+}
+
+/// The controller-manager binary: `KUBE_CONTROLLER_MANAGER_BIN`, else the cached build;
+/// or why there is none.
+fn find_controller_manager() -> Result<PathBuf, String> {
+    const HINT: &str = "run scripts/kube-apiserver.sh build";
+    let binary = match non_empty_env("KUBE_CONTROLLER_MANAGER_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => cache_dir()
+            .ok_or_else(|| {
+                format!("kube-controller-manager not built: no HOME to find it in ({HINT})")
+            })?
+            .join("kube-apiserver-1.20.2/kube-controller-manager"),
+    };
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "kube-controller-manager not built: no {} ({HINT})",
+            binary.display()
+        ))
+    }
+}
+
+fn start_controller_manager(server: &'static TestApiServer) -> ControllerManager {
+    let binary = match find_controller_manager() {
+        Ok(binary) => binary,
+        Err(reason) => return ControllerManager::Unavailable(reason),
+    };
+    let Some(keeper) = KEEPER.get() else {
+        return ControllerManager::Failed("the apiserver keeper thread is missing".into());
+    };
+    // Forked by the keeper thread, like the other servers, for PR_SET_PDEATHSIG's sake.
+    let (reply, result) = mpsc::channel();
+    let task: KeeperTask = Box::new(move || {
+        let _ = reply.send(run_controller_manager(server, &binary));
+    });
+    if keeper.send(task).is_err() {
+        return ControllerManager::Failed("the apiserver keeper thread has ended".into());
+    }
+    match result.recv() {
+        Ok(Ok(())) => ControllerManager::Running,
+        Ok(Err(message)) => ControllerManager::Failed(message),
+        Err(_) => ControllerManager::Failed(
+            "the apiserver keeper thread panicked while starting kube-controller-manager".into(),
+        ),
+    }
+}
+
+/// Starts the controller manager beside `server` and waits until its controllers work; on
+/// failure stops it again and returns the message to panic with. Runs on the keeper thread.
+fn run_controller_manager(server: &TestApiServer, binary: &Path) -> Result<(), String> {
+    let dir = server.dir();
+    let log = dir.join("controller-manager.log");
+    // A file of its own: the admin's kubeconfig is rewritten whenever a test asks for it.
+    let kubeconfig = dir.join("controller-manager.kubeconfig");
+    fs::write(
+        &kubeconfig,
+        kubeconfig_yaml(server.url(), ADMIN_USER, server.admin_token()),
+    )
+    .map_err(|e| format!("write {}: {e}", kubeconfig.display()))?;
+
+    let mut command = Command::new(binary);
+    command
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!("--controllers={}", CONTROLLERS.join(",")))
+        // The only instance: no lease to wait for.
+        .arg("--leader-elect=false")
+        // One client, the admin's, for every controller: no service accounts to mint
+        // tokens for (no token controller runs).
+        .arg("--use-service-account-credentials=false")
+        // No HTTP or HTTPS serving (healthz, metrics): no ports to pick or clash on.
+        .arg("--port=0")
+        .arg("--secure-port=0");
+    let outcome = spawn_into(CONTROLLER_MANAGER, command, &log, &server.children)
+        .and_then(|()| wait_for_controllers(&kubeconfig, &server.children));
+    outcome.map_err(|problem| {
+        stop_child(&server.children, CONTROLLER_MANAGER);
+        format!(
+            "the test kube-controller-manager did not start: {problem}\n\
+             (files kept in {dir})\n\
+             --- controller-manager.log (last {LOG_TAIL_LINES} lines) ---\n{tail}",
+            dir = dir.display(),
+            tail = log_tail(&log),
+        )
+    })
+}
+
+/// Kills and forgets the child called `name`, leaving the others running.
+fn stop_child(children: &Children, name: &str) {
+    let mut children = children.lock().unwrap_or_else(PoisonError::into_inner);
+    children.retain_mut(|(child_name, child)| {
+        if *child_name != name {
+            return true;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    });
+}
+
+/// Waits until both controllers demonstrably work: a Job created in
+/// [`CONTROLLERS_CHECK_NAMESPACE`] gets a Pod (the Job controller), and once the Job is
+/// deleted in the background, the Pod goes too (the garbage collector). Runs on the keeper
+/// thread, with a runtime of its own.
+fn wait_for_controllers(kubeconfig: &Path, children: &Children) -> Result<(), String> {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start a tokio runtime: {e}"))?;
+    runtime.block_on(async {
+        let client = try_client_from(kubeconfig).await?;
+        let deadline = Instant::now() + CONTROLLERS_TIMEOUT;
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": CONTROLLERS_CHECK_NAMESPACE}
+        }))
+        .expect("a valid Namespace");
+        match Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => {
+                return Err(format!(
+                    "create namespace {CONTROLLERS_CHECK_NAMESPACE}: {e}"
+                ));
+            }
+        }
+        let jobs: Api<Job> = Api::namespaced(client.clone(), CONTROLLERS_CHECK_NAMESPACE);
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": CONTROLLERS_CHECK_JOB},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "check", "image": "busybox"}]
+                }}
+            }
+        }))
+        .expect("a valid Job");
+        jobs.create(&PostParams::default(), &job)
+            .await
+            .map_err(|e| {
+                format!("create Job {CONTROLLERS_CHECK_NAMESPACE}/{CONTROLLERS_CHECK_JOB}: {e}")
+            })?;
+
+        let job_controller = "the Job controller to create a Pod for a Job";
+        poll_until(job_controller, deadline, children, || async {
+            let pods = try_pods_of_job(&client, CONTROLLERS_CHECK_NAMESPACE, CONTROLLERS_CHECK_JOB)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((!pods.is_empty()).then_some(()))
+        })
+        .await?;
+
+        jobs.delete(CONTROLLERS_CHECK_JOB, &DeleteParams::background())
+            .await
+            .map_err(|e| {
+                format!("delete Job {CONTROLLERS_CHECK_NAMESPACE}/{CONTROLLERS_CHECK_JOB}: {e}")
+            })?;
+        let collector = "the garbage collector to delete the Pod of a deleted Job";
+        poll_until(collector, deadline, children, || async {
+            let pods = try_pods_of_job(&client, CONTROLLERS_CHECK_NAMESPACE, CONTROLLERS_CHECK_JOB)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(pods.is_empty().then_some(()))
+        })
+        .await
+    })
+}
+
+/// Calls `attempt` every 250 ms until it returns `Ok(Some(_))`, the deadline passes or a
+/// child exits. An `Err` from an attempt is remembered for the timeout message and retried.
+async fn poll_until<T, F, Fut>(
+    waiting_for: &str,
+    deadline: Instant,
+    children: &Children,
+    mut attempt: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, String>>,
+{
+    let mut last = None;
+    loop {
+        check_alive(children)?;
+        match tokio::time::timeout(Duration::from_secs(5), attempt()).await {
+            Ok(Ok(Some(value))) => return Ok(value),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => last = Some("a request took more than 5 s".into()),
+        }
+        if Instant::now() >= deadline {
+            let last = last
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "timed out after {CONTROLLERS_TIMEOUT:?} waiting for {waiting_for}{last}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn try_pods_of_job(
+    client: &kube::Client,
+    namespace: &str,
+    job_name: &str,
+) -> kube::Result<Vec<k8s_openapi::api::core::v1::Pod>> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), namespace);
+    let params = kube::api::ListParams::default().labels(&format!("job-name={job_name}"));
+    Ok(pods.list(&params).await?.items)
+}
+
+/// The Pods the Job controller made for the Job `job_name`: those labelled
+/// `job-name=<job_name>` (the label 1.20 puts on a Job's Pod template), in name order.
+/// Panics when the list fails.
+pub async fn pods_of_job(
+    client: &kube::Client,
+    namespace: &str,
+    job_name: &str,
+) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    try_pods_of_job(client, namespace, job_name)
+        .await
+        .unwrap_or_else(|e| panic!("list the Pods of Job {namespace}/{job_name}: {e}"))
+}
+
+/// Plays the kubelet that the test cluster lacks: ends the Pod with `phase`, `"Succeeded"`
+/// or `"Failed"`, through the `status` subresource, and returns the updated Pod. Every
+/// container gets a terminated state, with exit code 0 (reason `Completed`) or 1 (`Error`).
+/// The 1.20 Job controller counts Pods by `status.phase` alone; the container states are
+/// there for code that reads them (and for `kubectl get pods`). Panics on any other phase
+/// and when the Pod cannot be read or updated.
+pub async fn set_pod_phase(
+    client: &kube::Client,
+    namespace: &str,
+    pod_name: &str,
+    phase: &str,
+) -> k8s_openapi::api::core::v1::Pod {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let (exit_code, reason) = match phase {
+        "Succeeded" => (0, "Completed"),
+        "Failed" => (1, "Error"),
+        other => {
+            panic!("set_pod_phase: {other:?} is not a phase a Pod ends in (Succeeded, Failed)")
+        }
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = pods
+        .get(pod_name)
+        .await
+        .unwrap_or_else(|e| panic!("get Pod {namespace}/{pod_name}: {e}"));
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let statuses: Vec<serde_json::Value> = pod
+        .spec
+        .iter()
+        .flat_map(|spec| &spec.containers)
+        .map(|container| {
+            serde_json::json!({
+                "name": container.name,
+                "image": container.image.clone().unwrap_or_default(),
+                "imageID": "",
+                "ready": false,
+                "restartCount": 0,
+                "state": {"terminated": {
+                    "exitCode": exit_code,
+                    "reason": reason,
+                    "startedAt": now,
+                    "finishedAt": now
+                }}
+            })
+        })
+        .collect();
+    let patch = serde_json::json!({
+        "status": {"phase": phase, "containerStatuses": statuses}
+    });
+    pods.patch_status(pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("set the phase of Pod {namespace}/{pod_name} to {phase}: {e}"))
 }
