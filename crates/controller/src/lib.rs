@@ -9,6 +9,7 @@
 //! - [`reconcile`] carries a plan out against the API server; [`run`] wires the watches,
 //!   leader election and shutdown together.
 
+pub mod events;
 pub mod jobs;
 pub mod lease;
 pub mod name;

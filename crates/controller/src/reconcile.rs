@@ -17,7 +17,6 @@ use k8s_openapi::api::core::v1::PodTemplate;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -73,7 +72,10 @@ pub struct Context {
     pub jobs_api: Api<Job>,
     pub jobs: Store<Job>,
     pub templates: Store<PodTemplate>,
-    pub recorder: Recorder,
+    /// Writes the events (core v1, in `default`).
+    pub events: Api<k8s_openapi::api::core::v1::Event>,
+    /// This replica's name, in the events it records.
+    pub instance: String,
     pub leadership: Leadership,
     pub recover: Option<Recover>,
     pub stats: Arc<Stats>,
@@ -363,43 +365,18 @@ pub fn status_patch(status: &GlobalReportStatus, resource_version: Option<String
 
 async fn publish(ctx: &Context, object: &DynamicObject, event: &PlannedEvent) {
     let reference = object.object_ref(&ctx.resource);
-    let secondary = event
-        .job
-        .as_ref()
-        .map(|job| k8s_openapi::api::core::v1::ObjectReference {
-            api_version: Some("batch/v1".into()),
-            kind: Some("Job".into()),
-            name: Some(job.clone()),
-            namespace: Some(ctx.settings.namespace.clone()),
-            ..Default::default()
-        });
-    let k8s_event = Event {
-        type_: if event.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: event.reason.to_string(),
-        note: Some(truncate(&event.message, 1000)),
-        action: "Scheduling".to_string(),
-        secondary,
-    };
+    let k8s_event = crate::events::build(
+        &reference,
+        event,
+        crate::run::CONTROLLER_NAME,
+        &ctx.instance,
+        Utc::now(),
+    );
     Stats::add(&ctx.stats.requests, 1);
-    if let Err(e) = ctx.recorder.publish(&k8s_event, &reference).await {
+    if let Err(e) = ctx.events.create(&PostParams::default(), &k8s_event).await {
         // Events are for people; failing to record one must not stop scheduling.
         tracing::warn!(error = %e, reason = event.reason, "cannot record an event");
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]

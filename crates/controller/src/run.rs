@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::PodTemplate;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
@@ -111,15 +111,24 @@ pub async fn run(
     let jobs_task = tokio::spawn(jobs_stream.for_each(|_| async {}));
 
     // The PodTemplates cache; any change re-plans every report (templates change rarely,
-    // and a fixed template should start the waiting windows at once).
+    // and a fixed template should start the waiting windows at once). Its own task, so
+    // that it syncs before the first reconcile; changes reach the controller by channel.
     let (templates, templates_writer) = reflector::store::<PodTemplate>();
-    let template_changes = reflector::reflector(
-        templates_writer,
-        watcher(templates_api, watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects()
-    .filter_map(|r| async move { r.ok().map(|_| ()) });
+    let (template_tx, template_changes) = futures::channel::mpsc::unbounded::<()>();
+    let templates_task = tokio::spawn(
+        reflector::reflector(
+            templates_writer,
+            watcher(templates_api, watcher::Config::default()),
+        )
+        .default_backoff()
+        .touched_objects()
+        .for_each(move |r| {
+            if r.is_ok() {
+                let _ = template_tx.unbounded_send(());
+            }
+            async {}
+        }),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared_stop = stop_tx.clone();
@@ -130,6 +139,10 @@ pub async fn run(
 
     let synced = async {
         jobs.wait_until_ready().await.map_err(|e| e.to_string())?;
+        templates
+            .wait_until_ready()
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<(), String>(())
     };
     match tokio::time::timeout(SYNC_TIMEOUT, synced).await {
@@ -160,6 +173,7 @@ pub async fn run(
             loop {
                 if *stop.borrow() {
                     jobs_task.abort();
+                    templates_task.abort();
                     return Ok(());
                 }
                 match elector.round().await {
@@ -207,13 +221,11 @@ pub async fn run(
         jobs_api: jobs_api.clone(),
         jobs,
         templates,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: CONTROLLER_NAME.into(),
-                instance: options.lease.as_ref().map(|l| l.identity.clone()),
-            },
-        ),
+        events: Api::namespaced(client.clone(), crate::events::EVENT_NAMESPACE),
+        instance: options
+            .lease
+            .as_ref()
+            .map_or_else(|| CONTROLLER_NAME.to_string(), |l| l.identity.clone()),
         leadership,
         recover: options.recover,
         stats,
@@ -221,8 +233,17 @@ pub async fn run(
         recovered: Default::default(),
     });
     let mut stopping = stop_rx.clone();
+    let owner_resource = resource.clone();
     Controller::new_with(reports, watcher::Config::default(), resource)
-        .owns_with(jobs_api, (), watcher::Config::default().labels(&managed))
+        // A Job change re-plans its report. Not `owns`: that would key the report by the
+        // Job's namespace, and a cluster-scoped report reached two ways could be
+        // reconciled twice at once.
+        .watches_with(
+            jobs_api,
+            (),
+            watcher::Config::default().labels(&managed),
+            move |job: Job| owner_of(&job, &owner_resource),
+        )
         .reconcile_all_on(template_changes)
         .with_config(controller::Config::default().concurrency(options.concurrency.max(1)))
         .graceful_shutdown_on(async move {
@@ -236,6 +257,7 @@ pub async fn run(
         })
         .await;
     jobs_task.abort();
+    templates_task.abort();
     if let Some(renewer) = renewer {
         renewer.abort();
     }
@@ -254,4 +276,16 @@ pub async fn run(
         tracing::info!(lease = %lease.name, "released the Lease");
     }
     Ok(())
+}
+
+/// The GlobalReport that controls `job`, as a cluster-scoped reference.
+fn owner_of(job: &Job, resource: &ApiResource) -> Option<ObjectRef<DynamicObject>> {
+    job.owner_references()
+        .iter()
+        .find(|o| {
+            o.controller == Some(true)
+                && o.kind == resource.kind
+                && o.api_version == resource.api_version
+        })
+        .map(|o| ObjectRef::new_with(&o.name, resource.clone()))
 }

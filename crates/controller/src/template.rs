@@ -9,7 +9,10 @@
 use std::collections::BTreeMap;
 
 use compliance_core::time;
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{EnvVar, PodTemplate};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
@@ -39,7 +42,7 @@ pub fn template_names(report: &str) -> [String; 2] {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateProblem {
     #[error(
-        "no PodTemplate {specific} or {DEFAULT_TEMPLATE} in namespace {namespace}: create one (manifests/compliance-controller.yaml has the default)"
+        "no PodTemplate {specific} or {DEFAULT_TEMPLATE} in namespace {namespace}: create one (manifests/report-podtemplate.yaml has the default)"
     )]
     NotFound { namespace: String, specific: String },
     #[error("PodTemplate {namespace}/{name} has no template.spec")]
@@ -166,10 +169,40 @@ pub fn build_job(
         },
         spec: Some(JobSpec {
             backoff_limit: Some(settings.max_job_retries),
+            pod_failure_policy: fail_fast(&pod),
             template: pod,
             ..Default::default()
         }),
         status: None,
+    })
+}
+
+/// The reporter exits 2 on a configuration error, which no retry can fix: such a Job
+/// fails at once instead of using its retries, and a pod evicted or preempted does not
+/// count as a try. Only with `restartPolicy: Never`, as the API requires. API servers
+/// before 1.26 drop the field, and the Job then simply retries.
+fn fail_fast(pod: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Option<PodFailurePolicy> {
+    let never = pod.spec.as_ref()?.restart_policy.as_deref() == Some("Never");
+    never.then(|| PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: "FailJob".into(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: Some(REPORT_CONTAINER.into()),
+                    operator: "In".into(),
+                    values: vec![2],
+                }),
+                on_pod_conditions: None,
+            },
+            PodFailurePolicyRule {
+                action: "Ignore".into(),
+                on_exit_codes: None,
+                on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                    type_: "DisruptionTarget".into(),
+                    status: "True".into(),
+                }]),
+            },
+        ],
     })
 }
 
@@ -244,6 +277,9 @@ mod tests {
         .unwrap();
         let spec = job.spec.as_ref().unwrap();
         assert_eq!(spec.backoff_limit, Some(6));
+        let policy = spec.pod_failure_policy.as_ref().unwrap();
+        assert_eq!(policy.rules[0].action, "FailJob");
+        assert_eq!(policy.rules[0].on_exit_codes.as_ref().unwrap().values, [2]);
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         let selector = pod.node_selector.as_ref().unwrap();
@@ -303,7 +339,12 @@ mod tests {
             &Settings::default(),
         )
         .unwrap();
-        let pod = job.spec.unwrap().template.spec.unwrap();
+        let spec = job.spec.unwrap();
+        assert_eq!(
+            spec.pod_failure_policy, None,
+            "the API allows it with Never only"
+        );
+        let pod = spec.template.spec.unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("OnFailure"));
     }
 
