@@ -16,7 +16,7 @@ use chrono::{Duration, TimeZone, Utc};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Namespace, Pod, PodSpec, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -207,6 +207,8 @@ enum Object {
     ServiceAccount(ServiceAccount),
     ClusterRole(ClusterRole),
     ClusterRoleBinding(ClusterRoleBinding),
+    Role(Role),
+    RoleBinding(RoleBinding),
     Pod(Pod),
     CronJob(CronJob),
     DaemonSet(DaemonSet),
@@ -227,6 +229,10 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         }
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
             Object::ClusterRoleBinding(round_trip(&doc.value)?)
+        }
+        ("rbac.authorization.k8s.io/v1", "Role") => Object::Role(round_trip(&doc.value)?),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            Object::RoleBinding(round_trip(&doc.value)?)
         }
         ("batch/v1", "CronJob") => Object::CronJob(round_trip(&doc.value)?),
         ("apps/v1", "DaemonSet") => Object::DaemonSet(round_trip(&doc.value)?),
@@ -280,7 +286,8 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         (api, kind) => {
             return Err(vec![format!(
                 "{api}/{kind} is not a kind this install creates (Namespace, ServiceAccount, \
-                 ClusterRole, ClusterRoleBinding, Pod, batch/v1 CronJob, apps/v1 DaemonSet, \
+                 ClusterRole, ClusterRoleBinding, Role, RoleBinding, Pod, batch/v1 CronJob, \
+                 apps/v1 DaemonSet, \
                  apiextensions.k8s.io/v1 CustomResourceDefinition, projectcalico.org/v3 \
                  GlobalReport or GlobalReportType)"
             )]);
@@ -465,67 +472,217 @@ fn namespace_is_tigera_compliance() {
     assert_eq!(ns.metadata.name.as_deref(), Some(NAMESPACE));
 }
 
-#[test]
-fn rbac_is_get_on_globalreports_and_globalreporttypes_only() {
-    let mut accounts = Vec::new();
-    let mut roles = Vec::new();
+/// One permission: where (`None`: cluster-wide), API group, resource, verb, and the one
+/// object name it is limited to, if any.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    namespace: Option<String>,
+    group: String,
+    resource: String,
+    verb: String,
+    name: Option<String>,
+}
+
+impl Grant {
+    fn new(namespace: Option<&str>, group: &str, resource: &str, verb: &str) -> Grant {
+        Grant {
+            namespace: namespace.map(str::to_string),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            verb: verb.to_string(),
+            name: None,
+        }
+    }
+
+    fn named(self, name: &str) -> Grant {
+        Grant {
+            name: Some(name.to_string()),
+            ..self
+        }
+    }
+}
+
+/// The rules of a role as single grants, in `namespace` (`None`: cluster-wide).
+fn grants(namespace: Option<&str>, role: &str, rules: &[PolicyRule]) -> Vec<Grant> {
+    let mut out = Vec::new();
+    for rule in rules {
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "{role}: no non-resource URLs"
+        );
+        let names: Vec<Option<&str>> = match rule.resource_names.as_deref() {
+            None | Some([]) => vec![None],
+            Some(names) => names.iter().map(|n| Some(n.as_str())).collect(),
+        };
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    for name in &names {
+                        let g = Grant::new(namespace, group, resource, verb);
+                        out.push(match name {
+                            Some(n) => g.named(n),
+                            None => g,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What each ServiceAccount of the manifests may do, through every binding in them, by
+/// (namespace, name). Every binding must name roles and accounts the manifests define,
+/// every role must be bound, and no role may aggregate others.
+fn rbac() -> BTreeMap<(String, String), BTreeSet<Grant>> {
+    let mut accounts: BTreeMap<(String, String), BTreeSet<Grant>> = BTreeMap::new();
+    let mut cluster_roles: BTreeMap<String, ClusterRole> = BTreeMap::new();
+    let mut roles: BTreeMap<(String, String), Role> = BTreeMap::new();
+    let mut cluster_bindings = Vec::new();
     let mut bindings = Vec::new();
     for doc in all_docs() {
         match typed(&doc) {
-            Ok(Object::ServiceAccount(a)) => accounts.push(a),
-            Ok(Object::ClusterRole(r)) => roles.push(r),
-            Ok(Object::ClusterRoleBinding(b)) => bindings.push(b),
+            Ok(Object::ServiceAccount(a)) => {
+                let key = (
+                    a.metadata.namespace.clone().unwrap_or_default(),
+                    a.metadata.name.clone().unwrap_or_default(),
+                );
+                assert!(
+                    accounts.insert(key, BTreeSet::new()).is_none(),
+                    "{}: defined twice",
+                    doc.describe()
+                );
+            }
+            Ok(Object::ClusterRole(r)) => {
+                assert!(
+                    r.aggregation_rule.is_none(),
+                    "{}: aggregates",
+                    doc.describe()
+                );
+                cluster_roles.insert(r.metadata.name.clone().unwrap_or_default(), r);
+            }
+            Ok(Object::Role(r)) => {
+                let key = (
+                    r.metadata
+                        .namespace
+                        .clone()
+                        .expect("a Role has a namespace"),
+                    r.metadata.name.clone().unwrap_or_default(),
+                );
+                roles.insert(key, r);
+            }
+            Ok(Object::ClusterRoleBinding(b)) => cluster_bindings.push(b),
+            Ok(Object::RoleBinding(b)) => bindings.push(b),
             _ => {}
         }
     }
-    // The reporter's and the benchmarker's, both in the install's namespace.
-    let names: BTreeSet<(Option<&str>, Option<&str>)> = accounts
-        .iter()
-        .map(|a| (a.metadata.namespace.as_deref(), a.metadata.name.as_deref()))
+    let mut used_cluster_roles = BTreeSet::new();
+    let mut used_roles = BTreeSet::new();
+    // (binding, namespace of the grants, the role's rules, its subjects)
+    let mut bound = Vec::new();
+    for b in &cluster_bindings {
+        let what = format!("ClusterRoleBinding {:?}", b.metadata.name);
+        assert_eq!(b.role_ref.api_group, "rbac.authorization.k8s.io", "{what}");
+        assert_eq!(b.role_ref.kind, "ClusterRole", "{what}");
+        let role = cluster_roles
+            .get(&b.role_ref.name)
+            .unwrap_or_else(|| panic!("{what}: binds {}, not in the manifests", b.role_ref.name));
+        used_cluster_roles.insert(b.role_ref.name.clone());
+        bound.push((what, None, role.rules.clone(), b.subjects.clone()));
+    }
+    for b in &bindings {
+        let namespace = b
+            .metadata
+            .namespace
+            .clone()
+            .expect("a RoleBinding has a namespace");
+        let what = format!("RoleBinding {namespace}/{:?}", b.metadata.name);
+        assert_eq!(b.role_ref.api_group, "rbac.authorization.k8s.io", "{what}");
+        let rules = match b.role_ref.kind.as_str() {
+            "Role" => {
+                let key = (namespace.clone(), b.role_ref.name.clone());
+                let role = roles.get(&key).unwrap_or_else(|| {
+                    panic!(
+                        "{what}: binds Role {}, not in its namespace",
+                        b.role_ref.name
+                    )
+                });
+                used_roles.insert(key);
+                role.rules.clone()
+            }
+            "ClusterRole" => {
+                let role = cluster_roles.get(&b.role_ref.name).unwrap_or_else(|| {
+                    panic!("{what}: binds {}, not in the manifests", b.role_ref.name)
+                });
+                used_cluster_roles.insert(b.role_ref.name.clone());
+                role.rules.clone()
+            }
+            other => panic!("{what}: roleRef kind {other}"),
+        };
+        bound.push((what, Some(namespace), rules, b.subjects.clone()));
+    }
+    for (what, namespace, rules, subjects) in bound {
+        let subjects = subjects.unwrap_or_default();
+        assert!(!subjects.is_empty(), "{what}: no subjects");
+        for s in subjects {
+            assert_eq!(
+                s.kind, "ServiceAccount",
+                "{what}: binds only ServiceAccounts"
+            );
+            let key = (s.namespace.clone().unwrap_or_default(), s.name.clone());
+            let granted = accounts
+                .get_mut(&key)
+                .unwrap_or_else(|| panic!("{what}: binds {key:?}, not in the manifests"));
+            granted.extend(grants(
+                namespace.as_deref(),
+                &what,
+                rules.as_deref().unwrap_or_default(),
+            ));
+        }
+    }
+    let unused: Vec<_> = cluster_roles
+        .keys()
+        .filter(|r| !used_cluster_roles.contains(*r))
         .collect();
-    assert_eq!(accounts.len(), 2, "two ServiceAccounts");
-    assert_eq!(
-        names,
-        BTreeSet::from([
-            (Some(NAMESPACE), Some(SERVICE_ACCOUNT)),
-            (Some(NAMESPACE), Some(BENCHMARKER_SERVICE_ACCOUNT)),
-        ])
+    assert!(
+        unused.is_empty(),
+        "ClusterRoles bound to nobody: {unused:?}"
     );
+    let unused: Vec<_> = roles.keys().filter(|r| !used_roles.contains(*r)).collect();
+    assert!(unused.is_empty(), "Roles bound to nobody: {unused:?}");
+    accounts
+}
 
-    assert_eq!(roles.len(), 1, "one ClusterRole");
-    let role = &roles[0];
+fn granted_to(account: &str) -> BTreeSet<Grant> {
+    rbac()
+        .remove(&(NAMESPACE.to_string(), account.to_string()))
+        .unwrap_or_else(|| panic!("no ServiceAccount {NAMESPACE}/{account}"))
+}
+
+#[test]
+fn service_accounts_are_the_programs_in_the_install_namespace() {
+    let accounts: BTreeSet<(String, String)> = rbac().into_keys().collect();
+    let expected: BTreeSet<(String, String)> = [SERVICE_ACCOUNT, BENCHMARKER_SERVICE_ACCOUNT]
+        .into_iter()
+        .map(|a| (NAMESPACE.to_string(), a.to_string()))
+        .collect();
+    assert_eq!(accounts, expected);
+}
+
+#[test]
+fn reporter_may_only_get_globalreports_and_globalreporttypes() {
+    let expected: BTreeSet<Grant> = ["globalreports", "globalreporttypes"]
+        .into_iter()
+        .map(|r| Grant::new(None, "projectcalico.org", r, "get"))
+        .collect();
+    assert_eq!(granted_to(SERVICE_ACCOUNT), expected);
+    // Through the ClusterRole of reporter-rbac.yaml, which the API-server tests bind to a
+    // plain user to show it is enough.
+    let role = only("reporter-rbac.yaml", |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
     assert_eq!(role.metadata.name.as_deref(), Some(SERVICE_ACCOUNT));
-    assert!(role.aggregation_rule.is_none(), "no aggregated rules");
-    let rules = role.rules.as_deref().unwrap_or_default();
-    assert_eq!(rules.len(), 1, "exactly one rule: {rules:?}");
-    let rule = &rules[0];
-    assert_eq!(
-        rule.api_groups.as_deref(),
-        Some(&["projectcalico.org".to_string()][..])
-    );
-    let resources: BTreeSet<&str> = rule
-        .resources
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        resources,
-        BTreeSet::from(["globalreports", "globalreporttypes"])
-    );
-    assert_eq!(rule.verbs, ["get"]);
-    assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
-
-    assert_eq!(bindings.len(), 1, "one ClusterRoleBinding");
-    let binding = &bindings[0];
-    assert_eq!(binding.role_ref.api_group, "rbac.authorization.k8s.io");
-    assert_eq!(binding.role_ref.kind, "ClusterRole");
-    assert_eq!(binding.role_ref.name, SERVICE_ACCOUNT);
-    let subjects = binding.subjects.as_deref().unwrap_or_default();
-    assert_eq!(subjects.len(), 1, "bound to the reporter only");
-    assert_eq!(subjects[0].kind, "ServiceAccount");
-    assert_eq!(subjects[0].name, SERVICE_ACCOUNT);
-    assert_eq!(subjects[0].namespace.as_deref(), Some(NAMESPACE));
 }
 
 #[test]
@@ -1281,18 +1438,22 @@ fn benchmarker_has_its_own_service_account_and_no_rbac() {
     );
     assert_eq!(sa.metadata.namespace.as_deref(), Some(NAMESPACE));
     assert_ne!(sa.automount_service_account_token, Some(false));
-    // No binding anywhere names it (RoleBindings are not a kind the install may contain).
+    // No binding anywhere names it.
     for doc in all_docs() {
-        if let Ok(Object::ClusterRoleBinding(b)) = typed(&doc) {
-            for s in b.subjects.iter().flatten() {
-                assert!(
-                    s.name != BENCHMARKER_SERVICE_ACCOUNT,
-                    "{}: binds the benchmarker",
-                    doc.describe()
-                );
-            }
+        let subjects = match typed(&doc) {
+            Ok(Object::ClusterRoleBinding(b)) => b.subjects,
+            Ok(Object::RoleBinding(b)) => b.subjects,
+            _ => continue,
+        };
+        for s in subjects.iter().flatten() {
+            assert!(
+                s.name != BENCHMARKER_SERVICE_ACCOUNT,
+                "{}: binds the benchmarker",
+                doc.describe()
+            );
         }
     }
+    assert_eq!(granted_to(BENCHMARKER_SERVICE_ACCOUNT), BTreeSet::new());
 }
 
 /// The container port a probe's port refers to, by number or by name.
