@@ -2,7 +2,8 @@
 #
 # The reporter image (the last stage, so a plain build gives it): every binary of src/bin
 # in /usr/local/bin, compliance-reporter as the entrypoint, running as UID 65532 on a
-# read-only root filesystem.
+# read-only root filesystem. The controller's Deployment (manifests/compliance-controller.yaml)
+# runs /usr/local/bin/compliance-controller from it.
 #
 #   make image                       # docker build -t cis-compliance:$(VERSION) .
 #   docker run --rm cis-compliance:0.1.0            # the reporter, configured by env
@@ -153,6 +154,7 @@ USER 65532:65532
 # Elasticsearch (ELASTIC_URL or ELASTIC_HOST) nothing is written to disk. COMPLIANCE_OUTPUT_DIR,
 # when set, must also point at a writable volume.
 WORKDIR /data
-# The liveness endpoint (HEALTH_ENABLED, HEALTH_PORT).
+# The health endpoints (HEALTH_ENABLED, HEALTH_PORT): the reporter's /liveness, and the
+# controller's /liveness and /readiness.
 EXPOSE 9099
 ENTRYPOINT ["/usr/local/bin/compliance-reporter"]

@@ -629,6 +629,7 @@ async fn kubectl_get_globalreports_shows_the_printer_columns() {
             "SUSPEND",
             "LAST REPORT END",
             "ACTIVE JOBS",
+            "LAST SUCCESS",
             "AGE"
         ]
     );

@@ -4,8 +4,10 @@
 //! Kubernetes struct and lose nothing on the way (a key the struct drops is a misspelt
 //! field that the API server would silently prune); GlobalReports and GlobalReportTypes go
 //! through the reporter's own loader. Then each install decision is checked on its own:
-//! least-privilege RBAC, the manual pods and the CronJob, the benchmarker DaemonSet, and
-//! that the reporter and the benchmarker accept their environment.
+//! least-privilege RBAC for every identity, the reporter's pod wherever it is written (the
+//! controller's PodTemplate, the manual pods, the alternative CronJob), the controller's
+//! Deployment, the benchmarker DaemonSet, and that the reporter, the controller's store
+//! and the benchmarker accept their environment.
 
 use compliance_testkit::apiserver;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,10 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{Duration, TimeZone, Utc};
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{Container, EnvVar, Namespace, Pod, PodSpec, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, Namespace, Pod, PodSpec, PodTemplate, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -27,6 +31,12 @@ use serde_json::Value;
 use compliance::settings::RawEnv;
 use compliance::settings::benchmarker::BenchmarkerConfig;
 use compliance::settings::reporter::{ReporterConfig, SpecSource, WindowChoice};
+use compliance_controller::Settings as ControllerSettings;
+use compliance_controller::name::job_name;
+use compliance_controller::template::{
+    self as job_template, DEFAULT_TEMPLATE, MANAGED_BY, MANAGED_BY_LABEL, REPORT_CONTAINER,
+};
+use compliance_controller::window::Window;
 use compliance_core::model::global_report::{GlobalReport, GlobalReportType};
 use compliance_core::schedule::Schedule;
 use compliance_kube::Resources;
@@ -39,6 +49,10 @@ const ES_SECRET: &str = "tigera-ee-compliance-reporter-elasticsearch-access";
 const BENCHMARKER_SERVICE_ACCOUNT: &str = "tigera-compliance-benchmarker";
 const BENCHMARKER_IMAGE: &str = "cis-compliance-benchmarker:0.1.0";
 const BENCHMARKER_ES_SECRET: &str = "tigera-ee-compliance-benchmarker-elasticsearch-access";
+const CONTROLLER_SERVICE_ACCOUNT: &str = "tigera-compliance-controller";
+const CONTROLLER_ES_SECRET: &str = "tigera-ee-compliance-controller-elasticsearch-access";
+/// The controller's leader-election Lease, in the Jobs' namespace.
+const LEASE: &str = "compliance-controller";
 const CA_PATH: &str = "/etc/pki/tls/certs/tigera-ca-bundle.crt";
 const HEALTH_PORT: i32 = 9099;
 
@@ -207,9 +221,13 @@ enum Object {
     ServiceAccount(ServiceAccount),
     ClusterRole(ClusterRole),
     ClusterRoleBinding(ClusterRoleBinding),
+    Role(Role),
+    RoleBinding(RoleBinding),
     Pod(Pod),
+    PodTemplate(PodTemplate),
     CronJob(CronJob),
     DaemonSet(DaemonSet),
+    Deployment(Deployment),
     Crd(CustomResourceDefinition),
     /// Loaded and validated by the crate's own loader.
     GlobalReport,
@@ -222,14 +240,20 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         ("v1", "Namespace") => Object::Namespace(round_trip(&doc.value)?),
         ("v1", "ServiceAccount") => Object::ServiceAccount(round_trip(&doc.value)?),
         ("v1", "Pod") => Object::Pod(round_trip(&doc.value)?),
+        ("v1", "PodTemplate") => Object::PodTemplate(round_trip(&doc.value)?),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
             Object::ClusterRole(round_trip(&doc.value)?)
         }
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
             Object::ClusterRoleBinding(round_trip(&doc.value)?)
         }
+        ("rbac.authorization.k8s.io/v1", "Role") => Object::Role(round_trip(&doc.value)?),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            Object::RoleBinding(round_trip(&doc.value)?)
+        }
         ("batch/v1", "CronJob") => Object::CronJob(round_trip(&doc.value)?),
         ("apps/v1", "DaemonSet") => Object::DaemonSet(round_trip(&doc.value)?),
+        ("apps/v1", "Deployment") => Object::Deployment(round_trip(&doc.value)?),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
             Object::Crd(round_trip(&doc.value)?)
         }
@@ -280,9 +304,10 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         (api, kind) => {
             return Err(vec![format!(
                 "{api}/{kind} is not a kind this install creates (Namespace, ServiceAccount, \
-                 ClusterRole, ClusterRoleBinding, Pod, batch/v1 CronJob, apps/v1 DaemonSet, \
-                 apiextensions.k8s.io/v1 CustomResourceDefinition, projectcalico.org/v3 \
-                 GlobalReport or GlobalReportType)"
+                 ClusterRole, ClusterRoleBinding, Role, RoleBinding, Pod, PodTemplate, \
+                 batch/v1 CronJob, apps/v1 DaemonSet or Deployment, apiextensions.k8s.io/v1 \
+                 CustomResourceDefinition, projectcalico.org/v3 GlobalReport or \
+                 GlobalReportType)"
             )]);
         }
     })
@@ -312,14 +337,15 @@ fn cron_job() -> CronJob {
     })
 }
 
-const MANUAL_POD: &str = "compliance-reporter-pod.yaml";
-const MANAGED_POD: &str = "compliance-reporter-pod-managed.yaml";
-const CRONJOB: &str = "compliance-reporter-cronjob.yaml";
+fn pod_template() -> PodTemplate {
+    only(PODTEMPLATE, |o| match o {
+        Object::PodTemplate(t) => Some(t),
+        _ => None,
+    })
+}
 
-/// The pod spec of each way the reporter runs, by manifest file.
-fn reporter_pod_specs() -> Vec<(&'static str, PodSpec)> {
-    let cron = cron_job();
-    let spec = cron
+fn cron_job_pod_spec() -> PodSpec {
+    cron_job()
         .spec
         .unwrap()
         .job_template
@@ -327,11 +353,28 @@ fn reporter_pod_specs() -> Vec<(&'static str, PodSpec)> {
         .unwrap()
         .template
         .spec
-        .unwrap();
+        .unwrap()
+}
+
+fn pod_template_spec() -> PodSpec {
+    pod_template().template.unwrap().spec.unwrap()
+}
+
+const MANUAL_POD: &str = "compliance-reporter-pod.yaml";
+const MANAGED_POD: &str = "compliance-reporter-pod-managed.yaml";
+/// The controller's default PodTemplate: the pod of every report Job.
+const PODTEMPLATE: &str = "report-podtemplate.yaml";
+/// For clusters that cannot run the controller; outside the kustomization.
+const CRONJOB: &str = "alternatives/compliance-reporter-cronjob.yaml";
+const CONTROLLER: &str = "compliance-controller.yaml";
+
+/// The pod spec of each way the reporter runs, by manifest file.
+fn reporter_pod_specs() -> Vec<(&'static str, PodSpec)> {
     vec![
+        (PODTEMPLATE, pod_template_spec()),
         (MANUAL_POD, pod(MANUAL_POD).spec.unwrap()),
         (MANAGED_POD, pod(MANAGED_POD).spec.unwrap()),
-        (CRONJOB, spec),
+        (CRONJOB, cron_job_pod_spec()),
     ]
 }
 
@@ -465,67 +508,280 @@ fn namespace_is_tigera_compliance() {
     assert_eq!(ns.metadata.name.as_deref(), Some(NAMESPACE));
 }
 
-#[test]
-fn rbac_is_get_on_globalreports_and_globalreporttypes_only() {
-    let mut accounts = Vec::new();
-    let mut roles = Vec::new();
+/// One permission: where (`None`: cluster-wide), API group, resource, verb, and the one
+/// object name it is limited to, if any.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    namespace: Option<String>,
+    group: String,
+    resource: String,
+    verb: String,
+    name: Option<String>,
+}
+
+impl Grant {
+    fn new(namespace: Option<&str>, group: &str, resource: &str, verb: &str) -> Grant {
+        Grant {
+            namespace: namespace.map(str::to_string),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            verb: verb.to_string(),
+            name: None,
+        }
+    }
+
+    fn named(self, name: &str) -> Grant {
+        Grant {
+            name: Some(name.to_string()),
+            ..self
+        }
+    }
+}
+
+/// The rules of a role as single grants, in `namespace` (`None`: cluster-wide).
+fn grants(namespace: Option<&str>, role: &str, rules: &[PolicyRule]) -> Vec<Grant> {
+    let mut out = Vec::new();
+    for rule in rules {
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "{role}: no non-resource URLs"
+        );
+        let names: Vec<Option<&str>> = match rule.resource_names.as_deref() {
+            None | Some([]) => vec![None],
+            Some(names) => names.iter().map(|n| Some(n.as_str())).collect(),
+        };
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    for name in &names {
+                        let g = Grant::new(namespace, group, resource, verb);
+                        out.push(match name {
+                            Some(n) => g.named(n),
+                            None => g,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What each ServiceAccount of the manifests may do, through every binding in them, by
+/// (namespace, name). Every binding must name roles and accounts the manifests define,
+/// every role must be bound, and no role may aggregate others.
+fn rbac() -> BTreeMap<(String, String), BTreeSet<Grant>> {
+    let mut accounts: BTreeMap<(String, String), BTreeSet<Grant>> = BTreeMap::new();
+    let mut cluster_roles: BTreeMap<String, ClusterRole> = BTreeMap::new();
+    let mut roles: BTreeMap<(String, String), Role> = BTreeMap::new();
+    let mut cluster_bindings = Vec::new();
     let mut bindings = Vec::new();
     for doc in all_docs() {
         match typed(&doc) {
-            Ok(Object::ServiceAccount(a)) => accounts.push(a),
-            Ok(Object::ClusterRole(r)) => roles.push(r),
-            Ok(Object::ClusterRoleBinding(b)) => bindings.push(b),
+            Ok(Object::ServiceAccount(a)) => {
+                let key = (
+                    a.metadata.namespace.clone().unwrap_or_default(),
+                    a.metadata.name.clone().unwrap_or_default(),
+                );
+                assert!(
+                    accounts.insert(key, BTreeSet::new()).is_none(),
+                    "{}: defined twice",
+                    doc.describe()
+                );
+            }
+            Ok(Object::ClusterRole(r)) => {
+                assert!(
+                    r.aggregation_rule.is_none(),
+                    "{}: aggregates",
+                    doc.describe()
+                );
+                cluster_roles.insert(r.metadata.name.clone().unwrap_or_default(), r);
+            }
+            Ok(Object::Role(r)) => {
+                let key = (
+                    r.metadata
+                        .namespace
+                        .clone()
+                        .expect("a Role has a namespace"),
+                    r.metadata.name.clone().unwrap_or_default(),
+                );
+                roles.insert(key, r);
+            }
+            Ok(Object::ClusterRoleBinding(b)) => cluster_bindings.push(b),
+            Ok(Object::RoleBinding(b)) => bindings.push(b),
             _ => {}
         }
     }
-    // The reporter's and the benchmarker's, both in the install's namespace.
-    let names: BTreeSet<(Option<&str>, Option<&str>)> = accounts
-        .iter()
-        .map(|a| (a.metadata.namespace.as_deref(), a.metadata.name.as_deref()))
+    let mut used_cluster_roles = BTreeSet::new();
+    let mut used_roles = BTreeSet::new();
+    // (binding, namespace of the grants, the role's rules, its subjects)
+    let mut bound = Vec::new();
+    for b in &cluster_bindings {
+        let what = format!("ClusterRoleBinding {:?}", b.metadata.name);
+        assert_eq!(b.role_ref.api_group, "rbac.authorization.k8s.io", "{what}");
+        assert_eq!(b.role_ref.kind, "ClusterRole", "{what}");
+        let role = cluster_roles
+            .get(&b.role_ref.name)
+            .unwrap_or_else(|| panic!("{what}: binds {}, not in the manifests", b.role_ref.name));
+        used_cluster_roles.insert(b.role_ref.name.clone());
+        bound.push((what, None, role.rules.clone(), b.subjects.clone()));
+    }
+    for b in &bindings {
+        let namespace = b
+            .metadata
+            .namespace
+            .clone()
+            .expect("a RoleBinding has a namespace");
+        let what = format!("RoleBinding {namespace}/{:?}", b.metadata.name);
+        assert_eq!(b.role_ref.api_group, "rbac.authorization.k8s.io", "{what}");
+        let rules = match b.role_ref.kind.as_str() {
+            "Role" => {
+                let key = (namespace.clone(), b.role_ref.name.clone());
+                let role = roles.get(&key).unwrap_or_else(|| {
+                    panic!(
+                        "{what}: binds Role {}, not in its namespace",
+                        b.role_ref.name
+                    )
+                });
+                used_roles.insert(key);
+                role.rules.clone()
+            }
+            "ClusterRole" => {
+                let role = cluster_roles.get(&b.role_ref.name).unwrap_or_else(|| {
+                    panic!("{what}: binds {}, not in the manifests", b.role_ref.name)
+                });
+                used_cluster_roles.insert(b.role_ref.name.clone());
+                role.rules.clone()
+            }
+            other => panic!("{what}: roleRef kind {other}"),
+        };
+        bound.push((what, Some(namespace), rules, b.subjects.clone()));
+    }
+    for (what, namespace, rules, subjects) in bound {
+        let subjects = subjects.unwrap_or_default();
+        assert!(!subjects.is_empty(), "{what}: no subjects");
+        for s in subjects {
+            assert_eq!(
+                s.kind, "ServiceAccount",
+                "{what}: binds only ServiceAccounts"
+            );
+            let key = (s.namespace.clone().unwrap_or_default(), s.name.clone());
+            let granted = accounts
+                .get_mut(&key)
+                .unwrap_or_else(|| panic!("{what}: binds {key:?}, not in the manifests"));
+            granted.extend(grants(
+                namespace.as_deref(),
+                &what,
+                rules.as_deref().unwrap_or_default(),
+            ));
+        }
+    }
+    let unused: Vec<_> = cluster_roles
+        .keys()
+        .filter(|r| !used_cluster_roles.contains(*r))
         .collect();
-    assert_eq!(accounts.len(), 2, "two ServiceAccounts");
-    assert_eq!(
-        names,
-        BTreeSet::from([
-            (Some(NAMESPACE), Some(SERVICE_ACCOUNT)),
-            (Some(NAMESPACE), Some(BENCHMARKER_SERVICE_ACCOUNT)),
-        ])
+    assert!(
+        unused.is_empty(),
+        "ClusterRoles bound to nobody: {unused:?}"
     );
+    let unused: Vec<_> = roles.keys().filter(|r| !used_roles.contains(*r)).collect();
+    assert!(unused.is_empty(), "Roles bound to nobody: {unused:?}");
+    accounts
+}
 
-    assert_eq!(roles.len(), 1, "one ClusterRole");
-    let role = &roles[0];
+fn granted_to(account: &str) -> BTreeSet<Grant> {
+    rbac()
+        .remove(&(NAMESPACE.to_string(), account.to_string()))
+        .unwrap_or_else(|| panic!("no ServiceAccount {NAMESPACE}/{account}"))
+}
+
+#[test]
+fn service_accounts_are_the_three_programs_in_the_install_namespace() {
+    let accounts: BTreeSet<(String, String)> = rbac().into_keys().collect();
+    let expected: BTreeSet<(String, String)> = [
+        SERVICE_ACCOUNT,
+        CONTROLLER_SERVICE_ACCOUNT,
+        BENCHMARKER_SERVICE_ACCOUNT,
+    ]
+    .into_iter()
+    .map(|a| (NAMESPACE.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(accounts, expected);
+}
+
+#[test]
+fn reporter_may_only_get_globalreports_and_globalreporttypes() {
+    let expected: BTreeSet<Grant> = ["globalreports", "globalreporttypes"]
+        .into_iter()
+        .map(|r| Grant::new(None, "projectcalico.org", r, "get"))
+        .collect();
+    assert_eq!(granted_to(SERVICE_ACCOUNT), expected);
+    // Through the ClusterRole of reporter-rbac.yaml, which the API-server tests bind to a
+    // plain user to show it is enough.
+    let role = only("reporter-rbac.yaml", |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
     assert_eq!(role.metadata.name.as_deref(), Some(SERVICE_ACCOUNT));
-    assert!(role.aggregation_rule.is_none(), "no aggregated rules");
-    let rules = role.rules.as_deref().unwrap_or_default();
-    assert_eq!(rules.len(), 1, "exactly one rule: {rules:?}");
-    let rule = &rules[0];
-    assert_eq!(
-        rule.api_groups.as_deref(),
-        Some(&["projectcalico.org".to_string()][..])
-    );
-    let resources: BTreeSet<&str> = rule
-        .resources
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        resources,
-        BTreeSet::from(["globalreports", "globalreporttypes"])
-    );
-    assert_eq!(rule.verbs, ["get"]);
-    assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+}
 
-    assert_eq!(bindings.len(), 1, "one ClusterRoleBinding");
-    let binding = &bindings[0];
-    assert_eq!(binding.role_ref.api_group, "rbac.authorization.k8s.io");
-    assert_eq!(binding.role_ref.kind, "ClusterRole");
-    assert_eq!(binding.role_ref.name, SERVICE_ACCOUNT);
-    let subjects = binding.subjects.as_deref().unwrap_or_default();
-    assert_eq!(subjects.len(), 1, "bound to the reporter only");
-    assert_eq!(subjects[0].kind, "ServiceAccount");
-    assert_eq!(subjects[0].name, SERVICE_ACCOUNT);
-    assert_eq!(subjects[0].namespace.as_deref(), Some(NAMESPACE));
+/// Everything compliance-controller needs, and nothing else (docs/controller.md).
+fn controller_needs() -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    let calico = "projectcalico.org";
+    for verb in ["get", "list", "watch"] {
+        out.insert(Grant::new(None, calico, "globalreports", verb));
+    }
+    for verb in ["update", "patch"] {
+        out.insert(Grant::new(None, calico, "globalreports/status", verb));
+    }
+    let jobs = Some(NAMESPACE);
+    for verb in ["get", "list", "watch", "create", "delete"] {
+        out.insert(Grant::new(jobs, "batch", "jobs", verb));
+    }
+    for verb in ["get", "list", "watch"] {
+        out.insert(Grant::new(jobs, "", "podtemplates", verb));
+    }
+    // Its own Lease by name; creating cannot be limited to a name.
+    for verb in ["get", "update"] {
+        out.insert(Grant::new(jobs, "coordination.k8s.io", "leases", verb).named(LEASE));
+    }
+    out.insert(Grant::new(jobs, "coordination.k8s.io", "leases", "create"));
+    // Events about cluster-scoped GlobalReports are kept in the namespace default.
+    for group in ["events.k8s.io", ""] {
+        for verb in ["create", "patch"] {
+            out.insert(Grant::new(Some("default"), group, "events", verb));
+        }
+    }
+    out
+}
+
+#[test]
+fn controller_rbac_is_exactly_what_it_needs() {
+    let granted = granted_to(CONTROLLER_SERVICE_ACCOUNT);
+    // The mistakes that matter most, named.
+    for g in &granted {
+        assert!(g.resource != "secrets", "no Secrets: {g:?}");
+        assert!(
+            !g.resource.starts_with("pods"),
+            "no pods (the Job controller makes them): {g:?}"
+        );
+        assert!(
+            g.namespace.is_some() || g.group == "projectcalico.org",
+            "cluster-wide only on GlobalReports: {g:?}"
+        );
+        assert!(
+            !g.verb.contains('*') && !g.resource.contains('*') && !g.group.contains('*'),
+            "no wildcards: {g:?}"
+        );
+    }
+    let needs = controller_needs();
+    let extra: Vec<_> = granted.difference(&needs).collect();
+    let missing: Vec<_> = needs.difference(&granted).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "more than needed: {extra:#?}\nmissing: {missing:#?}"
+    );
 }
 
 #[test]
@@ -621,10 +877,11 @@ fn reporters_run_as_an_unprivileged_user_on_linux() {
     }
 }
 
-/// docs/spec.md §7 variables every reporter pod sets, plus the health and API group ones.
-const COMMON_ENV: [&str; 14] = [
-    NAME,
-    "TIGERA_COMPLIANCE_JOB_START_DELAY",
+const START_DELAY: &str = "TIGERA_COMPLIANCE_JOB_START_DELAY";
+
+/// docs/spec.md §7 variables every reporter pod sets, plus the health and API group ones;
+/// the report's name, its window and the start delay vary (see [`report_and_window_env`]).
+const COMMON_ENV: [&str; 12] = [
     "LOG_LEVEL",
     "ELASTIC_SCHEME",
     "ELASTIC_HOST",
@@ -639,6 +896,27 @@ const COMMON_ENV: [&str; 14] = [
     "COMPLIANCE_API_GROUP",
 ];
 
+/// Which of the report's name, its window and the start delay a reporter pod sets:
+/// - the PodTemplate none: the controller adds the name and the window to every Job, and
+///   when a window's Job starts is the controller's own start delay;
+/// - the CronJob the name and the delay, no window: each run reports the last completed
+///   window whose end plus the delay has passed;
+/// - the manual pods all of them (the delay unused, kept as in the CronJob).
+fn report_and_window_env(file: &str) -> [(&'static str, bool); 4] {
+    let (name, window, delay) = match file {
+        PODTEMPLATE => (false, false, false),
+        CRONJOB => (true, false, true),
+        MANUAL_POD | MANAGED_POD => (true, true, true),
+        other => panic!("{other} is not a reporter pod"),
+    };
+    [
+        (NAME, name),
+        (START, window),
+        (END, window),
+        (START_DELAY, delay),
+    ]
+}
+
 #[test]
 fn reporter_env_covers_spec_section_7() {
     for (file, spec) in reporter_pod_specs() {
@@ -647,12 +925,12 @@ fn reporter_env_covers_spec_section_7() {
         for name in COMMON_ENV {
             assert!(env.contains_key(name), "{file}: {name} is not set");
         }
-        let manual = file != CRONJOB;
-        for name in [START, END] {
+        for (name, set) in report_and_window_env(file) {
             assert_eq!(
                 env.contains_key(name),
-                manual,
-                "{file}: {name} must be set in the manual pods only"
+                set,
+                "{file}: {name} must {}be set",
+                if set { "" } else { "not " }
             );
         }
         assert_eq!(env_value(file, &env, "HEALTH_ENABLED"), "true");
@@ -839,8 +1117,9 @@ fn without_env(mut spec: PodSpec, names: &[&str]) -> Value {
 }
 
 #[test]
-fn cronjob_and_manual_pods_differ_only_in_window_and_elasticsearch_address() {
+fn reporter_pods_differ_only_in_report_window_and_elasticsearch_address() {
     let specs: BTreeMap<&str, PodSpec> = reporter_pod_specs().into_iter().collect();
+    let template = &specs[PODTEMPLATE];
     let cron = &specs[CRONJOB];
     let manual = &specs[MANUAL_POD];
     let managed = &specs[MANAGED_POD];
@@ -848,10 +1127,36 @@ fn cronjob_and_manual_pods_differ_only_in_window_and_elasticsearch_address() {
     // Same image, service account, env, probe, security, resources, volumes, scheduling.
     let mut problems = Vec::new();
     diff(
+        "PodTemplate vs CronJob",
+        &without_env(template.clone(), &[NAME, START_DELAY]),
+        &without_env(cron.clone(), &[NAME, START_DELAY]),
+        &mut problems,
+    );
+    diff(
         "manual pod vs CronJob",
         &without_env(manual.clone(), &window),
         &without_env(cron.clone(), &window),
         &mut problems,
+    );
+    // And the pods carry the same labels (Calico's network policies admit k8s-app).
+    let template_labels = pod_template().template.unwrap().metadata.unwrap().labels;
+    let cron_labels = cron_job()
+        .spec
+        .unwrap()
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .labels;
+    assert_eq!(template_labels, cron_labels, "pod labels");
+    assert_eq!(
+        template_labels
+            .unwrap_or_default()
+            .get("k8s-app")
+            .map(String::as_str),
+        Some("compliance-reporter")
     );
     let address = [
         START,
@@ -882,8 +1187,37 @@ fn cronjob_and_manual_pods_differ_only_in_window_and_elasticsearch_address() {
     assert_eq!(env_value(MANUAL_POD, &manual_env, "ELASTIC_PORT"), "9200");
 }
 
-/// The node name the downward API stands in for in [`runtime_env`].
+/// The node and pod names the downward API stands in for in [`runtime_env`].
 const SAMPLE_NODE: &str = "worker-1";
+const SAMPLE_POD: &str = "compliance-controller-5d8f7c9b4-x2x7q";
+
+/// The report the shipped manifests run.
+const REPORT: &str = "daily-cis-results";
+
+/// The Job compliance-controller makes from the shipped PodTemplate for one day of
+/// daily-cis-results, by the controller's own code.
+fn controller_job() -> Job {
+    let owner = job_template::Owner {
+        api_version: "projectcalico.org/v3".into(),
+        name: REPORT.into(),
+        uid: "0b7e6c1e-5f0a-4a53-9d4e-1f2a3b4c5d6e".into(),
+    };
+    let window = Window {
+        start: Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap(),
+        end: Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap(),
+    };
+    let settings = ControllerSettings::default();
+    let name = job_name(&settings.job_name_prefix, REPORT, window.end);
+    job_template::build_job(
+        &pod_template(),
+        &owner,
+        &BTreeMap::new(),
+        &name,
+        window,
+        &settings,
+    )
+    .unwrap_or_else(|e| panic!("{PODTEMPLATE}: the controller makes no Job from it: {e}"))
+}
 
 /// The container's env as the program would see it: literal values, and stand-ins for
 /// what the cluster supplies (the Secret's keys, the node's name, the mounted CA file).
@@ -901,6 +1235,7 @@ fn runtime_env(file: &str, c: &Container) -> Vec<(String, String)> {
                 ("ELASTIC_CA", _, _) => ca.display().to_string(),
                 (_, Some(v), _) => v,
                 (_, None, Some("spec.nodeName")) => SAMPLE_NODE.to_string(),
+                (_, None, Some("metadata.name")) => SAMPLE_POD.to_string(),
                 (name, None, Some(other)) => {
                     panic!("{file}: {name} comes from fieldRef {other}, which has no stand-in")
                 }
@@ -915,6 +1250,12 @@ fn runtime_env(file: &str, c: &Container) -> Vec<(String, String)> {
 fn the_reporter_accepts_the_manifests_environment() {
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 17, 40, 0).unwrap();
     for (file, spec) in reporter_pod_specs() {
+        // The PodTemplate's pod as it runs: in a Job the controller made from it.
+        let spec = if file == PODTEMPLATE {
+            controller_job().spec.unwrap().template.spec.unwrap()
+        } else {
+            spec
+        };
         let mut vars = runtime_env(file, &reporter(file, &spec));
         if file == MANAGED_POD {
             // Shipped as a placeholder that must be refused, so a forgotten edit fails
@@ -931,7 +1272,7 @@ fn the_reporter_accepts_the_manifests_environment() {
         let raw = RawEnv::from_vars(vars);
         let config = ReporterConfig::from_env(&raw, now)
             .unwrap_or_else(|e| panic!("{file}: the reporter refuses its environment: {e}"));
-        assert_eq!(config.report_name, "daily-cis-results", "{file}");
+        assert_eq!(config.report_name, REPORT, "{file}");
         let SpecSource::Kubernetes(api) = &config.source else {
             panic!("{file}: must read the Kubernetes API")
         };
@@ -958,6 +1299,453 @@ fn the_reporter_accepts_the_manifests_environment() {
                 assert_eq!(delay, Duration::minutes(30));
             }
         }
+    }
+}
+
+#[test]
+fn podtemplate_is_the_controllers_default_with_a_reporter_container_and_no_window() {
+    let t = pod_template();
+    assert_eq!(t.metadata.name.as_deref(), Some(DEFAULT_TEMPLATE));
+    assert_eq!(t.metadata.namespace.as_deref(), Some(NAMESPACE));
+    job_template::check(&t).unwrap_or_else(|e| panic!("{PODTEMPLATE}: {e}"));
+    let spec = pod_template_spec();
+    let c = reporter(PODTEMPLATE, &spec);
+    assert_eq!(c.name, REPORT_CONTAINER);
+    // The controller adds the report and the window; set here, they would only mislead.
+    for container in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for e in container.env.iter().flatten() {
+            assert!(
+                ![NAME, START, END].contains(&e.name.as_str()),
+                "{PODTEMPLATE}: container {} sets {}",
+                container.name,
+                e.name
+            );
+        }
+    }
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(spec.service_account_name.as_deref(), Some(SERVICE_ACCOUNT));
+
+    // What the controller makes of it: the window appended once, the template's labels
+    // and the controller's on the Job, the pod otherwise unchanged.
+    let job = controller_job();
+    let labels = job.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get(MANAGED_BY_LABEL).map(String::as_str),
+        Some(MANAGED_BY)
+    );
+    assert_eq!(
+        labels.get("app.kubernetes.io/name").map(String::as_str),
+        Some("compliance-reporter")
+    );
+    let job_pod = job.spec.unwrap().template.spec.unwrap();
+    let env = env_map(PODTEMPLATE, &reporter(PODTEMPLATE, &job_pod));
+    assert_eq!(env_value(PODTEMPLATE, &env, NAME), REPORT);
+    assert_eq!(env_value(PODTEMPLATE, &env, START), "2026-11-25T00:00:00Z");
+    assert_eq!(env_value(PODTEMPLATE, &env, END), "2026-11-26T00:00:00Z");
+    let mut problems = Vec::new();
+    diff(
+        "Job's pod vs PodTemplate",
+        &without_env(job_pod, &[NAME, START, END]),
+        &serde_json::to_value(&spec).unwrap(),
+        &mut problems,
+    );
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The files `manifests/kustomization.yaml` lists.
+fn kustomization_resources() -> Vec<String> {
+    let kustomization: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(manifest("kustomization.yaml")).unwrap())
+            .unwrap();
+    kustomization["resources"]
+        .as_array()
+        .expect("resources:")
+        .iter()
+        .map(|r| r.as_str().expect("a file name").to_string())
+        .collect()
+}
+
+#[test]
+fn kustomization_installs_the_controller_and_no_cronjob() {
+    // A window must never be reported twice: the controller schedules every GlobalReport,
+    // so the install has no CronJob (alternatives/ has one for clusters without it).
+    let resources = kustomization_resources();
+    for file in [CONTROLLER, PODTEMPLATE] {
+        assert!(resources.iter().any(|r| r == file), "{file} is not listed");
+    }
+    for file in &resources {
+        assert!(
+            !file.starts_with("alternatives/"),
+            "{file}: alternatives are not installed"
+        );
+        for doc in read_docs(&manifest(file)) {
+            assert_ne!(doc.kind(), "CronJob", "{}", doc.describe());
+            assert_ne!(doc.kind(), "Job", "{}", doc.describe());
+        }
+    }
+}
+
+// --- compliance-controller ------------------------------------------------------------------
+
+fn deployment() -> Deployment {
+    only(CONTROLLER, |o| match o {
+        Object::Deployment(d) => Some(d),
+        _ => None,
+    })
+}
+
+fn controller_pod_spec() -> PodSpec {
+    deployment().spec.unwrap().template.spec.unwrap()
+}
+
+/// The one container of the controller's pod.
+fn controller(spec: &PodSpec) -> Container {
+    assert_eq!(spec.containers.len(), 1, "{CONTROLLER}: one container");
+    assert!(
+        spec.init_containers
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty(),
+        "{CONTROLLER}: no init containers"
+    );
+    let c = spec.containers[0].clone();
+    assert_eq!(c.name, "controller", "{CONTROLLER}: container name");
+    c
+}
+
+/// Where the controller's binary is in the image (the Dockerfile's runtime stage).
+const CONTROLLER_BIN: &str = "/usr/local/bin/compliance-controller";
+
+#[test]
+fn controller_runs_compliance_controller_as_non_root_with_probes_on_the_health_port() {
+    let d = deployment();
+    assert_eq!(d.metadata.name.as_deref(), Some("compliance-controller"));
+    assert_eq!(d.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = controller_pod_spec();
+    let c = controller(&spec);
+    assert_eq!(c.image.as_deref(), Some(IMAGE), "the reporter's image");
+    assert_eq!(c.command, Some(vec![CONTROLLER_BIN.to_string()]));
+    assert!(c.args.is_none(), "configured by its environment only");
+    assert_eq!(
+        spec.service_account_name.as_deref(),
+        Some(CONTROLLER_SERVICE_ACCOUNT)
+    );
+    assert_ne!(
+        spec.automount_service_account_token,
+        Some(false),
+        "it talks to the API"
+    );
+
+    // The reporter's security context, and nothing of the node's.
+    let sc = c.security_context.clone().expect("a securityContext");
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.run_as_user, Some(65532));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.privileged, None);
+    assert_eq!(
+        sc.capabilities.and_then(|c| c.drop),
+        Some(vec!["ALL".to_string()])
+    );
+    assert_eq!(
+        sc.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+    if let Some(psc) = &spec.security_context {
+        assert!(
+            psc.run_as_user.is_none() && psc.run_as_non_root.is_none(),
+            "user chosen by the container only: {psc:?}"
+        );
+    }
+    assert!(
+        spec.host_network.is_none() && spec.host_pid.is_none() && spec.host_ipc.is_none(),
+        "no host namespaces"
+    );
+    assert!(
+        spec.volumes.iter().flatten().all(|v| v.host_path.is_none()),
+        "no hostPath volumes"
+    );
+    assert!(
+        c.ports.iter().flatten().all(|p| p.host_port.is_none()),
+        "no host ports"
+    );
+
+    // Liveness and readiness on the health port, on the pod's IP.
+    for (what, probe, path) in [
+        ("liveness", c.liveness_probe.clone(), "/liveness"),
+        ("readiness", c.readiness_probe.clone(), "/readiness"),
+    ] {
+        let get = probe
+            .and_then(|p| p.http_get)
+            .unwrap_or_else(|| panic!("no httpGet {what} probe"));
+        assert_eq!(get.path.as_deref(), Some(path), "{what}");
+        assert_eq!(probe_port(&c, &get.port), HEALTH_PORT, "{what}");
+        assert_eq!(get.host, None, "{what}: the probe must target the pod");
+    }
+    let env = env_map(CONTROLLER, &c);
+    assert_eq!(
+        env_value(CONTROLLER, &env, "HEALTH_PORT"),
+        HEALTH_PORT.to_string()
+    );
+    assert_eq!(env_value(CONTROLLER, &env, "HEALTH_ENABLED"), "true");
+
+    // Modest, with the memory request within its limit.
+    let res = c.resources.expect("resources");
+    let requests = res.requests.expect("requests");
+    let limits = res.limits.expect("limits");
+    for name in ["cpu", "memory"] {
+        assert!(quantity(&requests[name].0) > 0.0, "{name} request");
+    }
+    assert!(quantity(&requests["memory"].0) <= quantity(&limits["memory"].0));
+    assert!(quantity(&limits["memory"].0) <= quantity("512Mi"), "modest");
+}
+
+#[test]
+fn controller_replicas_spread_over_nodes_and_elect_a_leader() {
+    let d = deployment();
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let labels = spec
+        .template
+        .metadata
+        .clone()
+        .and_then(|m| m.labels)
+        .unwrap();
+    // Calico Enterprise's network policies admit this label to Elasticsearch.
+    assert_eq!(
+        labels.get("k8s-app").map(String::as_str),
+        Some("compliance-controller")
+    );
+    let selector = spec.selector.match_labels.clone().unwrap_or_default();
+    assert!(!selector.is_empty(), "a selector");
+    for (k, v) in &selector {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "the selector picks the template's pods"
+        );
+    }
+    // A new pod is up before an old one goes.
+    let rolling = spec
+        .strategy
+        .and_then(|s| s.rolling_update)
+        .expect("a rolling update");
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)));
+
+    let pod = spec.template.spec.unwrap();
+    let anti = pod
+        .affinity
+        .clone()
+        .and_then(|a| a.pod_anti_affinity)
+        .expect("podAntiAffinity");
+    assert!(
+        anti.required_during_scheduling_ignored_during_execution
+            .is_none(),
+        "preferred only: a one-node cluster still runs both"
+    );
+    let terms = anti
+        .preferred_during_scheduling_ignored_during_execution
+        .unwrap_or_default();
+    assert!(
+        terms.iter().any(|t| {
+            let term = &t.pod_affinity_term;
+            term.topology_key == "kubernetes.io/hostname"
+                && term.namespaces.is_none()
+                && term
+                    .label_selector
+                    .as_ref()
+                    .and_then(|s| s.match_labels.as_ref())
+                    .is_some_and(|m| {
+                        !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v))
+                    })
+        }),
+        "prefers nodes without another controller pod: {terms:?}"
+    );
+
+    let c = controller(&pod);
+    let env = env_map(CONTROLLER, &c);
+    let pod_name = env.get("POD_NAME").expect("POD_NAME is set");
+    assert!(pod_name.value.is_none(), "POD_NAME must not be a literal");
+    let field = pod_name
+        .value_from
+        .as_ref()
+        .and_then(|v| v.field_ref.as_ref())
+        .expect("POD_NAME is a fieldRef");
+    assert_eq!(field.field_path, "metadata.name");
+    let election = compliance::settings::parse_bool(
+        "COMPLIANCE_LEADER_ELECTION",
+        env_value(CONTROLLER, &env, "COMPLIANCE_LEADER_ELECTION"),
+    )
+    .unwrap();
+    assert!(election, "two replicas need leader election");
+    let lease = compliance::settings::parse_duration(
+        "COMPLIANCE_LEASE_DURATION",
+        env_value(CONTROLLER, &env, "COMPLIANCE_LEASE_DURATION"),
+    )
+    .unwrap();
+    assert_eq!(lease, Duration::seconds(15));
+}
+
+#[test]
+fn controller_settings_are_the_documented_defaults_in_the_jobs_namespace() {
+    let c = controller(&controller_pod_spec());
+    let env = env_map(CONTROLLER, &c);
+    let value = |name: &str| env_value(CONTROLLER, &env, name);
+    let duration = |name: &str| compliance::settings::parse_duration(name, value(name)).unwrap();
+    let number = |name: &str| -> i64 {
+        value(name)
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: not a number"))
+    };
+    let defaults = ControllerSettings::default();
+    let namespace = value("TIGERA_COMPLIANCE_JOB_NAMESPACE");
+    assert_eq!(namespace, defaults.namespace);
+    assert_eq!(namespace, NAMESPACE);
+    assert_eq!(
+        duration("TIGERA_COMPLIANCE_JOB_START_DELAY"),
+        defaults.start_delay
+    );
+    assert_eq!(
+        duration("TIGERA_COMPLIANCE_IGNORE_UNSTARTED_REPORT_AFTER"),
+        defaults.ignore_unstarted_after
+    );
+    assert_eq!(
+        number("TIGERA_COMPLIANCE_MAX_ACTIVE_JOBS"),
+        defaults.max_active_jobs as i64
+    );
+    assert_eq!(
+        number("TIGERA_COMPLIANCE_MAX_JOB_RETRIES"),
+        i64::from(defaults.max_job_retries)
+    );
+    assert_eq!(
+        number("TIGERA_COMPLIANCE_MAX_SUCCESSFUL_JOBS_HISTORY"),
+        defaults.max_successful_jobs_history as i64
+    );
+    assert_eq!(
+        number("TIGERA_COMPLIANCE_MAX_FAILED_JOBS_HISTORY"),
+        defaults.max_failed_jobs_history as i64
+    );
+    // The prefix is part of every Job's name, the lock of its window: left at its default.
+    assert!(!env.contains_key("TIGERA_COMPLIANCE_JOB_NAME_PREFIX"));
+    let raw = RawEnv::from_vars(runtime_env(CONTROLLER, &c));
+    compliance::settings::LogConfig::from_env(&raw).unwrap();
+
+    // The PodTemplate and the Role of the Jobs, the PodTemplates and the Lease are where
+    // the controller looks.
+    assert_eq!(
+        pod_template().metadata.namespace.as_deref(),
+        Some(namespace)
+    );
+    let job_grants = granted_to(CONTROLLER_SERVICE_ACCOUNT)
+        .into_iter()
+        .filter(|g| g.resource == "jobs" || g.resource == "podtemplates" || g.resource == "leases")
+        .collect::<Vec<_>>();
+    assert!(!job_grants.is_empty());
+    for g in job_grants {
+        assert_eq!(g.namespace.as_deref(), Some(namespace), "{g:?}");
+    }
+    // The API group it reads GlobalReports from is the one its ClusterRole grants.
+    let group = value("COMPLIANCE_API_GROUP");
+    assert_eq!(group, "projectcalico.org");
+    assert!(
+        granted_to(CONTROLLER_SERVICE_ACCOUNT)
+            .iter()
+            .any(|g| g.namespace.is_none() && g.group == group && g.resource == "globalreports")
+    );
+}
+
+#[test]
+fn controller_reads_the_store_the_reporter_writes() {
+    let spec = controller_pod_spec();
+    let c = controller(&spec);
+    let env = env_map(CONTROLLER, &c);
+    // Its own Secret (Calico Enterprise's controller user): it only reads reports.
+    for (name, key) in [
+        ("ELASTIC_USER", "username"),
+        ("ELASTIC_PASSWORD", "password"),
+    ] {
+        let r = env[name]
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("{name} is not a secretKeyRef"));
+        assert_eq!(r.name, CONTROLLER_ES_SECRET, "{name}");
+        assert_eq!(r.key, key, "{name}");
+        assert_ne!(r.optional, Some(true), "{name}: a missing Secret must show");
+    }
+    // The same Elasticsearch and indices as the Jobs' reporter.
+    let reporter_env = env_map(PODTEMPLATE, &reporter(PODTEMPLATE, &pod_template_spec()));
+    for name in [
+        "ELASTIC_SCHEME",
+        "ELASTIC_HOST",
+        "ELASTIC_PORT",
+        "ELASTIC_SSL_VERIFY",
+        "ELASTIC_CA",
+        "ELASTIC_INDEX_SUFFIX",
+    ] {
+        assert_eq!(
+            env_value(CONTROLLER, &env, name),
+            env_value(PODTEMPLATE, &reporter_env, name),
+            "{name}"
+        );
+    }
+    assert!(
+        !env.contains_key("COMPLIANCE_DATASTORE"),
+        "Elasticsearch, not a file"
+    );
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| Path::new(CA_PATH).parent() == Some(Path::new(&m.mount_path)))
+        .expect("the CA bundle is mounted");
+    assert_eq!(mount.read_only, Some(true));
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.config_map.as_ref().map(|c| c.name.as_str()),
+        Some("tigera-ca-bundle")
+    );
+    let raw = RawEnv::from_vars(runtime_env(CONTROLLER, &c));
+    let es = compliance::settings::elastic::from_env(&raw.elastic)
+        .unwrap_or_else(|e| panic!("{CONTROLLER}: {e}"))
+        .expect("selects Elasticsearch");
+    assert!(es.display_url().starts_with("https://"));
+    assert!(es.verify_tls);
+    assert!(es.ca.is_some());
+}
+
+#[test]
+fn the_image_has_the_controller_where_the_deployment_runs_it() {
+    // The runtime stage copies every binary the builder made, and the builder makes one
+    // per src/bin/*.rs: the controller is in the image when its main is one of those.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("for source in src/bin/*.rs;"),
+        "the builder copies one binary per src/bin/*.rs"
+    );
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == "COPY --from=binaries /out/bin/ /usr/local/bin/"),
+        "the runtime stage takes every binary into /usr/local/bin"
+    );
+    let (dir, bin) = CONTROLLER_BIN.rsplit_once('/').unwrap();
+    assert_eq!(dir, "/usr/local/bin");
+    let main = root.join("src/bin").join(format!("{bin}.rs"));
+    if !main.exists() {
+        say(&format!(
+            "SKIPPED: src/bin/{bin}.rs does not exist yet; the image has no {bin} to run"
+        ));
     }
 }
 
@@ -1281,18 +2069,22 @@ fn benchmarker_has_its_own_service_account_and_no_rbac() {
     );
     assert_eq!(sa.metadata.namespace.as_deref(), Some(NAMESPACE));
     assert_ne!(sa.automount_service_account_token, Some(false));
-    // No binding anywhere names it (RoleBindings are not a kind the install may contain).
+    // No binding anywhere names it.
     for doc in all_docs() {
-        if let Ok(Object::ClusterRoleBinding(b)) = typed(&doc) {
-            for s in b.subjects.iter().flatten() {
-                assert!(
-                    s.name != BENCHMARKER_SERVICE_ACCOUNT,
-                    "{}: binds the benchmarker",
-                    doc.describe()
-                );
-            }
+        let subjects = match typed(&doc) {
+            Ok(Object::ClusterRoleBinding(b)) => b.subjects,
+            Ok(Object::RoleBinding(b)) => b.subjects,
+            _ => continue,
+        };
+        for s in subjects.iter().flatten() {
+            assert!(
+                s.name != BENCHMARKER_SERVICE_ACCOUNT,
+                "{}: binds the benchmarker",
+                doc.describe()
+            );
         }
     }
+    assert_eq!(granted_to(BENCHMARKER_SERVICE_ACCOUNT), BTreeSet::new());
 }
 
 /// The container port a probe's port refers to, by number or by name.
@@ -1426,7 +2218,9 @@ fn images_are_the_ones_the_kustomization_rewrites() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(resources.contains(BENCHMARKER) && resources.contains(BENCHMARKER_RBAC));
+    for file in [BENCHMARKER, BENCHMARKER_RBAC, CONTROLLER, PODTEMPLATE] {
+        assert!(resources.contains(file), "{file} is not listed");
+    }
     // name -> newName:newTag
     let images: BTreeMap<&str, String> = kustomization["images"]
         .as_array()
@@ -1444,21 +2238,14 @@ fn images_are_the_ones_the_kustomization_rewrites() {
         })
         .collect();
     // The images of the workloads the kustomization installs: each has an entry, which
-    // as shipped leaves it unchanged (the manual pods, outside it, use the same).
-    let cron_pod = cron_job()
-        .spec
-        .unwrap()
-        .job_template
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
+    // as shipped leaves it unchanged (the manual pods and the CronJob, outside it, use the
+    // same).
     let used = [
-        reporter(CRONJOB, &cron_pod).image.unwrap(),
+        reporter(PODTEMPLATE, &pod_template_spec()).image.unwrap(),
+        controller(&controller_pod_spec()).image.unwrap(),
         benchmarker(&benchmarker_pod_spec()).image.unwrap(),
     ];
-    assert_eq!(used, [IMAGE, BENCHMARKER_IMAGE]);
+    assert_eq!(used, [IMAGE, IMAGE, BENCHMARKER_IMAGE]);
     let names: BTreeSet<&str> = used.iter().map(|i| i.rsplit_once(':').unwrap().0).collect();
     assert_eq!(names, images.keys().copied().collect());
     for image in &used {
@@ -1563,29 +2350,44 @@ fn example_report_validates_and_matches_examples_reports_yaml() {
     );
 }
 
-/// The kind/name pairs `kubectl apply -k manifests/` creates.
-fn expected_install() -> BTreeSet<(String, String)> {
+/// The (kind, namespace, name) of everything `kubectl apply -k manifests/` creates.
+fn expected_install() -> BTreeSet<(String, String, String)> {
+    let ns = NAMESPACE;
     [
-        ("Namespace", NAMESPACE),
+        ("Namespace", "", NAMESPACE),
         (
             "CustomResourceDefinition",
+            "",
             "globalreports.projectcalico.org",
         ),
         (
             "CustomResourceDefinition",
+            "",
             "globalreporttypes.projectcalico.org",
         ),
-        ("ServiceAccount", SERVICE_ACCOUNT),
-        ("ClusterRole", SERVICE_ACCOUNT),
-        ("ClusterRoleBinding", SERVICE_ACCOUNT),
-        ("GlobalReportType", "cis-benchmark"),
-        ("GlobalReport", "daily-cis-results"),
-        ("CronJob", "compliance-reporter-daily-cis-results"),
-        ("ServiceAccount", BENCHMARKER_SERVICE_ACCOUNT),
-        ("DaemonSet", "compliance-benchmarker"),
+        ("ServiceAccount", ns, SERVICE_ACCOUNT),
+        ("ClusterRole", "", SERVICE_ACCOUNT),
+        ("ClusterRoleBinding", "", SERVICE_ACCOUNT),
+        ("GlobalReportType", "", "cis-benchmark"),
+        ("GlobalReport", "", REPORT),
+        ("ServiceAccount", ns, CONTROLLER_SERVICE_ACCOUNT),
+        ("ClusterRole", "", CONTROLLER_SERVICE_ACCOUNT),
+        ("ClusterRoleBinding", "", CONTROLLER_SERVICE_ACCOUNT),
+        ("Role", ns, CONTROLLER_SERVICE_ACCOUNT),
+        ("RoleBinding", ns, CONTROLLER_SERVICE_ACCOUNT),
+        ("Role", "default", "tigera-compliance-controller-events"),
+        (
+            "RoleBinding",
+            "default",
+            "tigera-compliance-controller-events",
+        ),
+        ("Deployment", ns, "compliance-controller"),
+        ("PodTemplate", ns, DEFAULT_TEMPLATE),
+        ("ServiceAccount", ns, BENCHMARKER_SERVICE_ACCOUNT),
+        ("DaemonSet", ns, "compliance-benchmarker"),
     ]
     .into_iter()
-    .map(|(k, n)| (k.to_string(), n.to_string()))
+    .map(|(k, ns, n)| (k.to_string(), ns.to_string(), n.to_string()))
     .collect()
 }
 
@@ -1629,16 +2431,19 @@ fn manifests_with_crds(tmp: &Path) -> PathBuf {
     root
 }
 
-#[test]
-fn kustomize_builds_exactly_the_install() {
+/// `kubectl kustomize` of the manifests copied under `tmp` (after `edit` on the copy's
+/// kustomization.yaml), as JSON documents; `None` (said) without kubectl.
+fn kustomize(tmp: &Path, edit: impl FnOnce(&str) -> String) -> Option<Vec<Value>> {
     let Some(kubectl) = apiserver::kubectl() else {
         say(
             "SKIPPED: no kubectl on PATH or in the test cache (scripts/kube-apiserver.sh build); `kubectl kustomize manifests/` is not checked",
         );
-        return;
+        return None;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = manifests_with_crds(tmp.path());
+    let root = manifests_with_crds(tmp);
+    let kustomization = root.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    std::fs::write(&kustomization, edit(&text)).unwrap();
     let out = Command::new(kubectl)
         .arg("kustomize")
         .arg(&root)
@@ -1650,37 +2455,125 @@ fn kustomize_builds_exactly_the_install() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let built: Vec<(String, String)> = docs
+    Some(serde_saphyr::from_multiple(&text).unwrap())
+}
+
+/// The image of the first container at `pointer` of the one built object of `kind`.
+fn built_image<'a>(docs: &'a [Value], kind: &str, pointer: &str) -> &'a str {
+    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "one {kind}");
+    found[0]
+        .pointer(&format!("{pointer}/containers/0/image"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{kind}: no image at {pointer}"))
+}
+
+#[test]
+fn kustomize_builds_exactly_the_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(docs) = kustomize(tmp.path(), str::to_string) else {
+        return;
+    };
+    let built: Vec<(String, String, String)> = docs
         .iter()
         .map(|d| {
+            let field = |p: &str| d.pointer(p).and_then(Value::as_str).unwrap_or_default();
             (
-                d["kind"].as_str().unwrap_or_default().to_string(),
-                d["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+                field("/kind").to_string(),
+                field("/metadata/namespace").to_string(),
+                field("/metadata/name").to_string(),
             )
         })
         .collect();
     let set: BTreeSet<_> = built.iter().cloned().collect();
     assert_eq!(set.len(), built.len(), "duplicates in {built:?}");
     assert_eq!(set, expected_install());
+    assert!(
+        built.iter().all(|(kind, _, _)| kind != "CronJob"),
+        "the controller schedules the reports: no CronJob"
+    );
 
-    // What kustomize emits is what the files say: the image it puts in the CronJob is the
-    // one the manual pods use, and the DaemonSet keeps the benchmarker's (its name starts
-    // with the reporter's, which kustomize must not take for the same image).
-    let cron = docs.iter().find(|d| d["kind"] == "CronJob").unwrap();
+    // What kustomize emits is what the files say: the PodTemplate and the controller have
+    // the image the manual pods use, and the DaemonSet keeps the benchmarker's (its name
+    // starts with the reporter's, which kustomize must not take for the same image).
+    assert_eq!(built_image(&docs, "PodTemplate", "/template/spec"), IMAGE);
     assert_eq!(
-        cron.pointer("/spec/jobTemplate/spec/template/spec/containers/0/image")
-            .and_then(Value::as_str),
-        Some(IMAGE)
+        built_image(&docs, "Deployment", "/spec/template/spec"),
+        IMAGE
     );
-    let daemon_set = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
     assert_eq!(
-        daemon_set
-            .pointer("/spec/template/spec/containers/0/image")
-            .and_then(Value::as_str),
-        Some(BENCHMARKER_IMAGE)
+        built_image(&docs, "DaemonSet", "/spec/template/spec"),
+        BENCHMARKER_IMAGE
     );
+}
+
+#[test]
+fn kustomize_images_rewrite_the_podtemplate_and_the_controller() {
+    // A PodTemplate keeps its pod under /template, not /spec/template: the pushed image
+    // must still reach the report Jobs.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(docs) = kustomize(tmp.path(), |text| {
+        text.replace(
+            "  newName: cis-compliance\n",
+            "  newName: registry.example.com/cis-compliance\n",
+        )
+        .replace(
+            "  newName: cis-compliance-benchmarker\n",
+            "  newName: registry.example.com/cis-compliance-benchmarker\n",
+        )
+    }) else {
+        return;
+    };
+    let pushed = format!("registry.example.com/{IMAGE}");
+    assert_eq!(built_image(&docs, "PodTemplate", "/template/spec"), pushed);
+    assert_eq!(
+        built_image(&docs, "Deployment", "/spec/template/spec"),
+        pushed
+    );
+    assert_eq!(
+        built_image(&docs, "DaemonSet", "/spec/template/spec"),
+        format!("registry.example.com/{BENCHMARKER_IMAGE}")
+    );
+}
+
+#[test]
+fn renaming_the_api_group_with_sed_changes_only_the_group() {
+    // docs/operations.md, "Calico's API server": `sed s#projectcalico\.org#$G#g` over these
+    // two files must change the ClusterRole's apiGroups and COMPLIANCE_API_GROUP, nothing
+    // else.
+    let group = "compliance.example.com";
+    for (file, expected) in [
+        (
+            CONTROLLER,
+            vec![
+                "ClusterRole.rules[0].apiGroups[0]",
+                "ClusterRole.rules[1].apiGroups[0]",
+                "Deployment.spec.template.spec.containers[0].env[9].value",
+            ],
+        ),
+        (
+            PODTEMPLATE,
+            vec!["PodTemplate.template.spec.containers[0].env[1].value"],
+        ),
+    ] {
+        let text = std::fs::read_to_string(manifest(file)).unwrap();
+        let renamed: Vec<Value> =
+            serde_saphyr::from_multiple(&text.replace("projectcalico.org", group)).unwrap();
+        let mut changed = Vec::new();
+        for (doc, new) in read_docs(&manifest(file)).iter().zip(&renamed) {
+            let mut problems = Vec::new();
+            diff(doc.kind(), new, &doc.value, &mut problems);
+            for p in problems {
+                let (path, what) = p.split_once(": ").unwrap();
+                assert!(what.contains(group), "{file}: {p}");
+                changed.push(path.to_string());
+            }
+        }
+        assert_eq!(changed, expected, "{file}");
+    }
+    // The env index above is COMPLIANCE_API_GROUP's.
+    let env = controller(&controller_pod_spec()).env.unwrap();
+    assert_eq!(env[9].name, "COMPLIANCE_API_GROUP");
+    let env = reporter(PODTEMPLATE, &pod_template_spec()).env.unwrap();
+    assert_eq!(env[1].name, "COMPLIANCE_API_GROUP");
 }
