@@ -729,17 +729,15 @@ fn reporter_may_only_get_globalreports_and_globalreporttypes() {
 fn controller_needs() -> BTreeSet<Grant> {
     let mut out = BTreeSet::new();
     let calico = "projectcalico.org";
-    for verb in ["get", "list", "watch"] {
+    for verb in ["list", "watch"] {
         out.insert(Grant::new(None, calico, "globalreports", verb));
     }
-    for verb in ["update", "patch"] {
-        out.insert(Grant::new(None, calico, "globalreports/status", verb));
-    }
+    out.insert(Grant::new(None, calico, "globalreports/status", "patch"));
     let jobs = Some(NAMESPACE);
-    for verb in ["get", "list", "watch", "create", "delete"] {
+    for verb in ["list", "watch", "create", "delete"] {
         out.insert(Grant::new(jobs, "batch", "jobs", verb));
     }
-    for verb in ["get", "list", "watch"] {
+    for verb in ["list", "watch"] {
         out.insert(Grant::new(jobs, "", "podtemplates", verb));
     }
     // Its own Lease by name; creating cannot be limited to a name.
@@ -748,11 +746,7 @@ fn controller_needs() -> BTreeSet<Grant> {
     }
     out.insert(Grant::new(jobs, "coordination.k8s.io", "leases", "create"));
     // Events about cluster-scoped GlobalReports are kept in the namespace default.
-    for group in ["events.k8s.io", ""] {
-        for verb in ["create", "patch"] {
-            out.insert(Grant::new(Some("default"), group, "events", verb));
-        }
-    }
+    out.insert(Grant::new(Some("default"), "", "events", "create"));
     out
 }
 
