@@ -22,9 +22,10 @@
 #   ${CIS_KUBE_CACHE:-$HOME/.cache/cis-compliance}/kube-apiserver-1.20.2/kube-controller-manager
 # so clean clones and `cargo clean` do not pay for the build again. `build` compiles only the
 # ones that are missing (a cache made before the controller manager was added keeps its
-# kube-apiserver), from one download of the sources. On two cores a cold build takes about
-# six minutes for kube-apiserver and up to ten for kube-controller-manager (which needs no
-# `make gen_openapi`); once cached, `build` returns at once.
+# kube-apiserver), from one download of the sources. On two cores a cold build of either
+# takes six to ten minutes; both together take only about a minute more than kube-apiserver
+# alone, since they share most packages (kube-controller-manager alone also skips `make
+# gen_openapi`). Once cached, `build` returns at once.
 #
 # When the build is impossible (not Debian bookworm, no apt-get, no root or sudo, no
 # mirror), `build` prints one line saying why and exits non-zero; callers decide whether
