@@ -12,5 +12,6 @@
 mod support;
 
 mod failures;
+mod rbac;
 mod replicas;
 mod scheduling;
