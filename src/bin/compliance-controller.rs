@@ -86,6 +86,7 @@ fn run() -> Result<u8, Failure> {
     });
     tracing::info!(
         reconciles = Stats::get(&stats.reconciles),
+        requests = Stats::get(&stats.requests),
         jobs_created = Stats::get(&stats.jobs_created),
         status_writes = Stats::get(&stats.status_writes),
         jobs_deleted = Stats::get(&stats.jobs_deleted),
