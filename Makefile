@@ -7,7 +7,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run test bench bench-elastic bench-benchmarker fmt lint clean crds image image-check \
+.PHONY: build run test bench bench-elastic bench-benchmarker bench-controller fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -27,7 +27,7 @@ test:
 	  echo "warning: kube-apiserver or kube-controller-manager could not be built; the tests that need them will be skipped" >&2
 	$(CARGO) test --workspace
 
-bench: bench-elastic bench-benchmarker
+bench: bench-elastic bench-benchmarker bench-controller
 	$(CARGO) bench -p compliance-core --bench report
 	scripts/bench-cluster.sh 1000 10000
 
@@ -35,6 +35,11 @@ bench: bench-elastic bench-benchmarker
 # must level off once the queue is full (scripts/bench-benchmarker.sh).
 bench-benchmarker:
 	scripts/bench-benchmarker.sh
+
+# compliance-controller over 1,000 GlobalReports owning 10,000 Jobs on the test kit's real
+# kube-apiserver: pass times, API requests per pass, peak memory.
+bench-controller:
+	scripts/bench-controller.sh 1000 10
 
 # The reporter against a fake Elasticsearch serving 1,000 and 10,000 nodes.
 bench-elastic:
