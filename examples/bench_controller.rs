@@ -47,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(bench(api, reports, per_report))
 }
 
-async fn bench(api: &'static apiserver::TestApiServer, reports: usize, per_report: i64) -> anyhow::Result<()> {
+async fn bench(
+    api: &'static apiserver::TestApiServer,
+    reports: usize,
+    per_report: i64,
+) -> anyhow::Result<()> {
     let client = api.client(api.admin_token()).await;
     let setup = Instant::now();
     setup_cluster(&client, reports, per_report).await?;
@@ -62,7 +66,8 @@ async fn bench(api: &'static apiserver::TestApiServer, reports: usize, per_repor
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("controller.log");
     let mut child = Command::new(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/compliance-controller"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/release/compliance-controller"),
     )
     .env_clear()
     .env("KUBECONFIG", api.kubeconfig(api.admin_token()))
@@ -92,7 +97,18 @@ async fn bench(api: &'static apiserver::TestApiServer, reports: usize, per_repor
     let before = requests(&client).await?;
     let started = Instant::now();
     templates
-        .replace("tigera.io.report", &PostParams::default(), &template(&["sidecar"], templates.get("tigera.io.report").await?.metadata.resource_version))
+        .replace(
+            "tigera.io.report",
+            &PostParams::default(),
+            &template(
+                &["sidecar"],
+                templates
+                    .get("tigera.io.report")
+                    .await?
+                    .metadata
+                    .resource_version,
+            ),
+        )
         .await?;
     let polls = wait_all(&report_api, reports, |status| {
         status["conditions"][0]["reason"] == "InvalidTemplate"
@@ -173,7 +189,11 @@ fn template(containers: &[&str], resource_version: Option<String>) -> PodTemplat
 /// CRDs, namespace, template, then the reports and their Jobs: per report, Jobs for the
 /// last `per_report` daily windows (the oldest succeeded, the next failed, the rest
 /// active), and a status that says the newest one was the last scheduled.
-async fn setup_cluster(client: &kube::Client, reports: usize, per_report: i64) -> anyhow::Result<()> {
+async fn setup_cluster(
+    client: &kube::Client,
+    reports: usize,
+    per_report: i64,
+) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in custom_resource_definitions(GROUP) {
         let name = crd.metadata.name.clone().unwrap();
@@ -181,7 +201,11 @@ async fn setup_cluster(client: &kube::Client, reports: usize, per_report: i64) -
         apiserver::wait_established(&crds, &name).await;
     }
     let report_api: Api<DynamicObject> = Api::all_with(client.clone(), &report_resource());
-    while report_api.list(&ListParams::default().limit(1)).await.is_err() {
+    while report_api
+        .list(&ListParams::default().limit(1))
+        .await
+        .is_err()
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -227,9 +251,20 @@ async fn setup_cluster(client: &kube::Client, reports: usize, per_report: i64) -
             let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
             for k in 0..per_report {
                 let end = today - chrono::Duration::days(per_report - 1 - k);
-                let window = Window { start: end - chrono::Duration::days(1), end };
-                let job_name = compliance_controller::name::job_name(&settings.job_name_prefix, &name, end);
-                let job = build_job(&template, &owner, &BTreeMap::new(), &job_name, window, &settings)?;
+                let window = Window {
+                    start: end - chrono::Duration::days(1),
+                    end,
+                };
+                let job_name =
+                    compliance_controller::name::job_name(&settings.job_name_prefix, &name, end);
+                let job = build_job(
+                    &template,
+                    &owner,
+                    &BTreeMap::new(),
+                    &job_name,
+                    window,
+                    &settings,
+                )?;
                 jobs.create(&PostParams::default(), &job).await?;
                 let finished = match k {
                     0 | 1 => Some(("Complete", true)),
@@ -249,8 +284,12 @@ async fn setup_cluster(client: &kube::Client, reports: usize, per_report: i64) -
                     } else {
                         status["failed"] = json!(1);
                     }
-                    jobs.patch_status(&job_name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-                        .await?;
+                    jobs.patch_status(
+                        &job_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": status})),
+                    )
+                    .await?;
                 }
             }
             let last = today;

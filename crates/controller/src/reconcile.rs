@@ -176,6 +176,8 @@ pub async fn reconcile(
     });
 
     let mut all = jobs;
+    // Jobs another replica (or an earlier pass) made first get no JobCreated event here.
+    let mut not_created: Vec<&str> = Vec::new();
     if let (Ok(template), false) = (&template, planned.create.is_empty()) {
         let owner = Owner {
             api_version: ctx.resource.api_version.clone(),
@@ -205,6 +207,7 @@ pub async fn reconcile(
                 // The name is the lock: the window already has its Job.
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     tracing::debug!(report = %name, job = %new.name, "Job exists already");
+                    not_created.push(&new.name);
                 }
                 Err(e) => {
                     publish(
@@ -242,7 +245,10 @@ pub async fn reconcile(
             Err(e) => return Err(kube(format!("delete Job {job}"))(e)),
         }
     }
-    for event in planned.events.iter().chain(&rebuilt.events) {
+    let events = planned.events.iter().chain(&rebuilt.events).filter(|e| {
+        !(e.reason == "JobCreated" && e.job.as_deref().is_some_and(|j| not_created.contains(&j)))
+    });
+    for event in events {
         publish(&ctx, &object, event).await;
     }
 
