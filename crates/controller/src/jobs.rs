@@ -72,6 +72,43 @@ pub fn observe(job: &Job) -> Option<OwnedJob> {
     })
 }
 
+/// Drops what the planner never reads from a cached Job: managed fields, annotations, and
+/// the pod template but for the reporter container's environment. 10,000 Jobs with
+/// their full pod templates would otherwise be most of the controller's memory.
+pub fn trim(job: &mut Job) {
+    job.metadata.managed_fields = None;
+    job.metadata.annotations = None;
+    if let Some(spec) = job.spec.as_mut() {
+        spec.selector = None;
+        spec.pod_failure_policy = None;
+        spec.template.metadata = None;
+        if let Some(pod) = spec.template.spec.as_mut() {
+            let env = pod
+                .containers
+                .iter_mut()
+                .find(|c| c.name == REPORT_CONTAINER)
+                .and_then(|c| c.env.take())
+                .map(|env| {
+                    env.into_iter()
+                        .filter(|e| e.name == START_TIME || e.name == END_TIME)
+                        .collect()
+                });
+            *pod = k8s_openapi::api::core::v1::PodSpec {
+                containers: vec![k8s_openapi::api::core::v1::Container {
+                    name: REPORT_CONTAINER.to_string(),
+                    env,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+        }
+    }
+    if let Some(status) = job.status.as_mut() {
+        status.uncounted_terminated_pods = None;
+        status.ready = None;
+    }
+}
+
 /// The Job's state from its conditions, as the Job controller sets them.
 pub fn state(job: &Job) -> JobState {
     let Some(status) = job.status.as_ref() else {
@@ -93,4 +130,64 @@ pub fn state(job: &Job) -> JobState {
         }
     }
     JobState::Active
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+    use crate::template::{Owner, build_job};
+    use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplate, PodTemplateSpec};
+
+    #[test]
+    fn a_trimmed_job_reads_the_same() {
+        let template = PodTemplate {
+            template: Some(PodTemplateSpec {
+                metadata: None,
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: REPORT_CONTAINER.into(),
+                        image: Some("cis-compliance:1".into()),
+                        env: Some(vec![EnvVar {
+                            name: "ELASTIC_HOST".into(),
+                            value: Some("es".into()),
+                            value_from: None,
+                        }]),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        };
+        let owner = Owner {
+            api_version: "projectcalico.org/v3".into(),
+            name: "daily".into(),
+            uid: "u".into(),
+        };
+        let window = Window {
+            start: compliance_core::time::parse("2026-11-25T00:00:00Z").unwrap(),
+            end: compliance_core::time::parse("2026-11-26T00:00:00Z").unwrap(),
+        };
+        let mut job = build_job(
+            &template,
+            &owner,
+            &Default::default(),
+            "j",
+            window,
+            &Settings::default(),
+        )
+        .unwrap();
+        job.metadata.uid = Some("job-uid".into());
+        let before = observe(&job).unwrap();
+        trim(&mut job);
+        assert_eq!(observe(&job).unwrap(), before);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.containers[0].image, None);
+        assert_eq!(pod.containers[0].env.as_ref().unwrap().len(), 2);
+        assert!(
+            job.metadata.owner_references.is_some(),
+            "ownership is still known"
+        );
+    }
 }

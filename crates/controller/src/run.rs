@@ -97,7 +97,7 @@ pub async fn run(
     let templates_api: Api<PodTemplate> = Api::namespaced(client.clone(), &namespace);
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
 
-    // The Jobs cache: only Jobs this controller made, without their managed fields.
+    // The Jobs cache: only Jobs this controller made, trimmed to what the planner reads.
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let jobs_stream = reflector::reflector(
         jobs_writer,
@@ -106,7 +106,7 @@ pub async fn run(
             watcher::Config::default().labels(&managed),
         ),
     )
-    .modify(|job| job.managed_fields_mut().clear())
+    .modify(crate::jobs::trim)
     .default_backoff();
     let jobs_task = tokio::spawn(jobs_stream.for_each(|_| async {}));
 
