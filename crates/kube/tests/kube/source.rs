@@ -273,7 +273,7 @@ async fn unauthorized_is_a_configuration_error() {
     assert_eq!(err.kind().exit_code(), 2);
     assert!(
         err.to_string()
-            .contains("refused the reporter's credentials"),
+            .contains("refused the credentials of the reporter's service account"),
         "{err}"
     );
 }
