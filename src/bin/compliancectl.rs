@@ -1,4 +1,5 @@
-//! compliancectl: import benchmark results, read reports, validate GlobalReports.
+//! compliancectl: import benchmark results, read reports, validate GlobalReports, show a
+//! GlobalReport's scheduling status.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration, 3 `--fail-on`
 //! found nodes at or below the level.
@@ -12,14 +13,14 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use compliance::failure::{self, EXIT_FAIL_ON, EXIT_OK, Failure};
 use compliance::settings::{self, LogConfig, RawEnv};
-use compliance::{files, logging, output, reporter};
+use compliance::{files, logging, output, reporter, status};
 use compliance_core::error::ErrorKind;
 use compliance_core::import;
 use compliance_core::model::{Rating, ReportDocument, TextInterner};
 use compliance_core::render::{Download, write_download};
 use compliance_core::time;
 use compliance_core::version::KubernetesVersion;
-use compliance_kube::Resources;
+use compliance_kube::{COMPLIANCECTL, KubeSource, Resources};
 use compliance_store::elastic::TemplateAction;
 use compliance_store::{BlockingStore, Datastore, OpenMode, ReportHead};
 
@@ -134,10 +135,28 @@ enum ReportsCommand {
         #[arg(long, short = 'o', default_value = ".")]
         output: PathBuf,
     },
+    /// A GlobalReport's scheduling status: its condition, Jobs and next window, read from
+    /// the Kubernetes API (KUBECONFIG or in-cluster; COMPLIANCE_API_GROUP picks the group).
+    /// Needs no store.
+    Status {
+        /// The GlobalReport's name.
+        name: String,
+        /// Print the name and the status object as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The controller's TIGERA_COMPLIANCE_JOB_START_DELAY, when not the default: how
+        /// long after its window's end a Job is due.
+        #[arg(long = "start-delay", value_parser = parse_start_delay, default_value = "30m")]
+        start_delay: chrono::Duration,
+    },
 }
 
 fn parse_fail_on(s: &str) -> Result<Rating, String> {
     settings::parse_fail_on("--fail-on", s).map_err(|e| e.message)
+}
+
+fn parse_start_delay(s: &str) -> Result<chrono::Duration, String> {
+    settings::parse_duration("--start-delay", s).map_err(|e| e.message)
 }
 
 fn parse_download(s: &str) -> Result<Download, String> {
@@ -171,6 +190,11 @@ fn run() -> Result<u8, Failure> {
         Command::Import(ImportCommand::Benchmarks { file }) => {
             import_benchmarks(&datastore()?, &file)
         }
+        Command::Reports(ReportsCommand::Status {
+            name,
+            json,
+            start_delay,
+        }) => report_status(&env, &name, json, start_delay),
         Command::Reports(cmd) => reports(&datastore()?, cmd),
         Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore()?),
         Command::Validate { path } => validate(&path),
@@ -422,7 +446,38 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
+        ReportsCommand::Status { .. } => unreachable!("run() handles status: it needs no store"),
     }
+}
+
+/// `reports status`: one GET of the GlobalReport, as the reporter makes it.
+fn report_status(
+    env: &RawEnv,
+    name: &str,
+    json: bool,
+    start_delay: chrono::Duration,
+) -> Result<u8, Failure> {
+    if name.trim().is_empty() {
+        return Err(Failure::invalid(anyhow!(
+            "the GlobalReport name must not be empty"
+        )));
+    }
+    let kube = settings::kube_settings(env, &COMPLIANCECTL)?;
+    let report = KubeSource::connect(kube, name)?.report_resource(name)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &status::to_json(&report))
+            .map_err(Failure::unavailable)?;
+        writeln!(out).map_err(Failure::unavailable)?;
+    } else {
+        let timing = compliance_controller::Settings {
+            start_delay,
+            ..Default::default()
+        };
+        out.write_all(status::render(&report, &timing, Utc::now()).as_bytes())
+            .map_err(Failure::unavailable)?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn load(store: &BlockingStore, id: &str) -> Result<ReportDocument, Failure> {

@@ -21,6 +21,7 @@ use compliance_core::error::{Classify, ErrorKind};
 use compliance_core::model::Rating;
 use compliance_core::model::benchmark::DEFAULT_CLUSTER;
 use compliance_core::time;
+use compliance_kube::{Caller, KubeSettings};
 use compliance_store::Datastore;
 use serde::Deserialize;
 
@@ -209,6 +210,24 @@ impl LogConfig {
 /// The trimmed value, or `None` when unset or blank: a blank variable counts as unset.
 pub fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// How `caller` reaches the GlobalReports: COMPLIANCE_API_GROUP (default
+/// `projectcalico.org`) and COMPLIANCE_API_TIMEOUT (default 30s), checked.
+pub fn kube_settings(env: &RawEnv, caller: &'static Caller) -> Result<KubeSettings, ConfigError> {
+    let mut settings = KubeSettings::new(caller);
+    if let Some(group) = non_empty(&env.compliance_api_group) {
+        compliance_kube::crd::validate_group(group)
+            .map_err(|m| ConfigError::new("COMPLIANCE_API_GROUP", group, m))?;
+        settings.group = group.to_string();
+    }
+    if let Some(t) = non_empty(&env.compliance_api_timeout) {
+        let d = parse_duration("COMPLIANCE_API_TIMEOUT", t)?;
+        settings.timeout = d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+            ConfigError::new("COMPLIANCE_API_TIMEOUT", t, "must be longer than 0s")
+        })?;
+    }
+    Ok(settings)
 }
 
 /// `low` or `med`: the rating at or below which a run fails.

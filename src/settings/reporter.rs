@@ -10,8 +10,8 @@ use compliance_kube::{KubeSettings, REPORTER};
 use compliance_store::Datastore;
 
 use super::{
-    ConfigError, LogConfig, RawEnv, cluster, datastore, health_from_env, non_empty, parse_duration,
-    parse_fail_on, parse_time,
+    ConfigError, LogConfig, RawEnv, cluster, datastore, health_from_env, kube_settings, non_empty,
+    parse_duration, parse_fail_on, parse_time,
 };
 
 /// Which window the reporter covers.
@@ -134,18 +134,7 @@ impl SpecSource {
     /// COMPLIANCE_RESOURCES wins; otherwise the API, with COMPLIANCE_API_GROUP and
     /// COMPLIANCE_API_TIMEOUT checked even though only the API uses them.
     pub fn from_env(env: &RawEnv) -> Result<SpecSource, ConfigError> {
-        let mut settings = KubeSettings::new(&REPORTER);
-        if let Some(group) = non_empty(&env.compliance_api_group) {
-            compliance_kube::crd::validate_group(group)
-                .map_err(|m| ConfigError::new("COMPLIANCE_API_GROUP", group, m))?;
-            settings.group = group.to_string();
-        }
-        if let Some(t) = non_empty(&env.compliance_api_timeout) {
-            let d = parse_duration("COMPLIANCE_API_TIMEOUT", t)?;
-            settings.timeout = d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-                ConfigError::new("COMPLIANCE_API_TIMEOUT", t, "must be longer than 0s")
-            })?;
-        }
+        let settings = kube_settings(env, &REPORTER)?;
         Ok(match non_empty(&env.compliance_resources) {
             Some(path) => SpecSource::Files(PathBuf::from(path)),
             None => SpecSource::Kubernetes(settings),

@@ -1,5 +1,6 @@
-//! The reporter and the manifests against a real kube-apiserver (1.20, built by
-//! `scripts/kube-apiserver.sh build`); every test is skipped, visibly, when it is not built.
+//! The reporter, `compliancectl reports status` and the manifests against a real
+//! kube-apiserver (1.20, built by `scripts/kube-apiserver.sh build`); every test is
+//! skipped, visibly, when it is not built.
 //!
 //! What only a real server can show: that the generated CRDs are accepted and enforce
 //! their schema, that the alias `resultsFilter` survives pruning, that the published
@@ -18,7 +19,7 @@ use compliance_kube::crd::{DEFAULT_GROUP, custom_resource_definitions};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use serde_json::{Value, json};
 
@@ -505,6 +506,131 @@ async fn crds_in_another_group_work_with_compliance_api_group() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `compliancectl ARGS` as a user with a kubeconfig for `token` and nothing else set.
+fn compliancectl(api: &TestApiServer, token: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
+    cmd.args(args)
+        .env_clear()
+        .env("KUBECONFIG", api.kubeconfig(token))
+        .env("COMPLIANCE_API_TIMEOUT", "10s");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test]
+async fn reports_status_shows_what_the_controller_wrote() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let name = "status-daily";
+    let _ = create_report(&admin, DEFAULT_GROUP, name, daily_spec()).await;
+    let job = |end: i64| format!("compliance-reporter.{name}-{end}");
+    let window = |start: &str, end: &str, job: &str| {
+        json!({"start": start, "end": end,
+            "job": {"apiVersion": "batch/v1", "kind": "Job", "namespace": "tigera-compliance", "name": job}})
+    };
+    let running = window(
+        "2026-11-25T00:00:00Z",
+        "2026-11-26T00:00:00Z",
+        &job(1764115200),
+    );
+    let mut succeeded = window(
+        "2026-11-24T00:00:00Z",
+        "2026-11-25T00:00:00Z",
+        &job(1764028800),
+    );
+    succeeded["jobCompletionTime"] = json!("2026-11-25T00:32:10Z");
+    let mut failed = window(
+        "2026-11-23T00:00:00Z",
+        "2026-11-24T00:00:00Z",
+        &job(1763942400),
+    );
+    failed["jobCompletionTime"] = json!("2026-11-24T00:41:02Z");
+    // What the controller writes: a merge patch of the status subresource.
+    let status = json!({"status": {
+        "lastScheduledReportJob": running,
+        "activeReportJobs": [running],
+        "lastSuccessfulReportJobs": [succeeded],
+        "lastFailedReportJobs": [failed],
+        "conditions": [{"type": "Scheduling", "status": "True", "reason": "Scheduling",
+            "message": "the next window ends at 2026-11-27T00:00:00Z; its Job starts at 2026-11-27T00:30:00Z",
+            "lastTransitionTime": "2026-11-20T08:00:03Z"}],
+    }});
+    api_for(&admin, DEFAULT_GROUP, "GlobalReport", "globalreports")
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+
+    let out = compliancectl(api, api.admin_token(), &["reports", "status", name], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "GlobalReport     status-daily\n",
+        "Schedule         0 0 * * *\n",
+        "Scheduling       True (reason Scheduling, since 2026-11-20T08:00:03Z)\n",
+        "the next window ends at 2026-11-27T00:00:00Z; its Job starts at 2026-11-27T00:30:00Z",
+        "Last scheduled   2026-11-25T00:00:00Z → 2026-11-26T00:00:00Z  compliance-reporter.status-daily-1764115200\n",
+        "\nActive Jobs\n  2026-11-25T00:00:00Z → 2026-11-26T00:00:00Z  compliance-reporter.status-daily-1764115200\n",
+        "compliance-reporter.status-daily-1764028800  completed 2026-11-25T00:32:10Z\n",
+        "compliance-reporter.status-daily-1763942400  failed 2026-11-24T00:41:02Z\n",
+        "Next window      2026-11-26T00:00:00Z → 2026-11-27T00:00:00Z",
+    ] {
+        assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+    }
+
+    let out = compliancectl(
+        api,
+        api.admin_token(),
+        &["reports", "status", name, "--json"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(v["name"], name);
+    assert_eq!(v["status"], status["status"], "the status as stored");
+
+    // A missing report is named, with the kind's exit code (not found: 2).
+    let out = compliancectl(
+        api,
+        api.admin_token(),
+        &["reports", "status", "no-such-status-report"],
+        &[],
+    );
+    assert_fails(
+        &out,
+        2,
+        "GlobalReport \"no-such-status-report\" not found in API group projectcalico.org/v3",
+    );
+    assert!(out.stdout.is_empty(), "nothing printed on stdout");
+
+    // COMPLIANCE_API_GROUP picks the group, as for the reporter.
+    let group = "status.compliance.test";
+    install_crds(&admin, group).await;
+    let out = compliancectl(
+        api,
+        api.admin_token(),
+        &["reports", "status", name],
+        &[("COMPLIANCE_API_GROUP", group)],
+    );
+    assert_fails(
+        &out,
+        2,
+        &format!("GlobalReport \"{name}\" not found in API group {group}/v3"),
+    );
+
+    // A user who may not read it is told what to ask for.
+    let out = compliancectl(api, api.user_token(), &["reports", "status", name], &[]);
+    assert_fails(
+        &out,
+        2,
+        "Your Kubernetes user needs `get` on globalreports in projectcalico.org",
+    );
 }
 
 /// `kubectl` (see [`apiserver::kubectl`]), or a visible skip.

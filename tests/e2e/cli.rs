@@ -553,3 +553,51 @@ fn an_unreachable_api_server_is_a_runtime_failure_after_bounded_attempts() {
         "nothing stored"
     );
 }
+
+#[test]
+fn reports_status_without_a_kubernetes_configuration_is_a_configuration_error() {
+    let env = Env::new();
+    // No KUBECONFIG, an empty HOME, not in a pod: nowhere to find an API server.
+    let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "status", "daily-cis-results"])
+        .env_clear()
+        .env("HOME", env.dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no Kubernetes API to read GlobalReport \"daily-cis-results\" from"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Point KUBECONFIG at a kubeconfig file"),
+        "{err}"
+    );
+    assert!(!env.db().exists(), "status needs no store and opens none");
+}
+
+#[test]
+fn reports_status_with_an_unreachable_api_server_is_a_runtime_failure() {
+    let env = Env::new();
+    let kubeconfig = env.path("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "status", "daily-cis-results", "--json"])
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig)
+        .env("COMPLIANCE_API_TIMEOUT", "2s")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the Kubernetes API server https://127.0.0.1:1/ did not answer while getting GlobalReport \"daily-cis-results\""),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

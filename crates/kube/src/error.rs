@@ -9,19 +9,22 @@ use std::time::Duration;
 
 use compliance_core::error::{Classify, ErrorKind};
 
-/// Who is reading from the API, so that advice names the right service account, the
-/// permissions it needs and the manifest that grants them.
+/// Who is reading from the API, so that advice names the right account, the permissions
+/// it needs and where they are granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     /// How messages name the program: `reporter`.
     pub name: &'static str,
-    /// What its service account needs, e.g. "`get` on globalreports and globalreporttypes".
+    /// Whose credentials and permissions the API server checks, as a message names them
+    /// mid-sentence: "the reporter's service account".
+    pub account: &'static str,
+    /// What that account needs, e.g. "`get` on globalreports and globalreporttypes".
     pub needs: &'static str,
-    /// The manifest granting it, e.g. `manifests/reporter-rbac.yaml`.
-    pub rbac_manifest: &'static str,
-    /// How to run without an API server, when the program can: "set COMPLIANCE_RESOURCES
-    /// to read GlobalReports from YAML files".
-    pub without_api: Option<&'static str>,
+    /// The manifest granting it, e.g. `manifests/reporter-rbac.yaml`, when there is one.
+    pub rbac_manifest: Option<&'static str>,
+    /// What to do when no API server is configured at all: a sentence, such as "Run the
+    /// reporter in a pod with a service account, or point KUBECONFIG at a kubeconfig file".
+    pub connect: &'static str,
 }
 
 impl fmt::Display for Caller {
@@ -33,9 +36,20 @@ impl fmt::Display for Caller {
 /// The one-shot reporter: reads one GlobalReport and its type.
 pub static REPORTER: Caller = Caller {
     name: "reporter",
+    account: "the reporter's service account",
     needs: "`get` on globalreports and globalreporttypes",
-    rbac_manifest: "manifests/reporter-rbac.yaml",
-    without_api: Some("set COMPLIANCE_RESOURCES to read GlobalReports from YAML files"),
+    rbac_manifest: Some("manifests/reporter-rbac.yaml"),
+    connect: "Run the reporter in a pod with a service account, point KUBECONFIG at a kubeconfig file, or set COMPLIANCE_RESOURCES to read GlobalReports from YAML files",
+};
+
+/// `compliancectl reports status`: a person reading one GlobalReport with their own
+/// kubeconfig. No manifest grants it: the cluster's administrator decides who may read.
+pub static COMPLIANCECTL: Caller = Caller {
+    name: "compliancectl",
+    account: "your Kubernetes user",
+    needs: "`get` on globalreports",
+    rbac_manifest: None,
+    connect: "Point KUBECONFIG at a kubeconfig file (or create ~/.kube/config), or run compliancectl in a pod with a service account",
 };
 
 /// A failure to load a GlobalReport or GlobalReportType from the API server.
@@ -43,8 +57,8 @@ pub static REPORTER: Caller = Caller {
 pub enum KubeError {
     /// Neither in-cluster service-account settings nor a kubeconfig were usable.
     #[error(
-        "no Kubernetes API to read GlobalReport {report:?} from: {reason}. Run the {caller} in a pod with a service account{}",
-        alternatives(.caller)
+        "no Kubernetes API to read GlobalReport {report:?} from: {reason}. {}",
+        .caller.connect
     )]
     NoConfig {
         caller: &'static Caller,
@@ -66,9 +80,10 @@ pub enum KubeError {
 
     /// RBAC refused the request.
     #[error(
-        "not allowed to get {kind} {name:?} in API group {group_version}: {message}. The {caller}'s service account needs {} in {group} ({})",
+        "not allowed to get {kind} {name:?} in API group {group_version}: {message}. {} needs {} in {group}{}",
+        capitalized(.caller.account),
         .caller.needs,
-        .caller.rbac_manifest
+        granted_by(.caller)
     )]
     Forbidden {
         caller: &'static Caller,
@@ -81,7 +96,8 @@ pub enum KubeError {
 
     /// The credentials were refused.
     #[error(
-        "the Kubernetes API server refused the {caller}'s credentials while getting {kind} {name:?}: {message}"
+        "the Kubernetes API server refused the credentials of {} while getting {kind} {name:?}: {message}",
+        .caller.account
     )]
     Unauthorized {
         caller: &'static Caller,
@@ -151,10 +167,19 @@ pub enum KubeError {
     },
 }
 
-fn alternatives(caller: &Caller) -> String {
-    match caller.without_api {
-        Some(other) => format!(", point KUBECONFIG at a kubeconfig file, or {other}"),
-        None => " or point KUBECONFIG at a kubeconfig file".to_string(),
+/// "The reporter's service account" at the start of a sentence.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn granted_by(caller: &Caller) -> String {
+    match caller.rbac_manifest {
+        Some(manifest) => format!(" ({manifest})"),
+        None => String::new(),
     }
 }
 
@@ -192,5 +217,65 @@ impl Classify for KubeError {
             | KubeError::ResourceNotServed { .. }
             | KubeError::Decode { .. } => ErrorKind::Configuration,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_config(caller: &'static Caller) -> String {
+        KubeError::NoConfig {
+            caller,
+            report: "daily".into(),
+            reason: "no kubeconfig".into(),
+        }
+        .to_string()
+    }
+
+    fn forbidden(caller: &'static Caller) -> String {
+        KubeError::Forbidden {
+            caller,
+            kind: "GlobalReport",
+            name: "daily".into(),
+            group: "projectcalico.org".into(),
+            group_version: "projectcalico.org/v3".into(),
+            message: "denied".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn the_reporter_is_told_about_its_pod_service_account_and_manifest() {
+        assert_eq!(
+            no_config(&REPORTER),
+            "no Kubernetes API to read GlobalReport \"daily\" from: no kubeconfig. Run the reporter in a pod with a service account, point KUBECONFIG at a kubeconfig file, or set COMPLIANCE_RESOURCES to read GlobalReports from YAML files"
+        );
+        assert_eq!(
+            forbidden(&REPORTER),
+            "not allowed to get GlobalReport \"daily\" in API group projectcalico.org/v3: denied. The reporter's service account needs `get` on globalreports and globalreporttypes in projectcalico.org (manifests/reporter-rbac.yaml)"
+        );
+    }
+
+    #[test]
+    fn compliancectl_is_told_about_kubeconfig_and_the_users_own_rights() {
+        assert_eq!(
+            no_config(&COMPLIANCECTL),
+            "no Kubernetes API to read GlobalReport \"daily\" from: no kubeconfig. Point KUBECONFIG at a kubeconfig file (or create ~/.kube/config), or run compliancectl in a pod with a service account"
+        );
+        assert_eq!(
+            forbidden(&COMPLIANCECTL),
+            "not allowed to get GlobalReport \"daily\" in API group projectcalico.org/v3: denied. Your Kubernetes user needs `get` on globalreports in projectcalico.org"
+        );
+        let unauthorized = KubeError::Unauthorized {
+            caller: &COMPLIANCECTL,
+            kind: "GlobalReport",
+            name: "daily".into(),
+            message: "Unauthorized".into(),
+        };
+        assert_eq!(
+            unauthorized.to_string(),
+            "the Kubernetes API server refused the credentials of your Kubernetes user while getting GlobalReport \"daily\": Unauthorized"
+        );
     }
 }

@@ -12,7 +12,7 @@ pub mod manifests;
 pub mod resources;
 pub mod source;
 
-pub use error::{Caller, KubeError, REPORTER};
+pub use error::{COMPLIANCECTL, Caller, KubeError, REPORTER};
 pub use manifests::Resources;
 pub use resources::{ReportSource, ResourceError};
 pub use source::{KubeSettings, KubeSource};

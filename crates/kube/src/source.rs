@@ -1,6 +1,8 @@
 //! Loads a GlobalReport and its GlobalReportType from the Kubernetes API server.
 //!
-//! Two GETs, nothing else: the reporter's RBAC is `get` on the two resources. The group
+//! Two GETs, nothing else: the reporter's RBAC is `get` on the two resources
+//! ([`load_report`]); `compliancectl reports status` makes one, for the GlobalReport with
+//! its status ([`get_report_resource`]), and explains failures the same way. The group
 //! is configurable (COMPLIANCE_API_GROUP) because Calico's aggregated API server, where it
 //! runs, owns `projectcalico.org`. Objects are read as raw JSON and decoded with the
 //! model's own types, so a bad field is named exactly as in a YAML file.
@@ -18,7 +20,7 @@ use compliance_core::error::chain as error_chain;
 use compliance_core::model::global_report::CIS_BENCHMARK_TYPE;
 use compliance_core::model::{GlobalReport, GlobalReportType};
 
-use crate::crd::{DEFAULT_GROUP, VERSION};
+use crate::crd::{DEFAULT_GROUP, GlobalReportResource, VERSION};
 use crate::diagnose::{self, Served};
 use crate::error::{Caller, KubeError};
 use crate::resources::{ReportSource, ResourceError, checked};
@@ -121,6 +123,25 @@ pub async fn load_report(
         Err(e) => return Err(e.into()),
     };
     checked(report, report_type)
+}
+
+/// Fetches GlobalReport `name` as the API server stores it, status included. A 404 is
+/// explained as for [`load_report`]: a missing object, CRD or group, or a shadowed group.
+pub async fn get_report_resource(
+    client: &Client,
+    server: &str,
+    settings: &KubeSettings,
+    name: &str,
+) -> Result<GlobalReportResource, KubeError> {
+    let target = Target {
+        kind: "GlobalReport",
+        plural: "globalreports",
+        name,
+    };
+    match get(client, server, settings, target).await? {
+        Some(json) => decode(&json, target),
+        None => Err(missing(client, settings, target, None).await),
+    }
 }
 
 /// Everything but RFC 3986's unreserved characters, which Kubernetes names are made of.
@@ -308,7 +329,8 @@ fn decode<T: DeserializeOwned>(json: &str, target: Target<'_>) -> Result<T, Kube
     })
 }
 
-/// A [`ReportSource`] backed by the API server, for the synchronous reporter.
+/// A [`ReportSource`] backed by the API server, for the synchronous reporter (and
+/// compliancectl, which reads one GlobalReport's status through it).
 pub struct KubeSource {
     runtime: tokio::runtime::Runtime,
     client: Client,
@@ -347,6 +369,18 @@ impl KubeSource {
             server,
             settings,
         })
+    }
+}
+
+impl KubeSource {
+    /// GlobalReport `name` with its status (see [`get_report_resource`]).
+    pub fn report_resource(&self, name: &str) -> Result<GlobalReportResource, KubeError> {
+        self.runtime.block_on(get_report_resource(
+            &self.client,
+            &self.server,
+            &self.settings,
+            name,
+        ))
     }
 }
 

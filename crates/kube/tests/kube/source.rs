@@ -12,7 +12,7 @@ use compliance_core::error::Classify;
 use compliance_core::model::global_report::CIS_BENCHMARK_TYPE;
 use compliance_core::model::{GlobalReport, GlobalReportType};
 use compliance_kube::ResourceError;
-use compliance_kube::source::load_report;
+use compliance_kube::source::{get_report_resource, load_report};
 use compliance_kube::{KubeError, KubeSettings};
 use http::{Request, Response};
 use kube::Client;
@@ -273,7 +273,7 @@ async fn unauthorized_is_a_configuration_error() {
     assert_eq!(err.kind().exit_code(), 2);
     assert!(
         err.to_string()
-            .contains("refused the reporter's credentials"),
+            .contains("refused the credentials of the reporter's service account"),
         "{err}"
     );
 }
@@ -486,5 +486,105 @@ async fn a_name_cannot_address_another_path() {
     assert_eq!(
         seen.lock().unwrap()[0],
         format!("{REPORTS}/..%2Fglobalreporttypes%2Fx")
+    );
+}
+
+/// The daily report as the controller leaves it: one Job running, one succeeded.
+fn daily_with_status() -> Value {
+    let mut report = daily();
+    report["status"] = json!({
+        "lastScheduledReportJob": {"start": "2026-11-25T00:00:00Z", "end": "2026-11-26T00:00:00Z",
+            "job": {"kind": "Job", "namespace": "tigera-compliance", "name": "compliance-reporter.daily-cis-results-1764115200"}},
+        "activeReportJobs": [{"start": "2026-11-25T00:00:00Z", "end": "2026-11-26T00:00:00Z",
+            "job": {"kind": "Job", "namespace": "tigera-compliance", "name": "compliance-reporter.daily-cis-results-1764115200"}}],
+        "lastSuccessfulReportJobs": [{"start": "2026-11-24T00:00:00Z", "end": "2026-11-25T00:00:00Z",
+            "job": {"kind": "Job", "namespace": "tigera-compliance", "name": "compliance-reporter.daily-cis-results-1764028800"},
+            "jobCompletionTime": "2026-11-25T00:32:10Z"}],
+        "conditions": [{"type": "Scheduling", "status": "True", "reason": "Scheduling",
+            "message": "the next window ends at 2026-11-27T00:00:00Z; its Job starts at 2026-11-27T00:30:00Z",
+            "lastTransitionTime": "2026-11-20T08:00:03Z"}],
+    });
+    report
+}
+
+#[tokio::test]
+async fn a_report_is_read_with_its_status_in_one_get() {
+    let (client, seen) = mock(|path, _| match path {
+        p if p == format!("{REPORTS}/daily-cis-results") => Some((200, daily_with_status())),
+        _ => Some((404, page_not_found())),
+    });
+    let report = get_report_resource(&client, SERVER, &settings(), "daily-cis-results")
+        .await
+        .unwrap();
+    assert_eq!(report.spec.spec.schedule.as_deref(), Some("0 0 * * *"));
+    let status = report.status.unwrap();
+    assert_eq!(status.active_report_jobs.len(), 1);
+    assert_eq!(
+        status.last_successful_report_jobs[0]
+            .job_completion_time
+            .as_ref()
+            .unwrap()
+            .0
+            .to_string(),
+        "2026-11-25T00:32:10Z"
+    );
+    assert_eq!(status.conditions[0].reason, "Scheduling");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [format!("{REPORTS}/daily-cis-results")],
+        "one GET: `get` on globalreports is all it needs"
+    );
+}
+
+#[tokio::test]
+async fn a_report_without_status_reads_as_none() {
+    let (client, _) = mock(|_, _| Some((200, daily())));
+    let report = get_report_resource(&client, SERVER, &settings(), "daily-cis-results")
+        .await
+        .unwrap();
+    assert_eq!(report.status, None);
+}
+
+#[tokio::test]
+async fn the_status_of_a_missing_report_is_not_found_naming_it() {
+    let (client, _) = mock(|path, _| match path {
+        DISCOVERY => Some((200, ours())),
+        _ => Some((404, not_found("globalreports", "nightly"))),
+    });
+    let err = get_report_resource(&client, SERVER, &settings(), "nightly")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "GlobalReport \"nightly\" not found in API group projectcalico.org/v3"
+    );
+    // The other explanations of a 404 apply too.
+    let (client, _) = mock(|_, _| Some((404, page_not_found())));
+    let err = get_report_resource(&client, SERVER, &settings(), "nightly")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KubeError::GroupNotServed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn compliancectl_is_told_about_its_user_not_a_service_account() {
+    let (client, _) = mock(|_, _| Some((403, forbidden("globalreports", "daily-cis-results"))));
+    let settings = KubeSettings {
+        caller: &compliance_kube::COMPLIANCECTL,
+        ..settings()
+    };
+    let err = get_report_resource(&client, SERVER, &settings, "daily-cis-results")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.ends_with(". Your Kubernetes user needs `get` on globalreports in projectcalico.org"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("manifests/"),
+        "no manifest grants it: {text}"
     );
 }
