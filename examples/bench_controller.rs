@@ -346,10 +346,11 @@ async fn requests(client: &kube::Client) -> anyhow::Result<u64> {
     let text = client.request_text(request).await?;
     let mut total = 0.0;
     for line in text.lines() {
-        if line.starts_with("apiserver_request_total{") && !line.contains("verb=\"WATCH\"") {
-            if let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
-                total += value;
-            }
+        if line.starts_with("apiserver_request_total{")
+            && !line.contains("verb=\"WATCH\"")
+            && let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok())
+        {
+            total += value;
         }
     }
     Ok(total as u64)
