@@ -20,7 +20,9 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams,
 use kube::core::ObjectMeta;
 use serde_json::{Value, json};
 
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// How long a test waits for the cluster to get somewhere: generous, because CI runs eight
+/// controllers, the API server, etcd and the controller manager on two cores.
+pub const DEADLINE: Duration = Duration::from_secs(120);
 
 /// One test's corner of the cluster.
 pub struct Fixture {

@@ -99,16 +99,32 @@ pub async fn run(
 
     // The Jobs cache: only Jobs this controller made, trimmed to what the planner reads.
     let (jobs, jobs_writer) = reflector::store::<Job>();
+    // Trimmed before the reflector stores them (a `modify` after it would only change
+    // the stream's copies).
+    // A Job's change re-plans its report, triggered from this same stream: the reflector
+    // has stored the change before it passes it on, so the pass it triggers sees it. (A
+    // second watch, as `Controller::owns` or `watches` keep, can deliver the change
+    // before this cache has it; the pass then plans from the old state and nothing
+    // triggers another.)
+    let (job_tx, job_changes) = futures::channel::mpsc::unbounded::<ObjectRef<DynamicObject>>();
+    let owner_resource = resource.clone();
     let jobs_stream = reflector::reflector(
         jobs_writer,
         watcher(
             jobs_api.clone(),
             watcher::Config::default().labels(&managed),
-        ),
+        )
+        .modify(crate::jobs::trim),
     )
-    .modify(crate::jobs::trim)
-    .default_backoff();
-    let jobs_task = tokio::spawn(jobs_stream.for_each(|_| async {}));
+    .default_backoff()
+    .touched_objects()
+    .for_each(move |job| {
+        if let Some(owner) = job.ok().and_then(|job| owner_of(&job, &owner_resource)) {
+            let _ = job_tx.unbounded_send(owner);
+        }
+        async {}
+    });
+    let jobs_task = tokio::spawn(jobs_stream);
 
     // The PodTemplates cache; any change re-plans every report (templates change rarely,
     // and a fixed template should start the waiting windows at once). Its own task, so
@@ -233,17 +249,10 @@ pub async fn run(
         recovered: Default::default(),
     });
     let mut stopping = stop_rx.clone();
-    let owner_resource = resource.clone();
     Controller::new_with(reports, watcher::Config::default(), resource)
-        // A Job change re-plans its report. Not `owns`: that would key the report by the
-        // Job's namespace, and a cluster-scoped report reached two ways could be
-        // reconciled twice at once.
-        .watches_with(
-            jobs_api,
-            (),
-            watcher::Config::default().labels(&managed),
-            move |job: Job| owner_of(&job, &owner_resource),
-        )
+        // Not `owns`: besides the second watch, it would key the cluster-scoped report by
+        // the Job's namespace, so one report could be reconciled twice at once.
+        .reconcile_on(job_changes)
         .reconcile_all_on(template_changes)
         .with_config(controller::Config::default().concurrency(options.concurrency.max(1)))
         .graceful_shutdown_on(async move {
