@@ -12,4 +12,5 @@ pub mod logging;
 pub mod output;
 pub mod reporter;
 pub mod settings;
+pub mod signals;
 pub mod status;

@@ -17,7 +17,7 @@ use compliance::failure::{self, Failure};
 use compliance::health::HealthServer;
 use compliance::settings::benchmarker::BenchmarkerConfig;
 use compliance::settings::{LogConfig, RawEnv};
-use compliance::{logging, output};
+use compliance::{logging, output, signals};
 use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
 use compliance_benchmarker::{engine, service};
 use compliance_core::model::BenchmarkDocument;
@@ -144,20 +144,8 @@ fn finish_once(
 
 /// Turns SIGTERM (the kubelet stopping the pod) or SIGINT into the stop signal.
 async fn stop_on_signal(stop: watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM; the benchmarker stops only when killed");
-        // Keeps `stop` alive: a dropped sender would read as "stop now" to the run loop.
-        std::future::pending::<()>().await;
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
+    // Holding `stop` while waiting: a dropped sender would read as "stop now".
+    let name = signals::terminated("the benchmarker").await;
     tracing::info!("{name}: stopping (a running kube-bench is killed)");
     let _ = stop.send(true);
 }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use compliance::failure::{self, Failure};
 use compliance::health::HealthServer;
-use compliance::logging;
 use compliance::settings::controller::ControllerConfig;
 use compliance::settings::{LogConfig, RawEnv};
+use compliance::{logging, signals};
 use compliance_controller::reconcile::{Recover, Stats};
 use compliance_controller::run::{self, Options};
 use compliance_core::error::ErrorKind;
@@ -97,18 +97,6 @@ fn run() -> Result<u8, Failure> {
 
 /// Resolves on SIGTERM (the kubelet stopping the pod) or SIGINT.
 async fn stop_on_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM; the controller stops only when killed");
-        std::future::pending::<()>().await;
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
+    let name = signals::terminated("the controller").await;
     tracing::info!("{name}: stopping after the reconciles in flight");
 }
