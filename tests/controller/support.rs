@@ -15,7 +15,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, PodTemplate, PodTemplateSpec};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use serde_json::{Value, json};
@@ -80,21 +79,7 @@ pub fn report_resource(group: &str) -> ApiResource {
 }
 
 async fn install_crds(client: &kube::Client, group: &str) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in custom_resource_definitions(group) {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        apiserver::wait_established(&api, &name).await;
-    }
-    let reports: Api<DynamicObject> = Api::all_with(client.clone(), &report_resource(group));
-    eventually("the GlobalReport CRD to be served", || async {
-        reports.list(&ListParams::default()).await.is_ok()
-    })
-    .await;
+    apiserver::install_crds(client, custom_resource_definitions(group)).await;
 }
 
 /// Midnight UTC `days` days ago.

@@ -1134,3 +1134,38 @@ pub async fn set_pod_phase(
         .await
         .unwrap_or_else(|e| panic!("set the phase of Pod {namespace}/{pod_name} to {phase}: {e}"))
 }
+
+/// Creates each CRD unless it exists, waits until it is Established, and then until a list
+/// of its objects works (discovery lags establishment by a moment).
+pub async fn install_crds(
+    client: &kube::Client,
+    crds: Vec<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    >,
+) {
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+    let api = Api::all(client.clone());
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating CRD {name}: {e}"),
+        }
+        wait_established(&api, &name).await;
+        let version = &crd.spec.versions[0].name;
+        let resource = ApiResource {
+            group: crd.spec.group.clone(),
+            version: version.clone(),
+            api_version: format!("{}/{version}", crd.spec.group),
+            kind: crd.spec.names.kind.clone(),
+            plural: crd.spec.names.plural.clone(),
+        };
+        let objects: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while objects.list(&Default::default()).await.is_err() {
+            assert!(Instant::now() < deadline, "{name} not served after 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
