@@ -29,26 +29,7 @@ const AT: &str = "2026-11-25T10:00:00Z";
 
 /// Creates the CRDs for `group` unless they exist, and waits until they are served.
 async fn install_crds(client: &kube::Client, group: &str) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in custom_resource_definitions(group) {
-        let name = crd.metadata.name.clone().unwrap();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
-        apiserver::wait_established(&api, &name).await;
-    }
-    // Discovery lags establishment by a moment; wait until a list works.
-    let reports = api_for(client, group, "GlobalReport", "globalreports");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reports.list(&Default::default()).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "globalreports.{group} not served"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    apiserver::install_crds(client, custom_resource_definitions(group)).await;
 }
 
 fn api_for(client: &kube::Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -530,28 +511,26 @@ async fn reports_status_shows_what_the_controller_wrote() {
     install_crds(&admin, DEFAULT_GROUP).await;
     let name = "status-daily";
     let _ = create_report(&admin, DEFAULT_GROUP, name, daily_spec()).await;
-    let job = |end: i64| format!("compliance-reporter.{name}-{end}");
-    let window = |start: &str, end: &str, job: &str| {
-        json!({"start": start, "end": end,
-            "job": {"apiVersion": "batch/v1", "kind": "Job", "namespace": "tigera-compliance", "name": job}})
+    // Windows relative to today (UTC): the status command's outlook depends on the clock.
+    let today = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let day = |n: i64| today - chrono::Duration::days(n);
+    let at = |t: chrono::DateTime<chrono::Utc>| compliance_core::time::format(&t);
+    let job = |end: chrono::DateTime<chrono::Utc>| {
+        format!("compliance-reporter.{name}-{}", end.timestamp())
     };
-    let running = window(
-        "2026-11-25T00:00:00Z",
-        "2026-11-26T00:00:00Z",
-        &job(1764115200),
-    );
-    let mut succeeded = window(
-        "2026-11-24T00:00:00Z",
-        "2026-11-25T00:00:00Z",
-        &job(1764028800),
-    );
-    succeeded["jobCompletionTime"] = json!("2026-11-25T00:32:10Z");
-    let mut failed = window(
-        "2026-11-23T00:00:00Z",
-        "2026-11-24T00:00:00Z",
-        &job(1763942400),
-    );
-    failed["jobCompletionTime"] = json!("2026-11-24T00:41:02Z");
+    let window = |start, end| {
+        json!({"start": at(start), "end": at(end),
+            "job": {"apiVersion": "batch/v1", "kind": "Job", "namespace": "tigera-compliance", "name": job(end)}})
+    };
+    let running = window(day(1), day(0));
+    let mut succeeded = window(day(2), day(1));
+    succeeded["jobCompletionTime"] = json!(at(day(1) + chrono::Duration::seconds(32 * 60 + 10)));
+    let mut failed = window(day(3), day(2));
+    failed["jobCompletionTime"] = json!(at(day(2) + chrono::Duration::seconds(41 * 60 + 2)));
     // What the controller writes: a merge patch of the status subresource.
     let status = json!({"status": {
         "lastScheduledReportJob": running,
@@ -570,17 +549,41 @@ async fn reports_status_shows_what_the_controller_wrote() {
     let out = compliancectl(api, api.admin_token(), &["reports", "status", name], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "GlobalReport     status-daily\n",
-        "Schedule         0 0 * * *\n",
-        "Scheduling       True (reason Scheduling, since 2026-11-20T08:00:03Z)\n",
-        "the next window ends at 2026-11-27T00:00:00Z; its Job starts at 2026-11-27T00:30:00Z",
-        "Last scheduled   2026-11-25T00:00:00Z → 2026-11-26T00:00:00Z  compliance-reporter.status-daily-1764115200\n",
-        "\nActive Jobs\n  2026-11-25T00:00:00Z → 2026-11-26T00:00:00Z  compliance-reporter.status-daily-1764115200\n",
-        "compliance-reporter.status-daily-1764028800  completed 2026-11-25T00:32:10Z\n",
-        "compliance-reporter.status-daily-1763942400  failed 2026-11-24T00:41:02Z\n",
-        "Next window      2026-11-26T00:00:00Z → 2026-11-27T00:00:00Z",
-    ] {
+    let needles = [
+        "GlobalReport     status-daily\n".to_string(),
+        "Schedule         0 0 * * *\n".to_string(),
+        "Scheduling       True (reason Scheduling, since 2026-11-20T08:00:03Z)\n".to_string(),
+        "the next window ends at 2026-11-27T00:00:00Z; its Job starts at 2026-11-27T00:30:00Z"
+            .to_string(),
+        format!(
+            "Last scheduled   {} → {}  {}\n",
+            at(day(1)),
+            at(day(0)),
+            job(day(0))
+        ),
+        format!(
+            "\nActive Jobs\n  {} → {}  {}\n",
+            at(day(1)),
+            at(day(0)),
+            job(day(0))
+        ),
+        format!(
+            "{}  completed {}\n",
+            job(day(1)),
+            at(day(1) + chrono::Duration::seconds(32 * 60 + 10))
+        ),
+        format!(
+            "{}  failed {}\n",
+            job(day(2)),
+            at(day(2) + chrono::Duration::seconds(41 * 60 + 2))
+        ),
+        format!(
+            "Next window      {} → {}",
+            at(day(0)),
+            at(day(0) + chrono::Duration::days(1))
+        ),
+    ];
+    for needle in &needles {
         assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
     }
 
