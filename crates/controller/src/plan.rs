@@ -130,6 +130,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
         events: Vec::new(),
         next_check: None,
     };
+    // Blocked by something the operator must fix: also a warning, once, when it appears.
+    let problem = |reason: &'static str, message: String| {
+        let mut plan = blocked(reason, message);
+        plan.events
+            .extend(on_transition(report, &plan.condition, reason));
+        plan
+    };
     if report.deleting {
         return blocked("Deleting", "the GlobalReport is being deleted".into());
     }
@@ -147,18 +154,10 @@ pub fn plan(input: &Input<'_>) -> Plan {
     };
     let schedule = match Schedule::parse(text) {
         Ok(schedule) => schedule,
-        Err(e) => {
-            let mut plan = blocked("InvalidSchedule", format!("spec.schedule: {e}"));
-            plan.events
-                .extend(on_transition(report, &plan.condition, true));
-            return plan;
-        }
+        Err(e) => return problem("InvalidSchedule", format!("spec.schedule: {e}")),
     };
-    if let Err(problem) = input.template {
-        let mut plan = blocked(problem.reason(), problem.to_string());
-        plan.events
-            .extend(on_transition(report, &plan.condition, true));
-        return plan;
+    if let Err(e) = input.template {
+        return problem(e.reason(), e.to_string());
     }
 
     let settings = input.settings;
@@ -387,36 +386,29 @@ fn condition(
     }
 }
 
-/// A warning event when the condition newly turned to this problem.
-fn on_transition(report: &ReportView<'_>, new: &Condition, warning: bool) -> Option<PlannedEvent> {
+/// A warning event named `reason` when the condition newly turned to this problem.
+fn on_transition(
+    report: &ReportView<'_>,
+    new: &Condition,
+    reason: &'static str,
+) -> Option<PlannedEvent> {
     let same = old_condition(report).is_some_and(|old| {
         old.status == new.status && old.reason == new.reason && old.message == new.message
     });
     (!same).then(|| PlannedEvent {
-        warning,
-        reason: match new.reason.as_str() {
-            "InvalidSchedule" => "InvalidSchedule",
-            "TemplateNotFound" => "TemplateNotFound",
-            _ => "InvalidTemplate",
-        },
+        warning: true,
+        reason,
         message: new.message.clone(),
         job: None,
     })
 }
 
-fn humanize(d: Duration) -> String {
-    match d.to_std() {
-        Ok(d) => humantime_like(d),
-        Err(_) => format!("{}s", d.num_seconds()),
-    }
-}
-
 /// `168h`, `30m`, `90s`: the largest whole unit, as the variables are usually written.
-fn humantime_like(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s.is_multiple_of(3600) && s > 0 {
+fn humanize(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s > 0 && s % 3600 == 0 {
         format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) && s > 0 {
+    } else if s > 0 && s % 60 == 0 {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
