@@ -34,6 +34,8 @@ use crate::template::{MANAGED_BY, MANAGED_BY_LABEL};
 pub const CONTROLLER_NAME: &str = "compliance-controller";
 /// How long the caches get to sync before the controller gives up (and restarts).
 const SYNC_TIMEOUT: StdDuration = StdDuration::from_secs(120);
+/// How long a stopping leader tries to hand its Lease back.
+const RELEASE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 
 /// Leader election settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +169,8 @@ pub async fn run(
         Err(_) => {
             return Err(RunError::NotSynced(
                 SYNC_TIMEOUT,
-                "no answer to the Job watch (check the controller's RBAC: list and watch jobs)"
+                "no answer to the Job or PodTemplate watch (check the controller's RBAC: list \
+                 and watch jobs and podtemplates)"
                     .into(),
             ));
         }
@@ -275,13 +278,18 @@ pub async fn run(
         return Err(RunError::LostLease(name));
     }
     if let (Some(elector), Some(lease)) = (elector, &options.lease) {
-        elector
-            .release()
-            .await
-            .map_err(|source| RunError::Election {
+        // Bounded: an API server too slow to answer must not hold up the exit; the
+        // Lease then simply runs out and the other replica takes it a little later.
+        match tokio::time::timeout(RELEASE_TIMEOUT, elector.release()).await {
+            Ok(result) => result.map_err(|source| RunError::Election {
                 lease: lease.name.clone(),
                 source,
-            })?;
+            })?,
+            Err(_) => {
+                tracing::warn!(lease = %lease.name, "the Lease was not released within {RELEASE_TIMEOUT:?}; it will expire");
+                return Ok(());
+            }
+        }
         tracing::info!(lease = %lease.name, "released the Lease");
     }
     Ok(())
