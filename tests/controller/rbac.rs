@@ -4,8 +4,7 @@
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -52,41 +51,34 @@ fn rbac_documents(f: &Fixture) -> Vec<Value> {
         .collect()
 }
 
+/// Creates one of the manifest's documents as it is (an object already there is kept).
 async fn apply(f: &Fixture, doc: &Value) {
-    let pp = PostParams::default();
-    let ns = doc["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let c = f.client.clone();
-    let result = match doc["kind"].as_str().unwrap() {
-        "ServiceAccount" => Api::<ServiceAccount>::namespaced(c, &ns)
-            .create(&pp, &serde_json::from_value(doc.clone()).unwrap())
-            .await
-            .map(|_| ()),
-        "ClusterRole" => Api::<ClusterRole>::all(c)
-            .create(&pp, &serde_json::from_value(doc.clone()).unwrap())
-            .await
-            .map(|_| ()),
-        "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(c)
-            .create(&pp, &serde_json::from_value(doc.clone()).unwrap())
-            .await
-            .map(|_| ()),
-        "Role" => Api::<Role>::namespaced(c, &ns)
-            .create(&pp, &serde_json::from_value(doc.clone()).unwrap())
-            .await
-            .map(|_| ()),
-        "RoleBinding" => Api::<RoleBinding>::namespaced(c, &ns)
-            .create(&pp, &serde_json::from_value(doc.clone()).unwrap())
-            .await
-            .map(|_| ()),
+    let kind = doc["kind"].as_str().unwrap();
+    let (group, plural, namespaced) = match kind {
+        "ServiceAccount" => ("", "serviceaccounts", true),
+        "ClusterRole" => ("rbac.authorization.k8s.io", "clusterroles", false),
+        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings", false),
+        "Role" => ("rbac.authorization.k8s.io", "roles", true),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "rolebindings", true),
         other => panic!("unexpected kind {other}"),
     };
-    match result {
-        Ok(()) => {}
-        // Shared with another run of this test in the same cluster: already there.
+    let version = "v1";
+    let resource = ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: doc["apiVersion"].as_str().unwrap().into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+        Some(ns) if namespaced => Api::namespaced_with(f.client.clone(), ns, &resource),
+        _ => Api::all_with(f.client.clone(), &resource),
+    };
+    let object: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => panic!("create {} {}: {e}", doc["kind"], doc["metadata"]["name"]),
+        Err(e) => panic!("create {kind} {}: {e}", doc["metadata"]["name"]),
     }
 }
 

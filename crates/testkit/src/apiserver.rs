@@ -709,16 +709,28 @@ fn http_get(port: u16, path: &str) -> io::Result<String> {
     Ok(response)
 }
 
-/// Polls `/readyz` as the admin until the apiserver answers `ok` (its post-start hooks,
-/// RBAC's bootstrap roles among them, have all run). Runs on the keeper thread, with a
-/// runtime of its own.
-fn wait_until_ready(kubeconfig: &Path, children: &Children) -> Result<(), String> {
+/// Runs `work` with a client of `kubeconfig` on a runtime of its own: for the keeper
+/// thread, which has none.
+fn with_client<T, F, Fut>(kubeconfig: &Path, work: F) -> Result<T, String>
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("start a tokio runtime: {e}"))?;
     runtime.block_on(async {
         let client = try_client_from(kubeconfig).await?;
+        work(client).await
+    })
+}
+
+/// Polls `/readyz` as the admin until the apiserver answers `ok` (its post-start hooks,
+/// RBAC's bootstrap roles among them, have all run). Runs on the keeper thread, with a
+/// runtime of its own.
+fn wait_until_ready(kubeconfig: &Path, children: &Children) -> Result<(), String> {
+    with_client(kubeconfig, |client| async move {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::from("no answer");
         while Instant::now() < deadline {
@@ -956,12 +968,7 @@ fn wait_for_controllers(kubeconfig: &Path, children: &Children) -> Result<(), St
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, DeleteParams, PostParams};
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("start a tokio runtime: {e}"))?;
-    runtime.block_on(async {
-        let client = try_client_from(kubeconfig).await?;
+    with_client(kubeconfig, |client| async move {
         let deadline = Instant::now() + CONTROLLERS_TIMEOUT;
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
             "metadata": {"name": CONTROLLERS_CHECK_NAMESPACE}
