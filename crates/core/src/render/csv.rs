@@ -12,7 +12,7 @@ use std::io::Write;
 use csv::{Terminator, Writer, WriterBuilder};
 
 use super::{RenderError, effective_params};
-use crate::model::{ReportDocument, TestResult, TestStatus};
+use crate::model::{CisBenchmarkNode, ReportDocument, TestResult, TestStatus};
 use crate::time;
 
 /// Neutralises spreadsheet formula injection by prefixing `'` to a cell that starts with
@@ -102,30 +102,51 @@ pub fn write_total_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), R
 /// column's meaning open; existing readers of these files expect Calico's); `testsUnknown` counts WARN and INFO results,
 /// which are not part of `testsTotal` (docs/spec.md §4.5).
 pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
-    let mut out = csv_writer(w);
-    out.write_record([
-        "node",
-        "version",
-        "status",
-        "testsPassing",
-        "testsFailing",
-        "testsUnknown",
-        "testsTotal",
-    ])?;
-    for node in &doc.cis_benchmark {
-        let s = &node.summary;
-        out.write_record([
-            guard_cell(&node.node_name).as_bytes(),
-            guard_cell(&node.kubernetes_version).as_bytes(),
-            s.status.as_str().as_bytes(),
-            Num::new(s.total_pass).as_ref(),
-            Num::new(s.total_fail).as_ref(),
-            Num::new(s.total_info).as_ref(),
-            Num::new(s.total).as_ref(),
-        ])?;
-    }
-    out.flush()?;
+    write_streamed(NodeCsv::NodeSummary, doc, w)
+}
+
+/// `failed-tests.csv`: the FAIL results of every node, in report order (nodes, then
+/// sections, then tests as stored). `remediation` is the test's `testInfo`.
+pub fn write_failed_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    write_streamed(NodeCsv::FailedTests, doc, w)
+}
+
+/// `all-tests.csv`: every included result of every node, in report order, with the
+/// columns of `failed-tests.csv`.
+pub fn write_all_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    write_streamed(NodeCsv::AllTests, doc, w)
+}
+
+fn write_streamed<W: Write>(kind: NodeCsv, doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    let mut out = CsvStream::new(kind, w)?;
+    out.nodes(&doc.cis_benchmark)?;
+    out.finish()?;
     Ok(())
+}
+
+/// The CSV downloads made of rows per node, which can be written a page of nodes at a
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCsv {
+    /// `node-summary.csv`
+    NodeSummary,
+    /// `failed-tests.csv`
+    FailedTests,
+    /// `all-tests.csv`
+    AllTests,
+}
+
+impl NodeCsv {
+    /// The streamed form of `download`, if it has one (the total summary and the UI
+    /// summary are made from the report's head alone).
+    pub fn of(download: super::Download) -> Option<NodeCsv> {
+        match download {
+            super::Download::NodeSummary => Some(NodeCsv::NodeSummary),
+            super::Download::FailedTests => Some(NodeCsv::FailedTests),
+            super::Download::AllTests => Some(NodeCsv::AllTests),
+            super::Download::TotalSummary | super::Download::UiSummary => None,
+        }
+    }
 }
 
 const TEST_HEADER: [&str; 6] = [
@@ -137,43 +158,90 @@ const TEST_HEADER: [&str; 6] = [
     "remediation",
 ];
 
-/// `failed-tests.csv`: the FAIL results of every node, in report order (nodes, then
-/// sections, then tests as stored). `remediation` is the test's `testInfo`.
-pub fn write_failed_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
-    write_tests(doc, w, |t| t.status == TestStatus::Fail)
+const NODE_HEADER: [&str; 7] = [
+    "node",
+    "version",
+    "status",
+    "testsPassing",
+    "testsFailing",
+    "testsUnknown",
+    "testsTotal",
+];
+
+/// A per-node CSV written as pages of nodes arrive, so a server can stream a
+/// 10,000-node `all-tests.csv` while holding one page: the header on [`CsvStream::new`],
+/// the rows of each [`CsvStream::nodes`] call, byte for byte what the whole-report
+/// writers produce for the same nodes in the same order.
+pub struct CsvStream<W: Write> {
+    kind: NodeCsv,
+    out: Writer<W>,
 }
 
-/// `all-tests.csv`: every included result of every node, in report order, with the
-/// columns of `failed-tests.csv`.
-pub fn write_all_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
-    write_tests(doc, w, |_| true)
-}
+impl<W: Write> CsvStream<W> {
+    /// Starts the file: writes its header row.
+    pub fn new(kind: NodeCsv, w: W) -> Result<CsvStream<W>, RenderError> {
+        let mut out = csv_writer(w);
+        match kind {
+            NodeCsv::NodeSummary => out.write_record(NODE_HEADER)?,
+            NodeCsv::FailedTests | NodeCsv::AllTests => out.write_record(TEST_HEADER)?,
+        }
+        Ok(CsvStream { kind, out })
+    }
 
-fn write_tests<W: Write>(
-    doc: &ReportDocument,
-    w: W,
-    keep: impl Fn(&TestResult) -> bool,
-) -> Result<(), RenderError> {
-    let mut out = csv_writer(w);
-    out.write_record(TEST_HEADER)?;
-    for node in &doc.cis_benchmark {
-        // Guarded once per node rather than once per row.
-        let node_name = guard_cell(&node.node_name);
-        for section in &node.results {
-            for t in section.results.iter().filter(|t| keep(t)) {
-                out.write_record([
-                    node_name.as_bytes(),
-                    guard_cell(&t.text.test_number).as_bytes(),
-                    guard_cell(&t.text.test_desc).as_bytes(),
-                    guard_cell(t.status.as_str()).as_bytes(),
-                    bool_cell(t.scored),
-                    guard_cell(&t.text.test_info).as_bytes(),
-                ])?;
+    /// Writes the rows of `nodes`, which follow the nodes of earlier calls in report
+    /// order.
+    pub fn nodes(&mut self, nodes: &[CisBenchmarkNode]) -> Result<(), RenderError> {
+        match self.kind {
+            NodeCsv::NodeSummary => {
+                for node in nodes {
+                    let s = &node.summary;
+                    self.out.write_record([
+                        guard_cell(&node.node_name).as_bytes(),
+                        guard_cell(&node.kubernetes_version).as_bytes(),
+                        s.status.as_str().as_bytes(),
+                        Num::new(s.total_pass).as_ref(),
+                        Num::new(s.total_fail).as_ref(),
+                        Num::new(s.total_info).as_ref(),
+                        Num::new(s.total).as_ref(),
+                    ])?;
+                }
+                Ok(())
             }
+            NodeCsv::FailedTests => self.tests(nodes, |t| t.status == TestStatus::Fail),
+            NodeCsv::AllTests => self.tests(nodes, |_| true),
         }
     }
-    out.flush()?;
-    Ok(())
+
+    fn tests(
+        &mut self,
+        nodes: &[CisBenchmarkNode],
+        keep: impl Fn(&TestResult) -> bool,
+    ) -> Result<(), RenderError> {
+        for node in nodes {
+            // Guarded once per node rather than once per row.
+            let node_name = guard_cell(&node.node_name);
+            for section in &node.results {
+                for t in section.results.iter().filter(|t| keep(t)) {
+                    self.out.write_record([
+                        node_name.as_bytes(),
+                        guard_cell(&t.text.test_number).as_bytes(),
+                        guard_cell(&t.text.test_desc).as_bytes(),
+                        guard_cell(t.status.as_str()).as_bytes(),
+                        bool_cell(t.scored),
+                        guard_cell(&t.text.test_info).as_bytes(),
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the file: flushes what is buffered and gives the writer back.
+    pub fn finish(self) -> Result<W, RenderError> {
+        self.out
+            .into_inner()
+            .map_err(|e| RenderError::Io(e.into_error()))
+    }
 }
 
 #[cfg(test)]

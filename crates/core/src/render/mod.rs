@@ -17,7 +17,8 @@ use crate::model::global_report::CisParams;
 use crate::model::{ReportDocument, ValidationError};
 
 pub use self::csv::{
-    guard_cell, write_all_tests, write_failed_tests, write_node_summary, write_total_summary,
+    CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_summary,
+    write_total_summary,
 };
 pub use self::ui_summary::write_ui_summary;
 
