@@ -28,7 +28,8 @@ use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, ReportDocument
 pub use compliance_core::report::QueryWindow;
 pub use elastic::{ElasticConfig, ElasticStore};
 pub use query::{
-    DEFAULT_MAX_ITEMS, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField, SortKey,
+    DEFAULT_MAX_ITEMS, NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField,
+    SortKey,
 };
 pub use sqlite::{OpenMode, SqliteStore};
 
@@ -254,6 +255,41 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite(s) => s.report_nodes(id, offset, limit).await,
             Backend::Elastic(es) => Ok(es.report_nodes(id, offset, limit).await?),
+        }
+    }
+
+    /// Every node of report `id` without its test results, in report order; `None` when
+    /// no report has this id. SQLite reads the summary columns only; Elasticsearch reads
+    /// the report's nodes and drops their results as they arrive.
+    pub async fn report_node_rows(&self, id: &str) -> Result<Option<Vec<NodeRow>>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.report_node_rows(id).await,
+            Backend::Elastic(es) => Ok(es.report_nodes(id, 0, u64::MAX).await?.map(|nodes| {
+                nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| NodeRow::of(i as u64, n))
+                    .collect()
+            })),
+        }
+    }
+
+    /// The names of the GlobalReports with stored reports, each once, sorted: what a
+    /// server asks RBAC about, one name at a time.
+    pub async fn report_names(&self) -> Result<Vec<String>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.report_names().await,
+            Backend::Elastic(es) => {
+                let mut names: Vec<String> = es
+                    .all_reports()
+                    .await?
+                    .into_iter()
+                    .map(|h| h.report_name)
+                    .collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            }
         }
     }
 

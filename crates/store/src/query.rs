@@ -9,7 +9,8 @@ use std::cmp::Ordering;
 use chrono::{DateTime, Utc};
 
 use compliance_core::model::{
-    CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, ReportDocument,
+    CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, NodeSummary,
+    ReportDocument,
 };
 
 /// Reports per page when a query does not say: 100, the server's default `maxItems`
@@ -217,6 +218,34 @@ impl ReportQuery {
         ReportPage {
             reports: matching.into_iter().skip(skip).take(take).collect(),
             total,
+        }
+    }
+}
+
+/// A node of a report without its test results: what a node table shows and sorts, a
+/// few dozen bytes where the node with its results is kilobytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    /// The node's position in the report (report order, from 0).
+    pub position: u64,
+    pub node_name: String,
+    pub kubernetes_version: String,
+    pub benchmarks_version: String,
+    /// Set when the node's latest benchmark run failed (docs/spec.md §4.2).
+    pub error: String,
+    pub summary: NodeSummary,
+}
+
+impl NodeRow {
+    /// The row of a whole node at `position`.
+    pub fn of(position: u64, node: &CisBenchmarkNode) -> NodeRow {
+        NodeRow {
+            position,
+            node_name: node.node_name.clone(),
+            kubernetes_version: node.kubernetes_version.clone(),
+            benchmarks_version: node.benchmarks_version.clone(),
+            error: node.error.clone(),
+            summary: node.summary.clone(),
         }
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{self, StatusInterner};
 use super::{CatalogueWriter, SqliteStore, corrupt, read_catalogue, sql_error};
 use crate::StoreError;
-use crate::query::{OrderColumn, ReportHead, ReportPage, ReportQuery, SortField};
+use crate::query::{NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField};
 use compliance_core::model::{
     CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, NodeSummary,
     Rating, ReportDocument, TestText,
@@ -43,6 +43,11 @@ const HEAD_COLUMNS: &str = "id, report_name, report_type_name, start_time, end_t
 const NODE_PAGE: &str = "SELECT node_name, kubernetes_version, benchmarks_version, error, \
     status, total_pass, total_fail, total_info, total, results \
     FROM report_nodes WHERE report_key = ?1 AND ordinal >= ?2 ORDER BY ordinal LIMIT ?3";
+
+/// Every node of a report without its results blob, in report order.
+const NODE_ROWS: &str = "SELECT ordinal, node_name, kubernetes_version, benchmarks_version, \
+    error, status, total_pass, total_fail, total_info, total \
+    FROM report_nodes WHERE report_key = ?1 ORDER BY ordinal";
 
 /// The report fields that no query filters on, stored as one JSON `head` column.
 #[derive(Serialize)]
@@ -507,6 +512,74 @@ impl SqliteStore {
             let found = nodes(&tx, path, &id, offset, limit)?;
             tx.commit().map_err(err)?;
             Ok(found.map(|(_, nodes)| nodes))
+        })
+        .await
+    }
+
+    /// Every node of a report without its results ([`crate::Store::report_node_rows`]):
+    /// the summary columns of `report_nodes`, never the result blobs.
+    pub async fn report_node_rows(&self, id: &str) -> Result<Option<Vec<NodeRow>>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn, path| {
+            let err = |e| sql_error(path, e);
+            let tx = conn.unchecked_transaction().map_err(err)?;
+            let key: Option<i64> = tx
+                .prepare_cached("SELECT report_key FROM reports WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
+                .map_err(err)?;
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            let mut stmt = tx.prepare_cached(NODE_ROWS).map_err(err)?;
+            let mut rows = stmt.query([key]).map_err(err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(err)? {
+                let node_name: String = r.get(1).map_err(err)?;
+                let bad = |detail: &dyn std::fmt::Display| {
+                    corrupt(path, format!("report {id}, node {node_name}: {detail}"))
+                };
+                let n = |i: usize| -> Result<u64, StoreError> {
+                    let v: i64 = r.get(i).map_err(err)?;
+                    u64::try_from(v).map_err(|_| bad(&format_args!("negative value {v}")))
+                };
+                let status: String = r.get(5).map_err(err)?;
+                let status: Rating = status.parse().map_err(|e: String| bad(&e))?;
+                out.push(NodeRow {
+                    position: n(0)?,
+                    kubernetes_version: r.get(2).map_err(err)?,
+                    benchmarks_version: r.get(3).map_err(err)?,
+                    error: r.get(4).map_err(err)?,
+                    summary: NodeSummary {
+                        status,
+                        total_pass: n(6)?,
+                        total_fail: n(7)?,
+                        total_info: n(8)?,
+                        total: n(9)?,
+                    },
+                    node_name,
+                });
+            }
+            drop(rows);
+            drop(stmt);
+            tx.commit().map_err(err)?;
+            Ok(Some(out))
+        })
+        .await
+    }
+
+    /// The distinct GlobalReport names of the stored reports ([`crate::Store::report_names`]).
+    pub async fn report_names(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn, path| {
+            let err = |e| sql_error(path, e);
+            let mut stmt = conn
+                .prepare_cached("SELECT DISTINCT report_name FROM reports ORDER BY report_name")
+                .map_err(err)?;
+            let names = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(names)
         })
         .await
     }

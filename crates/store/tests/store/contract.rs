@@ -16,8 +16,8 @@ use std::io::Write as _;
 
 use compliance_core::model::ReportDocument;
 use compliance_store::{
-    Datastore, OpenMode, QueryWindow, ReportHead, ReportPage, ReportQuery, SortField, SortKey,
-    Store,
+    Datastore, NodeRow, OpenMode, QueryWindow, ReportHead, ReportPage, ReportQuery, SortField,
+    SortKey, Store,
 };
 use compliance_testkit::fake_es::FakeEs;
 
@@ -129,6 +129,8 @@ contract!(
     latest_report_is_the_newest_window,
     report_head_is_the_report_without_nodes,
     report_nodes_pages_concatenate_to_the_nodes,
+    node_rows_are_the_nodes_without_results,
+    report_names_are_distinct_and_sorted,
     concurrent_reads_share_one_store,
 );
 
@@ -636,6 +638,36 @@ mod cases {
             let head = store.report_head(&r.id).await.unwrap();
             assert_eq!(head, Some(ReportHead::of(r)), "{}", r.id);
         }
+    }
+
+    pub async fn node_rows_are_the_nodes_without_results(store: Store) {
+        let r = large_report("big", END, nodes_over_one_mib() + 50);
+        store.put_report(&r).await.unwrap();
+        let rows = store.report_node_rows(&r.id).await.unwrap().unwrap();
+        let expected: Vec<NodeRow> = r
+            .cis_benchmark
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NodeRow::of(i as u64, n))
+            .collect();
+        assert_eq!(rows, expected);
+        assert_eq!(
+            store.report_node_rows("no-such-report").await.unwrap(),
+            None
+        );
+        let empty = report("empty", END);
+        store.put_report(&empty).await.unwrap();
+        let rows = store.report_node_rows(&empty.id).await.unwrap().unwrap();
+        assert_eq!(rows.len(), empty.cis_benchmark.len());
+    }
+
+    pub async fn report_names_are_distinct_and_sorted(store: Store) {
+        assert!(store.report_names().await.unwrap().is_empty());
+        store_all(&store, &reports()).await;
+        assert_eq!(
+            store.report_names().await.unwrap(),
+            ["Zeta", "daily", "hourly", "weekly"]
+        );
     }
 
     pub async fn report_nodes_pages_concatenate_to_the_nodes(store: Store) {
