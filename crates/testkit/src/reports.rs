@@ -1,0 +1,126 @@
+//! Whole reports for the tests of readers (the server, the CLI): computed by the real
+//! report rules from real kube-bench outputs, or from a synthetic cluster of any size.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use compliance_core::model::{BenchmarkDocument, ReportDocument, TestText, TextInterner};
+use compliance_core::report::{ReportRequest, compute_report};
+
+use crate::fixtures::{cis_benchmark_type, daily_report, kube_bench};
+use crate::synth::{ClusterShape, cluster};
+
+/// The seven real kube-bench outputs of `tests/fixtures/`, in file name order.
+pub const KUBE_BENCH_FIXTURES: [&str; 7] = [
+    "cis-1.12-node-mogamal.json",
+    "cis-1.20-node-apxd.json",
+    "cis-1.20-node-oakleysecurity.json",
+    "cis-1.23-master-newrelic.json",
+    "cis-1.5-node-defectdojo.json",
+    "cis-1.6-master-defectdojo.json",
+    "eks-1.0-node-valancej.json",
+];
+
+/// One benchmark document per real kube-bench output, the node named after the file
+/// (without `.json`), run an hour before `end`.
+pub fn fixture_documents(end: DateTime<Utc>) -> Vec<BenchmarkDocument> {
+    let mut interner = TextInterner::default();
+    KUBE_BENCH_FIXTURES
+        .iter()
+        .map(|name| {
+            let run = kube_bench(name, &mut interner);
+            BenchmarkDocument {
+                version: run.benchmark_version.clone(),
+                kubernetes_version: "1.29.3".to_string(),
+                kind: "kube".to_string(),
+                node_name: name.trim_end_matches(".json").to_string(),
+                timestamp: end - Duration::hours(1),
+                error: String::new(),
+                tests: run.tests,
+                cluster: "cluster".to_string(),
+            }
+        })
+        .collect()
+}
+
+/// `daily-cis-results` for the day that ends at `end`, computed from `docs`.
+pub fn report_from(docs: Vec<BenchmarkDocument>, end: DateTime<Utc>) -> ReportDocument {
+    let report = daily_report();
+    let report_type = cis_benchmark_type();
+    let request = ReportRequest {
+        report: &report,
+        report_type: &report_type,
+        start: end - Duration::days(1),
+        end,
+        generation_time: end + Duration::minutes(30),
+        cluster: "cluster",
+    };
+    compute_report(request, docs)
+        .expect("daily-cis-results is valid")
+        .0
+}
+
+/// The daily report over the seven real kube-bench outputs, for the day ending at `end`.
+pub fn fixture_report(end: DateTime<Utc>) -> ReportDocument {
+    report_from(fixture_documents(end), end)
+}
+
+/// The fixture report plus what a hostile node could write: a node named like an HTML
+/// tag with an event handler, and test texts that close a script element, open a
+/// formula, or carry quotes and ampersands. Readers must show all of it as text.
+pub fn hostile_report(end: DateTime<Utc>) -> ReportDocument {
+    let mut docs = fixture_documents(end);
+    let mut evil = docs[3].clone();
+    evil.node_name = HOSTILE_NODE.to_string();
+    for t in evil.tests.iter_mut().take(3) {
+        let mut text: TestText = (*t.text).clone();
+        text.test_desc = HOSTILE_TEXT.to_string();
+        text.test_info = format!("{HOSTILE_TEXT} & \"quoted\" 'single' =HYPERLINK(\"x\")");
+        t.text = Arc::new(text);
+    }
+    docs.push(evil);
+    report_from(docs, end)
+}
+
+/// The node name of [`hostile_report`].
+pub const HOSTILE_NODE: &str = "<img src=x onerror=alert(1)>";
+/// A test description of [`hostile_report`].
+pub const HOSTILE_TEXT: &str = "</script><script>alert(2)</script><b>bold?</b>";
+
+/// A daily report of `nodes` synthetic nodes that all run the checks of a real
+/// kube-bench output (cis-1.23, control plane), for scale tests and benchmarks.
+pub fn synthetic_report(nodes: usize, end: DateTime<Utc>, seed: u64) -> ReportDocument {
+    let mut interner = TextInterner::default();
+    let run = kube_bench("cis-1.23-master-newrelic.json", &mut interner);
+    let shape = ClusterShape {
+        nodes,
+        docs_per_node: 1,
+        end,
+        seed,
+    };
+    let docs: Vec<BenchmarkDocument> =
+        cluster(&shape, &run.tests, &run.benchmark_version).collect();
+    report_from(docs, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::t;
+
+    #[test]
+    fn the_fixture_report_has_a_node_per_output() {
+        let r = fixture_report(t("2026-11-25T00:00:00Z"));
+        assert_eq!(r.cis_benchmark.len(), KUBE_BENCH_FIXTURES.len());
+        assert!(r.cis_benchmark.iter().all(|n| !n.results.is_empty()));
+        let h = hostile_report(t("2026-11-25T00:00:00Z"));
+        assert!(h.cis_benchmark.iter().any(|n| n.node_name == HOSTILE_NODE));
+    }
+
+    #[test]
+    fn a_synthetic_report_has_the_nodes_asked_for() {
+        let r = synthetic_report(300, t("2026-11-25T00:00:00Z"), 7);
+        assert_eq!(r.cis_benchmark.len(), 300);
+    }
+}
