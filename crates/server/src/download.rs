@@ -1,0 +1,356 @@
+//! Downloads: names (docs/spec.md §9), and bodies streamed a page of nodes at a time.
+//!
+//! A 10,000-node `all-tests.csv` is hundreds of megabytes. It is written on a blocking
+//! thread, [`NODE_PAGE`] nodes at a time, into a bounded channel of [`CHUNK`]-sized
+//! pieces that the HTTP body drains: the server holds a page of nodes and a few chunks
+//! per download, whatever the report's size, and a client that stops reading stops the
+//! writer. A failure part way aborts the body, so the client sees a broken transfer,
+//! never a short file that looks complete.
+
+use std::io::{self, Write};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use compliance_core::model::ReportDocument;
+use compliance_core::render::{CsvStream, Download, NodeCsv, write_download};
+use compliance_store::{ReportHead, Store};
+
+use crate::ApiError;
+
+/// Nodes read from the store per step of a streamed download.
+pub const NODE_PAGE: u64 = 50;
+/// Bytes per piece of a streamed body.
+pub const CHUNK: usize = 64 * 1024;
+/// Pieces a body may have waiting before the writer waits for the client.
+const QUEUED: usize = 4;
+
+/// `YYYYMMDDhhmmss`, the time format of download names.
+pub fn stamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y%m%d%H%M%S").to_string()
+}
+
+/// A name part that is safe in a file name and a header: anything but letters, digits,
+/// `.`, `-` and `_` becomes `_` (report and type names are Kubernetes names, so this
+/// only changes names no Kubernetes object could have).
+fn safe(part: &str) -> String {
+    part.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `<type>_<name>_<start>-<end>`: what every download of a report is named after.
+pub fn base_name(head: &ReportHead) -> String {
+    format!(
+        "{}_{}_{}-{}",
+        safe(&head.report_type_name),
+        safe(&head.report_name),
+        stamp(&head.start_time),
+        stamp(&head.end_time)
+    )
+}
+
+/// One format's file name: `<type>_<name>_<start>-<end>-<format>`.
+pub fn file_name(head: &ReportHead, format: &str) -> String {
+    format!("{}-{}", base_name(head), safe(format))
+}
+
+/// Several formats' zip: `<type>_<name>_<start>-<end>.zip`.
+pub fn zip_name(head: &ReportHead) -> String {
+    format!("{}.zip", base_name(head))
+}
+
+/// The media type of a download file.
+pub fn content_type(format: &str) -> &'static str {
+    if format.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else if format.ends_with(".json") {
+        "application/json"
+    } else if format.ends_with(".zip") {
+        "application/zip"
+    } else if format.ends_with(".html") {
+        "text/html; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// The downloads `head`'s report offers, by the names of its type's templates; `formats`
+/// must all be among them (400 naming the first that is not).
+pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<Download>, ApiError> {
+    let offered = Download::for_type(&head.report_type_spec);
+    formats
+        .iter()
+        .map(|f| {
+            Download::from_name(f)
+                .filter(|d| offered.contains(d))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = offered.iter().map(|d| d.file_name()).collect();
+                    ApiError::bad(
+                        "format",
+                        f,
+                        format!(
+                            "report {} offers {}",
+                            head.id,
+                            if names.is_empty() {
+                                "no downloads".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The report of `head` without nodes: what the total summary and the stored UI summary
+/// are rendered from.
+pub fn headless(head: &ReportHead) -> ReportDocument {
+    ReportDocument {
+        id: head.id.clone(),
+        report_name: head.report_name.clone(),
+        report_type_name: head.report_type_name.clone(),
+        report_spec: head.report_spec.clone(),
+        report_type_spec: head.report_type_spec.clone(),
+        start_time: head.start_time,
+        end_time: head.end_time,
+        generation_time: head.generation_time,
+        cis_benchmark_summary: head.summary.clone(),
+        cis_benchmark: Vec::new(),
+        ui_summary: head.ui_summary.clone(),
+        cluster: head.cluster.clone(),
+        generated_time: head.generated_time,
+    }
+}
+
+/// `Content-Disposition: attachment` for `name` (already safe: see [`file_name`]).
+pub fn attachment(name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// A writer into a streamed body: bytes gather into [`CHUNK`]s, each sent when full; a
+/// gone client is a broken pipe.
+struct BodyWriter {
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// What a streamed download writes, from the blocking thread it runs on.
+struct Source {
+    store: Store,
+    head: ReportHead,
+    runtime: Handle,
+}
+
+impl Source {
+    /// Writes one download of the report into `w`.
+    fn write(&self, download: Download, w: &mut dyn Write) -> Result<(), ApiError> {
+        match NodeCsv::of(download) {
+            Some(kind) => {
+                let mut out = CsvStream::new(kind, w)?;
+                let mut offset = 0u64;
+                loop {
+                    let page = self
+                        .runtime
+                        .block_on(self.store.report_nodes(&self.head.id, offset, NODE_PAGE))?
+                        .ok_or_else(|| {
+                            ApiError::NotFound(format!("report {} was deleted", self.head.id))
+                        })?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    offset += page.len() as u64;
+                    out.nodes(&page)?;
+                }
+                out.finish()?
+                    .flush()
+                    .map_err(compliance_core::render::RenderError::from)?;
+            }
+            None if download == Download::UiSummary && self.head.ui_summary.trim().is_empty() => {
+                // Only reports without a stored summary need their nodes for it.
+                let whole = self
+                    .runtime
+                    .block_on(self.store.get_report(&self.head.id))?
+                    .ok_or_else(|| {
+                        ApiError::NotFound(format!("report {} was deleted", self.head.id))
+                    })?;
+                write_download(download, &whole, w)?;
+            }
+            None => write_download(download, &headless(&self.head), w)?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs `produce` on a blocking thread, its output the body of the returned response.
+fn streamed(
+    content_type: &'static str,
+    name: &str,
+    produce: impl FnOnce(&mut BodyWriter) -> Result<(), ApiError> + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(QUEUED);
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let result = produce(&mut w).and_then(|()| {
+            w.flush()
+                .map_err(|e| ApiError::Render(compliance_core::render::RenderError::Io(e)))
+        });
+        if let Err(e) = result {
+            if !is_gone(&e) {
+                tracing::error!("download {} failed part way: {e}", "stream");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_DISPOSITION, attachment(name));
+    response
+}
+
+fn is_gone(e: &ApiError) -> bool {
+    let text = e.to_string();
+    text.contains("the client went away")
+}
+
+/// The response to a download of `downloads` of `head`'s report: the file itself for
+/// one, a zip of them for several.
+pub fn respond(store: Store, head: ReportHead, downloads: Vec<Download>) -> Response {
+    let source = Source {
+        store,
+        head,
+        runtime: Handle::current(),
+    };
+    if let [one] = downloads[..] {
+        let name = file_name(&source.head, one.file_name());
+        return streamed(content_type(one.file_name()), &name, move |w| {
+            source.write(one, w)
+        });
+    }
+    let name = zip_name(&source.head);
+    streamed("application/zip", &name, move |w| {
+        let mut zip = zip::ZipWriter::new_stream(w);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        for d in downloads {
+            zip.start_file(file_name(&source.head, d.file_name()), options)
+                .map_err(zip_error)?;
+            source.write(d, &mut zip)?;
+        }
+        zip.finish().map_err(zip_error)?;
+        Ok(())
+    })
+}
+
+fn zip_error(e: zip::result::ZipError) -> ApiError {
+    ApiError::Render(compliance_core::render::RenderError::Io(io::Error::other(
+        e,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compliance_testkit::fixtures::t;
+    use compliance_testkit::reports::fixture_report;
+
+    fn head() -> ReportHead {
+        ReportHead::of(&fixture_report(t("2026-11-25T00:00:00Z")))
+    }
+
+    #[test]
+    fn names_follow_spec_9() {
+        let h = head();
+        assert_eq!(
+            file_name(&h, "all-tests.csv"),
+            "cis-benchmark_daily-cis-results_20261124000000-20261125000000-all-tests.csv"
+        );
+        assert_eq!(
+            zip_name(&h),
+            "cis-benchmark_daily-cis-results_20261124000000-20261125000000.zip"
+        );
+        assert_eq!(
+            attachment(&file_name(&h, "node-summary.csv")),
+            "attachment; filename=\"cis-benchmark_daily-cis-results_20261124000000-20261125000000-node-summary.csv\""
+        );
+    }
+
+    #[test]
+    fn names_no_kubernetes_object_could_have_cannot_break_the_header() {
+        let mut h = head();
+        h.report_name = "a\"b\r\nSet-Cookie: x/../é".into();
+        let name = zip_name(&h);
+        assert_eq!(
+            name,
+            "cis-benchmark_a_b__Set-Cookie__x_..___20261124000000-20261125000000.zip"
+        );
+        assert!(HeaderValue::from_str(&name).is_ok());
+    }
+
+    #[test]
+    fn formats_the_report_does_not_offer_are_refused_by_name() {
+        let h = head();
+        let ok = resolve(&h, &["ui-summary.json".into(), "all-tests.csv".into()]).unwrap();
+        assert_eq!(ok, [Download::UiSummary, Download::AllTests]);
+        let e = resolve(&h, &["all-tests.pdf".into()]).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.to_string()
+                .starts_with("invalid format \"all-tests.pdf\""),
+            "{e}"
+        );
+        let mut narrow = head();
+        narrow
+            .report_type_spec
+            .download_templates
+            .retain(|t| t.name == "node-summary.csv");
+        let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
+        assert!(e.to_string().contains("offers node-summary.csv"), "{e}");
+    }
+}

@@ -1,0 +1,279 @@
+//! Per-report indexes for the pages: the node table and the test-by-node matrix.
+//!
+//! A 10,000-node report is hundreds of megabytes with its results, but its node table
+//! (name, versions, rating, counts) is about a megabyte, and which node passes or fails
+//! which test is one byte per node and test. The pages sort, filter and cross-reference
+//! over these, so a report opens as fast with 10,000 nodes as with 10. Both are built on
+//! first use and kept for the most recently used reports; a report re-stored under the
+//! same id (a re-run window) has a new `generated_time`, hence a new key.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+
+use compliance_core::model::{CisBenchmarkNode, TestStatus};
+use compliance_core::order::cmp_dotted;
+use compliance_store::{NodeRow, ReportHead, Store};
+
+use crate::ApiError;
+
+/// Reports whose indexes are kept: the most recently used ones.
+pub const CACHED_REPORTS: usize = 16;
+
+/// Nodes read per store call while building a matrix: bounds the memory of a build.
+pub const MATRIX_PAGE: u64 = 250;
+
+/// What a cell of the matrix says of one node and one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cell {
+    /// The node's results do not include the test (another benchmark, excluded by a
+    /// filter, or the node's run failed).
+    Missing,
+    Pass,
+    Fail,
+    Warn,
+    Info,
+    /// A status the report rules count nowhere (docs/spec.md §4.5).
+    Other,
+}
+
+impl Cell {
+    fn of(status: &TestStatus) -> Cell {
+        match status {
+            TestStatus::Pass => Cell::Pass,
+            TestStatus::Fail => Cell::Fail,
+            TestStatus::Warn => Cell::Warn,
+            TestStatus::Info => Cell::Info,
+            TestStatus::Other(_) => Cell::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cell::Missing => "not reported",
+            Cell::Pass => "PASS",
+            Cell::Fail => "FAIL",
+            Cell::Warn => "WARN",
+            Cell::Info => "INFO",
+            Cell::Other => "other",
+        }
+    }
+}
+
+/// A test as the report describes it (from the first node that reports it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestEntry {
+    pub number: String,
+    pub section: String,
+    pub section_desc: String,
+    pub desc: String,
+    pub info: String,
+    pub scored: bool,
+}
+
+/// Which nodes pass, fail or do not report each test of one report.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestMatrix {
+    /// Every test number seen in the report, in dotted order.
+    pub tests: Vec<TestEntry>,
+    /// Per test (same order as `tests`), one cell per node in report order.
+    pub cells: Vec<Vec<Cell>>,
+}
+
+impl TestMatrix {
+    /// The matrix of nodes handed over page by page, in report order.
+    pub fn builder() -> MatrixBuilder {
+        MatrixBuilder::default()
+    }
+
+    /// The position of test `number` in [`TestMatrix::tests`].
+    pub fn find(&self, number: &str) -> Option<usize> {
+        self.tests
+            .binary_search_by(|t| cmp_dotted(&t.number, number))
+            .ok()
+    }
+}
+
+/// Collects a [`TestMatrix`] from pages of nodes.
+#[derive(Debug, Default)]
+pub struct MatrixBuilder {
+    nodes: usize,
+    by_number: BTreeMap<String, (TestEntry, Vec<(usize, Cell)>)>,
+}
+
+impl MatrixBuilder {
+    /// Adds the next nodes of the report.
+    pub fn add(&mut self, nodes: &[CisBenchmarkNode]) {
+        for node in nodes {
+            let position = self.nodes;
+            self.nodes += 1;
+            for section in &node.results {
+                for t in &section.results {
+                    let entry = self
+                        .by_number
+                        .entry(t.text.test_number.clone())
+                        .or_insert_with(|| {
+                            (
+                                TestEntry {
+                                    number: t.text.test_number.clone(),
+                                    section: section.section.clone(),
+                                    section_desc: section.desc.clone(),
+                                    desc: t.text.test_desc.clone(),
+                                    info: t.text.test_info.clone(),
+                                    scored: t.scored,
+                                },
+                                Vec::new(),
+                            )
+                        });
+                    // A number seen twice in one node counts once, the first (§4.7).
+                    if entry.1.last().is_none_or(|(p, _)| *p != position) {
+                        entry.1.push((position, Cell::of(&t.status)));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> TestMatrix {
+        let mut rows: Vec<(TestEntry, Vec<(usize, Cell)>)> = self.by_number.into_values().collect();
+        rows.sort_by(|a, b| cmp_dotted(&a.0.number, &b.0.number));
+        let mut out = TestMatrix::default();
+        for (entry, seen) in rows {
+            let mut cells = vec![Cell::Missing; self.nodes];
+            for (p, c) in seen {
+                cells[p] = c;
+            }
+            out.tests.push(entry);
+            out.cells.push(cells);
+        }
+        out
+    }
+}
+
+/// The indexes of one report.
+#[derive(Debug, Default)]
+struct Entry {
+    rows: OnceCell<Arc<Vec<NodeRow>>>,
+    matrix: OnceCell<Arc<TestMatrix>>,
+}
+
+type Key = (String, String, DateTime<Utc>);
+
+/// The indexes of the most recently used reports, shared by every request.
+#[derive(Debug, Default)]
+pub struct IndexCache {
+    entries: Mutex<VecDeque<(Key, Arc<Entry>)>>,
+}
+
+impl IndexCache {
+    fn entry(&self, cluster: &str, head: &ReportHead) -> Arc<Entry> {
+        let key = (cluster.to_string(), head.id.clone(), head.generated_time);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = entries.iter().position(|(k, _)| *k == key) {
+            let found = entries.remove(i).expect("position is in range");
+            let entry = found.1.clone();
+            entries.push_front(found);
+            return entry;
+        }
+        // An older copy of the same report is useless now.
+        entries.retain(|(k, _)| !(k.0 == key.0 && k.1 == key.1));
+        let entry = Arc::new(Entry::default());
+        entries.push_front((key, entry.clone()));
+        entries.truncate(CACHED_REPORTS);
+        entry
+    }
+
+    /// The node table of the report `head`, read from `store` on first use. Concurrent
+    /// first requests read it once.
+    pub async fn rows(
+        &self,
+        cluster: &str,
+        store: &Store,
+        head: &ReportHead,
+    ) -> Result<Arc<Vec<NodeRow>>, ApiError> {
+        let entry = self.entry(cluster, head);
+        entry
+            .rows
+            .get_or_try_init(|| async {
+                let rows = store
+                    .report_node_rows(&head.id)
+                    .await?
+                    .ok_or_else(|| gone(&head.id))?;
+                Ok::<_, ApiError>(Arc::new(rows))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The test matrix of the report `head`, built from its nodes on first use,
+    /// [`MATRIX_PAGE`] nodes at a time.
+    pub async fn matrix(
+        &self,
+        cluster: &str,
+        store: &Store,
+        head: &ReportHead,
+    ) -> Result<Arc<TestMatrix>, ApiError> {
+        let entry = self.entry(cluster, head);
+        entry
+            .matrix
+            .get_or_try_init(|| async {
+                let mut builder = TestMatrix::builder();
+                let mut offset = 0u64;
+                loop {
+                    let page = store
+                        .report_nodes(&head.id, offset, MATRIX_PAGE)
+                        .await?
+                        .ok_or_else(|| gone(&head.id))?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    offset += page.len() as u64;
+                    builder.add(&page);
+                }
+                Ok::<_, ApiError>(Arc::new(builder.finish()))
+            })
+            .await
+            .cloned()
+    }
+}
+
+fn gone(id: &str) -> ApiError {
+    ApiError::NotFound(format!("report {id:?} was deleted while it was being read"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compliance_testkit::fixtures::t;
+    use compliance_testkit::reports::fixture_report;
+
+    #[test]
+    fn a_matrix_has_a_cell_for_every_node_and_test() {
+        let report = fixture_report(t("2026-11-25T00:00:00Z"));
+        let mut b = TestMatrix::builder();
+        for chunk in report.cis_benchmark.chunks(2) {
+            b.add(chunk);
+        }
+        let m = b.finish();
+        assert!(!m.tests.is_empty());
+        for (i, t) in m.tests.iter().enumerate() {
+            assert_eq!(m.cells[i].len(), report.cis_benchmark.len(), "{}", t.number);
+            assert_eq!(m.find(&t.number), Some(i));
+        }
+        // Every node's FAIL results are FAIL cells, and nothing else is.
+        for (p, node) in report.cis_benchmark.iter().enumerate() {
+            for s in &node.results {
+                for t in &s.results {
+                    let i = m.find(&t.text.test_number).unwrap();
+                    assert_eq!(m.cells[i][p] == Cell::Fail, t.status == TestStatus::Fail);
+                }
+            }
+        }
+        let numbers: Vec<&str> = m.tests.iter().map(|t| t.number.as_str()).collect();
+        let mut sorted = numbers.clone();
+        sorted.sort_by(|a, b| cmp_dotted(a, b));
+        assert_eq!(numbers, sorted);
+    }
+}

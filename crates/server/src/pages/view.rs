@@ -1,0 +1,1 @@
+//! What each page shows, computed from the store's answers: pure functions.
