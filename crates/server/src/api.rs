@@ -274,3 +274,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod api_tests;
