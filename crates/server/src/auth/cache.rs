@@ -154,50 +154,95 @@ where
     where
         F: FnOnce() -> BoxFuture<'static, Result<V, String>>,
     {
-        let pending = {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| format!("no runtime to ask the API server on: {e}"))?;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (pending, ending) = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(value) = state.cache.get(&key, (self.clock)()) {
                 return Ok(value);
             }
             match state.pending.get(&key) {
-                Some(pending) => pending.clone(),
+                Some(pending) => (pending.clone(), None),
                 None => {
-                    let this = Arc::clone(self);
-                    let question = ask();
-                    let settled = key.clone();
-                    let task = tokio::spawn(async move {
-                        let answer = std::panic::AssertUnwindSafe(question)
-                            .catch_unwind()
-                            .await
-                            .unwrap_or_else(|_| Err("a review panicked".to_string()));
-                        this.settle(settled, &answer);
-                        answer
-                    });
                     let pending: Pending<V> = async move {
-                        task.await
-                            .unwrap_or_else(|e| Err(format!("a review did not finish: {e}")))
+                        answered
+                            .await
+                            .unwrap_or_else(|_| Err("a review ended without an answer".to_string()))
                     }
                     .boxed()
                     .shared();
-                    state.pending.insert(key, pending.clone());
-                    pending
+                    state.pending.insert(key.clone(), pending.clone());
+                    // Whatever happens to the question from here on, even a panic,
+                    // `ending` ends its pending state when dropped.
+                    let ending = Ending {
+                        answers: Arc::clone(self),
+                        key: Some(key),
+                    };
+                    (pending, Some(ending))
                 }
             }
         };
+        if let Some(mut ending) = ending {
+            // Asked without the lock, so that nothing dropped here can deadlock on it.
+            let question = ask();
+            runtime.spawn(async move {
+                let result = question.await;
+                ending.settle(&result);
+                let _ = answer.send(result);
+            });
+        }
         pending.await
     }
 
     /// Ends a question: no longer pending, and its answer kept (failures are not).
-    fn settle(&self, key: K, answer: &Result<V, String>) {
+    fn settle(&self, key: K, answer: Option<&Result<V, String>>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.pending.remove(&key);
-        if let Ok(value) = answer {
+        if let Some(Ok(value)) = answer {
             let ttl = if value.allows() {
                 self.allowed_ttl
             } else {
                 self.denied_ttl
             };
             state.cache.insert(key, value.clone(), ttl, (self.clock)());
+        }
+    }
+}
+
+/// Ends a question's pending state however its task ends: with an answer, or dropped
+/// unanswered (a panic, a runtime shutting down), so that no later request waits on a
+/// question nobody is asking any more.
+struct Ending<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Verdict + Clone + Send + Sync + 'static,
+{
+    answers: Arc<Answers<K, V>>,
+    /// `None` once settled.
+    key: Option<K>,
+}
+
+impl<K, V> Ending<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Verdict + Clone + Send + Sync + 'static,
+{
+    fn settle(&mut self, answer: &Result<V, String>) {
+        if let Some(key) = self.key.take() {
+            self.answers.settle(key, Some(answer));
+        }
+    }
+}
+
+impl<K, V> Drop for Ending<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Verdict + Clone + Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.answers.settle(key, None);
         }
     }
 }
@@ -364,6 +409,17 @@ mod tests {
             }
         );
         assert_eq!((one, two), (Ok(true), Ok(true)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_question_that_panics_fails_and_is_asked_again() {
+        let (clock, _) = clock();
+        let a = answers(clock);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let panics = || async { panic!("a bug in a review") }.boxed();
+        assert!(a.get("q", panics).await.is_err());
+        assert_eq!(a.get("q", counted(&calls, Ok(true))).await, Ok(true));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

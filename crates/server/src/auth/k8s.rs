@@ -53,7 +53,8 @@ const REVIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The client's identity needs `create` on `tokenreviews.authentication.k8s.io` and
 /// `subjectaccessreviews.authorization.k8s.io`, and nothing more for authorization.
 /// Tokens are cached by their SHA-256, never as they are; access answers by the whole
-/// subject (user, uid, groups, extras) and the question.
+/// subject (user, uid, groups, extras) and the question; each of the two caches holds at
+/// most [`AuthSettings::max_entries`].
 pub struct KubeAuth {
     client: kube::Client,
     tokens: Arc<Answers<[u8; 32], TokenAnswer>>,
