@@ -198,6 +198,12 @@ fn grants(report_type: &str) -> Vec<(&'static str, Vec<Value>, Vec<Value>)> {
             vec![
                 rule("", &["users"], &["impersonate"], &["reader-one"]),
                 rule("", &["serviceaccounts"], &["impersonate"], &[ROBOT]),
+                rule(
+                    "authentication.k8s.io",
+                    &["userextras/scopes"],
+                    &["impersonate"],
+                    &["view"],
+                ),
             ],
             vec![user("impersonator")],
         ),
@@ -470,6 +476,40 @@ async fn an_impersonator_may_impersonate_only_whom_rbac_names() {
     let text = answer.text();
     assert!(text.contains("group \"system:masters\""), "{text}");
     assert!(!text.contains("user \"reader-one\""), "{text}");
+}
+
+#[tokio::test]
+async fn an_impersonator_needs_the_right_to_each_uid_and_extra_value() {
+    let Some((api, f)) = setup().await else {
+        return;
+    };
+    let token = api.token_of("impersonator");
+    let as_reader = ("Impersonate-User", "reader-one");
+    let with_extra = f
+        .get_as(
+            &token,
+            REPORTS,
+            &[as_reader, ("Impersonate-Extra-Scopes", "view")],
+        )
+        .await;
+    assert_eq!(listed(&with_extra), (vec![A.to_string(), A.to_string()], 2));
+    let refused = f
+        .get_as(
+            &token,
+            REPORTS,
+            &[
+                as_reader,
+                ("Impersonate-Extra-Scopes", "view"),
+                ("Impersonate-Extra-Scopes", "edit"),
+                ("Impersonate-Uid", "u-1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    let text = refused.text();
+    assert!(text.contains("uid \"u-1\""), "{text}");
+    assert!(text.contains("extra \"scopes\"=\"edit\""), "{text}");
+    assert!(!text.contains("=\"view\""), "{text}");
 }
 
 #[tokio::test]
