@@ -133,8 +133,8 @@ fn values(headers: &HeaderMap, name: &str) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
-/// An extra's key from the rest of its header name: lowercase, percent-decoded (as
-/// Kubernetes decodes it), not empty.
+/// An extra's key from the rest of its header name: lowercased, then percent-decoded
+/// (as Kubernetes reads it), not empty.
 fn decode_key(header: &str, encoded: &str) -> Result<String, ApiError> {
     let bytes = encoded.as_bytes();
     let malformed = bytes.iter().enumerate().any(|(i, &b)| {
@@ -149,10 +149,11 @@ fn decode_key(header: &str, encoded: &str) -> Result<String, ApiError> {
             "needs a percent-encoded key: a % not followed by two hex digits",
         ));
     }
-    let key = percent_encoding::percent_decode_str(encoded)
+    // Lowercased before decoding, as Kubernetes does: an escaped capital stays one.
+    let key = percent_encoding::percent_decode_str(&encoded.to_ascii_lowercase())
         .decode_utf8()
         .map_err(|_| bad("needs a key that decodes to UTF-8"))?
-        .to_lowercase();
+        .into_owned();
     if key.is_empty() {
         return Err(bad("needs a key"));
     }
@@ -289,6 +290,7 @@ mod tests {
             ("Impersonate-Extra-Scopes", b"view"),
             ("Impersonate-Extra-Scopes", b"edit"),
             ("Impersonate-Extra-example.com%2Fteam", b"blue"),
+            ("Impersonate-Extra-Escaped-%41", b"capital"),
         ])
         .unwrap()
         .unwrap();
@@ -297,7 +299,8 @@ mod tests {
         assert_eq!(got.uid.as_deref(), Some("a-1"));
         assert_eq!(got.extra["scopes"], ["view", "edit"]);
         assert_eq!(got.extra["example.com/team"], ["blue"]);
-        assert_eq!(got.extra.len(), 2);
+        assert_eq!(got.extra["escaped-A"], ["capital"]);
+        assert_eq!(got.extra.len(), 3);
     }
 
     #[test]
