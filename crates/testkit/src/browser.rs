@@ -70,8 +70,10 @@
 //! (and their process groups), waits until they are gone and removes the directory. If the
 //! test process dies instead, the kernel kills ChromeDriver (it gets `PR_SET_PDEATHSIG`),
 //! and Chromium too where `setpriv` is there to give it the same signal (util-linux, on
-//! every Debian system). When the start fails, the directory is kept and named in the
-//! panic message.
+//! every Debian system). That signal comes when the *thread* that started ChromeDriver
+//! ends, so start the browser from the test's own task (a `#[tokio::test]` body), never
+//! inside `spawn_blocking`, whose threads end when idle. When the start fails, the
+//! directory is kept and named in the panic message.
 
 // Each test binary uses only part of this API.
 #![allow(dead_code)]
@@ -102,6 +104,7 @@ use crate::apiserver::skip;
 /// The size of the viewport in CSS pixels, which is what pages lay out in and screenshots
 /// show.
 pub const WINDOW_WIDTH: u32 = 1280;
+/// See [`WINDOW_WIDTH`].
 pub const WINDOW_HEIGHT: u32 = 900;
 
 /// How long [`Browser::wait_until`] and the other waits poll, unless

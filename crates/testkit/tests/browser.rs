@@ -100,7 +100,8 @@ async fn serve() -> String {
                 Html(
                     "<!doctype html><html><head><title>Console</title>\
                      <link rel=\"icon\" href=\"/icon.svg\"></head><body>\
-                     <script>console.error('boom from the page');</script></body></html>",
+                     <script>console.error('boom from the page');</script>\
+                     <script>throw new Error('thrown by the page');</script></body></html>",
                 )
             }),
         )
@@ -154,7 +155,7 @@ fn mentions(entry: &ConsoleEntry, text: &str) -> bool {
 }
 
 #[tokio::test]
-async fn an_explicit_console_error_is_reported_and_fails_the_assertion() {
+async fn console_errors_and_exceptions_are_reported_and_fail_the_assertion() {
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -165,6 +166,12 @@ async fn an_explicit_console_error_is_reported_and_fails_the_assertion() {
         .await;
     assert_eq!(entry.level, Level::Error, "{entry}");
     assert_eq!(entry.source, "console-api", "{entry}");
+    let thrown = browser
+        .wait_for_console("about the uncaught exception", |e| {
+            mentions(e, "thrown by the page")
+        })
+        .await;
+    assert_eq!(thrown.level, Level::Error, "{thrown}");
 
     // The assertion must fail here, and say why.
     let outcome = tokio::spawn(async move { browser.assert_no_console_errors().await }).await;
