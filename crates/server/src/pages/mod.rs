@@ -258,21 +258,10 @@ impl Reader {
     }
 
     fn layout(&self, title: impl Into<String>) -> Layout {
-        let clusters = if self.layout_clusters.len() > 1 {
-            let mut names = self.layout_clusters.clone();
-            if !names.contains(&self.cluster) {
-                names.push(self.cluster.clone());
-            }
-            names
-                .into_iter()
-                .map(|name| Choice {
-                    selected: name == self.cluster,
-                    name,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let clusters = view::cluster_choices(&self.layout_clusters, &self.cluster)
+            .into_iter()
+            .map(|(name, selected)| Choice { name, selected })
+            .collect();
         Layout {
             title: title.into(),
             css: assets::css_href(),

@@ -119,6 +119,19 @@ impl Links {
     }
 }
 
+/// The cluster selector's choices, the default first, `current` selected (added when a
+/// request named a cluster the server does not list); none when there is only one.
+pub fn cluster_choices(names: &[String], current: &str) -> Vec<(String, bool)> {
+    if names.len() < 2 {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, bool)> = names.iter().map(|n| (n.clone(), n == current)).collect();
+    if !names.iter().any(|n| n == current) {
+        out.push((current.to_string(), true));
+    }
+    out
+}
+
 /// How long ago `then` was, as people say it: "just now", "5 min ago", "3 h ago",
 /// "2 days ago"; a time after `now` (clocks disagree) is "just now".
 pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -860,6 +873,20 @@ mod tests {
 
     fn filter(q: &str) -> NodeFilter {
         NodeFilter::parse(&Pairs::parse(Some(q))).unwrap()
+    }
+
+    #[test]
+    fn a_selector_is_offered_only_between_clusters() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(cluster_choices(&names(&["cluster"]), "cluster").is_empty());
+        assert_eq!(
+            cluster_choices(&names(&["a", "b"]), "b"),
+            [("a".to_string(), false), ("b".to_string(), true)]
+        );
+        assert_eq!(
+            cluster_choices(&names(&["a", "b"]), "c")[2],
+            ("c".to_string(), true)
+        );
     }
 
     #[test]

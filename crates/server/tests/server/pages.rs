@@ -8,7 +8,7 @@ use compliance_core::model::{Rating, ReportDocument};
 use compliance_server::auth::{Access, Auth, FixedPolicy};
 use compliance_testkit::fixtures::t;
 use compliance_testkit::reports::{
-    HOSTILE_NODE, HOSTILE_TEXT, fixture_report, hostile_report, synthetic_report,
+    HOSTILE_NODE, HOSTILE_TEXT, fixture_report, hostile_report, report_from, synthetic_report,
 };
 
 use crate::support::{Answer, get, get_with, server_with, server_with_auth};
@@ -449,4 +449,61 @@ async fn pages_ask_the_same_questions_as_the_api() {
     assert_page(&a, 403);
     let a = get_with(&app, &path, &[("authorization", "Bearer reader")]).await;
     assert_page(&a, 200);
+}
+
+#[tokio::test]
+async fn a_report_without_nodes_says_so_everywhere() {
+    let empty = report_from(Vec::new(), day(25));
+    let (_dir, app) = server_with(std::slice::from_ref(&empty)).await;
+    let a = get(&app, &format!("/reports/{}", empty.id)).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("class=\"bar bar-empty\""));
+    assert!(a.body.contains("id=\"nodes-empty\""));
+    assert!(a.body.contains("This report has no nodes"));
+    assert!(a.body.contains("No test failed on any node."));
+    let p = get(&app, &format!("/reports/{}/print", empty.id)).await;
+    assert_eq!(p.status.as_u16(), 200);
+    assert!(p.body.contains("no nodes"));
+    assert!(p.body.trim_end().ends_with("</html>"));
+}
+
+#[tokio::test]
+async fn a_report_stored_without_a_ui_summary_counts_its_top_failed_tests() {
+    let mut report = fixture_report(day(25));
+    let stored = get_top(&report);
+    report.ui_summary = String::new();
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let a = get(&app, &format!("/reports/{}", report.id)).await;
+    assert_page(&a, 200);
+    assert_eq!(top_rows(&a.body), stored);
+}
+
+/// The (test, failing nodes) pairs the stored uiSummary lists.
+fn get_top(report: &ReportDocument) -> Vec<(String, u64)> {
+    let v: serde_json::Value = serde_json::from_str(&report.ui_summary).unwrap();
+    v["widgets"][1]["topFailedTests"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["index"].as_str().unwrap().to_string(),
+                t["failedCount"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The (test, failing nodes) pairs of a report page's Top-Failed-Tests table.
+fn top_rows(body: &str) -> Vec<(String, u64)> {
+    body.split("<tr class=\"top-failed-row\" data-test=\"")
+        .skip(1)
+        .map(|row| {
+            let number = row[..row.find('"').unwrap()].to_string();
+            let cell = "<td class=\"num fail-count\">";
+            let at = row.find(cell).unwrap() + cell.len();
+            let count = row[at..at + row[at..].find('<').unwrap()].parse().unwrap();
+            (number, count)
+        })
+        .collect()
 }
