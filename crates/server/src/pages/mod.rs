@@ -401,7 +401,12 @@ async fn reports(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
-    let p = Pairs::parse(raw.as_deref());
+    let mut p = Pairs::parse(raw.as_deref());
+    for (k, v) in &mut p.0 {
+        if (k == "fromTime" || k == "toTime") && !v.is_empty() {
+            *v = view::form_time(v);
+        }
+    }
     let r = Reader::open(&server, &headers, &p).await?;
     let mut query = params::report_query(&p)?;
     if p.one("maxItems")?.is_none() {
@@ -440,8 +445,8 @@ async fn reports(
         form: ReportsForm {
             report_name: first("reportName"),
             report_type_name: first("reportTypeName"),
-            from_time: first("fromTime"),
-            to_time: first("toTime"),
+            from_time: view::input_time(&first("fromTime")),
+            to_time: view::input_time(&first("toTime")),
             hidden: kept
                 .iter()
                 .filter(|(k, _)| matches!(*k, "maxItems" | "sortBy"))

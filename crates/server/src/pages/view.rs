@@ -132,6 +132,37 @@ pub fn cluster_choices(names: &[String], current: &str) -> Vec<(String, bool)> {
     out
 }
 
+/// A time as the report list's form may send it, in RFC 3339 for the §9 parameters:
+/// a browser's `datetime-local` value (`2026-11-25T00:00`, seconds optional) or a bare
+/// date, both read as UTC; anything else is passed on as written, for
+/// [`crate::params`] to accept or refuse by name.
+pub fn form_time(v: &str) -> String {
+    let v = v.trim();
+    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, format) {
+            return compliance_core::time::format(&t.and_utc());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return compliance_core::time::format(&t.and_utc());
+    }
+    v.to_string()
+}
+
+/// An RFC 3339 time as a `datetime-local` input's value (UTC, to the second); a value
+/// that is not a time is shown as written.
+pub fn input_time(v: &str) -> String {
+    match DateTime::parse_from_rfc3339(v) {
+        Ok(t) => t
+            .with_timezone(&Utc)
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+        Err(_) => v.to_string(),
+    }
+}
+
 /// How long ago `then` was, as people say it: "just now", "5 min ago", "3 h ago",
 /// "2 days ago"; a time after `now` (clocks disagree) is "just now".
 pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -887,6 +918,20 @@ mod tests {
             cluster_choices(&names(&["a", "b"]), "c")[2],
             ("c".to_string(), true)
         );
+    }
+
+    #[test]
+    fn form_times_become_rfc_3339_in_utc() {
+        assert_eq!(form_time("2026-11-25T06:30"), "2026-11-25T06:30:00Z");
+        assert_eq!(form_time("2026-11-25T06:30:05"), "2026-11-25T06:30:05Z");
+        assert_eq!(form_time("2026-11-25"), "2026-11-25T00:00:00Z");
+        assert_eq!(form_time("2026-11-25T00:00:00Z"), "2026-11-25T00:00:00Z");
+        assert_eq!(form_time("yesterday"), "yesterday");
+        assert_eq!(
+            input_time("2026-11-25T01:00:00+01:00"),
+            "2026-11-25T00:00:00"
+        );
+        assert_eq!(input_time("yesterday"), "yesterday");
     }
 
     #[test]
