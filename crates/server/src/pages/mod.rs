@@ -12,6 +12,7 @@ pub mod assets;
 mod print;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path, RawQuery, State};
@@ -27,7 +28,7 @@ use compliance_core::model::{CisBenchmarkSummary, TestStatus};
 use compliance_core::time;
 use compliance_store::{ReportHead, Store, StoreError};
 
-use crate::auth::Subject;
+use crate::auth::{Access, Subject};
 use crate::params::{self, Pairs};
 use crate::{ApiError, Server, api};
 use view::{Links, NodeFilter, NodeLine, Pager};
@@ -308,6 +309,9 @@ struct ReportRow {
     low: u64,
     downloads: Vec<DownloadLink>,
     zip: Option<String>,
+    /// False when RBAC does not let this user download the report's type: the links
+    /// are left out rather than shown to fail.
+    may_download: bool,
     print: String,
 }
 
@@ -339,6 +343,17 @@ fn downloads(links: &Links, head: &ReportHead) -> (Vec<DownloadLink>, Option<Str
     (each, zip)
 }
 
+/// Whether `who` may download reports of type `kind` (`get globalreporttypes/<kind>`).
+async fn may_download(server: &Server, who: &Subject, kind: &str) -> Result<bool, ApiError> {
+    if server.auth.is_open() {
+        return Ok(true);
+    }
+    server
+        .auth
+        .allowed(who, &Access::GetReportType(kind.to_string()))
+        .await
+}
+
 impl ReportRow {
     fn of(links: &Links, head: &ReportHead, now: DateTime<Utc>) -> ReportRow {
         let (downloads, zip) = downloads(links, head);
@@ -357,6 +372,7 @@ impl ReportRow {
             low: head.summary.low_count,
             downloads,
             zip,
+            may_download: true,
             print: links.print(&head.id, false),
         }
     }
@@ -434,12 +450,28 @@ async fn reports(
             .unwrap_or("")
             .to_string()
     };
+    let mut allowed: BTreeMap<&str, bool> = BTreeMap::new();
+    for h in &page.reports {
+        if !allowed.contains_key(h.report_type_name.as_str()) {
+            let may = may_download(&server, &r.who, &h.report_type_name).await?;
+            allowed.insert(&h.report_type_name, may);
+        }
+    }
+    let rows = page
+        .reports
+        .iter()
+        .map(|h| {
+            let mut row = ReportRow::of(&r.links, h, now);
+            if allowed.get(h.report_type_name.as_str()) == Some(&false) {
+                row.downloads.clear();
+                row.zip = None;
+                row.may_download = false;
+            }
+            row
+        })
+        .collect();
     let view = ReportsView {
-        rows: page
-            .reports
-            .iter()
-            .map(|h| ReportRow::of(&r.links, h, now))
-            .collect(),
+        rows,
         headers: view::report_headers(&r.links, &kept, current),
         pages: view::page_links(&r.links, "/reports", &kept, &pager),
         form: ReportsForm {
@@ -504,6 +536,8 @@ struct ReportSummary {
     thresholds_error: String,
     downloads: Vec<DownloadLink>,
     zip: Option<String>,
+    /// See [`ReportRow::may_download`].
+    may_download: bool,
     print: String,
     print_all: String,
 }
@@ -562,6 +596,7 @@ impl ReportSummary {
             thresholds_error,
             downloads,
             zip,
+            may_download: true,
             print: links.print(&head.id, false),
             print_all: links.print(&head.id, true),
         }
@@ -642,8 +677,14 @@ async fn report(
     if let Some(c) = &r.links.cluster {
         hidden.push(("cluster".into(), c.clone()));
     }
+    let mut summary = ReportSummary::of(&r.links, &head, Utc::now());
+    if !may_download(&server, &r.who, &head.report_type_name).await? {
+        summary.downloads.clear();
+        summary.zip = None;
+        summary.may_download = false;
+    }
     let view = ReportView {
-        report: ReportSummary::of(&r.links, &head, Utc::now()),
+        report: summary,
         top_failed: top_failed(&server, &r, &head).await?,
         nodes: shown
             .iter()

@@ -437,7 +437,16 @@ async fn pages_ask_the_same_questions_as_the_api() {
             "alice",
             [Access::ListReports, Access::GetAllReports],
         )
-        .user("lister", "bob", [Access::ListReports]);
+        .user("lister", "bob", [Access::ListReports])
+        .user(
+            "auditor",
+            "carol",
+            [
+                Access::ListReports,
+                Access::GetAllReports,
+                Access::GetReportType("cis-benchmark".into()),
+            ],
+        );
     let (_dir, app) = server_with_auth(std::slice::from_ref(&report), Auth::Fixed(policy)).await;
     let a = get(&app, "/reports").await;
     assert_page(&a, 401);
@@ -453,6 +462,13 @@ async fn pages_ask_the_same_questions_as_the_api() {
     assert_page(&a, 403);
     let a = get_with(&app, &path, &[("authorization", "Bearer reader")]).await;
     assert_page(&a, 200);
+    // Alice may read but not download: the page offers no download that would fail.
+    assert!(a.body.contains("id=\"no-download\""));
+    assert!(!a.body.contains("/download?format="));
+    let a = get_with(&app, &path, &[("authorization", "Bearer auditor")]).await;
+    assert_page(&a, 200);
+    assert!(!a.body.contains("id=\"no-download\""));
+    assert!(a.body.contains("/download?format="));
 }
 
 #[tokio::test]
