@@ -527,3 +527,19 @@ fn top_rows(body: &str) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn download_links_name_the_cluster_they_were_made_in() {
+    let report = fixture_report(day(25));
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let path = format!(
+        "/compliance/reports/{}/download?format=node-summary.csv",
+        report.id
+    );
+    assert_eq!(get(&app, &path).await.status.as_u16(), 200);
+    let here = get(&app, &format!("{path}&cluster=cluster")).await;
+    assert_eq!(here.status.as_u16(), 200);
+    assert!(here.body.starts_with("node,version,status"));
+    let elsewhere = get(&app, &format!("{path}&cluster=other")).await;
+    assert_eq!(elsewhere.status.as_u16(), 404);
+}
