@@ -21,7 +21,7 @@ use compliance_server::{Server, router};
 use compliance_testkit::apiserver::{self, PLAIN_USER, TestApiServer};
 use compliance_testkit::reports::fixture_report;
 
-use crate::{Answer, get};
+use crate::support::{Answer, get_with as get};
 
 /// Every RBAC object of these tests is named with this prefix.
 const PREFIX: &str = "cis-server-auth";
