@@ -265,3 +265,102 @@ async fn serve(
         Err(_) => tracing::warn!("requests still in flight after {grace:?} are cut off"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A router whose `/slow` says it started on `started`, then answers after `delay`.
+    fn slow(delay: Duration) -> (Router, tokio::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let router = Router::new().route(
+            "/slow",
+            get(move || {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(()).await;
+                    tokio::time::sleep(delay).await;
+                    "done"
+                }
+            }),
+        );
+        (router, rx)
+    }
+
+    /// Serves `app` on a loopback port until the returned sender fires.
+    async fn start(
+        app: Router,
+        grace: Duration,
+    ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            listener,
+            app,
+            None,
+            async move {
+                let _ = stopped.await;
+            },
+            grace,
+        ));
+        (addr, stop, task)
+    }
+
+    async fn send(addr: SocketAddr, path: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        s
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_in_flight_finishes_after_the_stop() {
+        let (app, mut started) = slow(Duration::from_millis(300));
+        let (addr, stop, task) = start(app, Duration::from_secs(10)).await;
+        let mut client = send(addr, "/slow").await;
+        // The request has reached the handler when the stop comes.
+        started.recv().await.unwrap();
+        stop.send(()).unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer))
+            .await
+            .expect("the answer, then the connection closed")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        // No new connections once stopped.
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_longer_than_the_grace_period_is_cut_off() {
+        let (app, mut handler) = slow(Duration::from_secs(60));
+        let (addr, stop, task) = start(app, Duration::from_millis(200)).await;
+        let _client = send(addr, "/slow").await;
+        handler.recv().await.unwrap();
+        let started = Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
