@@ -3,7 +3,8 @@
 # The reporter image (the last stage, so a plain build gives it): every binary of src/bin
 # in /usr/local/bin, compliance-reporter as the entrypoint, running as UID 65532 on a
 # read-only root filesystem. The controller's Deployment (manifests/compliance-controller.yaml)
-# runs /usr/local/bin/compliance-controller from it.
+# runs /usr/local/bin/compliance-controller from it, and the server's
+# (manifests/compliance-server.yaml) /usr/local/bin/compliance-server.
 #
 #   make image                       # docker build -t cis-compliance:$(VERSION) .
 #   docker run --rm cis-compliance:0.1.0            # the reporter, configured by env
@@ -155,6 +156,8 @@ USER 65532:65532
 # when set, must also point at a writable volume.
 WORKDIR /data
 # The health endpoints (HEALTH_ENABLED, HEALTH_PORT): the reporter's /liveness, and the
-# controller's /liveness and /readiness.
+# controller's and the server's /liveness and /readiness.
 EXPOSE 9099
+# compliance-server's HTTPS (LISTEN_ADDR).
+EXPOSE 5443
 ENTRYPOINT ["/usr/local/bin/compliance-reporter"]

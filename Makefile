@@ -7,7 +7,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run test bench bench-elastic bench-benchmarker bench-controller fmt lint clean crds image image-check \
+.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -17,6 +17,12 @@ build:
 # report for yesterday, writes the downloads to ./$(OUT) and prints a summary.
 run: build
 	DB=$(DB) OUT=$(OUT) scripts/demo.sh
+
+# After `make run`: the reports of ./$(DB) at http://127.0.0.1:8080/ (compliancectl serve:
+# plain HTTP, no authentication, loopback only) until Ctrl-C. LISTEN=127.0.0.1:9090 moves it.
+LISTEN ?= 127.0.0.1:8080
+serve:
+	$(CARGO) run --release --quiet --bin compliancectl -- --datastore sqlite:$(DB) serve --listen $(LISTEN)
 
 # Every crate's tests. The API-server tests (whatever uses compliance_testkit::apiserver)
 # need a kube-apiserver, and some a kube-controller-manager, built from Debian's sources:

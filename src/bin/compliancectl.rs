@@ -1,5 +1,5 @@
 //! compliancectl: import benchmark results, read reports, validate GlobalReports, show a
-//! GlobalReport's scheduling status.
+//! GlobalReport's scheduling status, serve the reports on this machine.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration, 3 `--fail-on`
 //! found nodes at or below the level.
@@ -57,6 +57,9 @@ enum Command {
         #[arg(short = 'f', long = "filename")]
         path: PathBuf,
     },
+    /// Serve the stored reports on this machine: compliance-server's API and pages over
+    /// plain HTTP, without authentication. Stop with Ctrl-C.
+    Serve(ServeArgs),
     /// Print or write the GlobalReport and GlobalReportType CustomResourceDefinitions.
     Crds {
         /// API group to define them in. Clusters running Calico's API server, which serves
@@ -67,6 +70,17 @@ enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Where to listen (IP:PORT). Loopback only, unless --allow-remote-unauthenticated.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Listen beyond loopback although nobody is authenticated: whoever reaches the port
+    /// reads every report. In a cluster, run compliance-server instead.
+    #[arg(long)]
+    allow_remote_unauthenticated: bool,
 }
 
 #[derive(Subcommand)]
@@ -197,9 +211,30 @@ fn run() -> Result<u8, Failure> {
         }) => report_status(&env, &name, json, start_delay),
         Command::Reports(cmd) => reports(&datastore()?, cmd),
         Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore()?),
+        Command::Serve(args) => serve(&datastore()?, &args, &env),
         Command::Validate { path } => validate(&path),
         Command::Crds { group, output_dir } => crds(&group, output_dir.as_deref()),
     }
+}
+
+/// `serve`: the reports at http://LISTEN/ until Ctrl-C, on loopback unless told twice.
+fn serve(datastore: &Datastore, args: &ServeArgs, env: &RawEnv) -> Result<u8, Failure> {
+    let listen = settings::server::parse_listen("--listen", &args.listen)?;
+    if settings::server::exposed(listen) && !args.allow_remote_unauthenticated {
+        return Err(Failure::invalid(anyhow!(
+            "--listen {:?}: serving without authentication beyond this machine shows every \
+             report to whoever reaches the port; use a loopback address such as \
+             127.0.0.1:8080, or add --allow-remote-unauthenticated",
+            args.listen
+        )));
+    }
+    compliance::server::serve_local(datastore, &settings::cluster(env), listen, |addr| {
+        println!(
+            "serving the reports of {} at http://{addr}/ (Ctrl-C to stop)",
+            datastore.describe()
+        );
+        let _ = std::io::stdout().flush();
+    })
 }
 
 /// `crds`: the CRDs as one YAML stream on stdout, or one file each in `dir`.

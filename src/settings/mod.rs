@@ -13,6 +13,7 @@ pub mod benchmarker;
 pub mod controller;
 pub mod elastic;
 pub mod reporter;
+pub mod server;
 
 use std::path::PathBuf;
 
@@ -137,6 +138,14 @@ pub struct RawEnv {
     pub kube_bench_path: Option<String>,
     pub kube_bench_args: Option<String>,
     pub benchmark_kubernetes_version: Option<String>,
+    /// compliance-server's variables (see [`server`]); the first three are Calico's names.
+    pub listen_addr: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub compliance_server_auth: Option<String>,
+    pub compliance_server_allow_unauthenticated: Option<String>,
+    pub compliance_server_clusters: Option<String>,
+    pub compliance_server_shutdown_timeout: Option<String>,
     /// The ELASTIC_* variables (passwords and keys redacted in Debug).
     #[serde(flatten)]
     pub elastic: RawElasticEnv,

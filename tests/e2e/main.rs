@@ -2,7 +2,8 @@
 //! workspace links it once (run one part with `cargo test --test e2e cli::`).
 //!
 //! The binaries run as a user runs them (`CARGO_BIN_EXE_*`), against real kube-bench
-//! outputs, a SQLite file, the fake Elasticsearch and, where built, a real kube-apiserver.
+//! outputs, a SQLite file, the fake Elasticsearch and, where built, a real kube-apiserver;
+//! the server over HTTPS as a client reaches it.
 
 mod apiserver;
 mod benchmarker;
@@ -10,3 +11,4 @@ mod cli;
 mod crds;
 mod elastic;
 mod manifests;
+mod server;

@@ -18,7 +18,7 @@ use chrono::{Duration, TimeZone, Utc};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Namespace, Pod, PodSpec, PodTemplate, ServiceAccount,
+    Container, EnvVar, Namespace, Pod, PodSpec, PodTemplate, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -51,6 +51,9 @@ const BENCHMARKER_IMAGE: &str = "cis-compliance-benchmarker:0.1.0";
 const BENCHMARKER_ES_SECRET: &str = "tigera-ee-compliance-benchmarker-elasticsearch-access";
 const CONTROLLER_SERVICE_ACCOUNT: &str = "tigera-compliance-controller";
 const CONTROLLER_ES_SECRET: &str = "tigera-ee-compliance-controller-elasticsearch-access";
+const SERVER_SERVICE_ACCOUNT: &str = "tigera-compliance-server";
+const SERVER_ES_SECRET: &str = "tigera-ee-compliance-server-elasticsearch-access";
+const SERVER_TLS_SECRET: &str = "tigera-compliance-server-tls";
 /// The controller's leader-election Lease, in the Jobs' namespace.
 const LEASE: &str = "compliance-controller";
 const CA_PATH: &str = "/etc/pki/tls/certs/tigera-ca-bundle.crt";
@@ -219,6 +222,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<T, Vec<S
 enum Object {
     Namespace(Namespace),
     ServiceAccount(ServiceAccount),
+    Service(Service),
     ClusterRole(ClusterRole),
     ClusterRoleBinding(ClusterRoleBinding),
     Role(Role),
@@ -239,6 +243,7 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
     Ok(match (doc.api_version(), doc.kind()) {
         ("v1", "Namespace") => Object::Namespace(round_trip(&doc.value)?),
         ("v1", "ServiceAccount") => Object::ServiceAccount(round_trip(&doc.value)?),
+        ("v1", "Service") => Object::Service(round_trip(&doc.value)?),
         ("v1", "Pod") => Object::Pod(round_trip(&doc.value)?),
         ("v1", "PodTemplate") => Object::PodTemplate(round_trip(&doc.value)?),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
@@ -304,7 +309,7 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         (api, kind) => {
             return Err(vec![format!(
                 "{api}/{kind} is not a kind this install creates (Namespace, ServiceAccount, \
-                 ClusterRole, ClusterRoleBinding, Role, RoleBinding, Pod, PodTemplate, \
+                 Service, ClusterRole, ClusterRoleBinding, Role, RoleBinding, Pod, PodTemplate, \
                  batch/v1 CronJob, apps/v1 DaemonSet or Deployment, apiextensions.k8s.io/v1 \
                  CustomResourceDefinition, projectcalico.org/v3 GlobalReport or \
                  GlobalReportType)"
@@ -696,12 +701,13 @@ fn granted_to(account: &str) -> BTreeSet<Grant> {
 }
 
 #[test]
-fn service_accounts_are_the_three_programs_in_the_install_namespace() {
+fn service_accounts_are_the_four_programs_in_the_install_namespace() {
     let accounts: BTreeSet<(String, String)> = rbac().into_keys().collect();
     let expected: BTreeSet<(String, String)> = [
         SERVICE_ACCOUNT,
         CONTROLLER_SERVICE_ACCOUNT,
         BENCHMARKER_SERVICE_ACCOUNT,
+        SERVER_SERVICE_ACCOUNT,
     ]
     .into_iter()
     .map(|a| (NAMESPACE.to_string(), a.to_string()))
@@ -1743,6 +1749,239 @@ fn the_image_has_the_controller_where_the_deployment_runs_it() {
     }
 }
 
+// --- compliance-server --------------------------------------------------------------------
+
+const SERVER: &str = "compliance-server.yaml";
+/// Where the server's binary is in the image (the Dockerfile's runtime stage).
+const SERVER_BIN: &str = "/usr/local/bin/compliance-server";
+
+fn server_deployment() -> Deployment {
+    only(SERVER, |o| match o {
+        Object::Deployment(d) => Some(d),
+        _ => None,
+    })
+}
+
+fn server_pod_spec() -> PodSpec {
+    server_deployment().spec.unwrap().template.spec.unwrap()
+}
+
+/// The one container of the server's pod.
+fn server(spec: &PodSpec) -> Container {
+    assert_eq!(spec.containers.len(), 1, "{SERVER}: one container");
+    let c = spec.containers[0].clone();
+    assert_eq!(c.name, "server", "{SERVER}: container name");
+    c
+}
+
+/// What compliance-server asks the API server (docs/server.md), and nothing else.
+fn server_needs() -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    out.insert(Grant::new(
+        None,
+        "authentication.k8s.io",
+        "tokenreviews",
+        "create",
+    ));
+    out.insert(Grant::new(
+        None,
+        "authorization.k8s.io",
+        "subjectaccessreviews",
+        "create",
+    ));
+    for resource in ["globalreports", "globalreporttypes"] {
+        for verb in ["get", "list", "watch"] {
+            out.insert(Grant::new(None, "projectcalico.org", resource, verb));
+        }
+    }
+    out
+}
+
+#[test]
+fn server_rbac_is_exactly_reviews_and_reading_globalreports() {
+    let granted = granted_to(SERVER_SERVICE_ACCOUNT);
+    for g in &granted {
+        assert!(g.resource != "secrets", "no Secrets: {g:?}");
+        assert!(
+            !g.verb.contains('*') && !g.resource.contains('*') && !g.group.contains('*'),
+            "no wildcards: {g:?}"
+        );
+    }
+    let needs = server_needs();
+    let extra: Vec<_> = granted.difference(&needs).collect();
+    let missing: Vec<_> = needs.difference(&granted).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "more than needed: {extra:#?}\nmissing: {missing:#?}"
+    );
+    let role = only(SERVER, |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(role.metadata.name.as_deref(), Some(SERVER_SERVICE_ACCOUNT));
+}
+
+#[test]
+fn server_runs_as_non_root_over_https_with_probes_on_the_health_port() {
+    let d = server_deployment();
+    assert_eq!(d.metadata.name.as_deref(), Some("compliance-server"));
+    assert_eq!(d.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = server_pod_spec();
+    let c = server(&spec);
+    assert_eq!(c.image.as_deref(), Some(IMAGE), "the reporter's image");
+    assert_eq!(c.command, Some(vec![SERVER_BIN.to_string()]));
+    assert!(c.args.is_none(), "configured by its environment only");
+    assert_eq!(
+        spec.service_account_name.as_deref(),
+        Some(SERVER_SERVICE_ACCOUNT)
+    );
+    let sc = c.security_context.clone().expect("a securityContext");
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.run_as_user, Some(65532));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.and_then(|c| c.drop),
+        Some(vec!["ALL".to_string()])
+    );
+    assert!(
+        spec.host_network.is_none() && spec.host_pid.is_none(),
+        "no host namespaces"
+    );
+    for (what, probe, path) in [
+        ("liveness", c.liveness_probe.clone(), "/liveness"),
+        ("readiness", c.readiness_probe.clone(), "/readiness"),
+    ] {
+        let get = probe
+            .and_then(|p| p.http_get)
+            .unwrap_or_else(|| panic!("no httpGet {what} probe"));
+        assert_eq!(get.path.as_deref(), Some(path), "{what}");
+        assert_eq!(probe_port(&c, &get.port), HEALTH_PORT, "{what}");
+        assert_eq!(get.host, None, "{what}: the probe must target the pod");
+    }
+    let res = c.resources.clone().expect("resources");
+    let requests = res.requests.expect("requests");
+    let limits = res.limits.expect("limits");
+    assert!(quantity(&requests["memory"].0) <= quantity(&limits["memory"].0));
+
+    // The Service's 443 reaches the container's HTTPS port, on the Deployment's pods.
+    let svc = only(SERVER, |o| match o {
+        Object::Service(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(svc.metadata.name.as_deref(), Some("compliance-server"));
+    assert_eq!(svc.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let svc_spec = svc.spec.unwrap();
+    let labels = server_deployment()
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap();
+    let selector = svc_spec.selector.clone().unwrap();
+    assert!(!selector.is_empty());
+    for (k, v) in &selector {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "the Service selects the server's pods"
+        );
+    }
+    let ports = svc_spec.ports.unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].port, 443);
+    let target = probe_port(&c, ports[0].target_port.as_ref().unwrap());
+    assert_eq!(target, 5443);
+
+    // The TLS Secret is optional and mounted where the server looks by default.
+    let env = env_map(SERVER, &c);
+    assert!(
+        !env.contains_key("TLS_CERT") && !env.contains_key("TLS_KEY"),
+        "named files would be required; the defaults fall back to a self-signed certificate"
+    );
+    let tls_dir = Path::new(compliance::settings::server::DEFAULT_TLS_CERT)
+        .parent()
+        .unwrap();
+    assert_eq!(
+        Path::new(compliance::settings::server::DEFAULT_TLS_KEY).parent(),
+        Some(tls_dir)
+    );
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| Path::new(&m.mount_path) == tls_dir)
+        .expect("the TLS Secret is mounted where TLS_CERT and TLS_KEY default to");
+    assert_eq!(mount.read_only, Some(true));
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    let secret = volume.secret.as_ref().expect("a Secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some(SERVER_TLS_SECRET));
+    assert_eq!(secret.optional, Some(true), "starts self-signed without it");
+}
+
+#[test]
+fn the_server_accepts_the_manifests_environment_and_reads_the_reporters_store() {
+    let spec = server_pod_spec();
+    let c = server(&spec);
+    let env = env_map(SERVER, &c);
+    for (name, key) in [
+        ("ELASTIC_USER", "username"),
+        ("ELASTIC_PASSWORD", "password"),
+    ] {
+        let r = env[name]
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("{name} is not a secretKeyRef"));
+        assert_eq!(r.name, SERVER_ES_SECRET, "{name}");
+        assert_eq!(r.key, key, "{name}");
+    }
+    let reporter_env = env_map(PODTEMPLATE, &reporter(PODTEMPLATE, &pod_template_spec()));
+    for name in [
+        "ELASTIC_SCHEME",
+        "ELASTIC_HOST",
+        "ELASTIC_PORT",
+        "ELASTIC_SSL_VERIFY",
+        "ELASTIC_CA",
+        "ELASTIC_INDEX_SUFFIX",
+    ] {
+        assert_eq!(
+            env_value(SERVER, &env, name),
+            env_value(PODTEMPLATE, &reporter_env, name),
+            "{name}"
+        );
+    }
+    let raw = RawEnv::from_vars(runtime_env(SERVER, &c));
+    let cfg = compliance::settings::server::ServerConfig::from_env(&raw, |_| false)
+        .unwrap_or_else(|e| panic!("{SERVER}: {e}"));
+    assert_eq!(cfg.auth, compliance::settings::server::AuthMode::Kubernetes);
+    assert_eq!(cfg.tls, compliance::settings::server::TlsSource::SelfSigned);
+    assert!(matches!(cfg.datastore, Datastore::Elastic(_)));
+    let https = c
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some("https"))
+        .expect("a port named https");
+    assert_eq!(i32::from(cfg.listen.port()), https.container_port);
+    assert!(
+        cfg.listen.ip().is_unspecified(),
+        "the pod's IP, not loopback"
+    );
+    assert_eq!(cfg.health.map(|h| i32::from(h.port())), Some(HEALTH_PORT));
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+    assert!(
+        cfg.shutdown_timeout < std::time::Duration::from_secs(grace as u64),
+        "requests in flight finish before the kubelet kills the pod"
+    );
+}
+
 // --- The benchmarker DaemonSet ------------------------------------------------------------
 
 const BENCHMARKER: &str = "compliance-benchmarker.yaml";
@@ -2212,7 +2451,13 @@ fn images_are_the_ones_the_kustomization_rewrites() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for file in [BENCHMARKER, BENCHMARKER_RBAC, CONTROLLER, PODTEMPLATE] {
+    for file in [
+        BENCHMARKER,
+        BENCHMARKER_RBAC,
+        CONTROLLER,
+        PODTEMPLATE,
+        SERVER,
+    ] {
         assert!(resources.contains(file), "{file} is not listed");
     }
     // name -> newName:newTag
@@ -2238,8 +2483,9 @@ fn images_are_the_ones_the_kustomization_rewrites() {
         reporter(PODTEMPLATE, &pod_template_spec()).image.unwrap(),
         controller(&controller_pod_spec()).image.unwrap(),
         benchmarker(&benchmarker_pod_spec()).image.unwrap(),
+        server(&server_pod_spec()).image.unwrap(),
     ];
-    assert_eq!(used, [IMAGE, IMAGE, BENCHMARKER_IMAGE]);
+    assert_eq!(used, [IMAGE, IMAGE, BENCHMARKER_IMAGE, IMAGE]);
     let names: BTreeSet<&str> = used.iter().map(|i| i.rsplit_once(':').unwrap().0).collect();
     assert_eq!(names, images.keys().copied().collect());
     for image in &used {
@@ -2379,6 +2625,11 @@ fn expected_install() -> BTreeSet<(String, String, String)> {
         ("PodTemplate", ns, DEFAULT_TEMPLATE),
         ("ServiceAccount", ns, BENCHMARKER_SERVICE_ACCOUNT),
         ("DaemonSet", ns, "compliance-benchmarker"),
+        ("ServiceAccount", ns, SERVER_SERVICE_ACCOUNT),
+        ("ClusterRole", "", SERVER_SERVICE_ACCOUNT),
+        ("ClusterRoleBinding", "", SERVER_SERVICE_ACCOUNT),
+        ("Deployment", ns, "compliance-server"),
+        ("Service", ns, "compliance-server"),
     ]
     .into_iter()
     .map(|(k, ns, n)| (k.to_string(), ns.to_string(), n.to_string()))
@@ -2452,10 +2703,15 @@ fn kustomize(tmp: &Path, edit: impl FnOnce(&str) -> String) -> Option<Vec<Value>
     Some(serde_saphyr::from_multiple(&text).unwrap())
 }
 
-/// The image of the first container at `pointer` of the one built object of `kind`.
+/// The image of the first container at `pointer` of the one built object of `kind`
+/// (`kind/name` when there are several of the kind).
 fn built_image<'a>(docs: &'a [Value], kind: &str, pointer: &str) -> &'a str {
-    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
-    assert_eq!(found.len(), 1, "one {kind}");
+    let (kind, name) = kind.split_once('/').unwrap_or((kind, ""));
+    let found: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == kind && (name.is_empty() || d["metadata"]["name"] == name))
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind} {name}");
     found[0]
         .pointer(&format!("{pointer}/containers/0/image"))
         .and_then(Value::as_str)
@@ -2491,10 +2747,16 @@ fn kustomize_builds_exactly_the_install() {
     // the image the manual pods use, and the DaemonSet keeps the benchmarker's (its name
     // starts with the reporter's, which kustomize must not take for the same image).
     assert_eq!(built_image(&docs, "PodTemplate", "/template/spec"), IMAGE);
-    assert_eq!(
-        built_image(&docs, "Deployment", "/spec/template/spec"),
-        IMAGE
-    );
+    for deployment in [
+        "Deployment/compliance-controller",
+        "Deployment/compliance-server",
+    ] {
+        assert_eq!(
+            built_image(&docs, deployment, "/spec/template/spec"),
+            IMAGE,
+            "{deployment}"
+        );
+    }
     assert_eq!(
         built_image(&docs, "DaemonSet", "/spec/template/spec"),
         BENCHMARKER_IMAGE
@@ -2520,10 +2782,16 @@ fn kustomize_images_rewrite_the_podtemplate_and_the_controller() {
     };
     let pushed = format!("registry.example.com/{IMAGE}");
     assert_eq!(built_image(&docs, "PodTemplate", "/template/spec"), pushed);
-    assert_eq!(
-        built_image(&docs, "Deployment", "/spec/template/spec"),
-        pushed
-    );
+    for deployment in [
+        "Deployment/compliance-controller",
+        "Deployment/compliance-server",
+    ] {
+        assert_eq!(
+            built_image(&docs, deployment, "/spec/template/spec"),
+            pushed,
+            "{deployment}"
+        );
+    }
     assert_eq!(
         built_image(&docs, "DaemonSet", "/spec/template/spec"),
         format!("registry.example.com/{BENCHMARKER_IMAGE}")
