@@ -100,6 +100,9 @@ pub enum StoreError {
     /// The runtime of a [`BlockingStore`] could not be started.
     #[error("cannot start the store's IO runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The report was deleted (or replaced by a re-run) while it was being read.
+    #[error("report {id} is no longer stored (deleted or re-stored while it was read)")]
+    Gone { id: String },
     /// Boxed: the Elasticsearch errors are large and every store result carries this type.
     #[error("Elasticsearch: {0}")]
     Elastic(Box<elastic::ElasticError>),
@@ -123,6 +126,7 @@ impl Classify for StoreError {
             StoreError::Input { .. }
             | StoreError::InvalidDocument { .. }
             | StoreError::Query(_) => ErrorKind::Invalid,
+            StoreError::Gone { .. } => ErrorKind::NotFound,
             StoreError::Corrupt { .. } | StoreError::Encode { .. } | StoreError::Task(_) => {
                 ErrorKind::Internal
             }
@@ -264,13 +268,21 @@ impl Store {
     pub async fn report_node_rows(&self, id: &str) -> Result<Option<Vec<NodeRow>>, StoreError> {
         match &*self.backend {
             Backend::Sqlite(s) => s.report_node_rows(id).await,
-            Backend::Elastic(es) => Ok(es.report_nodes(id, 0, u64::MAX).await?.map(|nodes| {
-                nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| NodeRow::of(i as u64, n))
-                    .collect()
-            })),
+            Backend::Elastic(es) => {
+                let Some(mut open) = es.open_nodes(id).await? else {
+                    return Ok(None);
+                };
+                let mut rows = Vec::new();
+                loop {
+                    let page = es.more_nodes(&mut open, 500).await?;
+                    if page.is_empty() {
+                        return Ok(Some(rows));
+                    }
+                    for n in &page {
+                        rows.push(NodeRow::of(rows.len() as u64, n));
+                    }
+                }
+            }
         }
     }
 
@@ -291,6 +303,25 @@ impl Store {
                 Ok(names)
             }
         }
+    }
+
+    /// A cursor over the nodes of report `id` in report order, a page at a time: how a
+    /// whole report is read without holding it (streamed downloads, the server's
+    /// indexes). Each backend reads the report once in all: SQLite seeks each page by
+    /// position; Elasticsearch reads the report's document once, then its parts in
+    /// order. A report that is missing, on opening or part way, is [`StoreError::Gone`].
+    pub async fn nodes(&self, id: &str) -> Result<NodeCursor, StoreError> {
+        let state = match &*self.backend {
+            Backend::Sqlite(_) => CursorState::Sqlite { next: 0 },
+            Backend::Elastic(es) => {
+                CursorState::Elastic(Box::new(es.open_nodes(id).await?.ok_or_else(|| gone(id))?))
+            }
+        };
+        Ok(NodeCursor {
+            store: self.clone(),
+            id: id.to_string(),
+            state,
+        })
     }
 
     /// The whole report, or `None` when no report has this id.
@@ -347,6 +378,47 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite(s) => s.put_report(report),
             Backend::Elastic(es) => Ok(es.put_report(report).await?),
+        }
+    }
+}
+
+/// The nodes of one report, read in order a page at a time ([`Store::nodes`]).
+#[derive(Debug)]
+pub struct NodeCursor {
+    store: Store,
+    id: String,
+    state: CursorState,
+}
+
+#[derive(Debug)]
+enum CursorState {
+    Sqlite { next: u64 },
+    Elastic(Box<elastic::reports::ElasticNodes>),
+}
+
+fn gone(id: &str) -> StoreError {
+    StoreError::Gone { id: id.to_string() }
+}
+
+impl NodeCursor {
+    /// The next `limit` nodes (fewer at the end); empty once every node was read.
+    pub async fn next(&mut self, limit: u64) -> Result<Vec<CisBenchmarkNode>, StoreError> {
+        match (&mut self.state, &*self.store.backend) {
+            (CursorState::Sqlite { next }, Backend::Sqlite(s)) => {
+                let page = s
+                    .report_nodes(&self.id, *next, limit)
+                    .await?
+                    .ok_or_else(|| gone(&self.id))?;
+                *next += page.len() as u64;
+                Ok(page)
+            }
+            (CursorState::Elastic(nodes), Backend::Elastic(es)) => {
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                Ok(es.more_nodes(nodes, limit).await?)
+            }
+            _ => Err(StoreError::Task(
+                "a node cursor was used with another store".into(),
+            )),
         }
     }
 }

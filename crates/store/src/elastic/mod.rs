@@ -14,7 +14,7 @@ mod benchmarks;
 mod bulk;
 pub mod config;
 pub mod error;
-mod reports;
+pub(crate) mod reports;
 pub mod request;
 pub mod response;
 pub mod retry;

@@ -266,61 +266,133 @@ impl ElasticStore {
         enough: u64,
         texts: &mut TextInterner,
     ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
-        let parts_index = self.indices.report_parts();
+        let mut reader = PartReader::new(id, generation, parts);
         let mut nodes = Vec::new();
-        let mut next = 0u64;
-        loop {
-            let after = next.checked_sub(1);
-            let resp = self
-                .send(&request::report_parts_page(
-                    &parts_index,
-                    id,
-                    generation,
-                    after,
-                ))
-                .await?;
-            let (hits, _) = response::parse_hits("read report parts", &resp.body)?;
-            let count = hits.len();
-            for h in hits {
-                let part: ReportPart = serde_json::from_str(h.source.get()).map_err(|e| {
-                    ElasticError::IncompleteReport {
-                        id: id.to_string(),
-                        detail: format!("part {} does not parse: {e}", h.id),
-                    }
-                })?;
-                if part.part != next || part.report_id != id || part.generation != generation {
-                    return Err(ElasticError::IncompleteReport {
-                        id: id.to_string(),
-                        detail: format!(
-                            "expected part {next} of {parts}, found part {} ({})",
-                            part.part, h.id
-                        ),
-                    });
-                }
-                // Shared as each part arrives, so the copies never pile up.
-                let mut part_nodes = part.nodes;
-                texts.intern_nodes(&mut part_nodes);
-                nodes.extend(part_nodes);
-                next += 1;
-            }
-            if nodes.len() as u64 >= enough && next < parts {
+        while let Some(part_nodes) = self.next_parts(&mut reader, texts).await? {
+            nodes.extend(part_nodes);
+            if nodes.len() as u64 >= enough && !reader.done() {
                 // Enough for the caller: the parts after these are not needed.
-                return Ok(nodes);
-            }
-            // A short page, or every named part read: nothing more to ask for.
-            if count < request::PARTS_PAGE_SIZE || next >= parts {
                 break;
             }
         }
-        if next != parts {
-            return Err(ElasticError::IncompleteReport {
-                id: id.to_string(),
-                detail: format!(
-                    "the head names {parts} parts of generation {generation}, {next} were found"
-                ),
-            });
-        }
         Ok(nodes)
+    }
+
+    /// The nodes of the next page of parts, in order; `None` once every part is read
+    /// (checked to be all of them).
+    async fn next_parts(
+        &self,
+        reader: &mut PartReader,
+        texts: &mut TextInterner,
+    ) -> Result<Option<Vec<CisBenchmarkNode>>, ElasticError> {
+        if reader.done() {
+            return Ok(None);
+        }
+        let incomplete = |detail: String| ElasticError::IncompleteReport {
+            id: reader.id.clone(),
+            detail,
+        };
+        let after = reader.next.checked_sub(1);
+        let resp = self
+            .send(&request::report_parts_page(
+                &self.indices.report_parts(),
+                &reader.id,
+                &reader.generation,
+                after,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("read report parts", &resp.body)?;
+        let count = hits.len();
+        let mut nodes = Vec::new();
+        for h in hits {
+            let part: ReportPart = serde_json::from_str(h.source.get())
+                .map_err(|e| incomplete(format!("part {} does not parse: {e}", h.id)))?;
+            if part.part != reader.next
+                || part.report_id != reader.id
+                || part.generation != reader.generation
+            {
+                return Err(incomplete(format!(
+                    "expected part {} of {}, found part {} ({})",
+                    reader.next, reader.parts, part.part, h.id
+                )));
+            }
+            // Shared as each part arrives, so the copies never pile up.
+            let mut part_nodes = part.nodes;
+            texts.intern_nodes(&mut part_nodes);
+            nodes.extend(part_nodes);
+            reader.next += 1;
+        }
+        // A short page with parts still named: they are missing.
+        if (count < request::PARTS_PAGE_SIZE || count == 0) && reader.next < reader.parts {
+            return Err(incomplete(format!(
+                "the head names {} parts of generation {}, {} were found",
+                reader.parts, reader.generation, reader.next
+            )));
+        }
+        Ok(Some(nodes))
+    }
+
+    /// A cursor over the nodes of report `id` in report order ([`crate::NodeCursor`]):
+    /// the report's document is read once, then a split report's parts a page at a
+    /// time, so reading every node costs what reading the report once does.
+    pub(crate) async fn open_nodes(&self, id: &str) -> Result<Option<ElasticNodes>, ElasticError> {
+        #[derive(Deserialize)]
+        struct Nodes {
+            #[serde(rename = "cisBenchmark", default)]
+            nodes: Vec<CisBenchmarkNode>,
+        }
+        let resp = self
+            .send(&request::report_by_id(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report", &resp.body)?;
+        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+            return Ok(None);
+        };
+        let mut texts = TextInterner::new();
+        let (source, buffered) = match (marker.parts, marker.generation) {
+            (Some(parts), Some(generation)) => (
+                NodeSource::Parts(PartReader::new(id, &generation, parts)),
+                Vec::new(),
+            ),
+            _ => {
+                let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
+                    ElasticError::IncompleteReport {
+                        id: id.to_string(),
+                        detail: format!("the stored document does not parse: {e}"),
+                    }
+                })?;
+                let mut nodes = whole.nodes;
+                texts.intern_nodes(&mut nodes);
+                (NodeSource::Whole, nodes)
+            }
+        };
+        Ok(Some(ElasticNodes {
+            source,
+            buffered: buffered.into(),
+            texts,
+        }))
+    }
+
+    /// Up to `limit` more nodes of `cursor`; empty at the end.
+    pub(crate) async fn more_nodes(
+        &self,
+        cursor: &mut ElasticNodes,
+        limit: usize,
+    ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
+        while cursor.buffered.len() < limit {
+            let NodeSource::Parts(reader) = &mut cursor.source else {
+                break;
+            };
+            match self.next_parts(reader, &mut cursor.texts).await? {
+                Some(nodes) => cursor.buffered.extend(nodes),
+                None => break,
+            }
+        }
+        let n = limit.min(cursor.buffered.len());
+        Ok(cursor.buffered.drain(..n).collect())
     }
 
     /// Everything of a report but its nodes ([`crate::Store::report_head`]): one search
@@ -620,4 +692,46 @@ mod tests {
             ]
         );
     }
+}
+
+/// Where a split report's parts have been read up to.
+#[derive(Debug)]
+pub(crate) struct PartReader {
+    id: String,
+    generation: String,
+    parts: u64,
+    /// The next part expected.
+    next: u64,
+}
+
+impl PartReader {
+    fn new(id: &str, generation: &str, parts: u64) -> PartReader {
+        PartReader {
+            id: id.to_string(),
+            generation: generation.to_string(),
+            parts,
+            next: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.next >= self.parts
+    }
+}
+
+/// What the nodes of an open report come from.
+#[derive(Debug)]
+pub(crate) enum NodeSource {
+    /// A report stored as one document: its nodes were all read on opening.
+    Whole,
+    /// A split report: parts still to read.
+    Parts(PartReader),
+}
+
+/// An open report's nodes, read in order ([`ElasticStore::open_nodes`]).
+#[derive(Debug)]
+pub(crate) struct ElasticNodes {
+    source: NodeSource,
+    buffered: std::collections::VecDeque<CisBenchmarkNode>,
+    texts: TextInterner,
 }

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use compliance_core::model::ReportDocument;
 use compliance_store::{
     Datastore, NodeRow, OpenMode, QueryWindow, ReportHead, ReportPage, ReportQuery, SortField,
-    SortKey, Store,
+    SortKey, Store, StoreError,
 };
 use compliance_testkit::fake_es::FakeEs;
 
@@ -130,6 +130,7 @@ contract!(
     report_head_is_the_report_without_nodes,
     report_nodes_pages_concatenate_to_the_nodes,
     node_rows_are_the_nodes_without_results,
+    a_node_cursor_reads_every_node_once_in_order,
     report_names_are_distinct_and_sorted,
     concurrent_reads_share_one_store,
 );
@@ -659,6 +660,37 @@ mod cases {
         store.put_report(&empty).await.unwrap();
         let rows = store.report_node_rows(&empty.id).await.unwrap().unwrap();
         assert_eq!(rows.len(), empty.cis_benchmark.len());
+    }
+
+    pub async fn a_node_cursor_reads_every_node_once_in_order(store: Store) {
+        let r = large_report("big", END, nodes_over_one_mib() + 50);
+        store.put_report(&r).await.unwrap();
+        for limit in [1, 7, 64, 100_000] {
+            let mut cursor = store.nodes(&r.id).await.unwrap();
+            let mut all = Vec::new();
+            loop {
+                let page = cursor.next(limit).await.unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.len() as u64 <= limit);
+                all.extend(page);
+            }
+            assert_eq!(all, r.cis_benchmark, "pages of {limit}");
+            assert!(cursor.next(limit).await.unwrap().is_empty());
+        }
+        let small = report("small", END);
+        store.put_report(&small).await.unwrap();
+        let mut cursor = store.nodes(&small.id).await.unwrap();
+        assert_eq!(cursor.next(1000).await.unwrap(), small.cis_benchmark);
+        let missing = match store.nodes("no-such-report").await {
+            Ok(mut c) => c.next(10).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        assert!(
+            matches!(missing, Err(StoreError::Gone { .. })),
+            "{missing:?}"
+        );
     }
 
     pub async fn report_names_are_distinct_and_sorted(store: Store) {
