@@ -376,7 +376,14 @@ async fn the_printable_report_is_one_file_styled_only_by_its_own_stylesheet() {
     assert!(csp.starts_with("default-src 'none'"));
     assert!(!csp.contains("script-src"));
     assert!(!a.body.contains("<script"));
-    assert!(!a.body.contains("<link"));
+    // Nothing from elsewhere: the only link is the icon, inside the file.
+    for link in a.body.match_indices("<link").map(|(i, _)| &a.body[i..]) {
+        assert!(
+            link.starts_with("<link rel=\"icon\" type=\"image/svg+xml\" href=\"data:"),
+            "{}",
+            &link[..80.min(link.len())]
+        );
+    }
     // Summary first, then every node (streamed in pages), and the document ends.
     let summary = a.body.find("id=\"summary\"").unwrap();
     let detail = a.body.find("id=\"node-detail\"").unwrap();
