@@ -55,7 +55,9 @@ async fn without_reports_the_list_says_how_to_get_a_first_one() {
         assert!(a.body.contains("id=\"empty-state\""));
         assert!(a.body.contains("No reports yet"));
         assert!(a.body.contains("make run"));
-        assert!(a.body.contains("compliancectl import kube-bench"));
+        assert!(a.body.contains(
+            "<code>compliancectl import kube-bench &lt;kube-bench.json&gt;…</code>, then run"
+        ));
         assert!(a.body.contains("GlobalReport"));
         assert!(!a.body.contains("id=\"reports\""));
     }
