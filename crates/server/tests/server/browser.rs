@@ -506,6 +506,8 @@ async fn hostile_report_text_stays_text() {
     assert!(names.iter().any(|n| n == HOSTILE_NODE), "{names:?}");
     assert_eq!(browser.count("img").await, 0);
     assert_no_dialog(&browser).await;
+    scroll_to(&browser, "#node-table").await;
+    browser.screenshot("server-hostile-report").await;
 
     let link = browser
         .client()
@@ -539,28 +541,50 @@ async fn hostile_report_text_stays_text() {
         "{remediations:#?}"
     );
     assert_no_dialog(&browser).await;
-    browser.screenshot("server-hostile-node").await;
-
-    // The test's own page shows the text too.
+    // A test whose texts are hostile: on screen, then on its own page.
+    let mut number = None;
     for article in browser.find_all("article.test").await {
         let text = article.text().await.expect("read a test");
         if text.contains(HOSTILE_TEXT) {
-            let number = article
-                .attr("data-test")
-                .await
-                .expect("read data-test")
-                .expect("a test has its number");
-            browser
-                .goto(&format!("{base}/reports/{}/tests/{number}", report.id))
-                .await;
+            number = article.attr("data-test").await.expect("read data-test");
             break;
         }
     }
+    let number = number.expect("a test of the hostile node with the hostile text");
+    scroll_to(&browser, &format!("article.test[data-test=\"{number}\"]")).await;
+    browser.screenshot("server-hostile-node").await;
+    browser
+        .goto(&format!("{base}/reports/{}/tests/{number}", report.id))
+        .await;
     assert_clean(&browser, "#test-title").await;
     assert!(browser.text("#test-title").await.contains(HOSTILE_TEXT));
     assert_eq!(browser.count("img").await, 0);
     assert_eq!(browser.count("main b").await, 0);
     assert_no_dialog(&browser).await;
+    browser.screenshot("server-hostile-test").await;
+
+    // And so does the printable report, every test of every node.
+    browser
+        .goto(&format!("{base}/reports/{}/print?detail=all", report.id))
+        .await;
+    assert_clean(&browser, "#report-title").await;
+    let body = browser.text("body").await;
+    assert!(body.contains(HOSTILE_NODE));
+    assert!(body.contains(HOSTILE_TEXT));
+    assert_eq!(browser.count("img").await, 0);
+    assert_eq!(browser.count("script").await, 0);
+    assert_eq!(browser.count("main b").await, 0);
+    assert_no_dialog(&browser).await;
+}
+
+/// Scrolls the page so that `css` is at the top of the window, for a screenshot of it.
+async fn scroll_to(browser: &Browser, css: &str) {
+    browser
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView(true);",
+            vec![json!(css)],
+        )
+        .await;
 }
 
 /// No `alert` (or other dialog) is open.
