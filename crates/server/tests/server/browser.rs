@@ -213,6 +213,8 @@ async fn a_reports_nodes_filter_by_status_and_name_and_page() {
         .count();
     assert_eq!(browser.count("#summary-chart rect.bar").await, nonzero);
     assert_eq!(browser.count("tr.node-row").await, 50);
+    scroll_to(&browser, "#nodes-pager").await;
+    browser.screenshot("server-report-pager").await;
 
     // The pager's next link shows the second page.
     browser.click("#nodes-pager a.pager-next").await;
@@ -299,7 +301,9 @@ async fn a_report_leads_to_its_tests_nodes_and_printable_form() {
 
     // The most failed test lists its failing nodes.
     browser.goto(&page).await;
-    browser.wait_for_element("#top-failed-table").await;
+    assert_clean(&browser, "#top-failed-table").await;
+    assert_eq!(browser.count("#summary-chart rect.bar").await, 3);
+    browser.screenshot("server-report-fixture").await;
     let number = browser
         .attr("tr.top-failed-row", "data-test")
         .await
