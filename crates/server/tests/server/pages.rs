@@ -55,7 +55,9 @@ async fn without_reports_the_list_says_how_to_get_a_first_one() {
         assert!(a.body.contains("id=\"empty-state\""));
         assert!(a.body.contains("No reports yet"));
         assert!(a.body.contains("make run"));
-        assert!(a.body.contains("compliancectl import kube-bench"));
+        assert!(a.body.contains(
+            "<code>compliancectl import kube-bench &lt;kube-bench.json&gt;…</code>, then run"
+        ));
         assert!(a.body.contains("GlobalReport"));
         assert!(!a.body.contains("id=\"reports\""));
     }
@@ -376,7 +378,14 @@ async fn the_printable_report_is_one_file_styled_only_by_its_own_stylesheet() {
     assert!(csp.starts_with("default-src 'none'"));
     assert!(!csp.contains("script-src"));
     assert!(!a.body.contains("<script"));
-    assert!(!a.body.contains("<link"));
+    // Nothing from elsewhere: the only link is the icon, inside the file.
+    for link in a.body.match_indices("<link").map(|(i, _)| &a.body[i..]) {
+        assert!(
+            link.starts_with("<link rel=\"icon\" type=\"image/svg+xml\" href=\"data:"),
+            "{}",
+            &link[..80.min(link.len())]
+        );
+    }
     // Summary first, then every node (streamed in pages), and the document ends.
     let summary = a.body.find("id=\"summary\"").unwrap();
     let detail = a.body.find("id=\"node-detail\"").unwrap();
