@@ -186,18 +186,12 @@ impl Source {
         match NodeCsv::of(download) {
             Some(kind) => {
                 let mut out = CsvStream::new(kind, w)?;
-                let mut offset = 0u64;
+                let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
                 loop {
-                    let page = self
-                        .runtime
-                        .block_on(self.store.report_nodes(&self.head.id, offset, NODE_PAGE))?
-                        .ok_or_else(|| {
-                            ApiError::NotFound(format!("report {} was deleted", self.head.id))
-                        })?;
+                    let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
                     if page.is_empty() {
                         break;
                     }
-                    offset += page.len() as u64;
                     out.nodes(&page)?;
                 }
                 out.finish()?

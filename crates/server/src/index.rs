@@ -7,7 +7,7 @@
 //! first use and kept for the most recently used reports; a report re-stored under the
 //! same id (a re-run window) has a new `generated_time`, hence a new key.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -97,10 +97,15 @@ impl TestMatrix {
 }
 
 /// Collects a [`TestMatrix`] from pages of nodes.
+///
+/// Tests are found by number in a hash map borrowed as `&str`, so the 1.2 million
+/// results of a 10,000-node report cost a lookup each and no allocation; a node's cells
+/// are recorded sparsely and made dense once, at the end.
 #[derive(Debug, Default)]
 pub struct MatrixBuilder {
     nodes: usize,
-    by_number: BTreeMap<String, (TestEntry, Vec<(usize, Cell)>)>,
+    position: HashMap<String, usize>,
+    tests: Vec<(TestEntry, Vec<(usize, Cell)>)>,
 }
 
 impl MatrixBuilder {
@@ -111,13 +116,15 @@ impl MatrixBuilder {
             self.nodes += 1;
             for section in &node.results {
                 for t in &section.results {
-                    let entry = self
-                        .by_number
-                        .entry(t.text.test_number.clone())
-                        .or_insert_with(|| {
-                            (
+                    let number = t.text.test_number.as_str();
+                    let i = match self.position.get(number) {
+                        Some(&i) => i,
+                        None => {
+                            let i = self.tests.len();
+                            self.position.insert(number.to_string(), i);
+                            self.tests.push((
                                 TestEntry {
-                                    number: t.text.test_number.clone(),
+                                    number: number.to_string(),
                                     section: section.section.clone(),
                                     section_desc: section.desc.clone(),
                                     desc: t.text.test_desc.clone(),
@@ -125,11 +132,14 @@ impl MatrixBuilder {
                                     scored: t.scored,
                                 },
                                 Vec::new(),
-                            )
-                        });
+                            ));
+                            i
+                        }
+                    };
+                    let seen = &mut self.tests[i].1;
                     // A number seen twice in one node counts once, the first (§4.7).
-                    if entry.1.last().is_none_or(|(p, _)| *p != position) {
-                        entry.1.push((position, Cell::of(&t.status)));
+                    if seen.last().is_none_or(|(p, _)| *p != position) {
+                        seen.push((position, Cell::of(&t.status)));
                     }
                 }
             }
@@ -137,7 +147,7 @@ impl MatrixBuilder {
     }
 
     pub fn finish(self) -> TestMatrix {
-        let mut rows: Vec<(TestEntry, Vec<(usize, Cell)>)> = self.by_number.into_values().collect();
+        let mut rows = self.tests;
         rows.sort_by(|a, b| cmp_dotted(&a.0.number, &b.0.number));
         let mut out = TestMatrix::default();
         for (entry, seen) in rows {
@@ -220,16 +230,12 @@ impl IndexCache {
             .matrix
             .get_or_try_init(|| async {
                 let mut builder = TestMatrix::builder();
-                let mut offset = 0u64;
+                let mut nodes = store.nodes(&head.id).await?;
                 loop {
-                    let page = store
-                        .report_nodes(&head.id, offset, MATRIX_PAGE)
-                        .await?
-                        .ok_or_else(|| gone(&head.id))?;
+                    let page = nodes.next(MATRIX_PAGE).await?;
                     if page.is_empty() {
                         break;
                     }
-                    offset += page.len() as u64;
                     builder.add(&page);
                 }
                 Ok::<_, ApiError>(Arc::new(builder.finish()))

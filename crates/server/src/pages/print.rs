@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use compliance_core::model::CisBenchmarkNode;
-use compliance_store::Store;
+use compliance_store::{NodeCursor, Store};
 
 use super::view::{self, Links};
 use super::{PageError, Reader, ReportSummary, assets, render, secure, top_failed};
@@ -112,6 +112,7 @@ pub(super) async fn print(
         links: r.links.clone(),
         all,
         offset: 0,
+        nodes: None,
         first: Some(first),
         finished: false,
     };
@@ -140,6 +141,8 @@ struct Printer {
     links: Links,
     all: bool,
     offset: u64,
+    /// Opened on the first page of nodes.
+    nodes: Option<NodeCursor>,
     first: Option<String>,
     finished: bool,
 }
@@ -154,19 +157,19 @@ impl Printer {
         if self.finished {
             return None;
         }
-        let page = match self
-            .store
-            .report_nodes(&self.id, self.offset, NODE_PAGE)
-            .await
-        {
-            Ok(Some(page)) => page,
-            Ok(None) => {
-                self.finished = true;
-                return Some(Err(io::Error::other(format!(
-                    "report {} was deleted",
-                    self.id
-                ))));
+        if self.nodes.is_none() {
+            match self.store.nodes(&self.id).await {
+                Ok(cursor) => self.nodes = Some(cursor),
+                Err(e) => {
+                    self.finished = true;
+                    tracing::error!("printable report {} failed: {e}", self.id);
+                    return Some(Err(io::Error::other(e.to_string())));
+                }
             }
+        }
+        let cursor = self.nodes.as_mut()?;
+        let page = match cursor.next(NODE_PAGE).await {
+            Ok(page) => page,
             Err(e) => {
                 self.finished = true;
                 tracing::error!("printable report {} failed part way: {e}", self.id);
