@@ -159,6 +159,13 @@ pub enum OpenMode {
 /// connections of their own (a few hundred microseconds each) and close them after.
 const IDLE_READERS: usize = 4;
 
+/// Reads running at once, at most: 8. More wait for a turn.
+///
+/// Each read holds a connection with its own page cache; a server under load (the
+/// benchmark's 20 concurrent clients) would otherwise open one per request and hold
+/// hundreds of megabytes. Two cores gain nothing from more parallel scans than this.
+const MAX_READS: usize = 8;
+
 /// Benchmark results and reports in one SQLite file; clones share the connections.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -180,6 +187,8 @@ struct Shared {
     writer: Mutex<Connection>,
     /// Read connections not in use.
     readers: Mutex<Vec<Connection>>,
+    /// Turns to read ([`MAX_READS`]).
+    reads: tokio::sync::Semaphore,
 }
 
 /// What [`SqliteStore::open`] found in the file before touching it.
@@ -221,6 +230,7 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                reads: tokio::sync::Semaphore::new(MAX_READS),
             }),
         })
     }
@@ -246,6 +256,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &Path) -> Result<T, StoreError> + Send + 'static,
     {
+        let _turn = self
+            .shared
+            .reads
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(format!("a database read failed: {e}")))?;
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || shared.with_reader(read))
             .await
