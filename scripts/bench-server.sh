@@ -20,6 +20,8 @@ DOWNLOADS=${DOWNLOADS:-20}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-20}
 WRK_DURATION=${WRK_DURATION:-15s}
+# Each download gives up after this many seconds (curl --max-time); what it got is reported.
+DOWNLOAD_TIMEOUT=${DOWNLOAD_TIMEOUT:-300}
 # Where the pages list the reports.
 HTML_LIST_PATH=${HTML_LIST_PATH:-/}
 # Targets: the report page's median total time, and the server's peak memory.
@@ -80,6 +82,12 @@ median_ms() {
 }
 # A field of /proc/PID/status in MB (10^6 bytes; the kernel counts kB of 1024 bytes).
 mem_mb() { awk -v f="$2:" '$1 == f { printf "%.0f", $2 * 1024 / 1e6 }' "/proc/$1/status"; }
+# A path as the tables show it: the ids replaced by what they stand for.
+shown() {
+  local p=${1//$report/\{id\}}
+  p=${p//\/nodes\/$node/\/nodes\/\{node\}}
+  echo "${p//\/tests\/$test/\/tests\/\{test\}}"
+}
 row() { echo "$*" >>"$summary"; echo "$*"; }
 
 curl_fmt='%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n'
@@ -90,10 +98,10 @@ measure() {
   first=$(curl -s -o /dev/null -w "$curl_fmt" "$url$path" || echo "000 0 0 0")
   code=${first%% *}
   if [ "$code" = 404 ]; then
-    row "| $label | \`$path\` | not available (404) | | | |"
+    row "| $label | \`$(shown "$path")\` | not available (404) | | | |"
     return
   elif [ "$code" != 200 ]; then
-    row "| $label | \`$path\` | error: HTTP $code | | | |"
+    row "| $label | \`$(shown "$path")\` | error: HTTP $code | | | |"
     return
   fi
   read -r _ cold_ttfb cold_total size <<<"$first"
@@ -102,10 +110,10 @@ measure() {
     curl -s -o /dev/null -w "$curl_fmt" "$url$path" >>"$times"
   done
   if awk '$1 != 200 { bad = 1 } END { exit !bad }' "$times"; then
-    row "| $label | \`$path\` | error: some repeats were not 200 ($(cut -d' ' -f1 "$times" | sort | uniq -c | tr -s ' ' | tr '\n' ';')) | | | |"
+    row "| $label | \`$(shown "$path")\` | error: some repeats were not 200 ($(cut -d' ' -f1 "$times" | sort | uniq -c | tr -s ' ' | tr '\n' ';')) | | | |"
     return
   fi
-  row "| $label | \`$path\` | $(awk -v s="$size" 'BEGIN { printf "%.0f", s / 1000 }') | $(ms "$cold_ttfb") / $(ms "$cold_total") | $(stats "$times" 2) | $(stats "$times" 3) |"
+  row "| $label | \`$(shown "$path")\` | $(awk -v s="$size" 'BEGIN { printf "%.0f", s / 1000 }') | $(ms "$cold_ttfb") / $(ms "$cold_total") | $(stats "$times" 2) | $(stats "$times" 3) |"
   if [ "$label" = "report page" ]; then
     report_page_ms=$(median_ms "$times" 3)
   fi
@@ -123,8 +131,10 @@ rps() {
   reqs=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
   p50=$(awk '$1 == "50%" { print $2 }' "$out")
   p99=$(awk '$1 == "99%" { print $2 }' "$out")
-  errors=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { n += 1 } END { print n + 0 }' "$out")
-  row "| $label | \`$path\` | ${reqs:-?} | ${p50:-?} | ${p99:-?} | $errors |"
+  # "Socket errors: connect 0, read 0, write 0, timeout 1" (wrk's timeout is 2 s).
+  errors=$(awk '/Non-2xx or 3xx responses:/ { printf "%s non-2xx ", $NF }
+    /Socket errors:/ { sub(/.*Socket errors: /, ""); printf "%s", $0 }' "$out")
+  row "| $label | \`$path\` | ${reqs:-?} | ${p50:-?} | ${p99:-?} | ${errors:-0} |"
 }
 
 for store in "$@"; do
@@ -154,17 +164,19 @@ for store in "$@"; do
     esac
   done
   echo "$line"
-  rest_rss=$(mem_mb "$pid" VmRSS)
-
   row ""
   row "### $store"
+  row ""
+  row "Large report \`{id}\` = \`$report\`, \`{node}\` = \`$node\`, \`{test}\` = \`$test\`."
+  rest_rss=$(mem_mb "$pid" VmRSS)
+
   row ""
   row "Data: 1 report of $NODES nodes + $REPORTS small reports, generated in ${generate_s} s and stored in ${store_s} s (not part of the figures below)."
   row ""
   row "| request | path | size (KB) | first request: TTFB / total (ms) | TTFB min / median / max (ms) | total min / median / max (ms) |"
   row "|---|---|---|---|---|---|"
   report_page_ms=
-  measure "JSON list, 1,000 reports" "/compliance/reports?maxItems=1000"
+  measure "JSON list, maxItems=1000" "/compliance/reports?maxItems=1000"
   measure "JSON list, default page" "/compliance/reports"
   measure "HTML list of reports" "$HTML_LIST_PATH"
   measure "report page" "/reports/$report"
@@ -183,7 +195,8 @@ for store in "$@"; do
 
   # The download alone, then DOWNLOADS at once with memory sampled every 50 ms.
   dl_path="/compliance/reports/$report/download?format=all-tests.csv"
-  single=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' "$url$dl_path")
+  dl_fmt='%{http_code} %{size_download} %{time_total} %{exitcode}\n'
+  single=$(curl -s -o /dev/null --max-time "$DOWNLOAD_TIMEOUT" -w "$dl_fmt" "$url$dl_path" || true)
   before_rss=$(mem_mb "$pid" VmRSS)
   # Writing 5 to clear_refs resets VmHWM, so the peak below is the downloads' own.
   if echo 5 >"/proc/$pid/clear_refs" 2>/dev/null; then hwm_reset=1; else hwm_reset=0; fi
@@ -197,11 +210,11 @@ for store in "$@"; do
   sampler=$!
   dl_pids=()
   for i in $(seq "$DOWNLOADS"); do
-    curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' "$url$dl_path" >"$work/dl.$i" &
+    curl -s -o /dev/null --max-time "$DOWNLOAD_TIMEOUT" -w "$dl_fmt" "$url$dl_path" >"$work/dl.$i" &
     dl_pids+=($!)
   done
   started=$(date +%s.%N)
-  wait "${dl_pids[@]}"
+  wait "${dl_pids[@]}" || true
   wall=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   rm -f "$work/sampling"
   wait "$sampler"
@@ -209,11 +222,16 @@ for store in "$@"; do
   dl_peak_hwm=$(mem_mb "$pid" VmHWM)
   dl_peak_sampled=$(sort -n "$work/rss-samples" | tail -1 | awk '{ printf "%.0f", $1 * 1024 / 1e6 }')
   after_rss=$(mem_mb "$pid" VmRSS)
-  codes=$(cut -d' ' -f1 "$work/dl-all" | sort | uniq -c | awk '{ printf "%s%s×%s", sep, $1, $2; sep = ", " }')
-  sizes=$(cut -d' ' -f2 "$work/dl-all" | sort -u | awk '{ printf "%s%.1f", sep, $1 / 1e6; sep = ", " }')
+  # curl exit code 28: stopped by --max-time.
+  codes=$(awk '{ print ($4 == 28 ? "timed out" : "HTTP " $1) }' "$work/dl-all" | sort | uniq -c |
+    awk '{ n = $1; $1 = ""; printf "%s%s×%s", sep, n, substr($0, 2); sep = ", " }')
+  sizes=$(cut -d' ' -f2 "$work/dl-all" | sort -g | awk '{ v[NR] = $1 / 1e6 } END {
+    if (v[1] == v[NR]) printf "%.1f MB each", v[1]; else printf "%.1f to %.1f MB", v[1], v[NR] }')
   awk '{ print 0, $3 / 1000 }' "$work/dl-all" >"$work/dl-times"
   dl_times=$(stats "$work/dl-times" 2)
-  read -r single_code single_size single_time <<<"$single"
+  read -r single_code single_size single_time single_exit <<<"$single"
+  single_what="HTTP $single_code"
+  [ "$single_exit" != 28 ] || single_what="timed out after $DOWNLOAD_TIMEOUT s"
 
   row ""
   row "| server memory (MB, 10^6 bytes) | |"
@@ -228,7 +246,7 @@ for store in "$@"; do
   fi
   row "| after the downloads (VmRSS) | $after_rss |"
   row ""
-  row "all-tests.csv of the $NODES-node report: one download alone HTTP $single_code, $(awk -v s="$single_size" 'BEGIN { printf "%.1f", s / 1e6 }') MB in $(awk -v t="$single_time" 'BEGIN { printf "%.1f", t }') s; $DOWNLOADS at once: HTTP $codes, $sizes MB each, $dl_times s min / median / max each, all done in $wall s."
+  row "all-tests.csv of the $NODES-node report: one download alone: $single_what, $(awk -v s="$single_size" 'BEGIN { printf "%.1f", s / 1e6 }') MB in $(awk -v t="$single_time" 'BEGIN { printf "%.2f", t }') s; $DOWNLOADS at once: $codes, $sizes, $dl_times s min / median / max each, all done in $wall s."
 
   verdict_page="not measured (no report page)"
   if [ -n "$report_page_ms" ]; then
