@@ -21,10 +21,14 @@ run: build
 # Every crate's tests. The API-server tests (whatever uses compliance_testkit::apiserver)
 # need a kube-apiserver, and some a kube-controller-manager, built from Debian's sources:
 # several minutes the first time, then cached outside the repository. When they cannot be
-# built here, the tests that need them say SKIPPED and pass.
+# built here, the tests that need them say SKIPPED and pass. The browser tests (whatever uses
+# compliance_testkit::browser) need Debian's chromium and chromium-driver, installed here when
+# missing; without them those tests say SKIPPED and pass too.
 test:
 	@scripts/kube-apiserver.sh build || \
 	  echo "warning: kube-apiserver or kube-controller-manager could not be built; the tests that need them will be skipped" >&2
+	@scripts/chromium.sh ensure || \
+	  echo "warning: chromium and chromium-driver could not be installed; the browser tests will be skipped" >&2
 	$(CARGO) test --workspace
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server

@@ -215,15 +215,18 @@ pub async fn may_download(
     .await
 }
 
-/// `GET /compliance/reports/{id}/download?format=F[&format=G…]`.
+/// `GET /compliance/reports/{id}/download?format=F[&format=G…][&cluster=C]`.
 async fn download(
     State(server): State<Arc<Server>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (who, _, store) = reader(&server, &headers, None).await?;
-    let formats = params::formats(&Pairs::parse(raw.as_deref()))?;
+    let pairs = Pairs::parse(raw.as_deref());
+    // The pages link here with `cluster=` when they show another cluster than the
+    // default: a report of the same name and window has the same id in every cluster.
+    let (who, _, store) = reader(&server, &headers, pairs.one("cluster")?).await?;
+    let formats = params::formats(&pairs)?;
     let head = readable_head(&server, &who, &store, &id).await?;
     may_download(&server, &who, &head).await?;
     let downloads = download::resolve(&head, &formats)?;
@@ -274,3 +277,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod api_tests;

@@ -236,11 +236,11 @@ fn streamed(
             w.flush()
                 .map_err(|e| ApiError::Render(compliance_core::render::RenderError::Io(e)))
         });
-        if let Err(e) = result {
-            if !is_gone(&e) {
-                tracing::error!("download {} failed part way: {e}", "stream");
-                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
-            }
+        if let Err(e) = result
+            && !is_gone(&e)
+        {
+            tracing::error!("download {} failed part way: {e}", "stream");
+            let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {

@@ -7,7 +7,7 @@
 //! GlobalReportTypes, asked with TokenReviews and SubjectAccessReviews ([`auth`]).
 //!
 //! The house style holds here too: parsing a request ([`params`]), deciding who sees what
-//! ([`auth::decide`]), naming downloads ([`download`]) and shaping a page's data
+//! ([`auth::visible_reports`]), naming downloads ([`download`]) and shaping a page's data
 //! ([`pages::view`]) are pure functions; handlers only read the store and write out what
 //! those functions return. [`error::ApiError`] is the one policy from failures to status
 //! codes.

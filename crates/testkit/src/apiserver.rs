@@ -34,6 +34,9 @@
 //!   [`admin_token`](TestApiServer::admin_token) (user [`ADMIN_USER`], in `system:masters`),
 //!   [`user_token`](TestApiServer::user_token) (user [`PLAIN_USER`], no rights beyond what
 //!   RBAC gives every authenticated user, so good for checking 403s),
+//!   [`token_of(user)`](TestApiServer::token_of) (the token of any user of the token file:
+//!   the two above and the [`FIXED_USERS`], who start with no rights either and get them
+//!   from RBAC objects a test creates),
 //!   [`kubeconfig(token)`](TestApiServer::kubeconfig) (a kubeconfig file for kube-rs and
 //!   `kubectl --kubeconfig`), [`client(token)`](TestApiServer::client) (a `kube::Client`
 //!   built from that file, for the calling test's runtime) and
@@ -128,6 +131,31 @@ use std::time::{Duration, Instant};
 pub const ADMIN_USER: &str = "cis-admin";
 /// The user behind [`TestApiServer::user_token`], in no group but `system:authenticated`.
 pub const PLAIN_USER: &str = "reporter";
+
+/// More users of the token file, in no group but `system:authenticated` and granted
+/// nothing: tests bind them to ClusterRoles of their own. Their tokens are deterministic,
+/// `token-<user>` (see [`fixed_token`]), so a test can name one without a server; the
+/// server only listens on 127.0.0.1 and lives as long as the test process.
+///
+/// The names say what compliance-server's tests make of them, but any test may use them
+/// (each test binary has its own server): `reader-one` and `reader-all` (readers of one or
+/// every GlobalReport), `no-types` (reports but no report types), `no-list` (no `list`),
+/// `no-get` (`list` but no `get`), `impersonator` (allowed to impersonate),
+/// `compliance-server` (the server's own least-privileged identity).
+pub const FIXED_USERS: &[&str] = &[
+    "reader-one",
+    "reader-all",
+    "no-types",
+    "no-list",
+    "no-get",
+    "impersonator",
+    "compliance-server",
+];
+
+/// The token of one of the [`FIXED_USERS`].
+pub fn fixed_token(user: &str) -> String {
+    format!("token-{user}")
+}
 
 /// The Kubernetes version `scripts/kube-apiserver.sh` builds.
 pub const KUBERNETES_VERSION: &str = "v1.20.2";
@@ -226,6 +254,19 @@ impl TestApiServer {
         &self.user_token
     }
 
+    /// The bearer token of `user`: [`ADMIN_USER`], [`PLAIN_USER`] or one of the
+    /// [`FIXED_USERS`]. Panics for any other user: the token file has no other.
+    pub fn token_of(&self, user: &str) -> String {
+        match user {
+            ADMIN_USER => self.admin_token.clone(),
+            PLAIN_USER => self.user_token.clone(),
+            _ if FIXED_USERS.contains(&user) => fixed_token(user),
+            _ => panic!(
+                "no user {user:?} in the test apiserver's token file                  (there are {ADMIN_USER}, {PLAIN_USER} and {FIXED_USERS:?})"
+            ),
+        }
+    }
+
     /// The scratch directory: `etcd.log`, `apiserver.log`, certificates, kubeconfigs.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -240,6 +281,8 @@ impl TestApiServer {
             ADMIN_USER.to_owned()
         } else if token == self.user_token {
             PLAIN_USER.to_owned()
+        } else if let Some(user) = FIXED_USERS.iter().find(|u| fixed_token(u) == token) {
+            (*user).to_owned()
         } else {
             // Any other token (say, a service account's): named after a prefix of it.
             let prefix: String = token
@@ -521,14 +564,14 @@ fn start_in(
     let user_token = uuid::Uuid::new_v4().simple().to_string();
     // token,user,uid[,"group,..."]
     let tokens = dir.join("tokens.csv");
-    fs::write(
-        &tokens,
-        format!(
-            "{admin_token},{ADMIN_USER},{ADMIN_USER}-uid,\"system:masters\"\n\
-             {user_token},{PLAIN_USER},{PLAIN_USER}-uid\n"
-        ),
-    )
-    .map_err(|e| format!("write {}: {e}", tokens.display()))?;
+    let mut lines = format!(
+        "{admin_token},{ADMIN_USER},{ADMIN_USER}-uid,\"system:masters\"\n\
+         {user_token},{PLAIN_USER},{PLAIN_USER}-uid\n"
+    );
+    for user in FIXED_USERS {
+        lines.push_str(&format!("{},{user},{user}-uid\n", fixed_token(user)));
+    }
+    fs::write(&tokens, lines).map_err(|e| format!("write {}: {e}", tokens.display()))?;
 
     // The key service-account tokens are signed with (and checked against).
     let sa_key = dir.join("service-account.key");

@@ -5,9 +5,11 @@
 //! - [`reports`]: whole reports computed from the fixtures or a synthetic cluster;
 //! - [`synth`]: synthetic clusters of any size for benchmarks and scale tests;
 //! - [`apiserver`]: a real kube-apiserver (built from Debian's sources) for the tests that
-//!   need one.
+//!   need one;
+//! - [`browser`]: a real headless Chromium, driven through ChromeDriver, for the pages.
 
 pub mod apiserver;
+pub mod browser;
 pub mod fake_es;
 pub mod fixtures;
 pub mod process;

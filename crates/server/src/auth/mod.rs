@@ -8,7 +8,10 @@
 //! everything. [`Auth::Fixed`] is a table of tokens and grants, for tests and scripted
 //! demos that need RBAC's answers without an API server.
 
+pub mod cache;
+pub mod impersonate;
 pub mod k8s;
+pub mod review;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -242,4 +245,46 @@ pub fn forbidden(who: &Subject, access: &Access) -> ApiError {
         format!("{verb} {resource}.{GROUP} {name:?}")
     };
     ApiError::Forbidden(format!("user {:?} may not {what}", who.user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn authorization(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_whatever_the_schemes_case() {
+        assert_eq!(
+            bearer_token(&authorization(b"Bearer abc")).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&authorization(b"bearer  abc ")).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn an_authorization_header_that_is_not_a_bearer_token_is_unauthenticated() {
+        for bad in [
+            &b"Basic dXNlcjpwYXNz"[..],
+            b"Bearer",
+            b"Bearer   ",
+            b"abc",
+            b"Bearer \xff",
+        ] {
+            let e = bearer_token(&authorization(bad)).unwrap_err();
+            assert_eq!(e.status(), 401, "{bad:?}");
+        }
+    }
 }

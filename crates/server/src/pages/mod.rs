@@ -1,13 +1,856 @@
 //! The pages for people: server-rendered HTML over the same store and authorization as
 //! the JSON API.
+//!
+//! Every page works without JavaScript (the script only submits a filter when a choice
+//! changes) and loads nothing from elsewhere. Report text comes from the nodes, so it is
+//! untrusted: templates escape everything ([`minijinja`]'s HTML auto-escaping, never
+//! `|safe` on report data), and every response carries a CSP that forbids inline script
+//! and style, so even a missed escape could not run. The data of each page is shaped in
+//! [`view`]; the handlers here read the store and render.
 
+pub mod assets;
+mod print;
 pub mod view;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
-use crate::Server;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use compliance_core::model::{CisBenchmarkSummary, TestStatus};
+use compliance_core::time;
+use compliance_store::{ReportHead, Store, StoreError};
+
+use crate::auth::{Access, Subject};
+use crate::params::{self, Pairs};
+use crate::{ApiError, Server, api};
+use view::{Links, NodeFilter, NodeLine, Pager};
+
+/// The Content-Security-Policy of every page: only this server's stylesheet and script,
+/// no inline script or style, no framing, forms only to this server.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+                       img-src 'self' data:; form-action 'self'; base-uri 'none'; \
+                       frame-ancestors 'none'";
+
+/// Reports per page of the list when the query does not say.
+pub const REPORTS_PER_PAGE: u64 = 25;
 
 /// The pages and their assets.
 pub fn routes() -> axum::Router<Arc<Server>> {
     axum::Router::new()
+        .route("/", get(reports))
+        .route("/reports", get(reports))
+        .route("/reports/{id}", get(report))
+        .route("/reports/{id}/nodes/{node}", get(node))
+        .route("/reports/{id}/tests/{number}", get(test))
+        .route("/reports/{id}/print", get(print::print))
+        .route("/assets/{name}", get(assets::serve))
+}
+
+/// The templates, parsed once. Undefined variables are errors, so a template that
+/// names a field the view does not have fails its test rather than printing nothing.
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // minijinja's HTML escaping also writes `/` as `&#x2f;`, which makes every link
+        // unreadable in the source and gains nothing: `<`, `>`, `&` and both quotes are
+        // what can end a text or an attribute, and those are escaped here.
+        env.set_formatter(|out, state, value| {
+            if matches!(state.auto_escape(), AutoEscape::Html)
+                && !value.is_safe()
+                && let Some(text) = value.as_str()
+            {
+                return out
+                    .write_str(&view::escape_html(text))
+                    .map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        for (name, source) in [
+            ("base.html", include_str!("../../templates/base.html")),
+            ("macros.html", include_str!("../../templates/macros.html")),
+            ("reports.html", include_str!("../../templates/reports.html")),
+            ("report.html", include_str!("../../templates/report.html")),
+            ("node.html", include_str!("../../templates/node.html")),
+            ("test.html", include_str!("../../templates/test.html")),
+            ("error.html", include_str!("../../templates/error.html")),
+            (
+                "print_head.html",
+                include_str!("../../templates/print_head.html"),
+            ),
+            (
+                "print_nodes.html",
+                include_str!("../../templates/print_nodes.html"),
+            ),
+        ] {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name} does not parse: {e}"));
+        }
+        env
+    })
+}
+
+/// Renders template `name` over `ctx` (HTML-escaped: every template name ends `.html`).
+pub fn render(name: &str, ctx: &impl Serialize) -> Result<String, ApiError> {
+    templates()
+        .get_template(name)
+        .and_then(|t| t.render(Value::from(Serde(ctx))))
+        .map_err(|e| ApiError::Page(format!("{name}: {e:#}")))
+}
+
+/// What the layout around every page shows.
+#[derive(Debug, Serialize)]
+struct Layout {
+    title: String,
+    css: String,
+    js: String,
+    home: String,
+    /// The cluster shown.
+    cluster: String,
+    /// The selector's choices; empty when there is only one cluster.
+    clusters: Vec<Choice>,
+}
+
+#[derive(Debug, Serialize)]
+struct Choice {
+    name: String,
+    selected: bool,
+}
+
+/// A page: the layout and the page's own data.
+#[derive(Debug, Serialize)]
+struct Page<'a, T> {
+    layout: &'a Layout,
+    page: T,
+}
+
+/// The security headers of an HTML response, with `csp` as its policy.
+pub fn secure(mut response: Response, csp: &str) -> Response {
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Pages show what RBAC allowed this user: no shared cache may keep them.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An HTML page with every security header.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure(response, CSP)
+}
+
+/// A failed page request: the API's status policy, shown as an HTML page.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError(ApiError::from(e))
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    status: u16,
+    reason: &'static str,
+    message: String,
+    home: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), "{e}");
+        }
+        let layout = Layout {
+            title: format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+            css: assets::css_href(),
+            js: assets::js_href(),
+            home: "/reports".into(),
+            cluster: String::new(),
+            clusters: Vec::new(),
+        };
+        let view = ErrorView {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error"),
+            message: e.to_string(),
+            home: "/reports".into(),
+        };
+        let body = render(
+            "error.html",
+            &Page {
+                layout: &layout,
+                page: view,
+            },
+        )
+        .unwrap_or_else(|r| {
+            tracing::error!("{r}");
+            format!("{status}\n")
+        });
+        let mut response = html(status, body);
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"compliance\""),
+            );
+        }
+        response
+    }
+}
+
+/// Who asks, in which cluster, and how this request's pages link to each other.
+pub(crate) struct Reader {
+    pub who: Subject,
+    pub cluster: String,
+    pub store: Store,
+    pub links: Links,
+    layout_clusters: Vec<String>,
+}
+
+impl Reader {
+    /// Authenticates the request and picks its cluster (`x-cluster-id`, else `cluster=`).
+    pub async fn open(server: &Server, headers: &HeaderMap, p: &Pairs) -> Result<Reader, ApiError> {
+        let (who, cluster, store) = api::reader(server, headers, p.one("cluster")?).await?;
+        let links = Links {
+            cluster: (cluster != server.clusters.default_name()).then(|| cluster.clone()),
+        };
+        Ok(Reader {
+            who,
+            cluster,
+            store,
+            links,
+            layout_clusters: server.clusters.names(),
+        })
+    }
+
+    fn layout(&self, title: impl Into<String>) -> Layout {
+        let clusters = view::cluster_choices(&self.layout_clusters, &self.cluster)
+            .into_iter()
+            .map(|(name, selected)| Choice { name, selected })
+            .collect();
+        Layout {
+            title: title.into(),
+            css: assets::css_href(),
+            js: assets::js_href(),
+            home: self.links.reports(),
+            cluster: self.cluster.clone(),
+            clusters,
+        }
+    }
+
+    /// Renders `template` as the page titled `title`.
+    fn page(
+        &self,
+        title: &str,
+        template: &str,
+        page: impl Serialize,
+    ) -> Result<Response, PageError> {
+        let layout = self.layout(title);
+        let body = render(
+            template,
+            &Page {
+                layout: &layout,
+                page,
+            },
+        )?;
+        Ok(html(StatusCode::OK, body))
+    }
+}
+
+/// A report as a row of the list.
+#[derive(Debug, Serialize)]
+struct ReportRow {
+    id: String,
+    href: String,
+    name: String,
+    kind: String,
+    start: String,
+    end: String,
+    generated: String,
+    age: String,
+    nodes: u64,
+    high: u64,
+    med: u64,
+    low: u64,
+    downloads: Vec<DownloadLink>,
+    zip: Option<String>,
+    /// False when RBAC does not let this user download the report's type: the links
+    /// are left out rather than shown to fail.
+    may_download: bool,
+    print: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DownloadLink {
+    name: String,
+    description: String,
+    href: String,
+}
+
+fn downloads(links: &Links, head: &ReportHead) -> (Vec<DownloadLink>, Option<String>) {
+    let names: Vec<&str> = head
+        .report_type_spec
+        .download_templates
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let each = head
+        .report_type_spec
+        .download_templates
+        .iter()
+        .map(|t| DownloadLink {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            href: links.download(&head.id, &[&t.name]),
+        })
+        .collect();
+    let zip = (names.len() > 1).then(|| links.download(&head.id, &names));
+    (each, zip)
+}
+
+/// Whether `who` may download reports of type `kind` (`get globalreporttypes/<kind>`).
+async fn may_download(server: &Server, who: &Subject, kind: &str) -> Result<bool, ApiError> {
+    if server.auth.is_open() {
+        return Ok(true);
+    }
+    server
+        .auth
+        .allowed(who, &Access::GetReportType(kind.to_string()))
+        .await
+}
+
+impl ReportRow {
+    fn of(links: &Links, head: &ReportHead, now: DateTime<Utc>) -> ReportRow {
+        let (downloads, zip) = downloads(links, head);
+        ReportRow {
+            id: head.id.clone(),
+            href: links.report(&head.id),
+            name: head.report_name.clone(),
+            kind: head.report_type_name.clone(),
+            start: time::format(&head.start_time),
+            end: time::format(&head.end_time),
+            generated: time::format(&head.generation_time),
+            age: view::age(head.generation_time, now),
+            nodes: head.node_count,
+            high: head.summary.high_count,
+            med: head.summary.med_count,
+            low: head.summary.low_count,
+            downloads,
+            zip,
+            may_download: true,
+            print: links.print(&head.id, false),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ReportsView {
+    rows: Vec<ReportRow>,
+    headers: Vec<view::SortHeader>,
+    pages: view::PageLinks,
+    form: ReportsForm,
+    /// Whether any filter is set: an empty list then means "nothing matches", not "no
+    /// reports yet".
+    filtered: bool,
+    clear: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportsForm {
+    report_name: String,
+    report_type_name: String,
+    from_time: String,
+    to_time: String,
+    /// Kept as hidden fields so that filtering keeps the order and page size.
+    hidden: Vec<(String, String)>,
+}
+
+/// The list's parameters a link to another page or order keeps.
+const LIST_PARAMS: [&str; 6] = [
+    "reportName",
+    "reportTypeName",
+    "fromTime",
+    "toTime",
+    "maxItems",
+    "sortBy",
+];
+
+/// `GET /` and `GET /reports`: the reports, filtered, sorted and paged with the
+/// parameters of the JSON list (docs/spec.md §9).
+async fn reports(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let mut p = Pairs::parse(raw.as_deref());
+    for (k, v) in &mut p.0 {
+        if (k == "fromTime" || k == "toTime") && !v.is_empty() {
+            *v = view::form_time(v);
+        }
+    }
+    let r = Reader::open(&server, &headers, &p).await?;
+    let mut query = params::report_query(&p)?;
+    if p.one("maxItems")?.is_none() {
+        query.max_items = REPORTS_PER_PAGE;
+    }
+    let (query, page) = api::list_visible(&server, &r.who, &r.store, query).await?;
+    let now = Utc::now();
+    let kept: Vec<(&str, String)> =
+        p.0.iter()
+            .filter(|(k, v)| LIST_PARAMS.contains(&k.as_str()) && !v.is_empty())
+            .map(|(k, v)| {
+                let k = LIST_PARAMS.iter().find(|n| **n == k).copied().unwrap_or("");
+                (k, v.clone())
+            })
+            .collect();
+    let current = query
+        .sort
+        .first()
+        .map(|k| (k.field.key(), k.descending))
+        .unwrap_or(("endTime", true));
+    let pager = Pager::new(page.total, query.max_items, query.page);
+    let first = |name: &str| {
+        p.all(name)
+            .find(|v| !v.is_empty())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut allowed: BTreeMap<&str, bool> = BTreeMap::new();
+    for h in &page.reports {
+        if !allowed.contains_key(h.report_type_name.as_str()) {
+            let may = may_download(&server, &r.who, &h.report_type_name).await?;
+            allowed.insert(&h.report_type_name, may);
+        }
+    }
+    let rows = page
+        .reports
+        .iter()
+        .map(|h| {
+            let mut row = ReportRow::of(&r.links, h, now);
+            if allowed.get(h.report_type_name.as_str()) == Some(&false) {
+                row.downloads.clear();
+                row.zip = None;
+                row.may_download = false;
+            }
+            row
+        })
+        .collect();
+    let view = ReportsView {
+        rows,
+        headers: view::report_headers(&r.links, &kept, current),
+        pages: view::page_links(&r.links, "/reports", &kept, &pager),
+        form: ReportsForm {
+            report_name: first("reportName"),
+            report_type_name: first("reportTypeName"),
+            from_time: view::input_time(&first("fromTime")),
+            to_time: view::input_time(&first("toTime")),
+            hidden: kept
+                .iter()
+                .filter(|(k, _)| matches!(*k, "maxItems" | "sortBy"))
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain(
+                    r.links
+                        .cluster
+                        .iter()
+                        .map(|c| ("cluster".into(), c.clone())),
+                )
+                .collect(),
+        },
+        filtered: kept
+            .iter()
+            .any(|(k, _)| !matches!(*k, "maxItems" | "sortBy")),
+        clear: r.links.reports(),
+    };
+    r.page("Reports", "reports.html", view)
+}
+
+#[derive(Debug, Serialize)]
+struct Thresholds {
+    high: u32,
+    med: u32,
+    include_unscored: bool,
+    num_failed_tests: usize,
+    filters: Vec<FilterLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct FilterLine {
+    selection: String,
+    include: String,
+    exclude: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportSummary {
+    id: String,
+    href: String,
+    name: String,
+    kind: String,
+    start: String,
+    end: String,
+    generated: String,
+    age: String,
+    cluster: String,
+    nodes: u64,
+    high: u64,
+    med: u64,
+    low: u64,
+    bars: Vec<view::Bar>,
+    /// The effective `spec.cis`, or why the stored spec does not resolve.
+    thresholds: Option<Thresholds>,
+    thresholds_error: String,
+    downloads: Vec<DownloadLink>,
+    zip: Option<String>,
+    /// See [`ReportRow::may_download`].
+    may_download: bool,
+    print: String,
+    print_all: String,
+}
+
+impl ReportSummary {
+    fn of(links: &Links, head: &ReportHead, now: DateTime<Utc>) -> ReportSummary {
+        let (downloads, zip) = downloads(links, head);
+        let CisBenchmarkSummary {
+            high_count,
+            med_count,
+            low_count,
+            ..
+        } = head.summary;
+        let (thresholds, thresholds_error) = match head.report_spec.cis_params() {
+            Ok(c) => (
+                Some(Thresholds {
+                    high: c.high_threshold,
+                    med: c.med_threshold,
+                    include_unscored: c.include_unscored_tests,
+                    num_failed_tests: c.num_failed_tests,
+                    filters: c
+                        .results_filters
+                        .iter()
+                        .map(|f| FilterLine {
+                            selection: f
+                                .benchmark_selection
+                                .as_ref()
+                                .and_then(|s| s.kubernetes_version.clone())
+                                .map(|v| format!("Kubernetes {v}"))
+                                .unwrap_or_else(|| "every node".into()),
+                            include: f.include.join(", "),
+                            exclude: f.exclude.join(", "),
+                        })
+                        .collect(),
+                }),
+                String::new(),
+            ),
+            Err(e) => (None, e.to_string()),
+        };
+        ReportSummary {
+            id: head.id.clone(),
+            href: links.report(&head.id),
+            name: head.report_name.clone(),
+            kind: head.report_type_name.clone(),
+            start: time::format(&head.start_time),
+            end: time::format(&head.end_time),
+            generated: time::format(&head.generation_time),
+            age: view::age(head.generation_time, now),
+            cluster: head.cluster.clone(),
+            nodes: head.node_count,
+            high: high_count,
+            med: med_count,
+            low: low_count,
+            bars: view::rating_bars(high_count, med_count, low_count),
+            thresholds,
+            thresholds_error,
+            downloads,
+            zip,
+            may_download: true,
+            print: links.print(&head.id, false),
+            print_all: links.print(&head.id, true),
+        }
+    }
+}
+
+/// The top failed tests of a report, as links: from the stored uiSummary, or counted
+/// from the test matrix when the report has none.
+async fn top_failed(
+    server: &Server,
+    r: &Reader,
+    head: &ReportHead,
+) -> Result<Vec<view::TopFailed>, ApiError> {
+    let listed = match view::top_failed_from_ui_summary(&head.ui_summary) {
+        Some(t) => t,
+        None => {
+            let limit = head
+                .report_spec
+                .cis_params()
+                .map(|c| c.num_failed_tests)
+                .unwrap_or(5);
+            let m = server.indexes.matrix(&r.cluster, &r.store, head).await?;
+            view::top_failed_from_matrix(&m, limit)
+        }
+    };
+    Ok(listed
+        .into_iter()
+        .map(|(number, description, failed)| view::TopFailed {
+            href: r.links.test(&head.id, &number),
+            number,
+            description,
+            failed,
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize)]
+struct ReportView {
+    report: ReportSummary,
+    top_failed: Vec<view::TopFailed>,
+    nodes: Vec<NodeLine>,
+    headers: Vec<view::SortHeader>,
+    pages: view::PageLinks,
+    filter: NodeFilterForm,
+    /// Nodes in the whole report (the filter may show fewer).
+    all_nodes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeFilterForm {
+    action: String,
+    q: String,
+    statuses: Vec<Choice>,
+    hidden: Vec<(String, String)>,
+    clear: String,
+}
+
+/// `GET /reports/{id}`: the summary, top failed tests and the node table.
+async fn report(
+    State(server): State<Arc<Server>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let p = Pairs::parse(raw.as_deref());
+    let r = Reader::open(&server, &headers, &p).await?;
+    let filter = NodeFilter::parse(&p)?;
+    let head = api::readable_head(&server, &r.who, &r.store, &id).await?;
+    let rows = server.indexes.rows(&r.cluster, &r.store, &head).await?;
+    let (shown, pager) = filter.select(&rows, view::NODES_PER_PAGE);
+    let path = format!("/reports/{}", view::segment(&head.id));
+    let params = filter.params();
+    let mut hidden: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| matches!(*k, "sort" | "dir"))
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    if let Some(c) = &r.links.cluster {
+        hidden.push(("cluster".into(), c.clone()));
+    }
+    let mut summary = ReportSummary::of(&r.links, &head, Utc::now());
+    if !may_download(&server, &r.who, &head.report_type_name).await? {
+        summary.downloads.clear();
+        summary.zip = None;
+        summary.may_download = false;
+    }
+    let view = ReportView {
+        report: summary,
+        top_failed: top_failed(&server, &r, &head).await?,
+        nodes: shown
+            .iter()
+            .map(|row| NodeLine::of(&r.links, &head.id, row))
+            .collect(),
+        headers: view::node_headers(&r.links, &path, &filter),
+        pages: view::page_links(&r.links, &path, &params, &pager),
+        filter: NodeFilterForm {
+            action: path.clone(),
+            q: filter.name.clone(),
+            statuses: ["HIGH", "MED", "LOW"]
+                .into_iter()
+                .map(|s| Choice {
+                    name: s.to_string(),
+                    selected: filter.statuses.iter().any(|f| f.as_str() == s),
+                })
+                .collect(),
+            hidden,
+            clear: r.links.report(&head.id),
+        },
+        all_nodes: rows.len() as u64,
+    };
+    r.page(&head.report_name, "report.html", view)
+}
+
+#[derive(Debug, Serialize)]
+struct NodeView {
+    report: ReportSummary,
+    node: NodeLine,
+    sections: Vec<view::SectionLine>,
+    groups: Vec<view::StatusGroup>,
+}
+
+/// `GET /reports/{id}/nodes/{node}`: one node's results, FAIL first.
+async fn node(
+    State(server): State<Arc<Server>>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let p = Pairs::parse(raw.as_deref());
+    let r = Reader::open(&server, &headers, &p).await?;
+    let head = api::readable_head(&server, &r.who, &r.store, &id).await?;
+    let rows = server.indexes.rows(&r.cluster, &r.store, &head).await?;
+    let no_node = || ApiError::NotFound(format!("report {id:?} has no node {name:?}"));
+    let row = view::find_node(&rows, &name)
+        .map(|i| &rows[i])
+        .ok_or_else(no_node)?;
+    let node = r
+        .store
+        .report_nodes(&head.id, row.position, 1)
+        .await?
+        .and_then(|mut v| v.pop())
+        .filter(|n| n.node_name == name)
+        .ok_or_else(no_node)?;
+    let view = NodeView {
+        report: ReportSummary::of(&r.links, &head, Utc::now()),
+        node: NodeLine::of(&r.links, &head.id, row),
+        sections: view::sections(&node),
+        groups: view::status_groups(&r.links, &head.id, &node, |_| true),
+    };
+    r.page(&format!("{name} — {}", head.report_name), "node.html", view)
+}
+
+#[derive(Debug, Serialize)]
+struct Tab {
+    key: &'static str,
+    label: &'static str,
+    count: u64,
+    href: String,
+    current: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TestView {
+    report: ReportSummary,
+    number: String,
+    section: String,
+    section_desc: String,
+    desc: String,
+    info: String,
+    scored: bool,
+    tabs: Vec<Tab>,
+    show: &'static str,
+    show_label: &'static str,
+    nodes: Vec<NodeLine>,
+    pages: view::PageLinks,
+}
+
+/// `GET /reports/{id}/tests/{number}?show=fail|warn|info|pass|other|missing`: which
+/// nodes fail, pass or do not report one test.
+async fn test(
+    State(server): State<Arc<Server>>,
+    Path((id, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let p = Pairs::parse(raw.as_deref());
+    let r = Reader::open(&server, &headers, &p).await?;
+    let show = view::parse_cell(p.one("show")?)?;
+    let page = p.number("page", 0, u64::MAX)?;
+    let head = api::readable_head(&server, &r.who, &r.store, &id).await?;
+    let rows = server.indexes.rows(&r.cluster, &r.store, &head).await?;
+    let matrix = server.indexes.matrix(&r.cluster, &r.store, &head).await?;
+    let i = matrix.find(&number).ok_or_else(|| {
+        ApiError::NotFound(format!("no node of report {id:?} reports test {number:?}"))
+    })?;
+    let entry = &matrix.tests[i];
+    let cells = &matrix.cells[i];
+    let path = format!(
+        "/reports/{}/tests/{}",
+        view::segment(&head.id),
+        view::segment(&number)
+    );
+    let label = |c: crate::index::Cell| match c {
+        crate::index::Cell::Missing => "Not reported",
+        crate::index::Cell::Other => "Other",
+        c => c.as_str(),
+    };
+    let tabs = view::cell_counts(cells)
+        .into_iter()
+        .map(|(c, count)| Tab {
+            key: view::cell_key(c),
+            label: label(c),
+            count,
+            href: r
+                .links
+                .href(&path, &[("show", view::cell_key(c).to_string())]),
+            current: c == show,
+        })
+        .collect();
+    let positions = view::nodes_in(cells, show);
+    let pager = Pager::new(positions.len() as u64, view::NAMES_PER_PAGE as u64, page);
+    let nodes = pager
+        .slice(&positions)
+        .iter()
+        .filter_map(|p| rows.get(*p))
+        .map(|row| NodeLine::of(&r.links, &head.id, row))
+        .collect();
+    let view = TestView {
+        report: ReportSummary::of(&r.links, &head, Utc::now()),
+        number: entry.number.clone(),
+        section: entry.section.clone(),
+        section_desc: entry.section_desc.clone(),
+        desc: entry.desc.clone(),
+        info: entry.info.clone(),
+        scored: entry.scored,
+        tabs,
+        show: view::cell_key(show),
+        show_label: label(show),
+        nodes,
+        pages: view::page_links(
+            &r.links,
+            &path,
+            &[("show", view::cell_key(show).to_string())],
+            &pager,
+        ),
+    };
+    r.page(
+        &format!("{number} — {}", head.report_name),
+        "test.html",
+        view,
+    )
+}
+
+/// Whether a test status is one the printable report shows by default.
+fn is_fail(s: &TestStatus) -> bool {
+    *s == TestStatus::Fail
 }

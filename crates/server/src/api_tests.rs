@@ -1,0 +1,709 @@
+//! The JSON API end to end through the router, on SQLite and the fake Elasticsearch:
+//! every parameter of docs/spec.md §9, bad ones included, the answers' shape, downloads
+//! byte for byte, and the authorization rules with a fixed policy.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use compliance_core::model::ReportDocument;
+use compliance_core::render::{Download, write_download};
+use compliance_store::{ElasticConfig, ElasticStore, OpenMode, SqliteStore, Store};
+use compliance_testkit::fake_es::FakeEs;
+use compliance_testkit::fixtures::t;
+use compliance_testkit::reports::fixture_report;
+
+use crate::auth::{Access, Auth, FixedPolicy};
+use crate::clusters::Clusters;
+use crate::{Server, router};
+
+/// Keeps the backing store alive for a test.
+enum Backing {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Es(#[allow(dead_code)] FakeEs),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Sqlite,
+    Es,
+}
+
+/// Reports of three GlobalReports and two types over several days, ids predictable.
+fn reports() -> Vec<ReportDocument> {
+    let mut out = Vec::new();
+    for (i, (name, kind, end)) in [
+        ("daily-cis-results", "cis-benchmark", "2026-11-23T00:00:00Z"),
+        ("daily-cis-results", "cis-benchmark", "2026-11-24T00:00:00Z"),
+        ("daily-cis-results", "cis-benchmark", "2026-11-25T00:00:00Z"),
+        ("weekly-cis", "cis-weekly", "2026-11-22T00:00:00Z"),
+        ("prod-nodes", "cis-benchmark", "2026-11-24T12:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = fixture_report(t(end));
+        r.report_name = name.into();
+        r.report_type_name = kind.into();
+        r.id = format!("{name}_{kind}_{i}");
+        if name == "weekly-cis" {
+            r.start_time = t("2026-11-15T00:00:00Z");
+        }
+        r.generation_time = r.end_time + chrono::Duration::minutes(i as i64);
+        out.push(r);
+    }
+    out
+}
+
+async fn store_of(kind: Kind, suffix: &str) -> (Store, Backing) {
+    match kind {
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let s = SqliteStore::open(dir.path().join("c.db"), OpenMode::Create).unwrap();
+            (s.into(), Backing::Sqlite(dir))
+        }
+        Kind::Es => {
+            let es = FakeEs::start();
+            let mut config = ElasticConfig::new(url::Url::parse(&es.url()).unwrap());
+            config.index_suffix = suffix.into();
+            let s = ElasticStore::connect(&config).unwrap();
+            (s.into(), Backing::Es(es))
+        }
+    }
+}
+
+struct Env {
+    router: axum::Router,
+    reports: Vec<ReportDocument>,
+    _backing: Backing,
+}
+
+async fn env(kind: Kind, auth: Auth) -> Env {
+    let (store, backing) = store_of(kind, "cluster").await;
+    let reports = reports();
+    for r in &reports {
+        store.put_report(r).await.unwrap();
+    }
+    let server = Server::new(Clusters::single("cluster", store), auth);
+    Env {
+        router: router(Arc::new(server)),
+        reports,
+        _backing: backing,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn get_with(router: &axum::Router, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = Request::get(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(router: &axum::Router, path: &str) -> Answer {
+    get_with(router, path, &[]).await
+}
+
+fn ids(answer: &Answer) -> Vec<String> {
+    answer.json()["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const BOTH: [Kind; 2] = [Kind::Sqlite, Kind::Es];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_answers_without_authentication() {
+    let e = env(Kind::Sqlite, Auth::Fixed(FixedPolicy::default())).await;
+    let a = get(&e.router, "/compliance/version").await;
+    assert_eq!(a.status, 200);
+    let v = a.json();
+    for key in ["version", "buildDate", "gitTagRef", "gitCommit"] {
+        assert!(v[key].is_string(), "{key} in {v}");
+    }
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_items_have_the_shape_of_spec_9() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let a = get(&e.router, "/compliance/reports?reportName=weekly-cis").await;
+        assert_eq!(a.status, 200, "{kind:?}: {}", a.text());
+        assert_eq!(a.headers[header::CONTENT_TYPE], "application/json");
+        let v = a.json();
+        assert_eq!(v["page"], 0);
+        assert_eq!(v["count"], 1);
+        let item = &v["reports"][0];
+        let r = &e.reports[3];
+        assert_eq!(item["id"], r.id.as_str());
+        assert_eq!(item["name"], "weekly-cis");
+        assert_eq!(item["type"], "cis-weekly");
+        assert_eq!(item["startTime"], "2026-11-15T00:00:00Z");
+        assert_eq!(item["endTime"], "2026-11-22T00:00:00Z");
+        assert_eq!(item["generationTime"], "2026-11-22T00:03:00Z");
+        assert_eq!(
+            item["uiSummary"],
+            serde_json::from_str::<Value>(&r.ui_summary).unwrap(),
+            "uiSummary is the stored JSON, parsed"
+        );
+        assert_eq!(
+            item["downloadUrl"],
+            format!("/compliance/reports/{}/download", r.id)
+        );
+        let formats: Vec<&str> = item["downloadFormats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                "total-summary.csv",
+                "node-summary.csv",
+                "failed-tests.csv",
+                "all-tests.csv"
+            ]
+        );
+        assert!(item["downloadFormats"][0]["description"].is_string());
+        let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 9, "{keys:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_by_name_type_and_time() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let q = |s: &'static str| {
+            let router = e.router.clone();
+            async move { get(&router, s).await }
+        };
+        let a = q("/compliance/reports?reportName=weekly-cis&reportName=prod-nodes").await;
+        assert_eq!(
+            ids(&a),
+            ["prod-nodes_cis-benchmark_4", "weekly-cis_cis-weekly_3"],
+            "{kind:?}"
+        );
+        let a = q("/compliance/reports?reportTypeName=cis-weekly").await;
+        assert_eq!(ids(&a), ["weekly-cis_cis-weekly_3"]);
+        // A report matches when its start or its end lies in the range (both ends
+        // inclusive), not when its window merely spans the range: the day of
+        // 24T00-25T00 is not listed.
+        let a = q("/compliance/reports?fromTime=2026-11-24T06:00:00Z&toTime=2026-11-24T12:00:00Z")
+            .await;
+        assert_eq!(ids(&a), ["prod-nodes_cis-benchmark_4"]);
+        let a = q("/compliance/reports?fromTime=2026-11-24T12:00:00Z&toTime=2026-11-25T00:00:00Z")
+            .await;
+        assert_eq!(
+            ids(&a),
+            [
+                "daily-cis-results_cis-benchmark_2",
+                "prod-nodes_cis-benchmark_4"
+            ]
+        );
+        let a = q("/compliance/reports?toTime=2026-11-16T00:00:00Z").await;
+        assert_eq!(ids(&a), ["weekly-cis_cis-weekly_3"]);
+        assert_eq!(a.json()["count"], 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_and_counts_every_match() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let mut seen = Vec::new();
+        for page in 0..3 {
+            let a = get(
+                &e.router,
+                &format!("/compliance/reports?maxItems=2&page={page}&sortBy=endTime/ascending"),
+            )
+            .await;
+            assert_eq!(a.json()["count"], 5, "{kind:?}");
+            assert_eq!(a.json()["page"], page);
+            seen.extend(ids(&a));
+        }
+        assert_eq!(
+            seen,
+            [
+                "weekly-cis_cis-weekly_3",
+                "daily-cis-results_cis-benchmark_0",
+                "daily-cis-results_cis-benchmark_1",
+                "prod-nodes_cis-benchmark_4",
+                "daily-cis-results_cis-benchmark_2",
+            ]
+        );
+        let none = get(&e.router, "/compliance/reports?maxItems=0").await;
+        assert_eq!(
+            (ids(&none).len(), none.json()["count"].clone()),
+            (0, Value::from(5))
+        );
+        let beyond = get(&e.router, "/compliance/reports?page=9").await;
+        assert_eq!(
+            (ids(&beyond).len(), beyond.json()["count"].clone()),
+            (0, Value::from(5))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_sorts_by_every_field_both_ways_descending_by_default() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let default = ids(&get(&e.router, "/compliance/reports").await);
+        assert_eq!(
+            default[0], "daily-cis-results_cis-benchmark_2",
+            "newest window first"
+        );
+        for field in [
+            "reportName",
+            "reportTypeName",
+            "generationTime",
+            "startTime",
+            "endTime",
+        ] {
+            let desc = ids(&get(&e.router, &format!("/compliance/reports?sortBy={field}")).await);
+            let explicit = ids(&get(
+                &e.router,
+                &format!("/compliance/reports?sortBy={field}/descending"),
+            )
+            .await);
+            assert_eq!(desc, explicit, "{kind:?} {field}");
+            let asc = ids(&get(
+                &e.router,
+                &format!("/compliance/reports?sortBy={field}/ascending"),
+            )
+            .await);
+            let key = |id: &String| {
+                let r = e.reports.iter().find(|r| &r.id == id).unwrap();
+                match field {
+                    "reportName" => r.report_name.clone(),
+                    "reportTypeName" => r.report_type_name.clone(),
+                    "generationTime" => r.generation_time.to_rfc3339(),
+                    "startTime" => r.start_time.to_rfc3339(),
+                    _ => r.end_time.to_rfc3339(),
+                }
+            };
+            let asc_keys: Vec<String> = asc.iter().map(key).collect();
+            let mut sorted = asc_keys.clone();
+            sorted.sort();
+            assert_eq!(asc_keys, sorted, "{kind:?} {field} ascending");
+            let desc_keys: Vec<String> = desc.iter().map(key).collect();
+            sorted.reverse();
+            assert_eq!(desc_keys, sorted, "{kind:?} {field} descending");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_parameter_is_a_400_naming_it() {
+    let e = env(Kind::Sqlite, Auth::Open).await;
+    for (query, name) in [
+        ("page=x", "page"),
+        ("maxItems=-3", "maxItems"),
+        ("maxItems=99999", "maxItems"),
+        ("fromTime=monday", "fromTime"),
+        ("toTime=2026-11-24", "toTime"),
+        ("sortBy=colour", "sortBy"),
+        ("sortBy=endTime/sideways", "sortBy"),
+    ] {
+        let a = get(&e.router, &format!("/compliance/reports?{query}")).await;
+        assert_eq!(a.status, 400, "{query}");
+        assert!(
+            a.text().starts_with(&format!("invalid {name} ")),
+            "{query}: {}",
+            a.text()
+        );
+    }
+    let id = &e.reports[0].id;
+    for (query, starts) in [
+        ("", "invalid format \"\""),
+        ("format=report.pdf", "invalid format \"report.pdf\""),
+        (
+            "format=node-summary.csv&format=nope",
+            "invalid format \"nope\"",
+        ),
+    ] {
+        let a = get(
+            &e.router,
+            &format!("/compliance/reports/{id}/download?{query}"),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{query}");
+        assert!(a.text().starts_with(starts), "{query}: {}", a.text());
+    }
+    let a = get(
+        &e.router,
+        "/compliance/reports/no-such-id/download?format=all-tests.csv",
+    )
+    .await;
+    assert_eq!(a.status, 404);
+    assert!(a.text().contains("no-such-id"));
+}
+
+fn rendered(r: &ReportDocument, d: Download) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_download(d, r, &mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_format_downloads_the_file_exactly_as_rendered() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let r = &e.reports[2];
+        for d in Download::all() {
+            let a = get(
+                &e.router,
+                &format!(
+                    "/compliance/reports/{}/download?format={}",
+                    r.id,
+                    d.file_name()
+                ),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{kind:?} {d}: {}", a.text());
+            assert_eq!(
+                a.headers[header::CONTENT_DISPOSITION],
+                format!(
+                    "attachment; filename=\"cis-benchmark_daily-cis-results_20261124000000-20261125000000-{}\"",
+                    d.file_name()
+                )
+            );
+            let expected_type = if d.file_name().ends_with(".csv") {
+                "text/csv; charset=utf-8"
+            } else {
+                "application/json"
+            };
+            assert_eq!(a.headers[header::CONTENT_TYPE], expected_type);
+            assert_eq!(
+                a.text(),
+                String::from_utf8(rendered(r, *d)).unwrap(),
+                "{kind:?} {d}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_formats_download_as_one_zip() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let r = &e.reports[1];
+        let a = get(
+            &e.router,
+            &format!(
+                "/compliance/reports/{}/download?format=failed-tests.csv&format=total-summary.csv&format=failed-tests.csv",
+                r.id
+            ),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.headers[header::CONTENT_TYPE], "application/zip");
+        assert_eq!(
+            a.headers[header::CONTENT_DISPOSITION],
+            "attachment; filename=\"cis-benchmark_daily-cis-results_20261123000000-20261124000000.zip\""
+        );
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(a.body)).unwrap();
+        let names: Vec<String> = (0..zip.len())
+            .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cis-benchmark_daily-cis-results_20261123000000-20261124000000-failed-tests.csv",
+                "cis-benchmark_daily-cis-results_20261123000000-20261124000000-total-summary.csv"
+            ]
+        );
+        for (i, d) in [Download::FailedTests, Download::TotalSummary]
+            .into_iter()
+            .enumerate()
+        {
+            let mut content = Vec::new();
+            zip.by_index(i).unwrap().read_to_end(&mut content).unwrap();
+            assert_eq!(content, rendered(r, d), "{kind:?} {d}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_report_streams_every_node() {
+    let (store, _b) = store_of(Kind::Sqlite, "cluster").await;
+    let r = compliance_testkit::reports::synthetic_report(777, t("2026-11-25T00:00:00Z"), 3);
+    store.put_report(&r).await.unwrap();
+    let router = router(Arc::new(Server::new(
+        Clusters::single("cluster", store),
+        Auth::Open,
+    )));
+    for d in [Download::AllTests, Download::NodeSummary] {
+        let a = get(
+            &router,
+            &format!(
+                "/compliance/reports/{}/download?format={}",
+                r.id,
+                d.file_name()
+            ),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        if d == Download::AllTests {
+            assert!(
+                a.body.len() > 10 * crate::download::CHUNK,
+                "spans many chunks"
+            );
+        }
+        assert_eq!(a.body, rendered(&r, d), "{d}");
+    }
+}
+
+fn policy() -> FixedPolicy {
+    FixedPolicy::default()
+        .user(
+            "t-all",
+            "all",
+            [
+                Access::ListReports,
+                Access::GetAllReports,
+                Access::GetReportType("cis-benchmark".into()),
+            ],
+        )
+        .user(
+            "t-one",
+            "one",
+            [Access::ListReports, Access::GetReport("prod-nodes".into())],
+        )
+        .user("t-listonly", "listonly", [Access::ListReports])
+        .user("t-nolist", "nolist", [Access::GetAllReports])
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_the_answer_is_401() {
+    let e = env(Kind::Sqlite, Auth::Fixed(policy())).await;
+    let id = e.reports[0].id.clone();
+    for path in [
+        "/compliance/reports".to_string(),
+        format!("/compliance/reports/{id}/download?format=all-tests.csv"),
+    ] {
+        let a = get(&e.router, &path).await;
+        assert_eq!(a.status, 401, "{path}");
+        assert_eq!(
+            a.headers[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"compliance\""
+        );
+        for auth in ["Bearer wrong", "Basic dXNlcjpwYXNz", "Bearer "] {
+            let a = get_with(&e.router, &path, &[("authorization", auth)]).await;
+            assert_eq!(a.status, 401, "{path} {auth}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_see_only_the_reports_rbac_lets_them_get() {
+    let e = env(Kind::Sqlite, Auth::Fixed(policy())).await;
+    let list = |token: &'static str| {
+        let router = e.router.clone();
+        async move {
+            get_with(
+                &router,
+                "/compliance/reports",
+                &[("authorization", &bearer(token))],
+            )
+            .await
+        }
+    };
+    let all = list("t-all").await;
+    assert_eq!(all.json()["count"], 5);
+    let one = list("t-one").await;
+    assert_eq!(ids(&one), ["prod-nodes_cis-benchmark_4"]);
+    assert_eq!(one.json()["count"], 1);
+    // Asking for more than one may see narrows to what one may see.
+    let a = get_with(
+        &e.router,
+        "/compliance/reports?reportName=weekly-cis&reportName=prod-nodes",
+        &[("authorization", &bearer("t-one"))],
+    )
+    .await;
+    assert_eq!(ids(&a), ["prod-nodes_cis-benchmark_4"]);
+    let a = get_with(
+        &e.router,
+        "/compliance/reports?reportName=weekly-cis",
+        &[("authorization", &bearer("t-one"))],
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["count"].clone()),
+        (StatusCode::OK, Value::from(0))
+    );
+    let none = list("t-listonly").await;
+    assert_eq!(none.status, 200);
+    assert_eq!(
+        (ids(&none).len(), none.json()["count"].clone()),
+        (0, Value::from(0))
+    );
+    let refused = list("t-nolist").await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused
+            .text()
+            .contains("list globalreports.projectcalico.org"),
+        "{}",
+        refused.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_need_get_on_the_report_and_its_type() {
+    let e = env(Kind::Sqlite, Auth::Fixed(policy())).await;
+    let dl = |token: &'static str, id: String| {
+        let router = e.router.clone();
+        async move {
+            get_with(
+                &router,
+                &format!("/compliance/reports/{id}/download?format=node-summary.csv"),
+                &[("authorization", &bearer(token))],
+            )
+            .await
+        }
+    };
+    let prod = e.reports[4].id.clone();
+    let weekly = e.reports[3].id.clone();
+    assert_eq!(dl("t-all", prod.clone()).await.status, 200);
+    // `all` may get every GlobalReport but only the cis-benchmark type.
+    let a = dl("t-all", weekly.clone()).await;
+    assert_eq!(a.status, 403);
+    assert!(
+        a.text()
+            .contains("get globalreporttypes.projectcalico.org \"cis-weekly\""),
+        "{}",
+        a.text()
+    );
+    // `one` may see prod-nodes but no type: no downloads.
+    let a = dl("t-one", prod).await;
+    assert_eq!(a.status, 403);
+    assert!(a.text().contains("globalreporttypes"));
+    let a = dl("t-one", weekly).await;
+    assert_eq!(a.status, 403);
+    assert!(
+        a.text()
+            .contains("get globalreports.projectcalico.org \"weekly-cis\""),
+        "{}",
+        a.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_header_chooses_the_elasticsearch_indices() {
+    let es = FakeEs::start();
+    let url = url::Url::parse(&es.url()).unwrap();
+    let mut managed = ElasticConfig::new(url.clone());
+    managed.index_suffix = "managed-1".into();
+    let managed_store: Store = ElasticStore::connect(&managed).unwrap().into();
+    let mut r = fixture_report(t("2026-11-25T00:00:00Z"));
+    r.report_name = "managed-daily".into();
+    r.id = "managed-daily_cis-benchmark_x".into();
+    managed_store.put_report(&r).await.unwrap();
+    let home: Store = ElasticStore::connect(&ElasticConfig::new(url.clone()))
+        .unwrap()
+        .into();
+    home.put_report(&fixture_report(t("2026-11-25T00:00:00Z")))
+        .await
+        .unwrap();
+    let server = Server::new(
+        Clusters::elastic(ElasticConfig::new(url), vec![]),
+        Auth::Open,
+    );
+    let router = router(Arc::new(server));
+    let a = get(&router, "/compliance/reports").await;
+    assert_eq!(a.json()["reports"][0]["name"], "daily-cis-results");
+    assert_eq!(a.json()["count"], 1);
+    let a = get_with(
+        &router,
+        "/compliance/reports",
+        &[("x-cluster-id", "managed-1")],
+    )
+    .await;
+    assert_eq!(ids(&a), ["managed-daily_cis-benchmark_x"]);
+    let a = get_with(
+        &router,
+        "/compliance/reports/managed-daily_cis-benchmark_x/download?format=total-summary.csv",
+        &[("x-cluster-id", "managed-1")],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let a = get_with(
+        &router,
+        "/compliance/reports",
+        &[("x-cluster-id", "Bad/Id")],
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(a.text().starts_with("invalid x-cluster-id"), "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sqlite_store_has_one_cluster() {
+    let e = env(Kind::Sqlite, Auth::Open).await;
+    let a = get_with(
+        &e.router,
+        "/compliance/reports",
+        &[("x-cluster-id", "cluster")],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let a = get_with(
+        &e.router,
+        "/compliance/reports",
+        &[("x-cluster-id", "managed-1")],
+    )
+    .await;
+    assert_eq!(a.status, 404);
+    assert!(a.text().contains("managed-1"));
+}
