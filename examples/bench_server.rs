@@ -56,7 +56,8 @@ const CLUSTER: &str = "cluster";
 /// GlobalReports among which the small reports are shared, each with this many windows.
 const SMALL_REPORT_NAMES: usize = 25;
 
-const USAGE: &str = "usage: bench_server --store sqlite|fake-es [--nodes N] [--reports N] [--port P]";
+const USAGE: &str =
+    "usage: bench_server --store sqlite|fake-es [--nodes N] [--reports N] [--port P]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -104,7 +105,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<(Mode, u
     let mut port = 0;
     let mut serve = None;
     while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value; {USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{flag} needs a value; {USAGE}"))
+        };
         match flag.as_str() {
             "--store" => {
                 backend = Some(match value()?.as_str() {
@@ -172,7 +176,11 @@ fn prepare(backend: Backend, nodes: usize, reports: usize, port: u16) -> anyhow:
             let store = SqliteStore::open(&path, OpenMode::Create)?;
             put_all(&BlockingStore::new(store.into())?, data)?;
             let size = std::fs::metadata(&path)?.len();
-            eprintln!("SQLite database {} ({:.0} MB)", path.display(), size as f64 / 1e6);
+            eprintln!(
+                "SQLite database {} ({:.0} MB)",
+                path.display(),
+                size as f64 / 1e6
+            );
             (
                 vec!["--serve-sqlite".to_string(), path.display().to_string()],
                 None,
@@ -223,7 +231,10 @@ fn prepare(backend: Backend, nodes: usize, reports: usize, port: u16) -> anyhow:
 /// The large report and the small ones, computed by the real report rules.
 fn generate(nodes: usize, reports: usize, end: DateTime<Utc>) -> anyhow::Result<Generated> {
     let large = synthetic_report(nodes, end, 42);
-    ensure!(large.cis_benchmark.len() == nodes, "the synthetic report lost nodes");
+    ensure!(
+        large.cis_benchmark.len() == nodes,
+        "the synthetic report lost nodes"
+    );
 
     let report_type = cis_benchmark_type();
     let fixtures = fixture_documents(end);
@@ -237,7 +248,10 @@ fn generate(nodes: usize, reports: usize, end: DateTime<Utc>) -> anyhow::Result<
             _ => (chrono::Duration::weeks(1), "0 0 * * 0", "weekly"),
         };
         let mut report: GlobalReport = daily_report();
-        report.metadata.name = format!("{kind}-cis-{}-{k:02}", ["prod", "staging", "dev", "edge"][k % 4]);
+        report.metadata.name = format!(
+            "{kind}-cis-{}-{k:02}",
+            ["prod", "staging", "dev", "edge"][k % 4]
+        );
         report.spec.schedule = Some(schedule.to_string());
         if let Some(cis) = report.spec.cis.as_mut() {
             cis.high_threshold = Some(100 - (k as i64 % 5) * 5);
@@ -291,7 +305,9 @@ fn sample_node_and_test(report: &ReportDocument) -> anyhow::Result<(String, Stri
 fn put_all(store: &BlockingStore, data: Generated) -> anyhow::Result<()> {
     let Generated { large, small } = data;
     let started = Instant::now();
-    store.put_report(&large).context("storing the large report")?;
+    store
+        .put_report(&large)
+        .context("storing the large report")?;
     eprintln!(
         "stored the {}-node report in {:.1} s",
         large.cis_benchmark.len(),
@@ -366,10 +382,9 @@ fn wait_for_stop(child: &mut Child) -> anyhow::Result<()> {
 /// The server process: opens the store and serves until its standard input closes.
 fn serve(datastore: Datastore, port: u16) -> anyhow::Result<()> {
     let clusters = match &datastore {
-        Datastore::Sqlite(path) => Clusters::single(
-            CLUSTER,
-            SqliteStore::open(path, OpenMode::Existing)?.into(),
-        ),
+        Datastore::Sqlite(path) => {
+            Clusters::single(CLUSTER, SqliteStore::open(path, OpenMode::Existing)?.into())
+        }
         Datastore::Elastic(config) => Clusters::elastic((**config).clone(), Vec::new()),
     };
     let server = Arc::new(Server::new(clusters, Auth::Open));

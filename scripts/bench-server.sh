@@ -88,6 +88,16 @@ shown() {
   p=${p//\/nodes\/$node/\/nodes\/\{node\}}
   echo "${p//\/tests\/$test/\/tests\/\{test\}}"
 }
+# Writing 5 to /proc/PID/clear_refs resets VmHWM, so each phase's peak is its own.
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null; }
+# phase_memory LABEL: this phase's peak (VmHWM since the last reset) and VmRSS now.
+phase_memory() {
+  local hwm rss
+  hwm=$(mem_mb "$pid" VmHWM) rss=$(mem_mb "$pid" VmRSS)
+  phases+=("| $1 | $hwm | $rss |")
+  [ "$hwm" -le "$peak" ] || peak=$hwm
+  reset_peak "$pid" || true
+}
 row() { echo "$*" >>"$summary"; echo "$*"; }
 
 curl_fmt='%{http_code} %{time_starttransfer} %{time_total} %{size_download}\n'
@@ -168,7 +178,12 @@ for store in "$@"; do
   row "### $store"
   row ""
   row "Large report \`{id}\` = \`$report\`, \`{node}\` = \`$node\`, \`{test}\` = \`$test\`."
-  rest_rss=$(mem_mb "$pid" VmRSS)
+  phases=() peak=0
+  if reset_peak "$pid"; then hwm_reset=1; else
+    hwm_reset=0
+    echo "cannot reset VmHWM through /proc/$pid/clear_refs: each peak below is the peak since start" >&2
+  fi
+  phase_memory "at rest, before any request"
 
   row ""
   row "Data: 1 report of $NODES nodes + $REPORTS small reports, generated in ${generate_s} s and stored in ${store_s} s (not part of the figures below)."
@@ -184,22 +199,15 @@ for store in "$@"; do
   measure "report page, status=LOW" "/reports/$report?status=LOW"
   measure "node page" "/reports/$report/nodes/$node"
   measure "test across nodes" "/reports/$report/tests/$test"
-  pages_rss=$(mem_mb "$pid" VmRSS)
-  pages_hwm=$(mem_mb "$pid" VmHWM)
+  phase_memory "the requests above, one at a time"
 
-  row ""
-  row "| wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION | path | requests/s | p50 | p99 | errors |"
-  row "|---|---|---|---|---|---|"
-  rps "JSON list, default page (100)" "/compliance/reports"
-  rps "JSON list, maxItems=1000" "/compliance/reports?maxItems=1000"
 
-  # The download alone, then DOWNLOADS at once with memory sampled every 50 ms.
+  # The download alone, then DOWNLOADS at once with memory sampled every 50 ms; before wrk,
+  # whose many large list answers leave memory behind in the allocator.
   dl_path="/compliance/reports/$report/download?format=all-tests.csv"
   dl_fmt='%{http_code} %{size_download} %{time_total} %{exitcode}\n'
   single=$(curl -s -o /dev/null --max-time "$DOWNLOAD_TIMEOUT" -w "$dl_fmt" "$url$dl_path" || true)
-  before_rss=$(mem_mb "$pid" VmRSS)
-  # Writing 5 to clear_refs resets VmHWM, so the peak below is the downloads' own.
-  if echo 5 >"/proc/$pid/clear_refs" 2>/dev/null; then hwm_reset=1; else hwm_reset=0; fi
+  phase_memory "one download of all-tests.csv"
   touch "$work/sampling"
   (
     while [ -e "$work/sampling" ]; do
@@ -219,9 +227,8 @@ for store in "$@"; do
   rm -f "$work/sampling"
   wait "$sampler"
   cat "$work"/dl.* >"$work/dl-all"
-  dl_peak_hwm=$(mem_mb "$pid" VmHWM)
   dl_peak_sampled=$(sort -n "$work/rss-samples" | tail -1 | awk '{ printf "%.0f", $1 * 1024 / 1e6 }')
-  after_rss=$(mem_mb "$pid" VmRSS)
+  phase_memory "$DOWNLOADS downloads of all-tests.csv at once (highest VmRSS sampled every 50 ms: $dl_peak_sampled)"
   # curl exit code 28: stopped by --max-time.
   codes=$(awk '{ print ($4 == 28 ? "timed out" : "HTTP " $1) }' "$work/dl-all" | sort | uniq -c |
     awk '{ n = $1; $1 = ""; printf "%s%s×%s", sep, n, substr($0, 2); sep = ", " }')
@@ -234,17 +241,17 @@ for store in "$@"; do
   [ "$single_exit" != 28 ] || single_what="timed out after $DOWNLOAD_TIMEOUT s"
 
   row ""
-  row "| server memory (MB, 10^6 bytes) | |"
-  row "|---|---|"
-  row "| at rest, before any request (VmRSS) | $rest_rss |"
-  row "| after the measurements above (VmRSS / VmHWM) | $pages_rss / $pages_hwm |"
-  row "| before the downloads (VmRSS) | $before_rss |"
-  if [ "$hwm_reset" = 1 ]; then
-    row "| during $DOWNLOADS downloads at once: peak (VmHWM, reset before) / highest sample of VmRSS | $dl_peak_hwm / $dl_peak_sampled |"
-  else
-    row "| during $DOWNLOADS downloads at once: peak since start (VmHWM; could not reset) / highest sample of VmRSS | $dl_peak_hwm / $dl_peak_sampled |"
-  fi
-  row "| after the downloads (VmRSS) | $after_rss |"
+  row "| wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION | path | requests/s | p50 | p99 | errors |"
+  row "|---|---|---|---|---|---|"
+  rps "JSON list, default page (100)" "/compliance/reports"
+  phase_memory "wrk on the default page"
+  rps "JSON list, maxItems=1000" "/compliance/reports?maxItems=1000"
+  phase_memory "wrk on maxItems=1000"
+  row ""
+  if [ "$hwm_reset" = 1 ]; then peak_what="peak of the phase (VmHWM)"; else peak_what="peak since start (VmHWM)"; fi
+  row "| server memory, MB (10^6 bytes) | $peak_what | VmRSS after it |"
+  row "|---|---|---|"
+  for p in "${phases[@]}"; do row "$p"; done
   row ""
   row "all-tests.csv of the $NODES-node report: one download alone: $single_what, $(awk -v s="$single_size" 'BEGIN { printf "%.1f", s / 1e6 }') MB in $(awk -v t="$single_time" 'BEGIN { printf "%.2f", t }') s; $DOWNLOADS at once: $codes, $sizes, $dl_times s min / median / max each, all done in $wall s."
 
@@ -256,9 +263,6 @@ for store in "$@"; do
       verdict_page="MISSED: median $report_page_ms ms >= $TARGET_PAGE_MS ms"
     fi
   fi
-  peak=$dl_peak_hwm
-  [ "$hwm_reset" = 1 ] || peak=$dl_peak_sampled
-  [ "$pages_hwm" -gt "$peak" ] && peak=$pages_hwm
   if [ "$peak" -lt "$TARGET_MEMORY_MB" ]; then
     verdict_mem="met: peak $peak MB < $TARGET_MEMORY_MB MB"
   else
