@@ -7,7 +7,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller fmt lint clean crds image image-check \
+.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller bench-server fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -37,7 +37,7 @@ test:
 	  echo "warning: chromium and chromium-driver could not be installed; the browser tests will be skipped" >&2
 	$(CARGO) test --workspace
 
-bench: bench-elastic bench-benchmarker bench-controller
+bench: bench-elastic bench-benchmarker bench-controller bench-server
 	$(CARGO) bench -p compliance-core --bench report
 	scripts/bench-cluster.sh 1000 10000
 
@@ -50,6 +50,12 @@ bench-benchmarker:
 # kube-apiserver: pass times, API requests per pass, peak memory.
 bench-controller:
 	scripts/bench-controller.sh 1000 10
+
+# compliance-server over one 10,000-node report and 1,000 small ones, on SQLite and on the
+# fake Elasticsearch: page and API latency (curl), list requests per second (wrk, installed
+# with apt-get when missing) and memory while 20 clients download the large report's CSV.
+bench-server:
+	scripts/bench-server.sh sqlite fake-es
 
 # The reporter against a fake Elasticsearch serving 1,000 and 10,000 nodes.
 bench-elastic:
