@@ -57,6 +57,9 @@ pub struct ElasticStore {
     max_request_bytes: usize,
     /// Set once this process has made sure the templates exist (writers only).
     templates_ensured: AtomicBool,
+    /// Where each part of recently read split reports starts (see
+    /// [`reports::PartStarts`]).
+    part_starts: reports::PartStarts,
 }
 
 impl std::fmt::Debug for ElasticStore {
@@ -78,6 +81,7 @@ impl ElasticStore {
             page_size: config.page_size,
             max_request_bytes: config.max_request_bytes,
             templates_ensured: AtomicBool::new(false),
+            part_starts: reports::PartStarts::default(),
         })
     }
 

@@ -230,11 +230,19 @@ impl ElasticStore {
             return Ok(None);
         };
         let mut texts = TextInterner::new();
-        let end = offset.saturating_add(limit);
+        let mut offset = offset;
+        let mut end = offset.saturating_add(limit);
         let mut nodes = match (marker.parts, marker.generation) {
             (Some(parts), Some(generation)) => {
-                self.read_parts(id, &generation, parts, end, &mut texts)
-                    .await?
+                let mut reader = PartReader::new(id, &generation, parts);
+                // Known part boundaries: start at the part holding `offset`.
+                if let Some((part, first)) = self.part_starts.find(id, &generation, offset) {
+                    reader.next = part;
+                    reader.counts = None;
+                    offset -= first;
+                    end -= first;
+                }
+                self.read_parts_from(&mut reader, end, &mut texts).await?
             }
             _ => {
                 let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
@@ -267,8 +275,18 @@ impl ElasticStore {
         texts: &mut TextInterner,
     ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
         let mut reader = PartReader::new(id, generation, parts);
+        self.read_parts_from(&mut reader, enough, texts).await
+    }
+
+    /// [`ElasticStore::read_parts`] from wherever `reader` is.
+    async fn read_parts_from(
+        &self,
+        reader: &mut PartReader,
+        enough: u64,
+        texts: &mut TextInterner,
+    ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
         let mut nodes = Vec::new();
-        while let Some(part_nodes) = self.next_parts(&mut reader, texts).await? {
+        while let Some(part_nodes) = self.next_parts(reader, texts).await? {
             nodes.extend(part_nodes);
             if nodes.len() as u64 >= enough && !reader.done() {
                 // Enough for the caller: the parts after these are not needed.
@@ -319,6 +337,9 @@ impl ElasticStore {
             // Shared as each part arrives, so the copies never pile up.
             let mut part_nodes = part.nodes;
             texts.intern_nodes(&mut part_nodes);
+            if let Some(counts) = &mut reader.counts {
+                counts.push(part_nodes.len() as u64);
+            }
             nodes.extend(part_nodes);
             reader.next += 1;
         }
@@ -328,6 +349,12 @@ impl ElasticStore {
                 "the head names {} parts of generation {}, {} were found",
                 reader.parts, reader.generation, reader.next
             )));
+        }
+        if reader.done()
+            && let Some(counts) = reader.counts.take()
+        {
+            self.part_starts
+                .record(&reader.id, &reader.generation, &counts);
         }
         Ok(Some(nodes))
     }
@@ -702,6 +729,9 @@ pub(crate) struct PartReader {
     parts: u64,
     /// The next part expected.
     next: u64,
+    /// Nodes in each part read so far, when reading from the first part: recorded as
+    /// [`PartStarts`] once every part is read.
+    counts: Option<Vec<u64>>,
 }
 
 impl PartReader {
@@ -711,6 +741,7 @@ impl PartReader {
             generation: generation.to_string(),
             parts,
             next: 0,
+            counts: Some(Vec::new()),
         }
     }
 
@@ -734,4 +765,68 @@ pub(crate) struct ElasticNodes {
     source: NodeSource,
     buffered: std::collections::VecDeque<CisBenchmarkNode>,
     texts: TextInterner,
+}
+
+/// Split reports kept in [`PartStarts`]: enough for the reports a server has open.
+const PART_STARTS_KEPT: usize = 64;
+
+/// Where each part of a split report starts, for the reports read whole recently.
+///
+/// A part holds as many nodes as fit its bytes, so the part holding node 5,000 is only
+/// known by reading the parts before it. Once a report has been read whole (the server
+/// does so to index it), its boundaries are kept here, keyed by report id and generation
+/// (a re-stored report has a new generation), and a page of nodes reads only the parts
+/// that hold it: a node page of a 10,000-node report costs one part, not half the report.
+#[derive(Debug, Default)]
+pub(crate) struct PartStarts {
+    known: std::sync::Mutex<HashMap<(String, String), Vec<u64>>>,
+}
+
+impl PartStarts {
+    /// Records the node counts of every part of report `id`'s `generation`, in order.
+    fn record(&self, id: &str, generation: &str, counts: &[u64]) {
+        let mut starts = Vec::with_capacity(counts.len());
+        let mut first = 0u64;
+        for c in counts {
+            starts.push(first);
+            first += c;
+        }
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= PART_STARTS_KEPT {
+            known.clear();
+        }
+        known.insert((id.to_string(), generation.to_string()), starts);
+    }
+
+    /// The part holding node `position` of report `id`'s `generation`, and that part's
+    /// first position; `None` when the boundaries are unknown.
+    fn find(&self, id: &str, generation: &str, position: u64) -> Option<(u64, u64)> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let starts = known.get(&(id.to_string(), generation.to_string()))?;
+        let part = starts.partition_point(|&s| s <= position).checked_sub(1)?;
+        Some((part as u64, starts[part]))
+    }
+}
+
+#[cfg(test)]
+mod part_starts_tests {
+    use super::*;
+
+    #[test]
+    fn a_position_is_found_in_the_part_that_holds_it() {
+        let p = PartStarts::default();
+        assert_eq!(p.find("r", "g1", 0), None);
+        p.record("r", "g1", &[3, 2, 4]);
+        assert_eq!(p.find("r", "g1", 0), Some((0, 0)));
+        assert_eq!(p.find("r", "g1", 2), Some((0, 0)));
+        assert_eq!(p.find("r", "g1", 3), Some((1, 3)));
+        assert_eq!(p.find("r", "g1", 5), Some((2, 5)));
+        // Beyond the last node: the last part, which reads as an empty page.
+        assert_eq!(p.find("r", "g1", 99), Some((2, 5)));
+        assert_eq!(
+            p.find("r", "g2", 3),
+            None,
+            "another generation is another layout"
+        );
+    }
 }

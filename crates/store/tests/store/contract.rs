@@ -679,6 +679,26 @@ mod cases {
             assert_eq!(all, r.cis_benchmark, "pages of {limit}");
             assert!(cursor.next(limit).await.unwrap().is_empty());
         }
+        // Once read whole, pages anywhere in the report (Elasticsearch then starts at
+        // the part that holds them) are still exactly the nodes there.
+        let n = r.cis_benchmark.len() as u64;
+        for (offset, limit) in [
+            (0, 3),
+            (200, 3),
+            (n / 2, 70),
+            (n - 1, 5),
+            (n, 5),
+            (n + 9, 1),
+        ] {
+            let page = store
+                .report_nodes(&r.id, offset, limit)
+                .await
+                .unwrap()
+                .unwrap();
+            let from = (offset as usize).min(r.cis_benchmark.len());
+            let to = ((offset + limit) as usize).min(r.cis_benchmark.len());
+            assert_eq!(page, r.cis_benchmark[from..to], "{offset}+{limit}");
+        }
         let small = report("small", END);
         store.put_report(&small).await.unwrap();
         let mut cursor = store.nodes(&small.id).await.unwrap();
