@@ -60,7 +60,15 @@ pub struct ElasticStore {
     /// Where each part of recently read split reports starts (see
     /// [`reports::PartStarts`]).
     part_starts: reports::PartStarts,
+    /// Turns to read a report part ([`PART_READS`]).
+    part_reads: tokio::sync::Semaphore,
 }
+
+/// Report parts read at once, at most: 4.
+///
+/// Each read holds up to [`request::PART_BYTES`] of JSON and the nodes decoded from it;
+/// twenty clients downloading a split report would otherwise hold twenty of them.
+pub const PART_READS: usize = 4;
 
 impl std::fmt::Debug for ElasticStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +90,7 @@ impl ElasticStore {
             max_request_bytes: config.max_request_bytes,
             templates_ensured: AtomicBool::new(false),
             part_starts: reports::PartStarts::default(),
+            part_reads: tokio::sync::Semaphore::new(PART_READS),
         })
     }
 

@@ -311,6 +311,11 @@ impl ElasticStore {
             detail,
         };
         let after = reader.next.checked_sub(1);
+        let _turn = self
+            .part_reads
+            .acquire()
+            .await
+            .map_err(|e| incomplete(format!("the store is shutting down: {e}")))?;
         let resp = self
             .send(&request::report_parts_page(
                 &self.indices.report_parts(),
