@@ -2,8 +2,8 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | LISTEN_ADDR | `:5443` | where HTTPS is served; `:PORT` is every interface (Calico's name and default) |
-//! | TLS_CERT, TLS_KEY | `/etc/compliance-server/tls/tls.crt`, `.../tls.key` | the PEM certificate (chain) and key (Calico's names); without both default files, a self-signed certificate is made at start |
+//! | LISTEN_ADDR | `:5443` | where HTTPS is served; `:PORT` is every interface |
+//! | TLS_CERT, TLS_KEY | `/etc/compliance-server/tls/tls.crt`, `.../tls.key` | the PEM certificate (chain) and key; without both default files, a self-signed certificate is made at start |
 //! | COMPLIANCE_SERVER_AUTH | `kubernetes` | `kubernetes`: bearer tokens checked with TokenReviews and SubjectAccessReviews; `none`: no authentication |
 //! | COMPLIANCE_SERVER_ALLOW_UNAUTHENTICATED | `false` | lets `none` listen beyond loopback |
 //! | COMPLIANCE_SERVER_CLUSTERS | none | extra cluster ids for the pages' selector (Elasticsearch only) |
@@ -27,7 +27,7 @@ use super::{
     parse_duration,
 };
 
-/// Calico's compliance-server listened here: every interface, port 5443.
+/// Every interface, port 5443: the port the Service targets (manifests/compliance-server.yaml).
 pub const DEFAULT_LISTEN_ADDR: &str = ":5443";
 /// Where the manifest mounts the Secret `tigera-compliance-server-tls` (keys of a
 /// `kubernetes.io/tls` Secret).
