@@ -170,7 +170,8 @@ pub struct Store {
 #[derive(Debug)]
 enum Backend {
     Sqlite(SqliteStore),
-    Elastic(ElasticStore),
+    /// Boxed: its clients, caches and limits are far larger than a SQLite handle.
+    Elastic(Box<ElasticStore>),
 }
 
 impl From<SqliteStore> for Store {
@@ -184,7 +185,7 @@ impl From<SqliteStore> for Store {
 impl From<ElasticStore> for Store {
     fn from(s: ElasticStore) -> Store {
         Store {
-            backend: Arc::new(Backend::Elastic(s)),
+            backend: Arc::new(Backend::Elastic(Box::new(s))),
         }
     }
 }
