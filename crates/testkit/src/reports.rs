@@ -8,25 +8,14 @@ use chrono::{DateTime, Duration, Utc};
 use compliance_core::model::{BenchmarkDocument, ReportDocument, TestText, TextInterner};
 use compliance_core::report::{ReportRequest, compute_report};
 
-use crate::fixtures::{cis_benchmark_type, daily_report, kube_bench};
+use crate::fixtures::{KUBE_BENCH_OUTPUTS, cis_benchmark_type, daily_report, kube_bench};
 use crate::synth::{ClusterShape, cluster};
-
-/// The seven real kube-bench outputs of `tests/fixtures/`, in file name order.
-pub const KUBE_BENCH_FIXTURES: [&str; 7] = [
-    "cis-1.12-node-mogamal.json",
-    "cis-1.20-node-apxd.json",
-    "cis-1.20-node-oakleysecurity.json",
-    "cis-1.23-master-newrelic.json",
-    "cis-1.5-node-defectdojo.json",
-    "cis-1.6-master-defectdojo.json",
-    "eks-1.0-node-valancej.json",
-];
 
 /// One benchmark document per real kube-bench output, the node named after the file
 /// (without `.json`), run an hour before `end`.
 pub fn fixture_documents(end: DateTime<Utc>) -> Vec<BenchmarkDocument> {
     let mut interner = TextInterner::default();
-    KUBE_BENCH_FIXTURES
+    KUBE_BENCH_OUTPUTS
         .iter()
         .map(|name| {
             let run = kube_bench(name, &mut interner);
@@ -112,7 +101,7 @@ mod tests {
     #[test]
     fn the_fixture_report_has_a_node_per_output() {
         let r = fixture_report(t("2026-11-25T00:00:00Z"));
-        assert_eq!(r.cis_benchmark.len(), KUBE_BENCH_FIXTURES.len());
+        assert_eq!(r.cis_benchmark.len(), KUBE_BENCH_OUTPUTS.len());
         assert!(r.cis_benchmark.iter().all(|n| !n.results.is_empty()));
         let h = hostile_report(t("2026-11-25T00:00:00Z"));
         assert!(h.cis_benchmark.iter().any(|n| n.node_name == HOSTILE_NODE));

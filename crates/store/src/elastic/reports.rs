@@ -214,29 +214,16 @@ impl ElasticStore {
         offset: u64,
         limit: u64,
     ) -> Result<Option<Vec<CisBenchmarkNode>>, ElasticError> {
-        #[derive(Deserialize)]
-        struct Nodes {
-            #[serde(rename = "cisBenchmark", default)]
-            nodes: Vec<CisBenchmarkNode>,
-        }
-        let resp = self
-            .send(&request::report_by_id(
-                &self.indices.read_patterns(REPORT_INDEX),
-                id,
-            ))
-            .await?;
-        let (hits, _) = response::parse_hits("get report", &resp.body)?;
-        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+        let Some(layout) = self.report_layout(id).await? else {
             return Ok(None);
         };
         let mut texts = TextInterner::new();
         let mut offset = offset;
         let mut end = offset.saturating_add(limit);
-        let mut nodes = match (marker.parts, marker.generation) {
-            (Some(parts), Some(generation)) => {
-                let mut reader = PartReader::new(id, &generation, parts);
+        let mut nodes = match layout {
+            Layout::Split(mut reader) => {
                 // Known part boundaries: start at the part holding `offset`.
-                if let Some((part, first)) = self.part_starts.find(id, &generation, offset) {
+                if let Some((part, first)) = self.part_starts.find(id, &reader.generation, offset) {
                     reader.next = part;
                     reader.counts = None;
                     offset -= first;
@@ -244,15 +231,7 @@ impl ElasticStore {
                 }
                 self.read_parts_from(&mut reader, end, &mut texts).await?
             }
-            _ => {
-                let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
-                    ElasticError::IncompleteReport {
-                        id: id.to_string(),
-                        detail: format!("the stored document does not parse: {e}"),
-                    }
-                })?;
-                whole.nodes
-            }
+            Layout::Whole(nodes) => nodes,
         };
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -364,10 +343,10 @@ impl ElasticStore {
         Ok(Some(nodes))
     }
 
-    /// A cursor over the nodes of report `id` in report order ([`crate::NodeCursor`]):
-    /// the report's document is read once, then a split report's parts a page at a
-    /// time, so reading every node costs what reading the report once does.
-    pub(crate) async fn open_nodes(&self, id: &str) -> Result<Option<ElasticNodes>, ElasticError> {
+    /// How report `id`'s nodes are stored, read with its newest document: the nodes
+    /// themselves when they are in it, else a reader of its parts; `None` when no report
+    /// has this id.
+    async fn report_layout(&self, id: &str) -> Result<Option<Layout>, ElasticError> {
         #[derive(Deserialize)]
         struct Nodes {
             #[serde(rename = "cisBenchmark", default)]
@@ -383,12 +362,10 @@ impl ElasticStore {
         let Some((marker, hit)) = newest_copy(id, &hits)? else {
             return Ok(None);
         };
-        let mut texts = TextInterner::new();
-        let (source, buffered) = match (marker.parts, marker.generation) {
-            (Some(parts), Some(generation)) => (
-                NodeSource::Parts(PartReader::new(id, &generation, parts)),
-                Vec::new(),
-            ),
+        Ok(Some(match (marker.parts, marker.generation) {
+            (Some(parts), Some(generation)) => {
+                Layout::Split(PartReader::new(id, &generation, parts))
+            }
             _ => {
                 let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
                     ElasticError::IncompleteReport {
@@ -396,7 +373,22 @@ impl ElasticStore {
                         detail: format!("the stored document does not parse: {e}"),
                     }
                 })?;
-                let mut nodes = whole.nodes;
+                Layout::Whole(whole.nodes)
+            }
+        }))
+    }
+
+    /// A cursor over the nodes of report `id` in report order ([`crate::NodeCursor`]):
+    /// the report's document is read once, then a split report's parts a page at a
+    /// time, so reading every node costs what reading the report once does.
+    pub(crate) async fn open_nodes(&self, id: &str) -> Result<Option<ElasticNodes>, ElasticError> {
+        let Some(layout) = self.report_layout(id).await? else {
+            return Ok(None);
+        };
+        let mut texts = TextInterner::new();
+        let (source, buffered) = match layout {
+            Layout::Split(reader) => (NodeSource::Parts(reader), Vec::new()),
+            Layout::Whole(mut nodes) => {
                 texts.intern_nodes(&mut nodes);
                 (NodeSource::Whole, nodes)
             }
@@ -753,6 +745,14 @@ impl PartReader {
     fn done(&self) -> bool {
         self.next >= self.parts
     }
+}
+
+/// How a report's nodes are stored ([`ElasticStore::report_layout`]).
+enum Layout {
+    /// In the report's document: here they are.
+    Whole(Vec<CisBenchmarkNode>),
+    /// In parts, still to read.
+    Split(PartReader),
 }
 
 /// What the nodes of an open report come from.
