@@ -166,18 +166,11 @@ impl ElasticStore {
     /// completed from its parts when split. A missing part is an error, never a shorter
     /// report.
     pub async fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, ElasticError> {
-        let resp = self
-            .send(&request::report_by_id(
-                &self.indices.read_patterns(REPORT_INDEX),
-                id,
-            ))
-            .await?;
-        let (hits, _) = response::parse_hits("get report", &resp.body)?;
-        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+        let Some((marker, source)) = self.newest_document(id).await? else {
             return Ok(None);
         };
         let mut report: ReportDocument =
-            serde_json::from_str(hit.source.get()).map_err(|e| ElasticError::IncompleteReport {
+            serde_json::from_str(&source).map_err(|e| ElasticError::IncompleteReport {
                 id: id.to_string(),
                 detail: format!("the stored document does not parse: {e}"),
             })?;
@@ -343,6 +336,22 @@ impl ElasticStore {
         Ok(Some(nodes))
     }
 
+    /// The newest copy of report `id`'s document: its parts marker and its JSON; `None`
+    /// when no report has this id.
+    async fn newest_document(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SplitMarker, String)>, ElasticError> {
+        let resp = self
+            .send(&request::report_by_id(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report", &resp.body)?;
+        Ok(newest_copy(id, &hits)?.map(|(marker, hit)| (marker, hit.source.get().to_string())))
+    }
+
     /// How report `id`'s nodes are stored, read with its newest document: the nodes
     /// themselves when they are in it, else a reader of its parts; `None` when no report
     /// has this id.
@@ -352,14 +361,7 @@ impl ElasticStore {
             #[serde(rename = "cisBenchmark", default)]
             nodes: Vec<CisBenchmarkNode>,
         }
-        let resp = self
-            .send(&request::report_by_id(
-                &self.indices.read_patterns(REPORT_INDEX),
-                id,
-            ))
-            .await?;
-        let (hits, _) = response::parse_hits("get report", &resp.body)?;
-        let Some((marker, hit)) = newest_copy(id, &hits)? else {
+        let Some((marker, source)) = self.newest_document(id).await? else {
             return Ok(None);
         };
         Ok(Some(match (marker.parts, marker.generation) {
@@ -367,12 +369,11 @@ impl ElasticStore {
                 Layout::Split(PartReader::new(id, &generation, parts))
             }
             _ => {
-                let whole: Nodes = serde_json::from_str(hit.source.get()).map_err(|e| {
-                    ElasticError::IncompleteReport {
+                let whole: Nodes =
+                    serde_json::from_str(&source).map_err(|e| ElasticError::IncompleteReport {
                         id: id.to_string(),
                         detail: format!("the stored document does not parse: {e}"),
-                    }
-                })?;
+                    })?;
                 Layout::Whole(whole.nodes)
             }
         }))
