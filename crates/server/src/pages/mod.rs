@@ -517,34 +517,19 @@ struct FilterLine {
 
 #[derive(Debug, Serialize)]
 struct ReportSummary {
-    id: String,
-    href: String,
-    name: String,
-    kind: String,
-    start: String,
-    end: String,
-    generated: String,
-    age: String,
+    /// What the list shows of the report (flattened: the template reads `report.name`).
+    #[serde(flatten)]
+    row: ReportRow,
     cluster: String,
-    nodes: u64,
-    high: u64,
-    med: u64,
-    low: u64,
     bars: Vec<view::Bar>,
     /// The effective `spec.cis`, or why the stored spec does not resolve.
     thresholds: Option<Thresholds>,
     thresholds_error: String,
-    downloads: Vec<DownloadLink>,
-    zip: Option<String>,
-    /// See [`ReportRow::may_download`].
-    may_download: bool,
-    print: String,
     print_all: String,
 }
 
 impl ReportSummary {
     fn of(links: &Links, head: &ReportHead, now: DateTime<Utc>) -> ReportSummary {
-        let (downloads, zip) = downloads(links, head);
         let CisBenchmarkSummary {
             high_count,
             med_count,
@@ -578,26 +563,11 @@ impl ReportSummary {
             Err(e) => (None, e.to_string()),
         };
         ReportSummary {
-            id: head.id.clone(),
-            href: links.report(&head.id),
-            name: head.report_name.clone(),
-            kind: head.report_type_name.clone(),
-            start: time::format(&head.start_time),
-            end: time::format(&head.end_time),
-            generated: time::format(&head.generation_time),
-            age: view::age(head.generation_time, now),
+            row: ReportRow::of(links, head, now),
             cluster: head.cluster.clone(),
-            nodes: head.node_count,
-            high: high_count,
-            med: med_count,
-            low: low_count,
             bars: view::rating_bars(high_count, med_count, low_count),
             thresholds,
             thresholds_error,
-            downloads,
-            zip,
-            may_download: true,
-            print: links.print(&head.id, false),
             print_all: links.print(&head.id, true),
         }
     }
@@ -679,9 +649,9 @@ async fn report(
     }
     let mut summary = ReportSummary::of(&r.links, &head, Utc::now());
     if !may_download(&server, &r.who, &head.report_type_name).await? {
-        summary.downloads.clear();
-        summary.zip = None;
-        summary.may_download = false;
+        summary.row.downloads.clear();
+        summary.row.zip = None;
+        summary.row.may_download = false;
     }
     let view = ReportView {
         report: summary,
