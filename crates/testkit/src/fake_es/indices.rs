@@ -52,6 +52,9 @@ impl State {
                 "invalid index name [{name}] for a write"
             )));
         }
+        if let Some(write) = self.write_aliases.get(name) {
+            return Ok(write.clone());
+        }
         match self.aliases.get(name) {
             None => Ok(name.to_owned()),
             Some(members) if members.len() == 1 => {

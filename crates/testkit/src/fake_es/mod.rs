@@ -19,6 +19,7 @@
 
 mod collapse;
 mod indices;
+mod lifecycle;
 mod pit;
 mod query;
 mod request;
@@ -191,14 +192,15 @@ impl FakeEs {
         self.state().index_mut(index).put(id, source, keys);
     }
 
-    /// The documents of an index, by `_id`; empty when the index does not exist.
-    pub fn documents(&self, index: &str) -> Vec<(String, Value)> {
+    /// The documents of an index, or of every index behind an alias or `*` pattern, by
+    /// `_id` (in index order); empty when nothing matches.
+    pub fn documents(&self, name: &str) -> Vec<(String, Value)> {
         let state = self.state();
-        let Some(idx) = state.indices.get(index) else {
-            return Vec::new();
-        };
-        idx.docs
+        let names = state.expand(name, true).unwrap_or_default();
+        names
             .iter()
+            .filter_map(|n| state.indices.get(n))
+            .flat_map(|idx| idx.docs.iter())
             .map(|(id, doc)| {
                 let value = serde_json::from_str(&doc.source).expect("stored JSON");
                 (id.clone(), value)
@@ -206,16 +208,26 @@ impl FakeEs {
             .collect()
     }
 
-    /// One document, parsed.
-    pub fn document(&self, index: &str, id: &str) -> Option<Value> {
+    /// One document, parsed, from an index or the indices behind an alias.
+    pub fn document(&self, name: &str, id: &str) -> Option<Value> {
         let state = self.state();
-        let doc = state.indices.get(index)?.docs.get(id)?;
+        let names = state.expand(name, true).unwrap_or_default();
+        let doc = names
+            .iter()
+            .filter_map(|n| state.indices.get(n)?.docs.get(id))
+            .next()?;
         Some(serde_json::from_str(&doc.source).expect("stored JSON"))
     }
 
-    /// How many documents an index holds (0 when it does not exist).
-    pub fn count(&self, index: &str) -> usize {
-        self.state().indices.get(index).map_or(0, |i| i.docs.len())
+    /// How many documents an index, alias or pattern holds (0 when nothing matches).
+    pub fn count(&self, name: &str) -> usize {
+        let state = self.state();
+        let names = state.expand(name, true).unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|n| state.indices.get(n))
+            .map(|i| i.docs.len())
+            .sum()
     }
 
     /// The names of the existing indices, sorted.
@@ -237,6 +249,45 @@ impl FakeEs {
             .entry(alias.to_owned())
             .or_default()
             .insert(index.to_owned());
+    }
+
+    /// Rolls the alias over to a new write index, as the lifecycle's rollover action does,
+    /// and returns the new index's name; panics when Elasticsearch would refuse (no write
+    /// index, or its `index.lifecycle.rollover_alias` does not name `alias`).
+    pub fn rollover(&self, alias: &str) -> String {
+        self.state()
+            .rollover(alias)
+            .unwrap_or_else(|e| panic!("fake ES rollover of {alias}: {e}"))
+    }
+
+    /// Deletes an index, as the lifecycle's delete phase does; false when it did not exist.
+    pub fn delete_index(&self, index: &str) -> bool {
+        self.state().delete_index(index)
+    }
+
+    /// The write index of an alias, if it names one.
+    pub fn write_index_of(&self, alias: &str) -> Option<String> {
+        self.state().write_aliases.get(alias).cloned()
+    }
+
+    /// The indices behind an alias, sorted (empty when there is no such alias).
+    pub fn alias_members(&self, alias: &str) -> Vec<String> {
+        self.state()
+            .aliases
+            .get(alias)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// An index's flat settings (`index.codec`, `index.lifecycle.name`), as its template
+    /// and creation request gave them.
+    pub fn index_settings(&self, index: &str) -> Option<serde_json::Map<String, Value>> {
+        Some(self.state().indices.get(index)?.settings.clone())
+    }
+
+    /// A stored lifecycle policy (the `policy` object), as `PUT /_ilm/policy/<name>` gave it.
+    pub fn ilm_policy(&self, name: &str) -> Option<Value> {
+        self.state().policies.get(name).map(|(_, p)| p.clone())
     }
 
     /// Sets an index's mappings (what Elasticsearch shows under `mappings`, e.g.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::MAX_RESULT_WINDOW;
 use super::collapse::{Collapse, collapse_search, parse_collapse};
@@ -60,6 +60,11 @@ impl SourceFilter {
         match self {
             SourceFilter::All => Some(raw.to_owned()),
             SourceFilter::None => None,
+            SourceFilter::Fields(fields) if fields.iter().any(|f| f.contains('.')) => {
+                let value: Value = serde_json::from_str(raw).expect("stored JSON");
+                let kept = filter_paths(&value, "", fields).unwrap_or_else(|| json!({}));
+                Some(kept.to_string())
+            }
             SourceFilter::Fields(fields) => {
                 let mut de = serde_json::Deserializer::from_str(raw);
                 let kept = TopLevelFilter(fields)
@@ -68,6 +73,43 @@ impl SourceFilter {
                 Some(Value::Object(kept).to_string())
             }
         }
+    }
+}
+
+/// `value` (at dotted `path`) with only what `fields` include, as Elasticsearch's
+/// `_source` includes do: a field whose whole path matches is kept whole; objects on the
+/// way to a match keep only what matches beneath them, arrays apply this to each element;
+/// `None` when nothing of `value` is kept.
+fn filter_paths(value: &Value, path: &str, fields: &[String]) -> Option<Value> {
+    if !path.is_empty() && fields.iter().any(|f| glob_match(f, path)) {
+        return Some(value.clone());
+    }
+    match value {
+        Value::Object(map) => {
+            let mut kept = Map::new();
+            for (k, v) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let on_the_way = fields
+                    .iter()
+                    .any(|f| glob_match(f, &child) || f.starts_with(&format!("{child}.")));
+                if on_the_way && let Some(v) = filter_paths(v, &child, fields) {
+                    kept.insert(k.clone(), v);
+                }
+            }
+            (path.is_empty() || !kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .iter()
+                .filter_map(|item| filter_paths(item, path, fields))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        _ => None,
     }
 }
 

@@ -247,9 +247,14 @@ impl State {
             ("DELETE", ["_pit"]) => self.close_pit(req),
             ("POST", ["_bulk"]) => self.bulk(req),
             ("PUT", [index, "_doc", id]) => self.put_doc(req, index, id),
+            ("DELETE", [index, "_doc", id]) => self.delete_doc(req, index, id),
             ("POST", [index, "_delete_by_query"]) => self.delete_by_query(req, index),
             ("GET", ["_index_template", name]) => self.get_template(req, name),
             ("PUT", ["_index_template", name]) => self.put_template(req, name),
+            ("PUT", ["_ilm", "policy", name]) => self.put_policy(req, name),
+            ("GET", ["_ilm", "policy", name]) => self.get_policy(req, name),
+            ("GET", ["_alias", name]) => self.get_alias(req, name),
+            ("PUT", [index]) if !index.starts_with('_') => self.create_index_request(req, index),
             ("GET", [patterns, "_mapping", "field", fields]) => {
                 self.field_mapping(req, patterns, fields)
             }

@@ -19,6 +19,10 @@ use super::{DEFAULT_MAX_CONTENT_LENGTH, Recorded, RequestMatcher};
 pub(super) struct State {
     pub(super) indices: BTreeMap<String, Arc<Index>>,
     pub(super) aliases: BTreeMap<String, BTreeSet<String>>,
+    /// Alias → its write index (`is_write_index: true`), for aliases that name one.
+    pub(super) write_aliases: BTreeMap<String, String>,
+    /// Lifecycle policies: name → (version, policy).
+    pub(super) policies: BTreeMap<String, (u64, Value)>,
     pub(super) templates: BTreeMap<String, Value>,
     pub(super) pits: HashMap<u64, Pit>,
     /// Every id handed out for a PIT (each search answers a new one) → the PIT.
@@ -46,6 +50,8 @@ pub(super) struct Index {
     /// Next doc number, also the next `_seq_no`.
     pub(super) next_seq: u64,
     pub(super) mapping: Option<Value>,
+    /// Flat index settings (`index.codec`), from the template and the creation request.
+    pub(super) settings: serde_json::Map<String, Value>,
 }
 
 /// (timestamp, descending with missing last; doc number) → `_id`.
@@ -108,6 +114,8 @@ impl State {
         State {
             indices: BTreeMap::new(),
             aliases: BTreeMap::new(),
+            write_aliases: BTreeMap::new(),
+            policies: BTreeMap::new(),
             templates: BTreeMap::new(),
             pits: HashMap::new(),
             pit_ids: HashMap::new(),
@@ -130,6 +138,7 @@ impl State {
             let index = Index {
                 ordinal: self.next_ordinal,
                 mapping: self.template_mapping(name),
+                settings: self.template_settings(name),
                 ..Index::default()
             };
             self.next_ordinal += 1;

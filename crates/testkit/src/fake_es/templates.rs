@@ -12,6 +12,20 @@ impl State {
     /// The mappings a new index named `index` takes: those of the highest-priority
     /// template whose patterns match it.
     pub(super) fn template_mapping(&self, index: &str) -> Option<Value> {
+        self.best_template(index)
+            .and_then(|t| t.pointer("/template/mappings").cloned())
+    }
+
+    /// The flat settings a new index named `index` takes from its template.
+    pub(super) fn template_settings(&self, index: &str) -> serde_json::Map<String, Value> {
+        self.best_template(index)
+            .and_then(|t| t.pointer("/template/settings"))
+            .and_then(|s| super::lifecycle::flat_settings(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// The highest-priority template whose patterns match `index`.
+    fn best_template(&self, index: &str) -> Option<&Value> {
         self.templates
             .values()
             .filter(|t| {
@@ -23,7 +37,6 @@ impl State {
                 patterns.iter().any(|p| glob_match(p, index))
             })
             .max_by_key(|t| t.get("priority").and_then(Value::as_i64).unwrap_or(0))
-            .and_then(|t| t.pointer("/template/mappings").cloned())
     }
 
     pub(super) fn get_template(&mut self, req: &Req, name: &str) -> Handled {
@@ -79,6 +92,9 @@ impl State {
                 template,
                 &["settings", "mappings", "aliases"],
             )?;
+            if let Some(settings) = template.get("settings") {
+                super::lifecycle::flat_settings(settings)?;
+            }
         }
         check_expression(name)?;
         self.templates.insert(name.to_owned(), Value::Object(body));

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::query::parse_query;
-use super::request::{Req, check_keys};
+use super::request::{Req, check_expression, check_keys};
 use super::server::{Handled, Reject, Reply};
 use super::state::{Keys, State};
 
@@ -120,6 +120,27 @@ impl State {
                 "result": if created { "created" } else { "updated" },
                 "_shards": {"total": 2, "successful": 1, "failed": 0},
                 "_seq_no": seq_no, "_primary_term": 1}),
+        ))
+    }
+
+    /// `DELETE /<index>/_doc/<id>`: a concrete index only, as the store sends it.
+    pub(super) fn delete_doc(&mut self, req: &Req, index: &str, id: &str) -> Handled {
+        req.allow_params(&["refresh"])?;
+        req.check_refresh()?;
+        req.no_body()?;
+        check_expression(index)?;
+        if !self.indices.contains_key(index) {
+            return Err(Reject::index_not_found(index));
+        }
+        let removed = self.index_mut(index).remove(id);
+        let status = if removed.is_some() { 200 } else { 404 };
+        Ok(Reply::json(
+            status,
+            &json!({"_index": index, "_id": id,
+                "_version": removed.as_ref().map_or(1, |d| d.version + 1),
+                "result": if removed.is_some() { "deleted" } else { "not_found" },
+                "_shards": {"total": 2, "successful": 1, "failed": 0},
+                "_seq_no": 0, "_primary_term": 1}),
         ))
     }
 
