@@ -41,8 +41,8 @@ use serde_json::Value;
 
 const END: &str = "2026-11-26T00:00:00Z";
 const BENCHMARK_INDEX: &str = "tigera_secure_ee_benchmark_results.cluster";
-const REPORT_INDEX: &str = "tigera_secure_ee_compliance_reports.cluster";
-const PARTS_INDEX: &str = "tigera_secure_ee_compliance_report_parts.cluster";
+const REPORT_INDEX: &str = "tigera_secure_ee_compliance_reports.cluster.";
+const PARTS_INDEX: &str = "tigera_secure_ee_compliance_report_parts.cluster.";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -299,13 +299,25 @@ fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
         .elastic()
         .expect("an Elasticsearch datastore opens an Elasticsearch store");
     let report = store.block_on(es.setup())?;
+    let what = |action: &TemplateAction| match action {
+        TemplateAction::Created => "created",
+        TemplateAction::Updated => "updated",
+        TemplateAction::Unchanged => "unchanged",
+    };
+    for (name, action) in &report.policies {
+        println!("lifecycle policy {name}: {}", what(action));
+    }
     for (name, action) in &report.templates {
-        let what = match action {
-            TemplateAction::Created => "created",
-            TemplateAction::Updated => "updated",
-            TemplateAction::Unchanged => "unchanged",
-        };
-        println!("index template {name}: {what}");
+        println!("index template {name}: {}", what(action));
+    }
+    for (name, action) in &report.aliases {
+        println!("write alias {name}: {}", what(action));
+    }
+    for legacy in &report.legacy {
+        println!(
+            "index {legacy}: written by an earlier release; still read, but no policy deletes it: \
+             delete it once its newest document is older than the retention"
+        );
     }
     if report.conflicts.is_empty() {
         println!("existing indices: mappings usable");

@@ -742,7 +742,7 @@ fn once_stores_into_elasticsearch_and_the_reporter_reads_it_back() {
         "{}",
         stdout(&out)
     );
-    let docs = fake.documents("tigera_secure_ee_benchmark_results.cluster");
+    let docs = fake.documents("tigera_secure_ee_benchmark_results.cluster.");
     assert_eq!(docs.len(), 1);
     let (id, doc) = &docs[0];
     // node@timestamp: a re-run of the same second replaces rather than duplicates.
@@ -790,7 +790,7 @@ fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
     pairs.push(("BENCHMARK_INTERVAL", "2s"));
     let daemon = Daemon::start(&node, &pairs);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while fake.count("tigera_secure_ee_benchmark_results.cluster") < 2 {
+    while fake.count("tigera_secure_ee_benchmark_results.cluster.") < 2 {
         assert!(
             Instant::now() < deadline,
             "not stored in time: {}",

@@ -83,7 +83,7 @@ fn conversation(fake: &FakeEs) -> Vec<String> {
 fn import_report_list_and_download_against_elasticsearch() {
     let fake = FakeEs::start();
     import_fixtures(&fake);
-    assert_eq!(fake.count("tigera_secure_ee_benchmark_results.cluster"), 3);
+    assert_eq!(fake.count("tigera_secure_ee_benchmark_results.cluster."), 3);
     fake.clear_requests();
 
     let out = reporter(&fake, &[]);
@@ -178,7 +178,10 @@ fn import_report_list_and_download_against_elasticsearch() {
     // Running the window again replaces the report: still one document.
     let again = reporter(&fake, &[]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
+    assert_eq!(
+        fake.count("tigera_secure_ee_compliance_reports.cluster."),
+        1
+    );
     fake.assert_no_violations();
 }
 
@@ -191,7 +194,10 @@ fn a_cluster_unavailable_for_a_while_still_gets_the_report_once() {
     let out = reporter(&fake, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
-    assert_eq!(fake.count("tigera_secure_ee_compliance_reports.cluster"), 1);
+    assert_eq!(
+        fake.count("tigera_secure_ee_compliance_reports.cluster."),
+        1
+    );
 }
 
 #[test]

@@ -1,12 +1,16 @@
 //! Benchmark documents in Elasticsearch: the bulk import, and each node's latest document
 //! in a window through collapsed searches under a point in time.
 
-use compliance_core::model::{BenchmarkDocument, TextInterner};
+use compliance_core::model::BenchmarkDocument;
 
 use super::bulk::BulkBatch;
 use super::request::{self, BENCHMARK_INDEX, Indices};
+use super::texts::{SlimDocument, TestTexts};
 use super::{ElasticError, ElasticStore, response};
 use crate::{InputError, QueryStats, QueryWindow, StoreError};
+
+/// Documents fetched for their test texts per request, at most.
+const TEXT_FETCH_BATCH: usize = 50;
 
 /// How often a read reopens an expired point in time before giving up.
 const PIT_REOPENS: u32 = 3;
@@ -68,7 +72,7 @@ impl ElasticStore {
     where
         F: FnMut(BenchmarkDocument),
     {
-        let mut interner = TextInterner::new();
+        let mut texts = TestTexts::default();
         let mut reopened = 0;
         // Good documents first, then errored ones; the report core keeps a node's good
         // document over its errors whichever arrives first (docs/spec.md §4.2).
@@ -97,19 +101,63 @@ impl ElasticStore {
                     }
                     Err(e) => return Err(explain_search_error(e, &self.indices)),
                 };
-                let page = response::parse_latest_page(&resp.body, &mut interner, &mut *sink)?;
-                stats.documents += page.documents;
-                for s in &page.skipped {
+                let (page, docs) = response::parse_latest_page(&resp.body)?;
+                if let Some(p) = &page.pit_id {
+                    pit.clone_from(p);
+                }
+                self.learn_texts(pit, &docs, &mut texts).await?;
+                let mut skipped = page.skipped;
+                for slim in docs {
+                    let (index, id) = (slim.index.clone(), slim.id.clone());
+                    match texts.complete(slim) {
+                        Ok(doc) => {
+                            stats.documents += 1;
+                            sink(doc);
+                        }
+                        Err(reason) => {
+                            skipped.push(response::SkippedDocument { index, id, reason })
+                        }
+                    }
+                }
+                for s in &skipped {
                     stats.skipped += 1;
                     tracing::warn!(index = %s.index, id = %s.id, "skipped a benchmark document that does not parse: {}", s.reason);
-                }
-                if let Some(p) = page.pit_id {
-                    *pit = p;
                 }
                 if page.hits < self.page_size || page.last_node.is_none() {
                     break;
                 }
                 after = page.last_node;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches whole, under the read's point in time, the documents of a page whose
+    /// tests have no known texts yet ([`TestTexts::to_fetch`]): on a typical cluster one
+    /// per benchmark version and node role, all on the first page.
+    async fn learn_texts(
+        &self,
+        pit: &mut String,
+        docs: &[SlimDocument],
+        texts: &mut TestTexts,
+    ) -> Result<(), ElasticError> {
+        let wanted = texts.to_fetch(docs);
+        for chunk in wanted.chunks(TEXT_FETCH_BATCH) {
+            let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+            let resp = self.send(&request::text_documents(pit, &ids)).await?;
+            for (index, id, doc) in response::parse_text_documents(&resp.body)? {
+                // Only the copy asked for: the same id may sit in another index too.
+                if !chunk.iter().any(|d| d.index == index && d.id == id) {
+                    continue;
+                }
+                match doc {
+                    Ok(doc) => texts.learn(doc),
+                    Err(e) => tracing::warn!(
+                        index,
+                        id,
+                        "the test descriptions of a benchmark document do not parse: {e}"
+                    ),
+                }
             }
         }
         Ok(())

@@ -95,6 +95,9 @@ pub struct ElasticConfig {
     pub retry_delay: Duration,
     pub max_request_bytes: usize,
     pub page_size: usize,
+    /// How long documents are kept: the lifecycle policies writers and
+    /// `compliancectl elastic setup` install (the retention settings; 91 days each).
+    pub lifecycle: super::lifecycle::Lifecycle,
 }
 
 impl ElasticConfig {
@@ -114,6 +117,7 @@ impl ElasticConfig {
             retry_delay: DEFAULT_RETRY_DELAY,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             page_size: DEFAULT_PAGE_SIZE,
+            lifecycle: super::lifecycle::Lifecycle::default(),
         }
     }
 

@@ -89,6 +89,11 @@ pub enum ElasticError {
         max_items: u64,
         window: u64,
     },
+    #[error(
+        "cannot create the rollover alias {alias}: {detail}; an index named like the alias \
+         blocks it: move its documents to the alias's indices (reindex) and delete it"
+    )]
+    WriteAlias { alias: String, detail: String },
     #[error("cannot serialize {what}: {detail}")]
     Encode { what: String, detail: String },
 }
@@ -140,6 +145,7 @@ impl Classify for ElasticError {
             | ElasticError::Parse(_)
             | ElasticError::MappingConflict { .. }
             | ElasticError::IncompleteReport { .. }
+            | ElasticError::WriteAlias { .. }
             | ElasticError::Encode { .. } => ErrorKind::Internal,
         }
     }

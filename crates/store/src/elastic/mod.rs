@@ -3,7 +3,7 @@
 //!
 //! One file per stage: [`config`] (environment), [`request`] (every request as data),
 //! [`response`] (every response parsed), [`retry`] (what is retried), [`transport`] (the
-//! only IO) and [`templates`] (mappings). This file holds the store and what both sides
+//! only IO), [`templates`] (mappings) and [`lifecycle`] (retention policies). This file holds the store and what both sides
 //! share (templates, index names, points in time); [`benchmarks`] and [`reports`] string
 //! the stages together for each kind of document. The protocol, and the layout of reports
 //! too large for one request, are written down in `docs/elasticsearch.md`.
@@ -14,11 +14,13 @@ mod benchmarks;
 mod bulk;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub(crate) mod reports;
 pub mod request;
 pub mod response;
 pub mod retry;
 pub mod templates;
+pub mod texts;
 pub mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +29,14 @@ use serde_json::Value;
 
 pub use config::ElasticConfig;
 pub use error::ElasticError;
+pub use lifecycle::Lifecycle;
 pub use transport::TransportStats;
 
 use request::{EsRequest, Indices};
 use templates::Template;
 use transport::Transport;
 
-/// What `compliancectl elastic setup` did to one template.
+/// What `compliancectl elastic setup` did to one template, policy or write alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateAction {
     Created,
@@ -44,7 +47,14 @@ pub enum TemplateAction {
 /// The outcome of [`ElasticStore::setup`].
 #[derive(Debug)]
 pub struct SetupReport {
+    /// Lifecycle policies, by name.
+    pub policies: Vec<(String, TemplateAction)>,
     pub templates: Vec<(String, TemplateAction)>,
+    /// Rollover aliases (`Created` with its first index, or `Unchanged`).
+    pub aliases: Vec<(String, TemplateAction)>,
+    /// Plain indices earlier releases wrote (`X.S`): still read, but no policy deletes
+    /// them; the user deletes each once its newest document is past the retention.
+    pub legacy: Vec<String>,
     /// Existing indices whose mapping the store cannot work with.
     pub conflicts: Vec<ElasticError>,
 }
@@ -55,7 +65,9 @@ pub struct ElasticStore {
     indices: Indices,
     page_size: usize,
     max_request_bytes: usize,
-    /// Set once this process has made sure the templates exist (writers only).
+    lifecycle: Lifecycle,
+    /// Set once this process has made sure the policies, templates and write aliases
+    /// exist (writers only).
     templates_ensured: AtomicBool,
     /// Where each part of recently read split reports starts (see
     /// [`reports::PartStarts`]).
@@ -88,6 +100,7 @@ impl ElasticStore {
             indices: Indices::new(&config.index_suffix),
             page_size: config.page_size,
             max_request_bytes: config.max_request_bytes,
+            lifecycle: config.lifecycle,
             templates_ensured: AtomicBool::new(false),
             part_starts: reports::PartStarts::default(),
             part_reads: tokio::sync::Semaphore::new(PART_READS),
@@ -103,27 +116,113 @@ impl ElasticStore {
         self.transport.send(req).await
     }
 
-    /// Installs or updates the three index templates, then checks existing indices for
-    /// mappings the store cannot use. Safe to repeat.
+    /// Installs or updates the cluster's three lifecycle policies and index templates,
+    /// creates the rollover aliases with their first index where missing, then checks
+    /// existing indices for mappings the store cannot use. Safe to repeat.
     pub async fn setup(&self) -> Result<SetupReport, ElasticError> {
         let mut report = SetupReport {
+            policies: Vec::new(),
             templates: Vec::new(),
+            aliases: Vec::new(),
+            legacy: Vec::new(),
             conflicts: Vec::new(),
         };
-        for t in templates::all() {
+        for t in templates::all(&self.indices) {
+            let policy = templates::policy_of(&t, &self.lifecycle);
+            let action = self.install_policy(&t.name, &policy).await?;
+            report.policies.push((t.name.clone(), action));
             let action = self.install_template(&t).await?;
-            report.templates.push((t.name.to_string(), action));
+            report.templates.push((t.name.clone(), action));
+            let action = self.ensure_write_alias(t.base).await?;
+            report
+                .aliases
+                .push((self.indices.write_alias(t.base), action));
+            let legacy = self.indices.legacy(t.base);
+            if self.owned(t.base).await?.contains(&legacy) {
+                report.legacy.push(legacy);
+            }
             report.conflicts.extend(self.mapping_conflicts(&t).await?);
         }
         self.templates_ensured.store(true, Ordering::Relaxed);
         Ok(report)
     }
 
+    /// The policy as the cluster stores it, or `None` when it has none by that name.
+    async fn stored_policy(&self, name: &str) -> Result<Option<Value>, ElasticError> {
+        let resp = self
+            .transport
+            .send_accepting(&request::get_lifecycle_policy(name), &[404])
+            .await?;
+        if resp.status == 404 {
+            Ok(None)
+        } else {
+            Ok(response::parse_lifecycle_policy(&resp.body, name)?)
+        }
+    }
+
+    async fn install_policy(
+        &self,
+        name: &str,
+        policy: &Value,
+    ) -> Result<TemplateAction, ElasticError> {
+        let action = match &self.stored_policy(name).await? {
+            Some(s) if lifecycle::is_current(s, policy) => return Ok(TemplateAction::Unchanged),
+            Some(_) => TemplateAction::Updated,
+            None => TemplateAction::Created,
+        };
+        self.send(&request::put_lifecycle_policy(name, policy))
+            .await?;
+        Ok(action)
+    }
+
+    /// Makes sure `base`'s rollover alias exists, creating it with its first index
+    /// (`X.S.lma-YYYYMMDD-000000`) when missing. Two processes racing here both end with
+    /// the one alias: the loser's create is refused and the alias is then found.
+    async fn ensure_write_alias(&self, base: &str) -> Result<TemplateAction, ElasticError> {
+        let alias = self.indices.write_alias(base);
+        if self.alias_exists(&alias).await? {
+            return Ok(TemplateAction::Unchanged);
+        }
+        let index = self
+            .indices
+            .bootstrap_index(base, chrono::Utc::now().date_naive());
+        let created = self
+            .transport
+            .send_accepting(&request::create_write_index(&index, &alias), &[400])
+            .await?;
+        if created.status == 400 {
+            if self.alias_exists(&alias).await? {
+                return Ok(TemplateAction::Unchanged);
+            }
+            return Err(ElasticError::WriteAlias {
+                alias,
+                detail: format!(
+                    "creating its first index {index} was refused: {}",
+                    String::from_utf8_lossy(&created.body)
+                ),
+            });
+        }
+        tracing::info!(
+            alias,
+            index,
+            "created the rollover alias and its first index"
+        );
+        Ok(TemplateAction::Created)
+    }
+
+    async fn alias_exists(&self, alias: &str) -> Result<bool, ElasticError> {
+        let resp = self
+            .transport
+            .send_accepting(&request::get_alias(alias), &[404])
+            .await?;
+        Ok(resp.status != 404)
+    }
+
     /// The template as the cluster stores it, or `None` when it has none by that name.
     async fn stored_template(&self, t: &Template) -> Result<Option<Value>, ElasticError> {
         let existing = self
             .transport
-            .send_accepting(&request::get_index_template(t.name), &[404])
+            .send_accepting(&request::get_index_template(&t.name), &[404])
             .await?;
         if existing.status == 404 {
             Ok(None)
@@ -138,7 +237,7 @@ impl ElasticStore {
             Some(_) => TemplateAction::Updated,
             None => TemplateAction::Created,
         };
-        self.send(&request::put_index_template(t.name, &t.body))
+        self.send(&request::put_index_template(&t.name, &t.body))
             .await?;
         Ok(action)
     }
@@ -147,7 +246,7 @@ impl ElasticStore {
         let fields: Vec<&str> = t.required.iter().map(|(f, _, _)| *f).collect();
         let resp = self
             .send(&request::field_mappings(
-                &self.indices.read_patterns(t.name),
+                &self.indices.read_patterns(t.base),
                 &fields,
             ))
             .await?;
@@ -172,43 +271,78 @@ impl ElasticStore {
         Ok(conflicts)
     }
 
-    /// Writers make sure the templates exist before the first write, so an index created
-    /// by that write gets the right mapping. A user without `manage_index_templates` gets
-    /// a warning, not a failure: an administrator may have installed them.
+    /// Writers make sure the policies, templates and rollover aliases exist before the
+    /// first write, so the index that write lands in has the right mapping and
+    /// lifecycle. A user without the privileges to install policies or templates gets a
+    /// warning, not a failure (an administrator may have installed them); without the
+    /// alias nothing is written, since a write to its name would create a plain index
+    /// that blocks the alias for good.
     async fn ensure_templates(&self) -> Result<(), ElasticError> {
         if self.templates_ensured.load(Ordering::Relaxed) {
             return Ok(());
         }
-        for t in templates::all() {
-            let missing = match self.stored_template(&t).await {
-                Ok(stored) => stored.is_none(),
-                Err(ElasticError::Forbidden { reason, .. }) => {
-                    tracing::warn!(
-                        template = t.name,
-                        "cannot check the index template (no manage_index_templates privilege): {reason}; \
-                         run `compliancectl elastic setup` as an administrator"
-                    );
-                    false
-                }
-                Err(e) => return Err(e),
-            };
-            if missing {
-                match self
-                    .send(&request::put_index_template(t.name, &t.body))
-                    .await
-                {
-                    Ok(_) => tracing::info!(template = t.name, "installed index template"),
-                    Err(ElasticError::Forbidden { reason, .. }) => tracing::warn!(
-                        template = t.name,
-                        "cannot install the index template: {reason}; new indices get dynamic mappings"
-                    ),
-                    Err(e) => return Err(e),
-                }
+        for t in templates::all(&self.indices) {
+            let policy = templates::policy_of(&t, &self.lifecycle);
+            match self.stored_policy(&t.name).await {
+                Ok(Some(_)) => {}
+                Ok(None) => self.warn_forbidden(
+                    "lifecycle policy",
+                    &t.name,
+                    self.send(&request::put_lifecycle_policy(&t.name, &policy))
+                        .await,
+                )?,
+                Err(e) => self.warn_forbidden::<()>("lifecycle policy", &t.name, Err(e))?,
             }
+            match self.stored_template(&t).await {
+                Ok(Some(_)) => {}
+                Ok(None) => self.warn_forbidden(
+                    "index template",
+                    &t.name,
+                    self.send(&request::put_index_template(&t.name, &t.body))
+                        .await,
+                )?,
+                Err(e) => self.warn_forbidden::<()>("index template", &t.name, Err(e))?,
+            }
+            self.ensure_write_alias(t.base).await.map_err(|e| match e {
+                ElasticError::Forbidden { reason, .. } => ElasticError::Forbidden {
+                    op: "create the rollover alias",
+                    reason: format!(
+                        "{reason}; the alias {} must exist before anything is written: \
+                             run `compliancectl elastic setup` as a user with the create_index \
+                             privilege on its indices",
+                        self.indices.write_alias(t.base)
+                    ),
+                },
+                e => e,
+            })?;
         }
         // Two writers racing here both check, which is harmless.
         self.templates_ensured.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A 403 on installing `what` is a warning (an administrator may have done it); any
+    /// other failure stops the write.
+    fn warn_forbidden<T>(
+        &self,
+        what: &str,
+        name: &str,
+        result: Result<T, ElasticError>,
+    ) -> Result<(), ElasticError> {
+        match result {
+            Ok(_) => {
+                tracing::info!(name, "installed the {what}");
+                Ok(())
+            }
+            Err(ElasticError::Forbidden { reason, .. }) => {
+                tracing::warn!(
+                    name,
+                    "cannot check or install the {what}: {reason}; run `compliancectl elastic setup` as an administrator"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The names this cluster owns under `base`; empty when no such index exists yet.

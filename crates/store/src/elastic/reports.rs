@@ -12,7 +12,7 @@ use serde_json::Value;
 use compliance_core::model::{CisBenchmarkNode, ReportDocument, TextInterner};
 
 use super::bulk::BulkBatch;
-use super::request::{self, PartsToDelete, REPORT_INDEX, RESULT_WINDOW};
+use super::request::{self, PartsToDelete, REPORT_INDEX, REPORT_PARTS_INDEX, RESULT_WINDOW};
 use super::response::{self, RawHit, ReportPart, SplitMarker};
 use super::{ElasticError, ElasticStore};
 use crate::query::{ReportHead, ReportPage, ReportQuery};
@@ -34,7 +34,8 @@ impl ElasticStore {
                 single,
             );
             match self.send(&put).await {
-                Ok(_) => {
+                Ok(stored) => {
+                    self.delete_other_copies(&report.id, &stored.body).await;
                     self.delete_parts_quietly(&report.id, PartsToDelete::All)
                         .await;
                     return Ok(());
@@ -82,11 +83,15 @@ impl ElasticStore {
             &report.id,
             body,
         );
-        if let Err(e) = self.send(&put).await {
-            self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
-                .await;
-            return Err(e);
-        }
+        let stored = match self.send(&put).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
+                    .await;
+                return Err(e);
+            }
+        };
+        self.delete_other_copies(&report.id, &stored.body).await;
         self.delete_parts_quietly(&report.id, PartsToDelete::AllBut(&generation))
             .await;
         tracing::info!(
@@ -152,8 +157,57 @@ impl ElasticStore {
         Ok(())
     }
 
+    /// Deletes the copies of report `id` that are not in the index the write just went
+    /// to (`stored` is that write's answer). Running a window again must replace its
+    /// report, but after a rollover the write lands in a newer index than the old copy,
+    /// and a report from before the upgrade sits in the plain index. Readers take the
+    /// newest copy anyway, so a failure here is logged, not fatal.
+    async fn delete_other_copies(&self, id: &str, stored: &[u8]) {
+        let written = match response::parse_written_index(stored) {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(report = id, "cannot tell where the report was written: {e}");
+                return;
+            }
+        };
+        let found = self
+            .send(&request::report_copies(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await
+            .and_then(|resp| {
+                Ok(response::parse_hits("find report copies", &resp.body)?
+                    .0
+                    .iter()
+                    .map(|h| h.index.to_string())
+                    .collect::<Vec<_>>())
+            });
+        let indices = match found {
+            Ok(indices) => indices,
+            Err(e) => {
+                tracing::warn!(
+                    report = id,
+                    "cannot look for older copies of the report: {e}"
+                );
+                return;
+            }
+        };
+        for index in indices.iter().filter(|i| **i != written) {
+            let req = request::delete_document("delete an older report copy", index, id);
+            match self.send(&req).await {
+                Ok(_) => tracing::info!(report = id, index, "deleted the report's older copy"),
+                Err(e) => tracing::warn!(
+                    report = id,
+                    index,
+                    "could not delete the report's older copy (readers take the newest): {e}"
+                ),
+            }
+        }
+    }
+
     async fn delete_parts_quietly(&self, id: &str, which: PartsToDelete<'_>) {
-        let req = request::delete_parts(&self.indices.report_parts(), id, which);
+        let req = request::delete_parts(&self.indices.read_patterns(REPORT_PARTS_INDEX), id, which);
         if let Err(e) = self.send(&req).await {
             tracing::warn!(
                 report = id,
@@ -290,7 +344,7 @@ impl ElasticStore {
             .map_err(|e| incomplete(format!("the store is shutting down: {e}")))?;
         let resp = self
             .send(&request::report_parts_page(
-                &self.indices.report_parts(),
+                &self.indices.read_patterns(REPORT_PARTS_INDEX),
                 &reader.id,
                 &reader.generation,
                 after,

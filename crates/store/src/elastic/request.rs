@@ -152,19 +152,46 @@ impl Indices {
         }
     }
 
-    /// Where benchmark documents are written: `tigera_secure_ee_benchmark_results.S`.
+    /// The rollover alias every write of `base` goes through: `X.S.` (trailing dot),
+    /// as Calico Enterprise named it (docs/spec.md §5).
+    pub fn write_alias(&self, base: &str) -> String {
+        format!("{base}.{}.", self.suffix)
+    }
+
+    /// The first index behind `base`'s write alias, created on `date`:
+    /// `X.S.lma-YYYYMMDD-000000`. Rollovers count up its last number.
+    pub fn bootstrap_index(&self, base: &str, date: chrono::NaiveDate) -> String {
+        format!(
+            "{base}.{}.lma-{}-000000",
+            self.suffix,
+            date.format("%Y%m%d")
+        )
+    }
+
+    /// The plain index earlier releases wrote `base` to (`X.S`): still read, never
+    /// written.
+    pub fn legacy(&self, base: &str) -> String {
+        format!("{base}.{}", self.suffix)
+    }
+
+    /// Where benchmark documents are written: the alias `tigera_secure_ee_benchmark_results.S.`.
     pub fn benchmark_write(&self) -> String {
-        format!("{BENCHMARK_INDEX}.{}", self.suffix)
+        self.write_alias(BENCHMARK_INDEX)
     }
 
-    /// Where reports are written: `tigera_secure_ee_compliance_reports.S`.
+    /// Where reports are written: the alias `tigera_secure_ee_compliance_reports.S.`.
     pub fn report_write(&self) -> String {
-        format!("{REPORT_INDEX}.{}", self.suffix)
+        self.write_alias(REPORT_INDEX)
     }
 
-    /// Where the parts of split reports live.
+    /// Where the parts of split reports are written.
     pub fn report_parts(&self) -> String {
-        format!("{REPORT_PARTS_INDEX}.{}", self.suffix)
+        self.write_alias(REPORT_PARTS_INDEX)
+    }
+
+    /// The name of `base`'s index template and lifecycle policy for this cluster: `X.S`.
+    pub fn managed_name(&self, base: &str) -> String {
+        format!("{base}.{}", self.suffix)
     }
 
     /// The read patterns of a base: `X.S` and Calico's rollover indices `X.S.*`.
@@ -269,7 +296,7 @@ pub fn latest_per_node_page(
             "inner_hits": {
                 "name": INNER_HITS,
                 "size": 1,
-                "_source": true,
+                "_source": super::texts::STATUS_FIELDS,
                 "sort": [{ "timestamp": { "order": "desc" } }],
             },
         },
@@ -289,6 +316,22 @@ pub fn latest_per_node_page(
         "/_search".into(),
     )
     .body(Body::json(&body))
+}
+
+/// The documents `ids` whole but for their top-level keys other than `version` and
+/// `tests`, under the read's point in time: where the test texts come from
+/// ([`super::texts`]). An id may be in two indices (a document imported again after a
+/// rollover); the caller keeps the copy it asked for.
+pub fn text_documents(pit: &str, ids: &[&str]) -> EsRequest {
+    EsRequest::new("read test descriptions", Method::Post, "/_search".into()).body(Body::json(
+        &json!({
+            "size": ids.len() * 2,
+            "track_total_hits": false,
+            "_source": super::texts::TEXT_FIELDS,
+            "query": { "ids": { "values": ids } },
+            "pit": { "id": pit, "keep_alive": PIT_KEEP_ALIVE },
+        }),
+    ))
 }
 
 /// The `_id` of a benchmark document: node and time, so a re-import replaces it.
@@ -366,6 +409,57 @@ pub fn delete_parts(parts_index: &str, id: &str, which: PartsToDelete<'_>) -> Es
     .body(Body::json(&json!({ "query": query })))
 }
 
+/// `DELETE /<index>/_doc/<id>?refresh=true`: removes one copy of a document.
+pub fn delete_document(op: &'static str, index: &str, id: &str) -> EsRequest {
+    EsRequest::new(
+        op,
+        Method::Delete,
+        format!("/{}/_doc/{}", encode_segment(index), encode_segment(id)),
+    )
+    .param("refresh", "true")
+}
+
+/// `GET /_alias/<name>`: the indices behind an alias; 404 when there is no such alias.
+pub fn get_alias(name: &str) -> EsRequest {
+    EsRequest::new(
+        "read write alias",
+        Method::Get,
+        format!("/_alias/{}", encode_segment(name)),
+    )
+}
+
+/// `PUT /<index>` with `alias` on it as the write index: bootstraps a rollover alias.
+/// The index takes its mappings, codec and lifecycle from the cluster's template.
+pub fn create_write_index(index: &str, alias: &str) -> EsRequest {
+    EsRequest::new(
+        "create write index",
+        Method::Put,
+        format!("/{}", encode_segment(index)),
+    )
+    .body(Body::json(
+        &json!({ "aliases": { alias: { "is_write_index": true } } }),
+    ))
+}
+
+/// `GET /_ilm/policy/<name>`.
+pub fn get_lifecycle_policy(name: &str) -> EsRequest {
+    EsRequest::new(
+        "read lifecycle policy",
+        Method::Get,
+        format!("/_ilm/policy/{}", encode_segment(name)),
+    )
+}
+
+/// `PUT /_ilm/policy/<name>` with `{"policy": ..}`.
+pub fn put_lifecycle_policy(name: &str, policy: &Value) -> EsRequest {
+    EsRequest::new(
+        "install lifecycle policy",
+        Method::Put,
+        format!("/_ilm/policy/{}", encode_segment(name)),
+    )
+    .body(Body::json(&json!({ "policy": policy })))
+}
+
 /// Finds a report head by id in every report index of the cluster.
 pub fn report_by_id(patterns: &str, id: &str) -> EsRequest {
     EsRequest::new("get report", Method::Post, format!("/{patterns}/_search"))
@@ -422,6 +516,22 @@ pub const HEAD_FIELDS: [&str; 15] = [
     "cisBenchmarkGeneration",
     "cisBenchmarkNodeCount",
 ];
+
+/// Where copies of report `id` are: one hit per index holding it, with a one-key
+/// `_source` (a hit without one would not parse as a hit of ours).
+pub fn report_copies(patterns: &str, id: &str) -> EsRequest {
+    EsRequest::new(
+        "find report copies",
+        Method::Post,
+        format!("/{patterns}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&json!({
+        "size": 100,
+        "_source": ["reportName"],
+        "query": { "ids": { "values": [id] } },
+    })))
+}
 
 /// Finds the heads of report `id` (one per index holding it) without the node results.
 pub fn report_head(patterns: &str, id: &str) -> EsRequest {
@@ -605,12 +715,24 @@ mod tests {
     #[test]
     fn index_names_follow_the_spec_and_calico() {
         let i = Indices::new("cluster");
+        // Writes go through Calico's rollover aliases, with the trailing dot.
         assert_eq!(
             i.benchmark_write(),
-            "tigera_secure_ee_benchmark_results.cluster"
+            "tigera_secure_ee_benchmark_results.cluster."
         );
         assert_eq!(
             i.report_write(),
+            "tigera_secure_ee_compliance_reports.cluster."
+        );
+        assert_eq!(
+            i.bootstrap_index(
+                REPORT_INDEX,
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap()
+            ),
+            "tigera_secure_ee_compliance_reports.cluster.lma-20261204-000000"
+        );
+        assert_eq!(
+            i.legacy(REPORT_INDEX),
             "tigera_secure_ee_compliance_reports.cluster"
         );
         assert_eq!(
@@ -644,6 +766,42 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_read_under_the_point_in_time_by_id() {
+        let req = text_documents("PIT1", &["n1@2026-11-25T23:00:00.000Z", "n2@x"]);
+        assert_eq!(req.describe(), "POST /_search");
+        assert_eq!(
+            req.body.as_json().unwrap(),
+            json!({"size": 4, "track_total_hits": false, "_source": ["version", "tests"],
+                   "query": {"ids": {"values": ["n1@2026-11-25T23:00:00.000Z", "n2@x"]}},
+                   "pit": {"id": "PIT1", "keep_alive": "5m"}})
+        );
+    }
+
+    #[test]
+    fn rollover_aliases_are_bootstrapped_with_their_write_index() {
+        let req = create_write_index(
+            "tigera_secure_ee_compliance_reports.cluster.lma-20261204-000000",
+            "tigera_secure_ee_compliance_reports.cluster.",
+        );
+        assert_eq!(
+            req.describe(),
+            "PUT /tigera_secure_ee_compliance_reports.cluster.lma-20261204-000000"
+        );
+        assert_eq!(
+            req.body.as_json().unwrap(),
+            json!({"aliases": {"tigera_secure_ee_compliance_reports.cluster.": {"is_write_index": true}}})
+        );
+        assert_eq!(
+            get_alias("tigera_secure_ee_compliance_reports.cluster.").describe(),
+            "GET /_alias/tigera_secure_ee_compliance_reports.cluster."
+        );
+        assert_eq!(
+            put_lifecycle_policy("p.c", &json!({"phases": {}})).describe(),
+            "PUT /_ilm/policy/p.c"
+        );
+    }
+
+    #[test]
     fn first_page_collapses_on_node_name_and_keeps_the_latest() {
         let req = latest_per_node_page(&window(), "PIT1", None, false, 200);
         assert_eq!(req.describe(), "POST /_search");
@@ -660,7 +818,9 @@ mod tests {
                     "must_not": [{ "regexp": { "error": ".+" } }],
                 } },
                 "collapse": { "field": "node_name", "inner_hits": {
-                    "name": "latest", "size": 1, "_source": true,
+                    "name": "latest", "size": 1, "_source": ["version", "kubernetesVersion", "type", "node_name",
+                                    "timestamp", "error", "cluster",
+                                    "tests.test_number", "tests.status"],
                     "sort": [{ "timestamp": { "order": "desc" } }] } },
                 "sort": [{ "node_name": { "order": "asc" } }],
                 "pit": { "id": "PIT1", "keep_alive": "5m" },

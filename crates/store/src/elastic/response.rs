@@ -11,11 +11,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use compliance_core::model::{
-    BenchmarkDocument, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
-    GlobalReportTypeSpec, TextInterner, time,
+    CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, time,
 };
 
 use super::request::{INNER_HITS, Indices};
+use super::texts::{SlimDocument, TextDocument};
 use crate::query::ReportHead;
 
 /// A response body that is not what the API documents.
@@ -277,17 +277,13 @@ pub struct NodePage {
     pub last_node: Option<String>,
     /// The point-in-time id to use next (Elasticsearch may change it).
     pub pit_id: Option<String>,
-    pub documents: u64,
     pub skipped: Vec<SkippedDocument>,
 }
 
-/// Parses one page of the latest-per-node search and hands each node's document to
-/// `sink`. Documents that do not decode are skipped and listed, not fatal.
-pub fn parse_latest_page(
-    body: &[u8],
-    interner: &mut TextInterner,
-    sink: &mut dyn FnMut(BenchmarkDocument),
-) -> Result<NodePage, ParseError> {
+/// Parses one page of the latest-per-node search: each node's document as read without
+/// its test texts ([`super::texts::STATUS_FIELDS`]). Documents that do not decode are
+/// skipped and listed, not fatal.
+pub fn parse_latest_page(body: &[u8]) -> Result<(NodePage, Vec<SlimDocument>), ParseError> {
     const OP: &str = "search benchmark results";
     #[derive(Deserialize)]
     struct InnerHit<'a> {
@@ -321,6 +317,7 @@ pub fn parse_latest_page(
         pit_id,
         ..NodePage::default()
     };
+    let mut docs = Vec::with_capacity(hits.len());
     for hit in hits {
         let node = match hit.sort.first() {
             Some(Value::String(s)) => s.clone(),
@@ -340,14 +337,14 @@ pub fn parse_latest_page(
         };
         for doc in &inner.hits.hits {
             let decoded = match doc.source {
-                Some(raw) => BenchmarkDocument::decode(raw.get().as_bytes()),
+                Some(raw) => decode_slim(raw.get()),
                 None => Err("the hit has no _source (is _source disabled in the mapping?)".into()),
             };
             match decoded {
                 Ok(mut d) => {
-                    interner.intern_document(&mut d);
-                    out.documents += 1;
-                    sink(d);
+                    d.index.clone_from(&doc.index);
+                    d.id.clone_from(&doc.id);
+                    docs.push(d);
                 }
                 Err(reason) => out.skipped.push(SkippedDocument {
                     index: doc.index.clone(),
@@ -357,7 +354,35 @@ pub fn parse_latest_page(
             }
         }
     }
-    Ok(out)
+    Ok((out, docs))
+}
+
+/// A slim document, or why not, naming the offending key as [`BenchmarkDocument::decode`]
+/// does.
+fn decode_slim(json: &str) -> Result<SlimDocument, String> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.path().iter().next().is_some() {
+            format!("{}: {}", e.path(), e.inner())
+        } else {
+            e.inner().to_string()
+        }
+    })
+}
+
+/// The documents fetched for their texts: `(index, id, document or why not)` per hit.
+pub fn parse_text_documents(
+    body: &[u8],
+) -> Result<Vec<(String, String, Result<TextDocument, String>)>, ParseError> {
+    let (hits, _) = parse_hits("read test descriptions", body)?;
+    Ok(hits
+        .into_iter()
+        .map(|h| {
+            let doc =
+                serde_json::from_str::<TextDocument>(h.source.get()).map_err(|e| e.to_string());
+            (h.index, h.id, doc)
+        })
+        .collect())
 }
 
 /// One item of a `_bulk` response that failed.
@@ -658,6 +683,28 @@ pub fn parse_index_template(body: &[u8]) -> Result<Option<Value>, ParseError> {
         .map(|n| n.index_template))
 }
 
+/// The concrete index a document write went to (`_index` of its answer): the alias's
+/// write index when written through an alias.
+pub fn parse_written_index(body: &[u8]) -> Result<String, ParseError> {
+    #[derive(Deserialize)]
+    struct Written {
+        #[serde(rename = "_index")]
+        index: String,
+    }
+    Ok(parse::<Written>("store document", body)?.index)
+}
+
+/// The `policy` of `GET /_ilm/policy/<name>`'s answer
+/// (`{"<name>": {"version", "modified_date", "policy": {..}}}`), if it names `name`.
+pub fn parse_lifecycle_policy(body: &[u8], name: &str) -> Result<Option<Value>, ParseError> {
+    #[derive(Deserialize)]
+    struct Stored {
+        policy: Value,
+    }
+    let mut all: std::collections::HashMap<String, Stored> = parse("read lifecycle policy", body)?;
+    Ok(all.remove(name).map(|s| s.policy))
+}
+
 /// One field of one existing index and the type it is mapped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldMapping {
@@ -700,7 +747,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A realistic collapse page: two nodes, one of them with a broken document.
+    /// A realistic collapse page, its inner hits' `_source` filtered to the status
+    /// fields: two nodes, one of them with a broken document.
     const PAGE: &str = r#"{
       "pit_id": "46ToAwMDaWR5BXV1aWQy",
       "took": 12, "timed_out": false,
@@ -714,9 +762,7 @@ mod tests {
             "_score": null, "sort": [1764111600000],
             "_source": {"version": "cis-1.9", "kubernetesVersion": "1.29.3", "type": "kube",
               "node_name": "ip-10-0-1-7", "timestamp": "2026-11-25T23:00:00Z", "error": "",
-              "tests": [{"section": "1.1", "section_desc": "Control Plane Node Configuration Files",
-                "test_number": "1.1.1", "test_desc": "Ensure perms", "test_info": "chmod 600",
-                "status": "PASS", "scored": true}],
+              "tests": [{"test_number": "1.1.1", "status": "PASS"}],
               "cluster": "cluster"}}]}}}},
         {"_index": "tigera_secure_ee_benchmark_results.cluster", "_id": "x", "_score": null,
          "sort": ["ip-10-0-1-8", 4],
@@ -728,17 +774,14 @@ mod tests {
 
     #[test]
     fn a_collapse_page_yields_each_nodes_document_and_skips_broken_ones() {
-        let mut interner = TextInterner::new();
-        let mut docs = Vec::new();
-        let page =
-            parse_latest_page(PAGE.as_bytes(), &mut interner, &mut |d| docs.push(d)).unwrap();
+        let (page, docs) = parse_latest_page(PAGE.as_bytes()).unwrap();
         assert_eq!(page.hits, 2);
         assert_eq!(page.last_node.as_deref(), Some("ip-10-0-1-8"));
         assert_eq!(page.pit_id.as_deref(), Some("46ToAwMDaWR5BXV1aWQy"));
-        assert_eq!(page.documents, 1);
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].node_name, "ip-10-0-1-7");
-        assert_eq!(docs[0].tests.len(), 1);
+        assert_eq!(docs[0].id, "ip-10-0-1-7@2026-11-25T23:00:00.000Z");
+        assert_eq!(docs[0].tests[0].test_number, "1.1.1");
         assert_eq!(page.skipped.len(), 1);
         assert_eq!(page.skipped[0].id, "bad-1");
         assert!(
@@ -751,8 +794,9 @@ mod tests {
     #[test]
     fn an_empty_page_ends_the_read() {
         let body = br#"{"pit_id":"p","took":1,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},"hits":{"max_score":null,"hits":[]}}"#;
-        let page = parse_latest_page(body, &mut TextInterner::new(), &mut |_| panic!()).unwrap();
+        let (page, docs) = parse_latest_page(body).unwrap();
         assert_eq!((page.hits, page.last_node), (0, None));
+        assert!(docs.is_empty());
     }
 
     #[test]
@@ -762,7 +806,7 @@ mod tests {
             "failures":[{"shard":0,"index":"tigera_secure_ee_benchmark_results.cluster","node":"n1",
               "reason":{"type":"illegal_argument_exception","reason":"Text fields are not optimised for operations that require per-document field data"}}]},
           "hits":{"max_score":null,"hits":[]}}"#;
-        let e = parse_latest_page(body, &mut TextInterner::new(), &mut |_| {}).unwrap_err();
+        let e = parse_latest_page(body).unwrap_err();
         assert!(e.detail.contains("1 shard(s) failed"), "{e}");
         assert!(e.detail.contains("Text fields are not optimised"), "{e}");
     }

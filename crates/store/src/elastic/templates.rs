@@ -1,39 +1,65 @@
 //! Index templates for the three index families, and the field types the store relies on.
 //!
+//! Each cluster (ELASTIC_INDEX_SUFFIX `S`) has its own three templates, named `X.S` for
+//! the indices `X.S.*` behind its rollover alias `X.S.`: the template carries that alias
+//! and the cluster's lifecycle policy, which differ between clusters sharing one
+//! Elasticsearch. Every index also uses the `best_compression` codec: stored documents
+//! are mostly repeated test texts, which DEFLATE shrinks several times over.
+//!
 //! Benchmark documents follow the docs/spec.md §3 mapping. Report node results are kept in
 //! `_source` but not indexed (`enabled: false`): indexing a 10,000-node report would
 //! exceed Elasticsearch's nested-object and field limits, and nothing searches inside it.
 
 use serde_json::{Value, json};
 
-use super::request::{BENCHMARK_INDEX, REPORT_INDEX, REPORT_PARTS_INDEX};
+use super::lifecycle::{Kind, Lifecycle};
+use super::request::{BENCHMARK_INDEX, Indices, REPORT_INDEX, REPORT_PARTS_INDEX};
 
-/// Priority above Elasticsearch's built-in templates, so ours decide the mapping.
-pub const PRIORITY: u64 = 100;
+/// Priority above Elasticsearch's built-in templates, so ours decide the mapping, and
+/// above the cluster-wide templates (`X` for `X.*`, priority 100) that earlier releases
+/// installed: Elasticsearch refuses two overlapping templates of equal priority.
+pub const PRIORITY: u64 = 110;
 
 /// One index template and the field types the store cannot work without.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
-    /// Template name, also the base of the index names it applies to.
-    pub name: &'static str,
+    /// The base of the index names it applies to (`X`).
+    pub base: &'static str,
+    /// Template name, `X.S`; also the name of the cluster's lifecycle policy for `X`.
+    pub name: String,
+    /// Which lifecycle policy its indices follow.
+    pub kind: Kind,
     pub body: Value,
     /// `(field, accepted types, why)`: checked against existing indices.
     pub required: &'static [(&'static str, &'static [&'static str], &'static str)],
 }
 
-fn template(base: &str, properties: Value) -> Value {
+/// Template body for `base`'s indices behind this cluster's rollover alias.
+fn template(indices: &Indices, base: &str, properties: Value) -> Value {
     json!({
-        "index_patterns": [format!("{base}.*")],
+        "index_patterns": [format!("{}.*", indices.managed_name(base))],
         "priority": PRIORITY,
-        "template": { "mappings": { "properties": properties } },
+        "template": {
+            "settings": { "index": {
+                "codec": "best_compression",
+                "lifecycle": {
+                    "name": indices.managed_name(base),
+                    "rollover_alias": indices.write_alias(base),
+                },
+            } },
+            "mappings": { "properties": properties },
+        },
         "_meta": { "managed_by": "cis-compliance" },
     })
 }
 
-pub fn benchmarks() -> Template {
+pub fn benchmarks(indices: &Indices) -> Template {
     Template {
-        name: BENCHMARK_INDEX,
+        base: BENCHMARK_INDEX,
+        name: indices.managed_name(BENCHMARK_INDEX),
+        kind: Kind::Benchmarks,
         body: template(
+            indices,
             BENCHMARK_INDEX,
             json!({
                 "version": { "type": "keyword" },
@@ -78,10 +104,13 @@ pub fn benchmarks() -> Template {
     }
 }
 
-pub fn reports() -> Template {
+pub fn reports(indices: &Indices) -> Template {
     Template {
-        name: REPORT_INDEX,
+        base: REPORT_INDEX,
+        name: indices.managed_name(REPORT_INDEX),
+        kind: Kind::Reports,
         body: template(
+            indices,
             REPORT_INDEX,
             json!({
                 "id": { "type": "keyword" },
@@ -142,10 +171,13 @@ pub fn reports() -> Template {
     }
 }
 
-pub fn report_parts() -> Template {
+pub fn report_parts(indices: &Indices) -> Template {
     Template {
-        name: REPORT_PARTS_INDEX,
+        base: REPORT_PARTS_INDEX,
+        name: indices.managed_name(REPORT_PARTS_INDEX),
+        kind: Kind::ReportParts,
         body: template(
+            indices,
             REPORT_PARTS_INDEX,
             json!({
                 "reportId": { "type": "keyword" },
@@ -170,12 +202,17 @@ pub fn report_parts() -> Template {
     }
 }
 
-/// All three, in the order setup installs them.
-pub fn all() -> [Template; 3] {
-    [benchmarks(), reports(), report_parts()]
+/// All three of a cluster, in the order setup installs them.
+pub fn all(indices: &Indices) -> [Template; 3] {
+    [benchmarks(indices), reports(indices), report_parts(indices)]
 }
 
-/// Whether a stored template already says what ours says. Elasticsearch may add
+/// The lifecycle policy a template's indices follow, as `PUT /_ilm/policy` takes it.
+pub fn policy_of(t: &Template, lifecycle: &Lifecycle) -> Value {
+    lifecycle.policy(t.kind)
+}
+
+/// Whether a stored template (or lifecycle policy) already says what ours says. Elasticsearch may add
 /// defaults when it stores a template, so only the keys we set are compared.
 pub fn is_current(stored: &Value, ours: &Value) -> bool {
     match (stored, ours) {
@@ -195,7 +232,7 @@ mod tests {
 
     #[test]
     fn benchmark_mapping_follows_spec_section_3() {
-        let t = benchmarks();
+        let t = benchmarks(&Indices::new("cluster"));
         let p = &t.body["template"]["mappings"]["properties"];
         for keyword in [
             "version",
@@ -216,22 +253,48 @@ mod tests {
         assert_eq!(p["tests"]["properties"]["scored"]["type"], "boolean");
         assert_eq!(
             t.body["index_patterns"],
-            json!(["tigera_secure_ee_benchmark_results.*"])
+            json!(["tigera_secure_ee_benchmark_results.cluster.*"])
         );
     }
 
     #[test]
+    fn each_cluster_has_its_templates_with_its_alias_policy_and_compression() {
+        let prod = all(&Indices::new("prod"));
+        let names: Vec<&str> = prod.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tigera_secure_ee_benchmark_results.prod",
+                "tigera_secure_ee_compliance_reports.prod",
+                "tigera_secure_ee_compliance_report_parts.prod",
+            ]
+        );
+        let r = &prod[1].body;
+        assert_eq!(
+            r["index_patterns"],
+            json!(["tigera_secure_ee_compliance_reports.prod.*"])
+        );
+        assert_eq!(
+            r["template"]["settings"]["index"],
+            json!({"codec": "best_compression", "lifecycle": {
+                "name": "tigera_secure_ee_compliance_reports.prod",
+                "rollover_alias": "tigera_secure_ee_compliance_reports.prod."}})
+        );
+        assert_eq!(r["priority"], 110);
+    }
+
+    #[test]
     fn report_node_results_are_stored_not_indexed() {
-        let p = &reports().body["template"]["mappings"]["properties"];
+        let p = &reports(&Indices::new("cluster")).body["template"]["mappings"]["properties"];
         assert_eq!(p["cisBenchmark"]["enabled"], false);
         assert_eq!(p["endTime"]["type"], "date");
     }
 
     #[test]
     fn a_stored_template_with_extra_defaults_is_current() {
-        let ours = benchmarks().body;
+        let ours = benchmarks(&Indices::new("cluster")).body;
         let mut stored = ours.clone();
-        stored["template"]["settings"] = json!({ "index": { "number_of_shards": "1" } });
+        stored["template"]["settings"]["index"]["number_of_shards"] = json!("1");
         assert!(is_current(&stored, &ours));
         stored["template"]["mappings"]["properties"]["node_name"]["type"] = json!("text");
         assert!(!is_current(&stored, &ours));

@@ -76,7 +76,7 @@ fn a_large_report_is_split_into_parts_within_the_request_limit() {
     let report = split_report(&es);
     fake.assert_no_violations();
     let parts_index = format!(
-        "tigera_secure_ee_compliance_report_parts.{}",
+        "tigera_secure_ee_compliance_report_parts.{}.",
         cfg.index_suffix
     );
     let parts = fake.count(&parts_index);
@@ -257,7 +257,7 @@ fn unavailable_for_a_while_then_recovers() {
     es.put_report(&expected).unwrap();
     assert_eq!(es_of(&es).stats().retries - before.retries, 4);
     let reports = fake.documents(&format!(
-        "tigera_secure_ee_compliance_reports.{}",
+        "tigera_secure_ee_compliance_reports.{}.",
         cfg.index_suffix
     ));
     assert_eq!(reports.len(), 1, "stored once");
@@ -470,7 +470,7 @@ fn a_failed_report_write_leaves_the_previous_report_whole() {
     let es = blocking(&cfg);
     let first = split_report(&es);
     let parts_index = format!(
-        "tigera_secure_ee_compliance_report_parts.{}",
+        "tigera_secure_ee_compliance_report_parts.{}.",
         cfg.index_suffix
     );
     let parts_before = fake.count(&parts_index);

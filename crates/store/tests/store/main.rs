@@ -5,5 +5,6 @@
 mod contract;
 mod elastic;
 mod elastic_real;
+mod lifecycle;
 mod sqlite;
 mod support;
