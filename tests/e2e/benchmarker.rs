@@ -803,7 +803,7 @@ fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
     assert!(log.contains("storing failed; will retry"), "{log}");
     assert!(log.contains("the store is back"), "{log}");
     let versions: std::collections::BTreeSet<String> = fake
-        .documents("tigera_secure_ee_benchmark_results.cluster")
+        .documents("tigera_secure_ee_benchmark_results.cluster.")
         .into_iter()
         .map(|(_, d)| d["version"].as_str().unwrap().to_string())
         .collect();

@@ -94,37 +94,63 @@ fn import_report_list_and_download_against_elasticsearch() {
     fake.assert_no_violations();
 
     // Every request, in order: resolve, one PIT, pages of two nodes for good documents
-    // and one page for errored ones, close, then the report write and the cleanup of
-    // parts from any earlier run of the window. Templates were installed by the import.
+    // (the first followed by the fetch of the test texts its nodes need) and one page
+    // for errored ones, close, then the report write through the alias, the search for
+    // older copies of the report and the cleanup of parts from any earlier run of the
+    // window. Policies, templates and aliases were installed by the import.
     let conv = conversation(&fake);
-    let expected_prefix = [
-        "GET /_resolve/index/tigera_secure_ee_benchmark_results.cluster* -> 200",
-        "POST /tigera_secure_ee_benchmark_results.cluster,tigera_secure_ee_benchmark_results.cluster.*/_pit?keep_alive=5m&ignore_unavailable=true -> 200",
-        "POST /_search -> 200",
-        "POST /_search -> 200",
-        "POST /_search -> 200",
-        "DELETE /_pit -> 200",
-    ];
-    assert_eq!(&conv[..6], &expected_prefix, "{conv:#?}");
-    let rest: Vec<&String> = conv[6..]
+    let pit_closed = conv
         .iter()
-        .filter(|c| !c.starts_with("GET /_index_template/"))
+        .position(|c| c == "DELETE /_pit -> 200")
+        .expect("{conv:#?}");
+    assert_eq!(
+        &conv[..2],
+        [
+            "GET /_resolve/index/tigera_secure_ee_benchmark_results.cluster* -> 200",
+            "POST /tigera_secure_ee_benchmark_results.cluster,tigera_secure_ee_benchmark_results.cluster.*/_pit?keep_alive=5m&ignore_unavailable=true -> 200",
+        ],
+        "{conv:#?}"
+    );
+    assert!(
+        conv[2..pit_closed]
+            .iter()
+            .all(|c| c == "POST /_search -> 200"),
+        "{conv:#?}"
+    );
+    let rest: Vec<&String> = conv[pit_closed + 1..]
+        .iter()
+        .filter(|c| {
+            !["GET /_index_template/", "GET /_ilm/policy/", "GET /_alias/"]
+                .iter()
+                .any(|p| c.starts_with(p))
+        })
         .collect();
     assert_eq!(
         rest,
         [
-            &format!("PUT /tigera_secure_ee_compliance_reports.cluster/_doc/{ID}?refresh=wait_for -> 201"),
-            &"POST /tigera_secure_ee_compliance_report_parts.cluster/_delete_by_query?ignore_unavailable=true&conflicts=proceed&refresh=true -> 200".to_string(),
+            &format!("PUT /tigera_secure_ee_compliance_reports.cluster./_doc/{ID}?refresh=wait_for -> 201"),
+            &"POST /tigera_secure_ee_compliance_reports.cluster,tigera_secure_ee_compliance_reports.cluster.*/_search?ignore_unavailable=true -> 200".to_string(),
+            &"POST /tigera_secure_ee_compliance_report_parts.cluster,tigera_secure_ee_compliance_report_parts.cluster.*/_delete_by_query?ignore_unavailable=true&conflicts=proceed&refresh=true -> 200".to_string(),
         ],
         "{conv:#?}"
     );
     // The pages asked for the window with the 36-hour look-back, two nodes at a time.
-    let searches: Vec<_> = fake
+    let all_searches: Vec<_> = fake
         .requests()
         .into_iter()
         .filter(|r| r.path == "/_search")
         .map(|r| r.body_json().unwrap())
         .collect();
+    // The test texts: at most one read a page, for the documents of a benchmark version
+    // not seen on an earlier page.
+    let (texts, searches): (Vec<_>, Vec<_>) = all_searches
+        .into_iter()
+        .partition(|s| s["_source"] == serde_json::json!(["version", "tests"]));
+    assert!(
+        !texts.is_empty() && texts.len() < searches.len(),
+        "{texts:#?}"
+    );
+    assert!(texts[0]["query"]["ids"]["values"].is_array());
     assert_eq!(searches[0]["size"], 2);
     assert_eq!(
         searches[0]["query"]["bool"]["filter"][0]["range"]["timestamp"]["gte"],
@@ -135,7 +161,7 @@ fn import_report_list_and_download_against_elasticsearch() {
 
     // The stored document is the docs/spec.md §5 report, listable and downloadable.
     let stored = fake
-        .document("tigera_secure_ee_compliance_reports.cluster", ID)
+        .document("tigera_secure_ee_compliance_reports.cluster.", ID)
         .expect("report stored under its id");
     for key in [
         "reportName",
@@ -290,13 +316,16 @@ fn elastic_setup_prints_what_it_did_and_is_idempotent() {
     let first = ctl(&fake, &["elastic", "setup"]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let out = stdout(&first);
-    assert!(
-        out.contains("index template tigera_secure_ee_benchmark_results: created"),
-        "{out}"
-    );
+    for line in [
+        "lifecycle policy tigera_secure_ee_benchmark_results.cluster: created",
+        "index template tigera_secure_ee_compliance_reports.cluster: created",
+        "write alias tigera_secure_ee_compliance_report_parts.cluster.: created",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
     let second = ctl(&fake, &["elastic", "setup"]);
     let out = stdout(&second);
-    assert_eq!(out.matches(": unchanged").count(), 3, "{out}");
+    assert_eq!(out.matches(": unchanged").count(), 9, "{out}");
     fake.assert_no_violations();
 
     // Without a cluster configured, setup says what is missing.

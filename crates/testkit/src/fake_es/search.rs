@@ -423,3 +423,31 @@ pub(super) fn plain_search(
     }
     Ok(Page { hits, total })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_source_fields_keep_the_array_shape_and_drop_the_rest() {
+        let doc = json!({"version": "cis-1.23", "node_name": "n1", "error": "",
+            "tests": [
+                {"test_number": "1.1.1", "status": "PASS", "test_desc": "long", "scored": true},
+                {"test_number": "1.1.2", "status": "FAIL", "test_info": "longer"}]});
+        let filter = SourceFilter::Fields(
+            ["version", "tests.test_number", "tests.status"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let kept: Value = serde_json::from_str(&filter.apply(&doc.to_string()).unwrap()).unwrap();
+        assert_eq!(
+            kept,
+            json!({"version": "cis-1.23", "tests": [
+                {"test_number": "1.1.1", "status": "PASS"},
+                {"test_number": "1.1.2", "status": "FAIL"}]})
+        );
+        let whole = SourceFilter::Fields(["tests"].map(String::from).to_vec());
+        let kept: Value = serde_json::from_str(&whole.apply(&doc.to_string()).unwrap()).unwrap();
+        assert_eq!(kept["tests"], doc["tests"]);
+    }
+}

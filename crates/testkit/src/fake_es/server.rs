@@ -45,6 +45,7 @@ impl Reply {
 
 /// A request the handler refuses: an Elasticsearch error, and for requests outside the
 /// protocol also a recorded violation.
+#[derive(Debug)]
 pub(super) struct Reject {
     pub(super) status: u16,
     pub(super) body: Value,
