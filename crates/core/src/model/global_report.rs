@@ -237,6 +237,21 @@ impl GlobalReport {
     /// Checks every rule of docs/spec.md §2 that does not need other objects, except the report
     /// type's existence, which `type_exists` answers. Returns all problems, not just the first.
     pub fn validate(&self, type_exists: &dyn Fn(&str) -> bool) -> Vec<ValidationError> {
+        self.validate_with(type_exists, true)
+    }
+
+    /// [`GlobalReport::validate`] without the limit on how often the schedule fires: that
+    /// rule bounds scheduling (CRD, `compliancectl validate`, the controller), not a
+    /// reporter run, which checks it against its window (docs/spec.md §2).
+    pub fn validate_for_run(&self, type_exists: &dyn Fn(&str) -> bool) -> Vec<ValidationError> {
+        self.validate_with(type_exists, false)
+    }
+
+    fn validate_with(
+        &self,
+        type_exists: &dyn Fn(&str) -> bool,
+        limit_frequency: bool,
+    ) -> Vec<ValidationError> {
         let mut errors = Vec::new();
         if self.metadata.name.trim().is_empty() {
             errors.push(invalid("metadata.name", "must not be empty"));
@@ -249,8 +264,13 @@ impl GlobalReport {
                 format!("unknown report type {:?}", self.spec.report_type),
             ));
         }
+        let parse = if limit_frequency {
+            Schedule::parse
+        } else {
+            Schedule::parse_any_frequency
+        };
         if let Some(schedule) = &self.spec.schedule
-            && let Err(e) = Schedule::parse(schedule)
+            && let Err(e) = parse(schedule)
         {
             errors.push(invalid("spec.schedule", e.to_string()));
         }
