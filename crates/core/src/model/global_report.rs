@@ -55,6 +55,7 @@ pub struct GlobalReportSpec {
     #[serde(
         rename = "jobNodeSelector",
         default,
+        deserialize_with = "super::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub job_node_selector: BTreeMap<String, String>,
@@ -109,6 +110,7 @@ pub struct CisBenchmarkParams {
         rename = "resultsFilters",
         alias = "resultsFilter",
         default,
+        deserialize_with = "super::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub results_filters: Vec<ResultsFilter>,
@@ -127,10 +129,18 @@ pub struct ResultsFilter {
     )]
     pub benchmark_selection: Option<BenchmarkSelection>,
     /// Test or section numbers to keep; takes precedence over exclude.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub include: Vec<String>,
     /// Test or section numbers to drop.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub exclude: Vec<String>,
 }
 
@@ -306,7 +316,11 @@ pub struct GlobalReportTypeSpec {
     )]
     pub ui_summary_template: Option<ReportTemplate>,
     /// The downloads; this program renders the CIS benchmark CSVs by name.
-    #[serde(rename = "downloadTemplates", default)]
+    #[serde(
+        rename = "downloadTemplates",
+        default,
+        deserialize_with = "super::null_as_default"
+    )]
     pub download_templates: Vec<ReportTemplate>,
     /// Whether reports of this type carry CIS benchmark results; must be true.
     #[serde(rename = "includeCISBenchmarkData", default)]
