@@ -152,6 +152,11 @@ impl Indices {
         }
     }
 
+    /// The cluster name (ELASTIC_INDEX_SUFFIX); what a report without `cluster` belongs to.
+    pub fn cluster(&self) -> &str {
+        &self.suffix
+    }
+
     /// Where benchmark documents are written: `tigera_secure_ee_benchmark_results.S`.
     pub fn benchmark_write(&self) -> String {
         format!("{BENCHMARK_INDEX}.{}", self.suffix)
