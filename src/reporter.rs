@@ -14,7 +14,7 @@ use compliance_core::render::Download;
 use compliance_core::report::{
     ComputeStats, ReportBuilder, ReportRequest, report_top_failed_tests,
 };
-use compliance_core::schedule::Schedule;
+use compliance_core::schedule::{MAX_FIRES_PER_HOUR, Schedule};
 use compliance_core::time;
 use compliance_kube::{ReportSource, ResourceError};
 pub use compliance_store::BatchStore;
@@ -78,7 +78,10 @@ pub fn resolve_window(
     report: &GlobalReport,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ReporterError> {
     match choice {
-        WindowChoice::Explicit { start, end } => Ok((start, end)),
+        WindowChoice::Explicit { start, end } => {
+            warn_if_too_frequent(report);
+            Ok((start, end))
+        }
         WindowChoice::LastCompleted { now, delay } => {
             let err = |message: String| ReporterError::Spec {
                 report: report.metadata.name.clone(),
@@ -94,6 +97,25 @@ pub fn resolve_window(
                 ))
             })
         }
+    }
+}
+
+/// The limit on how often a schedule fires bounds scheduling only (docs/spec.md §2): a
+/// run with an explicit window does not use the schedule, so it runs and says that the
+/// controller would not schedule this report.
+fn warn_if_too_frequent(report: &GlobalReport) {
+    let Some(text) = report.spec.schedule.as_deref() else {
+        return;
+    };
+    let Ok(schedule) = Schedule::parse_any_frequency(text) else {
+        return;
+    };
+    let fires = schedule.fires_per_hour();
+    if fires > MAX_FIRES_PER_HOUR {
+        tracing::warn!(
+            report = %report.metadata.name,
+            "spec.schedule {text:?} fires {fires} times an hour, more than the {MAX_FIRES_PER_HOUR} the controller schedules; running the explicit window anyway"
+        );
     }
 }
 

@@ -210,6 +210,54 @@ fn schedule_window_is_used_when_start_and_end_are_absent() {
     assert!(line.contains("T00:00:00Z – "), "{line}");
 }
 
+/// docs/spec.md §2: the twice-an-hour limit bounds scheduling. A run with an explicit
+/// window does not use the schedule, so it runs and warns; a run that would derive its
+/// window from the schedule is refused, as the controller refuses to schedule it.
+#[test]
+fn an_explicit_window_runs_even_when_the_schedule_fires_more_than_twice_an_hour() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    let frequent = env.path("frequent.yaml");
+    let seed = std::fs::read_to_string(root().join("examples/reports.yaml")).unwrap();
+    std::fs::write(
+        &frequent,
+        seed.replace("schedule: 0 0 * * *", "schedule: '*/10 * * * *'"),
+    )
+    .unwrap();
+    let resources = frequent.to_str().unwrap();
+
+    let out = env.reporter(&[("COMPLIANCE_RESOURCES", resources)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fires 6 times an hour") && err.contains("running the explicit window"),
+        "{err}"
+    );
+    assert_eq!(env.report_ids(), [ID]);
+
+    // Derived from the schedule, the window is refused: a configuration error naming
+    // the field, and nothing more stored.
+    assert_config_error(
+        &env,
+        &[
+            ("COMPLIANCE_RESOURCES", resources),
+            ("TIGERA_COMPLIANCE_REPORT_START_TIME", ""),
+            ("TIGERA_COMPLIANCE_REPORT_END_TIME", ""),
+        ],
+        "spec.schedule",
+    );
+    assert_eq!(env.report_ids(), [ID]);
+
+    // `compliancectl validate` keeps refusing it, as the CRD and the controller do.
+    let validate = env.ctl(&["validate", "-f", resources]);
+    assert_eq!(validate.status.code(), Some(2), "{}", stderr(&validate));
+    assert!(
+        stderr(&validate).contains("at most 2 are allowed"),
+        "{}",
+        stderr(&validate)
+    );
+}
+
 #[test]
 fn fail_on_exits_3_after_storing_and_names_the_nodes() {
     let env = Env::new();

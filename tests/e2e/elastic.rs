@@ -365,3 +365,75 @@ fn a_partially_failed_import_exits_1_and_lists_the_failed_documents() {
         "{err}"
     );
 }
+
+/// docs/spec.md §5: the reports Calico Enterprise stored (no `id`, no `cisBenchmark`,
+/// `results: null`, no `cluster` / `generated_time`, empty versions, its empty summary
+/// objects) are listed, shown and downloaded by `compliancectl` as they are.
+#[test]
+fn calicos_stored_reports_list_show_and_download_through_compliancectl() {
+    let fake = FakeEs::start();
+    let hits = compliance_testkit::fixtures::insert_calico_reports(&fake);
+
+    let list = ctl(&fake, &["reports", "list", "--json"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let mut ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let daily = &hits[0];
+    let show = ctl(&fake, &["reports", "show", &daily.id]);
+    assert_eq!(show.status.code(), Some(0), "{}", stderr(&show));
+    let text = stdout(&show);
+    assert!(text.contains(&format!("Report   {}", daily.id)), "{text}");
+    assert!(text.contains("Nodes    3 (HIGH 0, MED 2, LOW 1)"), "{text}");
+    assert!(text.contains("ip-10-0-1-23.ec2.internal"), "{text}");
+
+    for hit in &hits {
+        let dir = tempfile::tempdir().unwrap();
+        let out = ctl(
+            &fake,
+            &[
+                "reports",
+                "download",
+                &hit.id,
+                "--output",
+                dir.path().to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}: {}", hit.file, stderr(&out));
+        let source: serde_json::Value = serde_json::from_str(&hit.source).unwrap();
+        let ui = std::fs::read_to_string(dir.path().join("ui-summary.json")).unwrap();
+        assert_eq!(ui, format!("{}\n", source["uiSummary"].as_str().unwrap()));
+        let total = std::fs::read_to_string(dir.path().join("total-summary.csv")).unwrap();
+        assert!(
+            total.starts_with("startTime,endTime,type,hiPercentThreshold,"),
+            "{}: {total}",
+            hit.file
+        );
+        let nodes = std::fs::read_to_string(dir.path().join("node-summary.csv")).unwrap();
+        let stored_nodes = source["cisBenchmark"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            nodes.lines().count(),
+            1 + stored_nodes,
+            "{}: {nodes}",
+            hit.file
+        );
+        for csv in ["failed-tests.csv", "all-tests.csv"] {
+            let text = std::fs::read_to_string(dir.path().join(csv)).unwrap();
+            assert!(
+                text.starts_with("nodeName,testIndex,"),
+                "{}: {text}",
+                hit.file
+            );
+        }
+    }
+    fake.assert_no_violations();
+}

@@ -32,6 +32,18 @@ pub struct Schedule {
 impl Schedule {
     /// Parses and checks `text`: exactly five fields, fires at all, at most twice an hour.
     pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
+        let schedule = Schedule::parse_any_frequency(text)?;
+        let fires = schedule.max_fires_per_hour()?;
+        if fires > MAX_FIRES_PER_HOUR {
+            return Err(ScheduleError::TooFrequent(text.to_string(), fires));
+        }
+        Ok(schedule)
+    }
+
+    /// Parses `text` like [`Schedule::parse`] without the limit of
+    /// [`MAX_FIRES_PER_HOUR`], which bounds *scheduling* only (docs/spec.md §2): a
+    /// reporter run with an explicit window reads the schedule just to warn about it.
+    pub fn parse_any_frequency(text: &str) -> Result<Schedule, ScheduleError> {
         let trimmed = text.trim();
         // Nicknames such as @daily are single fields that croner expands itself.
         let fields = trimmed.split_whitespace().count();
@@ -47,11 +59,14 @@ impl Schedule {
             text: trimmed.to_string(),
             cron,
         };
-        let fires = schedule.max_fires_per_hour()?;
-        if fires > MAX_FIRES_PER_HOUR {
-            return Err(ScheduleError::TooFrequent(text.to_string(), fires));
-        }
+        // Refuses a schedule that never fires, whatever the limit.
+        schedule.max_fires_per_hour()?;
         Ok(schedule)
+    }
+
+    /// The most times the schedule fires within one hour.
+    pub fn fires_per_hour(&self) -> usize {
+        self.max_fires_per_hour().unwrap_or(0)
     }
 
     pub fn as_str(&self) -> &str {
@@ -161,6 +176,20 @@ mod tests {
             Schedule::parse("* * * * *"),
             Err(ScheduleError::TooFrequent(_, 60))
         ));
+    }
+
+    /// The limit bounds scheduling only (docs/spec.md §2): a run with an explicit window
+    /// reads the schedule without it, to warn.
+    #[test]
+    fn a_run_reads_a_too_frequent_schedule_and_counts_its_fires() {
+        let s = Schedule::parse_any_frequency("*/20 9 * * *").unwrap();
+        assert_eq!(s.fires_per_hour(), 3);
+        assert_eq!(Schedule::parse("0,30 * * * *").unwrap().fires_per_hour(), 2);
+        assert!(matches!(
+            Schedule::parse_any_frequency("0 0 30 2 *"),
+            Err(ScheduleError::NeverFires(_))
+        ));
+        assert!(Schedule::parse_any_frequency("every hour").is_err());
     }
 
     #[test]

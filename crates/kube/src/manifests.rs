@@ -358,9 +358,20 @@ spec:
 
     #[test]
     fn bad_schedule_is_refused() {
-        let text = SEED.replace("0 0 * * *", "\"*/5 * * * *\"");
+        let text = SEED.replace("0 0 * * *", "\"every five minutes\"");
         let err = refusal(&text);
         assert!(err.contains("spec.schedule"), "{err}");
+    }
+
+    /// docs/spec.md §2: the twice-an-hour limit bounds scheduling, so `validate` refuses
+    /// it, while a run loads the report and decides by its window.
+    #[test]
+    fn a_too_frequent_schedule_is_invalid_but_loads_for_a_run() {
+        let res = load(&SEED.replace("0 0 * * *", "\"*/5 * * * *\"")).unwrap();
+        let problems = res.validate_all();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("spec.schedule"), "{problems:?}");
+        assert!(res.load_report("daily-cis-results").is_ok());
     }
 
     #[test]

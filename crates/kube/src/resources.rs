@@ -128,12 +128,15 @@ fn join(errors: &[ValidationError]) -> String {
 
 /// Loads a report and its type by report name: from files now, from the API server later.
 pub trait ReportSource {
-    /// The named GlobalReport, validated, with its GlobalReportType (the built-in
-    /// `cis-benchmark` type when no object of that name exists).
+    /// The named GlobalReport, validated for a run ([`checked`]), with its
+    /// GlobalReportType (the built-in `cis-benchmark` type when no object of that name
+    /// exists).
     fn load_report(&self, name: &str) -> Result<(GlobalReport, GlobalReportType), ResourceError>;
 }
 
-/// Validates a report and its (already resolved) type, whichever source they came from.
+/// Validates a report and its (already resolved) type, whichever source they came from,
+/// for a reporter run: every rule but the schedule's frequency limit
+/// ([`GlobalReport::validate_for_run`]).
 pub fn checked(
     report: GlobalReport,
     report_type: GlobalReportType,
@@ -146,7 +149,9 @@ pub fn checked(
             errors: type_errors,
         });
     }
-    let errors = report.validate(&|_| true);
+    // How often the schedule fires limits scheduling, not a run (docs/spec.md §2): the
+    // reporter checks it against its window.
+    let errors = report.validate_for_run(&|_| true);
     if !errors.is_empty() {
         return Err(ResourceError::Invalid {
             kind: "GlobalReport".into(),

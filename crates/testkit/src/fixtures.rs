@@ -48,6 +48,54 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// Reports as Calico Enterprise stored them, one Elasticsearch hit (`_index`, `_id`,
+/// `_source`) per file of `tests/fixtures/calico-reports/` (docs/spec.md §5: no `id`,
+/// no `cisBenchmark`, `results: null`, no `cluster` / `generated_time`, empty versions,
+/// the empty `*Summary` objects).
+pub const CALICO_REPORTS: [&str; 3] = [
+    "daily-2022.json",
+    "hourly-2024-no-nodes.json",
+    "weekly-2024-with-id.json",
+];
+
+/// One stored Calico report: the index and `_id` it lives under, and its `_source`.
+#[derive(Debug, Clone)]
+pub struct CalicoReportHit {
+    pub file: &'static str,
+    pub index: String,
+    pub id: String,
+    pub source: String,
+}
+
+/// The hits of [`CALICO_REPORTS`], in that order.
+pub fn calico_report_hits() -> Vec<CalicoReportHit> {
+    CALICO_REPORTS
+        .iter()
+        .map(|&file| {
+            let path = fixture(&format!("calico-reports/{file}"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let hit: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+            CalicoReportHit {
+                file,
+                index: hit["_index"].as_str().expect("_index").to_string(),
+                id: hit["_id"].as_str().expect("_id").to_string(),
+                source: hit["_source"].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Stores every [`calico_report_hits`] document in `fake` under its index and `_id`.
+pub fn insert_calico_reports(fake: &crate::fake_es::FakeEs) -> Vec<CalicoReportHit> {
+    let hits = calico_report_hits();
+    for h in &hits {
+        fake.insert_raw(&h.index, &h.id, h.source.clone());
+    }
+    hits
+}
+
 /// A real kube-bench output, parsed, its texts shared through `interner`.
 pub fn kube_bench(name: &str, interner: &mut TextInterner) -> KubeBenchRun {
     let path = fixture(name);

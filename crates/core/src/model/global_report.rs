@@ -55,6 +55,7 @@ pub struct GlobalReportSpec {
     #[serde(
         rename = "jobNodeSelector",
         default,
+        deserialize_with = "super::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub job_node_selector: BTreeMap<String, String>,
@@ -109,6 +110,7 @@ pub struct CisBenchmarkParams {
         rename = "resultsFilters",
         alias = "resultsFilter",
         default,
+        deserialize_with = "super::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub results_filters: Vec<ResultsFilter>,
@@ -127,10 +129,18 @@ pub struct ResultsFilter {
     )]
     pub benchmark_selection: Option<BenchmarkSelection>,
     /// Test or section numbers to keep; takes precedence over exclude.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub include: Vec<String>,
     /// Test or section numbers to drop.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub exclude: Vec<String>,
 }
 
@@ -237,6 +247,21 @@ impl GlobalReport {
     /// Checks every rule of docs/spec.md §2 that does not need other objects, except the report
     /// type's existence, which `type_exists` answers. Returns all problems, not just the first.
     pub fn validate(&self, type_exists: &dyn Fn(&str) -> bool) -> Vec<ValidationError> {
+        self.validate_with(type_exists, true)
+    }
+
+    /// [`GlobalReport::validate`] without the limit on how often the schedule fires: that
+    /// rule bounds scheduling (CRD, `compliancectl validate`, the controller), not a
+    /// reporter run, which checks it against its window (docs/spec.md §2).
+    pub fn validate_for_run(&self, type_exists: &dyn Fn(&str) -> bool) -> Vec<ValidationError> {
+        self.validate_with(type_exists, false)
+    }
+
+    fn validate_with(
+        &self,
+        type_exists: &dyn Fn(&str) -> bool,
+        limit_frequency: bool,
+    ) -> Vec<ValidationError> {
         let mut errors = Vec::new();
         if self.metadata.name.trim().is_empty() {
             errors.push(invalid("metadata.name", "must not be empty"));
@@ -249,8 +274,13 @@ impl GlobalReport {
                 format!("unknown report type {:?}", self.spec.report_type),
             ));
         }
+        let parse = if limit_frequency {
+            Schedule::parse
+        } else {
+            Schedule::parse_any_frequency
+        };
         if let Some(schedule) = &self.spec.schedule
-            && let Err(e) = Schedule::parse(schedule)
+            && let Err(e) = parse(schedule)
         {
             errors.push(invalid("spec.schedule", e.to_string()));
         }
@@ -286,7 +316,11 @@ pub struct GlobalReportTypeSpec {
     )]
     pub ui_summary_template: Option<ReportTemplate>,
     /// The downloads; this program renders the CIS benchmark CSVs by name.
-    #[serde(rename = "downloadTemplates", default)]
+    #[serde(
+        rename = "downloadTemplates",
+        default,
+        deserialize_with = "super::null_as_default"
+    )]
     pub download_templates: Vec<ReportTemplate>,
     /// Whether reports of this type carry CIS benchmark results; must be true.
     #[serde(rename = "includeCISBenchmarkData", default)]

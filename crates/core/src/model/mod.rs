@@ -16,6 +16,17 @@ pub use global_report::{
     BenchmarkSelection, CisBenchmarkParams, GlobalReport, GlobalReportSpec, GlobalReportType,
     GlobalReportTypeSpec, ObjectMeta, ReportTemplate, ResultsFilter, ValidationError,
 };
+/// `null` read as the empty value: Go's encoder writes a nil slice or map as `null`, and
+/// Calico's stored documents carry them (docs/spec.md §5).
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 pub use report::{
     CisBenchmarkNode, CisBenchmarkSummary, NodeSummary, Rating, ReportDocument, SectionResult,
     TestResult,

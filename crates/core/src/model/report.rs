@@ -57,7 +57,11 @@ impl FromStr for Rating {
 }
 
 /// One stored CIS benchmark report.
+///
+/// Reads every report Calico Enterprise wrote (docs/spec.md §5); see [`StoredReport`] for
+/// what may be missing and what stands in for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredReport")]
 pub struct ReportDocument {
     pub id: String,
     #[serde(rename = "reportName")]
@@ -86,6 +90,79 @@ pub struct ReportDocument {
     pub generated_time: DateTime<Utc>,
 }
 
+/// A report as stored, before the values a Calico Enterprise report may lack are filled:
+///
+/// - `id`: absent from Calico's documents, whose Elasticsearch `_id` is the id; empty
+///   here until [`ReportDocument::fill_missing`] sets it;
+/// - `cisBenchmark`: absent (or `null`) when the report has no nodes: no nodes;
+/// - `cluster`: absent before 2023; empty here until [`ReportDocument::fill_missing`]
+///   sets the store's cluster name;
+/// - `generated_time`: absent before 2023: the `generationTime` stands in;
+/// - any other key (Calico's empty `endpointsSummary`, `namespacesSummary`,
+///   `servicesSummary`, `auditSummary`, or the data of other report types): ignored.
+#[derive(Deserialize)]
+struct StoredReport {
+    #[serde(default)]
+    id: String,
+    #[serde(rename = "reportName")]
+    report_name: String,
+    #[serde(rename = "reportTypeName")]
+    report_type_name: String,
+    #[serde(rename = "reportSpec")]
+    report_spec: GlobalReportSpec,
+    #[serde(rename = "reportTypeSpec")]
+    report_type_spec: GlobalReportTypeSpec,
+    #[serde(rename = "startTime", with = "time::seconds")]
+    start_time: DateTime<Utc>,
+    #[serde(rename = "endTime", with = "time::seconds")]
+    end_time: DateTime<Utc>,
+    #[serde(rename = "generationTime", with = "time::seconds")]
+    generation_time: DateTime<Utc>,
+    #[serde(rename = "cisBenchmarkSummary")]
+    cis_benchmark_summary: CisBenchmarkSummary,
+    #[serde(
+        rename = "cisBenchmark",
+        default,
+        deserialize_with = "super::null_as_default"
+    )]
+    cis_benchmark: Vec<CisBenchmarkNode>,
+    #[serde(rename = "uiSummary", default)]
+    ui_summary: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default, deserialize_with = "optional_time")]
+    generated_time: Option<DateTime<Utc>>,
+}
+
+fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => time::parse(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format_args!("{text:?}: {e}"))),
+    }
+}
+
+impl From<StoredReport> for ReportDocument {
+    fn from(r: StoredReport) -> ReportDocument {
+        ReportDocument {
+            id: r.id,
+            report_name: r.report_name,
+            report_type_name: r.report_type_name,
+            report_spec: r.report_spec,
+            report_type_spec: r.report_type_spec,
+            start_time: r.start_time,
+            end_time: r.end_time,
+            generation_time: r.generation_time,
+            cis_benchmark_summary: r.cis_benchmark_summary,
+            cis_benchmark: r.cis_benchmark,
+            ui_summary: r.ui_summary,
+            cluster: r.cluster,
+            generated_time: r.generated_time.unwrap_or(r.generation_time),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CisBenchmarkSummary {
     #[serde(rename = "type")]
@@ -103,11 +180,13 @@ pub struct CisBenchmarkSummary {
 pub struct CisBenchmarkNode {
     #[serde(rename = "nodeName")]
     pub node_name: String,
-    #[serde(rename = "kubernetesVersion")]
+    #[serde(rename = "kubernetesVersion", default)]
     pub kubernetes_version: String,
-    #[serde(rename = "benchmarksVersion")]
+    #[serde(rename = "benchmarksVersion", default)]
     pub benchmarks_version: String,
     pub summary: NodeSummary,
+    /// Calico wrote `null` for a node without sections.
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub results: Vec<SectionResult>,
     /// Why the node has no results: its latest run in the window failed (docs/spec.md §4.2).
     /// Not in Calico's schema; omitted when empty so Calico readers see the same document.
@@ -188,7 +267,7 @@ struct WireSection {
     pass: u64,
     fail: u64,
     info: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     results: Vec<WireTestResult>,
 }
 
@@ -237,10 +316,184 @@ impl<'de> Deserialize<'de> for SectionResult {
 }
 
 impl ReportDocument {
+    /// Fills the keys a report Calico Enterprise wrote may lack (docs/spec.md §5): an
+    /// empty `id` becomes `stored_id`, the Elasticsearch `_id` the report was read
+    /// under, and an empty `cluster` becomes `cluster`, the name of the cluster whose
+    /// indices hold it (ELASTIC_INDEX_SUFFIX).
+    pub fn fill_missing(&mut self, stored_id: &str, cluster: &str) {
+        if self.id.is_empty() {
+            self.id = stored_id.to_string();
+        }
+        if self.cluster.is_empty() {
+            self.cluster = cluster.to_string();
+        }
+    }
+
     /// Nodes rated `level` or worse, in report order.
     pub fn nodes_at_or_below(&self, level: Rating) -> impl Iterator<Item = &CisBenchmarkNode> {
         self.cis_benchmark
             .iter()
             .filter(move |n| n.summary.status.at_or_below(level))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per shape of docs/spec.md §5 "Reading old reports": what Calico Enterprise
+    //! stored must read unchanged.
+
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// A report as Calico Enterprise stored it before 2023: no `id`, `cluster` or
+    /// `generated_time`, the empty summaries of its other report types.
+    fn calico_2022() -> Value {
+        json!({
+            "reportName": "daily-cis-results",
+            "reportTypeName": "cis-benchmark",
+            "reportSpec": {"reportType": "cis-benchmark", "schedule": "0 0 * * *"},
+            "reportTypeSpec": {
+                "uiSummaryTemplate": {"name": "ui-summary.json", "template": "{}"},
+                "downloadTemplates": [{"name": "node-summary.csv", "description": "Nodes", "template": "node\n"}],
+                "includeCISBenchmarkData": true
+            },
+            "startTime": "2022-03-01T00:00:00Z",
+            "endTime": "2022-03-02T00:00:00Z",
+            "generationTime": "2022-03-02T00:31:07Z",
+            "endpointsSummary": {},
+            "namespacesSummary": {},
+            "servicesSummary": {},
+            "auditSummary": {},
+            "cisBenchmark": [{
+                "nodeName": "n1", "kubernetesVersion": "1.18.9", "benchmarksVersion": "cis-1.5",
+                "summary": {"status": "HIGH", "totalPass": 1, "totalFail": 0, "totalInfo": 0, "total": 1},
+                "results": [{"status": "HIGH", "section": "4.1", "desc": "Worker Node Configuration Files",
+                    "pass": 1, "fail": 0, "info": 0,
+                    "results": [{"testNumber": "4.1.1", "testDesc": "d", "testInfo": "i", "status": "PASS", "scored": true}]}]
+            }],
+            "cisBenchmarkSummary": {"type": "kube", "highCount": 1, "medCount": 0, "lowCount": 0},
+            "uiSummary": "{\"heading\": \"Kubernetes CIS Benchmark\"}"
+        })
+    }
+
+    fn read(v: &Value) -> ReportDocument {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("does not read: {e}"))
+    }
+
+    #[test]
+    fn a_report_without_id_takes_the_id_it_is_stored_under() {
+        let mut r = read(&calico_2022());
+        assert_eq!(r.id, "");
+        r.fill_missing("daily-cis-results_cis-benchmark_x", "cluster");
+        assert_eq!(r.id, "daily-cis-results_cis-benchmark_x");
+        // A stored id wins over the document's _id.
+        let mut with_id = calico_2022();
+        with_id["id"] = json!("stored");
+        let mut r = read(&with_id);
+        r.fill_missing("other", "cluster");
+        assert_eq!(r.id, "stored");
+    }
+
+    #[test]
+    fn a_report_without_nodes_has_no_cis_benchmark_key() {
+        let mut v = calico_2022();
+        v.as_object_mut().unwrap().remove("cisBenchmark");
+        assert!(read(&v).cis_benchmark.is_empty());
+        v["cisBenchmark"] = Value::Null;
+        assert!(read(&v).cis_benchmark.is_empty());
+    }
+
+    #[test]
+    fn a_node_whose_results_are_null_has_no_sections() {
+        let mut v = calico_2022();
+        v["cisBenchmark"][0]["results"] = Value::Null;
+        let r = read(&v);
+        assert_eq!(r.cis_benchmark.len(), 1);
+        assert!(r.cis_benchmark[0].results.is_empty());
+        // A section whose tests are null, likewise.
+        let mut v = calico_2022();
+        v["cisBenchmark"][0]["results"][0]["results"] = Value::Null;
+        assert!(read(&v).cis_benchmark[0].results[0].results.is_empty());
+    }
+
+    #[test]
+    fn a_report_before_2023_has_no_cluster_and_its_generation_time_stands_in() {
+        let mut r = read(&calico_2022());
+        assert_eq!(r.generated_time, r.generation_time);
+        assert_eq!(r.cluster, "");
+        r.fill_missing("id", "east");
+        assert_eq!(r.cluster, "east");
+        // Written since: both kept.
+        let mut v = calico_2022();
+        v["cluster"] = json!("west");
+        v["generated_time"] = json!("2022-03-02T00:31:09Z");
+        let mut r = read(&v);
+        r.fill_missing("id", "east");
+        assert_eq!(r.cluster, "west");
+        assert_eq!(time::format(&r.generated_time), "2022-03-02T00:31:09Z");
+        v["generated_time"] = json!("soon");
+        let e = serde_json::from_value::<ReportDocument>(v).unwrap_err();
+        assert!(e.to_string().contains("soon"), "{e}");
+    }
+
+    #[test]
+    fn empty_node_versions_are_read_as_empty() {
+        let mut v = calico_2022();
+        v["cisBenchmark"][0]["kubernetesVersion"] = json!("");
+        v["cisBenchmark"][0]["benchmarksVersion"] = json!("");
+        let r = read(&v);
+        assert_eq!(r.cis_benchmark[0].kubernetes_version, "");
+        assert_eq!(r.cis_benchmark[0].benchmarks_version, "");
+    }
+
+    #[test]
+    fn calicos_empty_summaries_and_other_keys_are_ignored() {
+        let mut v = calico_2022();
+        v["auditSummary"] = json!({"numTotal": 3});
+        v["flows"] = json!([{"source": {"kind": "Pod", "name": "a"}}]);
+        let r = read(&v);
+        assert_eq!(r.report_name, "daily-cis-results");
+        // Written back, the report has only the keys of docs/spec.md §5.
+        let back = serde_json::to_value(&r).unwrap();
+        for key in ["endpointsSummary", "auditSummary", "flows"] {
+            assert!(back.get(key).is_none(), "{key}");
+        }
+    }
+
+    #[test]
+    fn calicos_report_spec_with_omitted_and_null_fields_is_read() {
+        let mut v = calico_2022();
+        // Go's omitempty leaves out `cis`, `includeUnscoredTests` and `jobNodeSelector`;
+        // a nil slice or map is written as null.
+        v["reportSpec"] = json!({
+            "reportType": "cis-benchmark",
+            "jobNodeSelector": null,
+            "cis": {"resultsFilters": null, "numFailedTests": 3,
+                    "highThreshold": 90, "medThreshold": 60},
+        });
+        v["reportTypeSpec"]["downloadTemplates"] = Value::Null;
+        let r = read(&v);
+        let cis = r.report_spec.cis.as_ref().unwrap();
+        assert!(cis.results_filters.is_empty());
+        assert_eq!(cis.include_unscored_tests, None);
+        assert!(r.report_spec.job_node_selector.is_empty());
+        assert!(r.report_type_spec.download_templates.is_empty());
+        let params = r.report_spec.cis_params().unwrap();
+        assert_eq!((params.high_threshold, params.med_threshold), (90, 60));
+        v["reportSpec"] = json!({"reportType": "cis-benchmark",
+            "cis": {"resultsFilters": [{"benchmarkSelection": null, "include": null, "exclude": ["1.1.1"]}]}});
+        let r = read(&v);
+        let f = &r.report_spec.cis.as_ref().unwrap().results_filters[0];
+        assert!(f.include.is_empty() && f.benchmark_selection.is_none());
+        assert_eq!(f.exclude, ["1.1.1"]);
+    }
+
+    #[test]
+    fn our_reports_read_back_unchanged() {
+        let mut r = read(&calico_2022());
+        r.fill_missing("daily_cis-benchmark_x", "cluster");
+        let again: ReportDocument =
+            serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
     }
 }

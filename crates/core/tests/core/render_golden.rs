@@ -313,6 +313,19 @@ fn downloads_match_golden_files() {
     }
 }
 
+/// docs/spec.md §6: the header Calico Enterprise's real template wrote, not the
+/// `hiPercentage…` spelling of its documentation.
+#[test]
+fn total_summary_header_is_the_one_calicos_template_wrote() {
+    let total = render(Download::TotalSummary, &report());
+    assert_eq!(
+        total.lines().next(),
+        Some(
+            "startTime,endTime,type,hiPercentThreshold,medPercentThreshold,hiNodeCount,medNodeCount,lowNodeCount"
+        )
+    );
+}
+
 #[test]
 fn defaults_apply_when_spec_has_no_cis_section() {
     let mut doc = report();
@@ -320,7 +333,7 @@ fn defaults_apply_when_spec_has_no_cis_section() {
     let total = render(Download::TotalSummary, &doc);
     assert_eq!(
         total,
-        "startTime,endTime,type,hiPercentageThreshold,medPercentageThreshold,hiNodeCount,medNodeCount,lowNodeCount\r\n\
+        "startTime,endTime,type,hiPercentThreshold,medPercentThreshold,hiNodeCount,medNodeCount,lowNodeCount\r\n\
          2026-11-25T00:00:00Z,2026-11-26T00:00:00Z,kube,100,50,1,1,2\r\n"
     );
     let ui: serde_json::Value =

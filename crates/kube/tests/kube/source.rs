@@ -416,18 +416,27 @@ async fn a_report_failing_validation_names_the_field() {
 }
 
 #[tokio::test]
-async fn a_schedule_firing_too_often_is_refused() {
-    let bad = report(
+async fn a_schedule_firing_too_often_loads_for_a_run_and_a_broken_one_is_refused() {
+    // The twice-an-hour limit bounds scheduling (docs/spec.md §2): the reporter gets the
+    // object and decides by its window. A schedule that does not parse is still refused.
+    let often = report(
         "often",
         json!({"reportType": "cis-benchmark", "schedule": "*/10 * * * *"}),
     );
+    let broken = report(
+        "broken",
+        json!({"reportType": "cis-benchmark", "schedule": "every ten minutes"}),
+    );
     let (client, _) = mock(move |path, _| match path {
-        p if p.ends_with("/globalreports/often") => Some((200, bad.clone())),
+        p if p.ends_with("/globalreports/often") => Some((200, often.clone())),
+        p if p.ends_with("/globalreports/broken") => Some((200, broken.clone())),
         _ => Some((404, not_found("globalreporttypes", CIS_BENCHMARK_TYPE))),
     });
-    let text = load(&client, "often").await.unwrap_err().to_string();
+    let (loaded, _) = load(&client, "often").await.unwrap();
+    assert_eq!(loaded.spec.schedule.as_deref(), Some("*/10 * * * *"));
+    let text = load(&client, "broken").await.unwrap_err().to_string();
     assert!(
-        text.starts_with("GlobalReport \"often\" is invalid: spec.schedule:"),
+        text.starts_with("GlobalReport \"broken\" is invalid: spec.schedule:"),
         "{text}"
     );
 }

@@ -228,6 +228,8 @@ impl ElasticStore {
                 id: id.to_string(),
                 detail: format!("the stored document does not parse: {e}"),
             })?;
+        // Calico's reports have no id (the _id searched for is it) and, before 2023, no cluster.
+        report.fill_missing(id, self.indices.cluster());
         let mut texts = TextInterner::new();
         texts.intern_nodes(&mut report.cis_benchmark);
         if let (Some(parts), Some(generation)) = (marker.parts, marker.generation) {
@@ -487,7 +489,7 @@ impl ElasticStore {
         let Some((_, hit)) = newest_copy(id, &hits)? else {
             return Ok(None);
         };
-        head_of_hit(hit).map(Some)
+        head_of_hit(self.indices.cluster(), hit).map(Some)
     }
 
     /// The newest report of GlobalReport `name` ([`crate::Store::latest_report`]): a
@@ -500,7 +502,9 @@ impl ElasticStore {
             ))
             .await?;
         let (hits, _) = response::parse_hits("find the latest report", &resp.body)?;
-        hits.first().map(head_of_hit).transpose()
+        hits.first()
+            .map(|h| head_of_hit(self.indices.cluster(), h))
+            .transpose()
     }
 
     /// One page of the reports matching `query` ([`crate::Store::list_reports`]): one
@@ -527,7 +531,11 @@ impl ElasticStore {
             ))
             .await?;
         let (hits, total) = response::parse_counted_hits("list reports", &resp.body)?;
-        let reports = hits.iter().filter_map(parsed_or_warned).collect();
+        let cluster = self.indices.cluster();
+        let reports = hits
+            .iter()
+            .filter_map(|h| parsed_or_warned(cluster, h))
+            .collect();
         Ok(ReportPage { reports, total })
     }
 
@@ -556,7 +564,10 @@ impl ElasticStore {
             if let Some(p) = pit_id {
                 *pit = p;
             }
-            out.extend(hits.iter().filter_map(parsed_or_warned));
+            out.extend(
+                hits.iter()
+                    .filter_map(|h| parsed_or_warned(self.indices.cluster(), h)),
+            );
             if hits.len() < request::LIST_PAGE_SIZE {
                 break;
             }
@@ -588,9 +599,10 @@ fn newest_copy<'h, 'a>(
     })
 }
 
-/// A hit's head, or the error that its stored head does not parse.
-fn head_of_hit(hit: &RawHit<'_>) -> Result<ReportHead, ElasticError> {
-    response::parse_head(&hit.id, hit.source.get())
+/// A hit's head, or the error that its stored head does not parse. `cluster` stands in
+/// for a head without one (see [`response::parse_head`]).
+fn head_of_hit(cluster: &str, hit: &RawHit<'_>) -> Result<ReportHead, ElasticError> {
+    response::parse_head(&hit.id, cluster, hit.source.get())
         .map(|(head, _)| head)
         .map_err(|e| ElasticError::IncompleteReport {
             id: hit.id.clone(),
@@ -599,8 +611,8 @@ fn head_of_hit(hit: &RawHit<'_>) -> Result<ReportHead, ElasticError> {
 }
 
 /// A list entry, or `None` after a warning: one damaged document does not hide the rest.
-fn parsed_or_warned(hit: &RawHit<'_>) -> Option<ReportHead> {
-    match response::parse_head(&hit.id, hit.source.get()) {
+fn parsed_or_warned(cluster: &str, hit: &RawHit<'_>) -> Option<ReportHead> {
+    match response::parse_head(&hit.id, cluster, hit.source.get()) {
         Ok((head, _)) => Some(head),
         Err(e) => {
             tracing::warn!(index = %hit.index, id = %hit.id, "skipped a report that does not parse: {e}");

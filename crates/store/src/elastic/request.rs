@@ -152,6 +152,11 @@ impl Indices {
         }
     }
 
+    /// The cluster name (ELASTIC_INDEX_SUFFIX); what a report without `cluster` belongs to.
+    pub fn cluster(&self) -> &str {
+        &self.suffix
+    }
+
     /// The rollover alias every write of `base` goes through: `X.S.` (trailing dot),
     /// as Calico Enterprise named it (docs/spec.md §5).
     pub fn write_alias(&self, base: &str) -> String {

@@ -558,10 +558,14 @@ pub fn parse_counted_hits<'a>(
 /// [`super::request::HEAD_FIELDS`], or a whole report), and its split keys.
 ///
 /// Accepts what Calico Enterprise wrote (docs/spec.md §5): no `id` (the hit's `_id` is the id),
-/// no `cluster` or `generated_time` (the generationTime stands in). The node count is
-/// the split head's `cisBenchmarkNodeCount`, else the summary's counts, which rate every
-/// node once.
-pub fn parse_head(hit_id: &str, source: &str) -> Result<(ReportHead, SplitMarker), String> {
+/// no `cluster` (`cluster`, the store's cluster name, stands in) or `generated_time` (the
+/// generationTime stands in), and keys of its own, ignored. The node count is the split
+/// head's `cisBenchmarkNodeCount`, else the summary's counts, which rate every node once.
+pub fn parse_head(
+    hit_id: &str,
+    cluster: &str,
+    source: &str,
+) -> Result<(ReportHead, SplitMarker), String> {
     #[derive(Deserialize)]
     struct Wire {
         id: Option<String>,
@@ -613,7 +617,11 @@ pub fn parse_head(hit_id: &str, source: &str) -> Result<(ReportHead, SplitMarker
         generated_time,
         summary: w.summary,
         ui_summary: w.ui_summary,
-        cluster: w.cluster,
+        cluster: if w.cluster.is_empty() {
+            cluster.to_string()
+        } else {
+            w.cluster
+        },
         node_count,
     };
     Ok((head, marker))
@@ -988,7 +996,7 @@ mod tests {
     fn a_list_page_counts_every_match_and_reads_calico_heads() {
         let (hits, total) = parse_counted_hits("list reports", LIST_PAGE.as_bytes()).unwrap();
         assert_eq!((hits.len(), total), (2, 37));
-        let (ours, marker) = parse_head(&hits[0].id, hits[0].source.get()).unwrap();
+        let (ours, marker) = parse_head(&hits[0].id, "cluster", hits[0].source.get()).unwrap();
         assert_eq!(ours.id, "daily-cis-results_cis-benchmark_6f1c");
         assert_eq!(ours.node_count, 10);
         assert_eq!(time::format(&ours.generated_time), "2026-11-26T00:30:02Z");
@@ -1001,9 +1009,9 @@ mod tests {
             }
         );
         // Calico's: no id (the _id is), no cluster, no generated_time.
-        let (calico, _) = parse_head(&hits[1].id, hits[1].source.get()).unwrap();
+        let (calico, _) = parse_head(&hits[1].id, "east", hits[1].source.get()).unwrap();
         assert_eq!(calico.id, "weekly_cis-benchmark_0a9e");
-        assert_eq!(calico.cluster, "");
+        assert_eq!(calico.cluster, "east");
         assert_eq!(calico.generated_time, calico.generation_time);
         assert_eq!(calico.node_count, 3);
     }
@@ -1027,14 +1035,18 @@ mod tests {
             "cisBenchmarkSummary":{"type":"kube","highCount":1,"medCount":0,"lowCount":0},
             "uiSummary":"{}","cluster":"cluster","cisBenchmark":[],
             "cisBenchmarkParts":3,"cisBenchmarkGeneration":"g1","cisBenchmarkNodeCount":10000}"#;
-        let (head, marker) = parse_head("R", source).unwrap();
+        let (head, marker) = parse_head("R", "cluster", source).unwrap();
         assert_eq!(head.node_count, 10000);
         assert_eq!(
             (marker.parts, marker.generation.as_deref()),
             (Some(3), Some("g1"))
         );
         let bad = source.replace("2026-11-25T00:00:00Z", "yesterday");
-        assert!(parse_head("R", &bad).unwrap_err().contains("startTime"));
+        assert!(
+            parse_head("R", "cluster", &bad)
+                .unwrap_err()
+                .contains("startTime")
+        );
     }
 
     #[test]

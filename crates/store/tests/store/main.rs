@@ -2,6 +2,7 @@
 //! Elasticsearch, a real cluster when ELASTICSEARCH_URL is set), then what each backend
 //! does on its own.
 
+mod calico;
 mod contract;
 mod elastic;
 mod elastic_real;
