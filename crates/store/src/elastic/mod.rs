@@ -12,6 +12,7 @@
 
 mod benchmarks;
 mod bulk;
+pub mod compact;
 pub mod config;
 pub mod error;
 pub(crate) mod reports;
