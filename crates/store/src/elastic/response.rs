@@ -11,8 +11,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use compliance_core::model::{
-    BenchmarkDocument, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
-    GlobalReportTypeSpec, TextInterner, time,
+    BenchmarkDocument, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, TextInterner,
+    time,
 };
 
 use super::request::{INNER_HITS, Indices};
@@ -625,19 +625,24 @@ pub struct SplitMarker {
     pub generation: Option<String>,
     #[serde(rename = "cisBenchmarkNodeCount")]
     pub node_count: Option<u64>,
+    /// How the parts hold their nodes: absent for whole nodes, `"compact"` for the
+    /// payload of `elastic::compact`.
+    #[serde(rename = "cisBenchmarkLayout")]
+    pub layout: Option<String>,
     #[serde(default)]
     pub generated_time: Option<String>,
 }
 
-/// One stored part of a split report.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ReportPart {
+/// One stored part of a split report; its nodes are left as JSON, to be read as the
+/// head's layout says (whole nodes, or a compact payload).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportPart<'a> {
     #[serde(rename = "reportId")]
     pub report_id: String,
     pub generation: String,
     pub part: u64,
-    #[serde(rename = "cisBenchmark")]
-    pub nodes: Vec<CisBenchmarkNode>,
+    #[serde(rename = "cisBenchmark", borrow)]
+    pub nodes: &'a RawValue,
 }
 
 /// `_index_template/<name>`: the stored template body, if any.
