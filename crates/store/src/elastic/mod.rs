@@ -28,6 +28,7 @@ use serde_json::Value;
 
 pub use config::ElasticConfig;
 pub use error::ElasticError;
+pub use reports::SINGLE_DOCUMENT_BYTES;
 pub use transport::TransportStats;
 
 use request::{EsRequest, Indices};

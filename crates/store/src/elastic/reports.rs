@@ -18,14 +18,34 @@ use super::response::{self, RawHit, ReportPart, SplitMarker};
 use super::{ElasticError, ElasticStore};
 use crate::query::{ReportHead, ReportPage, ReportQuery};
 
+/// Largest JSON of a report stored as one document, Calico's layout; a larger report
+/// is stored in compact parts ([`compact`]). Never more than the request limit
+/// ([`single_document_limit`]).
+///
+/// Why 8 MiB ([`request::PART_BYTES`]), not the 50 MiB a request may carry: one document
+/// repeats every test's description and remediation for every node, about 50 KB a node
+/// with the 125 checks of cis-1.23, so 8 MiB is some 140 nodes. Up to there the
+/// repetition costs little and the report stays readable by any tool that knew Calico's
+/// layout. Above it the repetition is nearly all the report (a 10,000-node report was
+/// 505 MB in parts of whole nodes, and is 6 MB in compact parts), and every page of a
+/// single document costs a read of all of it.
+pub const SINGLE_DOCUMENT_BYTES: usize = request::PART_BYTES;
+
+/// Largest JSON of a report stored as one document under the request limit
+/// `max_request_bytes`.
+fn single_document_limit(max_request_bytes: usize) -> usize {
+    SINGLE_DOCUMENT_BYTES.min(max_request_bytes)
+}
+
 impl ElasticStore {
     /// Stores `report` under its id ([`crate::Store::put_report`]): one document when
-    /// its JSON fits one request, else in compact parts (see `docs/elasticsearch.md`).
+    /// its JSON is at most [`SINGLE_DOCUMENT_BYTES`], else in compact parts (see
+    /// `docs/elasticsearch.md`).
     pub async fn put_report(&self, report: &ReportDocument) -> Result<(), ElasticError> {
         self.ensure_templates().await?;
         // Encoding stops as soon as the limit is passed: a 10,000-node report is ~500 MB
         // of JSON, which should never exist in memory at once; it goes out in parts.
-        let single = to_vec_within(report, self.max_request_bytes)
+        let single = to_vec_within(report, single_document_limit(self.max_request_bytes))
             .map_err(|e| encode_error("report", report, e))?;
         if let Some(single) = single {
             let put = request::put_document(
@@ -659,6 +679,14 @@ mod tests {
     use compliance_core::model::{
         CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, time,
     };
+
+    #[test]
+    fn a_report_is_one_document_up_to_8_mib_and_never_over_the_request_limit() {
+        assert_eq!(SINGLE_DOCUMENT_BYTES, 8 << 20);
+        assert_eq!(single_document_limit(50 << 20), 8 << 20);
+        assert_eq!(single_document_limit(8 << 20), 8 << 20);
+        assert_eq!(single_document_limit(1 << 20), 1 << 20);
+    }
 
     #[test]
     fn a_head_without_a_layout_has_parts_of_whole_nodes() {

@@ -520,6 +520,48 @@ fn index_names(cfg: &compliance_store::elastic::ElasticConfig) -> (String, Strin
     )
 }
 
+/// Calico's single document up to `SINGLE_DOCUMENT_BYTES` of JSON, however high the
+/// request limit; compact parts from one byte more.
+#[test]
+fn a_report_is_one_document_up_to_its_threshold_and_compact_parts_above() {
+    use compliance_store::elastic::SINGLE_DOCUMENT_BYTES;
+    let fake = FakeEs::start();
+    // The default request limit, 50 MiB, is far above the threshold.
+    let cfg = fake_config(&fake, "threshold", &[]);
+    assert!(cfg.max_request_bytes > SINGLE_DOCUMENT_BYTES);
+    let (reports_index, parts_index) = index_names(&cfg);
+    let es = blocking(&cfg);
+    let node = serde_json::to_vec(&report("size", END).cis_benchmark[0]).unwrap();
+    let mut r = large_report("edge", END, (SINGLE_DOCUMENT_BYTES - 100_000) / node.len());
+    let len = serde_json::to_vec(&r).unwrap().len();
+    r.ui_summary
+        .push_str(&"x".repeat(SINGLE_DOCUMENT_BYTES - len));
+    assert_eq!(serde_json::to_vec(&r).unwrap().len(), SINGLE_DOCUMENT_BYTES);
+
+    es.put_report(&r).unwrap();
+    assert_eq!(
+        fake.count(&parts_index),
+        0,
+        "at the threshold: one document"
+    );
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(
+        head["cisBenchmark"].as_array().unwrap().len(),
+        r.cis_benchmark.len()
+    );
+    assert!(head.get("cisBenchmarkParts").is_none());
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+
+    r.ui_summary.push('x');
+    es.put_report(&r).unwrap();
+    assert!(fake.count(&parts_index) >= 1, "one byte over: parts");
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(head["cisBenchmarkLayout"], "compact");
+    assert_eq!(head["cisBenchmark"], serde_json::json!([]));
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    fake.assert_no_violations();
+}
+
 /// Split reports stored before the compact layout (whole nodes in each part, a head
 /// without `cisBenchmarkLayout`) read as they always did: an upgrade keeps them.
 #[test]
