@@ -137,7 +137,7 @@ impl ElasticStore {
     /// per benchmark version and node role, all on the first page.
     async fn learn_texts(
         &self,
-        pit: &mut String,
+        pit: &str,
         docs: &[SlimDocument],
         texts: &mut TestTexts,
     ) -> Result<(), ElasticError> {

@@ -85,7 +85,7 @@ pub fn time_value(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     for (unit, per) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs % per == 0 {
+        if secs.is_multiple_of(per) {
             return format!("{}{unit}", secs / per);
         }
     }

@@ -12,6 +12,7 @@
 
 mod benchmarks;
 mod bulk;
+pub mod compact;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
@@ -30,6 +31,7 @@ use serde_json::Value;
 pub use config::ElasticConfig;
 pub use error::ElasticError;
 pub use lifecycle::Lifecycle;
+pub use reports::SINGLE_DOCUMENT_BYTES;
 pub use transport::TransportStats;
 
 use request::{EsRequest, Indices};

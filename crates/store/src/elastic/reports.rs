@@ -12,19 +12,40 @@ use serde_json::Value;
 use compliance_core::model::{CisBenchmarkNode, ReportDocument, TextInterner};
 
 use super::bulk::BulkBatch;
+use super::compact::{self, PartBuilder};
 use super::request::{self, PartsToDelete, REPORT_INDEX, REPORT_PARTS_INDEX, RESULT_WINDOW};
 use super::response::{self, RawHit, ReportPart, SplitMarker};
 use super::{ElasticError, ElasticStore};
 use crate::query::{ReportHead, ReportPage, ReportQuery};
 
+/// Largest JSON of a report stored as one document, Calico's layout; a larger report
+/// is stored in compact parts ([`compact`]). Never more than the request limit
+/// ([`single_document_limit`]).
+///
+/// Why 8 MiB ([`request::PART_BYTES`]), not the 50 MiB a request may carry: one document
+/// repeats every test's description and remediation for every node, about 50 KB a node
+/// with the 125 checks of cis-1.23, so 8 MiB is some 140 nodes. Up to there the
+/// repetition costs little and the report stays readable by any tool that knew Calico's
+/// layout. Above it the repetition is nearly all the report (a 10,000-node report was
+/// 505 MB in parts of whole nodes, and is 6 MB in compact parts), and every page of a
+/// single document costs a read of all of it.
+pub const SINGLE_DOCUMENT_BYTES: usize = request::PART_BYTES;
+
+/// Largest JSON of a report stored as one document under the request limit
+/// `max_request_bytes`.
+fn single_document_limit(max_request_bytes: usize) -> usize {
+    SINGLE_DOCUMENT_BYTES.min(max_request_bytes)
+}
+
 impl ElasticStore {
     /// Stores `report` under its id ([`crate::Store::put_report`]): one document when
-    /// its JSON fits one request, else in parts (see `docs/elasticsearch.md`).
+    /// its JSON is at most [`SINGLE_DOCUMENT_BYTES`], else in compact parts (see
+    /// `docs/elasticsearch.md`).
     pub async fn put_report(&self, report: &ReportDocument) -> Result<(), ElasticError> {
         self.ensure_templates().await?;
-        // Encoding stops as soon as the limit is passed: a 10,000-node report is ~1 GB of
-        // JSON, which should never exist in memory at once; it goes out in parts instead.
-        let single = to_vec_within(report, self.max_request_bytes)
+        // Encoding stops as soon as the limit is passed: a 10,000-node report is ~500 MB
+        // of JSON, which should never exist in memory at once; it goes out in parts.
+        let single = to_vec_within(report, single_document_limit(self.max_request_bytes))
             .map_err(|e| encode_error("report", report, e))?;
         if let Some(single) = single {
             let put = request::put_document(
@@ -76,6 +97,7 @@ impl ElasticStore {
         head["cisBenchmarkParts"] = Value::from(parts);
         head["cisBenchmarkGeneration"] = Value::from(generation.clone());
         head["cisBenchmarkNodeCount"] = Value::from(report.cis_benchmark.len() as u64);
+        head["cisBenchmarkLayout"] = Value::from(compact::LAYOUT);
         let body = serde_json::to_vec(&head).map_err(|e| encode_error("head", report, e))?;
         let put = request::put_document(
             "store report",
@@ -102,8 +124,9 @@ impl ElasticStore {
         Ok(())
     }
 
-    /// Cuts the nodes, in order, into parts of at most [`request::PART_BYTES`] of JSON
-    /// and sends them in bulk batches under `request_limit`. Returns the part count.
+    /// Cuts the nodes, in order, into compact parts of at most [`request::PART_BYTES`]
+    /// (in payload and in decoded memory, see [`PartBuilder`]) and sends them in bulk
+    /// batches under `request_limit`. Returns the part count.
     async fn write_parts(
         &self,
         report: &ReportDocument,
@@ -119,21 +142,18 @@ impl ElasticStore {
             batch: BulkBatch::default(),
             parts: 0,
         };
-        let mut nodes_json: Vec<u8> = Vec::new();
+        let encode = |e| encode_error("node results", report, e);
+        let mut part = PartBuilder::new(part_limit);
         for node in &report.cis_benchmark {
-            let json =
-                serde_json::to_vec(node).map_err(|e| encode_error("node results", report, e))?;
-            if !nodes_json.is_empty() && nodes_json.len() + json.len() + 1 > part_limit {
-                self.push_part(&mut out, &nodes_json).await?;
-                nodes_json.clear();
+            if !part.try_add(node).map_err(encode)? {
+                let full = std::mem::replace(&mut part, PartBuilder::new(part_limit));
+                self.push_part(&mut out, &full.finish()).await?;
+                // An empty part takes any node.
+                part.try_add(node).map_err(encode)?;
             }
-            if !nodes_json.is_empty() {
-                nodes_json.push(b',');
-            }
-            nodes_json.extend_from_slice(&json);
         }
         // The last part (an empty one for a report without nodes).
-        self.push_part(&mut out, &nodes_json).await?;
+        self.push_part(&mut out, &part.finish()).await?;
         self.flush_bulk("store report parts", &mut out.batch, true, 0)
             .await?;
         Ok(out.parts)
@@ -141,12 +161,8 @@ impl ElasticStore {
 
     /// Adds the next part to the batch, sending the batch first when the part would take
     /// it over the request limit.
-    async fn push_part(
-        &self,
-        out: &mut PartsOut<'_>,
-        nodes_json: &[u8],
-    ) -> Result<(), ElasticError> {
-        let (id, doc) = part_document(out.report, out.generation, out.parts, nodes_json)?;
+    async fn push_part(&self, out: &mut PartsOut<'_>, payload: &[u8]) -> Result<(), ElasticError> {
+        let (id, doc) = part_document(out.report, out.generation, out.parts, payload)?;
         if !out.batch.is_empty() && out.batch.len() + doc.len() + id.len() + 128 > out.request_limit
         {
             self.flush_bulk("store report parts", &mut out.batch, false, 0)
@@ -233,8 +249,10 @@ impl ElasticStore {
         let mut texts = TextInterner::new();
         texts.intern_nodes(&mut report.cis_benchmark);
         if let (Some(parts), Some(generation)) = (marker.parts, marker.generation) {
+            let layout = PartLayout::of(id, marker.layout.as_deref())?;
+            let mut reader = PartReader::new(id, &generation, parts, layout);
             report.cis_benchmark = self
-                .read_parts(id, &generation, parts, u64::MAX, &mut texts)
+                .read_parts_from(&mut reader, u64::MAX, &mut texts)
                 .await?;
             if let Some(n) = marker.node_count
                 && n != report.cis_benchmark.len() as u64
@@ -292,21 +310,8 @@ impl ElasticStore {
         Ok(Some(page))
     }
 
-    /// Reads the parts of a split report in order until at least `enough` nodes are in
-    /// (`u64::MAX`: all of them, each checked to be there).
-    async fn read_parts(
-        &self,
-        id: &str,
-        generation: &str,
-        parts: u64,
-        enough: u64,
-        texts: &mut TextInterner,
-    ) -> Result<Vec<CisBenchmarkNode>, ElasticError> {
-        let mut reader = PartReader::new(id, generation, parts);
-        self.read_parts_from(&mut reader, enough, texts).await
-    }
-
-    /// [`ElasticStore::read_parts`] from wherever `reader` is.
+    /// Reads the parts of a split report in order from wherever `reader` is, until at
+    /// least `enough` nodes are in (`u64::MAX`: all of them, each checked to be there).
     async fn read_parts_from(
         &self,
         reader: &mut PartReader,
@@ -358,6 +363,7 @@ impl ElasticStore {
         for h in hits {
             let part: ReportPart = serde_json::from_str(h.source.get())
                 .map_err(|e| incomplete(format!("part {} does not parse: {e}", h.id)))?;
+            let bad = |e: String| incomplete(format!("part {} ({}): {e}", part.part, h.id));
             if part.part != reader.next
                 || part.report_id != reader.id
                 || part.generation != reader.generation
@@ -367,9 +373,17 @@ impl ElasticStore {
                     reader.next, reader.parts, part.part, h.id
                 )));
             }
-            // Shared as each part arrives, so the copies never pile up.
-            let mut part_nodes = part.nodes;
-            texts.intern_nodes(&mut part_nodes);
+            // Texts are shared as each part arrives, so the copies never pile up.
+            let part_nodes = match reader.layout {
+                PartLayout::Compact => compact::decode(part.nodes.get(), texts).map_err(bad)?,
+                PartLayout::Full => {
+                    let mut nodes: Vec<CisBenchmarkNode> =
+                        serde_json::from_str(part.nodes.get())
+                            .map_err(|e| bad(format!("its nodes do not parse: {e}")))?;
+                    texts.intern_nodes(&mut nodes);
+                    nodes
+                }
+            };
             if let Some(counts) = &mut reader.counts {
                 counts.push(part_nodes.len() as u64);
             }
@@ -422,7 +436,8 @@ impl ElasticStore {
         };
         Ok(Some(match (marker.parts, marker.generation) {
             (Some(parts), Some(generation)) => {
-                Layout::Split(PartReader::new(id, &generation, parts))
+                let layout = PartLayout::of(id, marker.layout.as_deref())?;
+                Layout::Split(PartReader::new(id, &generation, parts, layout))
             }
             _ => {
                 let whole: Nodes =
@@ -639,20 +654,25 @@ fn keep_newest_copies(heads: Vec<ReportHead>) -> Vec<ReportHead> {
     out
 }
 
-/// Part `part` of a split report: its `_id` and document, the nodes' JSON spliced in
-/// as it is.
+/// Part `part` of a split report: its `_id` and document, the compact payload spliced
+/// in as it is, under `cisBenchmark`.
+///
+/// Why under `cisBenchmark`, where the full layout has its array of nodes: every parts
+/// index this store ever created maps that key `enabled: false`, so the payload is
+/// stored and never indexed even in an index created before the compact layout. A new
+/// key would be mapped dynamically there, and refused (the payload's arrays mix types).
 fn part_document(
     report: &ReportDocument,
     generation: &str,
     part: u64,
-    nodes_json: &[u8],
+    payload: &[u8],
 ) -> Result<(String, Vec<u8>), ElasticError> {
     let head = serde_json::json!({ "reportId": report.id, "generation": generation, "part": part });
     let mut doc = serde_json::to_vec(&head).map_err(|e| encode_error("part", report, e))?;
-    doc.pop(); // the closing brace: the nodes follow
-    doc.extend_from_slice(b",\"cisBenchmark\":[");
-    doc.extend_from_slice(nodes_json);
-    doc.extend_from_slice(b"]}");
+    doc.pop(); // the closing brace: the payload follows
+    doc.extend_from_slice(b",\"cisBenchmark\":");
+    doc.extend_from_slice(payload);
+    doc.push(b'}');
     Ok((format!("{}~{generation}~{part}", report.id), doc))
 }
 
@@ -727,6 +747,49 @@ mod tests {
     };
 
     #[test]
+    fn a_report_is_one_document_up_to_8_mib_and_never_over_the_request_limit() {
+        assert_eq!(SINGLE_DOCUMENT_BYTES, 8 << 20);
+        assert_eq!(single_document_limit(50 << 20), 8 << 20);
+        assert_eq!(single_document_limit(8 << 20), 8 << 20);
+        assert_eq!(single_document_limit(1 << 20), 1 << 20);
+    }
+
+    #[test]
+    fn a_head_without_a_layout_has_parts_of_whole_nodes() {
+        assert_eq!(PartLayout::of("r", None).unwrap(), PartLayout::Full);
+        assert_eq!(
+            PartLayout::of("r", Some("compact")).unwrap(),
+            PartLayout::Compact
+        );
+        let e = PartLayout::of("r", Some("Compact"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cisBenchmarkLayout \"Compact\""), "{e}");
+    }
+
+    #[test]
+    fn the_compact_payload_is_under_a_key_the_parts_template_leaves_unindexed() {
+        let report = ReportDocument {
+            cis_benchmark: Vec::new(),
+            ..compliance_testkit::reports::fixture_report(
+                time::parse("2026-11-26T00:00:00Z").unwrap(),
+            )
+        };
+        let (id, doc) = part_document(&report, "g", 3, br#"{"texts":[]}"#).unwrap();
+        assert_eq!(id, format!("{}~g~3", report.id));
+        let doc: Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"reportId": report.id, "generation": "g", "part": 3,
+                               "cisBenchmark": {"texts": []}})
+        );
+        let template =
+            super::super::templates::report_parts(&super::request::Indices::new("cluster"));
+        let mapped = &template.body["template"]["mappings"]["properties"]["cisBenchmark"];
+        assert_eq!(mapped["enabled"], false);
+    }
+
+    #[test]
     fn encoding_within_a_limit_stops_once_it_is_passed() {
         let value = vec!["x".repeat(10); 100];
         let full = serde_json::to_vec(&value).unwrap();
@@ -785,12 +848,41 @@ mod tests {
     }
 }
 
+/// How a split report's parts hold their nodes: what its head's `cisBenchmarkLayout`
+/// says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartLayout {
+    /// No `cisBenchmarkLayout`: each part's `cisBenchmark` is an array of whole nodes,
+    /// as every split report was stored before the compact layout.
+    Full,
+    /// `"compact"`: each part's `cisBenchmark` is a [`compact`] payload.
+    Compact,
+}
+
+impl PartLayout {
+    /// The layout a head names; a layout this version does not know is an error, never
+    /// a report read wrong.
+    fn of(id: &str, named: Option<&str>) -> Result<PartLayout, ElasticError> {
+        match named {
+            None => Ok(PartLayout::Full),
+            Some(compact::LAYOUT) => Ok(PartLayout::Compact),
+            Some(other) => Err(ElasticError::IncompleteReport {
+                id: id.to_string(),
+                detail: format!(
+                    "its head names cisBenchmarkLayout {other:?}, which this version cannot read"
+                ),
+            }),
+        }
+    }
+}
+
 /// Where a split report's parts have been read up to.
 #[derive(Debug)]
 pub(crate) struct PartReader {
     id: String,
     generation: String,
     parts: u64,
+    layout: PartLayout,
     /// The next part expected.
     next: u64,
     /// Nodes in each part read so far, when reading from the first part: recorded as
@@ -799,11 +891,12 @@ pub(crate) struct PartReader {
 }
 
 impl PartReader {
-    fn new(id: &str, generation: &str, parts: u64) -> PartReader {
+    fn new(id: &str, generation: &str, parts: u64, layout: PartLayout) -> PartReader {
         PartReader {
             id: id.to_string(),
             generation: generation.to_string(),
             parts,
+            layout,
             next: 0,
             counts: Some(Vec::new()),
         }

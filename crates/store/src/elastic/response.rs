@@ -10,9 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use compliance_core::model::{
-    CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, time,
-};
+use compliance_core::model::{CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, time};
 
 use super::request::{INNER_HITS, Indices};
 use super::texts::{SlimDocument, TextDocument};
@@ -370,10 +368,11 @@ fn decode_slim(json: &str) -> Result<SlimDocument, String> {
     })
 }
 
-/// The documents fetched for their texts: `(index, id, document or why not)` per hit.
-pub fn parse_text_documents(
-    body: &[u8],
-) -> Result<Vec<(String, String, Result<TextDocument, String>)>, ParseError> {
+/// A document fetched for its texts: its index, its id, and it or why it does not parse.
+pub type FetchedTexts = (String, String, Result<TextDocument, String>);
+
+/// The documents fetched for their texts, one per hit.
+pub fn parse_text_documents(body: &[u8]) -> Result<Vec<FetchedTexts>, ParseError> {
     let (hits, _) = parse_hits("read test descriptions", body)?;
     Ok(hits
         .into_iter()
@@ -658,19 +657,24 @@ pub struct SplitMarker {
     pub generation: Option<String>,
     #[serde(rename = "cisBenchmarkNodeCount")]
     pub node_count: Option<u64>,
+    /// How the parts hold their nodes: absent for whole nodes, `"compact"` for the
+    /// payload of `elastic::compact`.
+    #[serde(rename = "cisBenchmarkLayout")]
+    pub layout: Option<String>,
     #[serde(default)]
     pub generated_time: Option<String>,
 }
 
-/// One stored part of a split report.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ReportPart {
+/// One stored part of a split report; its nodes are left as JSON, to be read as the
+/// head's layout says (whole nodes, or a compact payload).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportPart<'a> {
     #[serde(rename = "reportId")]
     pub report_id: String,
     pub generation: String,
     pub part: u64,
-    #[serde(rename = "cisBenchmark")]
-    pub nodes: Vec<CisBenchmarkNode>,
+    #[serde(rename = "cisBenchmark", borrow)]
+    pub nodes: &'a RawValue,
 }
 
 /// `_index_template/<name>`: the stored template body, if any.

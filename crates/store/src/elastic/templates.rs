@@ -183,6 +183,9 @@ pub fn report_parts(indices: &Indices) -> Template {
                 "reportId": { "type": "keyword" },
                 "generation": { "type": "keyword" },
                 "part": { "type": "long" },
+                // A part's nodes, whole or as a compact payload (docs/elasticsearch.md,
+                // "Large reports"): stored, never indexed. Both layouts keep them under
+                // this one key, so indices made by older templates store either.
                 "cisBenchmark": { "type": "object", "enabled": false },
             }),
         ),

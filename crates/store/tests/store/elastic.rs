@@ -81,6 +81,24 @@ fn a_large_report_is_split_into_parts_within_the_request_limit() {
     );
     let parts = fake.count(&parts_index);
     assert!(parts >= 2, "{parts} parts");
+    // Compact parts: the head says so, and each test text is stored once a part.
+    let reports_index = format!("tigera_secure_ee_compliance_reports.{}", cfg.index_suffix);
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(head["cisBenchmarkLayout"], "compact");
+    assert_eq!(head["cisBenchmark"], serde_json::json!([]));
+    let stored: usize = fake
+        .documents(&parts_index)
+        .iter()
+        .map(|(_, part)| {
+            assert!(part["cisBenchmark"]["texts"].is_array(), "{part:.200}");
+            part.to_string().len()
+        })
+        .sum();
+    let full = serde_json::to_vec(&report.cis_benchmark).unwrap().len();
+    assert!(
+        stored * 3 < full,
+        "{stored} bytes in parts, {full} as whole nodes"
+    );
     // Read back, nodes share their test texts across parts, as when computed.
     let read = es.get_report(&report.id).unwrap().unwrap();
     assert_eq!(read, report);
@@ -490,4 +508,111 @@ fn a_failed_report_write_leaves_the_previous_report_whole() {
         parts_before,
         "the failed run's parts are removed"
     );
+}
+
+fn index_names(cfg: &compliance_store::elastic::ElasticConfig) -> (String, String) {
+    (
+        format!("tigera_secure_ee_compliance_reports.{}", cfg.index_suffix),
+        format!(
+            "tigera_secure_ee_compliance_report_parts.{}",
+            cfg.index_suffix
+        ),
+    )
+}
+
+/// Calico's single document up to `SINGLE_DOCUMENT_BYTES` of JSON, however high the
+/// request limit; compact parts from one byte more.
+#[test]
+fn a_report_is_one_document_up_to_its_threshold_and_compact_parts_above() {
+    use compliance_store::elastic::SINGLE_DOCUMENT_BYTES;
+    let fake = FakeEs::start();
+    // The default request limit, 50 MiB, is far above the threshold.
+    let cfg = fake_config(&fake, "threshold", &[]);
+    assert!(cfg.max_request_bytes > SINGLE_DOCUMENT_BYTES);
+    let (reports_index, parts_index) = index_names(&cfg);
+    let es = blocking(&cfg);
+    let node = serde_json::to_vec(&report("size", END).cis_benchmark[0]).unwrap();
+    let mut r = large_report("edge", END, (SINGLE_DOCUMENT_BYTES - 100_000) / node.len());
+    let len = serde_json::to_vec(&r).unwrap().len();
+    r.ui_summary
+        .push_str(&"x".repeat(SINGLE_DOCUMENT_BYTES - len));
+    assert_eq!(serde_json::to_vec(&r).unwrap().len(), SINGLE_DOCUMENT_BYTES);
+
+    es.put_report(&r).unwrap();
+    assert_eq!(
+        fake.count(&parts_index),
+        0,
+        "at the threshold: one document"
+    );
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(
+        head["cisBenchmark"].as_array().unwrap().len(),
+        r.cis_benchmark.len()
+    );
+    assert!(head.get("cisBenchmarkParts").is_none());
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+
+    r.ui_summary.push('x');
+    es.put_report(&r).unwrap();
+    assert!(fake.count(&parts_index) >= 1, "one byte over: parts");
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(head["cisBenchmarkLayout"], "compact");
+    assert_eq!(head["cisBenchmark"], serde_json::json!([]));
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    fake.assert_no_violations();
+}
+
+/// Split reports stored before the compact layout (whole nodes in each part, a head
+/// without `cisBenchmarkLayout`) read as they always did: an upgrade keeps them.
+#[test]
+fn parts_of_whole_nodes_stored_before_the_compact_layout_still_read() {
+    let fake = FakeEs::start();
+    let cfg = fake_config(&fake, "old-parts", &[]);
+    let (reports_index, parts_index) = index_names(&cfg);
+    let es = blocking(&cfg);
+    let r = large_report("old", END, 40);
+    let generation = "0123456789abcdef0123456789abcdef";
+    let parts: Vec<&[compliance_core::model::CisBenchmarkNode]> =
+        r.cis_benchmark.chunks(15).collect();
+    assert_eq!(parts.len(), 3);
+    for (n, nodes) in parts.iter().enumerate() {
+        fake.insert(
+            &parts_index,
+            &format!("{}~{generation}~{n}", r.id),
+            serde_json::json!({
+                "reportId": r.id, "generation": generation, "part": n, "cisBenchmark": nodes,
+            }),
+        );
+    }
+    let mut head = serde_json::to_value(&r).unwrap();
+    head["cisBenchmark"] = serde_json::json!([]);
+    head["cisBenchmarkParts"] = serde_json::json!(parts.len());
+    head["cisBenchmarkGeneration"] = serde_json::json!(generation);
+    head["cisBenchmarkNodeCount"] = serde_json::json!(r.cis_benchmark.len());
+    fake.insert(&reports_index, &r.id, head.clone());
+
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    assert_eq!(
+        es.report_nodes(&r.id, 14, 3).unwrap().unwrap(),
+        r.cis_benchmark[14..17]
+    );
+    let all = es.block_on(async {
+        let mut cursor = es.store().nodes(&r.id).await.unwrap();
+        let mut all = Vec::new();
+        loop {
+            let page = cursor.next(7).await.unwrap();
+            if page.is_empty() {
+                break all;
+            }
+            all.extend(page);
+        }
+    });
+    assert_eq!(all, r.cis_benchmark);
+
+    // A layout this version does not know is refused, never read wrong.
+    head["cisBenchmarkLayout"] = serde_json::json!("columnar");
+    fake.insert(&reports_index, &r.id, head);
+    let e = es.get_report(&r.id).unwrap_err().to_string();
+    assert!(e.contains("cisBenchmarkLayout \"columnar\""), "{e}");
+    fake.assert_no_violations();
 }
