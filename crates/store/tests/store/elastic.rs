@@ -82,7 +82,7 @@ fn a_large_report_is_split_into_parts_within_the_request_limit() {
     let parts = fake.count(&parts_index);
     assert!(parts >= 2, "{parts} parts");
     // Compact parts: the head says so, and each test text is stored once a part.
-    let reports_index = format!("tigera_secure_ee_compliance_reports.{}", cfg.index_suffix);
+    let reports_index = format!("tigera_secure_ee_compliance_reports.{}.", cfg.index_suffix);
     let head = &fake.documents(&reports_index)[0].1;
     assert_eq!(head["cisBenchmarkLayout"], "compact");
     assert_eq!(head["cisBenchmark"], serde_json::json!([]));
@@ -512,9 +512,9 @@ fn a_failed_report_write_leaves_the_previous_report_whole() {
 
 fn index_names(cfg: &compliance_store::elastic::ElasticConfig) -> (String, String) {
     (
-        format!("tigera_secure_ee_compliance_reports.{}", cfg.index_suffix),
+        format!("tigera_secure_ee_compliance_reports.{}.", cfg.index_suffix),
         format!(
-            "tigera_secure_ee_compliance_report_parts.{}",
+            "tigera_secure_ee_compliance_report_parts.{}.",
             cfg.index_suffix
         ),
     )
@@ -568,7 +568,10 @@ fn a_report_is_one_document_up_to_its_threshold_and_compact_parts_above() {
 fn parts_of_whole_nodes_stored_before_the_compact_layout_still_read() {
     let fake = FakeEs::start();
     let cfg = fake_config(&fake, "old-parts", &[]);
+    // Where earlier releases wrote them: the plain indices, not the aliases.
     let (reports_index, parts_index) = index_names(&cfg);
+    let reports_index = reports_index.trim_end_matches('.').to_string();
+    let parts_index = parts_index.trim_end_matches('.').to_string();
     let es = blocking(&cfg);
     let r = large_report("old", END, 40);
     let generation = "0123456789abcdef0123456789abcdef";
