@@ -16,6 +16,7 @@
 
 pub mod elastic;
 pub mod query;
+pub mod retention;
 pub mod sqlite;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub use query::{
     DEFAULT_MAX_ITEMS, NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField,
     SortKey,
 };
+pub use retention::{Pruned, Retention};
 pub use sqlite::{OpenMode, SqliteStore};
 
 /// What a benchmark query read, for the reporter's summary line.
