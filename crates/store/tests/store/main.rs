@@ -6,4 +6,5 @@ mod contract;
 mod elastic;
 mod elastic_real;
 mod sqlite;
+mod sqlite_retention;
 mod support;
