@@ -57,6 +57,22 @@ pub fn resolve(
     })
 }
 
+/// A retention as a user writes it: `forever`, `91d`, `36h`, else humantime's form.
+pub fn format_retention(d: Option<Duration>) -> String {
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 24 * HOUR;
+    match d {
+        None => "forever".to_string(),
+        Some(d) if d.subsec_nanos() == 0 && d.as_secs() % DAY == 0 => {
+            format!("{}d", d.as_secs() / DAY)
+        }
+        Some(d) if d.subsec_nanos() == 0 && d.as_secs() % HOUR == 0 => {
+            format!("{}h", d.as_secs() / HOUR)
+        }
+        Some(d) => humantime::format_duration(d).to_string(),
+    }
+}
+
 /// The flag when given, else the variable when set and not blank.
 fn pick<'a>(
     flag: Option<(&'a str, &'a str)>,
@@ -169,6 +185,17 @@ mod tests {
             assert_eq!((e.variable.as_str(), e.value.as_str()), (var, v));
             assert!(e.to_string().starts_with(&format!("{var}=")), "{e}");
         }
+    }
+
+    #[test]
+    fn retentions_print_as_they_are_written() {
+        assert_eq!(format_retention(None), "forever");
+        assert_eq!(format_retention(days(91)), "91d");
+        assert_eq!(
+            format_retention(Some(Duration::from_secs(36 * 3600))),
+            "36h"
+        );
+        assert_eq!(format_retention(Some(Duration::from_secs(5400))), "1h 30m");
     }
 
     #[test]
