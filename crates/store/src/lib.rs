@@ -522,7 +522,7 @@ impl BlockingStore {
             ),
             Err(e) => tracing::warn!(
                 error = %e,
-                "pruning by retention failed; the write succeeded, the next write tries again"
+                "pruning by retention failed; the write succeeded, and a write after the prune interval tries again"
             ),
         }
     }
@@ -701,6 +701,26 @@ mod tests {
             sent(&store.put_benchmarks(std::iter::empty()));
             sent(&store.prune(&Retention::default(), window.end, true));
         }
+    }
+
+    /// Elasticsearch deletes old indices by its lifecycle policies: a prune there is
+    /// `None` and sends nothing (nothing listens on the port).
+    #[test]
+    fn elasticsearch_prunes_by_itself_and_prune_sends_nothing() {
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let store = BlockingStore::new(
+            ElasticStore::connect(&ElasticConfig::new(url))
+                .unwrap()
+                .into(),
+        )
+        .unwrap()
+        .with_retention(Retention::default());
+        let now = chrono::DateTime::UNIX_EPOCH;
+        assert_eq!(
+            store.prune(&Retention::default(), now, false).unwrap(),
+            None
+        );
+        assert_eq!(store.prune(&Retention::default(), now, true).unwrap(), None);
     }
 
     /// New failures keep to the kinds: a query the store cannot answer as asked is the

@@ -428,3 +428,90 @@ fn sqlite_a_failed_prune_does_not_fail_the_write() {
     assert!(store.prune(&retention(91, 91), t(END), false).is_err());
     assert_eq!(stored_docs(&dir).len(), 2);
 }
+
+/// The numbers of docs/operations.md: 10,000 nodes storing one document a day for 93
+/// days, then the daily prune, the hourly one that finds nothing, the next day's import
+/// into the freed pages, and a first prune of a long backlog. Run by hand:
+/// `cargo test --release -p compliance-store --test store sqlite_prune_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: about a million documents"]
+fn sqlite_prune_cost_at_10000_nodes() {
+    use std::time::Instant;
+    const NODES: usize = 10_000;
+    const DAYS: i64 = 93;
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let path = dir.path().join("compliance.db");
+    let size = || {
+        // The write-ahead log is folded in first, so the file shows every page.
+        raw(&dir)
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        std::fs::metadata(&path).unwrap().len() as f64 / 1e6
+    };
+    let now = t("2026-12-01T00:00:00Z");
+    let day_docs = |day: i64| {
+        (0..NODES).map(move |n| {
+            Ok(doc(
+                &format!("ip-10-0-{}-{}.ec2.internal", n / 250, n % 250),
+                &ago(now, day * 24),
+                n % 4,
+            ))
+        })
+    };
+    let started = Instant::now();
+    for day in (0..DAYS).rev() {
+        store.put_benchmarks(day_docs(day)).unwrap();
+    }
+    println!(
+        "stored {} documents in {:.1} s: {:.1} MB",
+        NODES as i64 * DAYS,
+        started.elapsed().as_secs_f64(),
+        size()
+    );
+    let daily = Instant::now();
+    let p = store
+        .prune(&Retention::default(), now, false)
+        .unwrap()
+        .unwrap();
+    println!(
+        "daily prune: {} documents in {} ms, {:.1} MB of pages freed; file {:.1} MB",
+        p.documents,
+        daily.elapsed().as_millis(),
+        p.freed_bytes as f64 / 1e6,
+        size()
+    );
+    let idle = Instant::now();
+    let p = store
+        .prune(&Retention::default(), now, false)
+        .unwrap()
+        .unwrap();
+    assert!(p.is_empty());
+    println!(
+        "prune with nothing to do: {} ms",
+        idle.elapsed().as_millis()
+    );
+    let next = now + Duration::days(1);
+    store
+        .put_benchmarks((0..NODES).map(|n| {
+            Ok(doc(
+                &format!("ip-10-0-{}-{}.ec2.internal", n / 250, n % 250),
+                &time::format(&next),
+                n % 4,
+            ))
+        }))
+        .unwrap();
+    println!("the next day's documents stored: file {:.1} MB", size());
+    let backlog = Instant::now();
+    let p = store
+        .prune(&retention(30, 30), next, false)
+        .unwrap()
+        .unwrap();
+    println!(
+        "first prune to 30 days: {} documents in {} ms, {:.1} MB of pages freed; file {:.1} MB",
+        p.documents,
+        backlog.elapsed().as_millis(),
+        p.freed_bytes as f64 / 1e6,
+        size()
+    );
+}
