@@ -18,7 +18,8 @@ use compliance_core::schedule::{MAX_FIRES_PER_HOUR, Schedule};
 use compliance_core::time;
 use compliance_kube::{ReportSource, ResourceError};
 pub use compliance_store::BatchStore;
-use compliance_store::{QueryStats, StoreError};
+use compliance_store::retention::report_expired;
+use compliance_store::{Datastore, QueryStats, StoreError};
 
 use crate::output;
 use crate::settings::reporter::{ReporterConfig, WindowChoice};
@@ -165,6 +166,17 @@ pub fn run(
     }
     store.put_report(&doc)?;
     tracing::info!(id = %doc.id, nodes = doc.cis_benchmark.len(), "report stored");
+    if matches!(cfg.datastore, Datastore::Sqlite(_))
+        && let Some(cutoff) = cfg.retention.report_cutoff(generation_time)
+        && report_expired(cutoff, doc.end_time)
+    {
+        tracing::warn!(
+            id = %doc.id,
+            end = %time::format(&doc.end_time),
+            "the report ends before the report retention (COMPLIANCE_REPORT_RETENTION) \
+             reaches back: the prune after storing it deleted it again"
+        );
+    }
     let downloads =
         match &cfg.output_dir {
             None => Vec::new(),

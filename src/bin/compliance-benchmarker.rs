@@ -80,10 +80,12 @@ fn run() -> Result<u8, Failure> {
     }
 
     let datastore = cfg.datastore.clone();
+    let retention = cfg.retention;
     let open: OpenStore = Box::new(move || {
         // On the writer's own thread, so the store's runtime is never inside another.
+        // Prunes after its first write, then at most once an hour (SQLite).
         BlockingStore::open(&datastore, OpenMode::Create)
-            .map(|s| -> Box<dyn BenchmarkStore> { Box::new(s) })
+            .map(|s| -> Box<dyn BenchmarkStore> { Box::new(s.with_retention(retention)) })
     });
     let writer = Writer::start(open, WriterSettings::default())
         .map_err(|e| Failure::unavailable(e).context("cannot start the store writer"))?;
@@ -133,7 +135,8 @@ fn finish_once(
             format!("written to {}", path.display())
         }
         None => {
-            let store = BlockingStore::open(&cfg.datastore, OpenMode::Create)?;
+            let store = BlockingStore::open(&cfg.datastore, OpenMode::Create)?
+                .with_retention(cfg.retention);
             store.put_benchmarks(std::iter::once(Ok(doc)))?;
             format!("stored in {}", cfg.datastore.describe())
         }

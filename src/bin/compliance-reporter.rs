@@ -43,7 +43,9 @@ fn run() -> Result<u8, Failure> {
             Box::new(KubeSource::connect(settings.clone(), &cfg.report_name)?)
         }
     };
-    let mut store = BlockingStore::open(&cfg.datastore, OpenMode::Create)?;
+    // Prunes by COMPLIANCE_*_RETENTION once the report is stored (SQLite).
+    let mut store =
+        BlockingStore::open(&cfg.datastore, OpenMode::Create)?.with_retention(cfg.retention);
     tracing::debug!(datastore = %cfg.datastore.describe(), "store");
     // Report times are whole seconds (Go's RFC 3339), whichever store keeps them.
     let generation_time = compliance_core::time::truncate_to_seconds(Utc::now());

@@ -60,6 +60,11 @@ enum Command {
     /// Serve the stored reports on this machine: compliance-server's API and pages over
     /// plain HTTP, without authentication. Stop with Ctrl-C.
     Serve(ServeArgs),
+    /// Delete the benchmark documents and reports older than their retention now
+    /// (COMPLIANCE_BENCHMARK_RETENTION, COMPLIANCE_REPORT_RETENTION, default 91d each).
+    /// SQLite only: Elasticsearch deletes old indices by the lifecycle policies that
+    /// `elastic setup` installs.
+    Prune(PruneArgs),
     /// Print or write the GlobalReport and GlobalReportType CustomResourceDefinitions.
     Crds {
         /// API group to define them in. Clusters running Calico's API server, which serves
@@ -81,6 +86,21 @@ struct ServeArgs {
     /// reads every report. In a cluster, run compliance-server instead.
     #[arg(long)]
     allow_remote_unauthenticated: bool,
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// How long benchmark documents are kept (`91d`, `2160h`, `1y`, `forever`; at least
+    /// 36h). Default: COMPLIANCE_BENCHMARK_RETENTION, else 91d.
+    #[arg(long)]
+    benchmark_retention: Option<String>,
+    /// How long reports are kept, by their endTime (`91d`, `forever`). Default:
+    /// COMPLIANCE_REPORT_RETENTION, else 91d.
+    #[arg(long)]
+    report_retention: Option<String>,
+    /// Count what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -202,7 +222,7 @@ fn run() -> Result<u8, Failure> {
             import_kube_bench(&datastore()?, args, &env)
         }
         Command::Import(ImportCommand::Benchmarks { file }) => {
-            import_benchmarks(&datastore()?, &file)
+            import_benchmarks(&datastore()?, &file, &env)
         }
         Command::Reports(ReportsCommand::Status {
             name,
@@ -212,6 +232,7 @@ fn run() -> Result<u8, Failure> {
         Command::Reports(cmd) => reports(&datastore()?, cmd),
         Command::Elastic(ElasticCommand::Setup) => elastic_setup(&datastore()?),
         Command::Serve(args) => serve(&datastore()?, &args, &env),
+        Command::Prune(args) => prune(&datastore()?, &args, &env),
         Command::Validate { path } => validate(&path),
         Command::Crds { group, output_dir } => crds(&group, output_dir.as_deref()),
     }
@@ -335,6 +356,61 @@ fn elastic_setup(datastore: &Datastore) -> Result<u8, Failure> {
     ))
 }
 
+/// `prune`: the retention applied now, or counted on a dry run.
+fn prune(datastore: &Datastore, args: &PruneArgs, env: &RawEnv) -> Result<u8, Failure> {
+    let retention = settings::retention::resolve(
+        env,
+        args.benchmark_retention
+            .as_deref()
+            .map(|v| ("--benchmark-retention", v)),
+        args.report_retention
+            .as_deref()
+            .map(|v| ("--report-retention", v)),
+    )?;
+    if matches!(datastore, Datastore::Elastic(_)) {
+        return Err(Failure::new(
+            ErrorKind::Configuration,
+            anyhow!(
+                "prune applies to a SQLite store; {} deletes old data by itself, through the \
+                 index lifecycle policies that `compliancectl elastic setup` installs \
+                 (docs/elasticsearch.md)",
+                datastore.describe()
+            ),
+        ));
+    }
+    let store = BlockingStore::open(datastore, OpenMode::Existing)?;
+    let now = Utc::now();
+    let started = std::time::Instant::now();
+    let pruned = store
+        .prune(&retention, now, args.dry_run)?
+        .expect("a SQLite store prunes");
+    let keep = settings::retention::format_retention;
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut line = format!(
+        "{}: {verb} {} benchmark documents and {} reports ({} report nodes) \
+         past their retention (benchmark documents {}, reports {})",
+        datastore.describe(),
+        pruned.documents,
+        pruned.reports,
+        pruned.report_nodes,
+        keep(retention.benchmarks),
+        keep(retention.reports),
+    );
+    if !args.dry_run {
+        line.push_str(&format!(
+            "; {:.1} MB of pages freed for reuse, in {} ms",
+            pruned.freed_bytes as f64 / 1e6,
+            started.elapsed().as_millis()
+        ));
+    }
+    println!("{line}");
+    Ok(EXIT_OK)
+}
+
 fn import_kube_bench(
     datastore: &Datastore,
     args: KubeBenchArgs,
@@ -360,6 +436,7 @@ fn import_kube_bench(
             .clone()
             .unwrap_or_else(|| settings::cluster(env)),
     };
+    let retention = settings::retention::from_env(env)?;
     let imported = files::import_kube_bench(&args.files, &options, &mut interner)?;
     for w in &imported.warnings {
         eprintln!("compliancectl: warning: {w}");
@@ -380,13 +457,14 @@ fn import_kube_bench(
             (version, None) => version.to_string(),
         },
     );
-    let store = BlockingStore::open(datastore, OpenMode::Create)?;
+    let store = BlockingStore::open(datastore, OpenMode::Create)?.with_retention(retention);
     store.put_benchmarks(std::iter::once(Ok(doc)))?;
     println!("{line}");
     Ok(EXIT_OK)
 }
 
-fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> {
+fn import_benchmarks(datastore: &Datastore, file: &Path, env: &RawEnv) -> Result<u8, Failure> {
+    let retention = settings::retention::from_env(env)?;
     let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -395,7 +473,7 @@ fn import_benchmarks(datastore: &Datastore, file: &Path) -> Result<u8, Failure> 
             .map_err(Failure::invalid)?;
         Box::new(std::io::BufReader::new(f))
     };
-    let store = BlockingStore::open(datastore, OpenMode::Create)?;
+    let store = BlockingStore::open(datastore, OpenMode::Create)?.with_retention(retention);
     let mut interner = TextInterner::new();
     let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
     let stored = store.put_benchmarks(

@@ -9,7 +9,8 @@
 //! | KUBE_BENCH_ARGS | `--json` | its arguments, split on blanks (no quoting) |
 //! | BENCHMARK_KUBERNETES_VERSION | detected | skips detection (`1.29.3`, `v1.29.3`) |
 //!
-//! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), HEALTH_ENABLED / HEALTH_PORT and
+//! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), its retention
+//! (COMPLIANCE_BENCHMARK_RETENTION, COMPLIANCE_REPORT_RETENTION), HEALTH_ENABLED / HEALTH_PORT and
 //! LOG_LEVEL / LOG_FORMAT, read exactly as the reporter reads them.
 
 use std::ffi::OsStr;
@@ -21,7 +22,7 @@ use compliance_benchmarker::config::{
     KubeBenchCommand, MIN_DURATION, Settings,
 };
 use compliance_benchmarker::version::{VersionSearch, release_version};
-use compliance_store::Datastore;
+use compliance_store::{Datastore, Retention};
 
 use super::{
     ConfigError, LogConfig, RawEnv, cluster, datastore, health_from_env, non_empty, parse_duration,
@@ -35,6 +36,8 @@ pub struct BenchmarkerConfig {
     /// Where to look for kubelet and kubectl: PATH, then the usual places.
     pub version_search: VersionSearch,
     pub datastore: Datastore,
+    /// What is pruned after documents are stored (SQLite).
+    pub retention: Retention,
     pub health: Option<SocketAddr>,
     pub log: LogConfig,
 }
@@ -91,6 +94,7 @@ impl BenchmarkerConfig {
                 store: datastore.describe(),
             },
             datastore,
+            retention: super::retention::from_env(env)?,
             version_search: VersionSearch::standard(env.path.as_deref().map(OsStr::new)),
             health: health_from_env(env)?,
             log,

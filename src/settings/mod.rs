@@ -3,8 +3,9 @@
 //! Every binary reads the process environment once, into [`RawEnv`], and turns it into
 //! its own settings ([`reporter::ReporterConfig`], [`benchmarker::BenchmarkerConfig`],
 //! the CLI's flags) built from the shared pieces here: logging ([`LogConfig`]), the store
-//! ([`datastore`], [`elastic`]), the health endpoint ([`health_from_env`]) and the value
-//! parsers. The libraries below never see a variable.
+//! ([`datastore`], [`elastic`]), how long it keeps data ([`retention`]), the health
+//! endpoint ([`health_from_env`]) and the value parsers. The libraries below never see
+//! a variable.
 //!
 //! Parsing takes the variables and the current time as arguments, so every rule is
 //! testable without touching the process environment or the clock.
@@ -13,6 +14,7 @@ pub mod benchmarker;
 pub mod controller;
 pub mod elastic;
 pub mod reporter;
+pub mod retention;
 pub mod server;
 
 use std::path::PathBuf;
@@ -121,6 +123,9 @@ pub struct RawEnv {
     pub compliance_resources: Option<String>,
     pub compliance_output_dir: Option<String>,
     pub compliance_fail_on: Option<String>,
+    /// How long stored data is kept (see [`retention`]).
+    pub compliance_benchmark_retention: Option<String>,
+    pub compliance_report_retention: Option<String>,
     pub compliance_api_group: Option<String>,
     pub compliance_api_timeout: Option<String>,
     pub health_enabled: Option<String>,

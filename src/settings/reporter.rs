@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use compliance_core::model::Rating;
 use compliance_core::time;
 use compliance_kube::{KubeSettings, REPORTER};
-use compliance_store::Datastore;
+use compliance_store::{Datastore, Retention};
 
 use super::{
     ConfigError, LogConfig, RawEnv, cluster, datastore, health_from_env, kube_settings, non_empty,
@@ -33,6 +33,8 @@ pub struct ReporterConfig {
     pub report_name: String,
     pub window: WindowChoice,
     pub datastore: Datastore,
+    /// What is pruned after the report is stored (SQLite).
+    pub retention: Retention,
     /// Where the GlobalReport comes from.
     pub source: SpecSource,
     /// The liveness endpoint, when enabled.
@@ -111,6 +113,7 @@ impl ReporterConfig {
             report_name,
             window,
             datastore: datastore(env)?,
+            retention: super::retention::from_env(env)?,
             source: SpecSource::from_env(env)?,
             health: health_from_env(env)?,
             output_dir: non_empty(&env.compliance_output_dir).map(PathBuf::from),

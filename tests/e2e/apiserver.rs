@@ -81,6 +81,9 @@ fn store_with_results(dir: &Path) -> String {
         .args(["--node", "minikube", "--time", AT])
         .env_clear()
         .env("COMPLIANCE_DATASTORE", &datastore)
+        // Fixed dates: no retention may prune them as the real clock moves on.
+        .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
+        .env("COMPLIANCE_REPORT_RETENTION", "forever")
         .output()
         .unwrap();
     assert!(
@@ -97,6 +100,8 @@ fn reporter(api: &TestApiServer, token: &str, datastore: &str, vars: &[(&str, &s
     cmd.env_clear()
         .env("KUBECONFIG", api.kubeconfig(token))
         .env("COMPLIANCE_DATASTORE", datastore)
+        .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
+        .env("COMPLIANCE_REPORT_RETENTION", "forever")
         .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
         .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
         .env("COMPLIANCE_API_TIMEOUT", "10s");

@@ -31,15 +31,30 @@ impl Env {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_compliancectl"))
-            .args(args)
+        self.ctl_with(args, &[])
+    }
+
+    /// `compliancectl ARGS` with `vars` set on top (an empty value unsets one). The
+    /// fixed dates of these tests would fall out of any retention as the real clock moves
+    /// on, so retention is off unless a test sets it.
+    fn ctl_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
+        cmd.args(args)
             .env_clear()
             .env(
                 "COMPLIANCE_DATASTORE",
                 format!("sqlite:{}", self.db().display()),
             )
-            .output()
-            .unwrap()
+            .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
+            .env("COMPLIANCE_REPORT_RETENTION", "forever");
+        for (k, v) in vars {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        cmd.output().unwrap()
     }
 
     fn import(&self, file: &str, node: &str, k8s: Option<&str>) -> Output {
@@ -95,6 +110,9 @@ impl Env {
                 "COMPLIANCE_DATASTORE",
                 format!("sqlite:{}", self.db().display()),
             )
+            // As in `ctl_with`: retention off unless a test sets it.
+            .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
+            .env("COMPLIANCE_REPORT_RETENTION", "forever")
             .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
             .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
             .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
@@ -648,4 +666,160 @@ fn reports_status_with_an_unreachable_api_server_is_a_runtime_failure() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Rows of a table of the test's database.
+fn rows(env: &Env, table: &str) -> i64 {
+    rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Retention back on: the variables unset, so the defaults (91 days) apply.
+const DEFAULT_RETENTION: [(&str, &str); 2] = [
+    ("COMPLIANCE_BENCHMARK_RETENTION", ""),
+    ("COMPLIANCE_REPORT_RETENTION", ""),
+];
+
+/// A store with a node last seen 200 days ago (two documents), a node seen an hour ago
+/// and a report of a window 200 days ago. Times are relative to the real clock, so what
+/// is older than 91 days does not depend on when the test runs.
+fn store_with_old_data(env: &Env) {
+    for (file, node, at) in [
+        ("cis-1.23-master-newrelic.json", "minikube", "now-201d"),
+        ("cis-1.23-master-newrelic.json", "minikube", "now-200d"),
+        ("cis-1.20-node-apxd.json", "hpe-worker-3", "now-1h"),
+    ] {
+        let f = fixture(file);
+        let out = env.ctl(&[
+            "import",
+            "kube-bench",
+            f.to_str().unwrap(),
+            "--node",
+            node,
+            "--time",
+            at,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let old = env.reporter(&[
+        ("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-201d"),
+        ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now-200d"),
+    ]);
+    assert_eq!(old.status.code(), Some(0), "{}", stderr(&old));
+    assert_eq!((rows(env, "benchmark_docs"), rows(env, "reports")), (3, 1));
+}
+
+#[test]
+fn retention_the_reporter_prunes_after_writing() {
+    let env = Env::new();
+    store_with_old_data(&env);
+    let mut vars = DEFAULT_RETENTION.to_vec();
+    vars.extend([
+        ("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1d"),
+        ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now"),
+    ]);
+    let out = env.reporter(&vars);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("pruned what the retention lets go"), "{log}");
+    // The old report went with its nodes; minikube keeps its newest document.
+    assert_eq!(env.report_ids().len(), 1);
+    assert!(stdout(&out).contains(&env.report_ids()[0]));
+    assert_eq!(rows(&env, "benchmark_docs"), 2);
+    let orphans: i64 = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM report_nodes \
+             WHERE report_key NOT IN (SELECT report_key FROM reports)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
+
+#[test]
+fn retention_prune_dry_run_changes_nothing_and_prune_deletes() {
+    let env = Env::new();
+    store_with_old_data(&env);
+    let dry = env.ctl_with(&["prune", "--dry-run"], &DEFAULT_RETENTION);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    let line = stdout(&dry);
+    assert!(
+        line.contains("would delete 1 benchmark documents and 1 reports (1 report nodes)"),
+        "{line}"
+    );
+    assert_eq!(
+        (rows(&env, "benchmark_docs"), rows(&env, "reports")),
+        (3, 1)
+    );
+
+    // Flags win over the variables: forever deletes nothing.
+    let none = env.ctl(&[
+        "prune",
+        "--benchmark-retention",
+        "forever",
+        "--report-retention",
+        "forever",
+    ]);
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    assert!(stdout(&none).contains("deleted 0 benchmark documents and 0 reports"));
+    assert_eq!(
+        (rows(&env, "benchmark_docs"), rows(&env, "reports")),
+        (3, 1)
+    );
+
+    let real = env.ctl_with(&["prune"], &DEFAULT_RETENTION);
+    assert_eq!(real.status.code(), Some(0), "{}", stderr(&real));
+    let line = stdout(&real);
+    assert!(
+        line.contains("deleted 1 benchmark documents and 1 reports (1 report nodes)"),
+        "{line}"
+    );
+    assert!(line.contains("freed for reuse"), "{line}");
+    assert_eq!(
+        (rows(&env, "benchmark_docs"), rows(&env, "reports")),
+        (2, 0)
+    );
+}
+
+#[test]
+fn retention_bad_values_exit_2_naming_the_variable() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_BENCHMARK_RETENTION", "1d")],
+        "COMPLIANCE_BENCHMARK_RETENTION=\"1d\": must be at least 36h",
+    );
+    assert_config_error(
+        &env,
+        &[("COMPLIANCE_REPORT_RETENTION", "soon")],
+        "COMPLIANCE_REPORT_RETENTION=\"soon\"",
+    );
+    assert!(env.report_ids().is_empty(), "nothing stored");
+    let f = fixture("cis-1.20-node-apxd.json");
+    let import = env.ctl_with(
+        &["import", "kube-bench", f.to_str().unwrap(), "--node", "n"],
+        &[("COMPLIANCE_REPORT_RETENTION", "-1d")],
+    );
+    assert_eq!(import.status.code(), Some(2), "{}", stderr(&import));
+    assert!(stderr(&import).contains("COMPLIANCE_REPORT_RETENTION=\"-1d\""));
+    assert_eq!(rows(&env, "benchmark_docs"), 1, "the import stored nothing");
+    let flag = env.ctl(&["prune", "--benchmark-retention", "35h"]);
+    assert_eq!(flag.status.code(), Some(2), "{}", stderr(&flag));
+    assert!(stderr(&flag).contains("--benchmark-retention=\"35h\""));
+    // Elasticsearch prunes by its lifecycle policies: prune says so, sending nothing.
+    let es = env.ctl_with(
+        &["--datastore", "elastic", "prune"],
+        &[("ELASTIC_URL", "http://127.0.0.1:9")],
+    );
+    assert_eq!(es.status.code(), Some(2), "{}", stderr(&es));
+    assert!(
+        stderr(&es).contains("index lifecycle policies"),
+        "{}",
+        stderr(&es)
+    );
 }

@@ -16,12 +16,14 @@
 
 pub mod elastic;
 pub mod query;
+pub mod retention;
 pub mod sqlite;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use chrono::{DateTime, Utc};
 use compliance_core::error::{Classify, ErrorKind};
 use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, ReportDocument};
 
@@ -31,6 +33,7 @@ pub use query::{
     DEFAULT_MAX_ITEMS, NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField,
     SortKey,
 };
+pub use retention::{Pruned, Retention};
 pub use sqlite::{OpenMode, SqliteStore};
 
 /// What a benchmark query read, for the reporter's summary line.
@@ -381,6 +384,23 @@ impl Store {
             Backend::Elastic(es) => Ok(es.put_report(report).await?),
         }
     }
+
+    /// Deletes the benchmark documents and reports that `retention` lets go at `now`
+    /// ([`retention`] has the rules), or only counts them on a `dry_run`. SQLite prunes on
+    /// the calling thread, in one transaction. Elasticsearch returns `None` and sends
+    /// nothing: its index lifecycle policies, installed by `compliancectl elastic setup`,
+    /// delete old indices by themselves.
+    pub async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Option<Pruned>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.prune(retention, now, dry_run).map(Some),
+            Backend::Elastic(_) => Ok(None),
+        }
+    }
 }
 
 /// The nodes of one report, read in order a page at a time ([`Store::nodes`]).
@@ -432,6 +452,10 @@ impl NodeCursor {
 pub struct BlockingStore {
     store: Store,
     runtime: tokio::runtime::Runtime,
+    /// Applied after each successful write ([`BlockingStore::with_retention`]).
+    retention: Option<Retention>,
+    /// When this process last pruned after a write.
+    last_pruned: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl BlockingStore {
@@ -446,7 +470,61 @@ impl BlockingStore {
             .enable_all()
             .build()
             .map_err(StoreError::Runtime)?;
-        Ok(BlockingStore { store, runtime })
+        Ok(BlockingStore {
+            store,
+            runtime,
+            retention: None,
+            last_pruned: Mutex::new(None),
+        })
+    }
+
+    /// Prunes by `retention` after successful writes: after the first, then at most once
+    /// per [`retention::PRUNE_INTERVAL`] ([`retention::prune_due`]). What was pruned is
+    /// logged; a prune that fails is logged as a warning and leaves the write that
+    /// preceded it stored and successful. Elasticsearch prunes by itself: nothing is done.
+    pub fn with_retention(mut self, retention: Retention) -> BlockingStore {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// The pruning after a write, when one is due.
+    fn after_write(&self) {
+        let Some(retention) = &self.retention else {
+            return;
+        };
+        if self.store.elastic().is_some() {
+            return;
+        }
+        let now = Utc::now();
+        {
+            let mut last = self
+                .last_pruned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !retention::prune_due(*last, now) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let started = std::time::Instant::now();
+        match self.block_on(self.store.prune(retention, now, false)) {
+            Ok(Some(p)) if !p.is_empty() => tracing::info!(
+                documents = p.documents,
+                reports = p.reports,
+                report_nodes = p.report_nodes,
+                freed_bytes = p.freed_bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "pruned what the retention lets go"
+            ),
+            Ok(_) => tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "nothing to prune"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "pruning by retention failed; the write succeeded, and a write after the prune interval tries again"
+            ),
+        }
     }
 
     /// The async store inside, e.g. for [`Store::elastic`].
@@ -494,12 +572,15 @@ impl BlockingStore {
         self.block_on(self.store.get_report(id))
     }
 
-    /// [`Store::put_benchmarks`].
+    /// [`Store::put_benchmarks`], then a prune when one is due
+    /// ([`BlockingStore::with_retention`]).
     pub fn put_benchmarks(
         &self,
         docs: impl Iterator<Item = Result<BenchmarkDocument, InputError>>,
     ) -> Result<u64, StoreError> {
-        self.block_on(self.store.put_benchmarks(docs))
+        let stored = self.block_on(self.store.put_benchmarks(docs))?;
+        self.after_write();
+        Ok(stored)
     }
 
     /// [`Store::latest_per_node`]. SQLite reads on this thread rather than tokio's
@@ -516,9 +597,22 @@ impl BlockingStore {
         }
     }
 
-    /// [`Store::put_report`].
+    /// [`Store::put_report`], then a prune when one is due
+    /// ([`BlockingStore::with_retention`]).
     pub fn put_report(&self, report: &ReportDocument) -> Result<(), StoreError> {
-        self.block_on(self.store.put_report(report))
+        self.block_on(self.store.put_report(report))?;
+        self.after_write();
+        Ok(())
+    }
+
+    /// [`Store::prune`].
+    pub fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Option<Pruned>, StoreError> {
+        self.block_on(self.store.prune(retention, now, dry_run))
     }
 }
 
@@ -605,7 +699,28 @@ mod tests {
             sent(&store.all_reports());
             sent(&store.latest_per_node(&window, |_| {}));
             sent(&store.put_benchmarks(std::iter::empty()));
+            sent(&store.prune(&Retention::default(), window.end, true));
         }
+    }
+
+    /// Elasticsearch deletes old indices by its lifecycle policies: a prune there is
+    /// `None` and sends nothing (nothing listens on the port).
+    #[test]
+    fn elasticsearch_prunes_by_itself_and_prune_sends_nothing() {
+        let url = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let store = BlockingStore::new(
+            ElasticStore::connect(&ElasticConfig::new(url))
+                .unwrap()
+                .into(),
+        )
+        .unwrap()
+        .with_retention(Retention::default());
+        let now = chrono::DateTime::UNIX_EPOCH;
+        assert_eq!(
+            store.prune(&Retention::default(), now, false).unwrap(),
+            None
+        );
+        assert_eq!(store.prune(&Retention::default(), now, true).unwrap(), None);
     }
 
     /// New failures keep to the kinds: a query the store cannot answer as asked is the

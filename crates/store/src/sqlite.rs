@@ -38,10 +38,12 @@
 //! ones, so reads neither queue behind each other nor behind a write. Writes run on the
 //! caller's thread: their input is a caller's iterator, which need not be `Send`.
 //!
-//! [`benchmarks`] holds the benchmark documents' side, [`reports`] the reports'.
+//! [`benchmarks`] holds the benchmark documents' side, [`reports`] the reports', [`prune`]
+//! the retention that deletes both.
 
 mod benchmarks;
 mod codec;
+mod prune;
 mod reports;
 
 use std::collections::HashMap;

@@ -8,4 +8,5 @@ mod elastic;
 mod elastic_real;
 mod lifecycle;
 mod sqlite;
+mod sqlite_retention;
 mod support;
