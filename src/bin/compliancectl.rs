@@ -289,7 +289,10 @@ fn choose_datastore(flag: Option<&str>, env: &RawEnv) -> Result<Datastore, Failu
     match flag.map(str::trim) {
         Some("elastic") | Some("elasticsearch") => {
             match settings::elastic::from_env(&env.elastic)? {
-                Some(c) => Ok(Datastore::Elastic(Box::new(c))),
+                Some(mut c) => {
+                    c.retention = settings::retention::from_env(env)?;
+                    Ok(Datastore::Elastic(Box::new(c)))
+                }
                 None => Err(Failure::new(
                     ErrorKind::Configuration,
                     anyhow!(

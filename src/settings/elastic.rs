@@ -110,8 +110,8 @@ pub fn from_env(env: &RawElasticEnv) -> Result<Option<ElasticConfig>, ConfigErro
         retry_delay,
         max_request_bytes,
         page_size,
-        // The retention settings replace this where a binary reads them.
-        lifecycle: compliance_store::elastic::Lifecycle::default(),
+        // `settings::datastore` sets it from COMPLIANCE_*_RETENTION.
+        retention: compliance_store::Retention::default(),
     }))
 }
 

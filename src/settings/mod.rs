@@ -81,7 +81,10 @@ pub fn parse_datastore(variable: &str, value: &str) -> Result<Datastore, ConfigE
 /// Picks the store: Elasticsearch whenever ELASTIC_HOST or ELASTIC_URL is set (docs/spec.md §7),
 /// otherwise COMPLIANCE_DATASTORE (default `sqlite:compliance.db`).
 pub fn datastore(env: &RawEnv) -> Result<Datastore, ConfigError> {
-    if let Some(config) = elastic::from_env(&env.elastic)? {
+    if let Some(mut config) = elastic::from_env(&env.elastic)? {
+        // The lifecycle policies a writer or `elastic setup` installs keep what the
+        // SQLite store's retention would (docs/spec.md §10).
+        config.retention = retention::from_env(env)?;
         return Ok(Datastore::Elastic(Box::new(config)));
     }
     parse_datastore(

@@ -310,6 +310,60 @@ fn a_bad_ca_file_exits_2_before_any_request() {
     assert!(fake.requests().is_empty());
 }
 
+/// Retention on Elasticsearch: the variables become the lifecycle policies' delete
+/// phases; a bad value exits 2 naming the variable before any request.
+#[test]
+fn retention_setup_installs_the_configured_lifecycle_policies() {
+    let fake = FakeEs::start();
+    let setup = |vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
+        base(&mut cmd, &fake);
+        cmd.args(["elastic", "setup"]).envs(vars.iter().copied());
+        cmd.output().unwrap()
+    };
+    let out = setup(&[
+        ("COMPLIANCE_BENCHMARK_RETENTION", "14d"),
+        ("COMPLIANCE_REPORT_RETENTION", "365d"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let delete =
+        |name: &str| fake.ilm_policy(name).expect(name)["phases"]["delete"]["min_age"].clone();
+    assert_eq!(delete("tigera_secure_ee_benchmark_results.cluster"), "14d");
+    assert_eq!(
+        delete("tigera_secure_ee_compliance_reports.cluster"),
+        "365d"
+    );
+    assert_eq!(
+        delete("tigera_secure_ee_compliance_report_parts.cluster"),
+        "372d"
+    );
+
+    let out = setup(&[("COMPLIANCE_REPORT_RETENTION", "forever")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("lifecycle policy tigera_secure_ee_compliance_reports.cluster: updated"),
+        "{}",
+        stdout(&out)
+    );
+    let reports = fake
+        .ilm_policy("tigera_secure_ee_compliance_reports.cluster")
+        .unwrap();
+    assert!(reports["phases"].get("delete").is_none(), "{reports}");
+    assert_eq!(delete("tigera_secure_ee_benchmark_results.cluster"), "91d");
+
+    fake.clear_requests();
+    let out = setup(&[("COMPLIANCE_BENCHMARK_RETENTION", "12h")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("COMPLIANCE_BENCHMARK_RETENTION"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(fake.requests().is_empty(), "nothing sent");
+    fake.assert_no_violations();
+}
+
 #[test]
 fn elastic_setup_prints_what_it_did_and_is_idempotent() {
     let fake = FakeEs::start();

@@ -96,8 +96,8 @@ pub struct ElasticConfig {
     pub max_request_bytes: usize,
     pub page_size: usize,
     /// How long documents are kept: the lifecycle policies writers and
-    /// `compliancectl elastic setup` install (the retention settings; 91 days each).
-    pub lifecycle: super::lifecycle::Lifecycle,
+    /// `compliancectl elastic setup` install (COMPLIANCE_*_RETENTION; 91 days each).
+    pub retention: crate::retention::Retention,
 }
 
 impl ElasticConfig {
@@ -117,7 +117,7 @@ impl ElasticConfig {
             retry_delay: DEFAULT_RETRY_DELAY,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             page_size: DEFAULT_PAGE_SIZE,
-            lifecycle: super::lifecycle::Lifecycle::default(),
+            retention: crate::retention::Retention::default(),
         }
     }
 

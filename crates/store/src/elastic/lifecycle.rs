@@ -12,29 +12,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::retention::Retention;
+
 /// A week: how old a write index gets before it is rolled over, so retention is kept to
 /// within a week and a cluster holds about `retention / 7 days` indices of each kind.
 pub const ROLLOVER_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 /// Elasticsearch's own advice for a shard's largest size.
 pub const ROLLOVER_MAX_PRIMARY_SHARD_SIZE: &str = "50gb";
-
-/// How long each kind of document is kept; `None` keeps it forever (rollover only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifecycle {
-    pub benchmarks: Option<Duration>,
-    pub reports: Option<Duration>,
-}
-
-impl Default for Lifecycle {
-    /// 91 days for both, as Calico Enterprise's LogStorage kept compliance data.
-    fn default() -> Lifecycle {
-        let days91 = Some(Duration::from_secs(91 * 86_400));
-        Lifecycle {
-            benchmarks: days91,
-            reports: days91,
-        }
-    }
-}
 
 /// The kinds of index this project writes, each with its own policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,35 +31,34 @@ pub enum Kind {
     ReportParts,
 }
 
-impl Lifecycle {
-    /// When an index of `kind` is deleted, counted from its rollover; `None`: never.
-    pub fn delete_after(&self, kind: Kind) -> Option<Duration> {
-        match kind {
-            Kind::Benchmarks => self.benchmarks,
-            Kind::Reports => self.reports,
-            Kind::ReportParts => self.reports.map(|r| r + ROLLOVER_MAX_AGE),
-        }
+/// When an index of `kind` is deleted under `retention` (`None`: keep forever),
+/// counted from its rollover; `None`: never.
+pub fn delete_after(retention: &Retention, kind: Kind) -> Option<Duration> {
+    match kind {
+        Kind::Benchmarks => retention.benchmarks,
+        Kind::Reports => retention.reports,
+        Kind::ReportParts => retention.reports.map(|r| r + ROLLOVER_MAX_AGE),
     }
+}
 
-    /// The `policy` object of `PUT /_ilm/policy/<name>` for `kind`.
-    pub fn policy(&self, kind: Kind) -> Value {
-        let mut phases = json!({
-            "hot": {
-                "min_age": "0ms",
-                "actions": { "rollover": {
-                    "max_age": time_value(ROLLOVER_MAX_AGE),
-                    "max_primary_shard_size": ROLLOVER_MAX_PRIMARY_SHARD_SIZE,
-                } },
-            },
+/// The `policy` object of `PUT /_ilm/policy/<name>` for `kind` under `retention`.
+pub fn policy(retention: &Retention, kind: Kind) -> Value {
+    let mut phases = json!({
+        "hot": {
+            "min_age": "0ms",
+            "actions": { "rollover": {
+                "max_age": time_value(ROLLOVER_MAX_AGE),
+                "max_primary_shard_size": ROLLOVER_MAX_PRIMARY_SHARD_SIZE,
+            } },
+        },
+    });
+    if let Some(after) = delete_after(retention, kind) {
+        phases["delete"] = json!({
+            "min_age": time_value(after),
+            "actions": { "delete": {} },
         });
-        if let Some(after) = self.delete_after(kind) {
-            phases["delete"] = json!({
-                "min_age": time_value(after),
-                "actions": { "delete": {} },
-            });
-        }
-        json!({ "phases": phases, "_meta": { "managed_by": "cis-compliance" } })
     }
+    json!({ "phases": phases, "_meta": { "managed_by": "cis-compliance" } })
 }
 
 /// A duration as an Elasticsearch time value in the largest whole unit: `91d`, `36h`.
@@ -111,8 +94,8 @@ mod tests {
 
     #[test]
     fn the_defaults_keep_91_days_and_roll_over_weekly() {
-        let l = Lifecycle::default();
-        let p = l.policy(Kind::Reports);
+        let l = Retention::default();
+        let p = policy(&l, Kind::Reports);
         assert_eq!(
             p["phases"]["hot"]["actions"]["rollover"],
             json!({"max_age": "7d", "max_primary_shard_size": "50gb"})
@@ -120,35 +103,35 @@ mod tests {
         assert_eq!(p["phases"]["delete"]["min_age"], "91d");
         assert_eq!(p["phases"]["delete"]["actions"], json!({"delete": {}}));
         assert_eq!(
-            l.policy(Kind::Benchmarks)["phases"]["delete"]["min_age"],
+            policy(&l, Kind::Benchmarks)["phases"]["delete"]["min_age"],
             "91d"
         );
     }
 
     #[test]
     fn report_parts_are_deleted_a_rollover_period_after_their_reports() {
-        let l = Lifecycle {
+        let l = Retention {
             benchmarks: Some(Duration::from_secs(2 * 86_400)),
             reports: Some(Duration::from_secs(30 * 86_400)),
         };
         assert_eq!(
-            l.policy(Kind::ReportParts)["phases"]["delete"]["min_age"],
+            policy(&l, Kind::ReportParts)["phases"]["delete"]["min_age"],
             "37d"
         );
         assert_eq!(
-            l.policy(Kind::Benchmarks)["phases"]["delete"]["min_age"],
+            policy(&l, Kind::Benchmarks)["phases"]["delete"]["min_age"],
             "2d"
         );
     }
 
     #[test]
     fn keeping_forever_rolls_over_and_never_deletes() {
-        let l = Lifecycle {
+        let l = Retention {
             benchmarks: None,
             reports: None,
         };
         for kind in [Kind::Benchmarks, Kind::Reports, Kind::ReportParts] {
-            let p = l.policy(kind);
+            let p = policy(&l, kind);
             assert!(p["phases"].get("delete").is_none(), "{p}");
             assert!(p["phases"]["hot"]["actions"].get("rollover").is_some());
         }
@@ -165,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_stored_policy_with_added_defaults_is_current() {
-        let ours = Lifecycle::default().policy(Kind::Reports);
+        let ours = policy(&Retention::default(), Kind::Reports);
         let mut stored = ours.clone();
         stored["phases"]["delete"]["actions"]["delete"] =
             json!({"delete_searchable_snapshot": true});
@@ -173,11 +156,7 @@ mod tests {
         let mut changed = ours.clone();
         changed["phases"]["delete"]["min_age"] = json!("30d");
         assert!(!is_current(&changed, &ours));
-        let forever = Lifecycle {
-            benchmarks: None,
-            reports: None,
-        }
-        .policy(Kind::Reports);
+        let forever = policy(&Retention::FOREVER, Kind::Reports);
         assert!(
             !is_current(&stored, &forever),
             "a phase to drop is a change"

@@ -30,7 +30,6 @@ use serde_json::Value;
 
 pub use config::ElasticConfig;
 pub use error::ElasticError;
-pub use lifecycle::Lifecycle;
 pub use reports::SINGLE_DOCUMENT_BYTES;
 pub use transport::TransportStats;
 
@@ -67,7 +66,7 @@ pub struct ElasticStore {
     indices: Indices,
     page_size: usize,
     max_request_bytes: usize,
-    lifecycle: Lifecycle,
+    retention: crate::retention::Retention,
     /// Set once this process has made sure the policies, templates and write aliases
     /// exist (writers only).
     templates_ensured: AtomicBool,
@@ -102,7 +101,7 @@ impl ElasticStore {
             indices: Indices::new(&config.index_suffix),
             page_size: config.page_size,
             max_request_bytes: config.max_request_bytes,
-            lifecycle: config.lifecycle,
+            retention: config.retention,
             templates_ensured: AtomicBool::new(false),
             part_starts: reports::PartStarts::default(),
             part_reads: tokio::sync::Semaphore::new(PART_READS),
@@ -130,7 +129,7 @@ impl ElasticStore {
             conflicts: Vec::new(),
         };
         for t in templates::all(&self.indices) {
-            let policy = templates::policy_of(&t, &self.lifecycle);
+            let policy = templates::policy_of(&t, &self.retention);
             let action = self.install_policy(&t.name, &policy).await?;
             report.policies.push((t.name.clone(), action));
             let action = self.install_template(&t).await?;
@@ -284,7 +283,7 @@ impl ElasticStore {
             return Ok(());
         }
         for t in templates::all(&self.indices) {
-            let policy = templates::policy_of(&t, &self.lifecycle);
+            let policy = templates::policy_of(&t, &self.retention);
             match self.stored_policy(&t.name).await {
                 Ok(Some(_)) => {}
                 Ok(None) => self.warn_forbidden(

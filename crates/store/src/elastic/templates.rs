@@ -12,8 +12,9 @@
 
 use serde_json::{Value, json};
 
-use super::lifecycle::{Kind, Lifecycle};
+use super::lifecycle::{self, Kind};
 use super::request::{BENCHMARK_INDEX, Indices, REPORT_INDEX, REPORT_PARTS_INDEX};
+use crate::retention::Retention;
 
 /// Priority above Elasticsearch's built-in templates, so ours decide the mapping, and
 /// above the cluster-wide templates (`X` for `X.*`, priority 100) that earlier releases
@@ -211,8 +212,8 @@ pub fn all(indices: &Indices) -> [Template; 3] {
 }
 
 /// The lifecycle policy a template's indices follow, as `PUT /_ilm/policy` takes it.
-pub fn policy_of(t: &Template, lifecycle: &Lifecycle) -> Value {
-    lifecycle.policy(t.kind)
+pub fn policy_of(t: &Template, retention: &Retention) -> Value {
+    lifecycle::policy(retention, t.kind)
 }
 
 /// Whether a stored template (or lifecycle policy) already says what ours says. Elasticsearch may add

@@ -2,7 +2,8 @@
 //! setup installs, where writes go, that a rollover loses and duplicates nothing, and
 //! that data in the plain indices of earlier releases is still read.
 
-use compliance_store::elastic::{Lifecycle, TemplateAction};
+use compliance_store::Retention;
+use compliance_store::elastic::TemplateAction;
 use compliance_testkit::fake_es::FakeEs;
 use serde_json::json;
 
@@ -23,7 +24,7 @@ fn names(suffix: &str) -> [(String, String); 3] {
 fn setup_installs_policies_templates_and_write_aliases_once() {
     let fake = FakeEs::start();
     let mut cfg = config(&fake.url(), &unique_suffix("ilm"), &[]);
-    cfg.lifecycle = Lifecycle {
+    cfg.retention = Retention {
         benchmarks: Some(std::time::Duration::from_secs(30 * 86_400)),
         reports: Some(std::time::Duration::from_secs(365 * 86_400)),
     };
@@ -72,7 +73,7 @@ fn setup_installs_policies_templates_and_write_aliases_once() {
         );
     }
     // A changed retention updates the policies, and only them.
-    cfg.lifecycle.reports = None;
+    cfg.retention.reports = None;
     let store = blocking(&cfg);
     let third = store.block_on(es_of(&store).setup()).unwrap();
     let updated: Vec<&str> = third
