@@ -135,6 +135,7 @@ pub fn reports(indices: &Indices) -> Template {
                 "cisBenchmarkParts": { "type": "long" },
                 "cisBenchmarkGeneration": { "type": "keyword" },
                 "cisBenchmarkNodeCount": { "type": "long" },
+                "cisBenchmarkLayout": { "type": "keyword" },
             }),
         ),
         required: &[
