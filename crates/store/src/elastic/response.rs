@@ -193,6 +193,8 @@ struct SearchPage<H> {
     pit_id: Option<String>,
     #[serde(rename = "_shards")]
     shards: Option<Shards>,
+    /// Absent from a response cut by `filter_path` when no hit matched.
+    #[serde(default = "SearchHits::empty")]
     hits: SearchHits<H>,
 }
 
@@ -201,6 +203,15 @@ struct SearchHits<H> {
     /// Present unless the search sent `track_total_hits: false`.
     total: Option<Total>,
     hits: Vec<H>,
+}
+
+impl<H> SearchHits<H> {
+    fn empty() -> SearchHits<H> {
+        SearchHits {
+            total: None,
+            hits: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]

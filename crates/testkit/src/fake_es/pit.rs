@@ -69,7 +69,7 @@ impl State {
     }
 
     pub(super) fn pit_search(&mut self, req: &Req) -> Handled {
-        req.allow_params(&[])?;
+        req.allow_params(&["filter_path"])?;
         let body = req.json_body()?;
         let search = parse_search(&body)?;
         let Some(pit) = &search.pit else {
@@ -95,7 +95,14 @@ impl State {
             .as_ref()
             .is_none_or(|after| after.len() != search.sort.len());
         let page = run_search(&indices, &search, tiebreak)?;
-        Ok(Reply::raw(200, page.render(Some(&next_id), indices.len())))
+        let rendered = page.render(Some(&next_id), indices.len());
+        Ok(Reply::raw(
+            200,
+            match req.param("filter_path") {
+                Some(paths) => super::search::filter_response(&rendered, paths),
+                None => rendered,
+            },
+        ))
     }
 }
 

@@ -76,6 +76,17 @@ impl SourceFilter {
     }
 }
 
+/// A response cut to the comma-separated dotted `paths` of a `filter_path` parameter, as
+/// Elasticsearch cuts it: arrays are walked through, and what no path reaches is left
+/// out (`{}` when nothing is left).
+pub(super) fn filter_response(raw: &str, paths: &str) -> String {
+    let value: Value = serde_json::from_str(raw).expect("rendered JSON");
+    let fields: Vec<String> = paths.split(',').map(str::to_owned).collect();
+    filter_paths(&value, "", &fields)
+        .unwrap_or_else(|| json!({}))
+        .to_string()
+}
+
 /// `value` (at dotted `path`) with only what `fields` include, as Elasticsearch's
 /// `_source` includes do: a field whose whole path matches is kept whole; objects on the
 /// way to a match keep only what matches beneath them, arrays apply this to each element;
