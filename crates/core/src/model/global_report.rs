@@ -117,6 +117,7 @@ pub struct CisBenchmarkParams {
     /// How a check kube-bench passed without observing anything counts: `info` (the
     /// default: like WARN, outside the pass percentage), `fail`, or `pass` (kube-bench's
     /// own verdict). Not in Calico's schema.
+    #[cfg_attr(feature = "schemars", schemars(extend("enum" = ["info", "fail", "pass"])))]
     #[serde(
         rename = "notObservedAs",
         default,
