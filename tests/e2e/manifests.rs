@@ -716,11 +716,13 @@ fn service_accounts_are_the_four_programs_in_the_install_namespace() {
 }
 
 #[test]
-fn reporter_may_only_get_globalreports_and_globalreporttypes() {
-    let expected: BTreeSet<Grant> = ["globalreports", "globalreporttypes"]
+fn reporter_may_only_get_globalreports_and_globalreporttypes_and_list_nodes() {
+    let mut expected: BTreeSet<Grant> = ["globalreports", "globalreporttypes"]
         .into_iter()
         .map(|r| Grant::new(None, "projectcalico.org", r, "get"))
         .collect();
+    // The cluster's Linux nodes, for reports to name those without results (spec §4.2).
+    expected.insert(Grant::new(None, "", "nodes", "list"));
     assert_eq!(granted_to(SERVICE_ACCOUNT), expected);
     // Through the ClusterRole of reporter-rbac.yaml, which the API-server tests bind to a
     // plain user to show it is enough.
@@ -2057,6 +2059,21 @@ fn benchmarker_runs_on_linux_nodes_labelled_for_calicos_policies() {
             .map(String::as_str),
         Some("linux")
     );
+    assert!(pod.affinity.is_none(), "no affinity narrowing the nodes");
+}
+
+/// The reporter expects exactly the nodes the benchmarker can run on (docs/spec.md §4.2):
+/// its node list's label selector is the DaemonSet's nodeSelector, and nothing narrows it.
+#[test]
+fn spec_4_2_the_reporter_expects_the_nodes_the_benchmarker_runs_on() {
+    let pod = daemon_set().spec.unwrap().template.spec.unwrap();
+    let selector: Vec<String> = pod
+        .node_selector
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(selector.join(","), compliance_kube::nodes::LINUX_NODES);
     assert!(pod.affinity.is_none(), "no affinity narrowing the nodes");
 }
 

@@ -157,6 +157,15 @@ pub enum KubeError {
         reason: String,
     },
 
+    /// Listing the cluster's nodes failed other than by RBAC (a refusal by RBAC is not an
+    /// error: the report goes on without the list).
+    #[error("listing the cluster's nodes ({selector}) at {server} failed: {reason}")]
+    NodeList {
+        server: String,
+        selector: &'static str,
+        reason: String,
+    },
+
     /// Any other refusal (a 4xx the reporter does not expect).
     #[error("the Kubernetes API server refused to get {kind} {name:?}: {code} {message}")]
     Refused {
@@ -207,7 +216,9 @@ impl Classify for KubeError {
     /// in a way the program does not expect, is unavailable: running again may succeed.
     fn kind(&self) -> ErrorKind {
         match self {
-            KubeError::Unavailable { .. } | KubeError::Refused { .. } => ErrorKind::Unavailable,
+            KubeError::Unavailable { .. }
+            | KubeError::Refused { .. }
+            | KubeError::NodeList { .. } => ErrorKind::Unavailable,
             KubeError::NotFound { .. } => ErrorKind::NotFound,
             KubeError::NoConfig { .. }
             | KubeError::Forbidden { .. }

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use compliance_core::model::global_report::{API_VERSION, CIS_BENCHMARK_TYPE};
 use compliance_core::model::{GlobalReport, GlobalReportType};
 
+use crate::nodes::ClusterNodes;
 use crate::resources::{Origin, ReportSource, ResourceError, checked};
 
 /// The resources found in a file or directory.
@@ -179,6 +180,11 @@ impl ReportSource for Resources {
             }
         })?;
         checked(report.clone(), report_type)
+    }
+
+    /// YAML files describe reports, not a cluster: no nodes to expect from them.
+    fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError> {
+        Ok(ClusterNodes::Unknown)
     }
 }
 

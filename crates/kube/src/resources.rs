@@ -16,6 +16,7 @@ use compliance_core::model::global_report::API_VERSION;
 use compliance_core::model::{GlobalReport, GlobalReportType, ValidationError};
 
 use crate::error::KubeError;
+use crate::nodes::ClusterNodes;
 
 /// Where a resource was read from: file and 1-based document index within it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,11 @@ pub trait ReportSource {
     /// GlobalReportType (the built-in `cis-benchmark` type when no object of that name
     /// exists).
     fn load_report(&self, name: &str) -> Result<(GlobalReport, GlobalReportType), ResourceError>;
+
+    /// The cluster's Linux nodes, which a report must account for (docs/spec.md §4.2):
+    /// [`ClusterNodes::Unknown`] for a source without a cluster, and
+    /// [`ClusterNodes::NotPermitted`] when RBAC refuses the list, which a report survives.
+    fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError>;
 }
 
 /// Validates a report and its (already resolved) type, whichever source they came from,

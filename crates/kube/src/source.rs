@@ -1,7 +1,8 @@
 //! Loads a GlobalReport and its GlobalReportType from the Kubernetes API server.
 //!
-//! Two GETs, nothing else: the reporter's RBAC is `get` on the two resources
-//! ([`load_report`]); `compliancectl reports status` makes one, for the GlobalReport with
+//! Two GETs and a list: the reporter's RBAC is `get` on the two resources
+//! ([`load_report`]) and `list` on nodes ([`crate::nodes`], which a report can do
+//! without); `compliancectl reports status` makes one, for the GlobalReport with
 //! its status ([`get_report_resource`]), and explains failures the same way. The group
 //! is configurable (COMPLIANCE_API_GROUP) because Calico's aggregated API server, where it
 //! runs, owns `projectcalico.org`. Objects are read as raw JSON and decoded with the
@@ -23,6 +24,7 @@ use compliance_core::model::{GlobalReport, GlobalReportType};
 use crate::crd::{DEFAULT_GROUP, GlobalReportResource, VERSION};
 use crate::diagnose::{self, Served};
 use crate::error::{Caller, KubeError};
+use crate::nodes::{ClusterNodes, NODE_PAGE_SIZE, list_linux_nodes};
 use crate::resources::{ReportSource, ResourceError, checked};
 
 /// How to reach the resources.
@@ -176,6 +178,20 @@ async fn get_text(
     path: &str,
 ) -> Result<String, kube::Error> {
     let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    with_retries(settings, || client.request_text(request.clone())).await
+}
+
+/// [`get_text`] with an `Accept` header (the node list asks for metadata only).
+pub(crate) async fn get_text_accepting(
+    client: &Client,
+    settings: &KubeSettings,
+    path: &str,
+    accept: &str,
+) -> Result<String, kube::Error> {
+    let request = http::Request::get(path)
+        .header(http::header::ACCEPT, accept)
         .body(Vec::new())
         .map_err(kube::Error::HttpError)?;
     with_retries(settings, || client.request_text(request.clone())).await
@@ -392,5 +408,15 @@ impl ReportSource for KubeSource {
             &self.settings,
             name,
         ))
+    }
+
+    /// The Linux nodes ([`list_linux_nodes`]), or why they could not be listed.
+    fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError> {
+        Ok(self.runtime.block_on(list_linux_nodes(
+            &self.client,
+            &self.server,
+            &self.settings,
+            NODE_PAGE_SIZE,
+        ))?)
     }
 }

@@ -4,4 +4,5 @@
 
 mod apiserver_smoke;
 mod controller_manager_smoke;
+mod nodes;
 mod source;
