@@ -12,6 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Default `cluster` value: the ELASTIC_INDEX_SUFFIX default.
 pub const DEFAULT_CLUSTER: &str = "cluster";
 
+/// The `node_name` of the documents of the cluster-scope run (the kube-bench targets that
+/// read the API, `policies` and `managedservices`, run once per cluster). No Kubernetes node
+/// can have it: node names are DNS subdomains, without parentheses.
+pub const CLUSTER_SCOPE_NODE_NAME: &str = "(cluster)";
+
 /// One node's benchmark run as stored in `tigera_secure_ee_benchmark_results.*`.
 ///
 /// `version`, `kubernetesVersion`, `type`, `node_name` and `timestamp` are required:
