@@ -57,10 +57,16 @@ impl Node {
         self.path("compliance.db")
     }
 
-    /// Writes an executable shell script into the bin directory.
+    /// Writes an executable shell script into the bin directory. A `kube-bench` answers
+    /// `kube-bench version` as the real one does (the benchmarker asks once at start).
     fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.bin().join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let version = if name == "kube-bench" {
+            "[ \"$1\" = version ] && { echo v0.16.0; exit 0; }\n"
+        } else {
+            ""
+        };
+        std::fs::write(&path, format!("#!/bin/sh\n{version}{body}\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
@@ -192,9 +198,14 @@ fn once_stores_every_real_fixture_and_the_reporter_rates_each_node() {
         );
         assert!(summary.contains("Kubernetes 1.29.3"), "{summary}");
         assert!(summary.contains("stored in sqlite:"), "{summary}");
-        // The benchmark is chosen by the detected version, through kube-bench's mapping.
+        // The kubelet's `-eks-` build makes it an EKS node; without a readable cfg the
+        // platform's benchmark is passed unchecked, and a node without kube-apiserver or
+        // etcd runs the node target only.
         let args = std::fs::read_to_string(node.path("kube-bench.args")).unwrap();
-        assert_eq!(args.trim(), "--json --version 1.29");
+        assert_eq!(
+            args.trim(),
+            "run --json --targets node --benchmark eks-1.7.0"
+        );
     }
     let versions: Vec<String> = node.stored().into_iter().map(|(_, v, _)| v).collect();
     assert_eq!(
@@ -412,10 +423,19 @@ fn a_node_whose_version_cannot_be_found_is_reported_low_saying_what_to_do() {
         .enable_all()
         .build()
         .unwrap();
+    let host = service::Host::new(
+        None,
+        node.path("proc"),
+        Err("no cfg".into()),
+        node.path("cfg"),
+        Vec::new(),
+        "kube-bench unknown".into(),
+    );
     let outcome = runtime
         .block_on(service::run_once(
             &cfg.run,
             &search,
+            &host,
             &mut compliance_benchmarker::process::never_cancelled(),
         ))
         .unwrap();
