@@ -145,30 +145,26 @@ pub fn load_cfg(dir: &Path) -> Result<BundledCfg, String> {
     BundledCfg::parse(&text, dirs).map_err(|e| format!("{}: {e}", config.display()))
 }
 
-/// kube-bench's version: the first line of `kube-bench version`, or the reason there is
-/// none (e.g. `unknown: kube-bench not found`).
-pub async fn kube_bench_version(command: &KubeBenchCommand) -> String {
+/// kube-bench's version: the first line of `kube-bench version`, or why there is none.
+pub async fn kube_bench_version(command: &KubeBenchCommand) -> Result<String, String> {
     let limits = Limits {
         // It only prints a constant; a kube-bench that takes longer is not worth waiting for.
         timeout: Duration::from_secs(10),
         max_stdout: 64 << 10,
     };
     let mut cancel = process::never_cancelled();
-    match process::run(
-        OsStr::new(&command.program),
-        &["version".to_string()],
-        limits,
-        &mut cancel,
-    )
-    .await
-    {
+    let args = ["version".to_string()];
+    match process::run(OsStr::new(&command.program), &args, limits, &mut cancel).await {
         Ok(c) if c.status.success() => {
             let out = String::from_utf8_lossy(&c.stdout);
-            let line = out.lines().map(str::trim).find(|l| !l.is_empty());
-            line.unwrap_or("unknown").to_string()
+            out.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| "kube-bench version printed nothing".to_string())
         }
-        Ok(c) => format!("unknown ({})", c.status),
-        Err(e) => format!("unknown ({e})"),
+        Ok(c) => Err(format!("kube-bench version ended with {}", c.status)),
+        Err(e) => Err(format!("kube-bench version: {e}")),
     }
 }
 

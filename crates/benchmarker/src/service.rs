@@ -19,7 +19,7 @@ use crate::config::{Scope, Settings};
 use crate::dedupe::{self, Decision};
 use crate::engine::{self, KubeVersion, Labels, Outcome};
 use crate::facts;
-use crate::platform::{self, BundledCfg, Choice, NodeFacts, NodeObject, Overrides, Selection};
+use crate::platform::{self, BundledCfg, NodeFacts, NodeObject, Overrides, Selection};
 use crate::schedule;
 use crate::version::{DetectError, VersionSearch};
 use crate::writer::Writer;
@@ -41,7 +41,7 @@ pub struct Host {
     pub cfg_dir: PathBuf,
     /// Arguments that tell kube-bench the cfg directory (from KUBE_BENCH_CFG_DIR).
     pub cfg_args: Vec<String>,
-    /// The first line of `kube-bench version`.
+    /// The first line of `kube-bench version` (empty when it could not be run).
     pub kube_bench_version: String,
     /// Whether an unreadable Node was already logged as a warning.
     warned: AtomicBool,
@@ -55,7 +55,13 @@ impl Host {
     pub async fn discover(cfg: &Settings, node: Option<NodeLookup>) -> Host {
         let (cfg_dir, cfg_args) = facts::cfg_dir(&cfg.kube_bench.args, cfg.cfg_dir.as_deref());
         let bundled = facts::load_cfg(&cfg_dir);
-        let kube_bench_version = facts::kube_bench_version(&cfg.kube_bench).await;
+        let kube_bench_version = match facts::kube_bench_version(&cfg.kube_bench).await {
+            Ok(v) => v,
+            Err(why) => {
+                tracing::warn!("kube-bench's version is not known: {why}");
+                String::new()
+            }
+        };
         Host::new(
             node,
             PathBuf::from("/proc"),
@@ -225,7 +231,10 @@ pub async fn run_once(
             version
         }
         KubeVersion::Unknown(_) => {
-            return engine::run(&cfg.kube_bench, &[], cfg.timeout, &version, &labels, cancel).await;
+            let mut outcome =
+                engine::run(&cfg.kube_bench, &[], cfg.timeout, &version, &labels, cancel).await?;
+            stamp(&mut outcome.document, None, host);
+            return Some(outcome);
         }
     };
     let selection = select(cfg, host, known).await;
@@ -271,7 +280,7 @@ pub async fn run_once(
         )
         .await?
     };
-    stamp(&mut outcome.document, &selection, host);
+    stamp(&mut outcome.document, Some(&selection), host);
     for w in &outcome.warnings {
         tracing::warn!("{w}");
     }
@@ -280,8 +289,13 @@ pub async fn run_once(
 
 /// Writes where the document came from into it: the platform, kube-bench's version, the
 /// benchmarker's, and why the benchmark was chosen.
-fn stamp(doc: &mut BenchmarkDocument, selection: &Selection, host: &Host) {
-    let _ = (doc, selection, host, Choice::Version(String::new()));
+fn stamp(doc: &mut BenchmarkDocument, selection: Option<&Selection>, host: &Host) {
+    if let Some(selection) = selection {
+        doc.platform = selection.platform.as_str().to_string();
+        doc.benchmark_choice = selection.reason.clone();
+    }
+    doc.kube_bench_version = host.kube_bench_version.clone();
+    doc.benchmarker_version = env!("CARGO_PKG_VERSION").to_string();
 }
 
 /// Runs at start and then at the node's slot of every interval, handing documents worth
