@@ -982,16 +982,44 @@ target_mapping:
         let label = [(BENCHMARK_LABEL, "custom-1.0")];
         let bad_label = [(BENCHMARK_LABEL, "eks-9.9.9")];
         #[rustfmt::skip]
-        let table: Vec<(&str, &[(&str, &str)], &Overrides, Option<Choice>, &str)> = vec![
-            ("args", &label, &args, None, "KUBE_BENCH_ARGS choose --benchmark cis-1.9"),
-            ("label", &label, &env, Some(Choice::Benchmark("custom-1.0".into())),
-             "node label compliance.tigera.io/cis-benchmark=custom-1.0"),
-            ("env", &[], &env, Some(Choice::Benchmark("cis-1.10".into())), "KUBE_BENCH_BENCHMARK=cis-1.10"),
-            ("bad label", &bad_label, &env, Some(Choice::Benchmark("cis-1.10".into())),
-             "KUBE_BENCH_BENCHMARK=cis-1.10; node label compliance.tigera.io/cis-benchmark=eks-9.9.9 \
-              ignored: not a benchmark of the bundled cfg"),
-            ("version", &[], &version, Some(Choice::Version("1.27".into())),
-             "KUBE_BENCH_VERSION=1.27 (kube-bench maps it to cis-1.9)"),
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a Overrides, Option<Choice>, &'a str);
+        let table: Vec<Case> = vec![
+            (
+                "args",
+                &label,
+                &args,
+                None,
+                "KUBE_BENCH_ARGS choose --benchmark cis-1.9",
+            ),
+            (
+                "label",
+                &label,
+                &env,
+                Some(Choice::Benchmark("custom-1.0".into())),
+                "node label compliance.tigera.io/cis-benchmark=custom-1.0",
+            ),
+            (
+                "env",
+                &[],
+                &env,
+                Some(Choice::Benchmark("cis-1.10".into())),
+                "KUBE_BENCH_BENCHMARK=cis-1.10",
+            ),
+            (
+                "bad label",
+                &bad_label,
+                &env,
+                Some(Choice::Benchmark("cis-1.10".into())),
+                "KUBE_BENCH_BENCHMARK=cis-1.10; node label compliance.tigera.io/cis-benchmark=eks-9.9.9 \
+              ignored: not a benchmark of the bundled cfg",
+            ),
+            (
+                "version",
+                &[],
+                &version,
+                Some(Choice::Version("1.27".into())),
+                "KUBE_BENCH_VERSION=1.27 (kube-bench maps it to cis-1.9)",
+            ),
         ];
         for (name, labels, o, choice, reason) in table {
             let s = decide(&f(labels), Some(&cfg()), o, Scope::Node);
