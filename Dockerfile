@@ -32,10 +32,10 @@
 #
 # kube-bench (KUBE_BENCH_IMAGE) is pinned to v0.16.0, its latest release when this was
 # written (release PR aquasecurity/kube-bench#2128; Aqua's own deployments moved to it).
-# Its benchmarks are YAML files in its image's /opt/kube-bench/cfg, chosen through their
-# version_mapping from the `--version MAJOR.MINOR` the benchmarker passes, so a newer
-# kube-bench brings newer benchmarks without a change to this project: raise the tag and
-# rebuild. The benchmarker stage takes from that image, at the paths its Dockerfile puts
+# Its benchmarks are YAML files in its image's /opt/kube-bench/cfg; the benchmarker
+# passes the platform's benchmark when that cfg has it, and otherwise `--version
+# MAJOR.MINOR`, which kube-bench maps through its version_mapping, so a newer kube-bench
+# brings newer benchmarks without a change to this project: raise the tag and rebuild. The benchmarker stage takes from that image, at the paths its Dockerfile puts
 # them: the kube-bench binary (/usr/local/bin), its checks (/opt/kube-bench/cfg) and its
 # helper script for file ownership checks (/go/bin, copied when present). kube-bench is a
 # Go program built on the Debian-based golang image, so it runs on the Debian base below.
@@ -60,6 +60,9 @@ ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 ARG BINARIES=builder
 ARG KUBE_BENCH_IMAGE=docker.io/aquasec/kube-bench:v0.16.0
+# kubectl for kube-bench's policies checks, whose audits call it (the cluster-scope
+# Deployment runs them): the upstream static binary.
+ARG KUBECTL_IMAGE=registry.k8s.io/kubectl:v1.33.4
 ARG BENCHMARKER_BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS builder
@@ -94,6 +97,7 @@ COPY bin/ /out/bin/
 FROM ${BINARIES} AS binaries
 
 FROM ${KUBE_BENCH_IMAGE} AS kube-bench
+FROM ${KUBECTL_IMAGE} AS kubectl
 
 FROM ${BENCHMARKER_BASE_IMAGE} AS benchmarker
 ARG VERSION=unknown
@@ -120,6 +124,7 @@ RUN set -eu; \
     ln -sf bash /bin/sh; \
     /bin/sh -c '[[ -x /bin/sh ]]'
 COPY --from=kube-bench /usr/local/bin/kube-bench /usr/local/bin/
+COPY --from=kubectl /bin/kubectl /usr/local/bin/kubectl
 COPY --from=kube-bench /opt/kube-bench/cfg/ /opt/kube-bench/cfg/
 # The globs let a kube-bench image without the script (or without /go/bin) still build:
 # BuildKit accepts a pattern that matches nothing, but not a missing directory before it.

@@ -9,6 +9,7 @@ pub mod failure;
 pub mod files;
 pub mod health;
 pub mod logging;
+pub mod node;
 pub mod output;
 pub mod reporter;
 pub mod server;

@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use compliance::failure::{self, Failure};
 use compliance::health::HealthServer;
 use compliance::settings::benchmarker::BenchmarkerConfig;
-use compliance::settings::{LogConfig, RawEnv};
-use compliance::{logging, output, signals};
+use compliance::settings::{ConfigError, LogConfig, RawEnv};
+use compliance::{logging, node, output, signals};
 use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
 use compliance_benchmarker::{engine, service};
 use compliance_core::model::BenchmarkDocument;
@@ -58,13 +58,34 @@ fn run() -> Result<u8, Failure> {
         .map_err(|e| Failure::unavailable(e).context("cannot start the async runtime"))?;
     let search = &cfg.version_search;
     let (stop, cancel) = watch::channel(false);
+    let host = runtime.block_on(async {
+        let lookup = match node::lookup(&cfg.run.node_name) {
+            Ok(lookup) => Some(lookup),
+            Err(why) => {
+                tracing::warn!(
+                    "no access to the API, so the platform is decided from the kubelet \
+                     version alone: {why}"
+                );
+                None
+            }
+        };
+        service::Host::discover(&cfg.run, lookup).await
+    });
+    if let Err(why) = &host.cfg {
+        tracing::warn!(
+            "the bundled kube-bench cfg cannot be read, so platform benchmarks are passed \
+             unchecked: {why}"
+        );
+    }
+    host.check(&cfg.run)
+        .map_err(|(variable, value, message)| ConfigError::new(variable, &value, message))?;
 
     if args.once || args.output.is_some() {
         let doc = runtime
             .block_on(async {
                 let _signals = tokio::spawn(stop_on_signal(stop));
                 let mut cancel = cancel;
-                service::run_once(&cfg.run, search, &mut cancel).await
+                service::run_once(&cfg.run, search, &host, &mut cancel).await
             })
             .ok_or_else(|| {
                 Failure::unavailable(anyhow::anyhow!(
@@ -96,7 +117,7 @@ fn run() -> Result<u8, Failure> {
                 h.state().set_ready(true);
             }
         };
-        service::run_forever(&cfg.run, search, &writer, &ready, cancel).await;
+        service::run_forever(&cfg.run, search, &host, &writer, &ready, cancel).await;
     });
     let stats = writer.finish();
     if stats.pending > 0 {

@@ -8,6 +8,10 @@
 //! | KUBE_BENCH_PATH | `kube-bench` | the program; a bare name is looked up in PATH |
 //! | KUBE_BENCH_ARGS | `--json` | its arguments, split on blanks (no quoting) |
 //! | BENCHMARK_KUBERNETES_VERSION | detected | skips detection (`1.29.3`, `v1.29.3`) |
+//! | BENCHMARK_SCOPE | `node` | `node`: this node's checks (the DaemonSet); `cluster`: the checks of the API, once per cluster (the Deployment) |
+//! | KUBE_BENCH_BENCHMARK | per platform | the benchmark of every node (`--benchmark`), unless its label `compliance.tigera.io/cis-benchmark` names one |
+//! | KUBE_BENCH_VERSION | per platform | kube-bench's `--version` for every node (`1.29`) |
+//! | KUBE_BENCH_CFG_DIR | `cfg` | kube-bench's cfg directory, when KUBE_BENCH_ARGS have no `--config-dir` |
 //!
 //! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), its retention
 //! (COMPLIANCE_BENCHMARK_RETENTION, COMPLIANCE_REPORT_RETENTION), HEALTH_ENABLED / HEALTH_PORT and
@@ -19,8 +23,9 @@ use std::time::Duration;
 
 use compliance_benchmarker::config::{
     DEFAULT_INTERVAL, DEFAULT_KUBE_BENCH, DEFAULT_KUBE_BENCH_ARGS, DEFAULT_TIMEOUT,
-    KubeBenchCommand, MIN_DURATION, Settings,
+    KubeBenchCommand, MIN_DURATION, Scope, Settings,
 };
+use compliance_benchmarker::platform::valid_name;
 use compliance_benchmarker::version::{VersionSearch, release_version};
 use compliance_store::{Datastore, Retention};
 
@@ -78,6 +83,32 @@ impl BenchmarkerConfig {
                 )
             })?),
         };
+        let scope = match non_empty(&env.benchmark_scope).map(str::to_ascii_lowercase) {
+            None => Scope::Node,
+            Some(s) if s == "node" => Scope::Node,
+            Some(s) if s == "cluster" => Scope::Cluster,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "BENCHMARK_SCOPE",
+                    env.benchmark_scope.as_deref().unwrap_or_default(),
+                    "must be node (this node's checks, the DaemonSet) or cluster (the checks \
+                     of the API, once per cluster)",
+                ));
+            }
+        };
+        let benchmark = name_var("KUBE_BENCH_BENCHMARK", &env.kube_bench_benchmark)?;
+        let version = name_var("KUBE_BENCH_VERSION", &env.kube_bench_version)?;
+        if let (Some(b), Some(v)) = (&benchmark, &version) {
+            return Err(ConfigError::new(
+                "KUBE_BENCH_VERSION",
+                v,
+                format!(
+                    "is set together with KUBE_BENCH_BENCHMARK={b}; kube-bench takes one of \
+                     --version and --benchmark, so set only one"
+                ),
+            ));
+        }
+        let cfg_dir = non_empty(&env.kube_bench_cfg_dir).map(str::to_string);
         let datastore = datastore(env)?;
         Ok(BenchmarkerConfig {
             run: Settings {
@@ -92,6 +123,10 @@ impl BenchmarkerConfig {
                 kubernetes_version,
                 cluster: cluster(env),
                 store: datastore.describe(),
+                scope,
+                benchmark,
+                version,
+                cfg_dir,
             },
             datastore,
             retention: super::retention::from_env(env)?,
@@ -100,6 +135,22 @@ impl BenchmarkerConfig {
             log,
         })
     }
+}
+
+/// An optional benchmark or version name: letters, digits, dots and dashes.
+fn name_var(variable: &str, value: &Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(v) = non_empty(value) else {
+        return Ok(None);
+    };
+    if !valid_name(v) {
+        return Err(ConfigError::new(
+            variable,
+            v,
+            "is not a kube-bench benchmark or version name (letters, digits, dots and dashes, \
+             such as eks-1.7.0 or 1.29)",
+        ));
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// An optional duration of at least [`MIN_DURATION`].
@@ -218,6 +269,62 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "BENCHMARK_KUBERNETES_VERSION");
+    }
+
+    #[test]
+    fn scope_and_benchmark_overrides_are_checked_and_named() {
+        let cfg = parse(&[("NODENAME", "n")]).unwrap();
+        assert_eq!(
+            (
+                cfg.run.scope,
+                cfg.run.benchmark,
+                cfg.run.version,
+                cfg.run.cfg_dir
+            ),
+            (Scope::Node, None, None, None)
+        );
+        let cfg = parse(&[
+            ("NODENAME", "n"),
+            ("BENCHMARK_SCOPE", "Cluster"),
+            ("KUBE_BENCH_BENCHMARK", "eks-1.7.0"),
+            ("KUBE_BENCH_CFG_DIR", "/etc/kube-bench/cfg"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.run.scope, Scope::Cluster);
+        assert_eq!(cfg.run.benchmark.as_deref(), Some("eks-1.7.0"));
+        assert_eq!(cfg.run.cfg_dir.as_deref(), Some("/etc/kube-bench/cfg"));
+        let cfg = parse(&[("NODENAME", "n"), ("KUBE_BENCH_VERSION", "1.29")]).unwrap();
+        assert_eq!(cfg.run.version.as_deref(), Some("1.29"));
+        for (pairs, var, value) in [
+            (&[("BENCHMARK_SCOPE", "pod")][..], "BENCHMARK_SCOPE", "pod"),
+            (
+                &[("KUBE_BENCH_BENCHMARK", "eks 1.7")][..],
+                "KUBE_BENCH_BENCHMARK",
+                "eks 1.7",
+            ),
+            (
+                &[("KUBE_BENCH_VERSION", "../1.29")][..],
+                "KUBE_BENCH_VERSION",
+                "../1.29",
+            ),
+            (
+                &[
+                    ("KUBE_BENCH_VERSION", "1.29"),
+                    ("KUBE_BENCH_BENCHMARK", "cis-1.9"),
+                ][..],
+                "KUBE_BENCH_VERSION",
+                "1.29",
+            ),
+        ] {
+            let mut all = vec![("NODENAME", "n")];
+            all.extend_from_slice(pairs);
+            let err = parse(&all).unwrap_err();
+            assert_eq!(
+                (err.variable.as_str(), err.value.as_str()),
+                (var, value),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -146,6 +146,10 @@ pub struct RawEnv {
     pub kube_bench_path: Option<String>,
     pub kube_bench_args: Option<String>,
     pub benchmark_kubernetes_version: Option<String>,
+    pub benchmark_scope: Option<String>,
+    pub kube_bench_version: Option<String>,
+    pub kube_bench_benchmark: Option<String>,
+    pub kube_bench_cfg_dir: Option<String>,
     /// compliance-server's variables (see [`server`]); the first three are Calico's names.
     pub listen_addr: Option<String>,
     pub tls_cert: Option<String>,

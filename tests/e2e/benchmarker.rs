@@ -16,8 +16,9 @@ use tempfile::TempDir;
 
 use compliance::settings::RawEnv;
 use compliance::settings::benchmarker::BenchmarkerConfig;
-use compliance_benchmarker::service;
 use compliance_benchmarker::version::VersionSearch;
+use compliance_benchmarker::{facts, platform, service};
+use compliance_core::model::benchmark::CLUSTER_SCOPE_NODE_NAME;
 use compliance_store::OpenMode;
 use fake_es::{FakeEs, RequestMatcher, es_error};
 
@@ -57,10 +58,16 @@ impl Node {
         self.path("compliance.db")
     }
 
-    /// Writes an executable shell script into the bin directory.
+    /// Writes an executable shell script into the bin directory. A `kube-bench` answers
+    /// `kube-bench version` as the real one does (the benchmarker asks once at start).
     fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.bin().join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let version = if name == "kube-bench" {
+            "[ \"$1\" = version ] && { echo v0.16.0; exit 0; }\n"
+        } else {
+            ""
+        };
+        std::fs::write(&path, format!("#!/bin/sh\n{version}{body}\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
@@ -192,9 +199,14 @@ fn once_stores_every_real_fixture_and_the_reporter_rates_each_node() {
         );
         assert!(summary.contains("Kubernetes 1.29.3"), "{summary}");
         assert!(summary.contains("stored in sqlite:"), "{summary}");
-        // The benchmark is chosen by the detected version, through kube-bench's mapping.
+        // The kubelet's `-eks-` build makes it an EKS node; without a readable cfg the
+        // platform's benchmark is passed unchecked, and a node without kube-apiserver or
+        // etcd runs the node target only.
         let args = std::fs::read_to_string(node.path("kube-bench.args")).unwrap();
-        assert_eq!(args.trim(), "--json --version 1.29");
+        assert_eq!(
+            args.trim(),
+            "run --json --targets node --benchmark eks-1.7.0"
+        );
     }
     let versions: Vec<String> = node.stored().into_iter().map(|(_, v, _)| v).collect();
     assert_eq!(
@@ -412,10 +424,19 @@ fn a_node_whose_version_cannot_be_found_is_reported_low_saying_what_to_do() {
         .enable_all()
         .build()
         .unwrap();
+    let host = service::Host::new(
+        None,
+        node.path("proc"),
+        Err("no cfg".into()),
+        node.path("cfg"),
+        Vec::new(),
+        "kube-bench unknown".into(),
+    );
     let outcome = runtime
         .block_on(service::run_once(
             &cfg.run,
             &search,
+            &host,
             &mut compliance_benchmarker::process::never_cancelled(),
         ))
         .unwrap();
@@ -812,4 +833,382 @@ fn a_daemon_keeps_its_results_while_elasticsearch_is_unavailable() {
         ["cis-1.12".to_string(), "cis-1.20".to_string()].into()
     );
     fake.assert_no_violations();
+}
+
+// --- The benchmark and targets per platform ----------------------------------------------
+
+/// A kube-bench cfg in the shape of kube-bench's own (config.yaml with its
+/// `version_mapping` and `target_mapping`, one directory per benchmark), with the
+/// benchmarks below. eks-1.8.0 is missing on purpose: kube-bench's table picks it for
+/// EKS 1.32 and later, so those nodes fall back to `--version`.
+fn write_cfg(dir: &Path) {
+    let full = ["master", "node", "controlplane", "etcd", "policies"];
+    let managed = [
+        "master",
+        "node",
+        "controlplane",
+        "policies",
+        "managedservices",
+    ];
+    let benchmarks: [(&str, &[&str]); 8] = [
+        ("cis-1.11", &full),
+        ("cis-1.12", &full),
+        ("eks-1.7.0", &managed),
+        ("gke-1.9.0", &managed),
+        ("aks-1.7", &managed),
+        ("rh-1.4", &full),
+        ("k3s-cis-1.9", &full),
+        ("rke2-cis-1.8", &full),
+    ];
+    let mut yaml = String::from(
+        "---\nversion_mapping:\n  \"1.29\": \"cis-1.11\"\n  \"1.31\": \"cis-1.11\"\n  \
+         \"1.32\": \"cis-1.12\"\n  \"1.34\": \"cis-1.12\"\n\ntarget_mapping:\n",
+    );
+    for (b, targets) in benchmarks {
+        std::fs::create_dir_all(dir.join(b)).unwrap();
+        yaml.push_str(&format!("  \"{b}\":\n"));
+        for t in targets {
+            yaml.push_str(&format!("    - \"{t}\"\n"));
+        }
+    }
+    std::fs::write(dir.join("config.yaml"), yaml).unwrap();
+}
+
+/// A /proc with one process per (comm, command line).
+fn write_proc(dir: &Path, processes: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (pid, (comm, cmdline)) in processes.iter().enumerate() {
+        let p = dir.join((pid + 1).to_string());
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
+        std::fs::write(p.join("cmdline"), cmdline.replace(' ', "\0")).unwrap();
+    }
+}
+
+/// One node to decide for: its kubelet version, its Node (`None`: not readable), its
+/// processes and the benchmarker's extra variables.
+struct PlatformCase {
+    name: &'static str,
+    version: &'static str,
+    node: Option<platform::NodeObject>,
+    processes: &'static [(&'static str, &'static str)],
+    vars: &'static [(&'static str, &'static str)],
+    /// kube-bench's arguments; CFG stands for the cfg directory.
+    args: &'static str,
+    platform: &'static str,
+}
+
+fn labelled(labels: &[(&str, &str)]) -> Option<platform::NodeObject> {
+    Some(platform::NodeObject {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..platform::NodeObject::default()
+    })
+}
+
+const CONTROL_PLANE: &[(&str, &str)] = &[
+    ("kube-apiserver", "kube-apiserver --secure-port=6443"),
+    ("etcd", "etcd --data-dir=/var/lib/etcd"),
+    ("kubelet", "/usr/bin/kubelet"),
+];
+const WORKER: &[(&str, &str)] = &[("kubelet", "/usr/bin/kubelet")];
+
+#[test]
+fn each_platform_runs_kube_bench_with_its_exact_arguments() {
+    let node = Node::new();
+    node.kube_bench_printing("cis-1.12-node-mogamal.json");
+    let cfg_dir = node.path("cfg");
+    write_cfg(&cfg_dir);
+    let eks = || labelled(&[("eks.amazonaws.com/nodegroup", "ng-1")]);
+    let cases = vec![
+        PlatformCase {
+            name: "EKS worker",
+            version: "1.29.3-eks-1a2b3c",
+            node: eks(),
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --benchmark eks-1.7.0",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "EKS 1.33: eks-1.8.0 is not bundled",
+            version: "1.33.1-eks-1a2b3c",
+            node: eks(),
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --version 1.33",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "GKE",
+            version: "1.31.1-gke.1678000",
+            node: labelled(&[("cloud.google.com/gke-nodepool", "default-pool")]),
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --benchmark gke-1.9.0",
+            platform: "gke",
+        },
+        PlatformCase {
+            name: "AKS (no suffix)",
+            version: "1.30.4",
+            node: labelled(&[("kubernetes.azure.com/cluster", "MC_rg_aks_westeurope")]),
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --benchmark aks-1.7",
+            platform: "aks",
+        },
+        PlatformCase {
+            name: "OpenShift control plane",
+            version: "1.25.7+eab9cc9",
+            node: Some(platform::NodeObject {
+                openshift_version: Some("4.12.9".into()),
+                ..labelled(&[("node.openshift.io/os_id", "rhcos")]).unwrap()
+            }),
+            processes: CONTROL_PLANE,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets master,controlplane,etcd,node \
+                   --benchmark rh-1.4",
+            platform: "ocp",
+        },
+        PlatformCase {
+            name: "k3s server with embedded etcd",
+            version: "1.28.5+k3s1",
+            node: labelled(&[
+                ("node.kubernetes.io/instance-type", "k3s"),
+                ("node-role.kubernetes.io/etcd", "true"),
+            ]),
+            processes: &[("k3s-server", "/usr/local/bin/k3s server")],
+            vars: &[],
+            args: "run --json --config-dir CFG --targets master,controlplane,etcd,node \
+                   --benchmark k3s-cis-1.9",
+            platform: "k3s",
+        },
+        PlatformCase {
+            name: "RKE2 agent, Node not readable",
+            version: "1.27.10+rke2r1",
+            node: None,
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --benchmark rke2-cis-1.8",
+            platform: "rke2",
+        },
+        PlatformCase {
+            name: "kubeadm control plane",
+            version: "1.29.3",
+            node: labelled(&[("node-role.kubernetes.io/control-plane", "")]),
+            processes: CONTROL_PLANE,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets master,controlplane,etcd,node \
+                   --version 1.29",
+            platform: "kubernetes",
+        },
+        PlatformCase {
+            name: "kubeadm worker",
+            version: "1.29.3",
+            node: labelled(&[]),
+            processes: WORKER,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets node --version 1.29",
+            platform: "kubernetes",
+        },
+        PlatformCase {
+            name: "EKS-D: kube-apiserver on an -eks- build is self-managed",
+            version: "1.29.3-eks-1a2b3c",
+            node: None,
+            processes: CONTROL_PLANE,
+            vars: &[],
+            args: "run --json --config-dir CFG --targets master,controlplane,etcd,node \
+                   --version 1.29",
+            platform: "kubernetes",
+        },
+        PlatformCase {
+            name: "KUBE_BENCH_VERSION",
+            version: "1.29.3-eks-1a2b3c",
+            node: eks(),
+            processes: WORKER,
+            vars: &[("KUBE_BENCH_VERSION", "1.32")],
+            args: "run --json --config-dir CFG --targets node --version 1.32",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "KUBE_BENCH_BENCHMARK",
+            version: "1.31.1-gke.1678000",
+            node: None,
+            processes: WORKER,
+            vars: &[("KUBE_BENCH_BENCHMARK", "cis-1.11")],
+            args: "run --json --config-dir CFG --targets node --benchmark cis-1.11",
+            platform: "gke",
+        },
+        PlatformCase {
+            name: "the node label beats KUBE_BENCH_BENCHMARK",
+            version: "1.29.3-eks-1a2b3c",
+            node: labelled(&[("compliance.tigera.io/cis-benchmark", "cis-1.12")]),
+            processes: WORKER,
+            vars: &[("KUBE_BENCH_BENCHMARK", "cis-1.11")],
+            args: "run --json --config-dir CFG --targets node --benchmark cis-1.12",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "KUBE_BENCH_ARGS that choose win",
+            version: "1.29.3-eks-1a2b3c",
+            node: eks(),
+            processes: WORKER,
+            vars: &[("KUBE_BENCH_ARGS", "--json --benchmark cis-1.11")],
+            args: "run --json --benchmark cis-1.11 --config-dir CFG --targets node",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "cluster scope on EKS",
+            version: "1.29.3-eks-1a2b3c",
+            node: eks(),
+            processes: CONTROL_PLANE,
+            vars: &[("BENCHMARK_SCOPE", "cluster")],
+            args: "run --json --config-dir CFG --targets policies,managedservices \
+                   --benchmark eks-1.7.0",
+            platform: "eks",
+        },
+        PlatformCase {
+            name: "cluster scope, self-managed",
+            version: "1.29.3",
+            node: labelled(&[]),
+            processes: WORKER,
+            vars: &[("BENCHMARK_SCOPE", "cluster")],
+            args: "run --json --config-dir CFG --targets policies --version 1.29",
+            platform: "kubernetes",
+        },
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let search = VersionSearch {
+        dirs: vec![node.path("no-kubelet")],
+        timeout: Duration::from_secs(5),
+    };
+    for (i, case) in cases.into_iter().enumerate() {
+        let mut vars = vec![
+            ("NODENAME".to_string(), "node-1".to_string()),
+            (
+                "KUBE_BENCH_PATH".to_string(),
+                node.bin().join("kube-bench").display().to_string(),
+            ),
+            ("KUBE_BENCH_ARGS".to_string(), "--json".to_string()),
+            (
+                "KUBE_BENCH_CFG_DIR".to_string(),
+                cfg_dir.display().to_string(),
+            ),
+            (
+                "BENCHMARK_KUBERNETES_VERSION".to_string(),
+                case.version.to_string(),
+            ),
+        ];
+        for (k, v) in case.vars {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let cfg = BenchmarkerConfig::from_env(&RawEnv::from_vars(vars)).unwrap();
+        let proc_root = node.path(&format!("proc-{i}"));
+        write_proc(&proc_root, case.processes);
+        let lookup: Option<service::NodeLookup> = Some(match case.node.clone() {
+            Some(n) => std::sync::Arc::new(move || {
+                let n = n.clone();
+                Box::pin(async move { Ok(n) })
+            }),
+            None => std::sync::Arc::new(|| {
+                Box::pin(async { Err("nodes \"node-1\" is forbidden".to_string()) })
+            }),
+        });
+        let (dir, cfg_args) = facts::cfg_dir(&cfg.run.kube_bench.args, cfg.run.cfg_dir.as_deref());
+        let host = service::Host::new(
+            lookup,
+            proc_root,
+            facts::load_cfg(&dir),
+            dir,
+            cfg_args,
+            "v0.16.0".into(),
+        );
+        host.check(&cfg.run).unwrap();
+        let doc = runtime
+            .block_on(service::run_once(
+                &cfg.run,
+                &search,
+                &host,
+                &mut compliance_benchmarker::process::never_cancelled(),
+            ))
+            .unwrap()
+            .document;
+        let args = std::fs::read_to_string(node.path("kube-bench.args")).unwrap();
+        let want = case.args.replace("CFG", &cfg_dir.display().to_string());
+        assert_eq!(args.trim(), want, "{}: {}", case.name, doc.benchmark_choice);
+        assert_eq!(doc.platform, case.platform, "{}", case.name);
+        assert!(!doc.is_errored(), "{}: {}", case.name, doc.error);
+        assert_eq!(doc.kube_bench_version, "v0.16.0");
+        assert_eq!(doc.benchmarker_version, env!("CARGO_PKG_VERSION"));
+        let cluster = case.vars.contains(&("BENCHMARK_SCOPE", "cluster"));
+        let want_node = if cluster {
+            CLUSTER_SCOPE_NODE_NAME
+        } else {
+            "node-1"
+        };
+        assert_eq!(doc.node_name, want_node, "{}", case.name);
+        if case.name == "EKS worker" {
+            assert_eq!(doc.benchmark_choice, "platform eks 1.29 → eks-1.7.0");
+        }
+        if case.name.starts_with("EKS 1.33") {
+            assert_eq!(
+                doc.benchmark_choice,
+                "platform eks 1.33: eks-1.8.0 is not in the bundled cfg; falling back to \
+                 --version 1.33 (kube-bench maps it to cis-1.12)"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_benchmark_the_bundled_cfg_lacks_exits_2_naming_the_variable() {
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("cis-1.12-node-mogamal.json");
+    write_cfg(&node.path("cfg"));
+    let cfg_dir = node.path("cfg").display().to_string();
+    for (var, value) in [
+        ("KUBE_BENCH_BENCHMARK", "eks-1.8.0"),
+        ("KUBE_BENCH_VERSION", "1.15"),
+    ] {
+        let out = node.once(
+            "node-1",
+            &[],
+            &[("KUBE_BENCH_CFG_DIR", &cfg_dir), (var, value)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(var) && err.contains(value), "{err}");
+        assert!(
+            !std::fs::read_to_string(node.path("kube-bench.args"))
+                .unwrap_or_default()
+                .contains("run"),
+            "kube-bench must not run"
+        );
+    }
+}
+
+#[test]
+fn the_binary_stores_the_provenance_of_its_choice() {
+    let node = Node::new();
+    node.kubelet();
+    node.kube_bench_printing("eks-1.0-node-valancej.json");
+    let (code, doc, out) = node.once_to_file(&[]);
+    assert_eq!(code, 0, "{}", stderr(&out));
+    assert_eq!(doc["platform"], "eks");
+    assert_eq!(doc["kubeBenchVersion"], "v0.16.0");
+    assert_eq!(doc["benchmarkerVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["benchmarkChoice"], "platform eks 1.29 → eks-1.7.0");
+    // Outside a pod there is no Node to read: said once, not fatal.
+    assert!(
+        stderr(&out).contains("no access to the API"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -707,6 +707,7 @@ fn service_accounts_are_the_four_programs_in_the_install_namespace() {
         SERVICE_ACCOUNT,
         CONTROLLER_SERVICE_ACCOUNT,
         BENCHMARKER_SERVICE_ACCOUNT,
+        BENCHMARKER_CLUSTER_SERVICE_ACCOUNT,
         SERVER_SERVICE_ACCOUNT,
     ]
     .into_iter()
@@ -1992,7 +1993,7 @@ const BENCHMARKER_LABEL: &str = "compliance-benchmarker";
 
 /// Host path and where the container sees it: kube-bench's checks use the host paths, and
 /// the benchmarker looks for the node's kubelet and kubectl in /usr/local/mount-from-host/bin.
-const BENCHMARKER_HOST_PATHS: [(&str, &str); 8] = [
+const BENCHMARKER_HOST_PATHS: [(&str, &str); 11] = [
     ("/var/lib/etcd", "/var/lib/etcd"),
     ("/var/lib/kubelet", "/var/lib/kubelet"),
     ("/etc/systemd", "/etc/systemd"),
@@ -2000,6 +2001,10 @@ const BENCHMARKER_HOST_PATHS: [(&str, &str); 8] = [
     ("/etc/kubernetes", "/etc/kubernetes"),
     ("/etc/cni/net.d", "/etc/cni/net.d"),
     ("/opt/cni/bin", "/opt/cni/bin"),
+    // GKE's kubelet configuration; k3s's and RKE2's files, for their benchmarks.
+    ("/home/kubernetes", "/home/kubernetes"),
+    ("/var/lib/rancher", "/var/lib/rancher"),
+    ("/etc/rancher", "/etc/rancher"),
     ("/usr/bin", "/usr/local/mount-from-host/bin"),
 ];
 
@@ -2298,43 +2303,140 @@ fn benchmarker_requests_fit_within_its_limits() {
     assert_eq!(quantity("256Mi"), 268_435_456.0);
 }
 
+/// The benchmarker's own Node (its platform) and, on OpenShift, the cluster's release.
+fn benchmarker_node_grants() -> BTreeSet<Grant> {
+    [
+        Grant::new(None, "", "nodes", "get"),
+        Grant::new(None, "config.openshift.io", "clusterversions", "get").named("version"),
+    ]
+    .into_iter()
+    .collect()
+}
+
 #[test]
-fn benchmarker_has_its_own_service_account_and_no_rbac() {
+fn benchmarker_has_its_own_service_account_that_may_only_get_nodes() {
     let spec = benchmarker_pod_spec();
     assert_eq!(
         spec.service_account_name.as_deref(),
         Some(BENCHMARKER_SERVICE_ACCOUNT)
     );
-    // `kubectl version` needs the token (GET /version is open to every authenticated user).
+    // The token reads the Node, and `kubectl version` GET /version.
     assert_ne!(spec.automount_service_account_token, Some(false));
-    // benchmarker-rbac.yaml is that account and nothing else.
-    let docs = read_docs(&manifest(BENCHMARKER_RBAC));
-    assert_eq!(docs.len(), 1, "{BENCHMARKER_RBAC}: only the ServiceAccount");
-    let Ok(Object::ServiceAccount(sa)) = typed(&docs[0]) else {
-        panic!("{BENCHMARKER_RBAC}: not a ServiceAccount")
-    };
+    let sa = only(BENCHMARKER_RBAC, |o| match o {
+        Object::ServiceAccount(sa) => Some(sa),
+        _ => None,
+    });
     assert_eq!(
         sa.metadata.name.as_deref(),
         Some(BENCHMARKER_SERVICE_ACCOUNT)
     );
     assert_eq!(sa.metadata.namespace.as_deref(), Some(NAMESPACE));
     assert_ne!(sa.automount_service_account_token, Some(false));
-    // No binding anywhere names it.
-    for doc in all_docs() {
-        let subjects = match typed(&doc) {
-            Ok(Object::ClusterRoleBinding(b)) => b.subjects,
-            Ok(Object::RoleBinding(b)) => b.subjects,
-            _ => continue,
-        };
-        for s in subjects.iter().flatten() {
-            assert!(
-                s.name != BENCHMARKER_SERVICE_ACCOUNT,
-                "{}: binds the benchmarker",
-                doc.describe()
-            );
+    // Nothing that would let every node list the cluster's objects: the policies checks
+    // run in the cluster-scope Deployment.
+    assert_eq!(
+        granted_to(BENCHMARKER_SERVICE_ACCOUNT),
+        benchmarker_node_grants()
+    );
+}
+
+// --- The cluster-scope benchmarker --------------------------------------------------------
+
+const BENCHMARKER_CLUSTER: &str = "compliance-benchmarker-cluster.yaml";
+const BENCHMARKER_CLUSTER_SERVICE_ACCOUNT: &str = "tigera-compliance-benchmarker-cluster";
+
+fn cluster_benchmarker() -> Deployment {
+    only(BENCHMARKER_CLUSTER, |o| match o {
+        Object::Deployment(d) => Some(d),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_cluster_benchmarker_is_one_replica_of_the_benchmarker_image_in_cluster_scope() {
+    let d = cluster_benchmarker();
+    assert_eq!(d.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    // Never two runs side by side during a rollout.
+    assert_eq!(
+        spec.strategy.and_then(|s| s.type_).as_deref(),
+        Some("Recreate")
+    );
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some(BENCHMARKER_CLUSTER_SERVICE_ACCOUNT)
+    );
+    // Reads nothing of the node.
+    assert_ne!(pod.host_pid, Some(true));
+    assert!(
+        pod.volumes.iter().flatten().all(|v| v.host_path.is_none()),
+        "no hostPath"
+    );
+    assert_eq!(pod.containers.len(), 1);
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some(BENCHMARKER_IMAGE));
+    let sc = c.security_context.clone().unwrap();
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    // The environment is the benchmarker's, in cluster scope.
+    let raw = RawEnv::from_vars(runtime_env(BENCHMARKER_CLUSTER, c));
+    let config = BenchmarkerConfig::from_env(&raw)
+        .unwrap_or_else(|e| panic!("the cluster benchmarker refuses its environment: {e}"));
+    assert_eq!(config.run.node_name, SAMPLE_NODE);
+    assert_eq!(
+        config.run.scope,
+        compliance_benchmarker::config::Scope::Cluster
+    );
+}
+
+#[test]
+fn the_cluster_benchmarker_may_only_read_what_the_policies_checks_list() {
+    let mut expected = benchmarker_node_grants();
+    for (group, resources) in [
+        (
+            "",
+            &[
+                "pods",
+                "serviceaccounts",
+                "namespaces",
+                "services",
+                "replicationcontrollers",
+            ][..],
+        ),
+        (
+            "apps",
+            &["deployments", "daemonsets", "replicasets", "statefulsets"][..],
+        ),
+        ("batch", &["jobs", "cronjobs"][..]),
+        ("autoscaling", &["horizontalpodautoscalers"][..]),
+        (
+            "rbac.authorization.k8s.io",
+            &[
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ][..],
+        ),
+        ("networking.k8s.io", &["networkpolicies", "ingresses"][..]),
+        ("certificates.k8s.io", &["certificatesigningrequests"][..]),
+        ("policy", &["podsecuritypolicies"][..]),
+        ("networking.gke.io", &["managedcertificates"][..]),
+    ] {
+        for r in resources {
+            for verb in ["get", "list", "watch"] {
+                expected.insert(Grant::new(None, group, r, verb));
+            }
         }
     }
-    assert_eq!(granted_to(BENCHMARKER_SERVICE_ACCOUNT), BTreeSet::new());
+    let granted = granted_to(BENCHMARKER_CLUSTER_SERVICE_ACCOUNT);
+    assert_eq!(granted, expected);
+    assert!(
+        granted.iter().all(|g| g.resource != "secrets"),
+        "no check reads Secrets"
+    );
 }
 
 /// The container port a probe's port refers to, by number or by name.
@@ -2641,7 +2743,17 @@ fn expected_install() -> BTreeSet<(String, String, String)> {
         ("Deployment", ns, "compliance-controller"),
         ("PodTemplate", ns, DEFAULT_TEMPLATE),
         ("ServiceAccount", ns, BENCHMARKER_SERVICE_ACCOUNT),
+        ("ClusterRole", "", BENCHMARKER_SERVICE_ACCOUNT),
+        ("ClusterRoleBinding", "", BENCHMARKER_SERVICE_ACCOUNT),
         ("DaemonSet", ns, "compliance-benchmarker"),
+        ("ServiceAccount", ns, BENCHMARKER_CLUSTER_SERVICE_ACCOUNT),
+        ("ClusterRole", "", BENCHMARKER_CLUSTER_SERVICE_ACCOUNT),
+        (
+            "ClusterRoleBinding",
+            "",
+            BENCHMARKER_CLUSTER_SERVICE_ACCOUNT,
+        ),
+        ("Deployment", ns, "compliance-benchmarker-cluster"),
         ("ServiceAccount", ns, SERVER_SERVICE_ACCOUNT),
         ("ClusterRole", "", SERVER_SERVICE_ACCOUNT),
         ("ClusterRoleBinding", "", SERVER_SERVICE_ACCOUNT),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use compliance_core::version::KubernetesVersion;
 
+pub use crate::platform::Scope;
+
 /// Default BENCHMARK_INTERVAL: the hourly cadence the reporter's windows assume.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 /// Default BENCHMARK_TIMEOUT. A full kube-bench run takes seconds; minutes mean it hangs.
@@ -12,8 +14,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default KUBE_BENCH_PATH: found in PATH (the benchmarker image installs it in
 /// /usr/local/bin).
 pub const DEFAULT_KUBE_BENCH: &str = "kube-bench";
-/// Default KUBE_BENCH_ARGS. The benchmark is chosen by adding `--version MAJOR.MINOR`
-/// of the detected Kubernetes version (see [`KubeBenchCommand::args_for`]).
+/// Default KUBE_BENCH_ARGS. `run`, the targets and the benchmark are added to them
+/// (see [`crate::platform`]).
 pub const DEFAULT_KUBE_BENCH_ARGS: &str = "--json";
 
 /// The smallest interval and timeout accepted: zero would spin.
@@ -31,34 +33,11 @@ pub struct KubeBenchCommand {
     pub path: String,
 }
 
-impl KubeBenchCommand {
-    /// The arguments for one run: the configured ones, plus `--version MAJOR.MINOR` when a
-    /// Kubernetes version is known and the arguments do not already choose the benchmark
-    /// (`--version` or `--benchmark`; kube-bench refuses both together).
-    ///
-    /// kube-bench maps `MAJOR.MINOR` to its newest benchmark for that version through its
-    /// own `version_mapping`, stepping down the minor version when it has none, so a new
-    /// kube-bench release picks new benchmarks without a change here.
-    pub fn args_for(&self, kubernetes_version: Option<&KubernetesVersion>) -> Vec<String> {
-        let mut args = self.args.clone();
-        let chosen = args.iter().any(|a| {
-            let name = a.split('=').next().unwrap_or(a);
-            matches!(name, "--version" | "--benchmark" | "-V" | "-b")
-        });
-        if let Some(v) = kubernetes_version
-            && !chosen
-        {
-            args.push("--version".to_string());
-            args.push(v.minor_version());
-        }
-        args
-    }
-}
-
 /// What the runs need: the node, the cadence, kube-bench and the labels of the documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// NODENAME: the `node_name` of every document.
+    /// NODENAME: the node this runs on, and the `node_name` of its documents (those of
+    /// the cluster scope are named `compliance_core::model::CLUSTER_SCOPE_NODE_NAME`).
     pub node_name: String,
     /// Time between runs (BENCHMARK_INTERVAL, default [`DEFAULT_INTERVAL`]).
     pub interval: Duration,
@@ -71,29 +50,14 @@ pub struct Settings {
     pub cluster: String,
     /// Where the documents go, for the log line at start (never with credentials).
     pub store: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_benchmark_is_chosen_by_the_detected_minor_version() {
-        let cmd = KubeBenchCommand {
-            program: "kube-bench".into(),
-            args: vec!["--json".into()],
-            path: "/usr/bin".into(),
-        };
-        let v: KubernetesVersion = "v1.29.3-eks-1a2b".parse().unwrap();
-        assert_eq!(cmd.args_for(Some(&v)), ["--json", "--version", "1.29"]);
-        assert_eq!(cmd.args_for(None), ["--json"]);
-        for given in ["--benchmark", "--benchmark=cis-1.9", "--version=1.27", "-b"] {
-            let cmd = KubeBenchCommand {
-                program: "kube-bench".into(),
-                args: vec!["--json".into(), given.into()],
-                path: "/usr/bin".into(),
-            };
-            assert_eq!(cmd.args_for(Some(&v)), ["--json", given], "{given}");
-        }
-    }
+    /// BENCHMARK_SCOPE: this node's checks, or the cluster's (default: node).
+    pub scope: Scope,
+    /// KUBE_BENCH_BENCHMARK: the benchmark for every node, unless a node label says
+    /// otherwise.
+    pub benchmark: Option<String>,
+    /// KUBE_BENCH_VERSION: kube-bench's `--version` for every node.
+    pub version: Option<String>,
+    /// KUBE_BENCH_CFG_DIR: where the kube-bench cfg is, when KUBE_BENCH_ARGS do not say
+    /// (`--config-dir`).
+    pub cfg_dir: Option<String>,
 }

@@ -59,10 +59,11 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Runs kube-bench once (unless the version is unknown) and turns the result into a
-/// document; `None` when `cancel` stopped it.
+/// Runs kube-bench once with `args` (unless the version is unknown) and turns the result
+/// into a document; `None` when `cancel` stopped it.
 pub async fn run(
     command: &KubeBenchCommand,
+    args: &[String],
     timeout: Duration,
     version: &KubeVersion,
     labels: &Labels,
@@ -79,13 +80,12 @@ pub async fn run(
             });
         }
     };
-    let args = command.args_for(Some(known));
     tracing::debug!(program = %command.program, ?args, "running kube-bench");
     let limits = Limits {
         timeout,
         max_stdout: MAX_OUTPUT,
     };
-    let result = process::run(OsStr::new(&command.program), &args, limits, cancel).await;
+    let result = process::run(OsStr::new(&command.program), args, limits, cancel).await;
     if matches!(result, Err(RunError::Cancelled { .. })) {
         return None;
     }
@@ -476,6 +476,7 @@ mod tests {
         let o = rt
             .block_on(run(
                 &cmd,
+                &[],
                 Duration::from_secs(5),
                 &KubeVersion::Unknown("no kubelet or kubectl found".into()),
                 &labels(),

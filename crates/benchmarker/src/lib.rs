@@ -11,6 +11,8 @@
 pub mod config;
 pub mod dedupe;
 pub mod engine;
+pub mod facts;
+pub mod platform;
 pub mod process;
 pub mod schedule;
 pub mod service;

@@ -160,7 +160,13 @@ pub async fn run(
 /// The benchmarker's own variables, kept from the programs it starts: kube-bench reads
 /// every `KUBE_BENCH_*` variable as one of its settings (`KUBE_BENCH_VERSION` is its
 /// `--version`), so a setting of ours must never be mistaken for one of its.
-pub const NOT_PASSED_ON: [&str; 2] = ["KUBE_BENCH_PATH", "KUBE_BENCH_ARGS"];
+pub const NOT_PASSED_ON: [&str; 5] = [
+    "KUBE_BENCH_PATH",
+    "KUBE_BENCH_ARGS",
+    "KUBE_BENCH_VERSION",
+    "KUBE_BENCH_BENCHMARK",
+    "KUBE_BENCH_CFG_DIR",
+];
 
 fn spawn(program: &OsStr, args: &[String]) -> io::Result<Child> {
     let mut attempts = 0;
