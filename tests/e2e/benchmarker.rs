@@ -669,14 +669,18 @@ fn the_daemon_runs_every_interval_stores_changes_only_and_stops_cleanly_on_sigte
     wait_until("the first run", Duration::from_secs(20), || {
         http_status(port, "/readiness") == Some(200)
     });
+    // The shell creates the file before it writes the number: wait for the number.
+    let read_pid = || -> Option<u32> {
+        std::fs::read_to_string(node.path("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
     wait_until("the fourth run to hang", Duration::from_secs(30), || {
-        node.path("pid").exists()
+        read_pid().is_some()
     });
-    let pid: u32 = std::fs::read_to_string(node.path("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid().unwrap();
     let (status, log, took) = daemon.terminate();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(took < Duration::from_secs(10), "{took:?}");
