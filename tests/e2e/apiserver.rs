@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use apiserver::TestApiServer;
 use compliance_kube::crd::{DEFAULT_GROUP, custom_resource_definitions};
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
@@ -148,8 +148,11 @@ async fn grant_reporter_role(client: &kube::Client, group: &str) {
         name: Some(name.clone()),
         ..Default::default()
     };
+    // The GlobalReport rule moves to the test's group; nodes stay in the core group.
     for rule in role.rules.iter_mut().flatten() {
-        rule.api_groups = Some(vec![group.to_string()]);
+        if rule.api_groups.as_deref() == Some(&[DEFAULT_GROUP.to_string()]) {
+            rule.api_groups = Some(vec![group.to_string()]);
+        }
     }
     let roles: Api<ClusterRole> = Api::all(client.clone());
     let _ = roles.create(&PostParams::default(), &role).await;
@@ -770,5 +773,205 @@ async fn kubectl_get_globalreports_shows_the_printer_columns() {
     assert!(
         text.contains("columns-daily   cis-benchmark   0 0 * * *"),
         "{text}"
+    );
+}
+
+/// Creates a Node object (no kubelet behind it) labelled with `os`, unless it exists.
+async fn create_node(client: &kube::Client, name: &str, os: &str) {
+    let node: Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/os": os, "kubernetes.io/hostname": name}},
+    }))
+    .unwrap();
+    match Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("creating node {name}: {e}"),
+    }
+}
+
+/// Imports a real kube-bench run for `node` at `at` into `datastore`.
+fn import_at(datastore: &str, node: &str, at: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["import", "kube-bench"])
+        .arg(root().join("tests/fixtures/cis-1.23-master-newrelic.json"))
+        .args(["--node", node, "--time", at])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", datastore)
+        .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
+        .env("COMPLIANCE_REPORT_RETENTION", "forever")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// docs/spec.md §4.2 against a real API server: the reporter lists the Linux Node objects,
+/// and the one whose benchmarker stopped is in the report without results, counted LOW;
+/// a Windows node is not expected. Without `list` on nodes the report is still made, with
+/// one warning saying what to grant, from the previous report's nodes.
+#[tokio::test]
+async fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let group = "nodes.compliance.test";
+    install_crds(&admin, group).await;
+    create_report(&admin, group, "coverage-daily", daily_spec())
+        .await
+        .unwrap();
+    create_node(&admin, "coverage-reporting", "linux").await;
+    create_node(&admin, "coverage-stopped", "linux").await;
+    create_node(&admin, "coverage-windows", "windows").await;
+
+    // The window ends at the reporter's start, after the nodes were created.
+    let now = chrono::Utc::now();
+    let at = |hours: i64| compliance_core::time::format(&(now - chrono::Duration::hours(hours)));
+    let dir = tempfile::tempdir().unwrap();
+    let datastore = format!("sqlite:{}", dir.path().join("compliance.db").display());
+    import_at(&datastore, "coverage-reporting", &at(1));
+    // Three days ago: outside the 36-hour look-back.
+    let stopped_at = at(72);
+    import_at(&datastore, "coverage-stopped", &stopped_at);
+    let out_dir = dir.path().join("out");
+    let vars = [
+        ("TIGERA_COMPLIANCE_REPORT_NAME", "coverage-daily"),
+        ("COMPLIANCE_API_GROUP", group),
+        ("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-24h"),
+        ("TIGERA_COMPLIANCE_REPORT_END_TIME", "now"),
+        ("COMPLIANCE_OUTPUT_DIR", out_dir.to_str().unwrap()),
+    ];
+    let out = reporter(api, api.admin_token(), &datastore, &vars);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    // Other tests of this binary may add Linux nodes of their own: count only ours.
+    assert!(
+        summary.contains("without results; expected nodes: Node API)"),
+        "{summary}"
+    );
+    let nodes = std::fs::read_to_string(out_dir.join("node-summary.csv")).unwrap();
+    assert!(
+        nodes.lines().any(|l| l == "coverage-stopped,,LOW,0,0,0,0"),
+        "{nodes}"
+    );
+    assert!(
+        nodes.lines().any(|l| l.starts_with("coverage-reporting,")),
+        "{nodes}"
+    );
+    assert!(!nodes.contains("coverage-windows"), "{nodes}");
+
+    // The stored report: the stopped node with its last result, counted LOW.
+    let id = summary
+        .split_whitespace()
+        .nth(1)
+        .expect("the summary names the report")
+        .to_string();
+    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "show", &id, "--json"])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", &datastore)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", stderr(&show));
+    let doc: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let stopped = doc["cisBenchmark"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["nodeName"] == "coverage-stopped")
+        .unwrap_or_else(|| panic!("coverage-stopped in {doc}"));
+    assert_eq!(stopped["noResults"], true, "{stopped}");
+    assert_eq!(stopped["summary"]["status"], "LOW");
+    assert_eq!(stopped["lastResultTime"], stopped_at.as_str());
+    let s = &doc["cisBenchmarkSummary"];
+    assert!(s["noResultsCount"].as_u64().unwrap() >= 1, "{s}");
+    let rated = s["highCount"].as_u64().unwrap()
+        + s["medCount"].as_u64().unwrap()
+        + s["lowCount"].as_u64().unwrap();
+    assert_eq!(
+        rated,
+        doc["cisBenchmark"].as_array().unwrap().len() as u64,
+        "every node is counted once: {s}"
+    );
+
+    // An account that may read GlobalReports but not list nodes: the report is made,
+    // with one warning saying what to grant, from the previous report (the run above).
+    let user = "no-list";
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some("test-reporter-without-nodes".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![group.into()]),
+            resources: Some(vec!["globalreports".into(), "globalreporttypes".into()]),
+            verbs: vec!["get".into()],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let _ = Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await;
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some("test-reporter-without-nodes".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "test-reporter-without-nodes".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await;
+    let token = apiserver::fixed_token(user);
+    let reports = api_for(
+        &api.client(&token).await,
+        group,
+        "GlobalReport",
+        "globalreports",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(reports.get("coverage-daily").await, Err(kube::Error::Api(ref s)) if s.code == 403)
+    {
+        assert!(Instant::now() < deadline, "RBAC grant never took effect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = reporter(api, &token, &datastore, &vars);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches("not allowed to list nodes").count(),
+        1,
+        "one warning: {err}"
+    );
+    assert!(
+        err.contains(
+            "`list` on nodes in the core API group (as manifests/reporter-rbac.yaml does)"
+        ),
+        "{err}"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("without results; expected nodes: previous report)"),
+        "{summary}"
+    );
+    let nodes = std::fs::read_to_string(out_dir.join("node-summary.csv")).unwrap();
+    assert!(
+        nodes.lines().any(|l| l == "coverage-stopped,,LOW,0,0,0,0"),
+        "{nodes}"
     );
 }

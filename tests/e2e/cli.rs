@@ -823,3 +823,86 @@ fn retention_bad_values_exit_2_naming_the_variable() {
         stderr(&es)
     );
 }
+
+/// docs/spec.md §4.2, expected nodes, with the embedded store and no API server: the
+/// nodes of the previous report that have no result in the look-back are listed without
+/// results, with the time of their last result, rated LOW and counted, downloads
+/// included.
+#[test]
+fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
+    let env = Env::new();
+    let earlier = "2026-11-24T10:00:00Z";
+    for node in ["node-a", "node-b", "node-c"] {
+        let f = fixture("cis-1.23-master-newrelic.json");
+        let out = env.ctl(&[
+            "import",
+            "kube-bench",
+            f.to_str().unwrap(),
+            "--node",
+            node,
+            "--time",
+            earlier,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // The previous day's report lists all three.
+    let out = env.reporter(&[
+        (
+            "TIGERA_COMPLIANCE_REPORT_START_TIME",
+            "2026-11-24T00:00:00Z",
+        ),
+        ("TIGERA_COMPLIANCE_REPORT_END_TIME", "2026-11-25T00:00:00Z"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.contains("3 nodes"), "{line}");
+    assert!(
+        line.contains("0 without results; expected nodes: none"),
+        "{line}"
+    );
+
+    // Then node-c's benchmarker stops: a and b report again, c's last result falls out
+    // of the look-back (2026-11-24T12:00:00Z onwards).
+    env.import("cis-1.23-master-newrelic.json", "node-a", None);
+    env.import("cis-1.23-master-newrelic.json", "node-b", None);
+    let out_dir = env.path("out");
+    let out = env.reporter(&[("COMPLIANCE_OUTPUT_DIR", out_dir.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.contains("3 nodes"), "{line}");
+    assert!(
+        line.contains("1 without results; expected nodes: previous report"),
+        "{line}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("expected nodes have no result in the look-back"),
+        "{err}"
+    );
+
+    let nodes = std::fs::read_to_string(out_dir.join("node-summary.csv")).unwrap();
+    let rows: Vec<&str> = nodes.lines().collect();
+    assert_eq!(rows.len(), 4, "{nodes}");
+    assert_eq!(rows[3], "node-c,,LOW,0,0,0,0", "{nodes}");
+    let total = std::fs::read_to_string(out_dir.join("total-summary.csv")).unwrap();
+    let counts: Vec<&str> = total.lines().nth(1).unwrap().split(',').collect();
+    let low: u64 = counts[7].parse().unwrap();
+    assert!(low >= 1, "node-c counts as LOW: {total}");
+    let ui: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("ui-summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(ui["widgets"][0]["summary"]["total"], 3, "{ui}");
+
+    // The stored report says the same.
+    let show = env.ctl(&["reports", "show", ID, "--json"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let doc: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let c = &doc["cisBenchmark"][2];
+    assert_eq!(c["nodeName"], "node-c", "{doc}");
+    assert_eq!(c["summary"]["status"], "LOW");
+    assert_eq!(c["summary"]["total"], 0);
+    assert_eq!(c["noResults"], true, "{c}");
+    assert_eq!(c["lastResultTime"], earlier, "{c}");
+    assert_eq!(doc["cisBenchmarkSummary"]["noResultsCount"], 1);
+    assert_eq!(doc["cisBenchmarkSummary"]["lowCount"], low);
+}
