@@ -313,6 +313,29 @@ fn downloads_match_golden_files() {
     }
 }
 
+/// The report of [`report`] with a test text no XML 1.0 document can carry as it is:
+/// kube-bench copies command output into its texts, escape sequences included.
+fn report_with_controls() -> ReportDocument {
+    let mut doc = report();
+    let t = &mut doc.cis_benchmark[2].results[1].results[2];
+    let mut text = (*t.text).clone();
+    text.test_info =
+        "Check the output of\u{1b}[0m `kubelet --help`\u{0}: it must list\r\nthe flag".into();
+    t.text = Arc::new(text);
+    doc
+}
+
+/// The exports (docs/exports.md) of the same report, byte for byte.
+#[test]
+fn exports_match_golden_files() {
+    let doc = report_with_controls();
+    for &download in Download::exports() {
+        let first = render(download, &doc);
+        check_golden(download.file_name(), &first);
+        assert_eq!(render(download, &doc), first, "{download} is deterministic");
+    }
+}
+
 /// docs/spec.md §6: the header Calico Enterprise's real template wrote, not the
 /// `hiPercentage…` spelling of its documentation.
 #[test]
