@@ -363,6 +363,8 @@ async fn a_bad_parameter_is_a_400_naming_it() {
     for (query, starts) in [
         ("", "invalid format \"\""),
         ("format=report.pdf", "invalid format \"report.pdf\""),
+        // The CLI's short names are not download names.
+        ("format=junit", "invalid format \"junit\""),
         (
             "format=node-summary.csv&format=nope",
             "invalid format \"nope\"",
@@ -396,7 +398,7 @@ async fn one_format_downloads_the_file_exactly_as_rendered() {
     for kind in BOTH {
         let e = env(kind, Auth::Open).await;
         let r = &e.reports[2];
-        for d in Download::all() {
+        for d in Download::all().iter().chain(Download::exports()) {
             let a = get(
                 &e.router,
                 &format!(
@@ -416,6 +418,8 @@ async fn one_format_downloads_the_file_exactly_as_rendered() {
             );
             let expected_type = if d.file_name().ends_with(".csv") {
                 "text/csv; charset=utf-8"
+            } else if d.file_name().ends_with(".xml") {
+                "application/xml"
             } else {
                 "application/json"
             };
