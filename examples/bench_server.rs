@@ -277,6 +277,7 @@ fn generate(nodes: usize, reports: usize, end: DateTime<Utc>) -> anyhow::Result<
             end: window_end,
             generation_time: window_end + chrono::Duration::minutes(5),
             cluster: CLUSTER,
+            reporter_version: "test",
         };
         let (doc, _) = compute_report(request, docs).context("a small report")?;
         small.push(doc);

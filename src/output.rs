@@ -177,6 +177,7 @@ mod tests {
             end: t(END),
             generation_time: t(END),
             cluster: "cluster",
+            reporter_version: "test",
         };
         compute_report(request, docs).unwrap().0
     }

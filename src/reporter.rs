@@ -140,6 +140,7 @@ pub fn run(
         end,
         generation_time,
         cluster: &cfg.cluster,
+        reporter_version: env!("CARGO_PKG_VERSION"),
     })
     .map_err(|e| ReporterError::Spec {
         report: report.metadata.name.clone(),

@@ -128,6 +128,10 @@ mod tests {
                 test("1.1.2", TestStatus::Fail),
             ],
             cluster: "cluster".into(),
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         }
     }
 

@@ -179,6 +179,10 @@ pub fn errored(labels: &Labels, kubernetes_version: &str, error: String) -> Benc
         error,
         tests: Vec::new(),
         cluster: labels.cluster.clone(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -247,15 +251,16 @@ fn one_line(text: &str) -> String {
     format!("…{tail}")
 }
 
-/// Counts of each status, for summaries: (pass, fail, warn, info).
-pub fn status_counts(doc: &BenchmarkDocument) -> (usize, usize, usize, usize) {
-    let mut counts = (0, 0, 0, 0);
+/// Counts of each status, for summaries: (pass, fail, warn, info, not observed).
+pub fn status_counts(doc: &BenchmarkDocument) -> (usize, usize, usize, usize, usize) {
+    let mut counts = (0, 0, 0, 0, 0);
     for t in &doc.tests {
         match t.status {
             TestStatus::Pass => counts.0 += 1,
             TestStatus::Fail => counts.1 += 1,
             TestStatus::Warn => counts.2 += 1,
             TestStatus::Info => counts.3 += 1,
+            TestStatus::NotObserved => counts.4 += 1,
             TestStatus::Other(_) => {}
         }
     }
@@ -272,10 +277,10 @@ pub fn describe(doc: &BenchmarkDocument) -> String {
             doc.error
         );
     }
-    let (pass, fail, warn, info) = status_counts(doc);
+    let (pass, fail, warn, info, unobserved) = status_counts(doc);
     format!(
         "node {} at {}: benchmark {}, Kubernetes {}, {} tests: {pass} PASS, {fail} FAIL, \
-         {warn} WARN, {info} INFO",
+         {warn} WARN, {info} INFO, {unobserved} NOT_OBSERVED",
         doc.node_name,
         compliance_core::time::format(&doc.timestamp),
         if doc.version.is_empty() {
@@ -347,7 +352,7 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
         );
         assert_eq!(d.tests.len(), 2);
-        assert_eq!(status_counts(d), (1, 1, 0, 0));
+        assert_eq!(status_counts(d), (1, 1, 0, 0, 0));
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     }
 

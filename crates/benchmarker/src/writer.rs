@@ -374,6 +374,10 @@ mod tests {
             error: String::new(),
             tests: Vec::new(),
             cluster: "cluster".into(),
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         }
     }
 

@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
             end: end(),
             generation_time: end(),
             cluster: "cluster",
+            reporter_version: "test",
         };
         group.throughput(Throughput::Elements(nodes as u64));
         group.bench_function(format!("compute/{nodes}-nodes"), |b| {

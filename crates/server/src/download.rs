@@ -137,6 +137,7 @@ pub fn headless(head: &ReportHead) -> ReportDocument {
         ui_summary: head.ui_summary.clone(),
         cluster: head.cluster.clone(),
         generated_time: head.generated_time,
+        provenance: None,
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Cell {
     Fail,
     Warn,
     Info,
+    /// kube-bench passed it without observing anything (docs/spec.md §3).
+    NotObserved,
     /// A status the report rules count nowhere (docs/spec.md §4.5).
     Other,
 }
@@ -46,6 +48,7 @@ impl Cell {
             TestStatus::Fail => Cell::Fail,
             TestStatus::Warn => Cell::Warn,
             TestStatus::Info => Cell::Info,
+            TestStatus::NotObserved => Cell::NotObserved,
             TestStatus::Other(_) => Cell::Other,
         }
     }
@@ -57,6 +60,7 @@ impl Cell {
             Cell::Fail => "FAIL",
             Cell::Warn => "WARN",
             Cell::Info => "INFO",
+            Cell::NotObserved => "NOT OBSERVED",
             Cell::Other => "other",
         }
     }

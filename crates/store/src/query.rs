@@ -315,6 +315,7 @@ mod tests {
                 high_count: 0,
                 med_count: 0,
                 low_count: 0,
+                no_results_count: 0,
             },
             ui_summary: "{}".into(),
             cluster: "cluster".into(),

@@ -142,6 +142,10 @@ pub fn document(node: &str, at: &str, tests: Vec<BenchmarkTest>) -> BenchmarkDoc
         error: String::new(),
         tests,
         cluster: "cluster".to_string(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -179,6 +183,7 @@ pub fn daily_report() -> GlobalReport {
                     include: Vec::new(),
                     exclude: vec!["1.1.4".to_string(), "1.2.5".to_string()],
                 }],
+                not_observed_as: None,
             }),
             ..GlobalReportSpec::default()
         },

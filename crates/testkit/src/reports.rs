@@ -28,6 +28,10 @@ pub fn fixture_documents(end: DateTime<Utc>) -> Vec<BenchmarkDocument> {
                 error: String::new(),
                 tests: run.tests,
                 cluster: "cluster".to_string(),
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: String::new(),
+                benchmark_choice: String::new(),
             }
         })
         .collect()
@@ -44,6 +48,7 @@ pub fn report_from(docs: Vec<BenchmarkDocument>, end: DateTime<Utc>) -> ReportDo
         end,
         generation_time: end + Duration::minutes(30),
         cluster: "cluster",
+        reporter_version: "test",
     };
     compute_report(request, docs)
         .expect("daily-cis-results is valid")

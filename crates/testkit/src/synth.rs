@@ -105,7 +105,7 @@ pub fn cluster<'a>(
                 timestamp,
                 error,
                 tests,
-                cluster: "cluster".to_string(),
+                cluster: "cluster".to_string(), platform: String::new(), kube_bench_version: String::new(), benchmarker_version: String::new(), benchmark_choice: String::new(), 
             }
         })
     })

@@ -9,8 +9,17 @@
 //!
 //! The input is read as a stream of JSON values, so concatenated or line-separated values
 //! of any of these shapes are accepted. Only the keys the document needs are read; the
-//! many others (`audit`, `AuditEnv`, `actual_value`, `reason`, ...) are ignored, and key
-//! order does not matter.
+//! many others (`audit`, `AuditEnv`, `reason`, ...) are ignored, and key order does not
+//! matter.
+//!
+//! `actual_value` is read for one decision: kube-bench prints there what the check's
+//! audit command printed. A PASS whose audit printed nothing observed nothing (the file
+//! is not there, the process is not running: checks written "X is not present, or its
+//! permissions are 600" pass on an empty output), and becomes [`TestStatus::NotObserved`]
+//! (docs/spec.md §3). Releases before v0.5 left `actual_value` empty even where the
+//! audit did print something, so the rule applies only to a run in which at least one
+//! result has a non-empty `actual_value`: a run that never shows evidence cannot tell an
+//! absent file from an old kube-bench, and its PASSes stay as kube-bench printed them.
 //!
 //! kube-bench does not print the node name or the time of the run, and only newer
 //! versions print the Kubernetes version, so [`KubeBenchOptions`] supplies them.
@@ -341,6 +350,7 @@ struct RawResult {
     test_info: Option<Vec<String>>,
     status: Option<String>,
     scored: Option<bool>,
+    actual_value: Option<String>,
 }
 
 /// Accumulates the controls of one input into a [`KubeBenchRun`].
@@ -349,6 +359,11 @@ struct RunBuilder<'a> {
     interner: &'a mut TextInterner,
     controls: usize,
     run: KubeBenchRun,
+    /// Indexes into `run.tests` of PASSes whose audit printed nothing.
+    passed_unobserved: Vec<usize>,
+    /// Whether any result of the run printed an `actual_value`: whether this kube-bench
+    /// reports evidence at all.
+    shows_evidence: bool,
 }
 
 impl<'a> RunBuilder<'a> {
@@ -357,6 +372,8 @@ impl<'a> RunBuilder<'a> {
             source,
             interner,
             controls: 0,
+            passed_unobserved: Vec::new(),
+            shows_evidence: false,
             run: KubeBenchRun {
                 source: source.to_path_buf(),
                 benchmark_version: String::new(),
@@ -425,6 +442,13 @@ impl<'a> RunBuilder<'a> {
                         return Err(self.missing("status", at));
                     }
                 };
+                match result.actual_value.as_deref().map(str::trim) {
+                    Some("") if status == TestStatus::Pass => {
+                        self.passed_unobserved.push(self.run.tests.len());
+                    }
+                    Some("") | None => {}
+                    Some(_) => self.shows_evidence = true,
+                }
                 let test_desc = result.test_desc.unwrap_or_default();
                 let scored = result
                     .scored
@@ -497,6 +521,11 @@ impl<'a> RunBuilder<'a> {
             return Err(ImportError::NoResults {
                 path: self.source.to_path_buf(),
             });
+        }
+        if self.shows_evidence {
+            for &i in &self.passed_unobserved {
+                self.run.tests[i].status = TestStatus::NotObserved;
+            }
         }
         self.run.tests.shrink_to_fit();
         Ok(self.run)
@@ -612,6 +641,10 @@ pub fn build_document(
         error: String::new(),
         tests,
         cluster: options.cluster.clone(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     };
     Ok(Imported { document, warnings })
 }
@@ -960,5 +993,60 @@ mod tests {
             build_document(Vec::new(), &options),
             Err(ImportError::NothingToMerge { .. })
         ));
+    }
+
+    fn with_actual_values(results: &[(&str, &str, Option<&str>)]) -> String {
+        let results: Vec<String> = results
+            .iter()
+            .map(|(n, status, actual)| {
+                let actual = match actual {
+                    Some(a) => format!(r#","actual_value":{}"#, serde_json::json!(a)),
+                    None => String::new(),
+                };
+                format!(
+                    r#"{{"test_number":"{n}","test_desc":"d {n}","status":"{status}","scored":true{actual}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"Controls":[{{"id":"4","version":"cis-1.20","tests":[{{"section":"4.1","desc":"files","results":[{}]}}]}}]}}"#,
+            results.join(",")
+        )
+    }
+
+    #[test]
+    fn spec_3_a_pass_whose_audit_printed_nothing_is_not_observed() {
+        let run = parse(&with_actual_values(&[
+            ("4.1.1", "PASS", Some("permissions=600")),
+            ("4.1.3", "PASS", Some("")),
+            ("4.1.4", "PASS", Some("  \n")),
+            ("4.1.5", "FAIL", Some("")),
+            ("4.1.6", "WARN", Some("")),
+        ]))
+        .unwrap();
+        let statuses: Vec<&str> = run.tests.iter().map(|t| t.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            ["PASS", "NOT_OBSERVED", "NOT_OBSERVED", "FAIL", "WARN"]
+        );
+    }
+
+    #[test]
+    fn spec_3_a_run_that_never_shows_evidence_keeps_its_passes() {
+        // kube-bench before v0.5 printed an empty actual_value everywhere.
+        let run = parse(&with_actual_values(&[
+            ("4.1.1", "PASS", Some("")),
+            ("4.1.2", "PASS", Some("")),
+            ("4.1.3", "FAIL", Some("")),
+        ]))
+        .unwrap();
+        assert!(run.tests[..2].iter().all(|t| t.status == TestStatus::Pass));
+        // Without the key at all, nothing can be told either.
+        let run = parse(&with_actual_values(&[
+            ("4.1.1", "PASS", None),
+            ("4.1.2", "FAIL", Some("x")),
+        ]))
+        .unwrap();
+        assert_eq!(run.tests[0].status, TestStatus::Pass);
     }
 }

@@ -12,6 +12,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Default `cluster` value: the ELASTIC_INDEX_SUFFIX default.
 pub const DEFAULT_CLUSTER: &str = "cluster";
 
+/// The `node_name` of the cluster-scoped checks (kube-bench's `policies` and
+/// `managedservices` targets), which run once per cluster instead of on every node.
+///
+/// Parentheses cannot appear in a Kubernetes node name (a DNS subdomain), so this entry
+/// never collides with a real node.
+pub const CLUSTER_SCOPE_NODE_NAME: &str = "(cluster)";
+
 /// One node's benchmark run as stored in `tigera_secure_ee_benchmark_results.*`.
 ///
 /// `version`, `kubernetesVersion`, `type`, `node_name` and `timestamp` are required:
@@ -32,6 +39,33 @@ pub struct BenchmarkDocument {
     pub tests: Vec<BenchmarkTest>,
     #[serde(default = "default_cluster")]
     pub cluster: String,
+    /// Where the node runs: `eks`, `gke`, `aks`, `ocp`, `k3s`, `rke`, `rke2`, or
+    /// `kubernetes` (self-managed). Provenance, not in Calico's schema: omitted when empty,
+    /// and empty in documents from earlier releases or other writers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    /// kube-bench's own version, as `kube-bench version` printed it. Provenance.
+    #[serde(
+        rename = "kubeBenchVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub kube_bench_version: String,
+    /// The version of the benchmarker that ran kube-bench. Provenance.
+    #[serde(
+        rename = "benchmarkerVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmarker_version: String,
+    /// How the benchmark was chosen, in words (`platform eks 1.29 → eks-1.7.0`, or why it
+    /// fell back). Provenance.
+    #[serde(
+        rename = "benchmarkChoice",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmark_choice: String,
 }
 
 fn default_cluster() -> String {
@@ -115,14 +149,25 @@ pub struct BenchmarkTest {
 
 /// A test's status. kube-bench prints PASS, FAIL, WARN or INFO; anything else is kept
 /// verbatim so it can be logged and reported, but counts nowhere (docs/spec.md §4.5).
+///
+/// `NOT_OBSERVED` is ours: kube-bench said PASS, but the check's audit produced no
+/// output at all (the file it inspects does not exist, the process it reads is not
+/// running), so nothing was observed that could pass. kube-bench passes such checks
+/// because their tests read "X is not present"; on managed control planes that turns
+/// every unreachable control-plane check into a PASS. A reader that knows only the four
+/// kube-bench statuses (Calico's) counts it nowhere, which is not a pass either.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TestStatus {
     Pass,
     Fail,
     Warn,
     Info,
+    NotObserved,
     Other(Arc<str>),
 }
+
+/// The status text of [`TestStatus::NotObserved`].
+pub const NOT_OBSERVED: &str = "NOT_OBSERVED";
 
 impl TestStatus {
     pub fn parse(s: &str) -> TestStatus {
@@ -131,6 +176,7 @@ impl TestStatus {
             "FAIL" => TestStatus::Fail,
             "WARN" => TestStatus::Warn,
             "INFO" => TestStatus::Info,
+            NOT_OBSERVED => TestStatus::NotObserved,
             other => TestStatus::Other(Arc::from(other)),
         }
     }
@@ -141,6 +187,7 @@ impl TestStatus {
             TestStatus::Fail => "FAIL",
             TestStatus::Warn => "WARN",
             TestStatus::Info => "INFO",
+            TestStatus::NotObserved => NOT_OBSERVED,
             TestStatus::Other(s) => s,
         }
     }

@@ -114,6 +114,16 @@ pub struct CisBenchmarkParams {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub results_filters: Vec<ResultsFilter>,
+    /// How a check kube-bench passed without observing anything counts: `info` (the
+    /// default: like WARN, outside the pass percentage), `fail`, or `pass` (kube-bench's
+    /// own verdict). Not in Calico's schema.
+    #[cfg_attr(feature = "schemars", schemars(extend("enum" = ["info", "fail", "pass"])))]
+    #[serde(
+        rename = "notObservedAs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_observed_as: Option<String>,
 }
 
 /// One entry of `resultsFilters`: which nodes it applies to and which tests it keeps.
@@ -164,10 +174,12 @@ pub struct CisParams {
     pub include_unscored_tests: bool,
     pub num_failed_tests: usize,
     pub results_filters: Vec<ResultsFilter>,
+    pub not_observed_as: NotObservedAs,
 }
 
 impl Default for CisParams {
-    /// highThreshold 100, medThreshold 50, includeUnscoredTests true, numFailedTests 5.
+    /// highThreshold 100, medThreshold 50, includeUnscoredTests true, numFailedTests 5,
+    /// notObservedAs info.
     fn default() -> Self {
         CisParams {
             high_threshold: 100,
@@ -175,6 +187,40 @@ impl Default for CisParams {
             include_unscored_tests: true,
             num_failed_tests: 5,
             results_filters: Vec::new(),
+            not_observed_as: NotObservedAs::Info,
+        }
+    }
+}
+
+/// `spec.cis.notObservedAs`: what a NOT_OBSERVED test counts as (docs/spec.md §4.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotObservedAs {
+    /// Like WARN and INFO: counted as info, outside the total and the percentage.
+    #[default]
+    Info,
+    /// As a failure: in the total, against the percentage, and in Top Failed Tests.
+    Fail,
+    /// As kube-bench's PASS.
+    Pass,
+}
+
+impl NotObservedAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotObservedAs::Info => "info",
+            NotObservedAs::Fail => "fail",
+            NotObservedAs::Pass => "pass",
+        }
+    }
+
+    /// Reads `info`, `fail` or `pass` (any case).
+    pub fn parse(text: &str) -> Option<NotObservedAs> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "info" => Some(NotObservedAs::Info),
+            "fail" => Some(NotObservedAs::Fail),
+            "pass" => Some(NotObservedAs::Pass),
+            _ => None,
         }
     }
 }
@@ -233,12 +279,22 @@ impl GlobalReportSpec {
                 ));
             }
         };
+        let not_observed_as = match &cis.not_observed_as {
+            None => d.not_observed_as,
+            Some(text) => NotObservedAs::parse(text).ok_or_else(|| {
+                invalid(
+                    "spec.cis.notObservedAs",
+                    format!("{text:?} is not one of info, fail, pass"),
+                )
+            })?,
+        };
         Ok(CisParams {
             high_threshold: high,
             med_threshold: med,
             include_unscored_tests: cis.include_unscored_tests.unwrap_or(true),
             num_failed_tests,
             results_filters: cis.results_filters.clone(),
+            not_observed_as,
         })
     }
 }

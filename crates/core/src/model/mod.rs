@@ -11,10 +11,14 @@ pub mod report;
 /// Kept here too: report times are part of the documents' format.
 pub use crate::time;
 
-pub use benchmark::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText, TextInterner};
+pub use benchmark::{
+    BenchmarkDocument, BenchmarkTest, CLUSTER_SCOPE_NODE_NAME, NOT_OBSERVED, TestStatus, TestText,
+    TextInterner,
+};
 pub use global_report::{
     BenchmarkSelection, CisBenchmarkParams, GlobalReport, GlobalReportSpec, GlobalReportType,
-    GlobalReportTypeSpec, ObjectMeta, ReportTemplate, ResultsFilter, ValidationError,
+    GlobalReportTypeSpec, NotObservedAs, ObjectMeta, ReportTemplate, ResultsFilter,
+    ValidationError,
 };
 /// `null` read as the empty value: Go's encoder writes a nil slice or map as `null`, and
 /// Calico's stored documents carry them (docs/spec.md §5).
@@ -28,6 +32,6 @@ where
 }
 
 pub use report::{
-    CisBenchmarkNode, CisBenchmarkSummary, NodeSummary, Rating, ReportDocument, SectionResult,
-    TestResult,
+    AppliedCisParams, CisBenchmarkNode, CisBenchmarkSummary, NodeSummary, Provenance, Rating,
+    ReportDocument, SectionResult, TestResult,
 };

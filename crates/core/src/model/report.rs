@@ -9,7 +9,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::benchmark::{TestStatus, TestText};
-use super::global_report::{GlobalReportSpec, GlobalReportTypeSpec};
+use super::global_report::{CisParams, GlobalReportSpec, GlobalReportTypeSpec, NotObservedAs};
 use crate::time;
 
 /// A node's or section's rating against the report's thresholds (docs/spec.md §4.6).
@@ -88,6 +88,60 @@ pub struct ReportDocument {
     pub cluster: String,
     #[serde(with = "time::seconds")]
     pub generated_time: DateTime<Utc>,
+    /// What produced the report and from what: absent from reports of earlier releases and
+    /// of Calico Enterprise (and then omitted when written back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// How a report was made: the reporter, the rules as applied, and the data it read.
+///
+/// Auditors ask what was measured, when and with which tool; a report answers for itself
+/// instead of relying on logs that are gone by the time someone asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The version of the reporter that computed the report.
+    #[serde(rename = "reporterVersion")]
+    pub reporter_version: String,
+    /// The look-back actually queried (docs/spec.md §4.1), both ends inclusive: wider than
+    /// the window when the window is shorter than 36 hours.
+    #[serde(rename = "queryStart", with = "time::seconds")]
+    pub query_start: DateTime<Utc>,
+    #[serde(rename = "queryEnd", with = "time::seconds")]
+    pub query_end: DateTime<Utc>,
+    /// `spec.cis` with every default applied: the rules the counts follow.
+    pub cis: AppliedCisParams,
+    /// Where the nodes expected in the report came from (`nodes`: the Node API,
+    /// `previous report`), so that a report without them says it could not check.
+    #[serde(rename = "expectedNodesFrom", default)]
+    pub expected_nodes_from: Vec<String>,
+}
+
+/// `spec.cis` as applied (defaults filled), recorded in [`Provenance`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedCisParams {
+    #[serde(rename = "highThreshold")]
+    pub high_threshold: u32,
+    #[serde(rename = "medThreshold")]
+    pub med_threshold: u32,
+    #[serde(rename = "includeUnscoredTests")]
+    pub include_unscored_tests: bool,
+    #[serde(rename = "numFailedTests")]
+    pub num_failed_tests: u64,
+    #[serde(rename = "notObservedAs")]
+    pub not_observed_as: NotObservedAs,
+}
+
+impl From<&CisParams> for AppliedCisParams {
+    fn from(p: &CisParams) -> Self {
+        AppliedCisParams {
+            high_threshold: p.high_threshold,
+            med_threshold: p.med_threshold,
+            include_unscored_tests: p.include_unscored_tests,
+            num_failed_tests: p.num_failed_tests as u64,
+            not_observed_as: p.not_observed_as,
+        }
+    }
 }
 
 /// A report as stored, before the values a Calico Enterprise report may lack are filled:
@@ -132,6 +186,8 @@ struct StoredReport {
     cluster: String,
     #[serde(default, deserialize_with = "optional_time")]
     generated_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    provenance: Option<Provenance>,
 }
 
 fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -159,6 +215,7 @@ impl From<StoredReport> for ReportDocument {
             ui_summary: r.ui_summary,
             cluster: r.cluster,
             generated_time: r.generated_time.unwrap_or(r.generation_time),
+            provenance: r.provenance,
         }
     }
 }
@@ -173,6 +230,14 @@ pub struct CisBenchmarkSummary {
     pub med_count: u64,
     #[serde(rename = "lowCount")]
     pub low_count: u64,
+    /// Nodes counted in `lowCount` because they have no result in the look-back
+    /// (docs/spec.md §4.2). Not in Calico's schema; omitted when zero.
+    #[serde(rename = "noResultsCount", default, skip_serializing_if = "is_zero")]
+    pub no_results_count: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One node's results in a report.
@@ -192,6 +257,45 @@ pub struct CisBenchmarkNode {
     /// Not in Calico's schema; omitted when empty so Calico readers see the same document.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// The node is in the cluster (or was in the previous report) but has no result in the
+    /// look-back: it rates LOW with nothing counted. Not in Calico's schema; omitted when
+    /// false.
+    #[serde(rename = "noResults", default, skip_serializing_if = "is_false")]
+    pub no_results: bool,
+    /// When the result this entry shows was taken; for a node with `noResults`, its last
+    /// result ever, absent when it never had one. Provenance, omitted when unknown.
+    #[serde(
+        rename = "lastResultTime",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::optional_seconds"
+    )]
+    pub last_result_time: Option<DateTime<Utc>>,
+    /// Provenance of the result, from its benchmark document (empty when unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    #[serde(
+        rename = "kubeBenchVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub kube_bench_version: String,
+    #[serde(
+        rename = "benchmarkerVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmarker_version: String,
+    #[serde(
+        rename = "benchmarkChoice",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmark_choice: String,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::filter::{CompiledFilter, FilterSet};
 use super::window::{QueryWindow, query_window, report_id};
-use crate::model::global_report::CisParams;
+use crate::model::global_report::{CisParams, NotObservedAs};
 use crate::model::{
-    BenchmarkDocument, BenchmarkTest, CisBenchmarkNode, CisBenchmarkSummary, GlobalReport,
-    GlobalReportType, NodeSummary, Rating, ReportDocument, SectionResult, TestResult, TestStatus,
-    ValidationError,
+    AppliedCisParams, BenchmarkDocument, BenchmarkTest, CLUSTER_SCOPE_NODE_NAME, CisBenchmarkNode,
+    CisBenchmarkSummary, GlobalReport, GlobalReportType, NodeSummary, Provenance, Rating,
+    ReportDocument, SectionResult, TestResult, TestStatus, ValidationError,
 };
 use crate::order::cmp_dotted;
 use crate::version;
@@ -30,6 +30,8 @@ pub struct ReportRequest<'a> {
     pub generation_time: DateTime<Utc>,
     /// The cluster name stored in the report (ELASTIC_INDEX_SUFFIX, default `cluster`).
     pub cluster: &'a str,
+    /// The reporter's version, recorded in the report's provenance.
+    pub reporter_version: &'a str,
 }
 
 /// Counters a reporter prints and logs; none of them changes the report.
@@ -42,8 +44,12 @@ pub struct ComputeStats {
     pub errored_nodes: u64,
     /// Repeated test numbers within one node's document; the first occurrence counted.
     pub duplicate_tests: u64,
-    /// Included tests whose status is not PASS/FAIL/WARN/INFO, by status.
+    /// Included tests whose status is not PASS/FAIL/WARN/INFO/NOT_OBSERVED, by status.
     pub unknown_statuses: BTreeMap<String, u64>,
+    /// Included tests kube-bench passed without observing anything.
+    pub not_observed: u64,
+    /// Expected nodes without any result in the look-back (docs/spec.md §4.2).
+    pub no_results: u64,
 }
 
 /// The per-node choice of docs/spec.md §4.2: the latest document without error, else the
@@ -82,6 +88,9 @@ pub struct ReportBuilder<'a> {
     filters: FilterSet,
     window: QueryWindow,
     nodes: HashMap<String, Candidate>,
+    /// Nodes the report must account for, with their last result when known.
+    expected: HashMap<String, Option<DateTime<Utc>>>,
+    expected_from: Vec<String>,
     stats: ComputeStats,
 }
 
@@ -97,8 +106,50 @@ impl<'a> ReportBuilder<'a> {
             filters,
             window,
             nodes: HashMap::new(),
+            expected: HashMap::new(),
+            expected_from: Vec::new(),
             stats: ComputeStats::default(),
         })
+    }
+
+    /// Names nodes the report must account for, and where the list came from (`nodes`
+    /// for the Node API, `previous report`): an expected node without a result in the
+    /// look-back appears with `noResults`, rated LOW (docs/spec.md §4.2). Names already
+    /// expected are kept once; the cluster-scoped entry is never expected.
+    pub fn expect_nodes<I, S>(&mut self, source: &str, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if !self.expected_from.iter().any(|s| s == source) {
+            self.expected_from.push(source.to_string());
+        }
+        for name in names {
+            let name = name.into();
+            if name.trim().is_empty() || name == CLUSTER_SCOPE_NODE_NAME {
+                continue;
+            }
+            self.expected.entry(name).or_insert(None);
+        }
+    }
+
+    /// The expected nodes that have no document in the look-back so far, by name.
+    pub fn missing_nodes(&self) -> Vec<&str> {
+        let mut missing: Vec<&str> = self
+            .expected
+            .keys()
+            .filter(|n| !self.nodes.contains_key(n.as_str()))
+            .map(String::as_str)
+            .collect();
+        missing.sort_unstable();
+        missing
+    }
+
+    /// Records when an expected node last had a result (found outside the look-back).
+    pub fn set_last_result(&mut self, node: &str, time: DateTime<Utc>) {
+        if let Some(slot) = self.expected.get_mut(node) {
+            *slot = Some(slot.map_or(time, |t| t.max(time)));
+        }
     }
 
     /// The window the benchmark documents must come from.
@@ -136,10 +187,21 @@ impl<'a> ReportBuilder<'a> {
             request,
             params,
             filters,
-            nodes,
+            window,
+            mut nodes,
+            expected,
+            expected_from,
             mut stats,
-            ..
         } = self;
+        // Expected nodes without a document: placed among the others by name, then
+        // written as "no results" with their last result time.
+        let mut last_results: HashMap<String, Option<DateTime<Utc>>> = expected
+            .into_iter()
+            .filter(|(name, _)| !nodes.contains_key(name))
+            .collect();
+        for name in last_results.keys() {
+            nodes.insert(name.clone(), Candidate::default());
+        }
         let mut nodes: Vec<(String, Candidate)> = nodes.into_iter().collect();
         nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         stats.nodes = nodes.len() as u64;
@@ -149,6 +211,7 @@ impl<'a> ReportBuilder<'a> {
             high_count: 0,
             med_count: 0,
             low_count: 0,
+            no_results_count: 0,
         };
         let mut results = Vec::with_capacity(nodes.len());
         for (name, candidate) in nodes {
@@ -167,7 +230,14 @@ impl<'a> ReportBuilder<'a> {
                     stats.errored_nodes += 1;
                     errored_node(name, doc)
                 }
-                Candidate { .. } => continue,
+                Candidate { .. } => match last_results.remove(&name) {
+                    Some(last) => {
+                        stats.no_results += 1;
+                        summary.no_results_count += 1;
+                        no_results_node(name, last)
+                    }
+                    None => continue,
+                },
             };
             match node.summary.status {
                 Rating::High => summary.high_count += 1,
@@ -193,6 +263,13 @@ impl<'a> ReportBuilder<'a> {
             ui_summary: String::new(),
             cluster: request.cluster.to_string(),
             generated_time: request.generation_time,
+            provenance: Some(Provenance {
+                reporter_version: request.reporter_version.to_string(),
+                query_start: window.start,
+                query_end: window.end,
+                cis: AppliedCisParams::from(&params),
+                expected_nodes_from: expected_from,
+            }),
         };
         let ui_summary = super::ui_summary::ui_summary_with(&doc, &params);
         (ReportDocument { ui_summary, ..doc }, stats)
@@ -242,6 +319,63 @@ fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
         },
         results: Vec::new(),
         error: doc.error,
+        no_results: false,
+        last_result_time: Some(doc.timestamp),
+        platform: doc.platform,
+        kube_bench_version: doc.kube_bench_version,
+        benchmarker_version: doc.benchmarker_version,
+        benchmark_choice: doc.benchmark_choice,
+    }
+}
+
+/// An expected node without any document in the look-back: LOW, nothing counted, and
+/// when it was last heard of (docs/spec.md §4.2).
+fn no_results_node(name: String, last_result_time: Option<DateTime<Utc>>) -> CisBenchmarkNode {
+    CisBenchmarkNode {
+        node_name: name,
+        kubernetes_version: String::new(),
+        benchmarks_version: String::new(),
+        summary: NodeSummary {
+            status: Rating::Low,
+            total_pass: 0,
+            total_fail: 0,
+            total_info: 0,
+            total: 0,
+        },
+        results: Vec::new(),
+        error: String::new(),
+        no_results: true,
+        last_result_time,
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
+    }
+}
+
+/// What a test's status counts as (docs/spec.md §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Pass,
+    Fail,
+    Info,
+    /// A status kube-bench does not print: counted nowhere, and logged.
+    Nowhere,
+}
+
+/// PASS counts as pass, FAIL as fail, WARN and INFO as info, NOT_OBSERVED as
+/// `not_observed_as` says, anything else nowhere.
+pub fn counted_as(status: &TestStatus, not_observed_as: NotObservedAs) -> Counted {
+    match status {
+        TestStatus::Pass => Counted::Pass,
+        TestStatus::Fail => Counted::Fail,
+        TestStatus::Warn | TestStatus::Info => Counted::Info,
+        TestStatus::NotObserved => match not_observed_as {
+            NotObservedAs::Info => Counted::Info,
+            NotObservedAs::Fail => Counted::Fail,
+            NotObservedAs::Pass => Counted::Pass,
+        },
+        TestStatus::Other(_) => Counted::Nowhere,
     }
 }
 
@@ -253,18 +387,24 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, status: &TestStatus, unknown: &mut BTreeMap<String, u64>) {
-        match status {
-            TestStatus::Pass => self.pass += 1,
-            TestStatus::Fail => self.fail += 1,
-            TestStatus::Warn | TestStatus::Info => self.info += 1,
-            // Allocates the key once per distinct status, not once per test.
-            TestStatus::Other(s) => match unknown.get_mut(&**s) {
-                Some(count) => *count += 1,
-                None => {
-                    unknown.insert(s.to_string(), 1);
+    fn add(&mut self, status: &TestStatus, params: &CisParams, stats: &mut ComputeStats) {
+        if *status == TestStatus::NotObserved {
+            stats.not_observed += 1;
+        }
+        match counted_as(status, params.not_observed_as) {
+            Counted::Pass => self.pass += 1,
+            Counted::Fail => self.fail += 1,
+            Counted::Info => self.info += 1,
+            Counted::Nowhere => {
+                let s = status.as_str();
+                // Allocates the key once per distinct status, not once per test.
+                match stats.unknown_statuses.get_mut(s) {
+                    Some(count) => *count += 1,
+                    None => {
+                        stats.unknown_statuses.insert(s.to_string(), 1);
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -317,7 +457,7 @@ fn node_result(
         tests.sort_by(|a, b| cmp_dotted(&a.text.test_number, &b.text.test_number));
         let mut c = Counts::default();
         for t in &tests {
-            c.add(&t.status, &mut stats.unknown_statuses);
+            c.add(&t.status, params, stats);
         }
         node_counts.pass += c.pass;
         node_counts.fail += c.fail;
@@ -352,5 +492,11 @@ fn node_result(
         benchmarks_version: doc.version,
         results: section_results,
         error: String::new(),
+        no_results: false,
+        last_result_time: Some(doc.timestamp),
+        platform: doc.platform,
+        kube_bench_version: doc.kube_bench_version,
+        benchmarker_version: doc.benchmarker_version,
+        benchmark_choice: doc.benchmark_choice,
     }
 }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::compute::*;
 use crate::model::global_report::{
     BenchmarkSelection, CisBenchmarkParams, GlobalReport, GlobalReportSpec, GlobalReportType,
-    ObjectMeta, ResultsFilter,
+    NotObservedAs, ObjectMeta, ResultsFilter,
 };
 use crate::model::{
     BenchmarkDocument, BenchmarkTest, Rating, ReportDocument, TestStatus, TestText,
@@ -66,6 +66,10 @@ fn doc(node: &str, ts: &str, k8s: &str, tests: &[(&str, &str, bool)]) -> Benchma
         error: String::new(),
         tests: tests.iter().map(|(n, s, sc)| test(n, s, *sc)).collect(),
         cluster: "cluster".into(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -88,6 +92,7 @@ fn run(cis: CisBenchmarkParams, docs: Vec<BenchmarkDocument>) -> (ReportDocument
             end: t(END),
             generation_time: t("2026-11-26T00:31:00Z"),
             cluster: "cluster",
+            reporter_version: "test",
         },
         docs,
     )
@@ -443,7 +448,7 @@ fn rule_8_top_failed_tests_count_nodes_and_break_ties_by_index() {
         },
         vec![d("a"), d("b"), d("c")],
     );
-    let top = top_failed_tests(&r.cis_benchmark, 3);
+    let top = top_failed_tests(&r.cis_benchmark, 3, NotObservedAs::Info);
     let got: Vec<_> = top
         .iter()
         .map(|t| (t.index.as_str(), t.failed_count))
@@ -451,7 +456,7 @@ fn rule_8_top_failed_tests_count_nodes_and_break_ties_by_index() {
     // 1.2.2 failed everywhere but is excluded; 1.2.10 (3) beats 1.2.9 (2) beats 4.1.1 (1).
     assert_eq!(got, [("1.2.10", 3), ("1.2.9", 2), ("4.1.1", 1)]);
     assert_eq!(top[0].description, "Ensure check 1.2.10 holds");
-    let top = top_failed_tests(&r.cis_benchmark, 1);
+    let top = top_failed_tests(&r.cis_benchmark, 1, NotObservedAs::Info);
     assert_eq!(top.len(), 1);
 }
 
@@ -470,7 +475,7 @@ fn rule_8_ties_in_count_follow_dotted_order() {
             ],
         )],
     );
-    let top = top_failed_tests(&r.cis_benchmark, 5);
+    let top = top_failed_tests(&r.cis_benchmark, 5, NotObservedAs::Info);
     let got: Vec<_> = top.iter().map(|t| t.index.as_str()).collect();
     assert_eq!(got, ["1.2.9", "1.2.10", "1.10.1"]);
 }
@@ -621,7 +626,7 @@ proptest! {
                 prop_assert!(sec.results.iter().all(|t| t.test_number() != excluded));
             }
         }
-        let fails = |r: &ReportDocument| top_failed_tests(&r.cis_benchmark, 100)
+        let fails = |r: &ReportDocument| top_failed_tests(&r.cis_benchmark, 100, NotObservedAs::Info)
             .into_iter().find(|t| t.index == excluded).map(|t| t.failed_count).unwrap_or(0);
         prop_assert_eq!(fails(&after), 0);
     }
@@ -666,4 +671,164 @@ fn ui_summary_is_stored_with_the_report() {
         v["widgets"][1]["topFailedTests"]["tests"][0]["index"],
         "1.1.1"
     );
+}
+
+fn builder_report(
+    cis: CisBenchmarkParams,
+    docs: Vec<BenchmarkDocument>,
+    prepare: impl FnOnce(&mut ReportBuilder<'_>),
+) -> (ReportDocument, ComputeStats) {
+    let r = report(cis);
+    let rt = GlobalReportType::builtin_cis_benchmark();
+    let mut b = ReportBuilder::new(ReportRequest {
+        report: &r,
+        report_type: &rt,
+        start: t(START),
+        end: t(END),
+        generation_time: t("2026-11-26T00:31:00Z"),
+        cluster: "cluster",
+        reporter_version: "9.9.9",
+    })
+    .unwrap();
+    for d in docs {
+        b.offer(d);
+    }
+    prepare(&mut b);
+    b.finish()
+}
+
+fn unobserved_docs() -> Vec<BenchmarkDocument> {
+    vec![doc(
+        "a",
+        "2026-11-25T10:00:00Z",
+        "1.29.3",
+        &[
+            ("1.1.1", "PASS", true),
+            ("1.1.2", "NOT_OBSERVED", true),
+            ("1.1.3", "FAIL", true),
+        ],
+    )]
+}
+
+#[test]
+fn rule_5_not_observed_counts_as_info_by_default() {
+    let (r, stats) = run(Default::default(), unobserved_docs());
+    let s = &r.cis_benchmark[0].summary;
+    assert_eq!(
+        (s.total_pass, s.total_fail, s.total_info, s.total),
+        (1, 1, 1, 2)
+    );
+    assert_eq!(stats.not_observed, 1);
+    assert!(stats.unknown_statuses.is_empty(), "not an unknown status");
+    let t = &r.cis_benchmark[0].results[0].results[1];
+    assert_eq!(
+        t.status,
+        TestStatus::NotObserved,
+        "shown as such, not as PASS"
+    );
+    assert_eq!(
+        serde_json::to_value(t).unwrap()["status"],
+        "NOT_OBSERVED",
+        "and so in the stored JSON"
+    );
+}
+
+#[test]
+fn rule_5_not_observed_counts_as_fail_or_pass_when_the_spec_says_so() {
+    let cis = |mode: &str| CisBenchmarkParams {
+        not_observed_as: Some(mode.into()),
+        ..Default::default()
+    };
+    let (r, _) = run(cis("fail"), unobserved_docs());
+    let s = &r.cis_benchmark[0].summary;
+    assert_eq!((s.total_pass, s.total_fail, s.total_info), (1, 2, 0));
+    let top = top_failed_tests(&r.cis_benchmark, 5, NotObservedAs::Fail);
+    assert_eq!(top.len(), 2, "a not observed test is a failed test then");
+    let (r, _) = run(cis("PASS"), unobserved_docs());
+    let s = &r.cis_benchmark[0].summary;
+    assert_eq!((s.total_pass, s.total_fail, s.total_info), (2, 1, 0));
+    let bad = report(cis("maybe")).spec.cis_params().unwrap_err();
+    assert_eq!(bad.field, "spec.cis.notObservedAs");
+    assert!(bad.message.contains("\"maybe\""), "{bad}");
+}
+
+#[test]
+fn rule_2_an_expected_node_without_results_is_low_and_counted() {
+    let docs = vec![
+        doc(
+            "a",
+            "2026-11-25T10:00:00Z",
+            "1.29.3",
+            &[("1.1.1", "PASS", true)],
+        ),
+        errored("c", "2026-11-25T10:00:00Z", "kubelet not found"),
+    ];
+    let (r, stats) = builder_report(Default::default(), docs, |b| {
+        b.expect_nodes("nodes", ["a", "b", "c", "d", "(cluster)", ""]);
+        b.expect_nodes("previous report", ["d", "e"]);
+        assert_eq!(b.missing_nodes(), ["b", "d", "e"]);
+        b.set_last_result("b", t("2026-11-20T03:00:00Z"));
+        b.set_last_result("b", t("2026-11-19T03:00:00Z"));
+        b.set_last_result("zz-not-expected", t("2026-11-19T03:00:00Z"));
+    });
+    assert_eq!(node_names(&r), ["a", "b", "c", "d", "e"]);
+    let b = &r.cis_benchmark[1];
+    assert!(b.no_results);
+    assert_eq!(b.summary.status, Rating::Low);
+    assert_eq!(b.summary.total, 0);
+    assert_eq!(
+        b.last_result_time,
+        Some(t("2026-11-20T03:00:00Z")),
+        "the latest"
+    );
+    assert_eq!(r.cis_benchmark[3].last_result_time, None, "never seen");
+    assert!(
+        !r.cis_benchmark[2].no_results,
+        "an errored node has a result"
+    );
+    let s = &r.cis_benchmark_summary;
+    assert_eq!((s.high_count, s.low_count, s.no_results_count), (1, 4, 3));
+    assert_eq!(stats.no_results, 3);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["cisBenchmark"][1]["noResults"], true);
+    assert_eq!(
+        json["cisBenchmark"][1]["lastResultTime"],
+        "2026-11-20T03:00:00Z"
+    );
+    assert!(json["cisBenchmark"][0].get("noResults").is_none());
+    assert_eq!(json["cisBenchmarkSummary"]["noResultsCount"], 3);
+    assert_eq!(
+        json["provenance"]["expectedNodesFrom"],
+        serde_json::json!(["nodes", "previous report"])
+    );
+}
+
+#[test]
+fn provenance_records_the_reporter_the_look_back_and_the_rules_applied() {
+    let mut d = unobserved_docs();
+    d[0].platform = "eks".into();
+    d[0].kube_bench_version = "0.10.1".into();
+    d[0].benchmarker_version = "0.1.0".into();
+    d[0].benchmark_choice = "platform eks 1.29 → eks-1.7.0".into();
+    let (r, _) = builder_report(Default::default(), d, |_| {});
+    let p = r.provenance.as_ref().unwrap();
+    assert_eq!(p.reporter_version, "9.9.9");
+    // A one-day window looks back 36 hours from its end (rule 1).
+    assert_eq!(p.query_start, t("2026-11-24T12:00:00Z"));
+    assert_eq!(p.query_end, t(END));
+    assert_eq!(p.cis.high_threshold, 100);
+    assert_eq!(p.cis.not_observed_as, NotObservedAs::Info);
+    assert!(p.expected_nodes_from.is_empty());
+    let n = &r.cis_benchmark[0];
+    assert_eq!(n.platform, "eks");
+    assert_eq!(n.kube_bench_version, "0.10.1");
+    assert_eq!(n.last_result_time, Some(t("2026-11-25T10:00:00Z")));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["provenance"]["cis"]["notObservedAs"], "info");
+    assert_eq!(
+        json["cisBenchmark"][0]["benchmarkChoice"],
+        "platform eks 1.29 → eks-1.7.0"
+    );
+    let back: ReportDocument = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r, "round trip");
 }

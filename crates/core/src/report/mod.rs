@@ -9,7 +9,9 @@ pub mod top_failed;
 pub mod ui_summary;
 pub mod window;
 
-pub use compute::{ComputeStats, ReportBuilder, ReportRequest, compute_report};
+pub use compute::{
+    ComputeStats, Counted, ReportBuilder, ReportRequest, compute_report, counted_as,
+};
 pub use top_failed::{TopFailedTest, report_top_failed_tests, top_failed_tests};
 pub use ui_summary::{ui_summary, ui_summary_with};
 pub use window::{QueryWindow, query_window, report_id};

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::global_report::CisParams;
-use crate::model::{CisBenchmarkNode, ReportDocument, TestStatus};
+use super::compute::{Counted, counted_as};
+use crate::model::global_report::NotObservedAs;
+use crate::model::{CisBenchmarkNode, ReportDocument};
 use crate::order::cmp_dotted;
 
 /// A test that failed on `failed_count` nodes.
@@ -18,17 +19,22 @@ pub struct TopFailedTest {
 }
 
 /// Counts, per test number, the nodes where it FAILed among the included results, and
-/// keeps the `limit` most failed, ties broken by dotted test order.
+/// keeps the `limit` most failed, ties broken by dotted test order. A NOT_OBSERVED test
+/// counts as failed when `not_observed_as` says `fail`.
 ///
 /// Works on a report's nodes, which hold only included results, so it gives the same
 /// answer when recomputed from a stored report. The description is the one of the first
 /// node (in report order) that failed the test.
-pub fn top_failed_tests(nodes: &[CisBenchmarkNode], limit: usize) -> Vec<TopFailedTest> {
+pub fn top_failed_tests(
+    nodes: &[CisBenchmarkNode],
+    limit: usize,
+    not_observed_as: NotObservedAs,
+) -> Vec<TopFailedTest> {
     let mut counts: HashMap<&str, (u64, &str)> = HashMap::new();
     for node in nodes {
         for section in &node.results {
             for t in &section.results {
-                if t.status == TestStatus::Fail {
+                if counted_as(&t.status, not_observed_as) == Counted::Fail {
                     let e = counts
                         .entry(t.text.test_number.as_str())
                         .or_insert((0, t.text.test_desc.as_str()));
@@ -54,10 +60,10 @@ pub fn top_failed_tests(nodes: &[CisBenchmarkNode], limit: usize) -> Vec<TopFail
 /// A stored spec that no longer validates falls back to the default count (5) rather
 /// than hiding the list: the report itself was computed and is still worth reading.
 pub fn report_top_failed_tests(doc: &ReportDocument) -> Vec<TopFailedTest> {
-    let limit = doc
-        .report_spec
-        .cis_params()
-        .map(|p| p.num_failed_tests)
-        .unwrap_or(CisParams::default().num_failed_tests);
-    top_failed_tests(&doc.cis_benchmark, limit)
+    let params = doc.report_spec.cis_params().unwrap_or_default();
+    top_failed_tests(
+        &doc.cis_benchmark,
+        params.num_failed_tests,
+        params.not_observed_as,
+    )
 }

@@ -76,7 +76,11 @@ pub fn ui_summary(doc: &ReportDocument) -> Result<String, ValidationError> {
 /// validated them before computing, so nothing can fail here).
 pub fn ui_summary_with(doc: &ReportDocument, params: &CisParams) -> String {
     let counts = &doc.cis_benchmark_summary;
-    let top = top_failed_tests(&doc.cis_benchmark, params.num_failed_tests);
+    let top = top_failed_tests(
+        &doc.cis_benchmark,
+        params.num_failed_tests,
+        params.not_observed_as,
+    );
     let high_desc = if params.high_threshold == 100 {
         // "100% or more" would read oddly: nothing passes more than all of its tests.
         "Nodes with 100% tests passing".to_string()

@@ -68,12 +68,13 @@ fn group_counts(name: &str) -> BTreeMap<String, [u64; 4]> {
     out
 }
 
-/// Per section: [pass, fail, warn, info] counted from the imported document.
+/// Per section: [pass, fail, warn, info] counted from the imported document, NOT_OBSERVED
+/// with PASS as kube-bench counted it.
 fn document_counts(doc: &BenchmarkDocument) -> BTreeMap<String, [u64; 4]> {
     let mut out: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     for t in &doc.tests {
         let slot = match t.status {
-            TestStatus::Pass => 0,
+            TestStatus::Pass | TestStatus::NotObserved => 0,
             TestStatus::Fail => 1,
             TestStatus::Warn => 2,
             TestStatus::Info => 3,
@@ -666,4 +667,31 @@ fn the_override_silences_disagreements_within_one_file() {
     let with = import_files(&[file], &options, &mut TextInterner::new()).unwrap();
     assert_eq!(with.document.kubernetes_version, "1.29.0");
     assert!(with.warnings.is_empty(), "{:?}", with.warnings);
+}
+
+/// Which real runs hold PASSes without evidence, among those whose kube-bench printed any
+/// `actual_value` at all.
+#[test]
+fn spec_3_not_observed_passes_in_the_real_outputs() {
+    let unobserved = |name: &str| -> Vec<String> {
+        import(name)
+            .document
+            .tests
+            .iter()
+            .filter(|t| t.status == TestStatus::NotObserved)
+            .map(|t| t.text.test_number.clone())
+            .collect()
+    };
+    assert_eq!(unobserved("cis-1.23-master-newrelic.json").len(), 2);
+    assert_eq!(unobserved("cis-1.6-master-defectdojo.json").len(), 2);
+    // kube-proxy's kubeconfig file is absent: "permissions ... OR not present" passed.
+    assert!(unobserved("cis-1.23-master-newrelic.json").contains(&"4.1.3".to_string()));
+    // EKS: `ps -fC kubelet` printed nothing to look for the flag in.
+    assert_eq!(unobserved("eks-1.0-node-valancej.json"), ["3.2.8"]);
+    // Runs whose every actual_value is empty cannot tell an absent file from a kube-bench
+    // that does not print evidence.
+    assert!(unobserved("cis-1.5-node-defectdojo.json").is_empty());
+    assert!(unobserved("cis-1.20-node-apxd.json").is_empty());
+    assert!(unobserved("cis-1.20-node-oakleysecurity.json").is_empty());
+    assert!(unobserved("cis-1.12-node-mogamal.json").is_empty());
 }

@@ -96,6 +96,12 @@ fn node(
         },
         results,
         error: String::new(),
+        no_results: false,
+        last_result_time: None,
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -228,11 +234,13 @@ fn report() -> ReportDocument {
             high_count: 1,
             med_count: 1,
             low_count: 2,
+            no_results_count: 0,
         },
         cis_benchmark: nodes,
         ui_summary: String::new(),
         cluster: "cluster".into(),
         generated_time: at("2026-11-26T00:30:12Z"),
+        provenance: None,
     };
     doc.ui_summary = compliance_core::report::ui_summary(&doc).unwrap();
     doc

@@ -658,14 +658,16 @@ pub struct StatusGroup {
     pub tests: Vec<TestLine>,
 }
 
-/// Where a status sorts on a node's page: FAIL first, then WARN, INFO, PASS, others.
+/// Where a status sorts on a node's page: FAIL first, then WARN, NOT_OBSERVED, INFO,
+/// PASS, others.
 fn status_rank(s: &TestStatus) -> u8 {
     match s {
         TestStatus::Fail => 0,
         TestStatus::Warn => 1,
-        TestStatus::Info => 2,
-        TestStatus::Pass => 3,
-        TestStatus::Other(_) => 4,
+        TestStatus::NotObserved => 2,
+        TestStatus::Info => 3,
+        TestStatus::Pass => 4,
+        TestStatus::Other(_) => 5,
     }
 }
 
@@ -675,6 +677,7 @@ pub fn status_class(s: &TestStatus) -> &'static str {
         TestStatus::Warn => "warn",
         TestStatus::Info => "info",
         TestStatus::Pass => "pass",
+        TestStatus::NotObserved => "unobserved",
         TestStatus::Other(_) => "other",
     }
 }
@@ -754,9 +757,10 @@ pub fn sections(node: &CisBenchmarkNode) -> Vec<SectionLine> {
 }
 
 /// Which list of a test's nodes a test page shows.
-pub const CELL_TABS: [Cell; 6] = [
+pub const CELL_TABS: [Cell; 7] = [
     Cell::Fail,
     Cell::Warn,
+    Cell::NotObserved,
     Cell::Info,
     Cell::Pass,
     Cell::Other,
@@ -770,6 +774,7 @@ pub fn cell_key(c: Cell) -> &'static str {
         Cell::Warn => "warn",
         Cell::Info => "info",
         Cell::Pass => "pass",
+        Cell::NotObserved => "unobserved",
         Cell::Other => "other",
         Cell::Missing => "missing",
     }
@@ -1170,8 +1175,8 @@ mod tests {
         let cells = [Cell::Fail, Cell::Pass, Cell::Fail, Cell::Missing];
         let counts = cell_counts(&cells);
         assert_eq!(counts[0], (Cell::Fail, 2));
-        assert_eq!(counts[3], (Cell::Pass, 1));
-        assert_eq!(counts[5], (Cell::Missing, 1));
+        assert_eq!(counts[4], (Cell::Pass, 1));
+        assert_eq!(counts[6], (Cell::Missing, 1));
         assert_eq!(nodes_in(&cells, Cell::Fail), [0, 2]);
         assert_eq!(parse_cell(Some("missing")).unwrap(), Cell::Missing);
         assert_eq!(parse_cell(None).unwrap(), Cell::Fail);

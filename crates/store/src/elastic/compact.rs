@@ -17,7 +17,7 @@
 //!   "error" (only when not empty), "shape": <index in shapes>, "results": [[status, pass,
 //!   fail, info, statuses], ..] (one per section of its shape), "otherStatuses" (only when
 //!   not empty)}`. `statuses` has one character per test of the section: `P`, `F`, `W`
-//!   and `I` for PASS, FAIL, WARN and INFO, `?` for any other status, which is the next
+//!   `I` and `N` for PASS, FAIL, WARN, INFO and NOT_OBSERVED, `?` for any other status, which is the next
 //!   string of `otherStatuses` (verbatim, even when it reads "PASS").
 //!
 //! A part's tables cover its own nodes only, so any one part decodes without the others
@@ -239,6 +239,7 @@ impl<'a> PartBuilder<'a> {
                     TestStatus::Fail => 'F',
                     TestStatus::Warn => 'W',
                     TestStatus::Info => 'I',
+                    TestStatus::NotObserved => 'N',
                     TestStatus::Other(o) => {
                         other_statuses.push(Cow::Borrowed(&**o));
                         OTHER
@@ -443,6 +444,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                     'F' => TestStatus::Fail,
                     'W' => TestStatus::Warn,
                     'I' => TestStatus::Info,
+                    'N' => TestStatus::NotObserved,
                     OTHER => {
                         let o = other_statuses.next().ok_or_else(|| {
                             format!("{} has fewer otherStatuses than `?` statuses", what())
@@ -483,6 +485,12 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
             summary: node.summary.into_owned(),
             results,
             error: node.error.into_owned(),
+            no_results: false,
+            last_result_time: None,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         });
     }
     Ok(nodes)
@@ -568,6 +576,12 @@ mod tests {
             },
             results,
             error: String::new(),
+            no_results: false,
+            last_result_time: None,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         }
     }
 
@@ -882,6 +896,7 @@ mod tests {
             Just(TestStatus::Fail),
             Just(TestStatus::Warn),
             Just(TestStatus::Info),
+            Just(TestStatus::NotObserved),
             // Any string, the four words and `?` included: it must come back as Other.
             any::<String>().prop_map(|s| TestStatus::Other(Arc::from(s))),
             Just(TestStatus::Other(Arc::from("FAIL"))),
@@ -999,6 +1014,12 @@ mod tests {
                             })
                             .collect(),
                         error,
+                        no_results: false,
+                        last_result_time: None,
+                        platform: String::new(),
+                        kube_bench_version: String::new(),
+                        benchmarker_version: String::new(),
+                        benchmark_choice: String::new(),
                     }
                 },
             )

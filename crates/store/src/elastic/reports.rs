@@ -693,6 +693,7 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
         ui_summary: r.ui_summary.clone(),
         cluster: r.cluster.clone(),
         generated_time: r.generated_time,
+        provenance: None,
     }
 }
 
@@ -818,6 +819,7 @@ mod tests {
                 high_count: 0,
                 med_count: 0,
                 low_count: 0,
+                no_results_count: 0,
             },
             ui_summary: "{}".into(),
             cluster: "cluster".into(),

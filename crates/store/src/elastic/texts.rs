@@ -159,6 +159,10 @@ impl TestTexts {
             error: slim.error,
             tests,
             cluster: slim.cluster,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         };
         doc.validate()?;
         Ok(doc)

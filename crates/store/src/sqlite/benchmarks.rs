@@ -117,6 +117,10 @@ fn decode_doc(
         error: text_column(row, 4)?,
         tests,
         cluster: text_column(row, 5)?,
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     })
 }
 
@@ -358,6 +362,10 @@ mod tests {
                 scored: true,
             }],
             cluster: "cluster".into(),
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         };
         let err = store.put_benchmarks((1..=4).map(doc).map(Ok)).unwrap_err();
         assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");

@@ -17,8 +17,9 @@
 //!   Ids are deltas because documents list their tests in catalogue order, so nearly
 //!   every delta is +1 and fits one byte however large the catalogue grows.
 //!
-//! Flags byte of a test: bits 0–2 the status (0 PASS, 1 FAIL, 2 WARN, 3 INFO, 7 any
-//! other status, whose text follows), bit 3 `scored`, bits 4–7 zero.
+//! Flags byte of a test: bits 0–2 the status (0 PASS, 1 FAIL, 2 WARN, 3 INFO,
+//! 4 NOT_OBSERVED, 7 any other status, whose text follows), bit 3 `scored`, bits 4–7
+//! zero. Code 4 came after the first release; that release reads it as invalid flags.
 //!
 //! Benchmark tests blob ([`TESTS_FORMAT`]): version byte, varint test count, the tests.
 //!
@@ -40,6 +41,7 @@ pub const TESTS_FORMAT: u8 = 1;
 pub const NODE_FORMAT: u8 = 1;
 
 const STATUS_MASK: u8 = 0b0111;
+const STATUS_NOT_OBSERVED: u8 = 4;
 const STATUS_OTHER: u8 = 7;
 const SCORED: u8 = 0b1000;
 
@@ -255,6 +257,7 @@ fn put_test(out: &mut Vec<u8>, prev: &mut i64, id: i64, status: &TestStatus, sco
         TestStatus::Fail => 1,
         TestStatus::Warn => 2,
         TestStatus::Info => 3,
+        TestStatus::NotObserved => STATUS_NOT_OBSERVED,
         TestStatus::Other(_) => STATUS_OTHER,
     };
     out.push(code | if scored { SCORED } else { 0 });
@@ -369,6 +372,7 @@ impl<'a> Reader<'a> {
             1 => TestStatus::Fail,
             2 => TestStatus::Warn,
             3 => TestStatus::Info,
+            STATUS_NOT_OBSERVED => TestStatus::NotObserved,
             STATUS_OTHER => TestStatus::Other(statuses.get(self.string()?)),
             _ => return Err(DecodeError::Flags { at, value: flags }),
         };
@@ -409,6 +413,7 @@ mod tests {
             Just(TestStatus::Fail),
             Just(TestStatus::Warn),
             Just(TestStatus::Info),
+            Just(TestStatus::NotObserved),
             // Any string at all, including the four known words: an `Other("PASS")` must
             // come back as `Other`, not as `Pass`.
             any::<String>().prop_map(|s| TestStatus::Other(Arc::from(s))),

@@ -128,6 +128,7 @@ fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
             high_count: n(8, "highCount")?,
             med_count: n(9, "medCount")?,
             low_count: n(10, "lowCount")?,
+            no_results_count: 0,
         },
         node_count: n(11, "node count")?,
         ui_summary: head.ui_summary,
@@ -321,6 +322,12 @@ fn node_row(
         },
         results,
         node_name,
+        no_results: false,
+        last_result_time: None,
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     })
 }
 
@@ -367,6 +374,7 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         generated_time: head.generated_time,
+        provenance: None,
     }))
 }
 
@@ -633,6 +641,7 @@ mod tests {
                 high_count: nodes as u64,
                 med_count: 0,
                 low_count: 0,
+                no_results_count: 0,
             },
             cis_benchmark: (0..nodes)
                 .map(|i| CisBenchmarkNode {
@@ -662,11 +671,18 @@ mod tests {
                             .collect(),
                     }],
                     error: String::new(),
+                    no_results: false,
+                    last_result_time: None,
+                    platform: String::new(),
+                    kube_bench_version: String::new(),
+                    benchmarker_version: String::new(),
+                    benchmark_choice: String::new(),
                 })
                 .collect(),
             ui_summary: "{}".into(),
             cluster: "cluster".into(),
             generated_time: t,
+            provenance: None,
         }
     }
 

@@ -88,6 +88,10 @@ fn doc(texts: &[Arc<TestText>], node: &str, ts: DateTime<Utc>, seed: u64) -> Ben
             })
             .collect(),
         cluster: "cluster".into(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -101,6 +105,10 @@ fn errored(node: &str, ts: DateTime<Utc>, error: &str) -> BenchmarkDocument {
         error: error.into(),
         tests: Vec::new(),
         cluster: "cluster".into(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -613,6 +621,12 @@ fn report_of(docs: &[BenchmarkDocument]) -> ReportDocument {
                 },
                 results: sections.into_values().collect(),
                 error: d.error.clone(),
+                no_results: false,
+                last_result_time: None,
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: String::new(),
+                benchmark_choice: String::new(),
             }
         })
         .collect();

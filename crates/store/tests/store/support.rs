@@ -132,6 +132,10 @@ pub fn doc(node: &str, at: &str, fails: usize) -> BenchmarkDocument {
         error: String::new(),
         tests,
         cluster: "cluster".into(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
     }
 }
 
@@ -181,6 +185,7 @@ fn builder_for<'a>(
         end: t(END),
         generation_time: t("2026-11-26T00:30:00Z"),
         cluster: "cluster",
+        reporter_version: "test",
     })
     .unwrap()
 }
@@ -270,6 +275,7 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                 include: vec!["1.1.1".into()],
                 exclude: vec!["1.2".into()],
             }],
+            not_observed_as: None,
         }),
     };
     let odd = section(
@@ -310,6 +316,7 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
             high_count: 1,
             med_count: 0,
             low_count: 2,
+            no_results_count: 0,
         },
         cis_benchmark: vec![
             CisBenchmarkNode {
@@ -330,6 +337,12 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                     section(&texts, "4.2", Rating::High, &[(10, TestStatus::Pass, true)]),
                 ],
                 error: String::new(),
+                no_results: false,
+                last_result_time: None,
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: String::new(),
+                benchmark_choice: String::new(),
             },
             CisBenchmarkNode {
                 node_name: "ip-10-0-1-8".into(),
@@ -344,6 +357,12 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                 },
                 results: Vec::new(),
                 error: "kubelet not found: exec: \"kubelet\": executable file not found".into(),
+                no_results: false,
+                last_result_time: None,
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: String::new(),
+                benchmark_choice: String::new(),
             },
             CisBenchmarkNode {
                 node_name: "nœud-3".into(),
@@ -363,11 +382,18 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                     &[(0, TestStatus::Pass, true)],
                 )],
                 error: String::new(),
+                no_results: false,
+                last_result_time: None,
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: String::new(),
+                benchmark_choice: String::new(),
             },
         ],
         ui_summary: r#"{"heading":"Kubernetes CIS Benchmark","type":"row","widgets":[]}"#.into(),
         cluster: "prod-eu".into(),
         generated_time: end + Duration::minutes(31),
+        provenance: None,
     }
 }
 
