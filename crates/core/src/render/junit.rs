@@ -3,8 +3,10 @@
 //!
 //! One `<testsuite>` per report node, one `<testcase>` per included test. A FAIL is a
 //! `<failure>`, WARN and INFO (and any other status kube-bench invents) are `<skipped>`:
-//! neither passed, and neither is a failure a CI job should go red on. A node without
-//! results (its run failed) is a suite holding one `<error>`.
+//! neither passed, and neither is a failure a CI job should go red on. NOT_OBSERVED is
+//! never a pass: skipped, or a failure when the report counted it as one
+//! (`notObservedAs: fail`). A node without results (its run failed, or it had none in
+//! the look-back) is a suite holding one `<error>`.
 //!
 //! Every text comes from the benchmarked nodes and is escaped; characters XML 1.0 cannot
 //! carry at all (most C0 controls) become U+FFFD. The output depends on the report only,
@@ -12,8 +14,10 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::RenderError;
+use super::{RenderError, not_assessed, not_observed_as};
+use crate::model::global_report::NotObservedAs;
 use crate::model::{CisBenchmarkNode, ReportDocument, TestResult, TestStatus};
+use crate::time;
 
 /// How a test appears in JUnit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +27,17 @@ enum Outcome {
     Skipped,
 }
 
-fn outcome(t: &TestResult) -> Outcome {
+/// A NOT_OBSERVED test is never a pass here, whatever `notObservedAs` says: nothing was
+/// observed that could pass. It is a failure when the report counted it as one, and
+/// skipped otherwise.
+fn outcome(t: &TestResult, not_observed_as: NotObservedAs) -> Outcome {
     match t.status {
         TestStatus::Pass => Outcome::Passed,
         TestStatus::Fail => Outcome::Failed,
-        TestStatus::Warn | TestStatus::Info | TestStatus::Other(_) => Outcome::Skipped,
+        TestStatus::NotObserved if not_observed_as == NotObservedAs::Fail => Outcome::Failed,
+        TestStatus::NotObserved | TestStatus::Warn | TestStatus::Info | TestStatus::Other(_) => {
+            Outcome::Skipped
+        }
     }
 }
 
@@ -41,7 +51,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(node: &CisBenchmarkNode) -> Counts {
+    fn of(node: &CisBenchmarkNode, not_observed_as: NotObservedAs) -> Counts {
         if not_assessed(node).is_some() {
             return Counts {
                 tests: 1,
@@ -52,7 +62,7 @@ impl Counts {
         let mut c = Counts::default();
         for t in node.results.iter().flat_map(|s| &s.results) {
             c.tests += 1;
-            match outcome(t) {
+            match outcome(t, not_observed_as) {
                 Outcome::Passed => {}
                 Outcome::Failed => c.failures += 1,
                 Outcome::Skipped => c.skipped += 1,
@@ -69,17 +79,6 @@ impl Counts {
     }
 }
 
-/// Why `node` has no results to show, if it has none.
-fn not_assessed(node: &CisBenchmarkNode) -> Option<String> {
-    if !node.error.is_empty() {
-        return Some(format!("the benchmark run failed: {}", node.error));
-    }
-    if node.results.iter().all(|s| s.results.is_empty()) {
-        return Some("the node has no results in the report window".to_string());
-    }
-    None
-}
-
 /// Writes `doc` as JUnit XML into `w` and flushes it.
 pub fn write_junit<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
     let mut out = BufWriter::new(w);
@@ -89,16 +88,17 @@ pub fn write_junit<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderErr
 }
 
 fn write_document(doc: &ReportDocument, out: &mut impl Write) -> io::Result<()> {
+    let not_observed_as = not_observed_as(doc);
     let mut total = Counts::default();
     for node in &doc.cis_benchmark {
-        total.add(Counts::of(node));
+        total.add(Counts::of(node, not_observed_as));
     }
     out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"")?;
     attr(out, &doc.id)?;
     write_counts(out, total)?;
     out.write_all(b">\n")?;
     for (i, node) in doc.cis_benchmark.iter().enumerate() {
-        write_suite(doc, i, node, out)?;
+        write_suite(doc, not_observed_as, i, node, out)?;
     }
     out.write_all(b"</testsuites>\n")
 }
@@ -113,13 +113,19 @@ fn write_counts(out: &mut impl Write, c: Counts) -> io::Result<()> {
 
 fn write_suite(
     doc: &ReportDocument,
+    not_observed_as: NotObservedAs,
     index: usize,
     node: &CisBenchmarkNode,
     out: &mut impl Write,
 ) -> io::Result<()> {
     out.write_all(b"  <testsuite name=\"")?;
     attr(out, &node.node_name)?;
-    write_counts(out, Counts::of(node))?;
+    write_counts(out, Counts::of(node, not_observed_as))?;
+    // When the suite ran: the result's time. A node without results shows its last
+    // result ever as a property only, since that run is not in the report.
+    if let Some(at) = node.last_result_time.as_ref().filter(|_| !node.no_results) {
+        write!(out, " timestamp=\"{}\"", time::format(at))?;
+    }
     write!(out, " id=\"{index}\" hostname=\"")?;
     attr(out, &node.node_name)?;
     out.write_all(b"\">\n    <properties>\n")?;
@@ -127,6 +133,23 @@ fn write_suite(
     property(out, "benchmarksVersion", &node.benchmarks_version)?;
     property(out, "rating", node.summary.status.as_str())?;
     property(out, "report", &doc.id)?;
+    // Provenance, where the benchmark document recorded it.
+    for (name, value) in [
+        ("platform", &node.platform),
+        ("kubeBenchVersion", &node.kube_bench_version),
+        ("benchmarkerVersion", &node.benchmarker_version),
+        ("benchmarkChoice", &node.benchmark_choice),
+    ] {
+        if !value.is_empty() {
+            property(out, name, value)?;
+        }
+    }
+    if let Some(at) = &node.last_result_time {
+        property(out, "lastResultTime", &time::format(at))?;
+    }
+    if node.no_results {
+        property(out, "noResults", "true")?;
+    }
     out.write_all(b"    </properties>\n")?;
     if let Some(why) = not_assessed(node) {
         out.write_all(b"    <testcase classname=\"")?;
@@ -137,7 +160,7 @@ fn write_suite(
     } else {
         for section in &node.results {
             for t in &section.results {
-                write_case(node, &section.section, t, out)?;
+                write_case(node, &section.section, t, not_observed_as, out)?;
             }
         }
     }
@@ -148,6 +171,7 @@ fn write_case(
     node: &CisBenchmarkNode,
     section: &str,
     t: &TestResult,
+    not_observed_as: NotObservedAs,
     out: &mut impl Write,
 ) -> io::Result<()> {
     out.write_all(b"    <testcase classname=\"")?;
@@ -159,13 +183,15 @@ fn write_case(
     out.write_all(b" ")?;
     attr(out, &t.text.test_desc)?;
     out.write_all(b"\" time=\"0\"")?;
-    let tag = match outcome(t) {
+    let tag = match outcome(t, not_observed_as) {
         Outcome::Passed => return out.write_all(b"/>\n"),
         Outcome::Failed => "failure",
         Outcome::Skipped => "skipped",
     };
     write!(out, ">\n      <{tag} message=\"")?;
-    if tag == "skipped" {
+    if t.status == TestStatus::NotObserved {
+        out.write_all(NOT_OBSERVED_MESSAGE.as_bytes())?;
+    } else if tag == "skipped" {
         attr(out, t.status.as_str())?;
         out.write_all(b": ")?;
     }
@@ -173,6 +199,9 @@ fn write_case(
     out.write_all(b"\"")?;
     if tag == "failure" {
         out.write_all(b" type=\"")?;
+        if t.status == TestStatus::NotObserved {
+            out.write_all(b"NOT_OBSERVED ")?;
+        }
         out.write_all(if t.scored { b"scored" } else { b"unscored" })?;
         out.write_all(b"\"")?;
     }
@@ -185,6 +214,10 @@ fn write_case(
     }
     out.write_all(b"    </testcase>\n")
 }
+
+/// What a NOT_OBSERVED test's message starts with.
+const NOT_OBSERVED_MESSAGE: &str =
+    "not observed (kube-bench said PASS, but its audit produced no output): ";
 
 fn property(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
     out.write_all(b"      <property name=\"")?;

@@ -16,8 +16,9 @@ use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use crate::model::global_report::CisParams;
-use crate::model::{ReportDocument, ValidationError};
+use crate::model::global_report::{CisParams, NotObservedAs};
+use crate::model::{CisBenchmarkNode, ReportDocument, ValidationError};
+use crate::time;
 
 pub use self::csv::{
     CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_summary,
@@ -173,6 +174,37 @@ pub fn write_download<W: Write>(
         Download::Junit => write_junit(doc, w),
         Download::OscalAssessmentResults => write_oscal(doc, w),
     }
+}
+
+/// What a NOT_OBSERVED test counted as in `doc`: the rules recorded with the report,
+/// else its spec's, else the default.
+fn not_observed_as(doc: &ReportDocument) -> NotObservedAs {
+    match &doc.provenance {
+        Some(p) => p.cis.not_observed_as,
+        None => doc
+            .report_spec
+            .cis_params()
+            .map(|p| p.not_observed_as)
+            .unwrap_or_default(),
+    }
+}
+
+/// Why `node` has no results to show, if it has none.
+fn not_assessed(node: &CisBenchmarkNode) -> Option<String> {
+    if !node.error.is_empty() {
+        return Some(format!("the benchmark run failed: {}", node.error));
+    }
+    if node.no_results || node.results.iter().all(|s| s.results.is_empty()) {
+        return Some(match (node.no_results, node.last_result_time) {
+            (true, Some(at)) => format!(
+                "no result in the report's look-back; the last result was taken at {}",
+                time::format(&at)
+            ),
+            (true, None) => "no result in the report's look-back, nor ever".to_string(),
+            (false, _) => "the node has no results in the report".to_string(),
+        });
+    }
+    None
 }
 
 /// The effective thresholds of `doc`, as an error naming the report when its stored spec

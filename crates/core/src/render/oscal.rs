@@ -6,9 +6,11 @@
 //! node; each distinct check (benchmark version and test number) is one `finding` that
 //! relates the observations of every node that ran it. A finding is `satisfied` only
 //! when every node passed the check; any FAIL makes it `not-satisfied` with reason
-//! `fail`, and a check no node failed but some node did not pass either (WARN, INFO)
-//! is `not-satisfied` with reason `other`: it needs a person to look. A node whose run
-//! failed has one observation saying so and no findings.
+//! `fail`, and a check no node failed but some node did not pass either (WARN, INFO,
+//! NOT_OBSERVED) is `not-satisfied` with reason `other`: it needs a person to look. A
+//! NOT_OBSERVED result is never a pass: with `notObservedAs: fail` it counts as a FAIL
+//! here as in the report. A node whose run failed, or that had no result in the
+//! look-back, has one observation saying so and no findings.
 //!
 //! Every UUID is a version 5 UUID of a stable text (the report id, node name, position),
 //! so the same report exports byte for byte the same.
@@ -20,7 +22,8 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use uuid::Uuid;
 
-use super::RenderError;
+use super::{RenderError, not_assessed, not_observed_as};
+use crate::model::global_report::NotObservedAs;
 use crate::model::{CisBenchmarkNode, ReportDocument, TestResult, TestStatus};
 use crate::time;
 
@@ -39,9 +42,18 @@ pub fn write_oscal<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderErr
         .enumerate()
         .map(|(i, n)| (n, ids.node(i, &n.node_name)))
         .collect::<Vec<_>>();
-    // When the results were collected is not kept per node: by the window's end.
-    let collected = time::format(&doc.end_time);
-    let (observations, findings) = observations_and_findings(&ids, &nodes, &collected);
+    // A node's results were collected when its result was taken; reports of earlier
+    // releases do not say, and the window's end stands in.
+    let collected: Vec<String> = doc
+        .cis_benchmark
+        .iter()
+        .map(|n| time::format(n.last_result_time.as_ref().unwrap_or(&doc.end_time)))
+        .collect();
+    let (observations, findings) =
+        observations_and_findings(&ids, &nodes, &collected, not_observed_as(doc));
+    let provenance = doc.provenance.as_ref();
+    let query_start = provenance.map(|p| time::format(&p.query_start));
+    let query_end = provenance.map(|p| time::format(&p.query_end));
     let result = ResultOut {
         uuid: ids.of("result"),
         title: format!("CIS Kubernetes Benchmark: {}", one_line(&doc.report_name)),
@@ -73,6 +85,17 @@ pub fn write_oscal<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderErr
                 "low-count",
                 &doc.cis_benchmark_summary.low_count.to_string(),
             ),
+            (
+                "no-results-count",
+                &doc.cis_benchmark_summary.no_results_count.to_string(),
+            ),
+            ("not-observed-as", not_observed_as(doc).as_str()),
+            (
+                "reporter-version",
+                provenance.map_or("", |p| p.reporter_version.as_str()),
+            ),
+            ("query-start", query_start.as_deref().unwrap_or("")),
+            ("query-end", query_end.as_deref().unwrap_or("")),
         ]),
         start: time::format(&doc.start_time),
         end: time::format(&doc.end_time),
@@ -281,6 +304,11 @@ impl Ids {
 }
 
 fn inventory_item(node: &CisBenchmarkNode, uuid: &str) -> InventoryItem {
+    let last_result_time = node
+        .last_result_time
+        .as_ref()
+        .map(time::format)
+        .unwrap_or_default();
     InventoryItem {
         uuid: uuid.to_string(),
         description: format!("Kubernetes node {}", one_line(&node.node_name)),
@@ -292,9 +320,14 @@ fn inventory_item(node: &CisBenchmarkNode, uuid: &str) -> InventoryItem {
             ("total-pass", &node.summary.total_pass.to_string()),
             ("total-fail", &node.summary.total_fail.to_string()),
             ("total-info", &node.summary.total_info.to_string()),
+            ("no-results", if node.no_results { "true" } else { "" }),
+            ("last-result-time", &last_result_time),
+            ("platform", &node.platform),
+            ("kube-bench-version", &node.kube_bench_version),
+            ("benchmarker-version", &node.benchmarker_version),
+            ("benchmark-choice", &node.benchmark_choice),
         ]),
-        remarks: (!node.error.is_empty())
-            .then(|| format!("The benchmark run failed: {}", node.error)),
+        remarks: not_assessed(node).map(|why| format!("Not assessed: {why}.")),
     }
 }
 
@@ -321,7 +354,7 @@ impl Serialize for Observation<'_> {
                 title: format!("{node_name}: not assessed"),
                 description: format!(
                     "Node {node_name} was not assessed: {}.",
-                    not_assessed(self.node)
+                    one_line(&not_assessed(self.node).unwrap_or_default())
                 ),
                 props: props(&[("assessed", "false")]),
                 methods: ["TEST"],
@@ -352,21 +385,27 @@ impl Serialize for Observation<'_> {
                 methods: ["TEST"],
                 subjects,
                 collected: self.collected,
-                remarks: (!t.text.test_info.trim().is_empty())
-                    .then(|| format!("Remediation: {}", t.text.test_info)),
+                remarks: remarks(t),
             },
         };
         out.serialize(s)
     }
 }
 
-/// Why a node has no observations of checks.
-fn not_assessed(node: &CisBenchmarkNode) -> String {
-    if node.error.is_empty() {
-        "the node has no results in the report window".to_string()
-    } else {
-        format!("the benchmark run failed: {}", one_line(&node.error))
+/// An observation's remarks: that it was not observed, and the remediation.
+fn remarks(t: &TestResult) -> Option<String> {
+    let mut parts = Vec::new();
+    if t.status == TestStatus::NotObserved {
+        parts.push(
+            "Not observed: kube-bench said PASS, but the check's audit produced no output, \
+             so nothing was observed that could pass."
+                .to_string(),
+        );
     }
+    if !t.text.test_info.trim().is_empty() {
+        parts.push(format!("Remediation: {}", t.text.test_info));
+    }
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 /// One check across the nodes that ran it.
@@ -443,7 +482,8 @@ impl Serialize for RelatedObservations<'_> {
 fn observations_and_findings<'a>(
     ids: &Ids,
     nodes: &'a [(&'a CisBenchmarkNode, String)],
-    collected: &'a str,
+    collected: &'a [String],
+    not_observed_as: NotObservedAs,
 ) -> (Vec<Observation<'a>>, Vec<Finding>) {
     let mut observations = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
@@ -454,7 +494,8 @@ fn observations_and_findings<'a>(
             .iter()
             .flat_map(|s| s.results.iter().map(move |t| (s.section.as_str(), t)))
             .collect();
-        if !node.error.is_empty() || tests.is_empty() {
+        let collected = collected[i].as_str();
+        if not_assessed(node).is_some() || tests.is_empty() {
             observations.push(Observation {
                 uuid: ids.of(&format!("observation/{i}/not-assessed")),
                 node,
@@ -497,9 +538,12 @@ fn observations_and_findings<'a>(
                 findings.len() - 1
             });
             let f = &mut findings[at];
+            // NOT_OBSERVED is never a pass: a failure when the report counted it as one,
+            // something for a person to look at otherwise.
             match t.status {
                 TestStatus::Pass => f.pass += 1,
                 TestStatus::Fail => f.fail += 1,
+                TestStatus::NotObserved if not_observed_as == NotObservedAs::Fail => f.fail += 1,
                 _ => f.other += 1,
             }
             f.observations.push(uuid.clone());

@@ -41,7 +41,10 @@ fn junit_counts_every_included_test_of_every_node() {
         .flat_map(|n| &n.results)
         .map(|s| s.results.len())
         .sum();
-    let skipped = count(&doc, TestStatus::Warn) + count(&doc, TestStatus::Info);
+    // NOT_OBSERVED counts as info by default: skipped, like WARN and INFO.
+    let skipped = count(&doc, TestStatus::Warn)
+        + count(&doc, TestStatus::Info)
+        + count(&doc, TestStatus::NotObserved);
     let fails = count(&doc, TestStatus::Fail);
     let head = xml.lines().nth(1).unwrap();
     assert!(
@@ -92,6 +95,67 @@ fn oscal_has_an_observation_per_node_and_test_and_a_finding_per_check() {
     assert_eq!(
         result["start"], "2026-11-24T00:00:00Z",
         "the result is the report's window"
+    );
+}
+
+/// A NOT_OBSERVED test is never exported as a pass: skipped by default, a failure when
+/// the report counted it as one; its check is never `satisfied`.
+#[test]
+fn not_observed_is_never_a_pass() {
+    let mut doc = fixture_report(end());
+    let node = &mut doc.cis_benchmark[0];
+    let t = node
+        .results
+        .iter_mut()
+        .flat_map(|s| s.results.iter_mut())
+        .find(|t| t.status == TestStatus::Pass)
+        .unwrap();
+    t.status = TestStatus::NotObserved;
+    let number = t.text.test_number.clone();
+    let name = format!(
+        "name=\"{number} {}\"",
+        t.text.test_desc.replace('"', "&quot;")
+    );
+    let version = node.benchmarks_version.clone();
+    let case = |xml: &str| -> String {
+        let at = xml.find(&name).unwrap();
+        let end = at + xml[at..].find("</testcase>").unwrap();
+        xml[at..end].to_string()
+    };
+    let finding = |doc: &ReportDocument| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&render(Download::OscalAssessmentResults, doc)).unwrap();
+        let findings = v["assessment-results"]["results"][0]["findings"].clone();
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["target"]["target-id"] == format!("{version}_{number}"))
+            .unwrap()["target"]["status"]
+            .clone()
+    };
+    for not_observed_as in ["info", "pass"] {
+        doc.provenance = None;
+        doc.report_spec.cis.as_mut().unwrap().not_observed_as = Some(not_observed_as.into());
+        let xml = render(Download::Junit, &doc);
+        assert!(
+            case(&xml).contains("<skipped message=\"not observed"),
+            "{not_observed_as}: {}",
+            case(&xml)
+        );
+        assert_eq!(finding(&doc)["state"], "not-satisfied", "{not_observed_as}");
+    }
+    doc.report_spec.cis.as_mut().unwrap().not_observed_as = Some("fail".into());
+    let xml = render(Download::Junit, &doc);
+    assert!(
+        case(&xml).contains("<failure message=\"not observed")
+            && case(&xml).contains("type=\"NOT_OBSERVED "),
+        "{}",
+        case(&xml)
+    );
+    assert_eq!(
+        finding(&doc),
+        serde_json::json!({"state": "not-satisfied", "reason": "fail"})
     );
 }
 
