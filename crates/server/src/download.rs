@@ -357,8 +357,9 @@ mod tests {
             .retain(|t| t.name == "node-summary.csv");
         let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
         assert!(
-            e.to_string()
-                .contains("offers node-summary.csv, junit.xml, oscal-assessment-results.json"),
+            e.to_string().contains(
+                "offers node-summary.csv, ui-summary.json, junit.xml, oscal-assessment-results.json"
+            ),
             "{e}"
         );
         // The exports are offered whatever the type's templates.
