@@ -29,12 +29,16 @@ serve:
 # several minutes the first time, then cached outside the repository. When they cannot be
 # built here, the tests that need them say SKIPPED and pass. The browser tests (whatever uses
 # compliance_testkit::browser) need Debian's chromium and chromium-driver, installed here when
-# missing; without them those tests say SKIPPED and pass too.
+# missing; without them those tests say SKIPPED and pass too. The export tests validate
+# junit.xml and the OSCAL export with Python validators from PyPI, installed here into a venv
+# under ~/.cache/cis-compliance (scripts/validators.sh); without them those say SKIPPED too.
 test:
 	@scripts/kube-apiserver.sh build || \
 	  echo "warning: kube-apiserver or kube-controller-manager could not be built; the tests that need them will be skipped" >&2
 	@scripts/chromium.sh ensure || \
 	  echo "warning: chromium and chromium-driver could not be installed; the browser tests will be skipped" >&2
+	@scripts/validators.sh ensure || \
+	  echo "warning: the export validators (compliance-trestle, xmlschema) could not be installed; the export validation tests will be skipped" >&2
 	$(CARGO) test --workspace
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server

@@ -159,12 +159,15 @@ enum ReportsCommand {
         #[arg(long = "fail-on", value_parser = parse_fail_on)]
         fail_on: Option<Rating>,
     },
-    /// Write a report's downloads (all five unless --format is given).
+    /// Write a report's downloads (the five of its type unless --format is given).
     Download {
         id: String,
-        /// total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv or ui-summary.json.
-        #[arg(long = "format", value_parser = parse_download)]
-        formats: Vec<Download>,
+        /// A download by name (total-summary.csv, node-summary.csv, failed-tests.csv,
+        /// all-tests.csv, ui-summary.json, junit.xml, oscal-assessment-results.json), or
+        /// csv (the four CSV files), junit (junit.xml) or oscal
+        /// (oscal-assessment-results.json). May repeat.
+        #[arg(long = "format", value_parser = parse_format)]
+        formats: Vec<Formats>,
         /// Directory to write into; `-` writes a single format to standard output.
         #[arg(long, short = 'o', default_value = ".")]
         output: PathBuf,
@@ -193,17 +196,52 @@ fn parse_start_delay(s: &str) -> Result<chrono::Duration, String> {
     settings::parse_duration("--start-delay", s).map_err(|e| e.message)
 }
 
-fn parse_download(s: &str) -> Result<Download, String> {
-    Download::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown download {s:?}; known: {}",
-            Download::all()
-                .iter()
-                .map(|d| d.file_name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
+/// What one `--format` asks for: a download by name, or a group by its short name.
+#[derive(Clone, Debug)]
+struct Formats(Vec<Download>);
+
+fn parse_format(s: &str) -> Result<Formats, String> {
+    let group: &[Download] = match s {
+        "csv" => &[
+            Download::TotalSummary,
+            Download::NodeSummary,
+            Download::FailedTests,
+            Download::AllTests,
+        ],
+        "junit" => &[Download::Junit],
+        "oscal" => &[Download::OscalAssessmentResults],
+        name => {
+            return Download::from_name(name)
+                .map(|d| Formats(vec![d]))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown format {s:?}; known: csv, junit, oscal, {}",
+                        Download::all()
+                            .iter()
+                            .chain(Download::exports())
+                            .map(|d| d.file_name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+        }
+    };
+    Ok(Formats(group.to_vec()))
+}
+
+/// The downloads `formats` ask for, each once, in the order asked; the five of the
+/// report type when none are given.
+fn downloads_asked(formats: Vec<Formats>) -> Vec<Download> {
+    if formats.is_empty() {
+        return Download::all().to_vec();
+    }
+    let mut out: Vec<Download> = Vec::new();
+    for d in formats.into_iter().flat_map(|f| f.0) {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -551,11 +589,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             output,
         } => {
             let report = load(&store, &id)?;
-            let formats = if formats.is_empty() {
-                Download::all().to_vec()
-            } else {
-                formats
-            };
+            let formats = downloads_asked(formats);
             if output == Path::new("-") {
                 let [one] = formats.as_slice() else {
                     return Err(Failure::invalid(anyhow!(

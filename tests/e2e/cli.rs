@@ -205,6 +205,78 @@ fn seven_real_nodes_end_to_end() {
     }
 }
 
+/// docs/exports.md: `--format` takes the groups csv, junit and oscal beside the download
+/// names; the exports are the same bytes through a file or standard output.
+#[test]
+fn download_writes_the_exports_by_format() {
+    let env = Env::new();
+    env.import_all();
+    assert_eq!(env.reporter(&[]).status.code(), Some(0));
+    let dir = env.path("exports");
+    let dl = env.ctl(&[
+        "reports",
+        "download",
+        ID,
+        "--format",
+        "junit",
+        "--format",
+        "oscal",
+        "--format",
+        "csv",
+        "--format",
+        "junit.xml",
+        "--output",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(dl.status.success(), "{}", stderr(&dl));
+    let written: Vec<String> = stdout(&dl)
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "junit.xml",
+            "oscal-assessment-results.json",
+            "total-summary.csv",
+            "node-summary.csv",
+            "failed-tests.csv",
+            "all-tests.csv",
+        ]
+    );
+    assert!(!dir.join("ui-summary.json").exists());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.starts_with("<?xml version=\"1.0\""), "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 7);
+    let oscal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("oscal-assessment-results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        oscal["assessment-results"]["metadata"]["oscal-version"],
+        "1.1.3"
+    );
+    assert_eq!(oscal["assessment-results"]["results"][0]["start"], START);
+
+    let piped = env.ctl(&[
+        "reports", "download", ID, "--format", "junit", "--output", "-",
+    ]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(stdout(&piped), junit);
+    // A group of several files cannot go to standard output.
+    let csv = env.ctl(&[
+        "reports", "download", ID, "--format", "csv", "--output", "-",
+    ]);
+    assert_eq!(csv.status.code(), Some(2), "{}", stderr(&csv));
+
+    let bad = env.ctl(&["reports", "download", ID, "--format", "sarif"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("--format") && err.contains("\"sarif\"") && err.contains("csv, junit, oscal"),
+        "{err}"
+    );
+}
+
 #[test]
 fn same_window_twice_yields_one_report() {
     let env = Env::new();

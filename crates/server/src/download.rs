@@ -74,6 +74,8 @@ pub fn zip_name(head: &ReportHead) -> String {
 pub fn content_type(format: &str) -> &'static str {
     if format.ends_with(".csv") {
         "text/csv; charset=utf-8"
+    } else if format.ends_with(".xml") {
+        "application/xml"
     } else if format.ends_with(".json") {
         "application/json"
     } else if format.ends_with(".zip") {
@@ -85,10 +87,22 @@ pub fn content_type(format: &str) -> &'static str {
     }
 }
 
-/// The downloads `head`'s report offers, by the names of its type's templates; `formats`
-/// must all be among them (400 naming the first that is not).
+/// The downloads `head`'s report offers: those named by its type's templates, then the
+/// exports (docs/exports.md), which every report offers.
+pub fn offered(head: &ReportHead) -> Vec<Download> {
+    let mut offered = Download::for_type(&head.report_type_spec);
+    for &d in Download::exports() {
+        if !offered.contains(&d) {
+            offered.push(d);
+        }
+    }
+    offered
+}
+
+/// The downloads `formats` name; they must all be [`offered`] (400 naming the first
+/// that is not).
 pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<Download>, ApiError> {
-    let offered = Download::for_type(&head.report_type_spec);
+    let offered = offered(head);
     formats
         .iter()
         .map(|f| {
@@ -99,15 +113,7 @@ pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<Download>, A
                     ApiError::bad(
                         "format",
                         f,
-                        format!(
-                            "report {} offers {}",
-                            head.id,
-                            if names.is_empty() {
-                                "no downloads".to_string()
-                            } else {
-                                names.join(", ")
-                            }
-                        ),
+                        format!("report {} offers {}", head.id, names.join(", ")),
                     )
                 })
         })
@@ -199,8 +205,12 @@ impl Source {
                     .flush()
                     .map_err(compliance_core::render::RenderError::from)?;
             }
-            None if download == Download::UiSummary && self.head.ui_summary.trim().is_empty() => {
-                // Only reports without a stored summary need their nodes for it.
+            None if download.is_export()
+                || (download == Download::UiSummary && self.head.ui_summary.trim().is_empty()) =>
+            {
+                // The exports total every node before the first one (JUnit's counts,
+                // OSCAL's findings across nodes), so they read the whole report; so does
+                // the UI summary of a report stored without one.
                 let whole = self
                     .runtime
                     .block_on(self.store.get_report(&self.head.id))?
@@ -346,6 +356,20 @@ mod tests {
             .download_templates
             .retain(|t| t.name == "node-summary.csv");
         let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
-        assert!(e.to_string().contains("offers node-summary.csv"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "offers node-summary.csv, ui-summary.json, junit.xml, oscal-assessment-results.json"
+            ),
+            "{e}"
+        );
+        // The exports are offered whatever the type's templates.
+        narrow.report_type_spec.download_templates.clear();
+        narrow.report_type_spec.ui_summary_template = None;
+        let ok = resolve(
+            &narrow,
+            &["oscal-assessment-results.json".into(), "junit.xml".into()],
+        )
+        .unwrap();
+        assert_eq!(ok, [Download::OscalAssessmentResults, Download::Junit]);
     }
 }

@@ -6,7 +6,8 @@
 //! - [`synth`]: synthetic clusters of any size for benchmarks and scale tests;
 //! - [`apiserver`]: a real kube-apiserver (built from Debian's sources) for the tests that
 //!   need one;
-//! - [`browser`]: a real headless Chromium, driven through ChromeDriver, for the pages.
+//! - [`browser`]: a real headless Chromium, driven through ChromeDriver, for the pages;
+//! - [`validators`]: the Python validators of the exports (JUnit XML, OSCAL).
 
 pub mod apiserver;
 pub mod browser;
@@ -15,3 +16,4 @@ pub mod fixtures;
 pub mod process;
 pub mod reports;
 pub mod synth;
+pub mod validators;

@@ -144,7 +144,10 @@ impl NodeCsv {
             super::Download::NodeSummary => Some(NodeCsv::NodeSummary),
             super::Download::FailedTests => Some(NodeCsv::FailedTests),
             super::Download::AllTests => Some(NodeCsv::AllTests),
-            super::Download::TotalSummary | super::Download::UiSummary => None,
+            super::Download::TotalSummary
+            | super::Download::UiSummary
+            | super::Download::Junit
+            | super::Download::OscalAssessmentResults => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The five downloads of a CIS benchmark report (docs/spec.md §6): four CSV files and the UI
-//! summary.
+//! summary; and the two standard exports beside them (docs/exports.md): JUnit XML and
+//! OSCAL assessment results.
 //!
 //! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
 //! `all-tests.csv` is hundreds of megabytes, so nothing here builds a whole file in
@@ -7,19 +8,24 @@
 //! temporary file and rename it into place, so a reader never sees half a download.
 
 mod csv;
+mod junit;
+mod oscal;
 mod ui_summary;
 
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use crate::model::global_report::CisParams;
-use crate::model::{ReportDocument, ValidationError};
+use crate::model::global_report::{CisParams, NotObservedAs};
+use crate::model::{CisBenchmarkNode, ReportDocument, ValidationError};
+use crate::time;
 
 pub use self::csv::{
     CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_summary,
     write_total_summary,
 };
+pub use self::junit::write_junit;
+pub use self::oscal::{OSCAL_VERSION, write_oscal};
 pub use self::ui_summary::write_ui_summary;
 
 /// Why a download could not be rendered or written.
@@ -41,7 +47,7 @@ pub enum RenderError {
     Io(#[from] io::Error),
 }
 
-/// A download name that is not one of the five of docs/spec.md §6.
+/// A download name that is not one of the five of docs/spec.md §6 nor an export.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{name:?} is not a download of a CIS benchmark report (known: {})",
@@ -54,6 +60,7 @@ pub struct UnknownDownload {
 fn known_names() -> String {
     Download::all()
         .iter()
+        .chain(Download::exports())
         .map(|d| d.file_name())
         .collect::<Vec<_>>()
         .join(", ")
@@ -67,10 +74,15 @@ pub enum Download {
     FailedTests,
     AllTests,
     UiSummary,
+    /// `junit.xml`, an export (docs/exports.md), not one of Calico's templates.
+    Junit,
+    /// `oscal-assessment-results.json`, an export (docs/exports.md).
+    OscalAssessmentResults,
 }
 
 impl Download {
-    /// All five, in the order of docs/spec.md §6 (the order `GlobalReportType` lists them in).
+    /// The five of docs/spec.md §6, in its order (the order `GlobalReportType` lists them
+    /// in); the exports are [`Download::exports`].
     pub fn all() -> &'static [Download] {
         &[
             Download::TotalSummary,
@@ -81,6 +93,16 @@ impl Download {
         ]
     }
 
+    /// The standard exports, which every report offers whatever its type's templates.
+    pub fn exports() -> &'static [Download] {
+        &[Download::Junit, Download::OscalAssessmentResults]
+    }
+
+    /// Whether this is one of [`Download::exports`].
+    pub fn is_export(self) -> bool {
+        Download::exports().contains(&self)
+    }
+
     /// The file name, which is also the name the CLI and HTTP API accept.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -89,6 +111,8 @@ impl Download {
             Download::FailedTests => "failed-tests.csv",
             Download::AllTests => "all-tests.csv",
             Download::UiSummary => "ui-summary.json",
+            Download::Junit => "junit.xml",
+            Download::OscalAssessmentResults => "oscal-assessment-results.json",
         }
     }
 
@@ -114,6 +138,7 @@ impl Download {
     pub fn from_name(name: &str) -> Option<Download> {
         Download::all()
             .iter()
+            .chain(Download::exports())
             .copied()
             .find(|d| d.file_name() == name)
     }
@@ -146,7 +171,40 @@ pub fn write_download<W: Write>(
         Download::FailedTests => write_failed_tests(doc, w),
         Download::AllTests => write_all_tests(doc, w),
         Download::UiSummary => write_ui_summary(doc, w),
+        Download::Junit => write_junit(doc, w),
+        Download::OscalAssessmentResults => write_oscal(doc, w),
     }
+}
+
+/// What a NOT_OBSERVED test counted as in `doc`: the rules recorded with the report,
+/// else its spec's, else the default.
+fn not_observed_as(doc: &ReportDocument) -> NotObservedAs {
+    match &doc.provenance {
+        Some(p) => p.cis.not_observed_as,
+        None => doc
+            .report_spec
+            .cis_params()
+            .map(|p| p.not_observed_as)
+            .unwrap_or_default(),
+    }
+}
+
+/// Why `node` has no results to show, if it has none.
+fn not_assessed(node: &CisBenchmarkNode) -> Option<String> {
+    if !node.error.is_empty() {
+        return Some(format!("the benchmark run failed: {}", node.error));
+    }
+    if node.no_results || node.results.iter().all(|s| s.results.is_empty()) {
+        return Some(match (node.no_results, node.last_result_time) {
+            (true, Some(at)) => format!(
+                "no result in the report's look-back; the last result was taken at {}",
+                time::format(&at)
+            ),
+            (true, None) => "no result in the report's look-back, nor ever".to_string(),
+            (false, _) => "the node has no results in the report".to_string(),
+        });
+    }
+    None
 }
 
 /// The effective thresholds of `doc`, as an error naming the report when its stored spec
@@ -197,7 +255,7 @@ mod tests {
 
     #[test]
     fn parses_names_exactly() {
-        for &d in Download::all() {
+        for &d in Download::all().iter().chain(Download::exports()) {
             assert_eq!(Download::from_name(d.file_name()), Some(d));
             assert_eq!(d.to_string().parse::<Download>(), Ok(d));
         }
@@ -206,7 +264,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "\"all-tests\" is not a download of a CIS benchmark report (known: \
-             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json)"
+             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json, \
+             junit.xml, oscal-assessment-results.json)"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The core against real inputs and reviewed outputs: every real kube-bench fixture
 //! imported, and every download compared with its golden file.
 
+mod exports;
 mod import_kube_bench;
 mod layering;
 mod render_golden;

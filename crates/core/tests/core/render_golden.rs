@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use compliance_core::model::global_report::{CisBenchmarkParams, GlobalReportType};
 use compliance_core::model::{
-    CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, NodeSummary, Rating, ReportDocument,
-    SectionResult, TestResult, TestStatus, TestText, time,
+    AppliedCisParams, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, NodeSummary,
+    Provenance, Rating, ReportDocument, SectionResult, TestResult, TestStatus, TestText, time,
 };
 use compliance_core::render::{self, Download, RenderError};
 
@@ -318,6 +318,53 @@ fn downloads_match_golden_files() {
     let doc = report();
     for &download in Download::all() {
         check_golden(download.file_name(), &render(download, &doc));
+    }
+}
+
+/// The report of [`report`] with what only the exports show: a test text no XML 1.0
+/// document can carry as it is (kube-bench copies command output into its texts, escape
+/// sequences included), a NOT_OBSERVED test, a node with no result in the look-back,
+/// and the provenance of nodes and report.
+fn report_for_exports() -> ReportDocument {
+    let mut doc = report();
+    let t = &mut doc.cis_benchmark[2].results[1].results[2];
+    let mut text = (*t.text).clone();
+    text.test_info =
+        "Check the output of\u{1b}[0m `kubelet --help`\u{0}: it must list\r\nthe flag".into();
+    t.text = Arc::new(text);
+    doc.cis_benchmark[1].results[1].results[2].status = TestStatus::NotObserved;
+    let at = |s: &str| time::parse(s).unwrap();
+    for n in &mut doc.cis_benchmark[..3] {
+        n.last_result_time = Some(at("2026-11-25T23:10:00Z"));
+        n.platform = "eks".into();
+        n.kube_bench_version = "0.10.1".into();
+        n.benchmarker_version = "0.1.0".into();
+        n.benchmark_choice = "platform eks 1.29 → eks-1.5.0".into();
+    }
+    let mut gone = node("ip-10-0-4-2", ("", ""), Rating::Low, (0, 0, 0), vec![]);
+    gone.no_results = true;
+    gone.last_result_time = Some(at("2026-11-20T06:00:00Z"));
+    doc.cis_benchmark.push(gone);
+    doc.cis_benchmark_summary.low_count += 1;
+    doc.cis_benchmark_summary.no_results_count = 1;
+    doc.provenance = Some(Provenance {
+        reporter_version: "0.1.0".into(),
+        query_start: at("2026-11-24T12:00:00Z"),
+        query_end: at("2026-11-26T00:00:00Z"),
+        cis: AppliedCisParams::from(&doc.report_spec.cis_params().unwrap()),
+        expected_nodes_from: vec!["nodes".into()],
+    });
+    doc
+}
+
+/// The exports (docs/exports.md) of the same report, byte for byte.
+#[test]
+fn exports_match_golden_files() {
+    let doc = report_for_exports();
+    for &download in Download::exports() {
+        let first = render(download, &doc);
+        check_golden(download.file_name(), &first);
+        assert_eq!(render(download, &doc), first, "{download} is deterministic");
     }
 }
 
