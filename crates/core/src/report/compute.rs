@@ -14,7 +14,7 @@ use crate::model::{
     ReportDocument, SectionResult, TestResult, TestStatus, ValidationError,
 };
 use crate::order::cmp_dotted;
-use crate::version;
+use crate::{time, version};
 
 /// The summary `type` of a Kubernetes CIS report.
 pub const REPORT_KIND: &str = "kube";
@@ -145,10 +145,12 @@ impl<'a> ReportBuilder<'a> {
         missing
     }
 
-    /// Records when an expected node last had a result (found outside the look-back).
-    pub fn set_last_result(&mut self, node: &str, time: DateTime<Utc>) {
+    /// Records when an expected node last had a result (found outside the look-back), in
+    /// whole seconds like every time of a report.
+    pub fn set_last_result(&mut self, node: &str, at: DateTime<Utc>) {
         if let Some(slot) = self.expected.get_mut(node) {
-            *slot = Some(slot.map_or(time, |t| t.max(time)));
+            let at = time::truncate_to_seconds(at);
+            *slot = Some(slot.map_or(at, |t| t.max(at)));
         }
     }
 
@@ -320,7 +322,7 @@ fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
         results: Vec::new(),
         error: doc.error,
         no_results: false,
-        last_result_time: Some(doc.timestamp),
+        last_result_time: Some(time::truncate_to_seconds(doc.timestamp)),
         platform: doc.platform,
         kube_bench_version: doc.kube_bench_version,
         benchmarker_version: doc.benchmarker_version,
@@ -493,7 +495,7 @@ fn node_result(
         results: section_results,
         error: String::new(),
         no_results: false,
-        last_result_time: Some(doc.timestamp),
+        last_result_time: Some(time::truncate_to_seconds(doc.timestamp)),
         platform: doc.platform,
         kube_bench_version: doc.kube_bench_version,
         benchmarker_version: doc.benchmarker_version,
