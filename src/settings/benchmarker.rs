@@ -12,6 +12,7 @@
 //! | KUBE_BENCH_BENCHMARK | per platform | the benchmark of every node (`--benchmark`), unless its label `compliance.tigera.io/cis-benchmark` names one |
 //! | KUBE_BENCH_VERSION | per platform | kube-bench's `--version` for every node (`1.29`) |
 //! | KUBE_BENCH_CFG_DIR | `cfg` | kube-bench's cfg directory, when KUBE_BENCH_ARGS have no `--config-dir` |
+//! | BENCHMARK_HOST_PROC | `/proc` | where the node's processes are listed, to tell a control-plane node (with `hostPID: true`, `/proc`; or the host's `/proc` mounted elsewhere) |
 //!
 //! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), its retention
 //! (COMPLIANCE_BENCHMARK_RETENTION, COMPLIANCE_REPORT_RETENTION), HEALTH_ENABLED / HEALTH_PORT and
@@ -22,8 +23,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use compliance_benchmarker::config::{
-    DEFAULT_INTERVAL, DEFAULT_KUBE_BENCH, DEFAULT_KUBE_BENCH_ARGS, DEFAULT_TIMEOUT,
-    KubeBenchCommand, MIN_DURATION, Scope, Settings,
+    DEFAULT_INTERVAL, DEFAULT_KUBE_BENCH, DEFAULT_KUBE_BENCH_ARGS, DEFAULT_PROC_ROOT,
+    DEFAULT_TIMEOUT, KubeBenchCommand, MIN_DURATION, Scope, Settings,
 };
 use compliance_benchmarker::platform::valid_name;
 use compliance_benchmarker::version::{VersionSearch, release_version};
@@ -109,6 +110,9 @@ impl BenchmarkerConfig {
             ));
         }
         let cfg_dir = non_empty(&env.kube_bench_cfg_dir).map(str::to_string);
+        let proc_root = non_empty(&env.benchmark_host_proc)
+            .unwrap_or(DEFAULT_PROC_ROOT)
+            .into();
         let datastore = datastore(env)?;
         Ok(BenchmarkerConfig {
             run: Settings {
@@ -127,6 +131,7 @@ impl BenchmarkerConfig {
                 benchmark,
                 version,
                 cfg_dir,
+                proc_root,
             },
             datastore,
             retention: super::retention::from_env(env)?,

@@ -150,6 +150,7 @@ pub struct RawEnv {
     pub kube_bench_version: Option<String>,
     pub kube_bench_benchmark: Option<String>,
     pub kube_bench_cfg_dir: Option<String>,
+    pub benchmark_host_proc: Option<String>,
     /// compliance-server's variables (see [`server`]); the first three are Calico's names.
     pub listen_addr: Option<String>,
     pub tls_cert: Option<String>,

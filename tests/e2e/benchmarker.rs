@@ -91,9 +91,14 @@ impl Node {
     }
 
     fn command(&self, node_name: &str, vars: &[(&str, &str)]) -> Command {
+        // An empty process list: the machine's own processes (a test's kube-apiserver)
+        // must not make every test node a control-plane node.
+        let proc_root = self.path("proc");
+        std::fs::create_dir_all(&proc_root).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-benchmarker"));
         cmd.env_clear()
             .env("NODENAME", node_name)
+            .env("BENCHMARK_HOST_PROC", &proc_root)
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
             .env(
                 "COMPLIANCE_DATASTORE",

@@ -95,7 +95,8 @@ fn import_report_list_and_download_against_elasticsearch() {
 
     // Every request, in order: resolve, one PIT, pages of two nodes for good documents
     // (the first followed by the fetch of the test texts its nodes need) and one page
-    // for errored ones, close, then the report write through the alias, the search for
+    // for errored ones, close, the previous report's node names, then the report write
+    // through the alias, the search for
     // older copies of the report and the cleanup of parts from any earlier run of the
     // window. Policies, templates and aliases were installed by the import.
     let conv = conversation(&fake);
@@ -128,6 +129,8 @@ fn import_report_list_and_download_against_elasticsearch() {
     assert_eq!(
         rest,
         [
+            // The previous report's nodes, which the report must account for.
+            &"POST /tigera_secure_ee_compliance_reports.cluster,tigera_secure_ee_compliance_reports.cluster.*/_search?ignore_unavailable=true -> 200".to_string(),
             &format!("PUT /tigera_secure_ee_compliance_reports.cluster./_doc/{ID}?refresh=wait_for -> 201"),
             &"POST /tigera_secure_ee_compliance_reports.cluster,tigera_secure_ee_compliance_reports.cluster.*/_search?ignore_unavailable=true -> 200".to_string(),
             &"POST /tigera_secure_ee_compliance_report_parts.cluster,tigera_secure_ee_compliance_report_parts.cluster.*/_delete_by_query?ignore_unavailable=true&conflicts=proceed&refresh=true -> 200".to_string(),

@@ -18,6 +18,9 @@ pub const DEFAULT_KUBE_BENCH: &str = "kube-bench";
 /// (see [`crate::platform`]).
 pub const DEFAULT_KUBE_BENCH_ARGS: &str = "--json";
 
+/// Default BENCHMARK_HOST_PROC: the pod's `/proc`, which is the node's with `hostPID`.
+pub const DEFAULT_PROC_ROOT: &str = "/proc";
+
 /// The smallest interval and timeout accepted: zero would spin.
 pub const MIN_DURATION: Duration = Duration::from_secs(1);
 
@@ -60,4 +63,7 @@ pub struct Settings {
     /// KUBE_BENCH_CFG_DIR: where the kube-bench cfg is, when KUBE_BENCH_ARGS do not say
     /// (`--config-dir`).
     pub cfg_dir: Option<String>,
+    /// BENCHMARK_HOST_PROC: where the node's processes are listed (default
+    /// [`DEFAULT_PROC_ROOT`]).
+    pub proc_root: std::path::PathBuf,
 }

@@ -64,7 +64,7 @@ impl Host {
         };
         Host::new(
             node,
-            PathBuf::from("/proc"),
+            cfg.proc_root.clone(),
             bundled,
             cfg_dir,
             cfg_args,

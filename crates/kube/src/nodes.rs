@@ -54,8 +54,13 @@ pub enum ClusterNodes {
 struct List {
     #[serde(default)]
     metadata: ListMeta,
-    #[serde(default)]
+    /// The API server writes `null` for a metadata-only list without items.
+    #[serde(default, deserialize_with = "null_as_empty")]
     items: Vec<Item>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Item>, D::Error> {
+    Ok(Option::<Vec<Item>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
@@ -191,5 +196,13 @@ mod tests {
             text,
             "not allowed to list nodes: nodes is forbidden. Grant the reporter's service account `list` on nodes in the core API group (as manifests/reporter-rbac.yaml does) so that reports name the nodes that have no results; until then the report expects only the nodes of its previous report"
         );
+    }
+
+    #[test]
+    fn an_empty_metadata_list_with_null_items_is_no_nodes() {
+        // What kube-apiserver 1.20 answers for a metadata-only list that matches nothing.
+        let text = r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"123"},"items":null}"#;
+        let page: List = serde_json::from_str(text).unwrap();
+        assert!(page.items.is_empty());
     }
 }
