@@ -1,5 +1,6 @@
-//! The five downloads of a CIS benchmark report (docs/spec.md §6): four CSV files and the UI
-//! summary.
+//! The downloads of a CIS benchmark report (docs/spec.md §6): the five of Calico's report
+//! type (four CSV files and the UI summary), and `node-provenance.csv`, which every report
+//! offers whatever its type lists.
 //!
 //! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
 //! `all-tests.csv` is hundreds of megabytes, so nothing here builds a whole file in
@@ -14,11 +15,11 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 use crate::model::global_report::CisParams;
-use crate::model::{ReportDocument, ValidationError};
+use crate::model::{NotObservedAs, ReportDocument, ValidationError};
 
 pub use self::csv::{
-    CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_summary,
-    write_total_summary,
+    CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_provenance,
+    write_node_summary, write_total_summary,
 };
 pub use self::ui_summary::write_ui_summary;
 
@@ -41,7 +42,7 @@ pub enum RenderError {
     Io(#[from] io::Error),
 }
 
-/// A download name that is not one of the five of docs/spec.md §6.
+/// A download name that is not one of docs/spec.md §6.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{name:?} is not a download of a CIS benchmark report (known: {})",
@@ -54,6 +55,7 @@ pub struct UnknownDownload {
 fn known_names() -> String {
     Download::all()
         .iter()
+        .chain(Download::always())
         .map(|d| d.file_name())
         .collect::<Vec<_>>()
         .join(", ")
@@ -67,6 +69,8 @@ pub enum Download {
     FailedTests,
     AllTests,
     UiSummary,
+    /// `node-provenance.csv`: not one of Calico's templates; see [`Download::always`].
+    NodeProvenance,
 }
 
 impl Download {
@@ -81,6 +85,25 @@ impl Download {
         ]
     }
 
+    /// The downloads every report offers whatever its type's templates list: ours, not
+    /// Calico's, so a report type written for Calico Enterprise (which may list only
+    /// Calico's five, and is validated against them) keeps working unchanged.
+    pub fn always() -> &'static [Download] {
+        &[Download::NodeProvenance]
+    }
+
+    /// What an offer of one of [`Download::always`] says of it (the others are described
+    /// by the report type's templates).
+    pub fn description(self) -> &'static str {
+        match self {
+            Download::NodeProvenance => {
+                "Where each node's result came from: platform, benchmark, kube-bench and \
+                 benchmarker versions, result time"
+            }
+            _ => "",
+        }
+    }
+
     /// The file name, which is also the name the CLI and HTTP API accept.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -89,12 +112,13 @@ impl Download {
             Download::FailedTests => "failed-tests.csv",
             Download::AllTests => "all-tests.csv",
             Download::UiSummary => "ui-summary.json",
+            Download::NodeProvenance => "node-provenance.csv",
         }
     }
 
-    /// The downloads a report type asks for: its download templates, then its UI summary,
-    /// each once, in that order. Names the renderers do not know are skipped (the type
-    /// was validated before the report was computed).
+    /// The downloads a report of this type offers: its download templates, then its UI
+    /// summary, each once, in that order, then [`Download::always`]. Names the renderers
+    /// do not know are skipped (the type was validated before the report was computed).
     pub fn for_type(spec: &crate::model::GlobalReportTypeSpec) -> Vec<Download> {
         let mut out: Vec<Download> = Vec::new();
         let names = spec
@@ -102,7 +126,8 @@ impl Download {
             .iter()
             .chain(spec.ui_summary_template.iter())
             .map(|t| t.name.as_str());
-        for d in names.filter_map(Download::from_name) {
+        let always = Download::always().iter().copied();
+        for d in names.filter_map(Download::from_name).chain(always) {
             if !out.contains(&d) {
                 out.push(d);
             }
@@ -114,6 +139,7 @@ impl Download {
     pub fn from_name(name: &str) -> Option<Download> {
         Download::all()
             .iter()
+            .chain(Download::always())
             .copied()
             .find(|d| d.file_name() == name)
     }
@@ -146,6 +172,22 @@ pub fn write_download<W: Write>(
         Download::FailedTests => write_failed_tests(doc, w),
         Download::AllTests => write_all_tests(doc, w),
         Download::UiSummary => write_ui_summary(doc, w),
+        Download::NodeProvenance => write_node_provenance(doc, w),
+    }
+}
+
+/// How `doc` counted NOT_OBSERVED tests: as recorded in its provenance (the rules as
+/// applied), else as its stored spec says, else the default (`info`). A stored spec that
+/// no longer resolves falls back to the default rather than hiding the downloads, as Top
+/// Failed Tests does.
+pub fn not_observed_as(doc: &ReportDocument) -> NotObservedAs {
+    match &doc.provenance {
+        Some(p) => p.cis.not_observed_as,
+        None => doc
+            .report_spec
+            .cis_params()
+            .map(|p| p.not_observed_as)
+            .unwrap_or_default(),
     }
 }
 
@@ -169,7 +211,9 @@ mod tests {
     fn downloads_follow_the_report_type() {
         use crate::model::{GlobalReportType, ReportTemplate};
         let builtin = GlobalReportType::builtin_cis_benchmark();
-        assert_eq!(Download::for_type(&builtin.spec), Download::all());
+        let mut every: Vec<Download> = Download::all().to_vec();
+        every.push(Download::NodeProvenance);
+        assert_eq!(Download::for_type(&builtin.spec), every);
         let template = |name: &str| ReportTemplate {
             name: name.into(),
             ..Default::default()
@@ -181,9 +225,14 @@ mod tests {
             template("node-summary.csv"),
             template("failed-tests.csv"),
         ];
+        // A type that lists only some of Calico's still gets the provenance.
         assert_eq!(
             Download::for_type(&custom),
-            [Download::FailedTests, Download::NodeSummary]
+            [
+                Download::FailedTests,
+                Download::NodeSummary,
+                Download::NodeProvenance
+            ]
         );
     }
 
@@ -197,7 +246,7 @@ mod tests {
 
     #[test]
     fn parses_names_exactly() {
-        for &d in Download::all() {
+        for &d in Download::all().iter().chain(Download::always()) {
             assert_eq!(Download::from_name(d.file_name()), Some(d));
             assert_eq!(d.to_string().parse::<Download>(), Ok(d));
         }
@@ -206,7 +255,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "\"all-tests\" is not a download of a CIS benchmark report (known: \
-             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json)"
+             total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json, \
+             node-provenance.csv)"
         );
     }
 }
