@@ -85,8 +85,9 @@ pub fn content_type(format: &str) -> &'static str {
     }
 }
 
-/// The downloads `head`'s report offers, by the names of its type's templates; `formats`
-/// must all be among them (400 naming the first that is not).
+/// The downloads `head`'s report offers: by the names of its type's templates, and those
+/// every report offers (`node-provenance.csv`); `formats` must all be among them (400
+/// naming the first that is not).
 pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<Download>, ApiError> {
     let offered = Download::for_type(&head.report_type_spec);
     formats
@@ -186,7 +187,8 @@ impl Source {
     fn write(&self, download: Download, w: &mut dyn Write) -> Result<(), ApiError> {
         match NodeCsv::of(download) {
             Some(kind) => {
-                let mut out = CsvStream::new(kind, w)?;
+                let counted = crate::pages::not_observed_as(&self.head);
+                let mut out = CsvStream::new(kind, w)?.counting(counted);
                 let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
                 loop {
                     let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
@@ -346,6 +348,13 @@ mod tests {
             .download_templates
             .retain(|t| t.name == "node-summary.csv");
         let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
-        assert!(e.to_string().contains("offers node-summary.csv"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("offers node-summary.csv, node-provenance.csv"),
+            "{e}"
+        );
+        // A type that lists only some of Calico's downloads still offers the provenance.
+        let ok = resolve(&narrow, &["node-provenance.csv".into()]).unwrap();
+        assert_eq!(ok, [Download::NodeProvenance]);
     }
 }

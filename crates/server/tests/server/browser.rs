@@ -663,3 +663,117 @@ async fn without_javascript_the_node_filter_still_works() {
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|st| *st == status), "{statuses:?}");
 }
+
+/// Issue 15's display: a NOT_OBSERVED test is shown with its own label, class and
+/// legend, a node without results says since when, and the report and its nodes show
+/// their provenance.
+#[tokio::test]
+async fn not_observed_tests_nodes_without_results_and_provenance_are_shown() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut report = fixture_report(day(25));
+    let first = &mut report.cis_benchmark[0];
+    first.platform = "eks".into();
+    first.kube_bench_version = "0.10.1".into();
+    first.benchmarker_version = "1.4.0".into();
+    first.benchmark_choice = "platform eks 1.29 → eks-1.5.0".into();
+    let unobserved = first.results[0].results[0].text.test_number.clone();
+    first.results[0].results[0].status = compliance_core::model::TestStatus::NotObserved;
+    let node = first.node_name.clone();
+    let mut stale = report.cis_benchmark[1].clone();
+    stale.node_name = "zz-no-results".into();
+    stale.results.clear();
+    stale.error.clear();
+    stale.no_results = true;
+    stale.last_result_time = Some(t("2026-11-20T06:00:00Z"));
+    stale.summary = compliance_core::model::NodeSummary {
+        status: compliance_core::model::Rating::Low,
+        total_pass: 0,
+        total_fail: 0,
+        total_info: 0,
+        total: 0,
+    };
+    report.cis_benchmark.push(stale);
+    report.cis_benchmark_summary.low_count += 1;
+    report.cis_benchmark_summary.no_results_count = 1;
+    let (_dir, base) = serve(std::slice::from_ref(&report)).await;
+
+    // The report: the legend says how this report counted them, the provenance section
+    // is there, the node without results says since when.
+    browser.goto(&format!("{base}/reports/{}", report.id)).await;
+    assert_clean(&browser, "#provenance").await;
+    let legend = browser.text("#unobserved-legend").await;
+    assert!(
+        legend.contains("counted these tests as info"),
+        "{legend}"
+    );
+    assert!(browser.text("#provenance").await.contains("not recorded"));
+    assert_eq!(browser.text("#no-results-count strong").await, "1");
+    let row = browser
+        .text("tr.node-row:last-child td:first-child")
+        .await;
+    assert!(
+        row.contains("zz-no-results") && row.contains("no results since 2026-11-20T06:00:00Z"),
+        "{row}"
+    );
+    browser.screenshot("server-report-not-observed").await;
+
+    // The node: the test under its own label, the legend, the node's provenance.
+    browser
+        .goto(&format!("{base}/reports/{}/nodes/{node}", report.id))
+        .await;
+    assert_clean(&browser, "#tests-unobserved").await;
+    assert_eq!(
+        browser.text("#tests-unobserved .test-status").await,
+        "not observed"
+    );
+    assert!(browser.count("#unobserved-legend").await == 1);
+    assert_eq!(
+        browser
+            .text("#node-provenance [data-fact=platform]")
+            .await,
+        "eks"
+    );
+    assert_eq!(
+        browser
+            .text("#node-provenance [data-fact=kube-bench]")
+            .await,
+        "0.10.1"
+    );
+    browser.screenshot("server-node-not-observed").await;
+
+    // The test: its own tab, which lists the node.
+    browser
+        .goto(&format!(
+            "{base}/reports/{}/tests/{unobserved}?show=unobserved",
+            report.id
+        ))
+        .await;
+    assert_clean(&browser, "#tab-unobserved").await;
+    assert!(
+        browser
+            .text("#tab-unobserved")
+            .await
+            .starts_with("Not observed"),
+    );
+    assert_eq!(browser.count("#test-node-list tr.node-row").await, 1);
+
+    // The node without results, on its own page.
+    browser
+        .goto(&format!("{base}/reports/{}/nodes/zz-no-results", report.id))
+        .await;
+    assert_clean(&browser, "#node-no-results").await;
+    assert!(
+        browser
+            .text("#node-no-results")
+            .await
+            .contains("no results since 2026-11-20T06:00:00Z")
+    );
+    assert_eq!(
+        browser
+            .text("#node-provenance [data-fact=platform]")
+            .await,
+        "not recorded"
+    );
+}
