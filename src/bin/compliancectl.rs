@@ -13,7 +13,7 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use compliance::failure::{self, EXIT_FAIL_ON, EXIT_OK, Failure};
 use compliance::settings::{self, LogConfig, RawEnv};
-use compliance::{files, logging, output, reporter, status};
+use compliance::{files, logging, output, reporter, show, status};
 use compliance_core::error::ErrorKind;
 use compliance_core::import;
 use compliance_core::model::{Rating, ReportDocument, TextInterner};
@@ -159,10 +159,11 @@ enum ReportsCommand {
         #[arg(long = "fail-on", value_parser = parse_fail_on)]
         fail_on: Option<Rating>,
     },
-    /// Write a report's downloads (all five unless --format is given).
+    /// Write a report's downloads (all six unless --format is given).
     Download {
         id: String,
-        /// total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv or ui-summary.json.
+        /// total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv,
+        /// ui-summary.json or node-provenance.csv.
         #[arg(long = "format", value_parser = parse_download)]
         formats: Vec<Download>,
         /// Directory to write into; `-` writes a single format to standard output.
@@ -199,6 +200,7 @@ fn parse_download(s: &str) -> Result<Download, String> {
             "unknown download {s:?}; known: {}",
             Download::all()
                 .iter()
+                .chain(Download::always())
                 .map(|d| d.file_name())
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -530,7 +532,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
                 serde_json::to_writer_pretty(&mut out, &report).map_err(Failure::unavailable)?;
                 writeln!(out).map_err(Failure::unavailable)?;
             } else {
-                print_report(&mut out, &report).map_err(Failure::unavailable)?;
+                show::write_report(&mut out, &report).map_err(Failure::unavailable)?;
             }
             if let Some(level) = fail_on
                 && let Some(text) = reporter::fail_on_report(&report, level)
@@ -552,7 +554,11 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
         } => {
             let report = load(&store, &id)?;
             let formats = if formats.is_empty() {
-                Download::all().to_vec()
+                Download::all()
+                    .iter()
+                    .chain(Download::always())
+                    .copied()
+                    .collect()
             } else {
                 formats
             };
@@ -656,70 +662,6 @@ fn print_listing(out: &mut impl Write, list: &[ReportHead]) -> std::io::Result<(
             r.summary.med_count,
             r.summary.low_count
         )?;
-    }
-    Ok(())
-}
-
-fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()> {
-    let s = &r.cis_benchmark_summary;
-    writeln!(out, "Report   {}", r.id)?;
-    writeln!(
-        out,
-        "Window   {} – {} (generated {})",
-        time::format(&r.start_time),
-        time::format(&r.end_time),
-        time::format(&r.generation_time)
-    )?;
-    writeln!(
-        out,
-        "Nodes    {} (HIGH {}, MED {}, LOW {})",
-        r.cis_benchmark.len(),
-        s.high_count,
-        s.med_count,
-        s.low_count
-    )?;
-    writeln!(out)?;
-    let width = r
-        .cis_benchmark
-        .iter()
-        .map(|n| n.node_name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    writeln!(
-        out,
-        "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-        "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK"
-    )?;
-    for n in &r.cis_benchmark {
-        let m = &n.summary;
-        write!(
-            out,
-            "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-            n.node_name,
-            m.status.as_str(),
-            m.total_pass,
-            m.total_fail,
-            m.total_info,
-            m.total,
-            n.kubernetes_version,
-            n.benchmarks_version
-        )?;
-        if !n.error.is_empty() {
-            write!(out, "  run failed: {}", n.error)?;
-        }
-        writeln!(out)?;
-    }
-    let top = compliance_core::report::report_top_failed_tests(r);
-    if !top.is_empty() {
-        writeln!(out, "\nTop failed tests")?;
-        for t in top {
-            writeln!(
-                out,
-                "  {:>3} nodes  {:<8} {}",
-                t.failed_count, t.index, t.description
-            )?;
-        }
     }
     Ok(())
 }
