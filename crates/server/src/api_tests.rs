@@ -459,7 +459,11 @@ async fn every_report_offers_its_node_provenance() {
             .filter(|l| !l.is_empty())
             .map(|l| l.split(',').next().unwrap())
             .collect();
-        let expected: Vec<&str> = r.cis_benchmark.iter().map(|n| n.node_name.as_str()).collect();
+        let expected: Vec<&str> = r
+            .cis_benchmark
+            .iter()
+            .map(|n| n.node_name.as_str())
+            .collect();
         assert_eq!(names, expected, "{kind:?}");
     }
 }

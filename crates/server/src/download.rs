@@ -348,11 +348,8 @@ mod tests {
             .download_templates
             .retain(|t| t.name == "node-summary.csv");
         let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("offers node-summary.csv, node-provenance.csv"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("offers node-summary.csv"), "{e}");
+        assert!(e.to_string().ends_with(", node-provenance.csv"), "{e}");
         // A type that lists only some of Calico's downloads still offers the provenance.
         let ok = resolve(&narrow, &["node-provenance.csv".into()]).unwrap();
         assert_eq!(ok, [Download::NodeProvenance]);

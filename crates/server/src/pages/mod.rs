@@ -880,5 +880,6 @@ async fn test(
 /// Whether a test status is one the printable report shows by default: what the report
 /// counted as failed (FAIL, and NOT_OBSERVED when counted as failures).
 fn is_fail(s: &TestStatus, not_observed_as: NotObservedAs) -> bool {
-    compliance_core::report::counted_as(s, not_observed_as) == compliance_core::report::Counted::Fail
+    compliance_core::report::counted_as(s, not_observed_as)
+        == compliance_core::report::Counted::Fail
 }

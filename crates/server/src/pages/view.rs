@@ -588,9 +588,7 @@ pub fn report_provenance(p: Option<&Provenance>) -> Option<Vec<Fact>> {
 /// How a report counted NOT_OBSERVED tests, in words for the legend.
 pub fn not_observed_counting(a: NotObservedAs) -> &'static str {
     match a {
-        NotObservedAs::Info => {
-            "as info, like WARN: outside the total and the pass percentage"
-        }
+        NotObservedAs::Info => "as info, like WARN: outside the total and the pass percentage",
         NotObservedAs::Fail => {
             "as failures: in the total, against the pass percentage, and in Top Failed Tests"
         }
@@ -743,7 +741,7 @@ pub fn top_failed_from_matrix(
         .iter()
         .zip(&m.cells)
         .map(|(t, cells)| {
-            let fails = cells.iter().filter(|c| failed(*c)).count() as u64;
+            let fails = cells.iter().filter(|c| failed(c)).count() as u64;
             (t.number.clone(), t.desc.clone(), fails)
         })
         .filter(|(_, _, n)| *n > 0)
@@ -1379,7 +1377,11 @@ mod tests {
         assert_eq!(parse_cell(Some("unobserved")).unwrap(), Cell::NotObserved);
         let e = parse_cell(Some("nope")).unwrap_err();
         assert!(e.to_string().contains("unobserved"), "{e}");
-        for a in [NotObservedAs::Info, NotObservedAs::Fail, NotObservedAs::Pass] {
+        for a in [
+            NotObservedAs::Info,
+            NotObservedAs::Fail,
+            NotObservedAs::Pass,
+        ] {
             assert!(!not_observed_counting(a).is_empty());
         }
     }
@@ -1398,7 +1400,10 @@ mod tests {
         node.results.clear();
         node.last_result_time = Some(t("2026-11-20T06:00:00Z"));
         let line = NodeLine::of_node(&Links::default(), "r", 0, &node);
-        assert_eq!(line.no_results_text(), "no results since 2026-11-20T06:00:00Z");
+        assert_eq!(
+            line.no_results_text(),
+            "no results since 2026-11-20T06:00:00Z"
+        );
     }
 
     #[test]
@@ -1433,7 +1438,11 @@ mod tests {
             value("look-back").as_deref(),
             Some("2026-11-23T12:00:00Z – 2026-11-25T00:00:00Z")
         );
-        assert!(value("rules").unwrap().contains("not observed counted as fail"));
+        assert!(
+            value("rules")
+                .unwrap()
+                .contains("not observed counted as fail")
+        );
         assert_eq!(value("expected-nodes"), None);
     }
 }
