@@ -19,6 +19,7 @@ pub mod query;
 pub mod retention;
 pub mod sqlite;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -375,6 +376,39 @@ impl Store {
         }
     }
 
+    /// For each of `nodes`, the timestamp of its newest benchmark document of any age,
+    /// errored ones included; a node without any document is absent from the map. What a
+    /// report shows for a node without a result in its look-back (`lastResultTime`).
+    /// SQLite seeks the (node_name, timestamp) index once per node; Elasticsearch asks in
+    /// batches of [`elastic::request::LAST_RESULT_BATCH`] names.
+    pub async fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.last_result_times(nodes).await,
+            Backend::Elastic(es) => Ok(es.last_result_times(nodes).await?),
+        }
+    }
+
+    /// The node names of the newest stored report of GlobalReport `report_name` whose
+    /// endTime is at most `end` (an earlier run of the same window included), in report
+    /// order, without the cluster-scoped entry
+    /// ([`compliance_core::model::CLUSTER_SCOPE_NODE_NAME`]); nodes that report listed
+    /// with `noResults` are kept. `None` when there is no such report. "Newest" is as in
+    /// [`Store::latest_report`]: latest endTime, then latest generationTime, then the
+    /// smallest id. Reads names only, never results.
+    pub async fn previous_report_nodes(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.previous_report_nodes(report_name, end).await,
+            Backend::Elastic(es) => Ok(es.previous_report_nodes(report_name, end).await?),
+        }
+    }
+
     /// Stores `report` under its id, replacing a previous report with the same id. On
     /// failure the previous report is left exactly as it was. SQLite writes on the calling
     /// thread (one transaction).
@@ -597,6 +631,23 @@ impl BlockingStore {
         }
     }
 
+    /// [`Store::last_result_times`].
+    pub fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        self.block_on(self.store.last_result_times(nodes))
+    }
+
+    /// [`Store::previous_report_nodes`].
+    pub fn previous_report_nodes(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.block_on(self.store.previous_report_nodes(report_name, end))
+    }
+
     /// [`Store::put_report`], then a prune when one is due
     /// ([`BlockingStore::with_retention`]).
     pub fn put_report(&self, report: &ReportDocument) -> Result<(), StoreError> {
@@ -630,6 +681,16 @@ pub trait BenchmarkStore {
         window: &QueryWindow,
         sink: &mut dyn FnMut(BenchmarkDocument),
     ) -> Result<QueryStats, StoreError>;
+
+    /// [`Store::last_result_times`]. The default, for stores that keep no history (test
+    /// fakes), knows of no document: an empty map.
+    fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        let _ = nodes;
+        Ok(HashMap::new())
+    }
 }
 
 /// Where reports are written and read back, synchronously (see [`BenchmarkStore`]).
@@ -637,6 +698,17 @@ pub trait ReportStore {
     fn put_report(&mut self, report: &ReportDocument) -> Result<(), StoreError>;
 
     fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError>;
+
+    /// [`Store::previous_report_nodes`]. The default, for stores that keep no history
+    /// (test fakes), knows of no previous report: `None`.
+    fn previous_report_nodes(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = (report_name, end);
+        Ok(None)
+    }
 }
 
 /// What a report job needs: benchmark results in, a report out.
@@ -658,6 +730,13 @@ impl BenchmarkStore for BlockingStore {
     ) -> Result<QueryStats, StoreError> {
         BlockingStore::latest_per_node(self, window, sink)
     }
+
+    fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        BlockingStore::last_result_times(self, nodes)
+    }
 }
 
 impl ReportStore for BlockingStore {
@@ -667,6 +746,14 @@ impl ReportStore for BlockingStore {
 
     fn get_report(&self, id: &str) -> Result<Option<ReportDocument>, StoreError> {
         BlockingStore::get_report(self, id)
+    }
+
+    fn previous_report_nodes(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        BlockingStore::previous_report_nodes(self, report_name, end)
     }
 }
 
@@ -700,6 +787,8 @@ mod tests {
             sent(&store.latest_per_node(&window, |_| {}));
             sent(&store.put_benchmarks(std::iter::empty()));
             sent(&store.prune(&Retention::default(), window.end, true));
+            sent(&store.last_result_times(&[]));
+            sent(&store.previous_report_nodes("daily", window.end));
         }
     }
 

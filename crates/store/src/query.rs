@@ -234,6 +234,17 @@ pub struct NodeRow {
     /// Set when the node's latest benchmark run failed (docs/spec.md §4.2).
     pub error: String,
     pub summary: NodeSummary,
+    /// The node was expected but had no result in the look-back (`noResults`).
+    pub no_results: bool,
+    /// When the node's result was taken; for a node without results, its last result
+    /// ever (`lastResultTime`).
+    pub last_result_time: Option<DateTime<Utc>>,
+    /// Provenance of the result (`platform`, `kubeBenchVersion`, `benchmarkerVersion`,
+    /// `benchmarkChoice`), empty when unknown.
+    pub platform: String,
+    pub kube_bench_version: String,
+    pub benchmarker_version: String,
+    pub benchmark_choice: String,
 }
 
 impl NodeRow {
@@ -246,6 +257,12 @@ impl NodeRow {
             benchmarks_version: node.benchmarks_version.clone(),
             error: node.error.clone(),
             summary: node.summary.clone(),
+            no_results: node.no_results,
+            last_result_time: node.last_result_time,
+            platform: node.platform.clone(),
+            kube_bench_version: node.kube_bench_version.clone(),
+            benchmarker_version: node.benchmarker_version.clone(),
+            benchmark_choice: node.benchmark_choice.clone(),
         }
     }
 }

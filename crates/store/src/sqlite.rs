@@ -7,24 +7,34 @@
 //! (formats in [`codec`]), about two bytes per test. Readers load the catalogue once per
 //! query, so every document of a query shares the same `Arc<TestText>`s.
 //!
-//! Schema version 1, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
-//! file as this program's, so that another program's database is refused, never altered:
+//! Schema version 2, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
+//! file as this program's, so that another program's database is refused, never altered.
+//! A version-1 file (the first release's) is migrated in place when opened: version 2
+//! only adds columns, with defaults that read as what the old rows meant:
 //!
 //! ```sql
 //! test_texts     (id INTEGER PRIMARY KEY, section, section_desc, test_number, test_desc,
 //!                 test_info, UNIQUE (all five))
 //! benchmark_docs (id INTEGER PRIMARY KEY, node_name, timestamp /* unix ms */, errored,
-//!                 version, kubernetes_version, type, error, cluster, tests BLOB)
+//!                 version, kubernetes_version, type, error, cluster, tests BLOB,
+//!                 provenance /* v2: JSON or '' */)
 //!                 + UNIQUE INDEX benchmark_docs_node_time (node_name, timestamp)
 //! reports        (report_key INTEGER PRIMARY KEY, id UNIQUE, report_name,
 //!                 report_type_name, start_time, end_time, generation_time,
 //!                 generated_time /* unix ns */, summary_type, high_count, med_count,
 //!                 low_count, node_count, head /* JSON: reportSpec, reportTypeSpec,
-//!                 uiSummary, cluster */)
+//!                 uiSummary, cluster, provenance (v2, when present) */,
+//!                 no_results_count /* v2 */)
 //! report_nodes   (report_key, ordinal, node_name, kubernetes_version, benchmarks_version,
 //!                 error, status, total_pass, total_fail, total_info, total, results BLOB,
-//!                 PRIMARY KEY (report_key, ordinal))
+//!                 no_results /* v2 */, last_result_time /* v2: unix ns or NULL */,
+//!                 provenance /* v2: JSON or '' */, PRIMARY KEY (report_key, ordinal))
 //! ```
+//!
+//! `provenance` of a document or report node is `''` when all four provenance strings
+//! are empty, else a JSON object of the non-empty ones under their document keys
+//! (`platform`, `kubeBenchVersion`, `benchmarkerVersion`, `benchmarkChoice`): one short
+//! column rather than four mostly empty ones ([`codec::Origin`]).
 //!
 //! Report nodes point at their report by an integer key rather than the report id: the id
 //! is ~60 characters and would be repeated on each of 10,000 rows and in their index.
@@ -57,7 +67,26 @@ use super::StoreError;
 use compliance_core::model::TestText;
 
 /// Schema version this program writes and reads, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i32 = 1;
+///
+/// Version 2 added the provenance of benchmark documents and report nodes, a report
+/// node's `noResults` and `lastResultTime`, and a report's `noResultsCount` (its
+/// `provenance` lives in the `head` JSON, which needs no new column). A version-1 file is
+/// migrated when a store opens it ([`MIGRATE_TO_2`]); a version-1 program then refuses
+/// the file as newer than itself.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// The columns version 2 adds to version 1, in one transaction with the new
+/// `user_version`. Every column has a default that reads as the value the version-1 rows
+/// stood for: no provenance (`''`), results (`no_results` 0), no known result time
+/// (`NULL`), no nodes without results (0). New files are created as version 1 and
+/// migrated, so both have the same columns in the same order.
+const MIGRATE_TO_2: &str = "
+ALTER TABLE benchmark_docs ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN no_results_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_nodes ADD COLUMN no_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_nodes ADD COLUMN last_result_time INTEGER;
+ALTER TABLE report_nodes ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+";
 
 /// `PRAGMA application_id` of a compliance database: "CISK" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4349_534B;
@@ -88,7 +117,8 @@ const READER_CACHE_KIB: i64 = 8 * 1024;
 /// a long-lived connection would keep a log file of that size next to the database.
 const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
-const SCHEMA: &str = "
+/// The version-1 schema, which [`MIGRATE_TO_2`] completes.
+const SCHEMA_1: &str = "
 CREATE TABLE test_texts (
     id           INTEGER PRIMARY KEY,
     section      TEXT NOT NULL,
@@ -200,6 +230,8 @@ enum SchemaState {
     Empty,
     /// A compliance database of this schema version.
     Current,
+    /// A compliance database of an earlier schema version, to be migrated.
+    Earlier(i32),
 }
 
 impl SqliteStore {
@@ -327,8 +359,10 @@ fn init(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .map_err(err)?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)
         .map_err(err)?;
-    if state == SchemaState::Empty {
-        create_schema(conn, path)?;
+    match state {
+        SchemaState::Empty => create_schema(conn, path)?,
+        SchemaState::Earlier(_) => migrate(conn, path)?,
+        SchemaState::Current => {}
     }
     Ok(())
 }
@@ -392,6 +426,7 @@ fn schema_state(conn: &Connection, path: &Path) -> Result<SchemaState, StoreErro
             "its schema version {v} is newer than this program's ({SCHEMA_VERSION}); \
                  use a newer release"
         )),
+        (APPLICATION_ID, v @ 1..SCHEMA_VERSION) => Ok(SchemaState::Earlier(v)),
         (APPLICATION_ID, v) => corrupt(format!("unknown schema version {v}")),
         (0, 0) if objects == 0 => Ok(SchemaState::Empty),
         (0, 0) => corrupt(format!(
@@ -410,15 +445,58 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     // IMMEDIATE takes the write lock first, so of two processes creating the same new
     // file the second waits, sees the first one's schema, and leaves it alone.
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(err)?;
-    if schema_state(&tx, path)? == SchemaState::Current {
-        return tx.commit().map_err(err);
+    match schema_state(&tx, path)? {
+        SchemaState::Current => return tx.commit().map_err(err),
+        SchemaState::Earlier(v) => {
+            migrate_in(&tx, path, v)?;
+            return tx.commit().map_err(err);
+        }
+        SchemaState::Empty => {}
     }
-    tx.execute_batch(SCHEMA).map_err(err)?;
+    tx.execute_batch(SCHEMA_1).map_err(err)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)
         .map_err(err)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(err)?;
+    migrate_in(&tx, path, 1)?;
     tx.commit().map_err(err)
+}
+
+/// Brings a file of an earlier schema version to [`SCHEMA_VERSION`] in one IMMEDIATE
+/// transaction: a failure (a full disk) leaves it exactly as it was, still readable by
+/// the release that wrote it, and of two processes migrating the same file the second
+/// waits and finds it done.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let err = |e| sql_error(path, e);
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(err)?;
+    match schema_state(&tx, path)? {
+        SchemaState::Earlier(v) => {
+            migrate_in(&tx, path, v)?;
+            tracing::info!(
+                path = %path.display(),
+                from = v,
+                to = SCHEMA_VERSION,
+                "migrated the database schema"
+            );
+        }
+        SchemaState::Current => {}
+        SchemaState::Empty => {
+            return Err(corrupt(
+                path,
+                "the schema disappeared while it was migrated",
+            ));
+        }
+    }
+    tx.commit().map_err(err)
+}
+
+/// The migrations from version `from` on, and the new `user_version`, inside the
+/// caller's transaction.
+fn migrate_in(tx: &Connection, path: &Path, from: i32) -> Result<(), StoreError> {
+    let err = |e| sql_error(path, e);
+    if from < 2 {
+        tx.execute_batch(MIGRATE_TO_2).map_err(err)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(err)
 }
 
 /// Maps SQLite's "this is not a database" answers to [`StoreError::Corrupt`].

@@ -1038,6 +1038,12 @@ mod tests {
                 total_info: 0,
                 total: pass + fail,
             },
+            no_results: false,
+            last_result_time: None,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
         }
     }
 

@@ -1,6 +1,9 @@
 //! Benchmark documents in Elasticsearch: the bulk import, and each node's latest document
 //! in a window through collapsed searches under a point in time.
 
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
 use compliance_core::model::BenchmarkDocument;
 
 use super::bulk::BulkBatch;
@@ -33,6 +36,35 @@ impl ElasticStore {
         stats.requests = after.requests - before.requests;
         stats.bytes_read = after.bytes_received - before.bytes_received;
         Ok(stats)
+    }
+
+    /// Each named node's newest document time ([`crate::Store::last_result_times`]):
+    /// one collapsed search per [`request::LAST_RESULT_BATCH`] names. No benchmark index
+    /// yet: no node has a document.
+    pub async fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, ElasticError> {
+        let mut out = HashMap::with_capacity(nodes.len());
+        if nodes.is_empty() || self.owned(BENCHMARK_INDEX).await?.is_empty() {
+            return Ok(out);
+        }
+        let patterns = self.indices.read_patterns(BENCHMARK_INDEX);
+        for batch in nodes.chunks(request::LAST_RESULT_BATCH) {
+            let asked: HashSet<&str> = batch.iter().map(String::as_str).collect();
+            let resp = self
+                .send(&request::last_result_times(&patterns, batch))
+                .await
+                .map_err(|e| explain_search_error(e, &self.indices))?;
+            for (node, time) in response::parse_last_result_times(&resp.body)? {
+                // Only the names asked for: a keyword matches exactly, but a wrong answer
+                // must not invent a node.
+                if asked.contains(node.as_str()) {
+                    out.insert(node, time);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn latest<F>(

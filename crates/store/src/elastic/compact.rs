@@ -16,7 +16,9 @@
 //! - `nodes`: per node `{"nodeName", "kubernetesVersion", "benchmarksVersion", "summary",
 //!   "error" (only when not empty), "shape": <index in shapes>, "results": [[status, pass,
 //!   fail, info, statuses], ..] (one per section of its shape), "otherStatuses" (only when
-//!   not empty)}`. `statuses` has one character per test of the section: `P`, `F`, `W`
+//!   not empty), and only when set: "noResults" (true), "lastResultTime" (a report time),
+//!   "platform", "kubeBenchVersion", "benchmarkerVersion", "benchmarkChoice"}`.
+//!   `statuses` has one character per test of the section: `P`, `F`, `W`
 //!   `I` and `N` for PASS, FAIL, WARN, INFO and NOT_OBSERVED, `?` for any other status, which is the next
 //!   string of `otherStatuses` (verbatim, even when it reads "PASS").
 //!
@@ -30,8 +32,10 @@ use std::collections::HashMap;
 use std::mem::size_of;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use compliance_core::model::time;
 use compliance_core::model::{
     CisBenchmarkNode, NodeSummary, Rating, SectionResult, TestResult, TestStatus, TestText,
     TextInterner,
@@ -91,6 +95,39 @@ struct WireNode<'a> {
         skip_serializing_if = "Vec::is_empty"
     )]
     other_statuses: Vec<Cow<'a, str>>,
+    #[serde(rename = "noResults", default, skip_serializing_if = "is_false")]
+    no_results: bool,
+    #[serde(
+        rename = "lastResultTime",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::optional_seconds"
+    )]
+    last_result_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    platform: Cow<'a, str>,
+    #[serde(
+        rename = "kubeBenchVersion",
+        default,
+        skip_serializing_if = "str::is_empty"
+    )]
+    kube_bench_version: Cow<'a, str>,
+    #[serde(
+        rename = "benchmarkerVersion",
+        default,
+        skip_serializing_if = "str::is_empty"
+    )]
+    benchmarker_version: Cow<'a, str>,
+    #[serde(
+        rename = "benchmarkChoice",
+        default,
+        skip_serializing_if = "str::is_empty"
+    )]
+    benchmark_choice: Cow<'a, str>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Deserialize)]
@@ -130,6 +167,10 @@ pub fn decoded_bytes(node: &CisBenchmarkNode) -> usize {
         + node.kubernetes_version.len()
         + node.benchmarks_version.len()
         + node.error.len()
+        + node.platform.len()
+        + node.kube_bench_version.len()
+        + node.benchmarker_version.len()
+        + node.benchmark_choice.len()
         + sections
 }
 
@@ -259,6 +300,12 @@ impl<'a> PartBuilder<'a> {
             shape,
             results,
             other_statuses,
+            no_results: node.no_results,
+            last_result_time: node.last_result_time,
+            platform: Cow::Borrowed(&node.platform),
+            kube_bench_version: Cow::Borrowed(&node.kube_bench_version),
+            benchmarker_version: Cow::Borrowed(&node.benchmarker_version),
+            benchmark_choice: Cow::Borrowed(&node.benchmark_choice),
         };
         push_json(&mut self.nodes_json, &wire)?;
         self.decoded += decoded_bytes(node);
@@ -485,12 +532,12 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
             summary: node.summary.into_owned(),
             results,
             error: node.error.into_owned(),
-            no_results: false,
-            last_result_time: None,
-            platform: String::new(),
-            kube_bench_version: String::new(),
-            benchmarker_version: String::new(),
-            benchmark_choice: String::new(),
+            no_results: node.no_results,
+            last_result_time: node.last_result_time,
+            platform: node.platform.into_owned(),
+            kube_bench_version: node.kube_bench_version.into_owned(),
+            benchmarker_version: node.benchmarker_version.into_owned(),
+            benchmark_choice: node.benchmark_choice.into_owned(),
         });
     }
     Ok(nodes)
@@ -942,7 +989,20 @@ mod tests {
         (Rating, u64, u64, u64, u64),
         String,
         Vec<AnySection>,
+        AnyExtras,
     );
+    /// noResults, lastResultTime (whole seconds, as report times are written) and the
+    /// four provenance strings.
+    type AnyExtras = (bool, Option<i64>, (String, String, String, String));
+
+    fn any_extras() -> impl Strategy<Value = AnyExtras> {
+        let maybe = || prop_oneof![Just(String::new()), any::<String>()];
+        (
+            any::<bool>(),
+            prop::option::of(0i64..8_000_000_000),
+            (maybe(), maybe(), maybe(), maybe()),
+        )
+    }
 
     fn any_node() -> impl Strategy<Value = AnyNode> {
         let test = (0usize..6, any::<bool>(), status(), any::<bool>());
@@ -966,6 +1026,7 @@ mod tests {
             ),
             prop_oneof![Just(String::new()), any::<String>()],
             prop::collection::vec(section, 0..4),
+            any_extras(),
         )
     }
 
@@ -973,7 +1034,16 @@ mod tests {
         nodes
             .into_iter()
             .map(
-                |(node_name, kubernetes_version, benchmarks_version, s, error, sections)| {
+                |(
+                    node_name,
+                    kubernetes_version,
+                    benchmarks_version,
+                    s,
+                    error,
+                    sections,
+                    extras,
+                )| {
+                    let (no_results, last, (platform, kube_bench, benchmarker, choice)) = extras;
                     CisBenchmarkNode {
                         node_name,
                         kubernetes_version,
@@ -1014,12 +1084,12 @@ mod tests {
                             })
                             .collect(),
                         error,
-                        no_results: false,
-                        last_result_time: None,
-                        platform: String::new(),
-                        kube_bench_version: String::new(),
-                        benchmarker_version: String::new(),
-                        benchmark_choice: String::new(),
+                        no_results,
+                        last_result_time: last.and_then(|s| chrono::DateTime::from_timestamp(s, 0)),
+                        platform,
+                        kube_bench_version: kube_bench,
+                        benchmarker_version: benchmarker,
+                        benchmark_choice: choice,
                     }
                 },
             )

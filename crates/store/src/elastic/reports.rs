@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use compliance_core::model::{CisBenchmarkNode, ReportDocument, TextInterner};
+use chrono::{DateTime, Utc};
+use compliance_core::model::{
+    CLUSTER_SCOPE_NODE_NAME, CisBenchmarkNode, ReportDocument, TextInterner,
+};
 
 use super::bulk::BulkBatch;
 use super::compact::{self, PartBuilder};
@@ -522,6 +525,101 @@ impl ElasticStore {
             .transpose()
     }
 
+    /// The node names of the newest report of `name` that ended by `end`
+    /// ([`crate::Store::previous_report_nodes`]): one search for the report, its own
+    /// nodes' names filtered from its `_source`; a split report's names then come from
+    /// its parts, a hundred parts a request, each filtered to its names. A part missing
+    /// or out of order is an error, never a shorter list.
+    pub async fn previous_report_nodes(
+        &self,
+        name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, ElasticError> {
+        let resp = self
+            .send(&request::previous_report(
+                &self.indices.read_patterns(REPORT_INDEX),
+                name,
+                &end,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("find the previous report", &resp.body)?;
+        let Some(first) = hits.first() else {
+            return Ok(None);
+        };
+        // The newest copy of the chosen id (a rollover may leave an older one behind).
+        let id = first.id.clone();
+        let copies: Vec<RawHit<'_>> = hits.into_iter().filter(|h| h.id == id).collect();
+        let Some((marker, hit)) = newest_copy(&id, &copies)? else {
+            return Ok(None);
+        };
+        let incomplete = |detail: String| ElasticError::IncompleteReport {
+            id: id.clone(),
+            detail,
+        };
+        let mut names = response::parse_node_names(hit.source.get())
+            .map_err(|e| incomplete(format!("its node names do not parse: {e}")))?;
+        if let (Some(parts), Some(generation)) = (marker.parts, &marker.generation) {
+            names = self.part_node_names(&id, generation, parts).await?;
+            if let Some(n) = marker.node_count
+                && n != names.len() as u64
+            {
+                return Err(incomplete(format!(
+                    "the head lists {n} nodes, its parts {}",
+                    names.len()
+                )));
+            }
+        }
+        names.retain(|n| n != CLUSTER_SCOPE_NODE_NAME);
+        Ok(Some(names))
+    }
+
+    /// The node names of a split report's `parts` parts of `generation`, in order.
+    async fn part_node_names(
+        &self,
+        id: &str,
+        generation: &str,
+        parts: u64,
+    ) -> Result<Vec<String>, ElasticError> {
+        let incomplete = |detail: String| ElasticError::IncompleteReport {
+            id: id.to_string(),
+            detail,
+        };
+        let mut names = Vec::new();
+        let mut next = 0u64;
+        while next < parts {
+            let resp = self
+                .send(&request::report_part_names_page(
+                    &self.indices.read_patterns(REPORT_PARTS_INDEX),
+                    id,
+                    generation,
+                    next.checked_sub(1),
+                ))
+                .await?;
+            let (hits, _) = response::parse_hits("read report node names", &resp.body)?;
+            if hits.is_empty() {
+                break;
+            }
+            for h in hits {
+                let (part, part_names) = response::parse_part_names(h.source.get())
+                    .map_err(|e| incomplete(format!("part {} does not parse: {e}", h.id)))?;
+                if part != next {
+                    return Err(incomplete(format!(
+                        "expected part {next} of {parts}, found part {part} ({})",
+                        h.id
+                    )));
+                }
+                names.extend(part_names);
+                next += 1;
+            }
+        }
+        if next != parts {
+            return Err(incomplete(format!(
+                "the head names {parts} parts of generation {generation}, {next} were found"
+            )));
+        }
+        Ok(names)
+    }
+
     /// One page of the reports matching `query` ([`crate::Store::list_reports`]): one
     /// search with `from`/`size`, sorted and counted by the cluster.
     ///
@@ -693,7 +791,7 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
         ui_summary: r.ui_summary.clone(),
         cluster: r.cluster.clone(),
         generated_time: r.generated_time,
-        provenance: None,
+        provenance: r.provenance.clone(),
     }
 }
 

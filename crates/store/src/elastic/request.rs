@@ -332,6 +332,45 @@ pub fn latest_per_node_page(
     .body(Body::json(&body))
 }
 
+/// Node names per "last result" search, at most: 1,000. Each name is one collapsed hit
+/// of about 150 bytes, and the terms filter stays far below `index.max_terms_count`
+/// (65,536) and the result window (10,000).
+pub const LAST_RESULT_BATCH: usize = 1000;
+
+/// What a "last result" search answers with: the shard counts, each hit's sort value
+/// (the node name) and its newest document's `timestamp`.
+pub const LAST_RESULT_FILTER: &str =
+    "_shards,hits.hits.sort,hits.hits.inner_hits.latest.hits.hits._source";
+
+/// For each of `nodes` (at most [`LAST_RESULT_BATCH`]), its newest benchmark document of
+/// any age, errored or not: a terms filter on `node_name`, collapsed on it, the newest
+/// document's `timestamp` alone in the inner hit. One hit per node that has a document.
+pub fn last_result_times(patterns: &str, nodes: &[String]) -> EsRequest {
+    EsRequest::new(
+        "find the last result of nodes",
+        Method::Post,
+        format!("/{patterns}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .param("filter_path", LAST_RESULT_FILTER)
+    .body(Body::json(&json!({
+        "size": nodes.len(),
+        "track_total_hits": false,
+        "_source": false,
+        "query": { "bool": { "filter": [{ "terms": { "node_name": nodes } }] } },
+        "collapse": {
+            "field": "node_name",
+            "inner_hits": {
+                "name": INNER_HITS,
+                "size": 1,
+                "_source": ["timestamp"],
+                "sort": [{ "timestamp": { "order": "desc" } }],
+            },
+        },
+        "sort": [{ "node_name": { "order": "asc" } }],
+    })))
+}
+
 /// The documents `ids` whole but for their top-level keys other than `version` and
 /// `tests`, under the read's point in time: where the test texts come from
 /// ([`super::texts`]). An id may be in two indices (a document imported again after a
@@ -504,6 +543,87 @@ pub fn report_parts_page(
     }
     EsRequest::new(
         "read report parts",
+        Method::Post,
+        format!("/{parts_index}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&body))
+}
+
+/// The `_source` of a previous report's document ([`previous_report`]): its id and
+/// split keys, and, when its nodes are in it, their names only.
+pub const PREVIOUS_REPORT_FIELDS: [&str; 7] = [
+    "id",
+    "generated_time",
+    "cisBenchmarkParts",
+    "cisBenchmarkGeneration",
+    "cisBenchmarkNodeCount",
+    "cisBenchmarkLayout",
+    "cisBenchmark.nodeName",
+];
+
+/// The newest report of GlobalReport `name` whose window ended by `end`, ordered as
+/// [`latest_report`] orders them; a few hits, so that a copy of the same id in another
+/// index can be told apart ([`PREVIOUS_REPORT_FIELDS`]).
+pub fn previous_report(patterns: &str, name: &str, end: &DateTime<Utc>) -> EsRequest {
+    EsRequest::new(
+        "find the previous report",
+        Method::Post,
+        format!("/{patterns}/_search"),
+    )
+    .param("ignore_unavailable", "true")
+    .body(Body::json(&json!({
+        "size": 10,
+        "track_total_hits": false,
+        "_source": PREVIOUS_REPORT_FIELDS,
+        "query": { "bool": { "filter": [
+            { "term": { "reportName": name } },
+            { "range": { "endTime": {
+                "lte": time::format(end),
+                "format": "strict_date_optional_time",
+            } } },
+        ] } },
+        "sort": [
+            report_sort(OrderColumn::Field(SortField::EndTime), true),
+            report_sort(OrderColumn::Field(SortField::GenerationTime), true),
+            report_sort(OrderColumn::Id, false),
+        ],
+    })))
+}
+
+/// Parts per page when only their node names are read: 100 (each part holds at most
+/// [`PART_BYTES`], its names a small fraction of that).
+pub const PART_NAMES_PAGE_SIZE: usize = 100;
+
+/// The `_source` of a part read for its node names: the part number, and the names in
+/// either layout (`cisBenchmark` an array of whole nodes, or a compact payload).
+pub const PART_NAME_FIELDS: [&str; 3] = [
+    "part",
+    "cisBenchmark.nodeName",
+    "cisBenchmark.nodes.nodeName",
+];
+
+/// One page of a split report's parts, in part order, with their node names only.
+pub fn report_part_names_page(
+    parts_index: &str,
+    id: &str,
+    generation: &str,
+    after: Option<u64>,
+) -> EsRequest {
+    let mut body = json!({
+        "size": PART_NAMES_PAGE_SIZE,
+        "_source": PART_NAME_FIELDS,
+        "query": { "bool": { "filter": [
+            { "term": { "reportId": id } },
+            { "term": { "generation": generation } },
+        ] } },
+        "sort": [{ "part": { "order": "asc" } }],
+    });
+    if let Some(after) = after {
+        body["search_after"] = json!([after]);
+    }
+    EsRequest::new(
+        "read report node names",
         Method::Post,
         format!("/{parts_index}/_search"),
     )
@@ -837,6 +957,8 @@ mod tests {
                 "collapse": { "field": "node_name", "inner_hits": {
                     "name": "latest", "size": 1, "_source": ["version", "kubernetesVersion", "type", "node_name",
                                     "timestamp", "error", "cluster",
+                                    "platform", "kubeBenchVersion", "benchmarkerVersion",
+                                    "benchmarkChoice",
                                     "tests.test_number", "tests.status"],
                     "sort": [{ "timestamp": { "order": "desc" } }] } },
                 "sort": [{ "node_name": { "order": "asc" } }],
@@ -1067,5 +1189,63 @@ mod tests {
         let range = &body["query"]["bool"]["filter"][0]["bool"]["should"][0]["range"]["startTime"];
         assert_eq!(range["gte"], json!("2026-11-25T00:00:01Z"));
         assert_eq!(range["lte"], json!("2026-11-26T00:00:00Z"));
+    }
+
+    #[test]
+    fn last_result_times_collapse_the_named_nodes_on_their_newest_document() {
+        let nodes = vec!["ip-10-0-1-7".to_string(), "ip-10-0-1-8".to_string()];
+        let req = last_result_times("tigera_secure_ee_benchmark_results.cluster.*", &nodes);
+        assert_eq!(
+            req.describe(),
+            format!(
+                "POST /tigera_secure_ee_benchmark_results.cluster.*/_search\
+                 ?ignore_unavailable=true&filter_path={LAST_RESULT_FILTER}"
+            )
+        );
+        assert_eq!(
+            req.body.as_json().unwrap(),
+            json!({
+                "size": 2,
+                "track_total_hits": false,
+                "_source": false,
+                "query": { "bool": { "filter": [
+                    { "terms": { "node_name": ["ip-10-0-1-7", "ip-10-0-1-8"] } },
+                ] } },
+                "collapse": { "field": "node_name", "inner_hits": {
+                    "name": "latest", "size": 1, "_source": ["timestamp"],
+                    "sort": [{ "timestamp": { "order": "desc" } }],
+                } },
+                "sort": [{ "node_name": { "order": "asc" } }],
+            })
+        );
+    }
+
+    #[test]
+    fn the_previous_report_is_the_newest_ending_by_the_time_with_names_only() {
+        let end = time::parse("2026-11-26T00:00:00Z").unwrap();
+        let req = previous_report(
+            "tigera_secure_ee_compliance_reports.cluster.*",
+            "daily",
+            &end,
+        );
+        let body = req.body.as_json().unwrap();
+        assert_eq!(
+            body["query"],
+            json!({ "bool": { "filter": [
+                { "term": { "reportName": "daily" } },
+                { "range": { "endTime": { "lte": "2026-11-26T00:00:00Z",
+                                           "format": "strict_date_optional_time" } } },
+            ] } })
+        );
+        assert_eq!(body["_source"], json!(PREVIOUS_REPORT_FIELDS));
+        assert_eq!(
+            body["sort"],
+            latest_report("p", "daily").body.as_json().unwrap()["sort"]
+        );
+        let parts = report_part_names_page("parts.*", "daily_x", "g1", Some(99));
+        let body = parts.body.as_json().unwrap();
+        assert_eq!(body["_source"], json!(PART_NAME_FIELDS));
+        assert_eq!(body["search_after"], json!([99]));
+        assert_eq!(body["size"], json!(PART_NAMES_PAGE_SIZE));
     }
 }

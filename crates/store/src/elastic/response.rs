@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -364,6 +366,113 @@ pub fn parse_latest_page(body: &[u8]) -> Result<(NodePage, Vec<SlimDocument>), P
         }
     }
     Ok((out, docs))
+}
+
+/// Parses a "last result" search ([`super::request::last_result_times`]): each node
+/// name with its newest document's `timestamp`, cut to whole milliseconds as both stores
+/// keep benchmark times. A hit without a readable timestamp is an error: a wrong time
+/// would say a node reported when it did not.
+pub fn parse_last_result_times(body: &[u8]) -> Result<Vec<(String, DateTime<Utc>)>, ParseError> {
+    const OP: &str = "find the last result of nodes";
+    #[derive(Deserialize)]
+    struct Stamp {
+        timestamp: DateTime<Utc>,
+    }
+    #[derive(Deserialize)]
+    struct InnerHit {
+        #[serde(rename = "_source")]
+        source: Option<Stamp>,
+    }
+    #[derive(Deserialize)]
+    struct InnerHits {
+        hits: Vec<InnerHit>,
+    }
+    #[derive(Deserialize)]
+    struct InnerResult {
+        hits: InnerHits,
+    }
+    #[derive(Deserialize)]
+    struct Hit {
+        #[serde(default)]
+        sort: Vec<Value>,
+        #[serde(default)]
+        inner_hits: std::collections::HashMap<String, InnerResult>,
+    }
+    let (hits, _) = parse_search::<Hit>(OP, body)?;
+    let mut out = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let bad = |detail: String| ParseError { op: OP, detail };
+        let node = match hit.sort.first() {
+            Some(Value::String(s)) => s.clone(),
+            other => {
+                return Err(bad(format!(
+                    "a hit's sort value is {other:?}, not the node name"
+                )));
+            }
+        };
+        let stamp = hit
+            .inner_hits
+            .get(INNER_HITS)
+            .and_then(|i| i.hits.hits.first())
+            .and_then(|h| h.source.as_ref())
+            .ok_or_else(|| bad(format!("node {node:?} has no newest document timestamp")))?;
+        let millis = stamp.timestamp.timestamp_millis();
+        let time = DateTime::from_timestamp_millis(millis).unwrap_or(stamp.timestamp);
+        out.push((node, time));
+    }
+    Ok(out)
+}
+
+/// A report document read with [`super::request::PREVIOUS_REPORT_FIELDS`]: the names of
+/// the nodes it holds itself (none for a split report's head), in report order.
+pub fn parse_node_names(source: &str) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct Name {
+        #[serde(rename = "nodeName")]
+        node_name: String,
+    }
+    #[derive(Deserialize)]
+    struct Names {
+        #[serde(rename = "cisBenchmark", default)]
+        nodes: Vec<Name>,
+    }
+    let names: Names = serde_json::from_str(source).map_err(|e| e.to_string())?;
+    Ok(names.nodes.into_iter().map(|n| n.node_name).collect())
+}
+
+/// One part of a split report read with [`super::request::PART_NAME_FIELDS`]: its
+/// number and its node names in order, whichever layout holds them.
+pub fn parse_part_names(source: &str) -> Result<(u64, Vec<String>), String> {
+    // Both layouts name a node `nodeName`: the §5 node, and the compact node.
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(rename = "nodeName")]
+        node_name: String,
+    }
+    #[derive(Deserialize)]
+    struct Compact {
+        #[serde(default)]
+        nodes: Vec<Named>,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Nodes {
+        Full(Vec<Named>),
+        Compact(Compact),
+    }
+    #[derive(Deserialize)]
+    struct Part {
+        part: u64,
+        #[serde(rename = "cisBenchmark")]
+        nodes: Option<Nodes>,
+    }
+    let p: Part = serde_json::from_str(source).map_err(|e| e.to_string())?;
+    let names = match p.nodes {
+        None => Vec::new(),
+        Some(Nodes::Full(nodes)) => nodes.into_iter().map(|n| n.node_name).collect(),
+        Some(Nodes::Compact(c)) => c.nodes.into_iter().map(|n| n.node_name).collect(),
+    };
+    Ok((p.part, names))
 }
 
 /// A slim document, or why not, naming the offending key as [`BenchmarkDocument::decode`]
@@ -1083,5 +1192,65 @@ mod tests {
                 .unwrap_err()
                 .contains("does not parse")
         );
+    }
+
+    /// A "last result" answer as Elasticsearch 8 gives it under the request's
+    /// `filter_path`: one collapsed hit per node that has a document, its newest
+    /// document's timestamp (with a fraction, as a benchmarker writes it) in the inner hit.
+    const LAST_RESULTS: &str = r#"{
+      "_shards": {"total": 3, "successful": 3, "skipped": 0, "failed": 0},
+      "hits": {"hits": [
+        {"sort": ["ip-10-0-1-7"],
+         "inner_hits": {"latest": {"hits": {"hits": [
+           {"_source": {"timestamp": "2026-11-25T23:00:00.123456789Z"}}]}}}},
+        {"sort": ["ip-10-0-1-8"],
+         "inner_hits": {"latest": {"hits": {"hits": [
+           {"_source": {"timestamp": "2026-11-20T04:00:00+02:00"}}]}}}}
+      ]}
+    }"#;
+
+    #[test]
+    fn last_results_are_each_nodes_newest_timestamp_to_the_millisecond() {
+        let got = parse_last_result_times(LAST_RESULTS.as_bytes()).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "ip-10-0-1-7".to_string(),
+                    time::parse("2026-11-25T23:00:00.123Z").unwrap()
+                ),
+                (
+                    "ip-10-0-1-8".to_string(),
+                    time::parse("2026-11-20T02:00:00Z").unwrap()
+                ),
+            ]
+        );
+        // No node had a document: filter_path leaves no `hits` at all.
+        let none = br#"{"_shards":{"total":3,"successful":3,"skipped":0,"failed":0}}"#;
+        assert!(parse_last_result_times(none).unwrap().is_empty());
+        let broken = LAST_RESULTS.replace("2026-11-20T04:00:00+02:00", "last week");
+        assert!(parse_last_result_times(broken.as_bytes()).is_err());
+        let failed = br#"{"_shards":{"total":2,"successful":1,"skipped":0,"failed":1,"failures":[]},"hits":{"hits":[]}}"#;
+        assert!(parse_last_result_times(failed).is_err());
+    }
+
+    #[test]
+    fn node_names_come_from_either_part_layout_and_the_document() {
+        let whole = r#"{"id":"daily_x","generated_time":"2026-11-26T00:31:00Z",
+            "cisBenchmark":[{"nodeName":"(cluster)"},{"nodeName":"ip-10-0-1-7"}]}"#;
+        assert_eq!(
+            parse_node_names(whole).unwrap(),
+            ["(cluster)", "ip-10-0-1-7"]
+        );
+        let head = r#"{"id":"big_x","cisBenchmarkParts":2,"cisBenchmarkGeneration":"g"}"#;
+        assert!(parse_node_names(head).unwrap().is_empty());
+        let compact = r#"{"part":1,"cisBenchmark":{"nodes":[{"nodeName":"a"},{"nodeName":"b"}]}}"#;
+        assert_eq!(
+            parse_part_names(compact).unwrap(),
+            (1, vec!["a".to_string(), "b".to_string()])
+        );
+        let full = r#"{"part":0,"cisBenchmark":[{"nodeName":"c"}]}"#;
+        assert_eq!(parse_part_names(full).unwrap(), (0, vec!["c".to_string()]));
+        assert!(parse_part_names(r#"{"cisBenchmark":[]}"#).is_err());
     }
 }

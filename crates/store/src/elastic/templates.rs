@@ -71,6 +71,11 @@ pub fn benchmarks(indices: &Indices) -> Template {
                 "timestamp": { "type": "date" },
                 "generated_time": { "type": "date" },
                 "error": { "type": "text" },
+                // Provenance (not in Calico's schema): filtered on as exact values.
+                "platform": { "type": "keyword" },
+                "kubeBenchVersion": { "type": "keyword" },
+                "benchmarkerVersion": { "type": "keyword" },
+                "benchmarkChoice": { "type": "keyword" },
                 "tests": {
                     "type": "nested",
                     "properties": {
@@ -127,7 +132,10 @@ pub fn reports(indices: &Indices) -> Template {
                     "highCount": { "type": "long" },
                     "medCount": { "type": "long" },
                     "lowCount": { "type": "long" },
+                    "noResultsCount": { "type": "long" },
                 } },
+                // Read back with the report, never searched.
+                "provenance": { "type": "object", "enabled": false },
                 "reportSpec": { "type": "object", "enabled": false },
                 "reportTypeSpec": { "type": "object", "enabled": false },
                 "cisBenchmark": { "type": "object", "enabled": false },
@@ -245,6 +253,10 @@ mod tests {
             "type",
             "node_name",
             "cluster",
+            "platform",
+            "kubeBenchVersion",
+            "benchmarkerVersion",
+            "benchmarkChoice",
         ] {
             assert_eq!(p[keyword]["type"], "keyword", "{keyword}");
         }
@@ -292,6 +304,11 @@ mod tests {
     fn report_node_results_are_stored_not_indexed() {
         let p = &reports(&Indices::new("cluster")).body["template"]["mappings"]["properties"];
         assert_eq!(p["cisBenchmark"]["enabled"], false);
+        assert_eq!(p["provenance"]["enabled"], false);
+        assert_eq!(
+            p["cisBenchmarkSummary"]["properties"]["noResultsCount"]["type"],
+            "long"
+        );
         assert_eq!(p["endTime"]["type"], "date");
     }
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use compliance_core::model::{BenchmarkDocument, BenchmarkTest, TestStatus, TestText};
 
 /// The `_source` a node's latest document is read with: everything but the test texts.
-pub const STATUS_FIELDS: [&str; 9] = [
+pub const STATUS_FIELDS: [&str; 13] = [
     "version",
     "kubernetesVersion",
     "type",
@@ -29,6 +29,10 @@ pub const STATUS_FIELDS: [&str; 9] = [
     "timestamp",
     "error",
     "cluster",
+    "platform",
+    "kubeBenchVersion",
+    "benchmarkerVersion",
+    "benchmarkChoice",
     "tests.test_number",
     "tests.status",
 ];
@@ -56,6 +60,16 @@ pub struct SlimDocument {
     pub tests: Vec<SlimTest>,
     #[serde(default = "default_cluster")]
     pub cluster: String,
+    /// Provenance, copied into a report's node: absent from documents of earlier
+    /// releases and other writers.
+    #[serde(default)]
+    pub platform: String,
+    #[serde(rename = "kubeBenchVersion", default)]
+    pub kube_bench_version: String,
+    #[serde(rename = "benchmarkerVersion", default)]
+    pub benchmarker_version: String,
+    #[serde(rename = "benchmarkChoice", default)]
+    pub benchmark_choice: String,
 }
 
 fn default_cluster() -> String {
@@ -159,10 +173,10 @@ impl TestTexts {
             error: slim.error,
             tests,
             cluster: slim.cluster,
-            platform: String::new(),
-            kube_bench_version: String::new(),
-            benchmarker_version: String::new(),
-            benchmark_choice: String::new(),
+            platform: slim.platform,
+            kube_bench_version: slim.kube_bench_version,
+            benchmarker_version: slim.benchmarker_version,
+            benchmark_choice: slim.benchmark_choice,
         };
         doc.validate()?;
         Ok(doc)

@@ -4,18 +4,19 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::FromSqlError;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::codec::{self, DecodeError, StatusInterner};
+use super::codec::{self, DecodeError, Origin, StatusInterner};
 use super::{CatalogueWriter, SqliteStore, read_catalogue, sql_error};
 use crate::{InputError, QueryStats, QueryWindow, StoreError};
 use compliance_core::model::{BenchmarkDocument, BenchmarkTest, TestText};
 
 const INSERT_DOC: &str = "INSERT OR REPLACE INTO benchmark_docs \
-    (node_name, timestamp, errored, version, kubernetes_version, type, error, cluster, tests) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    (node_name, timestamp, errored, version, kubernetes_version, type, error, cluster, tests, \
+     provenance) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 const FIRST_NODE: &str = "SELECT node_name FROM benchmark_docs ORDER BY node_name LIMIT 1";
 
@@ -24,10 +25,15 @@ const NEXT_NODE: &str =
 
 /// One node's documents of one kind in a window, newest first. Served by the
 /// (node_name, timestamp) index walked backwards: the first row is usually the answer.
-const NODE_DOCS: &str = "SELECT timestamp, version, kubernetes_version, type, error, cluster, tests \
+const NODE_DOCS: &str = "SELECT timestamp, version, kubernetes_version, type, error, cluster, tests, \
+    provenance \
     FROM benchmark_docs \
     WHERE node_name = ?1 AND errored = ?2 AND timestamp BETWEEN ?3 AND ?4 \
     ORDER BY timestamp DESC";
+
+/// A node's newest document of any age, errored or not: the last entry of the
+/// (node_name, timestamp) index for that name, one seek.
+const LAST_RESULT: &str = "SELECT max(timestamp) FROM benchmark_docs WHERE node_name = ?1";
 
 /// Documents on their way from the reading thread to the caller's sink: 64. Enough to
 /// keep both sides busy; few enough that a slow sink holds a few MB, not the cluster.
@@ -58,9 +64,11 @@ enum RowError {
     Timestamp(i64),
     #[error("tests: {0}")]
     Tests(#[from] DecodeError),
+    #[error("{0}")]
+    Provenance(String),
 }
 
-const DOC_COLUMNS: [&str; 7] = [
+const DOC_COLUMNS: [&str; 8] = [
     "timestamp",
     "version",
     "kubernetes_version",
@@ -68,6 +76,7 @@ const DOC_COLUMNS: [&str; 7] = [
     "error",
     "cluster",
     "tests",
+    "provenance",
 ];
 
 fn column<'r>(row: &'r Row<'_>, i: usize) -> Result<rusqlite::types::ValueRef<'r>, RowError> {
@@ -108,6 +117,7 @@ fn decode_doc(
             scored,
         })
         .collect();
+    let origin = Origin::decode(&text_column(row, 7)?).map_err(RowError::Provenance)?;
     Ok(BenchmarkDocument {
         version: text_column(row, 1)?,
         kubernetes_version: text_column(row, 2)?,
@@ -117,10 +127,10 @@ fn decode_doc(
         error: text_column(row, 4)?,
         tests,
         cluster: text_column(row, 5)?,
-        platform: String::new(),
-        kube_bench_version: String::new(),
-        benchmarker_version: String::new(),
-        benchmark_choice: String::new(),
+        platform: origin.platform,
+        kube_bench_version: origin.kube_bench_version,
+        benchmarker_version: origin.benchmarker_version,
+        benchmark_choice: origin.benchmark_choice,
     })
 }
 
@@ -193,6 +203,12 @@ impl SqliteStore {
                     doc.error,
                     doc.cluster,
                     blob,
+                    codec::encode_origin(
+                        &doc.platform,
+                        &doc.kube_bench_version,
+                        &doc.benchmarker_version,
+                        &doc.benchmark_choice,
+                    ),
                 ])
                 .map_err(err)?;
             stored += 1;
@@ -230,6 +246,38 @@ impl SqliteStore {
         };
         let (stats, ()) = tokio::join!(reading, drain);
         stats
+    }
+}
+
+impl SqliteStore {
+    /// Each named node's newest document time ([`crate::Store::last_result_times`]):
+    /// one index seek per name, all in one read transaction.
+    pub async fn last_result_times(
+        &self,
+        nodes: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        let nodes = nodes.to_vec();
+        self.read(move |conn, path| {
+            let err = |e| sql_error(path, e);
+            let tx = conn.unchecked_transaction().map_err(err)?;
+            let mut stmt = tx.prepare_cached(LAST_RESULT).map_err(err)?;
+            let mut out = HashMap::with_capacity(nodes.len());
+            for name in nodes {
+                let millis: Option<i64> = stmt.query_row([&name], |r| r.get(0)).map_err(err)?;
+                let Some(millis) = millis else { continue };
+                let time = DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+                    super::corrupt(
+                        path,
+                        format!("node {name}: document timestamp {millis} ms is out of range"),
+                    )
+                })?;
+                out.insert(name, time);
+            }
+            drop(stmt);
+            tx.commit().map_err(err)?;
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -386,7 +434,7 @@ mod tests {
     fn the_latest_per_node_statements_seek_the_index() {
         let dir = TempDir::new().unwrap();
         let store = SqliteStore::open(dir.path().join("c.db"), OpenMode::Create).unwrap();
-        for sql in [FIRST_NODE, NEXT_NODE, NODE_DOCS] {
+        for sql in [FIRST_NODE, NEXT_NODE, NODE_DOCS, LAST_RESULT] {
             let conn = store.writer();
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let params = rusqlite::params_from_iter(std::iter::repeat_n(1, stmt.parameter_count()));

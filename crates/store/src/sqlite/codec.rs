@@ -33,6 +33,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use compliance_core::model::{Rating, SectionResult, TestResult, TestStatus, TestText};
 
 /// Format version of a benchmark document's tests blob.
@@ -47,6 +49,94 @@ const SCORED: u8 = 0b1000;
 
 const RATING_MASK: u8 = 0b011;
 const EXPLICIT_SECTION: u8 = 0b100;
+
+/// The provenance of a benchmark document or report node, as its `provenance` column
+/// holds it (schema version 2): `''` when every string is empty, else a JSON object of
+/// the non-empty ones under their document keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    #[serde(
+        rename = "kubeBenchVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub kube_bench_version: String,
+    #[serde(
+        rename = "benchmarkerVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmarker_version: String,
+    #[serde(
+        rename = "benchmarkChoice",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub benchmark_choice: String,
+}
+
+/// [`Origin`] borrowed, for writing without copying the strings.
+#[derive(Serialize)]
+struct OriginRef<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    platform: &'a str,
+    #[serde(rename = "kubeBenchVersion", skip_serializing_if = "str::is_empty")]
+    kube_bench_version: &'a str,
+    #[serde(rename = "benchmarkerVersion", skip_serializing_if = "str::is_empty")]
+    benchmarker_version: &'a str,
+    #[serde(rename = "benchmarkChoice", skip_serializing_if = "str::is_empty")]
+    benchmark_choice: &'a str,
+}
+
+/// The column's text of the four provenance strings, in [`Origin`]'s order.
+pub fn encode_origin(
+    platform: &str,
+    kube_bench_version: &str,
+    benchmarker_version: &str,
+    benchmark_choice: &str,
+) -> String {
+    let o = OriginRef {
+        platform,
+        kube_bench_version,
+        benchmarker_version,
+        benchmark_choice,
+    };
+    if [
+        platform,
+        kube_bench_version,
+        benchmarker_version,
+        benchmark_choice,
+    ]
+    .iter()
+    .all(|s| s.is_empty())
+    {
+        return String::new();
+    }
+    serde_json::to_string(&o).expect("four strings always serialize")
+}
+
+impl Origin {
+    /// The column's text ([`encode_origin`] of its strings).
+    #[cfg(test)]
+    pub fn encode(&self) -> String {
+        encode_origin(
+            &self.platform,
+            &self.kube_bench_version,
+            &self.benchmarker_version,
+            &self.benchmark_choice,
+        )
+    }
+
+    /// Reads the column's text; `''` (every version-1 row) is no provenance.
+    pub fn decode(text: &str) -> Result<Origin, String> {
+        if text.is_empty() {
+            return Ok(Origin::default());
+        }
+        serde_json::from_str(text).map_err(|e| format!("provenance {text:?}: {e}"))
+    }
+}
 
 /// Why a blob could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -486,6 +576,19 @@ mod tests {
             .unwrap();
             let back = decode_sections(&blob, &cat, &mut StatusInterner::default()).unwrap();
             prop_assert_eq!(back, sections);
+        }
+
+        #[test]
+        fn origin_round_trips(
+            platform in any::<String>(),
+            kube_bench_version in any::<String>(),
+            benchmarker_version in any::<String>(),
+            benchmark_choice in any::<String>(),
+        ) {
+            let o = Origin { platform, kube_bench_version, benchmarker_version, benchmark_choice };
+            let text = o.encode();
+            prop_assert_eq!(text.is_empty(), o == Origin::default());
+            prop_assert_eq!(Origin::decode(&text).unwrap(), o);
         }
 
         /// Whatever the bytes, decoding returns; it never panics or over-allocates.

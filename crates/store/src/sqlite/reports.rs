@@ -15,39 +15,52 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{self, StatusInterner};
+use super::codec::{self, Origin, StatusInterner};
 use super::{CatalogueWriter, SqliteStore, corrupt, read_catalogue, sql_error};
 use crate::StoreError;
 use crate::query::{NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField};
 use compliance_core::model::{
-    CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, NodeSummary,
-    Rating, ReportDocument, TestText,
+    CLUSTER_SCOPE_NODE_NAME, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
+    GlobalReportTypeSpec, NodeSummary, Provenance, Rating, ReportDocument, TestText,
 };
 
 const INSERT_REPORT: &str = "INSERT INTO reports \
     (id, report_name, report_type_name, start_time, end_time, generation_time, generated_time, \
-     summary_type, high_count, med_count, low_count, node_count, head) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     summary_type, high_count, med_count, low_count, node_count, head, no_results_count) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 const INSERT_NODE: &str = "INSERT INTO report_nodes \
     (report_key, ordinal, node_name, kubernetes_version, benchmarks_version, error, status, \
-     total_pass, total_fail, total_info, total, results) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+     total_pass, total_fail, total_info, total, results, no_results, last_result_time, \
+     provenance) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// The columns of a [`ReportHead`], in the order [`head_row`] reads them.
 const HEAD_COLUMNS: &str = "id, report_name, report_type_name, start_time, end_time, \
     generation_time, generated_time, summary_type, high_count, med_count, low_count, \
-    node_count, head";
+    node_count, head, no_results_count";
 
 /// A page of a report's nodes, each row read by [`node_row`].
 const NODE_PAGE: &str = "SELECT node_name, kubernetes_version, benchmarks_version, error, \
-    status, total_pass, total_fail, total_info, total, results \
+    status, total_pass, total_fail, total_info, total, results, no_results, last_result_time, \
+    provenance \
     FROM report_nodes WHERE report_key = ?1 AND ordinal >= ?2 ORDER BY ordinal LIMIT ?3";
 
 /// Every node of a report without its results blob, in report order.
 const NODE_ROWS: &str = "SELECT ordinal, node_name, kubernetes_version, benchmarks_version, \
-    error, status, total_pass, total_fail, total_info, total \
+    error, status, total_pass, total_fail, total_info, total, no_results, last_result_time, \
+    provenance \
     FROM report_nodes WHERE report_key = ?1 ORDER BY ordinal";
+
+/// The newest report of a GlobalReport whose window ended by a time, as
+/// [`SqliteStore::latest_report`] orders them.
+const PREVIOUS_REPORT: &str = "SELECT report_key FROM reports \
+    WHERE report_name = ?1 AND end_time <= ?2 \
+    ORDER BY end_time DESC, generation_time DESC, id LIMIT 1";
+
+/// A report's node names in report order, from the primary key alone.
+const NODE_NAMES: &str =
+    "SELECT node_name FROM report_nodes WHERE report_key = ?1 ORDER BY ordinal";
 
 /// The report fields that no query filters on, stored as one JSON `head` column.
 #[derive(Serialize)]
@@ -59,6 +72,8 @@ struct HeadRef<'a> {
     #[serde(rename = "uiSummary")]
     ui_summary: &'a str,
     cluster: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<&'a Provenance>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +85,9 @@ struct Head {
     #[serde(rename = "uiSummary")]
     ui_summary: String,
     cluster: String,
+    /// Absent from version-1 rows and from reports without provenance.
+    #[serde(default)]
+    provenance: Option<Provenance>,
 }
 
 /// Report times as integer nanoseconds: exact for every time a report carries, and
@@ -101,6 +119,14 @@ fn count(path: &Path, what: &str, v: i64) -> Result<u64, StoreError> {
 
 /// A report head from a row of [`HEAD_COLUMNS`].
 fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
+    head_row_with_provenance(path, r).map(|(head, _)| head)
+}
+
+/// A report head and the report's provenance from a row of [`HEAD_COLUMNS`].
+fn head_row_with_provenance(
+    path: &Path,
+    r: &Row<'_>,
+) -> Result<(ReportHead, Option<Provenance>), StoreError> {
     let err = |e| sql_error(path, e);
     let id: String = r.get(0).map_err(err)?;
     let n = |i: usize, what: &str| -> Result<u64, StoreError> {
@@ -114,7 +140,7 @@ fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
     let head: String = r.get(12).map_err(err)?;
     let head: Head = serde_json::from_str(&head)
         .map_err(|e| corrupt(path, format!("report {id}: head: {e}")))?;
-    Ok(ReportHead {
+    let head_row = ReportHead {
         report_name: r.get(1).map_err(err)?,
         report_type_name: r.get(2).map_err(err)?,
         report_spec: head.report_spec,
@@ -128,13 +154,14 @@ fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
             high_count: n(8, "highCount")?,
             med_count: n(9, "medCount")?,
             low_count: n(10, "lowCount")?,
-            no_results_count: 0,
+            no_results_count: n(13, "noResultsCount")?,
         },
         node_count: n(11, "node count")?,
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         id,
-    })
+    };
+    Ok((head_row, head.provenance))
 }
 
 /// Every row of `sql` as a head.
@@ -286,6 +313,22 @@ fn nodes(
     Ok(Some((node_count, out)))
 }
 
+/// A node's schema-2 columns from `first` on: `no_results`, `last_result_time` (unix ns
+/// or NULL) and `provenance`. `bad` names the node in the error.
+fn node_extras(
+    path: &Path,
+    r: &Row<'_>,
+    first: usize,
+    bad: &dyn Fn(&dyn std::fmt::Display) -> StoreError,
+) -> Result<(bool, Option<DateTime<Utc>>, Origin), StoreError> {
+    let err = |e| sql_error(path, e);
+    let no_results: bool = r.get(first).map_err(err)?;
+    let last: Option<i64> = r.get(first + 1).map_err(err)?;
+    let origin: String = r.get(first + 2).map_err(err)?;
+    let origin = Origin::decode(&origin).map_err(|e| bad(&e))?;
+    Ok((no_results, last.map(DateTime::from_timestamp_nanos), origin))
+}
+
 /// A report node from a row of [`NODE_PAGE`]. A node that cannot be decoded is
 /// [`StoreError::Corrupt`]: a report silently missing a node would misstate the cluster's
 /// compliance.
@@ -309,6 +352,7 @@ fn node_row(
     let status: Rating = status.parse().map_err(|e: String| bad(&e))?;
     let blob = r.get_ref(9).map_err(err)?.as_blob().map_err(|e| bad(&e))?;
     let results = codec::decode_sections(blob, texts, statuses).map_err(|e| bad(&e))?;
+    let (no_results, last_result_time, origin) = node_extras(path, r, 10, &bad)?;
     Ok(CisBenchmarkNode {
         kubernetes_version: r.get(1).map_err(err)?,
         benchmarks_version: r.get(2).map_err(err)?,
@@ -322,12 +366,12 @@ fn node_row(
         },
         results,
         node_name,
-        no_results: false,
-        last_result_time: None,
-        platform: String::new(),
-        kube_bench_version: String::new(),
-        benchmarker_version: String::new(),
-        benchmark_choice: String::new(),
+        no_results,
+        last_result_time,
+        platform: origin.platform,
+        kube_bench_version: origin.kube_bench_version,
+        benchmarker_version: origin.benchmarker_version,
+        benchmark_choice: origin.benchmark_choice,
     })
 }
 
@@ -337,13 +381,16 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
     // The report row and its nodes from one snapshot, even if a reporter re-stores the
     // same id meanwhile.
     let tx = conn.unchecked_transaction().map_err(err)?;
-    let Some(head) = heads(
-        &tx,
-        path,
-        &format!("SELECT {HEAD_COLUMNS} FROM reports WHERE id = ?1"),
-        [id],
-    )?
-    .pop() else {
+    let found = tx
+        .prepare_cached(&format!("SELECT {HEAD_COLUMNS} FROM reports WHERE id = ?1"))
+        .map_err(err)?
+        .query([id])
+        .map_err(err)?
+        .next()
+        .map_err(err)?
+        .map(|r| head_row_with_provenance(path, r))
+        .transpose()?;
+    let Some((head, provenance)) = found else {
         return Ok(None);
     };
     let Some((node_count, nodes)) = nodes(&tx, path, id, 0, u64::MAX)? else {
@@ -374,7 +421,7 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         generated_time: head.generated_time,
-        provenance: None,
+        provenance,
     }))
 }
 
@@ -391,6 +438,7 @@ impl SqliteStore {
             report_type_spec: &report.report_type_spec,
             ui_summary: &report.ui_summary,
             cluster: &report.cluster,
+            provenance: report.provenance.as_ref(),
         })
         .map_err(|e| StoreError::Encode {
             what: format!("report {} for database {}", report.id, path.display()),
@@ -426,6 +474,7 @@ impl SqliteStore {
                 int(path, report_what, summary.low_count)?,
                 int(path, report_what, report.cis_benchmark.len() as u64)?,
                 head,
+                int(path, report_what, summary.no_results_count)?,
             ],
         )
         .map_err(err)?;
@@ -444,6 +493,14 @@ impl SqliteStore {
             .map_err(err)?;
             let node_what = || format!("report {} node {}", report.id, node.node_name);
             let s = &node.summary;
+            let last_result_time = node
+                .last_result_time
+                .as_ref()
+                .map(|t| {
+                    let field = format!("node {} lastResultTime", node.node_name);
+                    nanos(path, report, &field, t)
+                })
+                .transpose()?;
             insert
                 .execute(params![
                     key,
@@ -458,6 +515,14 @@ impl SqliteStore {
                     int(path, node_what, s.total_info)?,
                     int(path, node_what, s.total)?,
                     blob,
+                    node.no_results,
+                    last_result_time,
+                    codec::encode_origin(
+                        &node.platform,
+                        &node.kube_bench_version,
+                        &node.benchmarker_version,
+                        &node.benchmark_choice,
+                    ),
                 ])
                 .map_err(err)?;
         }
@@ -552,6 +617,7 @@ impl SqliteStore {
                 };
                 let status: String = r.get(5).map_err(err)?;
                 let status: Rating = status.parse().map_err(|e: String| bad(&e))?;
+                let (no_results, last_result_time, origin) = node_extras(path, r, 10, &bad)?;
                 out.push(NodeRow {
                     position: n(0)?,
                     kubernetes_version: r.get(2).map_err(err)?,
@@ -564,6 +630,12 @@ impl SqliteStore {
                         total_info: n(8)?,
                         total: n(9)?,
                     },
+                    no_results,
+                    last_result_time,
+                    platform: origin.platform,
+                    kube_bench_version: origin.kube_bench_version,
+                    benchmarker_version: origin.benchmarker_version,
+                    benchmark_choice: origin.benchmark_choice,
                     node_name,
                 });
             }
@@ -571,6 +643,44 @@ impl SqliteStore {
             drop(stmt);
             tx.commit().map_err(err)?;
             Ok(Some(out))
+        })
+        .await
+    }
+
+    /// The node names of the newest report of `report_name` that ended by `end`
+    /// ([`crate::Store::previous_report_nodes`]): its key from `reports`, then the names
+    /// of its `report_nodes` rows, never their results.
+    pub async fn previous_report_nodes(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let report_name = report_name.to_string();
+        self.read(move |conn, path| {
+            let err = |e| sql_error(path, e);
+            let tx = conn.unchecked_transaction().map_err(err)?;
+            let key: Option<i64> = tx
+                .prepare_cached(PREVIOUS_REPORT)
+                .and_then(|mut s| {
+                    s.query_row(params![report_name, bound_nanos(Some(end), false)], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                })
+                .map_err(err)?;
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            let names = tx
+                .prepare_cached(NODE_NAMES)
+                .and_then(|mut s| {
+                    s.query_map([key], |r| r.get::<_, String>(0))?
+                        .filter(|n| !matches!(n, Ok(n) if n == CLUSTER_SCOPE_NODE_NAME))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(Some(names))
         })
         .await
     }

@@ -133,6 +133,10 @@ contract!(
     a_node_cursor_reads_every_node_once_in_order,
     report_names_are_distinct_and_sorted,
     concurrent_reads_share_one_store,
+    documents_keep_their_provenance,
+    last_result_times_are_each_nodes_newest_document,
+    previous_report_nodes_come_from_the_newest_report_by_end,
+    previous_report_nodes_of_a_large_report,
 );
 
 /// Reports of several GlobalReports, types and windows, with ties to break.
@@ -782,5 +786,163 @@ mod cases {
         for task in tasks {
             task.await.unwrap();
         }
+    }
+
+    pub async fn documents_keep_their_provenance(store: Store) {
+        let mut bare = doc("bare", "2026-11-25T12:00:00Z", 1);
+        bare.platform.clear();
+        bare.kube_bench_version.clear();
+        bare.benchmarker_version.clear();
+        bare.benchmark_choice.clear();
+        let mut partial = errored("partial", "2026-11-25T13:00:00Z");
+        partial.platform.clear();
+        partial.benchmark_choice = "unicode → ✓ \"quoted\"".into();
+        let full = doc("full", "2026-11-25T14:00:00Z", 2);
+        let docs = vec![bare, partial, full];
+        store
+            .put_benchmarks(docs.clone().into_iter().map(Ok))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        store
+            .latest_per_node(&window(), |d| got.push(d))
+            .await
+            .unwrap();
+        got.sort_by(|a, b| a.node_name.cmp(&b.node_name));
+        let mut want = docs;
+        want.sort_by(|a, b| a.node_name.cmp(&b.node_name));
+        assert_eq!(got, want);
+        // The report copies a node's provenance from its document.
+        let report = compute(&store).await;
+        let full = report
+            .cis_benchmark
+            .iter()
+            .find(|n| n.node_name == "full")
+            .unwrap();
+        assert_eq!(full.platform, "eks");
+        assert_eq!(full.benchmark_choice, "platform eks 1.29 → eks-1.5.0");
+    }
+
+    pub async fn last_result_times_are_each_nodes_newest_document(store: Store) {
+        assert!(store.last_result_times(&[]).await.unwrap().is_empty());
+        let names = |ns: &[&str]| ns.iter().map(|n| (*n).to_string()).collect::<Vec<_>>();
+        assert!(
+            store
+                .last_result_times(&names(&["node-a"]))
+                .await
+                .unwrap()
+                .is_empty(),
+            "no benchmark index or table rows yet"
+        );
+        store
+            .put_benchmarks(cluster_docs().into_iter().map(Ok))
+            .await
+            .unwrap();
+        let got = store
+            .last_result_times(&names(&["node-a", "node-b", "node-c", "node-d", "ghost"]))
+            .await
+            .unwrap();
+        let want: std::collections::HashMap<String, _> = [
+            ("node-a", "2026-11-25T23:00:00Z"),
+            // Errored documents count: node-b's newest is its failure.
+            ("node-b", "2026-11-25T22:00:00Z"),
+            ("node-c", "2026-11-25T06:00:00Z"),
+            // Of any age: after the report window too.
+            ("node-d", "2026-11-27T00:00:00Z"),
+        ]
+        .into_iter()
+        .map(|(n, at)| (n.to_string(), t(at)))
+        .collect();
+        assert_eq!(got, want);
+        // More names than one Elasticsearch request carries.
+        let many: Vec<String> = (0..2500)
+            .map(|i| format!("absent-{i}"))
+            .chain(["node-z03".to_string()])
+            .collect();
+        let got = store.last_result_times(&many).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got["node-z03"], t("2026-11-25T12:00:00Z"));
+    }
+
+    pub async fn previous_report_nodes_come_from_the_newest_report_by_end(store: Store) {
+        assert_eq!(
+            store
+                .previous_report_nodes("daily", t("2026-11-26T00:00:00Z"))
+                .await
+                .unwrap(),
+            None
+        );
+        let mut reports = reports();
+        // The report of the 25th also lists the cluster-scoped checks, which are no node.
+        let mut cluster_entry = reports[1].cis_benchmark[1].clone();
+        cluster_entry.node_name = compliance_core::model::CLUSTER_SCOPE_NODE_NAME.into();
+        reports[1].cis_benchmark.insert(0, cluster_entry);
+        reports[1].cis_benchmark.truncate(3);
+        reports[1].cis_benchmark_summary.low_count = 2;
+        store_all(&store, &reports).await;
+        let names_of = |r: &ReportDocument| -> Vec<String> {
+            r.cis_benchmark
+                .iter()
+                .map(|n| n.node_name.clone())
+                .filter(|n| n != compliance_core::model::CLUSTER_SCOPE_NODE_NAME)
+                .collect()
+        };
+        let previous = |name: &'static str, end: &'static str| {
+            let store = store.clone();
+            async move { store.previous_report_nodes(name, t(end)).await.unwrap() }
+        };
+        // Ending exactly at `end`: the same window's earlier run.
+        assert_eq!(
+            previous("daily", "2026-11-25T00:00:00Z").await,
+            Some(names_of(&reports[1]))
+        );
+        assert_eq!(
+            previous("daily", "2026-11-25T23:59:59Z").await,
+            Some(names_of(&reports[1]))
+        );
+        // Every node, those without results included.
+        let all = previous("daily", "2026-11-26T00:00:00Z").await.unwrap();
+        assert_eq!(all, names_of(&reports[2]));
+        assert!(all.iter().any(|n| n == "zz-silent"));
+        assert_eq!(previous("daily", "2026-11-23T00:00:00Z").await, None);
+        assert_eq!(
+            previous("no-such-report", "2026-11-30T00:00:00Z").await,
+            None
+        );
+        assert_eq!(
+            previous("hourly", "2026-11-25T12:30:00Z").await,
+            Some(names_of(&reports[5]))
+        );
+        // Of two reports ending together (stored under other ids), the one generated last.
+        let first = report("twice", END);
+        let mut later = first.clone();
+        later.id = format!("{}-rerun", first.id);
+        later.generation_time = first.generation_time + chrono::Duration::hours(1);
+        later.cis_benchmark.truncate(1);
+        later.cis_benchmark_summary.low_count = 0;
+        store_all(&store, &[later.clone(), first]).await;
+        assert_eq!(previous("twice", END).await, Some(names_of(&later)));
+        // A report without nodes is a previous report with none.
+        let mut empty = report("empty", END);
+        empty.cis_benchmark.clear();
+        empty.cis_benchmark_summary.high_count = 0;
+        empty.cis_benchmark_summary.low_count = 0;
+        empty.cis_benchmark_summary.no_results_count = 0;
+        store.put_report(&empty).await.unwrap();
+        assert_eq!(previous("empty", END).await, Some(Vec::new()));
+    }
+
+    pub async fn previous_report_nodes_of_a_large_report(store: Store) {
+        let r = large_report("big", END, nodes_over_one_mib());
+        store.put_report(&r).await.unwrap();
+        let names: Vec<String> = r
+            .cis_benchmark
+            .iter()
+            .map(|n| n.node_name.clone())
+            .collect();
+        assert_eq!(
+            store.previous_report_nodes("big", t(END)).await.unwrap(),
+            Some(names)
+        );
     }
 }

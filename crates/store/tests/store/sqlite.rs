@@ -558,7 +558,10 @@ fn listing_does_not_read_node_rows() {
         .execute("UPDATE report_nodes SET results = x'ff'", [])
         .unwrap();
     assert_eq!(store.all_reports().unwrap().len(), 1);
-    assert_eq!(store.report_head(&r.id).unwrap().unwrap().node_count, 3);
+    assert_eq!(
+        store.report_head(&r.id).unwrap().unwrap().node_count,
+        r.cis_benchmark.len() as u64
+    );
     let err = store.get_report(&r.id).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("ip-10-0-1-7"), "{err}");
@@ -732,4 +735,280 @@ fn scale_a_day_of_ten_thousand_nodes() {
         file_mib(&path),
         peak_rss_mib()
     );
+}
+
+/// The schema the first release created (version 1), as it wrote it: the migration must
+/// take exactly such a file.
+const SCHEMA_V1: &str = "
+CREATE TABLE test_texts (
+    id           INTEGER PRIMARY KEY,
+    section      TEXT NOT NULL,
+    section_desc TEXT NOT NULL,
+    test_number  TEXT NOT NULL,
+    test_desc    TEXT NOT NULL,
+    test_info    TEXT NOT NULL,
+    UNIQUE (section, section_desc, test_number, test_desc, test_info)
+);
+CREATE TABLE benchmark_docs (
+    id                 INTEGER PRIMARY KEY,
+    node_name          TEXT    NOT NULL,
+    timestamp          INTEGER NOT NULL,
+    errored            INTEGER NOT NULL,
+    version            TEXT    NOT NULL,
+    kubernetes_version TEXT    NOT NULL,
+    type               TEXT    NOT NULL,
+    error              TEXT    NOT NULL,
+    cluster            TEXT    NOT NULL,
+    tests              BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX benchmark_docs_node_time ON benchmark_docs (node_name, timestamp);
+CREATE TABLE reports (
+    report_key       INTEGER PRIMARY KEY,
+    id               TEXT    NOT NULL UNIQUE,
+    report_name      TEXT    NOT NULL,
+    report_type_name TEXT    NOT NULL,
+    start_time       INTEGER NOT NULL,
+    end_time         INTEGER NOT NULL,
+    generation_time  INTEGER NOT NULL,
+    generated_time   INTEGER NOT NULL,
+    summary_type     TEXT    NOT NULL,
+    high_count       INTEGER NOT NULL,
+    med_count        INTEGER NOT NULL,
+    low_count        INTEGER NOT NULL,
+    node_count       INTEGER NOT NULL,
+    head             TEXT    NOT NULL
+);
+CREATE TABLE report_nodes (
+    report_key         INTEGER NOT NULL,
+    ordinal            INTEGER NOT NULL,
+    node_name          TEXT    NOT NULL,
+    kubernetes_version TEXT    NOT NULL,
+    benchmarks_version TEXT    NOT NULL,
+    error              TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    total_pass         INTEGER NOT NULL,
+    total_fail         INTEGER NOT NULL,
+    total_info         INTEGER NOT NULL,
+    total              INTEGER NOT NULL,
+    results            BLOB    NOT NULL,
+    PRIMARY KEY (report_key, ordinal)
+);
+";
+
+/// A version-1 file with what the first release stored: one text, a node's document
+/// (one scored PASS) and a daily report of that node, its blobs in the version-1
+/// formats. `extra` runs after, to damage the file on purpose.
+fn version_1_file(path: &Path, extra: &str) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(SCHEMA_V1).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+        compliance_store::sqlite::APPLICATION_ID
+    ))
+    .unwrap();
+    c.execute(
+        "INSERT INTO test_texts VALUES (1, '1.1', 'Control Plane Node Configuration Files', \
+         '1.1.1', 'Ensure that the API server pod specification file permissions are set to 600', \
+         'chmod 600 /etc/kubernetes/manifests/kube-apiserver.yaml')",
+        [],
+    )
+    .unwrap();
+    // Tests blob: format 1, one test, id delta +1 (zigzag 2), PASS and scored.
+    let tests: &[u8] = &[1, 1, 2, 0x08];
+    c.execute(
+        "INSERT INTO benchmark_docs VALUES (1, 'ip-10-0-1-7', ?1, 0, 'cis-1.9', '1.29.3', \
+         'kube', '', 'cluster', ?2)",
+        rusqlite::params![t("2026-11-25T12:00:00.250Z").timestamp_millis(), tests],
+    )
+    .unwrap();
+    let nanos = |s: &str| t(s).timestamp_nanos_opt().unwrap();
+    c.execute(
+        "INSERT INTO reports VALUES (1, 'daily_cis-benchmark_x', 'daily', 'cis-benchmark', \
+         ?1, ?2, ?3, ?4, 'kube', 1, 0, 0, 1, ?5)",
+        rusqlite::params![
+            nanos("2026-11-25T00:00:00Z"),
+            nanos("2026-11-26T00:00:00Z"),
+            nanos("2026-11-26T00:30:00Z"),
+            nanos("2026-11-26T00:31:00Z"),
+            // What version 1 wrote: the four head keys, nothing else.
+            serde_json::json!({
+                "reportSpec": compliance_core::model::GlobalReportSpec::default(),
+                "reportTypeSpec": compliance_core::model::GlobalReportType::builtin_cis_benchmark().spec,
+                "uiSummary": "{}",
+                "cluster": "prod",
+            })
+            .to_string(),
+        ],
+    )
+    .unwrap();
+    // Node blob: format 1, one section (HIGH, named by its first test), pass 1, fail 0,
+    // info 0, one test: id delta +1, PASS and scored.
+    let results: &[u8] = &[1, 1, 0, 1, 0, 0, 1, 2, 0x08];
+    c.execute(
+        "INSERT INTO report_nodes VALUES (1, 0, 'ip-10-0-1-7', '1.29.3', 'cis-1.9', '', \
+         'HIGH', 1, 0, 0, 1, ?1)",
+        [results],
+    )
+    .unwrap();
+    c.execute_batch(extra).unwrap();
+}
+
+fn user_version(path: &Path) -> i32 {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A file of the first release opens, migrates in place, reads exactly what that release
+/// stored (nothing of the new fields), and then keeps every new field.
+#[test]
+fn a_version_1_file_is_migrated_and_reads_as_before() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("v1.db");
+    version_1_file(&path, "");
+    let store =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
+    assert_eq!(
+        user_version(&path),
+        compliance_store::sqlite::SCHEMA_VERSION
+    );
+    assert_eq!(compliance_store::sqlite::SCHEMA_VERSION, 2);
+
+    let text = Arc::new(TestText {
+        section: "1.1".into(),
+        section_desc: "Control Plane Node Configuration Files".into(),
+        test_number: "1.1.1".into(),
+        test_desc: "Ensure that the API server pod specification file permissions are set to 600"
+            .into(),
+        test_info: "chmod 600 /etc/kubernetes/manifests/kube-apiserver.yaml".into(),
+    });
+    let window = QueryWindow {
+        start: t("2026-11-25T00:00:00Z"),
+        end: t("2026-11-26T00:00:00Z"),
+    };
+    let mut docs = Vec::new();
+    store.latest_per_node(&window, |d| docs.push(d)).unwrap();
+    let old_doc = BenchmarkDocument {
+        version: "cis-1.9".into(),
+        kubernetes_version: "1.29.3".into(),
+        kind: "kube".into(),
+        node_name: "ip-10-0-1-7".into(),
+        timestamp: t("2026-11-25T12:00:00.250Z"),
+        error: String::new(),
+        tests: vec![BenchmarkTest {
+            text: text.clone(),
+            status: TestStatus::Pass,
+            scored: true,
+        }],
+        cluster: "cluster".into(),
+        platform: String::new(),
+        kube_bench_version: String::new(),
+        benchmarker_version: String::new(),
+        benchmark_choice: String::new(),
+    };
+    assert_eq!(docs, vec![old_doc.clone()]);
+
+    let report = store.get_report("daily_cis-benchmark_x").unwrap().unwrap();
+    assert_eq!(report.provenance, None);
+    assert_eq!(report.cis_benchmark_summary.no_results_count, 0);
+    assert_eq!(report.cis_benchmark.len(), 1);
+    let node = &report.cis_benchmark[0];
+    assert_eq!(
+        node,
+        &CisBenchmarkNode {
+            node_name: "ip-10-0-1-7".into(),
+            kubernetes_version: "1.29.3".into(),
+            benchmarks_version: "cis-1.9".into(),
+            summary: NodeSummary {
+                status: Rating::High,
+                total_pass: 1,
+                total_fail: 0,
+                total_info: 0,
+                total: 1,
+            },
+            results: vec![SectionResult {
+                status: Rating::High,
+                section: "1.1".into(),
+                desc: "Control Plane Node Configuration Files".into(),
+                pass: 1,
+                fail: 0,
+                info: 0,
+                results: vec![TestResult {
+                    text,
+                    status: TestStatus::Pass,
+                    scored: true,
+                }],
+            }],
+            error: String::new(),
+            no_results: false,
+            last_result_time: None,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
+        }
+    );
+    assert_eq!(report.cluster, "prod");
+    let rows = store
+        .block_on(store.store().report_node_rows(&report.id))
+        .unwrap()
+        .unwrap();
+    assert!(!rows[0].no_results && rows[0].last_result_time.is_none());
+    assert_eq!(
+        store
+            .previous_report_nodes("daily", t("2026-11-26T00:00:00Z"))
+            .unwrap(),
+        Some(vec!["ip-10-0-1-7".to_string()])
+    );
+    assert_eq!(
+        store
+            .last_result_times(&["ip-10-0-1-7".to_string()])
+            .unwrap()
+            .get("ip-10-0-1-7"),
+        Some(&t("2026-11-25T12:00:00.250Z"))
+    );
+
+    // The migrated file keeps what only version 2 can hold.
+    let mut new_doc = old_doc;
+    new_doc.timestamp = t("2026-11-25T18:00:00Z");
+    new_doc.platform = "gke".into();
+    new_doc.benchmark_choice = "platform gke → gke-1.6.0".into();
+    store
+        .put_benchmarks(std::iter::once(Ok(new_doc.clone())))
+        .unwrap();
+    let mut docs = Vec::new();
+    store.latest_per_node(&window, |d| docs.push(d)).unwrap();
+    assert_eq!(docs, vec![new_doc]);
+    let full = support::report("daily", "2026-11-27T00:00:00Z");
+    store.put_report(&full).unwrap();
+    assert_eq!(store.get_report(&full.id).unwrap().as_ref(), Some(&full));
+    drop(store);
+    // Opening again finds version 2 and changes nothing.
+    let again =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
+    assert_eq!(again.get_report(&full.id).unwrap(), Some(full));
+}
+
+/// A migration that fails part way leaves the file exactly a version-1 file: here a
+/// column of the last step already exists, so its ALTER fails after the others ran.
+#[test]
+fn a_failed_migration_leaves_the_version_1_file_as_it_was() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("v1.db");
+    version_1_file(
+        &path,
+        "ALTER TABLE report_nodes ADD COLUMN provenance TEXT;",
+    );
+    let err = SqliteStore::open(&path, OpenMode::Existing).unwrap_err();
+    assert!(err.to_string().contains("provenance"), "{err}");
+    assert_eq!(user_version(&path), 1);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let columns: Vec<String> = c
+        .prepare("SELECT name FROM pragma_table_info('benchmark_docs')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "provenance"), "{columns:?}");
 }

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use compliance_core::model::{
-    BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CisBenchmarkNode, CisBenchmarkParams,
-    CisBenchmarkSummary, GlobalReport, GlobalReportSpec, GlobalReportType, NodeSummary, Rating,
-    ReportDocument, ResultsFilter, SectionResult, TestResult, TestStatus, TestText, time,
+    AppliedCisParams, BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CisBenchmarkNode,
+    CisBenchmarkParams, CisBenchmarkSummary, GlobalReport, GlobalReportSpec, GlobalReportType,
+    NodeSummary, NotObservedAs, Provenance, Rating, ReportDocument, ResultsFilter, SectionResult,
+    TestResult, TestStatus, TestText, time,
 };
 use compliance_core::report::compute::{ReportBuilder, ReportRequest};
 use compliance_store::elastic::config::{ElasticAuth, Secret};
@@ -132,10 +133,10 @@ pub fn doc(node: &str, at: &str, fails: usize) -> BenchmarkDocument {
         error: String::new(),
         tests,
         cluster: "cluster".into(),
-        platform: String::new(),
-        kube_bench_version: String::new(),
-        benchmarker_version: String::new(),
-        benchmark_choice: String::new(),
+        platform: "eks".into(),
+        kube_bench_version: "0.10.1".into(),
+        benchmarker_version: "1.4.0".into(),
+        benchmark_choice: "platform eks 1.29 → eks-1.5.0".into(),
     }
 }
 
@@ -315,8 +316,8 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
             kind: "kube".into(),
             high_count: 1,
             med_count: 0,
-            low_count: 2,
-            no_results_count: 0,
+            low_count: 3,
+            no_results_count: 1,
         },
         cis_benchmark: vec![
             CisBenchmarkNode {
@@ -338,11 +339,11 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                 ],
                 error: String::new(),
                 no_results: false,
-                last_result_time: None,
-                platform: String::new(),
-                kube_bench_version: String::new(),
-                benchmarker_version: String::new(),
-                benchmark_choice: String::new(),
+                last_result_time: Some(end - Duration::hours(2)),
+                platform: "eks".into(),
+                kube_bench_version: "0.10.1".into(),
+                benchmarker_version: "1.4.0".into(),
+                benchmark_choice: "platform eks 1.29 → eks-1.5.0 \"fallback\"".into(),
             },
             CisBenchmarkNode {
                 node_name: "ip-10-0-1-8".into(),
@@ -389,11 +390,45 @@ pub fn report(name: &str, end: &str) -> ReportDocument {
                 benchmarker_version: String::new(),
                 benchmark_choice: String::new(),
             },
+            // Expected but silent in the look-back: LOW, nothing counted, and when its
+            // last result was (provenance of that result left empty).
+            CisBenchmarkNode {
+                node_name: "zz-silent".into(),
+                kubernetes_version: String::new(),
+                benchmarks_version: String::new(),
+                summary: NodeSummary {
+                    status: Rating::Low,
+                    total_pass: 0,
+                    total_fail: 0,
+                    total_info: 0,
+                    total: 0,
+                },
+                results: Vec::new(),
+                error: String::new(),
+                no_results: true,
+                last_result_time: Some(end - Duration::days(4)),
+                platform: String::new(),
+                kube_bench_version: String::new(),
+                benchmarker_version: "1.3.9".into(),
+                benchmark_choice: String::new(),
+            },
         ],
         ui_summary: r#"{"heading":"Kubernetes CIS Benchmark","type":"row","widgets":[]}"#.into(),
         cluster: "prod-eu".into(),
         generated_time: end + Duration::minutes(31),
-        provenance: None,
+        provenance: Some(Provenance {
+            reporter_version: "1.4.0-rc.1".into(),
+            query_start: end - Duration::hours(36),
+            query_end: end,
+            cis: AppliedCisParams {
+                high_threshold: 90,
+                med_threshold: 50,
+                include_unscored_tests: false,
+                num_failed_tests: 3,
+                not_observed_as: NotObservedAs::Fail,
+            },
+            expected_nodes_from: vec!["nodes".into(), "previous report".into()],
+        }),
     }
 }
 

@@ -18,7 +18,7 @@ use super::state::{Index, State};
 
 impl State {
     pub(super) fn index_search(&mut self, req: &Req, patterns: &str) -> Handled {
-        req.allow_params(&["ignore_unavailable"])?;
+        req.allow_params(&["ignore_unavailable", "filter_path"])?;
         let body = req.json_body()?;
         let search = parse_search(&body)?;
         if search.pit.is_some() {
@@ -29,7 +29,14 @@ impl State {
         let names = self.expand(patterns, req.bool_param("ignore_unavailable")?)?;
         let indices = self.snapshot(&names);
         let page = run_search(&indices, &search, false)?;
-        Ok(Reply::raw(200, page.render(None, indices.len())))
+        let rendered = page.render(None, indices.len());
+        Ok(Reply::raw(
+            200,
+            match req.param("filter_path") {
+                Some(paths) => filter_response(&rendered, paths),
+                None => rendered,
+            },
+        ))
     }
 }
 
