@@ -397,7 +397,7 @@ async fn one_format_downloads_the_file_exactly_as_rendered() {
     for kind in BOTH {
         let e = env(kind, Auth::Open).await;
         let r = &e.reports[2];
-        for d in Download::all() {
+        for d in Download::all().iter().chain(Download::always()) {
             let a = get(
                 &e.router,
                 &format!(

@@ -460,16 +460,9 @@ pub struct NodeLine {
 }
 
 impl NodeLine {
-    /// The line of a whole node, which knows what the node table's row may not.
+    /// The line of a whole node.
     pub fn of_node(links: &Links, id: &str, position: u64, node: &CisBenchmarkNode) -> NodeLine {
-        let mut line = NodeLine::of(links, id, &NodeRow::of(position, node));
-        line.no_results = node.no_results;
-        line.last_result = node
-            .last_result_time
-            .as_ref()
-            .map(compliance_core::time::format)
-            .unwrap_or_default();
-        line
+        NodeLine::of(links, id, &NodeRow::of(position, node))
     }
 
     pub fn of(links: &Links, id: &str, row: &NodeRow) -> NodeLine {
@@ -484,8 +477,12 @@ impl NodeLine {
             kubernetes_version: row.kubernetes_version.clone(),
             benchmarks_version: row.benchmarks_version.clone(),
             error: row.error.clone(),
-            no_results: false,
-            last_result: String::new(),
+            no_results: row.no_results,
+            last_result: row
+                .last_result_time
+                .as_ref()
+                .map(compliance_core::time::format)
+                .unwrap_or_default(),
         }
     }
 
