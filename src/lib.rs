@@ -14,6 +14,7 @@ pub mod output;
 pub mod reporter;
 pub mod server;
 pub mod settings;
+pub mod show;
 pub mod signals;
 pub mod status;
 pub mod tls;

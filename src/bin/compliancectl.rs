@@ -13,7 +13,7 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use compliance::failure::{self, EXIT_FAIL_ON, EXIT_OK, Failure};
 use compliance::settings::{self, LogConfig, RawEnv};
-use compliance::{files, logging, output, reporter, status};
+use compliance::{files, logging, output, reporter, show, status};
 use compliance_core::error::ErrorKind;
 use compliance_core::import;
 use compliance_core::model::{Rating, ReportDocument, TextInterner};
@@ -159,13 +159,13 @@ enum ReportsCommand {
         #[arg(long = "fail-on", value_parser = parse_fail_on)]
         fail_on: Option<Rating>,
     },
-    /// Write a report's downloads (the five of its type unless --format is given).
+    /// Write a report's downloads (the six every report has unless --format is given).
     Download {
         id: String,
         /// A download by name (total-summary.csv, node-summary.csv, failed-tests.csv,
-        /// all-tests.csv, ui-summary.json, junit.xml, oscal-assessment-results.json), or
-        /// csv (the four CSV files), junit (junit.xml) or oscal
-        /// (oscal-assessment-results.json). May repeat.
+        /// all-tests.csv, ui-summary.json, node-provenance.csv, junit.xml,
+        /// oscal-assessment-results.json), or csv (the four CSV files of Calico's type),
+        /// junit (junit.xml) or oscal (oscal-assessment-results.json). May repeat.
         #[arg(long = "format", value_parser = parse_format)]
         formats: Vec<Formats>,
         /// Directory to write into; `-` writes a single format to standard output.
@@ -218,6 +218,7 @@ fn parse_format(s: &str) -> Result<Formats, String> {
                         "unknown format {s:?}; known: csv, junit, oscal, {}",
                         Download::all()
                             .iter()
+                            .chain(Download::always())
                             .chain(Download::exports())
                             .map(|d| d.file_name())
                             .collect::<Vec<_>>()
@@ -230,10 +231,14 @@ fn parse_format(s: &str) -> Result<Formats, String> {
 }
 
 /// The downloads `formats` ask for, each once, in the order asked; the five of the
-/// report type when none are given.
+/// report type and `node-provenance.csv` when none are given.
 fn downloads_asked(formats: Vec<Formats>) -> Vec<Download> {
     if formats.is_empty() {
-        return Download::all().to_vec();
+        return Download::all()
+            .iter()
+            .chain(Download::always())
+            .copied()
+            .collect();
     }
     let mut out: Vec<Download> = Vec::new();
     for d in formats.into_iter().flat_map(|f| f.0) {
@@ -568,7 +573,7 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
                 serde_json::to_writer_pretty(&mut out, &report).map_err(Failure::unavailable)?;
                 writeln!(out).map_err(Failure::unavailable)?;
             } else {
-                print_report(&mut out, &report).map_err(Failure::unavailable)?;
+                show::write_report(&mut out, &report).map_err(Failure::unavailable)?;
             }
             if let Some(level) = fail_on
                 && let Some(text) = reporter::fail_on_report(&report, level)
@@ -690,70 +695,6 @@ fn print_listing(out: &mut impl Write, list: &[ReportHead]) -> std::io::Result<(
             r.summary.med_count,
             r.summary.low_count
         )?;
-    }
-    Ok(())
-}
-
-fn print_report(out: &mut impl Write, r: &ReportDocument) -> std::io::Result<()> {
-    let s = &r.cis_benchmark_summary;
-    writeln!(out, "Report   {}", r.id)?;
-    writeln!(
-        out,
-        "Window   {} – {} (generated {})",
-        time::format(&r.start_time),
-        time::format(&r.end_time),
-        time::format(&r.generation_time)
-    )?;
-    writeln!(
-        out,
-        "Nodes    {} (HIGH {}, MED {}, LOW {})",
-        r.cis_benchmark.len(),
-        s.high_count,
-        s.med_count,
-        s.low_count
-    )?;
-    writeln!(out)?;
-    let width = r
-        .cis_benchmark
-        .iter()
-        .map(|n| n.node_name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    writeln!(
-        out,
-        "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-        "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK"
-    )?;
-    for n in &r.cis_benchmark {
-        let m = &n.summary;
-        write!(
-            out,
-            "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-            n.node_name,
-            m.status.as_str(),
-            m.total_pass,
-            m.total_fail,
-            m.total_info,
-            m.total,
-            n.kubernetes_version,
-            n.benchmarks_version
-        )?;
-        if !n.error.is_empty() {
-            write!(out, "  run failed: {}", n.error)?;
-        }
-        writeln!(out)?;
-    }
-    let top = compliance_core::report::report_top_failed_tests(r);
-    if !top.is_empty() {
-        writeln!(out, "\nTop failed tests")?;
-        for t in top {
-            writeln!(
-                out,
-                "  {:>3} nodes  {:<8} {}",
-                t.failed_count, t.index, t.description
-            )?;
-        }
     }
     Ok(())
 }

@@ -463,7 +463,11 @@ async fn a_custom_type_object_is_read_and_a_missing_one_named() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     written.sort();
-    assert_eq!(written, ["node-summary.csv"], "only the type's downloads");
+    assert_eq!(
+        written,
+        ["node-provenance.csv", "node-summary.csv"],
+        "only the type's downloads, and the provenance every report offers"
+    );
 
     let out = reporter(
         api,

@@ -157,6 +157,7 @@ fn seven_real_nodes_end_to_end() {
         "failed-tests.csv",
         "all-tests.csv",
         "ui-summary.json",
+        "node-provenance.csv",
     ] {
         assert!(out_dir.join(f).exists(), "{f} missing");
     }
@@ -196,6 +197,7 @@ fn seven_real_nodes_end_to_end() {
         "failed-tests.csv",
         "all-tests.csv",
         "ui-summary.json",
+        "node-provenance.csv",
     ] {
         assert_eq!(
             std::fs::read(out_dir.join(f)).unwrap(),

@@ -103,6 +103,21 @@ impl ReportItem {
                     name: t.name.clone(),
                     description: t.description.clone(),
                 })
+                .chain(
+                    compliance_core::render::Download::always()
+                        .iter()
+                        .filter(|d| {
+                            !head
+                                .report_type_spec
+                                .download_templates
+                                .iter()
+                                .any(|t| t.name == d.file_name())
+                        })
+                        .map(|d| DownloadFormat {
+                            name: d.file_name().to_string(),
+                            description: d.description().to_string(),
+                        }),
+                )
                 .collect(),
             generation_time: time::format(&head.generation_time),
         }

@@ -211,7 +211,8 @@ async fn list_items_have_the_shape_of_spec_9() {
                 "total-summary.csv",
                 "node-summary.csv",
                 "failed-tests.csv",
-                "all-tests.csv"
+                "all-tests.csv",
+                "node-provenance.csv"
             ]
         );
         assert!(item["downloadFormats"][0]["description"].is_string());
@@ -403,7 +404,11 @@ async fn one_format_downloads_the_file_exactly_as_rendered() {
     for kind in BOTH {
         let e = env(kind, Auth::Open).await;
         let r = &e.reports[2];
-        for d in Download::all().iter().chain(Download::exports()) {
+        for d in Download::all()
+            .iter()
+            .chain(Download::always())
+            .chain(Download::exports())
+        {
             let a = get(
                 &e.router,
                 &format!(
@@ -443,6 +448,44 @@ async fn one_format_downloads_the_file_exactly_as_rendered() {
             }
             assert_eq!(a.text(), expected, "{kind:?} {d}");
         }
+    }
+}
+
+/// `node-provenance.csv` is offered by every report, also by one whose type (Calico's)
+/// lists only some of the five, and it is a row per node in report order.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_report_offers_its_node_provenance() {
+    for kind in BOTH {
+        let e = env(kind, Auth::Open).await;
+        let r = &e.reports[2];
+        let a = get(
+            &e.router,
+            &format!(
+                "/compliance/reports/{}/download?format=node-provenance.csv",
+                r.id
+            ),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{kind:?}: {}", a.text());
+        assert_eq!(a.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+        let text = a.text();
+        let mut lines = text.split("\r\n");
+        assert_eq!(
+            lines.next(),
+            Some(
+                "node,platform,benchmark,kubernetesVersion,kubeBenchVersion,benchmarkerVersion,benchmarkChoice,lastResultTime,noResults"
+            )
+        );
+        let names: Vec<&str> = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        let expected: Vec<&str> = r
+            .cis_benchmark
+            .iter()
+            .map(|n| n.node_name.as_str())
+            .collect();
+        assert_eq!(names, expected, "{kind:?}");
     }
 }
 

@@ -192,7 +192,8 @@ impl Source {
     fn write(&self, download: Download, w: &mut dyn Write) -> Result<(), ApiError> {
         match NodeCsv::of(download) {
             Some(kind) => {
-                let mut out = CsvStream::new(kind, w)?;
+                let counted = crate::pages::not_observed_as(&self.head);
+                let mut out = CsvStream::new(kind, w)?.counting(counted);
                 let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
                 loop {
                     let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
@@ -358,10 +359,14 @@ mod tests {
         let e = resolve(&narrow, &["all-tests.csv".into()]).unwrap_err();
         assert!(
             e.to_string().contains(
-                "offers node-summary.csv, ui-summary.json, junit.xml, oscal-assessment-results.json"
+                "offers node-summary.csv, ui-summary.json, node-provenance.csv, junit.xml, \
+                 oscal-assessment-results.json"
             ),
             "{e}"
         );
+        // A type that lists only some of Calico's downloads still offers the provenance.
+        let ok = resolve(&narrow, &["node-provenance.csv".into()]).unwrap();
+        assert_eq!(ok, [Download::NodeProvenance]);
         // The exports are offered whatever the type's templates.
         narrow.report_type_spec.download_templates.clear();
         narrow.report_type_spec.ui_summary_template = None;

@@ -11,8 +11,9 @@ use std::io::Write;
 
 use csv::{Terminator, Writer, WriterBuilder};
 
-use super::{RenderError, effective_params};
-use crate::model::{CisBenchmarkNode, ReportDocument, TestResult, TestStatus};
+use super::{RenderError, effective_params, not_observed_as};
+use crate::model::{CisBenchmarkNode, NotObservedAs, ReportDocument, TestResult};
+use crate::report::{Counted, counted_as};
 use crate::time;
 
 /// Neutralises spreadsheet formula injection by prefixing `'` to a cell that starts with
@@ -105,10 +106,22 @@ pub fn write_node_summary<W: Write>(doc: &ReportDocument, w: W) -> Result<(), Re
     write_streamed(NodeCsv::NodeSummary, doc, w)
 }
 
-/// `failed-tests.csv`: the FAIL results of every node, in report order (nodes, then
-/// sections, then tests as stored). `remediation` is the test's `testInfo`.
+/// `failed-tests.csv`: the results of every node that count as failures, in report order
+/// (nodes, then sections, then tests as stored): FAIL, and NOT_OBSERVED when the report
+/// counted those as failures (`notObservedAs: fail`), so the file lists what Top Failed
+/// Tests counts. The `status` column keeps the test's own status. `remediation` is the
+/// test's `testInfo`.
 pub fn write_failed_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
     write_streamed(NodeCsv::FailedTests, doc, w)
+}
+
+/// `node-provenance.csv`: one row per node in report order, saying where its result came
+/// from: the platform, benchmark and versions of the run the report used, how the
+/// benchmark was chosen, when the result was taken, and whether the node had no result
+/// in the look-back. Empty cells are what the report did not record (reports of earlier
+/// releases and of Calico Enterprise record none of it).
+pub fn write_node_provenance<W: Write>(doc: &ReportDocument, w: W) -> Result<(), RenderError> {
+    write_streamed(NodeCsv::NodeProvenance, doc, w)
 }
 
 /// `all-tests.csv`: every included result of every node, in report order, with the
@@ -118,7 +131,7 @@ pub fn write_all_tests<W: Write>(doc: &ReportDocument, w: W) -> Result<(), Rende
 }
 
 fn write_streamed<W: Write>(kind: NodeCsv, doc: &ReportDocument, w: W) -> Result<(), RenderError> {
-    let mut out = CsvStream::new(kind, w)?;
+    let mut out = CsvStream::new(kind, w)?.counting(not_observed_as(doc));
     out.nodes(&doc.cis_benchmark)?;
     out.finish()?;
     Ok(())
@@ -134,6 +147,8 @@ pub enum NodeCsv {
     FailedTests,
     /// `all-tests.csv`
     AllTests,
+    /// `node-provenance.csv`
+    NodeProvenance,
 }
 
 impl NodeCsv {
@@ -144,6 +159,7 @@ impl NodeCsv {
             super::Download::NodeSummary => Some(NodeCsv::NodeSummary),
             super::Download::FailedTests => Some(NodeCsv::FailedTests),
             super::Download::AllTests => Some(NodeCsv::AllTests),
+            super::Download::NodeProvenance => Some(NodeCsv::NodeProvenance),
             super::Download::TotalSummary
             | super::Download::UiSummary
             | super::Download::Junit
@@ -171,6 +187,18 @@ const NODE_HEADER: [&str; 7] = [
     "testsTotal",
 ];
 
+const PROVENANCE_HEADER: [&str; 9] = [
+    "node",
+    "platform",
+    "benchmark",
+    "kubernetesVersion",
+    "kubeBenchVersion",
+    "benchmarkerVersion",
+    "benchmarkChoice",
+    "lastResultTime",
+    "noResults",
+];
+
 /// A per-node CSV written as pages of nodes arrive, so a server can stream a
 /// 10,000-node `all-tests.csv` while holding one page: the header on [`CsvStream::new`],
 /// the rows of each [`CsvStream::nodes`] call, byte for byte what the whole-report
@@ -178,6 +206,7 @@ const NODE_HEADER: [&str; 7] = [
 pub struct CsvStream<W: Write> {
     kind: NodeCsv,
     out: Writer<W>,
+    not_observed_as: NotObservedAs,
 }
 
 impl<W: Write> CsvStream<W> {
@@ -187,8 +216,20 @@ impl<W: Write> CsvStream<W> {
         match kind {
             NodeCsv::NodeSummary => out.write_record(NODE_HEADER)?,
             NodeCsv::FailedTests | NodeCsv::AllTests => out.write_record(TEST_HEADER)?,
+            NodeCsv::NodeProvenance => out.write_record(PROVENANCE_HEADER)?,
         }
-        Ok(CsvStream { kind, out })
+        Ok(CsvStream {
+            kind,
+            out,
+            not_observed_as: NotObservedAs::default(),
+        })
+    }
+
+    /// Says how the report counted NOT_OBSERVED tests (its `notObservedAs`; `info` until
+    /// told): `failed-tests.csv` lists them when they counted as failures.
+    pub fn counting(mut self, not_observed_as: NotObservedAs) -> CsvStream<W> {
+        self.not_observed_as = not_observed_as;
+        self
     }
 
     /// Writes the rows of `nodes`, which follow the nodes of earlier calls in report
@@ -210,8 +251,32 @@ impl<W: Write> CsvStream<W> {
                 }
                 Ok(())
             }
-            NodeCsv::FailedTests => self.tests(nodes, |t| t.status == TestStatus::Fail),
+            NodeCsv::FailedTests => {
+                let as_ = self.not_observed_as;
+                self.tests(nodes, |t| counted_as(&t.status, as_) == Counted::Fail)
+            }
             NodeCsv::AllTests => self.tests(nodes, |_| true),
+            NodeCsv::NodeProvenance => {
+                for node in nodes {
+                    let last = node
+                        .last_result_time
+                        .as_ref()
+                        .map(time::format)
+                        .unwrap_or_default();
+                    self.out.write_record([
+                        guard_cell(&node.node_name).as_bytes(),
+                        guard_cell(&node.platform).as_bytes(),
+                        guard_cell(&node.benchmarks_version).as_bytes(),
+                        guard_cell(&node.kubernetes_version).as_bytes(),
+                        guard_cell(&node.kube_bench_version).as_bytes(),
+                        guard_cell(&node.benchmarker_version).as_bytes(),
+                        guard_cell(&node.benchmark_choice).as_bytes(),
+                        last.as_bytes(),
+                        bool_cell(node.no_results),
+                    ])?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -1,6 +1,7 @@
-//! The five downloads of a CIS benchmark report (docs/spec.md §6): four CSV files and the UI
-//! summary; and the two standard exports beside them (docs/exports.md): JUnit XML and
-//! OSCAL assessment results.
+//! The downloads of a CIS benchmark report (docs/spec.md §6): the five of Calico's report
+//! type (four CSV files and the UI summary), `node-provenance.csv`, which every report
+//! offers whatever its type lists, and the two standard exports (docs/exports.md): JUnit
+//! XML and OSCAL assessment results.
 //!
 //! Every writer streams into an [`std::io::Write`] row by row: a 10,000-node report's
 //! `all-tests.csv` is hundreds of megabytes, so nothing here builds a whole file in
@@ -16,13 +17,13 @@ use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use crate::model::global_report::{CisParams, NotObservedAs};
-use crate::model::{CisBenchmarkNode, ReportDocument, ValidationError};
+use crate::model::global_report::CisParams;
+use crate::model::{CisBenchmarkNode, NotObservedAs, ReportDocument, ValidationError};
 use crate::time;
 
 pub use self::csv::{
-    CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_summary,
-    write_total_summary,
+    CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_provenance,
+    write_node_summary, write_total_summary,
 };
 pub use self::junit::write_junit;
 pub use self::oscal::{OSCAL_VERSION, write_oscal};
@@ -47,7 +48,7 @@ pub enum RenderError {
     Io(#[from] io::Error),
 }
 
-/// A download name that is not one of the five of docs/spec.md §6 nor an export.
+/// A download name that is not one of docs/spec.md §6, `node-provenance.csv` nor an export.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{name:?} is not a download of a CIS benchmark report (known: {})",
@@ -60,6 +61,7 @@ pub struct UnknownDownload {
 fn known_names() -> String {
     Download::all()
         .iter()
+        .chain(Download::always())
         .chain(Download::exports())
         .map(|d| d.file_name())
         .collect::<Vec<_>>()
@@ -78,6 +80,8 @@ pub enum Download {
     Junit,
     /// `oscal-assessment-results.json`, an export (docs/exports.md).
     OscalAssessmentResults,
+    /// `node-provenance.csv`: not one of Calico's templates; see [`Download::always`].
+    NodeProvenance,
 }
 
 impl Download {
@@ -103,6 +107,25 @@ impl Download {
         Download::exports().contains(&self)
     }
 
+    /// The downloads every report offers whatever its type's templates list: ours, not
+    /// Calico's, so a report type written for Calico Enterprise (which may list only
+    /// Calico's five, and is validated against them) keeps working unchanged.
+    pub fn always() -> &'static [Download] {
+        &[Download::NodeProvenance]
+    }
+
+    /// What an offer of one of [`Download::always`] says of it (the others are described
+    /// by the report type's templates).
+    pub fn description(self) -> &'static str {
+        match self {
+            Download::NodeProvenance => {
+                "Where each node's result came from: platform, benchmark, kube-bench and \
+                 benchmarker versions, result time"
+            }
+            _ => "",
+        }
+    }
+
     /// The file name, which is also the name the CLI and HTTP API accept.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -113,12 +136,13 @@ impl Download {
             Download::UiSummary => "ui-summary.json",
             Download::Junit => "junit.xml",
             Download::OscalAssessmentResults => "oscal-assessment-results.json",
+            Download::NodeProvenance => "node-provenance.csv",
         }
     }
 
-    /// The downloads a report type asks for: its download templates, then its UI summary,
-    /// each once, in that order. Names the renderers do not know are skipped (the type
-    /// was validated before the report was computed).
+    /// The downloads a report of this type offers: its download templates, then its UI
+    /// summary, each once, in that order, then [`Download::always`]. Names the renderers
+    /// do not know are skipped (the type was validated before the report was computed).
     pub fn for_type(spec: &crate::model::GlobalReportTypeSpec) -> Vec<Download> {
         let mut out: Vec<Download> = Vec::new();
         let names = spec
@@ -126,7 +150,8 @@ impl Download {
             .iter()
             .chain(spec.ui_summary_template.iter())
             .map(|t| t.name.as_str());
-        for d in names.filter_map(Download::from_name) {
+        let always = Download::always().iter().copied();
+        for d in names.filter_map(Download::from_name).chain(always) {
             if !out.contains(&d) {
                 out.push(d);
             }
@@ -138,6 +163,7 @@ impl Download {
     pub fn from_name(name: &str) -> Option<Download> {
         Download::all()
             .iter()
+            .chain(Download::always())
             .chain(Download::exports())
             .copied()
             .find(|d| d.file_name() == name)
@@ -173,12 +199,15 @@ pub fn write_download<W: Write>(
         Download::UiSummary => write_ui_summary(doc, w),
         Download::Junit => write_junit(doc, w),
         Download::OscalAssessmentResults => write_oscal(doc, w),
+        Download::NodeProvenance => write_node_provenance(doc, w),
     }
 }
 
-/// What a NOT_OBSERVED test counted as in `doc`: the rules recorded with the report,
-/// else its spec's, else the default.
-fn not_observed_as(doc: &ReportDocument) -> NotObservedAs {
+/// How `doc` counted NOT_OBSERVED tests: as recorded in its provenance (the rules as
+/// applied), else as its stored spec says, else the default (`info`). A stored spec that
+/// no longer resolves falls back to the default rather than hiding the downloads, as Top
+/// Failed Tests does.
+pub fn not_observed_as(doc: &ReportDocument) -> NotObservedAs {
     match &doc.provenance {
         Some(p) => p.cis.not_observed_as,
         None => doc
@@ -227,7 +256,9 @@ mod tests {
     fn downloads_follow_the_report_type() {
         use crate::model::{GlobalReportType, ReportTemplate};
         let builtin = GlobalReportType::builtin_cis_benchmark();
-        assert_eq!(Download::for_type(&builtin.spec), Download::all());
+        let mut every: Vec<Download> = Download::all().to_vec();
+        every.push(Download::NodeProvenance);
+        assert_eq!(Download::for_type(&builtin.spec), every);
         let template = |name: &str| ReportTemplate {
             name: name.into(),
             ..Default::default()
@@ -239,9 +270,14 @@ mod tests {
             template("node-summary.csv"),
             template("failed-tests.csv"),
         ];
+        // A type that lists only some of Calico's still gets the provenance.
         assert_eq!(
             Download::for_type(&custom),
-            [Download::FailedTests, Download::NodeSummary]
+            [
+                Download::FailedTests,
+                Download::NodeSummary,
+                Download::NodeProvenance
+            ]
         );
     }
 
@@ -255,7 +291,11 @@ mod tests {
 
     #[test]
     fn parses_names_exactly() {
-        for &d in Download::all().iter().chain(Download::exports()) {
+        for &d in Download::all()
+            .iter()
+            .chain(Download::always())
+            .chain(Download::exports())
+        {
             assert_eq!(Download::from_name(d.file_name()), Some(d));
             assert_eq!(d.to_string().parse::<Download>(), Ok(d));
         }
@@ -265,7 +305,7 @@ mod tests {
             err.to_string(),
             "\"all-tests\" is not a download of a CIS benchmark report (known: \
              total-summary.csv, node-summary.csv, failed-tests.csv, all-tests.csv, ui-summary.json, \
-             junit.xml, oscal-assessment-results.json)"
+             node-provenance.csv, junit.xml, oscal-assessment-results.json)"
         );
     }
 }

@@ -37,6 +37,8 @@ const I422: &str =
     "If using a Kubelet config file, edit the file to set `authorization.mode` to Webhook.";
 const D423: &str = "Ensure that the --client-ca-file argument is set as appropriate (Automated)";
 const I423: &str = "";
+const D413: &str = "If proxy kubeconfig file exists ensure permissions are set to 600 or more restrictive (Manual)";
+const I413: &str = "Run the below command (based on the file location on your system) on each worker node.\nFor example,\nchmod 600 /etc/kubernetes/proxy.conf";
 
 fn text(section: &str, section_desc: &str, number: &str, desc: &str, info: &str) -> Arc<TestText> {
     Arc::new(TestText {
@@ -105,11 +107,17 @@ fn node(
     }
 }
 
-/// Four nodes, highThreshold 75 (set), medThreshold 50 (default), numFailedTests 3:
+/// Six nodes, highThreshold 75 (set), medThreshold 50 (default), numFailedTests 3,
+/// notObservedAs info (default):
 /// - ip-10-0-1-7: control plane, 2 pass / 3 fail (one unscored) = 40% → LOW
 /// - ip-10-0-1-8: control plane, 3 pass / 1 fail / 1 warn = 75% → HIGH (on the threshold)
-/// - ip-10-0-2-9: worker, other benchmark version, 2 pass / 1 fail / 1 info = 66% → MED
+/// - ip-10-0-2-9: worker, other benchmark version, 2 pass / 1 fail / 1 info / 1 not
+///   observed (counted as info) = 66% → MED
 /// - ip-10-0-3-1: its benchmark run failed: no results → LOW
+/// - ip-10-0-4-2: expected, but no result in the look-back (its last one is older) → LOW
+/// - ip-10-0-4-3: expected, never reported → LOW
+///
+/// The first three carry the provenance of their runs; the others none.
 fn report() -> ReportDocument {
     const CP_FILES: &str = "Control Plane Node Configuration Files";
     const API: &str = "API Server";
@@ -124,12 +132,26 @@ fn report() -> ReportDocument {
     let t421 = text("4.2", KUBELET, "4.2.1", D421, I421);
     let t422 = text("4.2", KUBELET, "4.2.2", D422, I422);
     let t423 = text("4.2", KUBELET, "4.2.3", D423, I423);
+    let t413 = text("4.1", W_FILES, "4.1.3", D413, I413);
     use Rating::{High, Low, Med};
-    use TestStatus::{Fail, Info, Pass, Warn};
+    use TestStatus::{Fail, Info, NotObserved, Pass, Warn};
+    let at = |s: &str| time::parse(s).unwrap();
+    let ran = |n: &mut CisBenchmarkNode, platform: &str, choice: &str, when: &str| {
+        n.platform = platform.into();
+        n.kube_bench_version = "0.10.1".into();
+        n.benchmarker_version = "1.4.0".into();
+        n.benchmark_choice = choice.into();
+        n.last_result_time = Some(at(when));
+    };
 
     let mut errored = node("ip-10-0-3-1", ("", ""), Low, (0, 0, 0), vec![]);
     errored.error = "kubelet not found: cannot determine the Kubernetes version".into();
-    let nodes = vec![
+    let mut stale = node("ip-10-0-4-2", ("", ""), Low, (0, 0, 0), vec![]);
+    stale.no_results = true;
+    stale.last_result_time = Some(at("2026-11-22T06:00:00Z"));
+    let mut never = node("ip-10-0-4-3", ("", ""), Low, (0, 0, 0), vec![]);
+    never.no_results = true;
+    let mut nodes = vec![
         node(
             "ip-10-0-1-7",
             ("1.29.3", "cis-1.9"),
@@ -186,14 +208,14 @@ fn report() -> ReportDocument {
             "ip-10-0-2-9",
             ("1.28.7", "cis-1.8"),
             Med,
-            (2, 1, 1),
+            (2, 1, 2),
             vec![
                 section(
                     "4.1",
                     W_FILES,
                     High,
-                    (1, 0, 0),
-                    vec![test(&t411, Pass, true)],
+                    (1, 0, 1),
+                    vec![test(&t411, Pass, true), test(&t413, NotObserved, false)],
                 ),
                 section(
                     "4.2",
@@ -209,8 +231,27 @@ fn report() -> ReportDocument {
             ],
         ),
         errored,
+        stale,
+        never,
     ];
-    let at = |s: &str| time::parse(s).unwrap();
+    ran(
+        &mut nodes[0],
+        "kubernetes",
+        "kubernetes 1.29 → cis-1.9",
+        "2026-11-25T10:00:00Z",
+    );
+    ran(
+        &mut nodes[1],
+        "kubernetes",
+        "kubernetes 1.29 → cis-1.9",
+        "2026-11-25T10:00:03Z",
+    );
+    ran(
+        &mut nodes[2],
+        "eks",
+        "=eks 1.28, no EKS benchmark for 1.28 → cis-1.8",
+        "2026-11-24T23:59:59Z",
+    );
     let mut doc = ReportDocument {
         id: "daily-cis-results_cis-benchmark_6f1c1f2e-5b4a-5d3e-9c1a-2b7f0e4d8a91".into(),
         report_name: "daily-cis-results".into(),
@@ -233,8 +274,8 @@ fn report() -> ReportDocument {
             kind: "kube".into(),
             high_count: 1,
             med_count: 1,
-            low_count: 2,
-            no_results_count: 0,
+            low_count: 4,
+            no_results_count: 2,
         },
         cis_benchmark: nodes,
         ui_summary: String::new(),
@@ -316,7 +357,7 @@ fn check_golden(name: &str, actual: &str) {
 #[test]
 fn downloads_match_golden_files() {
     let doc = report();
-    for &download in Download::all() {
+    for &download in Download::all().iter().chain(Download::always()) {
         check_golden(download.file_name(), &render(download, &doc));
     }
 }
@@ -389,7 +430,7 @@ fn defaults_apply_when_spec_has_no_cis_section() {
     assert_eq!(
         total,
         "startTime,endTime,type,hiPercentThreshold,medPercentThreshold,hiNodeCount,medNodeCount,lowNodeCount\r\n\
-         2026-11-25T00:00:00Z,2026-11-26T00:00:00Z,kube,100,50,1,1,2\r\n"
+         2026-11-25T00:00:00Z,2026-11-26T00:00:00Z,kube,100,50,1,1,4\r\n"
     );
     let ui: serde_json::Value =
         serde_json::from_str(&compliance_core::report::ui_summary(&doc).unwrap()).unwrap();
@@ -508,14 +549,14 @@ fn ui_summary_has_the_exact_structure() {
     assert_eq!(nodes["type"], "cis-benchmark-nodes");
     assert_eq!(
         nodes["summary"],
-        serde_json::json!({"label": "Total", "total": 4})
+        serde_json::json!({"label": "Total", "total": 6})
     );
     assert_eq!(
         nodes["data"],
         serde_json::json!([
             {"label": "HIGH", "value": 1, "desc": "Nodes with 75% or more tests passing"},
             {"label": "MED", "value": 1, "desc": "Nodes with 50% or more tests passing"},
-            {"label": "LOW", "value": 2, "desc": "Nodes with less than 50% tests passing"},
+            {"label": "LOW", "value": 4, "desc": "Nodes with less than 50% tests passing"},
         ])
     );
 
@@ -592,4 +633,91 @@ fn diff_points_at_the_first_differing_line() {
     let short = diff("a\nb\nc", "a\nb").unwrap();
     assert!(short.contains("<end of file>"), "{short}");
     assert_eq!(diff("same", "same"), None);
+}
+
+/// With `notObservedAs: fail` the report counts NOT_OBSERVED tests as failures, and Top
+/// Failed Tests lists them; `failed-tests.csv` then holds them too, with their own status,
+/// so the file and the list agree.
+#[test]
+fn failed_tests_follow_how_the_report_counted_not_observed() {
+    let mut doc = report();
+    // Default (info): the NOT_OBSERVED test is not a failure.
+    assert!(!render(Download::FailedTests, &doc).contains("NOT_OBSERVED"));
+    assert!(render(Download::AllTests, &doc).contains(",4.1.3,"));
+    doc.report_spec.cis.as_mut().unwrap().not_observed_as = Some("fail".into());
+    let text = render(Download::FailedTests, &doc);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string(), r[3].to_string())
+        })
+        .collect();
+    assert!(rows.contains(&("ip-10-0-2-9".into(), "4.1.3".into(), "NOT_OBSERVED".into())));
+    assert_eq!(rows.len(), 6);
+    // Every test Top Failed Tests counts has its rows in the file, as many as it counts.
+    let params = doc.report_spec.cis_params().unwrap();
+    let top = compliance_core::report::top_failed_tests(
+        &doc.cis_benchmark,
+        usize::MAX,
+        params.not_observed_as,
+    );
+    for t in &top {
+        let n = rows.iter().filter(|r| r.1 == t.index).count() as u64;
+        assert_eq!(n, t.failed_count, "{}", t.index);
+    }
+    assert_eq!(
+        top.iter().map(|t| t.failed_count).sum::<u64>(),
+        rows.len() as u64
+    );
+    // The rules recorded in the provenance win over the stored spec: they are the
+    // rules the counts followed.
+    let mut recorded = report();
+    recorded.provenance = Some(compliance_core::model::Provenance {
+        reporter_version: "1.4.0".into(),
+        query_start: recorded.start_time,
+        query_end: recorded.end_time,
+        cis: compliance_core::model::AppliedCisParams {
+            high_threshold: 75,
+            med_threshold: 50,
+            include_unscored_tests: true,
+            num_failed_tests: 3,
+            not_observed_as: compliance_core::model::NotObservedAs::Fail,
+        },
+        expected_nodes_from: vec!["nodes".into()],
+    });
+    assert_eq!(render(Download::FailedTests, &recorded), text);
+}
+
+/// docs/spec.md §6: nodes without results are rows of `node-summary.csv` like any other,
+/// LOW with nothing counted, in the columns Calico's template had.
+#[test]
+fn nodes_without_results_are_low_rows_with_zero_counts() {
+    let text = render(Download::NodeSummary, &report());
+    assert!(text.contains("\r\nip-10-0-4-2,,LOW,0,0,0,0\r\n"), "{text}");
+    assert!(text.ends_with("\r\nip-10-0-4-3,,LOW,0,0,0,0\r\n"), "{text}");
+}
+
+/// A report of an earlier release or of Calico Enterprise recorded no provenance: every
+/// node is still a row, with empty cells.
+#[test]
+fn node_provenance_of_a_report_that_recorded_none() {
+    let mut doc = report();
+    for n in &mut doc.cis_benchmark {
+        n.platform.clear();
+        n.kube_bench_version.clear();
+        n.benchmarker_version.clear();
+        n.benchmark_choice.clear();
+        n.last_result_time = None;
+        n.no_results = false;
+    }
+    let text = render(Download::NodeProvenance, &doc);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "node,platform,benchmark,kubernetesVersion,kubeBenchVersion,benchmarkerVersion,benchmarkChoice,lastResultTime,noResults"
+    );
+    assert_eq!(lines[1], "ip-10-0-1-7,,cis-1.9,1.29.3,,,,,false");
+    assert_eq!(lines.len(), doc.cis_benchmark.len() + 2);
 }

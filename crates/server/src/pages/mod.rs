@@ -24,7 +24,8 @@ use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use compliance_core::model::{CisBenchmarkSummary, TestStatus};
+use compliance_core::model::{CisBenchmarkSummary, NotObservedAs, Provenance, TestStatus};
+use compliance_core::render::Download;
 use compliance_core::time;
 use compliance_store::{ReportHead, Store, StoreError};
 
@@ -322,21 +323,29 @@ struct DownloadLink {
     href: String,
 }
 
+/// The report type's downloads, then those every report offers ([`Download::always`]).
 fn downloads(links: &Links, head: &ReportHead) -> (Vec<DownloadLink>, Option<String>) {
-    let names: Vec<&str> = head
+    let templates = head
         .report_type_spec
         .download_templates
         .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    let each = head
-        .report_type_spec
-        .download_templates
+        .map(|t| (t.name.as_str(), t.description.as_str()));
+    let always = Download::always()
         .iter()
-        .map(|t| DownloadLink {
-            name: t.name.clone(),
-            description: t.description.clone(),
-            href: links.download(&head.id, &[&t.name]),
+        .map(|d| (d.file_name(), d.description()));
+    let mut offered: Vec<(&str, &str)> = Vec::new();
+    for (name, description) in templates.chain(always) {
+        if !offered.iter().any(|(n, _)| *n == name) {
+            offered.push((name, description));
+        }
+    }
+    let names: Vec<&str> = offered.iter().map(|(n, _)| *n).collect();
+    let each = offered
+        .iter()
+        .map(|(name, description)| DownloadLink {
+            name: name.to_string(),
+            description: description.to_string(),
+            href: links.download(&head.id, &[name]),
         })
         .collect();
     let zip = (names.len() > 1).then(|| links.download(&head.id, &names));
@@ -508,6 +517,29 @@ struct Thresholds {
     filters: Vec<FilterLine>,
 }
 
+/// The report-level provenance of `head` (docs/spec.md §5 `provenance`).
+///
+/// `compliance_store::ReportHead` does not carry it yet: until the store hands it over
+/// with the head, every report reads as one that recorded none, and the pages say "not
+/// recorded" (what they say for Calico's reports and those of earlier releases). Node
+/// provenance comes with each node and is shown where a page reads whole nodes.
+fn recorded_provenance(_head: &ReportHead) -> Option<&Provenance> {
+    None
+}
+
+/// How `head`'s report counted NOT_OBSERVED tests: as its provenance recorded, else as
+/// its stored spec says, else the default.
+pub(crate) fn not_observed_as(head: &ReportHead) -> NotObservedAs {
+    match recorded_provenance(head) {
+        Some(p) => p.cis.not_observed_as,
+        None => head
+            .report_spec
+            .cis_params()
+            .map(|c| c.not_observed_as)
+            .unwrap_or_default(),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct FilterLine {
     selection: String,
@@ -526,6 +558,13 @@ struct ReportSummary {
     thresholds: Option<Thresholds>,
     thresholds_error: String,
     print_all: String,
+    /// Nodes expected but without a result in the look-back (counted in `low`).
+    no_results: u64,
+    /// `info`, `fail` or `pass`, and what that means, for the NOT_OBSERVED legend.
+    not_observed_as: &'static str,
+    not_observed_counting: &'static str,
+    /// The report-level provenance; `None`: not recorded.
+    provenance: Option<Vec<view::Fact>>,
 }
 
 impl ReportSummary {
@@ -569,6 +608,10 @@ impl ReportSummary {
             thresholds,
             thresholds_error,
             print_all: links.print(&head.id, true),
+            no_results: head.summary.no_results_count,
+            not_observed_as: not_observed_as(head).as_str(),
+            not_observed_counting: view::not_observed_counting(not_observed_as(head)),
+            provenance: view::report_provenance(recorded_provenance(head)),
         }
     }
 }
@@ -589,7 +632,7 @@ async fn top_failed(
                 .map(|c| c.num_failed_tests)
                 .unwrap_or(5);
             let m = server.indexes.matrix(&r.cluster, &r.store, head).await?;
-            view::top_failed_from_matrix(&m, limit)
+            view::top_failed_from_matrix(&m, limit, not_observed_as(head))
         }
     };
     Ok(listed
@@ -684,8 +727,13 @@ async fn report(
 struct NodeView {
     report: ReportSummary,
     node: NodeLine,
+    /// "no results since …" or "never reported"; empty for a node with results.
+    no_results: String,
+    provenance: Vec<view::Fact>,
     sections: Vec<view::SectionLine>,
     groups: Vec<view::StatusGroup>,
+    /// Whether any test of the node is NOT_OBSERVED: the page then explains it.
+    any_unobserved: bool,
 }
 
 /// `GET /reports/{id}/nodes/{node}`: one node's results, FAIL first.
@@ -710,11 +758,19 @@ async fn node(
         .and_then(|mut v| v.pop())
         .filter(|n| n.node_name == name)
         .ok_or_else(no_node)?;
+    let line = NodeLine::of_node(&r.links, &head.id, row.position, &node);
     let view = NodeView {
         report: ReportSummary::of(&r.links, &head, Utc::now()),
-        node: NodeLine::of(&r.links, &head.id, row),
+        no_results: line.no_results_text(),
+        node: line,
+        provenance: view::node_provenance(&node),
         sections: view::sections(&node),
         groups: view::status_groups(&r.links, &head.id, &node, |_| true),
+        any_unobserved: node
+            .results
+            .iter()
+            .flat_map(|s| &s.results)
+            .any(|t| t.status == TestStatus::NotObserved),
     };
     r.page(&format!("{name} — {}", head.report_name), "node.html", view)
 }
@@ -744,7 +800,7 @@ struct TestView {
     pages: view::PageLinks,
 }
 
-/// `GET /reports/{id}/tests/{number}?show=fail|warn|info|pass|other|missing`: which
+/// `GET /reports/{id}/tests/{number}?show=fail|warn|unobserved|info|pass|other|missing`: which
 /// nodes fail, pass or do not report one test.
 async fn test(
     State(server): State<Arc<Server>>,
@@ -772,6 +828,7 @@ async fn test(
     let label = |c: crate::index::Cell| match c {
         crate::index::Cell::Missing => "Not reported",
         crate::index::Cell::Other => "Other",
+        crate::index::Cell::NotObserved => "Not observed",
         c => c.as_str(),
     };
     let tabs = view::cell_counts(cells)
@@ -820,7 +877,9 @@ async fn test(
     )
 }
 
-/// Whether a test status is one the printable report shows by default.
-fn is_fail(s: &TestStatus) -> bool {
-    *s == TestStatus::Fail
+/// Whether a test status is one the printable report shows by default: what the report
+/// counted as failed (FAIL, and NOT_OBSERVED when counted as failures).
+fn is_fail(s: &TestStatus, not_observed_as: NotObservedAs) -> bool {
+    compliance_core::report::counted_as(s, not_observed_as)
+        == compliance_core::report::Counted::Fail
 }

@@ -60,6 +60,7 @@ struct PrintHead<'a> {
 #[derive(Serialize)]
 struct PrintNode {
     node: view::NodeLine,
+    provenance: Vec<view::Fact>,
     groups: Vec<view::StatusGroup>,
 }
 
@@ -111,6 +112,7 @@ pub(super) async fn print(
         id: head.id.clone(),
         links: r.links.clone(),
         all,
+        not_observed_as: super::not_observed_as(&head),
         offset: 0,
         nodes: None,
         first: Some(first),
@@ -140,6 +142,8 @@ struct Printer {
     id: String,
     links: Links,
     all: bool,
+    /// How the report counted NOT_OBSERVED: which tests the default view shows as failed.
+    not_observed_as: compliance_core::model::NotObservedAs,
     offset: u64,
     /// Opened on the first page of nodes.
     nodes: Option<NodeCursor>,
@@ -194,16 +198,16 @@ impl Printer {
 
     fn render(&self, start: u64, nodes: &[CisBenchmarkNode]) -> Result<String, ApiError> {
         let all = self.all;
+        let counted = self.not_observed_as;
         let nodes = nodes
             .iter()
             .enumerate()
             .map(|(i, n)| PrintNode {
-                node: view::NodeLine::of(
-                    &self.links,
-                    &self.id,
-                    &compliance_store::NodeRow::of(start + i as u64, n),
-                ),
-                groups: view::status_groups(&self.links, &self.id, n, |s| all || super::is_fail(s)),
+                node: view::NodeLine::of_node(&self.links, &self.id, start + i as u64, n),
+                provenance: view::node_provenance(n),
+                groups: view::status_groups(&self.links, &self.id, n, |s| {
+                    all || super::is_fail(s, counted)
+                }),
             })
             .collect();
         render("print_nodes.html", &PrintNodes { nodes, all })

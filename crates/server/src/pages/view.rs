@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use compliance_core::model::{CisBenchmarkNode, Rating, TestStatus};
+use compliance_core::model::{CisBenchmarkNode, NotObservedAs, Provenance, Rating, TestStatus};
 use compliance_core::order::cmp_dotted;
 use compliance_store::NodeRow;
 
@@ -452,9 +452,19 @@ pub struct NodeLine {
     pub kubernetes_version: String,
     pub benchmarks_version: String,
     pub error: String,
+    /// The node is expected but has no result in the look-back (docs/spec.md §4.2).
+    pub no_results: bool,
+    /// When its result was taken; for a node without results, its last result ever
+    /// (empty when it never reported, or when the report did not record it).
+    pub last_result: String,
 }
 
 impl NodeLine {
+    /// The line of a whole node.
+    pub fn of_node(links: &Links, id: &str, position: u64, node: &CisBenchmarkNode) -> NodeLine {
+        NodeLine::of(links, id, &NodeRow::of(position, node))
+    }
+
     pub fn of(links: &Links, id: &str, row: &NodeRow) -> NodeLine {
         NodeLine {
             name: row.node_name.clone(),
@@ -467,7 +477,128 @@ impl NodeLine {
             kubernetes_version: row.kubernetes_version.clone(),
             benchmarks_version: row.benchmarks_version.clone(),
             error: row.error.clone(),
+            no_results: row.no_results,
+            last_result: row
+                .last_result_time
+                .as_ref()
+                .map(compliance_core::time::format)
+                .unwrap_or_default(),
         }
+    }
+
+    /// What the node lists say of a node without results: since when, or that it never
+    /// reported. Empty for a node with results.
+    pub fn no_results_text(&self) -> String {
+        no_results_text(self.no_results, &self.last_result)
+    }
+}
+
+/// "no results since <time>" or "never reported" for a node without results; empty for
+/// a node with results.
+pub fn no_results_text(no_results: bool, last_result: &str) -> String {
+    match (no_results, last_result.is_empty()) {
+        (false, _) => String::new(),
+        (true, true) => "never reported".to_string(),
+        (true, false) => format!("no results since {last_result}"),
+    }
+}
+
+/// What the pages say for a provenance value the report did not record.
+pub const NOT_RECORDED: &str = "not recorded";
+
+/// One fact of a provenance block: its label, and its value or `None` when the report
+/// did not record it (shown as [`NOT_RECORDED`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: Option<String>,
+}
+
+fn fact(key: &'static str, label: &'static str, value: &str) -> Fact {
+    Fact {
+        key,
+        label,
+        value: (!value.is_empty()).then(|| value.to_string()),
+    }
+}
+
+/// Where one node's result came from, as the node page and the printable report show it.
+pub fn node_provenance(node: &CisBenchmarkNode) -> Vec<Fact> {
+    let last = node
+        .last_result_time
+        .as_ref()
+        .map(compliance_core::time::format)
+        .unwrap_or_default();
+    vec![
+        fact("platform", "Platform", &node.platform),
+        fact("benchmark", "Benchmark", &node.benchmarks_version),
+        fact("kubernetes", "Kubernetes", &node.kubernetes_version),
+        fact("kube-bench", "kube-bench version", &node.kube_bench_version),
+        fact(
+            "benchmarker",
+            "Benchmarker version",
+            &node.benchmarker_version,
+        ),
+        fact("choice", "Benchmark chosen by", &node.benchmark_choice),
+        fact("result-time", "Result taken", &last),
+    ]
+}
+
+/// What a report records of how it was made; `None` for a report of an earlier release
+/// or of Calico Enterprise, which recorded nothing.
+pub fn report_provenance(p: Option<&Provenance>) -> Option<Vec<Fact>> {
+    let p = p?;
+    let cis = &p.cis;
+    let rules = format!(
+        "HIGH at {}%, MED at {}%; unscored tests {}; top {} failed tests; not observed counted as {}",
+        cis.high_threshold,
+        cis.med_threshold,
+        if cis.include_unscored_tests {
+            "counted"
+        } else {
+            "not counted"
+        },
+        cis.num_failed_tests,
+        cis.not_observed_as.as_str(),
+    );
+    Some(vec![
+        fact("reporter", "Reporter version", &p.reporter_version),
+        fact(
+            "look-back",
+            "Results read from",
+            &format!(
+                "{} – {}",
+                compliance_core::time::format(&p.query_start),
+                compliance_core::time::format(&p.query_end)
+            ),
+        ),
+        fact("rules", "Rules as applied", &rules),
+        fact(
+            "expected-nodes",
+            "Expected nodes from",
+            &p.expected_nodes_from.join(", "),
+        ),
+    ])
+}
+
+/// How a report counted NOT_OBSERVED tests, in words for the legend.
+pub fn not_observed_counting(a: NotObservedAs) -> &'static str {
+    match a {
+        NotObservedAs::Info => "as info, like WARN: outside the total and the pass percentage",
+        NotObservedAs::Fail => {
+            "as failures: in the total, against the pass percentage, and in Top Failed Tests"
+        }
+        NotObservedAs::Pass => "as passes, kube-bench's own verdict",
+    }
+}
+
+/// The label a test status is shown with: kube-bench's words, and "not observed" for
+/// ours, which is not one of kube-bench's (docs/spec.md §3).
+pub fn status_label(s: &TestStatus) -> String {
+    match s {
+        TestStatus::NotObserved => "not observed".to_string(),
+        s => s.as_str().to_string(),
     }
 }
 
@@ -592,14 +723,22 @@ pub fn top_failed_from_ui_summary(ui_summary: &str) -> Option<Vec<(String, Strin
 }
 
 /// The top failed tests counted from the matrix (§4.8: most failing nodes first, then
-/// dotted order), for reports whose uiSummary says nothing usable.
-pub fn top_failed_from_matrix(m: &TestMatrix, limit: usize) -> Vec<(String, String, u64)> {
+/// dotted order), for reports whose uiSummary says nothing usable; NOT_OBSERVED counts as
+/// failed when the report counted it so.
+pub fn top_failed_from_matrix(
+    m: &TestMatrix,
+    limit: usize,
+    not_observed_as: NotObservedAs,
+) -> Vec<(String, String, u64)> {
+    let failed = |c: &Cell| {
+        *c == Cell::Fail || (*c == Cell::NotObserved && not_observed_as == NotObservedAs::Fail)
+    };
     let mut counted: Vec<(String, String, u64)> = m
         .tests
         .iter()
         .zip(&m.cells)
         .map(|(t, cells)| {
-            let fails = cells.iter().filter(|c| **c == Cell::Fail).count() as u64;
+            let fails = cells.iter().filter(|c| failed(c)).count() as u64;
             (t.number.clone(), t.desc.clone(), fails)
         })
         .filter(|(_, _, n)| *n > 0)
@@ -653,7 +792,10 @@ pub struct TestLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusGroup {
     pub status: String,
-    /// The CSS class of the status: `fail`, `warn`, `info`, `pass` or `other`.
+    /// What the page calls the status ([`status_label`]).
+    pub label: String,
+    /// The CSS class of the status: `fail`, `warn`, `info`, `pass`, `unobserved` or
+    /// `other`.
     pub class: &'static str,
     pub tests: Vec<TestLine>,
 }
@@ -682,7 +824,8 @@ pub fn status_class(s: &TestStatus) -> &'static str {
     }
 }
 
-/// A node's tests grouped by status, FAIL first (then WARN, INFO, PASS, any other), each
+/// A node's tests grouped by status, FAIL first (then WARN, NOT_OBSERVED, INFO, PASS, any
+/// other), each
 /// group in dotted order; `keep` chooses the statuses shown.
 pub fn status_groups(
     links: &Links,
@@ -723,6 +866,7 @@ pub fn status_groups(
             Some(g) if g.status == status.as_str() => g.tests.push(line),
             _ => groups.push(StatusGroup {
                 status: status.as_str().to_string(),
+                label: status_label(status),
                 class: status_class(status),
                 tests: vec![line],
             }),
@@ -791,7 +935,7 @@ pub fn parse_cell(v: Option<&str>) -> Result<Cell, ApiError> {
                 ApiError::bad(
                     "show",
                     v,
-                    "must be fail, warn, info, pass, other or missing",
+                    "must be fail, warn, unobserved, info, pass, other or missing",
                 )
             }),
     }
@@ -1114,7 +1258,7 @@ mod tests {
         assert!(!stored.is_empty());
         let mut b = TestMatrix::builder();
         b.add(&report.cis_benchmark);
-        let counted = top_failed_from_matrix(&b.finish(), stored.len());
+        let counted = top_failed_from_matrix(&b.finish(), stored.len(), NotObservedAs::Info);
         // Descriptions may differ (kube-bench versions word a number differently): the
         // matrix keeps the first node's, the summary the first failing node's.
         let key = |v: &[(String, String, u64)]| -> Vec<(String, u64)> {
@@ -1206,5 +1350,102 @@ mod tests {
             start.href,
             "/reports?reportName=a&sortBy=startTime%2Fdescending"
         );
+    }
+
+    #[test]
+    fn not_observed_tests_fail_in_the_matrix_only_when_counted_as_failures() {
+        let report = fixture_report(t("2026-11-25T00:00:00Z"));
+        let mut node = report.cis_benchmark[0].clone();
+        for s in &mut node.results {
+            for t in &mut s.results {
+                t.status = TestStatus::NotObserved;
+            }
+        }
+        let mut b = TestMatrix::builder();
+        b.add(std::slice::from_ref(&node));
+        let m = b.finish();
+        assert!(top_failed_from_matrix(&m, 5, NotObservedAs::Info).is_empty());
+        assert!(top_failed_from_matrix(&m, 5, NotObservedAs::Pass).is_empty());
+        let failed = top_failed_from_matrix(&m, 5, NotObservedAs::Fail);
+        assert_eq!(failed.len(), 5);
+        assert!(failed.iter().all(|(_, _, n)| *n == 1));
+    }
+
+    #[test]
+    fn not_observed_has_its_own_label_class_and_tab() {
+        let s = TestStatus::NotObserved;
+        assert_eq!(status_label(&s), "not observed");
+        assert_eq!(status_class(&s), "unobserved");
+        assert_eq!(status_label(&TestStatus::Fail), "FAIL");
+        assert_eq!(parse_cell(Some("unobserved")).unwrap(), Cell::NotObserved);
+        let e = parse_cell(Some("nope")).unwrap_err();
+        assert!(e.to_string().contains("unobserved"), "{e}");
+        for a in [
+            NotObservedAs::Info,
+            NotObservedAs::Fail,
+            NotObservedAs::Pass,
+        ] {
+            assert!(!not_observed_counting(a).is_empty());
+        }
+    }
+
+    #[test]
+    fn nodes_without_results_say_since_when() {
+        assert_eq!(no_results_text(false, "2026-11-20T00:00:00Z"), "");
+        assert_eq!(
+            no_results_text(true, "2026-11-20T00:00:00Z"),
+            "no results since 2026-11-20T00:00:00Z"
+        );
+        assert_eq!(no_results_text(true, ""), "never reported");
+        let report = fixture_report(t("2026-11-25T00:00:00Z"));
+        let mut node = report.cis_benchmark[0].clone();
+        node.no_results = true;
+        node.results.clear();
+        node.last_result_time = Some(t("2026-11-20T06:00:00Z"));
+        let line = NodeLine::of_node(&Links::default(), "r", 0, &node);
+        assert_eq!(
+            line.no_results_text(),
+            "no results since 2026-11-20T06:00:00Z"
+        );
+    }
+
+    #[test]
+    fn provenance_not_recorded_is_none_never_an_error() {
+        assert_eq!(report_provenance(None), None);
+        let report = fixture_report(t("2026-11-25T00:00:00Z"));
+        let mut node = report.cis_benchmark[0].clone();
+        node.platform.clear();
+        node.kube_bench_version.clear();
+        let facts = node_provenance(&node);
+        let platform = facts.iter().find(|f| f.key == "platform").unwrap();
+        assert_eq!(platform.value, None);
+        node.platform = "eks".into();
+        assert_eq!(node_provenance(&node)[0].value.as_deref(), Some("eks"));
+        let p = Provenance {
+            reporter_version: "1.4.0".into(),
+            query_start: t("2026-11-23T12:00:00Z"),
+            query_end: t("2026-11-25T00:00:00Z"),
+            cis: compliance_core::model::AppliedCisParams {
+                high_threshold: 100,
+                med_threshold: 50,
+                include_unscored_tests: true,
+                num_failed_tests: 5,
+                not_observed_as: NotObservedAs::Fail,
+            },
+            expected_nodes_from: vec![],
+        };
+        let facts = report_provenance(Some(&p)).unwrap();
+        let value = |k: &str| facts.iter().find(|f| f.key == k).unwrap().value.clone();
+        assert_eq!(value("reporter").as_deref(), Some("1.4.0"));
+        assert_eq!(
+            value("look-back").as_deref(),
+            Some("2026-11-23T12:00:00Z – 2026-11-25T00:00:00Z")
+        );
+        assert!(
+            value("rules")
+                .unwrap()
+                .contains("not observed counted as fail")
+        );
+        assert_eq!(value("expected-nodes"), None);
     }
 }

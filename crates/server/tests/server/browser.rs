@@ -418,10 +418,12 @@ async fn downloads_arrive_named_as_the_spec_says() {
     let report = fixture_report(day(25));
     let older = fixture_report(day(24));
     let (_dir, base) = serve(&[report.clone(), older.clone()]).await;
+    let expected = |d: Download| rendered(d, &report);
     browser.goto(&format!("{base}/reports/{}", report.id)).await;
     browser.wait_for_element("#downloads").await;
 
-    // The files the report's type asks for (its UI summary is the API's, not a file's).
+    // The files the report's type asks for (its UI summary is the API's, not a file's),
+    // and the provenance every report offers.
     let links = browser
         .texts("#downloads a.download:not(.download-zip)")
         .await;
@@ -435,7 +437,8 @@ async fn downloads_arrive_named_as_the_spec_says() {
             Download::TotalSummary,
             Download::NodeSummary,
             Download::FailedTests,
-            Download::AllTests
+            Download::AllTests,
+            Download::NodeProvenance
         ]
     );
     for d in &offered {
@@ -452,7 +455,7 @@ async fn downloads_arrive_named_as_the_spec_says() {
         );
         let bytes = std::fs::read(&path).expect("read the download");
         assert!(
-            bytes == rendered(*d, &report),
+            bytes == expected(*d),
             "{} differs from the rendered download",
             d.file_name()
         );
@@ -478,7 +481,7 @@ async fn downloads_arrive_named_as_the_spec_says() {
             .unwrap_or_else(|e| panic!("{name} in the zip ({names:?}): {e}"))
             .read_to_end(&mut bytes)
             .expect("read from the zip");
-        assert!(bytes == rendered(*d, &report), "{name} in the zip differs");
+        assert!(bytes == expected(*d), "{name} in the zip differs");
     }
     // The page stayed where it was, and nothing went wrong on it.
     assert_clean(&browser, "#downloads").await;
@@ -662,4 +665,142 @@ async fn without_javascript_the_node_filter_still_works() {
     let statuses = browser_statuses(&browser).await;
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|st| *st == status), "{statuses:?}");
+}
+
+/// A test from `report`'s first node as NOT_OBSERVED, with provenance on that node, and
+/// a node without results since 2026-11-20T06:00:00Z; returns the first node's name and
+/// the test's number.
+fn with_unobserved_and_no_results(report: &mut ReportDocument) -> (String, String) {
+    let first = &mut report.cis_benchmark[0];
+    first.platform = "eks".into();
+    first.kube_bench_version = "0.10.1".into();
+    first.benchmarker_version = "1.4.0".into();
+    first.benchmark_choice = "platform eks 1.29 → eks-1.5.0".into();
+    let unobserved = first.results[0].results[0].text.test_number.clone();
+    first.results[0].results[0].status = compliance_core::model::TestStatus::NotObserved;
+    let node = first.node_name.clone();
+    let mut stale = report.cis_benchmark[1].clone();
+    stale.node_name = "zz-no-results".into();
+    stale.results.clear();
+    stale.error.clear();
+    stale.no_results = true;
+    stale.last_result_time = Some(t("2026-11-20T06:00:00Z"));
+    stale.summary = compliance_core::model::NodeSummary {
+        status: compliance_core::model::Rating::Low,
+        total_pass: 0,
+        total_fail: 0,
+        total_info: 0,
+        total: 0,
+    };
+    report.cis_benchmark.push(stale);
+    report.cis_benchmark_summary.low_count += 1;
+    report.cis_benchmark_summary.no_results_count = 1;
+    (node, unobserved)
+}
+
+/// A NOT_OBSERVED test is shown with its own label, class, tab and legend, and the report
+/// has a Provenance section ("not recorded" for a report without one).
+#[tokio::test]
+async fn not_observed_tests_and_the_provenance_section_are_shown() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut report = fixture_report(day(25));
+    report.provenance = None;
+    let (node, unobserved) = with_unobserved_and_no_results(&mut report);
+    let (_dir, base) = serve(std::slice::from_ref(&report)).await;
+
+    // The report: the legend says how this report counted them; the provenance section.
+    browser.goto(&format!("{base}/reports/{}", report.id)).await;
+    assert_clean(&browser, "#provenance").await;
+    let legend = browser.text("#unobserved-legend").await;
+    assert!(legend.contains("counted these tests as info"), "{legend}");
+    assert!(
+        browser
+            .text("#report-provenance-none")
+            .await
+            .starts_with("not recorded")
+    );
+    browser.screenshot("server-report-provenance").await;
+
+    // The node: the test under its own label, and the legend.
+    browser
+        .goto(&format!("{base}/reports/{}/nodes/{node}", report.id))
+        .await;
+    assert_clean(&browser, "#tests-unobserved").await;
+    assert_eq!(
+        browser.text("#tests-unobserved .test-status").await,
+        "not observed"
+    );
+    assert_eq!(browser.count("#unobserved-legend").await, 1);
+    assert_eq!(browser.count("#node-provenance").await, 1);
+    browser.screenshot("server-node-not-observed").await;
+
+    // The test: its own tab, which lists the node.
+    browser
+        .goto(&format!(
+            "{base}/reports/{}/tests/{unobserved}?show=unobserved",
+            report.id
+        ))
+        .await;
+    assert_clean(&browser, "#tab-unobserved").await;
+    assert!(
+        browser
+            .text("#tab-unobserved")
+            .await
+            .starts_with("Not observed")
+    );
+    assert_eq!(browser.count("#test-node-list tr.node-row").await, 1);
+    assert_eq!(browser.count("#unobserved-legend").await, 1);
+}
+
+/// A node without results says since when, on the report and on its own page, and a
+/// node's page shows its provenance.
+#[tokio::test]
+async fn nodes_without_results_and_node_provenance_are_shown() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut report = fixture_report(day(25));
+    let (node, _) = with_unobserved_and_no_results(&mut report);
+    let (_dir, base) = serve(std::slice::from_ref(&report)).await;
+
+    browser.goto(&format!("{base}/reports/{}", report.id)).await;
+    assert_clean(&browser, "#node-table").await;
+    assert_eq!(browser.text("#no-results-count strong").await, "1");
+    let row = browser.text("tr.node-row:last-child td:first-child").await;
+    assert!(
+        row.contains("zz-no-results") && row.contains("no results since 2026-11-20T06:00:00Z"),
+        "{row}"
+    );
+
+    browser
+        .goto(&format!("{base}/reports/{}/nodes/{node}", report.id))
+        .await;
+    assert_clean(&browser, "#node-provenance").await;
+    assert_eq!(
+        browser.text("#node-provenance [data-fact=platform]").await,
+        "eks"
+    );
+    assert_eq!(
+        browser
+            .text("#node-provenance [data-fact=kube-bench]")
+            .await,
+        "0.10.1"
+    );
+
+    browser
+        .goto(&format!("{base}/reports/{}/nodes/zz-no-results", report.id))
+        .await;
+    assert_clean(&browser, "#node-no-results").await;
+    assert!(
+        browser
+            .text("#node-no-results")
+            .await
+            .contains("no results since 2026-11-20T06:00:00Z")
+    );
+    assert_eq!(
+        browser.text("#node-provenance [data-fact=platform]").await,
+        "not recorded"
+    );
 }

@@ -1,0 +1,259 @@
+//! `compliancectl reports show`: one report as text for a terminal.
+//!
+//! The summary, the report's provenance (or that it recorded none), the node table with
+//! what each node's result is (a rating, a failed run, or no result since when), how many
+//! tests were not observed and how the report counted them, then Top Failed Tests.
+//! `--output json` prints the stored document instead, provenance included as stored.
+
+use std::io::{self, Write};
+
+use compliance_core::model::{CisBenchmarkNode, ReportDocument, TestStatus};
+use compliance_core::render::not_observed_as;
+use compliance_core::time;
+
+/// What the text says of a provenance value the report did not record.
+pub const NOT_RECORDED: &str = "not recorded";
+
+fn or_not_recorded(value: &str) -> &str {
+    if value.is_empty() {
+        NOT_RECORDED
+    } else {
+        value
+    }
+}
+
+/// What the node table says after a node's columns: why it has no counts, if it has none.
+pub fn node_note(n: &CisBenchmarkNode) -> String {
+    if n.no_results {
+        return match &n.last_result_time {
+            Some(t) => format!("no results since {}", time::format(t)),
+            None => "never reported".to_string(),
+        };
+    }
+    if !n.error.is_empty() {
+        return format!("run failed: {}", n.error);
+    }
+    String::new()
+}
+
+/// NOT_OBSERVED tests in the report, and on how many nodes.
+fn not_observed(r: &ReportDocument) -> (u64, u64) {
+    let mut tests = 0;
+    let mut nodes = 0;
+    for n in &r.cis_benchmark {
+        let here = n
+            .results
+            .iter()
+            .flat_map(|s| &s.results)
+            .filter(|t| t.status == TestStatus::NotObserved)
+            .count() as u64;
+        tests += here;
+        nodes += u64::from(here > 0);
+    }
+    (tests, nodes)
+}
+
+/// Writes the report-level provenance block: what made the report and from what.
+pub fn write_provenance(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> {
+    let Some(p) = &r.provenance else {
+        return writeln!(
+            out,
+            "Provenance  {NOT_RECORDED} (a report of Calico Enterprise or of an earlier release)"
+        );
+    };
+    writeln!(
+        out,
+        "Provenance  reporter {}",
+        or_not_recorded(&p.reporter_version)
+    )?;
+    writeln!(
+        out,
+        "            results read from {} – {}",
+        time::format(&p.query_start),
+        time::format(&p.query_end)
+    )?;
+    let c = &p.cis;
+    writeln!(
+        out,
+        "            rules: HIGH at {}%, MED at {}%, unscored tests {}, top {} failed tests, not observed as {}",
+        c.high_threshold,
+        c.med_threshold,
+        if c.include_unscored_tests {
+            "counted"
+        } else {
+            "not counted"
+        },
+        c.num_failed_tests,
+        c.not_observed_as.as_str()
+    )?;
+    writeln!(
+        out,
+        "            expected nodes from {}",
+        if p.expected_nodes_from.is_empty() {
+            NOT_RECORDED.to_string()
+        } else {
+            p.expected_nodes_from.join(", ")
+        }
+    )
+}
+
+/// Writes `r` as `reports show` prints it.
+pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> {
+    let s = &r.cis_benchmark_summary;
+    writeln!(out, "Report   {}", r.id)?;
+    writeln!(
+        out,
+        "Window   {} – {} (generated {})",
+        time::format(&r.start_time),
+        time::format(&r.end_time),
+        time::format(&r.generation_time)
+    )?;
+    write!(
+        out,
+        "Nodes    {} (HIGH {}, MED {}, LOW {}",
+        r.cis_benchmark.len(),
+        s.high_count,
+        s.med_count,
+        s.low_count
+    )?;
+    if s.no_results_count > 0 {
+        write!(out, ", of which {} without results", s.no_results_count)?;
+    }
+    writeln!(out, ")")?;
+    let (tests, nodes) = not_observed(r);
+    if tests > 0 {
+        writeln!(
+            out,
+            "Tests    {tests} not observed on {nodes} node(s), counted as {} \
+             (kube-bench passed them, but their audit printed nothing)",
+            not_observed_as(r).as_str()
+        )?;
+    }
+    write_provenance(out, r)?;
+    writeln!(out)?;
+    let width = r
+        .cis_benchmark
+        .iter()
+        .map(|n| n.node_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
+        "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK"
+    )?;
+    for n in &r.cis_benchmark {
+        let m = &n.summary;
+        write!(
+            out,
+            "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
+            n.node_name,
+            m.status.as_str(),
+            m.total_pass,
+            m.total_fail,
+            m.total_info,
+            m.total,
+            n.kubernetes_version,
+            n.benchmarks_version
+        )?;
+        let note = node_note(n);
+        if !note.is_empty() {
+            write!(out, "  {note}")?;
+        }
+        writeln!(out)?;
+    }
+    let top = compliance_core::report::report_top_failed_tests(r);
+    if !top.is_empty() {
+        writeln!(out, "\nTop failed tests")?;
+        for t in top {
+            writeln!(
+                out,
+                "  {:>3} nodes  {:<8} {}",
+                t.failed_count, t.index, t.description
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compliance_core::model::{AppliedCisParams, NotObservedAs, Provenance, Rating};
+    use compliance_testkit::fixtures::t;
+    use compliance_testkit::reports::fixture_report;
+
+    fn text(r: &ReportDocument) -> String {
+        let mut out = Vec::new();
+        write_report(&mut out, r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_report_without_provenance_says_not_recorded() {
+        let mut r = fixture_report(t("2026-11-25T00:00:00Z"));
+        r.provenance = None;
+        let out = text(&r);
+        assert!(
+            out.contains("Provenance  not recorded (a report of Calico Enterprise"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn provenance_not_observed_and_nodes_without_results_are_shown() {
+        let mut r = fixture_report(t("2026-11-25T00:00:00Z"));
+        r.provenance = Some(Provenance {
+            reporter_version: "1.4.0".into(),
+            query_start: t("2026-11-22T12:00:00Z"),
+            query_end: t("2026-11-24T00:00:00Z"),
+            cis: AppliedCisParams {
+                high_threshold: 100,
+                med_threshold: 50,
+                include_unscored_tests: true,
+                num_failed_tests: 5,
+                not_observed_as: NotObservedAs::Fail,
+            },
+            expected_nodes_from: vec!["nodes".into()],
+        });
+        let first = &mut r.cis_benchmark[0];
+        first.results[0].results[0].status = TestStatus::NotObserved;
+        let mut stale = r.cis_benchmark[1].clone();
+        stale.node_name = "zz-stale".into();
+        stale.results.clear();
+        stale.no_results = true;
+        stale.summary = compliance_core::model::NodeSummary {
+            status: Rating::Low,
+            total_pass: 0,
+            total_fail: 0,
+            total_info: 0,
+            total: 0,
+        };
+        stale.last_result_time = Some(t("2026-11-20T06:00:00Z"));
+        let mut never = stale.clone();
+        never.node_name = "zz-never".into();
+        never.last_result_time = None;
+        r.cis_benchmark.push(never);
+        r.cis_benchmark.push(stale);
+        r.cis_benchmark_summary.no_results_count = 2;
+        let out = text(&r);
+        for want in [
+            "Provenance  reporter 1.4.0",
+            "results read from 2026-11-22T12:00:00Z – 2026-11-24T00:00:00Z",
+            "not observed as fail",
+            "expected nodes from nodes",
+            "of which 2 without results",
+            "not observed on",
+            "node(s), counted as fail (kube-bench passed them",
+            "no results since 2026-11-20T06:00:00Z",
+            "never reported",
+        ] {
+            assert!(out.contains(want), "{want:?} missing from\n{out}");
+        }
+        // The JSON of `--output json` is the stored document: provenance included.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["provenance"]["reporterVersion"], "1.4.0");
+        assert_eq!(json["provenance"]["cis"]["notObservedAs"], "fail");
+    }
+}
