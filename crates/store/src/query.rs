@@ -287,6 +287,9 @@ pub struct ReportHead {
     pub cluster: String,
     /// Nodes in the report.
     pub node_count: u64,
+    /// How the report was made (docs/spec.md §5); `None` for Calico's reports and those of
+    /// earlier releases.
+    pub provenance: Option<compliance_core::model::Provenance>,
 }
 
 impl ReportHead {
@@ -306,6 +309,7 @@ impl ReportHead {
             ui_summary: report.ui_summary.clone(),
             cluster: report.cluster.clone(),
             node_count: report.cis_benchmark.len() as u64,
+            provenance: report.provenance.clone(),
         }
     }
 }
@@ -337,6 +341,7 @@ mod tests {
             ui_summary: "{}".into(),
             cluster: "cluster".into(),
             node_count: 0,
+            provenance: None,
         }
     }
 

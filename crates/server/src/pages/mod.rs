@@ -517,14 +517,12 @@ struct Thresholds {
     filters: Vec<FilterLine>,
 }
 
-/// The report-level provenance of `head` (docs/spec.md §5 `provenance`).
-///
-/// `compliance_store::ReportHead` does not carry it yet: until the store hands it over
-/// with the head, every report reads as one that recorded none, and the pages say "not
-/// recorded" (what they say for Calico's reports and those of earlier releases). Node
-/// provenance comes with each node and is shown where a page reads whole nodes.
-fn recorded_provenance(_head: &ReportHead) -> Option<&Provenance> {
-    None
+/// The report-level provenance of `head` (docs/spec.md §5 `provenance`): `None` for
+/// Calico's reports and those of earlier releases, for which the pages say "not
+/// recorded". Node provenance comes with each node and is shown where a page reads whole
+/// nodes.
+fn recorded_provenance(head: &ReportHead) -> Option<&Provenance> {
+    head.provenance.as_ref()
 }
 
 /// How `head`'s report counted NOT_OBSERVED tests: as its provenance recorded, else as

@@ -922,6 +922,7 @@ mod tests {
             ui_summary: "{}".into(),
             cluster: "cluster".into(),
             node_count: 0,
+            provenance: None,
         }
     }
 

@@ -709,6 +709,8 @@ pub fn parse_head(
         ui_summary: String,
         #[serde(default)]
         cluster: String,
+        #[serde(default)]
+        provenance: Option<compliance_core::model::Provenance>,
     }
     let w: Wire = serde_json::from_str(source).map_err(|e| e.to_string())?;
     let marker: SplitMarker = serde_json::from_str(source).map_err(|e| e.to_string())?;
@@ -742,6 +744,7 @@ pub fn parse_head(
             w.cluster
         },
         node_count,
+        provenance: w.provenance,
     };
     Ok((head, marker))
 }

@@ -160,6 +160,7 @@ fn head_row_with_provenance(
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         id,
+        provenance: head.provenance.clone(),
     };
     Ok((head_row, head.provenance))
 }
