@@ -312,13 +312,7 @@ fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
         node_name: name,
         kubernetes_version: version::into_canonical(doc.kubernetes_version),
         benchmarks_version: doc.version,
-        summary: NodeSummary {
-            status: Rating::Low,
-            total_pass: 0,
-            total_fail: 0,
-            total_info: 0,
-            total: 0,
-        },
+        summary: nothing_counted(),
         results: Vec::new(),
         error: doc.error,
         no_results: false,
@@ -330,6 +324,18 @@ fn errored_node(name: String, doc: BenchmarkDocument) -> CisBenchmarkNode {
     }
 }
 
+/// The summary of a node with no tests to count (its run failed, or it has no result):
+/// LOW, all counts zero (docs/spec.md §4.2).
+fn nothing_counted() -> NodeSummary {
+    NodeSummary {
+        status: Rating::Low,
+        total_pass: 0,
+        total_fail: 0,
+        total_info: 0,
+        total: 0,
+    }
+}
+
 /// An expected node without any document in the look-back: LOW, nothing counted, and
 /// when it was last heard of (docs/spec.md §4.2).
 fn no_results_node(name: String, last_result_time: Option<DateTime<Utc>>) -> CisBenchmarkNode {
@@ -337,13 +343,7 @@ fn no_results_node(name: String, last_result_time: Option<DateTime<Utc>>) -> Cis
         node_name: name,
         kubernetes_version: String::new(),
         benchmarks_version: String::new(),
-        summary: NodeSummary {
-            status: Rating::Low,
-            total_pass: 0,
-            total_fail: 0,
-            total_info: 0,
-            total: 0,
-        },
+        summary: nothing_counted(),
         results: Vec::new(),
         error: String::new(),
         no_results: true,
