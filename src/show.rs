@@ -229,6 +229,8 @@ mod tests {
             total_fail: 0,
             total_info: 0,
             total: 0,
+            waived: 0,
+            status_without_waivers: None,
         };
         stale.last_result_time = Some(t("2026-11-20T06:00:00Z"));
         let mut never = stale.clone();

@@ -138,6 +138,7 @@ pub fn headless(head: &ReportHead) -> ReportDocument {
         cluster: head.cluster.clone(),
         generated_time: head.generated_time,
         provenance: None,
+        waivers: Vec::new(),
     }
 }
 

@@ -337,6 +337,8 @@ mod tests {
                 med_count: 0,
                 low_count: 0,
                 no_results_count: 0,
+                waived_count: 0,
+                without_waivers: None,
             },
             ui_summary: "{}".into(),
             cluster: "cluster".into(),

@@ -7,6 +7,7 @@
 pub mod benchmark;
 pub mod global_report;
 pub mod report;
+pub mod waiver;
 
 /// Kept here too: report times are part of the documents' format.
 pub use crate::time;
@@ -33,5 +34,9 @@ where
 
 pub use report::{
     AppliedCisParams, CisBenchmarkNode, CisBenchmarkSummary, NodeSummary, Provenance, Rating,
-    ReportDocument, SectionResult, TestResult,
+    RatingCounts, ReportDocument, SectionResult, TestResult,
+};
+pub use waiver::{
+    CompiledWaiver, GlobalReportWaiver, LabelSelector, WAIVER_KIND, WaiverOutcome, WaiverSpec,
+    WaiverState,
 };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::benchmark::{TestStatus, TestText};
 use super::global_report::{CisParams, GlobalReportSpec, GlobalReportTypeSpec, NotObservedAs};
+use super::waiver::WaiverOutcome;
 use crate::time;
 
 /// A node's or section's rating against the report's thresholds (docs/spec.md §4.6).
@@ -92,6 +93,11 @@ pub struct ReportDocument {
     /// of Calico Enterprise (and then omitted when written back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// Every GlobalReportWaiver that concerned this report, as it was when the report was
+    /// made, and what it did here (applied, expired, matched nothing): the record of who
+    /// accepted which risk, until when. Not in Calico's schema; omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<WaiverOutcome>,
 }
 
 /// How a report was made: the reporter, the rules as applied, and the data it read.
@@ -188,6 +194,8 @@ struct StoredReport {
     generated_time: Option<DateTime<Utc>>,
     #[serde(default)]
     provenance: Option<Provenance>,
+    #[serde(default, deserialize_with = "super::null_as_default")]
+    waivers: Vec<WaiverOutcome>,
 }
 
 fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -216,6 +224,7 @@ impl From<StoredReport> for ReportDocument {
             cluster: r.cluster,
             generated_time: r.generated_time.unwrap_or(r.generation_time),
             provenance: r.provenance,
+            waivers: r.waivers,
         }
     }
 }
@@ -234,6 +243,40 @@ pub struct CisBenchmarkSummary {
     /// (docs/spec.md §4.2). Not in Calico's schema; omitted when zero.
     #[serde(rename = "noResultsCount", default, skip_serializing_if = "is_zero")]
     pub no_results_count: u64,
+    /// Failed tests a waiver accepted in this report, on every node. Not in Calico's
+    /// schema; omitted when zero.
+    #[serde(rename = "waivedCount", default, skip_serializing_if = "is_zero")]
+    pub waived_count: u64,
+    /// The node counts had no waiver applied: how much of the rating is accepted risk.
+    /// Present only when a waiver changed something.
+    #[serde(
+        rename = "withoutWaivers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub without_waivers: Option<RatingCounts>,
+}
+
+/// Nodes per rating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingCounts {
+    #[serde(rename = "highCount")]
+    pub high_count: u64,
+    #[serde(rename = "medCount")]
+    pub med_count: u64,
+    #[serde(rename = "lowCount")]
+    pub low_count: u64,
+}
+
+impl RatingCounts {
+    /// Counts one more node rated `r`.
+    pub fn add(&mut self, r: Rating) {
+        match r {
+            Rating::High => self.high_count += 1,
+            Rating::Med => self.med_count += 1,
+            Rating::Low => self.low_count += 1,
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -308,6 +351,18 @@ pub struct NodeSummary {
     #[serde(rename = "totalInfo")]
     pub total_info: u64,
     pub total: u64,
+    /// Failed tests a waiver accepted: left out of `totalFail` and `total`, which count
+    /// what is not accepted. Not in Calico's schema; omitted when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waived: u64,
+    /// The rating had no waiver applied (its FAILs counted as failures); present only
+    /// when a waiver accepted something on this node.
+    #[serde(
+        rename = "statusWithoutWaivers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status_without_waivers: Option<Rating>,
 }
 
 /// One section (kube-bench group) of a node's results.
@@ -319,6 +374,8 @@ pub struct SectionResult {
     pub pass: u64,
     pub fail: u64,
     pub info: u64,
+    /// Failed tests of the section a waiver accepted (left out of `fail`).
+    pub waived: u64,
     pub results: Vec<TestResult>,
 }
 
@@ -328,6 +385,8 @@ pub struct TestResult {
     pub text: Arc<TestText>,
     pub status: TestStatus,
     pub scored: bool,
+    /// The GlobalReportWaiver that accepted this failure; the status stays FAIL.
+    pub waiver: Option<Arc<str>>,
 }
 
 impl TestResult {
@@ -338,25 +397,33 @@ impl TestResult {
 
 impl Serialize for TestResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("TestResult", 5)?;
+        let len = 5 + usize::from(self.waiver.is_some());
+        let mut st = s.serialize_struct("TestResult", len)?;
         st.serialize_field("testNumber", &self.text.test_number)?;
         st.serialize_field("testDesc", &self.text.test_desc)?;
         st.serialize_field("testInfo", &self.text.test_info)?;
         st.serialize_field("status", &self.status)?;
         st.serialize_field("scored", &self.scored)?;
+        if let Some(w) = &self.waiver {
+            st.serialize_field("waiver", &**w)?;
+        }
         st.end()
     }
 }
 
 impl Serialize for SectionResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("SectionResult", 7)?;
+        let len = 7 + usize::from(self.waived > 0);
+        let mut st = s.serialize_struct("SectionResult", len)?;
         st.serialize_field("status", &self.status)?;
         st.serialize_field("section", &self.section)?;
         st.serialize_field("desc", &self.desc)?;
         st.serialize_field("pass", &self.pass)?;
         st.serialize_field("fail", &self.fail)?;
         st.serialize_field("info", &self.info)?;
+        if self.waived > 0 {
+            st.serialize_field("waived", &self.waived)?;
+        }
         st.serialize_field("results", &self.results)?;
         st.end()
     }
@@ -371,6 +438,8 @@ struct WireSection {
     pass: u64,
     fail: u64,
     info: u64,
+    #[serde(default)]
+    waived: u64,
     #[serde(default, deserialize_with = "super::null_as_default")]
     results: Vec<WireTestResult>,
 }
@@ -385,6 +454,8 @@ struct WireTestResult {
     test_info: String,
     status: TestStatus,
     scored: bool,
+    #[serde(default)]
+    waiver: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for SectionResult {
@@ -405,6 +476,7 @@ impl<'de> Deserialize<'de> for SectionResult {
                 }),
                 status: t.status,
                 scored: t.scored,
+                waiver: t.waiver.map(Arc::from),
             })
             .collect();
         Ok(SectionResult {
@@ -414,6 +486,7 @@ impl<'de> Deserialize<'de> for SectionResult {
             pass: w.pass,
             fail: w.fail,
             info: w.info,
+            waived: w.waived,
             results,
         })
     }

@@ -10,8 +10,9 @@ use super::window::{QueryWindow, query_window, report_id};
 use crate::model::global_report::{CisParams, NotObservedAs};
 use crate::model::{
     AppliedCisParams, BenchmarkDocument, BenchmarkTest, CLUSTER_SCOPE_NODE_NAME, CisBenchmarkNode,
-    CisBenchmarkSummary, GlobalReport, GlobalReportType, NodeSummary, Provenance, Rating,
-    ReportDocument, SectionResult, TestResult, TestStatus, ValidationError,
+    CisBenchmarkSummary, CompiledWaiver, GlobalReport, GlobalReportType, NodeSummary, Provenance,
+    Rating, RatingCounts, ReportDocument, SectionResult, TestResult, TestStatus, ValidationError,
+    WaiverOutcome, WaiverState,
 };
 use crate::order::cmp_dotted;
 use crate::{time, version};
@@ -50,6 +51,8 @@ pub struct ComputeStats {
     pub not_observed: u64,
     /// Expected nodes without any result in the look-back (docs/spec.md §4.2).
     pub no_results: u64,
+    /// Failures a waiver accepted.
+    pub waived: u64,
 }
 
 /// The per-node choice of docs/spec.md §4.2: the latest document without error, else the
@@ -91,8 +94,88 @@ pub struct ReportBuilder<'a> {
     /// Nodes the report must account for, with their last result when known.
     expected: HashMap<String, Option<DateTime<Utc>>>,
     expected_from: Vec<String>,
+    waivers: Waivers,
     stats: ComputeStats,
 }
+
+/// The waivers of one report and what each has done so far.
+#[derive(Debug, Default)]
+struct Waivers {
+    /// Those concerning the report, by name.
+    list: Vec<CompiledWaiver>,
+    /// Per waiver: failures covered, nodes with one, the last node counted.
+    tally: Vec<(u64, u64, usize)>,
+    /// Labels per node; `None` when the reporter could not read the cluster's nodes.
+    labels: Option<HashMap<String, BTreeMap<String, String>>>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl Waivers {
+    /// The waiver (index) covering a failure of `test` on node number `node`, if one
+    /// in force does; an expired one covering it is tallied but does not waive.
+    fn cover(&mut self, node: usize, name: &str, test: &crate::model::TestText) -> Option<usize> {
+        let labels = self.labels.as_ref().map(|l| l.get(name));
+        let mut found = None;
+        for (i, w) in self.list.iter().enumerate() {
+            let node_labels = match labels {
+                None => None,
+                Some(l) => Some(l.unwrap_or(&EMPTY_LABELS)),
+            };
+            if !w.covers_test(&test.test_number, &test.section) || !w.covers_node(name, node_labels)
+            {
+                continue;
+            }
+            let in_force = self.end.is_none_or(|end| w.in_force_at(end));
+            let t = &mut self.tally[i];
+            t.0 += 1;
+            if t.2 != node + 1 {
+                t.2 = node + 1;
+                t.1 += 1;
+            }
+            if in_force {
+                found = Some(i);
+                break;
+            }
+        }
+        found
+    }
+
+    fn outcomes(self) -> Vec<WaiverOutcome> {
+        let end = self.end;
+        let selector_unread = self.labels.is_none();
+        self.list
+            .into_iter()
+            .zip(self.tally)
+            .map(|(w, (waived, nodes, _))| {
+                let in_force = end.is_none_or(|end| w.in_force_at(end));
+                let state = if !in_force {
+                    WaiverState::Expired
+                } else if waived == 0 {
+                    WaiverState::MatchedNothing
+                } else {
+                    WaiverState::Applied
+                };
+                let note = if selector_unread && w.spec.node_selector.is_some() {
+                    "nodeSelector not evaluated: the reporter could not read the cluster's \
+                     nodes, so only nodeNames matched"
+                        .to_string()
+                } else {
+                    String::new()
+                };
+                WaiverOutcome {
+                    name: w.name,
+                    spec: w.spec,
+                    state,
+                    waived,
+                    nodes,
+                    note,
+                }
+            })
+            .collect()
+    }
+}
+
+static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 impl<'a> ReportBuilder<'a> {
     /// Prepares a report; fails when the spec's `cis` values are invalid.
@@ -108,8 +191,32 @@ impl<'a> ReportBuilder<'a> {
             nodes: HashMap::new(),
             expected: HashMap::new(),
             expected_from: Vec::new(),
+            waivers: Waivers::default(),
             stats: ComputeStats::default(),
         })
+    }
+
+    /// The waivers in the cluster: those concerning this report apply to it, in name
+    /// order (the first covering a failure is the one recorded), while in force at the
+    /// end of the window; every one concerning it is listed in the report with what it
+    /// did.
+    pub fn set_waivers(&mut self, waivers: impl IntoIterator<Item = CompiledWaiver>) {
+        let report = &self.request.report.metadata.name;
+        let mut list: Vec<CompiledWaiver> = waivers
+            .into_iter()
+            .filter(|w| w.concerns_report(report))
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list.dedup_by(|a, b| a.name == b.name);
+        self.waivers.tally = vec![(0, 0, 0); list.len()];
+        self.waivers.list = list;
+        self.waivers.end = Some(self.request.end);
+    }
+
+    /// The labels of the cluster's nodes, which waivers' `nodeSelector`s match; without
+    /// them (no Node API), a selector selects nothing and its waiver says so.
+    pub fn set_node_labels(&mut self, labels: HashMap<String, BTreeMap<String, String>>) {
+        self.waivers.labels = Some(labels);
     }
 
     /// Names nodes the report must account for, and where the list came from (`nodes`
@@ -193,6 +300,7 @@ impl<'a> ReportBuilder<'a> {
             mut nodes,
             expected,
             expected_from,
+            mut waivers,
             mut stats,
         } = self;
         // Expected nodes without a document: placed among the others by name, then
@@ -214,9 +322,12 @@ impl<'a> ReportBuilder<'a> {
             med_count: 0,
             low_count: 0,
             no_results_count: 0,
+            waived_count: 0,
+            without_waivers: None,
         };
+        let mut unwaived = RatingCounts::default();
         let mut results = Vec::with_capacity(nodes.len());
-        for (name, candidate) in nodes {
+        for (index, (name, candidate)) in nodes.into_iter().enumerate() {
             let node = match candidate {
                 Candidate {
                     ok: Some(mut doc), ..
@@ -224,7 +335,7 @@ impl<'a> ReportBuilder<'a> {
                     // Once per node, in the spelling the filters and the report keep.
                     doc.kubernetes_version = version::into_canonical(doc.kubernetes_version);
                     let filter = filters.for_version(&doc.kubernetes_version);
-                    node_result(name, doc, filter, &params, &mut stats)
+                    node_result(name, doc, filter, &params, &mut stats, &mut waivers, index)
                 }
                 Candidate {
                     errored: Some(doc), ..
@@ -246,7 +357,17 @@ impl<'a> ReportBuilder<'a> {
                 Rating::Med => summary.med_count += 1,
                 Rating::Low => summary.low_count += 1,
             }
+            summary.waived_count += node.summary.waived;
+            unwaived.add(
+                node.summary
+                    .status_without_waivers
+                    .unwrap_or(node.summary.status),
+            );
             results.push(node);
+        }
+        stats.waived = summary.waived_count;
+        if summary.waived_count > 0 {
+            summary.without_waivers = Some(unwaived);
         }
 
         let report_name = request.report.metadata.name.clone();
@@ -272,6 +393,7 @@ impl<'a> ReportBuilder<'a> {
                 cis: AppliedCisParams::from(&params),
                 expected_nodes_from: expected_from,
             }),
+            waivers: waivers.outcomes(),
         };
         let ui_summary = super::ui_summary::ui_summary_with(&doc, &params);
         (ReportDocument { ui_summary, ..doc }, stats)
@@ -333,6 +455,8 @@ fn nothing_counted() -> NodeSummary {
         total_fail: 0,
         total_info: 0,
         total: 0,
+        waived: 0,
+        status_without_waivers: None,
     }
 }
 
@@ -384,16 +508,24 @@ pub fn counted_as(status: &TestStatus, not_observed_as: NotObservedAs) -> Counte
 #[derive(Default)]
 struct Counts {
     pass: u64,
+    /// Failures no waiver accepted.
     fail: u64,
     info: u64,
+    waived: u64,
 }
 
 impl Counts {
-    fn add(&mut self, status: &TestStatus, params: &CisParams, stats: &mut ComputeStats) {
+    fn add(
+        &mut self,
+        status: &TestStatus,
+        params: &CisParams,
+        stats: &mut ComputeStats,
+    ) -> Counted {
         if *status == TestStatus::NotObserved {
             stats.not_observed += 1;
         }
-        match counted_as(status, params.not_observed_as) {
+        let counted = counted_as(status, params.not_observed_as);
+        match counted {
             Counted::Pass => self.pass += 1,
             Counted::Fail => self.fail += 1,
             Counted::Info => self.info += 1,
@@ -408,10 +540,20 @@ impl Counts {
                 }
             }
         }
+        counted
     }
 
     fn total(&self) -> u64 {
         self.pass + self.fail
+    }
+
+    /// The rating with waived failures left out, and the one counting them as failures
+    /// when any was waived.
+    fn ratings(&self, params: &CisParams) -> (Rating, Option<Rating>) {
+        let with = rating(self.pass, self.total(), params);
+        let without =
+            (self.waived > 0).then(|| rating(self.pass, self.total() + self.waived, params));
+        (with, without)
     }
 }
 
@@ -421,6 +563,8 @@ fn node_result(
     filter: &CompiledFilter,
     params: &CisParams,
     stats: &mut ComputeStats,
+    waivers: &mut Waivers,
+    index: usize,
 ) -> CisBenchmarkNode {
     let mut seen: HashSet<&str> = HashSet::with_capacity(doc.tests.len());
     let mut sections: Vec<(&str, &str, Vec<&BenchmarkTest>)> = Vec::new();
@@ -458,37 +602,53 @@ fn node_result(
     for (section, desc, mut tests) in sections {
         tests.sort_by(|a, b| cmp_dotted(&a.text.test_number, &b.text.test_number));
         let mut c = Counts::default();
+        let mut results = Vec::with_capacity(tests.len());
         for t in &tests {
-            c.add(&t.status, params, stats);
+            let counted = c.add(&t.status, params, stats);
+            let waiver = if counted == Counted::Fail && !waivers.list.is_empty() {
+                waivers
+                    .cover(index, &name, &t.text)
+                    .map(|i| std::sync::Arc::<str>::from(waivers.list[i].name.as_str()))
+            } else {
+                None
+            };
+            if waiver.is_some() {
+                c.fail -= 1;
+                c.waived += 1;
+            }
+            results.push(TestResult {
+                text: t.text.clone(),
+                status: t.status.clone(),
+                scored: t.scored,
+                waiver,
+            });
         }
         node_counts.pass += c.pass;
         node_counts.fail += c.fail;
         node_counts.info += c.info;
+        node_counts.waived += c.waived;
         section_results.push(SectionResult {
-            status: rating(c.pass, c.total(), params),
+            status: c.ratings(params).0,
             section: section.to_string(),
             desc: desc.to_string(),
             pass: c.pass,
             fail: c.fail,
             info: c.info,
-            results: tests
-                .into_iter()
-                .map(|t| TestResult {
-                    text: t.text.clone(),
-                    status: t.status.clone(),
-                    scored: t.scored,
-                })
-                .collect(),
+            waived: c.waived,
+            results,
         });
     }
+    let (status, status_without_waivers) = node_counts.ratings(params);
     CisBenchmarkNode {
         node_name: name,
         summary: NodeSummary {
-            status: rating(node_counts.pass, node_counts.total(), params),
+            status,
             total_pass: node_counts.pass,
             total_fail: node_counts.fail,
             total_info: node_counts.info,
             total: node_counts.total(),
+            waived: node_counts.waived,
+            status_without_waivers,
         },
         kubernetes_version: doc.kubernetes_version,
         benchmarks_version: doc.version,

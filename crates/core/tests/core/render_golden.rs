@@ -55,6 +55,7 @@ fn test(t: &Arc<TestText>, status: TestStatus, scored: bool) -> TestResult {
         text: t.clone(),
         status,
         scored,
+        waiver: None,
     }
 }
 
@@ -75,6 +76,7 @@ fn section(
         fail,
         info,
         results,
+        waived: 0,
     }
 }
 
@@ -95,6 +97,8 @@ fn node(
             total_fail: fail,
             total_info: info,
             total: pass + fail,
+            waived: 0,
+            status_without_waivers: None,
         },
         results,
         error: String::new(),
@@ -276,12 +280,15 @@ fn report() -> ReportDocument {
             med_count: 1,
             low_count: 4,
             no_results_count: 2,
+            waived_count: 0,
+            without_waivers: None,
         },
         cis_benchmark: nodes,
         ui_summary: String::new(),
         cluster: "cluster".into(),
         generated_time: at("2026-11-26T00:30:12Z"),
         provenance: None,
+        waivers: Vec::new(),
     };
     doc.ui_summary = compliance_core::report::ui_summary(&doc).unwrap();
     doc

@@ -1034,6 +1034,8 @@ mod tests {
                 total_fail: fail,
                 total_info: 0,
                 total: pass + fail,
+                waived: 0,
+                status_without_waivers: None,
             },
             no_results: false,
             last_result_time: None,

@@ -691,6 +691,8 @@ fn with_unobserved_and_no_results(report: &mut ReportDocument) -> (String, Strin
         total_fail: 0,
         total_info: 0,
         total: 0,
+        waived: 0,
+        status_without_waivers: None,
     };
     report.cis_benchmark.push(stale);
     report.cis_benchmark_summary.low_count += 1;

@@ -507,6 +507,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                     text: text.clone(),
                     status,
                     scored,
+                    waiver: None,
                 });
             }
             results.push(SectionResult {
@@ -517,6 +518,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                 fail: *fail,
                 info: *info,
                 results: tests,
+                waived: 0,
             });
         }
         if other_statuses.next().is_some() {
@@ -604,8 +606,10 @@ mod tests {
                     text: (*text).clone(),
                     status: status.clone(),
                     scored: *scored,
+                    waiver: None,
                 })
                 .collect(),
+            waived: 0,
         }
     }
 
@@ -620,6 +624,8 @@ mod tests {
                 total_fail: 1,
                 total_info: 0,
                 total: u64::from(u32::MAX) + 9,
+                waived: 0,
+                status_without_waivers: None,
             },
             results,
             error: String::new(),
@@ -1054,6 +1060,8 @@ mod tests {
                             total_fail: s.2,
                             total_info: s.3,
                             total: s.4,
+                            waived: 0,
+                            status_without_waivers: None,
                         },
                         results: sections
                             .into_iter()
@@ -1077,9 +1085,11 @@ mod tests {
                                                 },
                                                 status,
                                                 scored,
+                                                waiver: None,
                                             }
                                         })
                                         .collect(),
+                                    waived: 0,
                                 }
                             })
                             .collect(),

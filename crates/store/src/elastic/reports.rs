@@ -792,6 +792,7 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
         cluster: r.cluster.clone(),
         generated_time: r.generated_time,
         provenance: r.provenance.clone(),
+        waivers: Vec::new(),
     }
 }
 
@@ -918,6 +919,8 @@ mod tests {
                 med_count: 0,
                 low_count: 0,
                 no_results_count: 0,
+                waived_count: 0,
+                without_waivers: None,
             },
             ui_summary: "{}".into(),
             cluster: "cluster".into(),

@@ -305,6 +305,7 @@ pub fn decode_sections(
                 text,
                 status,
                 scored,
+                waiver: None,
             });
         }
         let (section, desc) = match names {
@@ -324,6 +325,7 @@ pub fn decode_sections(
             fail,
             info,
             results,
+            waived: 0,
         });
     }
     r.finish()?;
@@ -559,14 +561,14 @@ mod tests {
                 .map(|(rating, from_test, name, (pass, fail, info), tests)| {
                     let results: Vec<TestResult> = tests
                         .into_iter()
-                        .map(|(i, status, scored)| TestResult { text: cat[&i].clone(), status, scored })
+                        .map(|(i, status, scored)| TestResult { text: cat[&i].clone(), status, scored, waiver: None,  })
                         .collect();
                     let (section, desc) = match results.first() {
                         Some(t) if from_test => (t.text.section.clone(), t.text.section_desc.clone()),
                         _ => (name.clone(), name),
                     };
                     let status = [Rating::High, Rating::Med, Rating::Low][rating as usize];
-                    SectionResult { status, section, desc, pass, fail, info, results }
+                    SectionResult { status, section, desc, pass, fail, info, results, waived: 0,  }
                 })
                 .collect();
             let mut blob = Vec::new();

@@ -155,6 +155,8 @@ fn head_row_with_provenance(
             med_count: n(9, "medCount")?,
             low_count: n(10, "lowCount")?,
             no_results_count: n(13, "noResultsCount")?,
+            waived_count: 0,
+            without_waivers: None,
         },
         node_count: n(11, "node count")?,
         ui_summary: head.ui_summary,
@@ -364,6 +366,8 @@ fn node_row(
             total_fail: n(6)?,
             total_info: n(7)?,
             total: n(8)?,
+            waived: 0,
+            status_without_waivers: None,
         },
         results,
         node_name,
@@ -423,6 +427,7 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
         cluster: head.cluster,
         generated_time: head.generated_time,
         provenance,
+        waivers: Vec::new(),
     }))
 }
 
@@ -630,6 +635,8 @@ impl SqliteStore {
                         total_fail: n(7)?,
                         total_info: n(8)?,
                         total: n(9)?,
+                        waived: 0,
+                        status_without_waivers: None,
                     },
                     no_results,
                     last_result_time,
@@ -753,6 +760,8 @@ mod tests {
                 med_count: 0,
                 low_count: 0,
                 no_results_count: 0,
+                waived_count: 0,
+                without_waivers: None,
             },
             cis_benchmark: (0..nodes)
                 .map(|i| CisBenchmarkNode {
@@ -765,6 +774,8 @@ mod tests {
                         total_fail: 0,
                         total_info: 0,
                         total: 2,
+                        waived: 0,
+                        status_without_waivers: None,
                     },
                     results: vec![SectionResult {
                         status: Rating::High,
@@ -778,8 +789,10 @@ mod tests {
                                 text: text(n),
                                 status: status.clone(),
                                 scored: true,
+                                waiver: None,
                             })
                             .collect(),
+                        waived: 0,
                     }],
                     error: String::new(),
                     no_results: false,
@@ -794,6 +807,7 @@ mod tests {
             cluster: "cluster".into(),
             generated_time: t,
             provenance: None,
+            waivers: Vec::new(),
         }
     }
 

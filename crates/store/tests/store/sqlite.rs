@@ -602,6 +602,7 @@ fn report_of(docs: &[BenchmarkDocument]) -> ReportDocument {
                         fail: 0,
                         info: 0,
                         results: Vec::new(),
+                        waived: 0,
                     });
                 s.pass += u64::from(test.status == TestStatus::Pass);
                 s.fail += u64::from(test.status == TestStatus::Fail);
@@ -609,6 +610,7 @@ fn report_of(docs: &[BenchmarkDocument]) -> ReportDocument {
                     text: test.text.clone(),
                     status: test.status.clone(),
                     scored: test.scored,
+                    waiver: None,
                 });
             }
             CisBenchmarkNode {
@@ -621,6 +623,8 @@ fn report_of(docs: &[BenchmarkDocument]) -> ReportDocument {
                     total_fail: 20,
                     total_info: 40,
                     total: 90,
+                    waived: 0,
+                    status_without_waivers: None,
                 },
                 results: sections.into_values().collect(),
                 error: d.error.clone(),
@@ -925,6 +929,8 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
                 total_fail: 0,
                 total_info: 0,
                 total: 1,
+                waived: 0,
+                status_without_waivers: None,
             },
             results: vec![SectionResult {
                 status: Rating::High,
@@ -937,7 +943,9 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
                     text,
                     status: TestStatus::Pass,
                     scored: true,
+                    waiver: None,
                 }],
+                waived: 0,
             }],
             error: String::new(),
             no_results: false,
