@@ -1177,6 +1177,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_waived_failure_costs_a_few_bytes_of_a_part() {
+        let report = compliance_testkit::reports::synthetic_report(
+            1000,
+            compliance_testkit::fixtures::t("2026-11-26T00:00:00Z"),
+            42,
+        );
+        let size = |nodes: &[CisBenchmarkNode]| -> usize {
+            encode_parts(nodes, crate::elastic::request::PART_BYTES)
+                .unwrap()
+                .iter()
+                .map(Vec::len)
+                .sum()
+        };
+        let mut waived = report.cis_benchmark.clone();
+        let mut count = 0;
+        for n in &mut waived {
+            // Every FAIL of the node's first section with one, as a section-wide waiver
+            // would accept them.
+            if let Some(s) = n.results.iter_mut().find(|s| s.fail > 0) {
+                for t in s
+                    .results
+                    .iter_mut()
+                    .filter(|t| t.status == TestStatus::Fail)
+                {
+                    t.waiver = Some(Arc::from("control-plane-files"));
+                    s.fail -= 1;
+                    s.waived += 1;
+                    count += 1;
+                }
+            }
+        }
+        assert!(count > 1000, "{count} waived failures");
+        let (before, after) = (size(&report.cis_benchmark), size(&waived));
+        let each = (after - before) as f64 / count as f64;
+        println!(
+            "{count} waived failures on 1,000 nodes: {before} -> {after} bytes, {each:.1} a failure"
+        );
+        // `[k,j,w],` and the node's `"waivers":[]` shared by its waived failures.
+        assert!(each < 16.0, "{each:.1} bytes a waived failure");
+        assert_eq!(
+            round_trip(&waived, crate::elastic::request::PART_BYTES),
+            waived
+        );
+    }
+
     fn rating() -> impl Strategy<Value = Rating> {
         prop_oneof![Just(Rating::High), Just(Rating::Med), Just(Rating::Low)]
     }

@@ -940,6 +940,56 @@ mod tests {
         assert_eq!(block_on(store.get_report(&old.id)).unwrap(), Some(new));
     }
 
+    /// The node blobs of a report with waived failures grow by a few bytes a failure: the
+    /// name once a node, then a byte.
+    #[test]
+    fn a_waived_failure_costs_a_few_bytes_of_a_node_blob() {
+        let dir = TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path().join("c.db"), OpenMode::Create).unwrap();
+        let mut report = compliance_testkit::reports::synthetic_report(
+            1000,
+            compliance_testkit::fixtures::t("2026-11-26T00:00:00Z"),
+            42,
+        );
+        let blobs = |store: &SqliteStore| -> i64 {
+            store
+                .writer()
+                .query_row("SELECT sum(length(results)) FROM report_nodes", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        store.put_report(&report).unwrap();
+        let before = blobs(&store);
+        let mut count = 0;
+        for n in &mut report.cis_benchmark {
+            if let Some(s) = n.results.iter_mut().find(|s| s.fail > 0) {
+                for t in s
+                    .results
+                    .iter_mut()
+                    .filter(|t| t.status == TestStatus::Fail)
+                {
+                    t.waiver = Some(Arc::from("control-plane-files"));
+                    s.fail -= 1;
+                    s.waived += 1;
+                    count += 1;
+                }
+            }
+        }
+        store.put_report(&report).unwrap();
+        let after = blobs(&store);
+        let each = (after - before) as f64 / f64::from(count);
+        println!(
+            "{count} waived failures on 1,000 nodes: node blobs {before} -> {after} bytes, \
+             {each:.1} a failure"
+        );
+        assert!(each < 8.0, "{each:.1} bytes a waived failure");
+        assert_eq!(
+            block_on(store.get_report(&report.id)).unwrap().as_ref(),
+            Some(&report)
+        );
+    }
+
     /// The list's SQL is built from the query alone: no value is ever spliced into it.
     #[test]
     fn list_sql_binds_every_value() {
