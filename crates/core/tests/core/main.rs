@@ -3,6 +3,7 @@
 
 mod exports;
 mod findings_golden;
+mod findings_story;
 mod import_kube_bench;
 mod layering;
 mod render_golden;
