@@ -2,6 +2,7 @@
 //! [`Lifecycle`] of a GlobalReport's findings, read a page of nodes at a time so that no
 //! whole report is held.
 
+use chrono::{DateTime, Utc};
 use compliance_core::report::{
     FindingsBuilder, Lifecycle, ReportFindings, ReportRef, not_observed_as_of,
 };
@@ -84,6 +85,41 @@ impl Store {
         Ok(heads)
     }
 
+    /// The report of GlobalReport `report_name` that ended last before `end`: what a
+    /// report is compared with to find what is new in it. `None` when there is none.
+    pub async fn previous_report(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<ReportHead>, StoreError> {
+        // A report touching `[.., end)` has its start before `end`; the filter keeps those
+        // and the order puts the latest end first. Reports ending at or after `end` (the
+        // report itself, later ones) are skipped; a page holds enough of them unless
+        // dozens of windows overlap this one.
+        let query = ReportQuery {
+            report_names: vec![report_name.to_string()],
+            to: Some(end),
+            sort: vec![
+                SortKey {
+                    field: SortField::EndTime,
+                    descending: true,
+                },
+                SortKey {
+                    field: SortField::GenerationTime,
+                    descending: true,
+                },
+            ],
+            max_items: 64,
+            ..ReportQuery::default()
+        };
+        Ok(self
+            .list_reports(&query)
+            .await?
+            .reports
+            .into_iter()
+            .find(|h| h.end_time < end))
+    }
+
     /// The lifecycle of the findings of GlobalReport `report_name` over its latest
     /// `limit` reports ([`Store::report_series`]), read one report after the other,
     /// oldest first. No report: an empty lifecycle.
@@ -112,6 +148,15 @@ impl BlockingStore {
         limit: u64,
     ) -> Result<Vec<ReportHead>, StoreError> {
         self.block_on(self.store().report_series(report_name, limit))
+    }
+
+    /// [`Store::previous_report`].
+    pub fn previous_report(
+        &self,
+        report_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<Option<ReportHead>, StoreError> {
+        self.block_on(self.store().previous_report(report_name, end))
     }
 
     /// [`Store::lifecycle`].
