@@ -5,6 +5,7 @@
 //! in `src/bin` use it. Each binary's `main` is `failure::exit` over one `run`; its
 //! settings come from [`settings`], the only module that reads the environment.
 
+pub mod changes;
 pub mod failure;
 pub mod files;
 pub mod health;

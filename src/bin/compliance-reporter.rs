@@ -2,11 +2,12 @@
 //!
 //! Configured entirely by the environment (docs/spec.md §7). The GlobalReport comes from the
 //! Kubernetes API, or from YAML files when COMPLIANCE_RESOURCES is set. Exit codes: 0 stored, 1 runtime
-//! failure, 2 configuration error, 3 stored but COMPLIANCE_FAIL_ON found failing nodes.
+//! failure, 2 configuration error, 3 stored but COMPLIANCE_FAIL_ON found failing nodes or new failures.
 
 use std::process::ExitCode;
 
 use chrono::Utc;
+use compliance::changes;
 use compliance::failure::{self, EXIT_FAIL_ON, Failure};
 use compliance::health::HealthServer;
 use compliance::logging;
@@ -51,13 +52,12 @@ fn run() -> Result<u8, Failure> {
     let generation_time = compliance_core::time::truncate_to_seconds(Utc::now());
     let outcome = reporter::run(&cfg, source.as_ref(), &mut store, generation_time)?;
     println!("{}", reporter::summary_line(&outcome));
-    if let Some(level) = cfg.fail_on
-        && let Some(text) = reporter::fail_on_report(&outcome.report, level)
-    {
-        print!(
-            "COMPLIANCE_FAIL_ON={}: {text}",
-            level.as_str().to_ascii_lowercase()
-        );
+    // After storing: the report is kept whatever the gate says.
+    let holds = changes::fail_on_holds(&store, &outcome.report, cfg.fail_on)?;
+    for (condition, text) in &holds {
+        print!("COMPLIANCE_FAIL_ON={condition}: {text}");
+    }
+    if !holds.is_empty() {
         return Ok(EXIT_FAIL_ON);
     }
     Ok(failure::EXIT_OK)

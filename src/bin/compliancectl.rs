@@ -2,7 +2,7 @@
 //! GlobalReport's scheduling status, serve the reports on this machine.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration, 3 `--fail-on`
-//! found nodes at or below the level.
+//! found nodes at or below the level, or failures new since the previous report.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,12 +12,13 @@ use anyhow::{Context, anyhow};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use compliance::failure::{self, EXIT_FAIL_ON, EXIT_OK, Failure};
+use compliance::settings::FailOn;
 use compliance::settings::{self, LogConfig, RawEnv};
-use compliance::{files, logging, output, reporter, show, status};
+use compliance::{changes, files, logging, output, show, status};
 use compliance_core::error::ErrorKind;
 use compliance_core::import;
-use compliance_core::model::{Rating, ReportDocument, TextInterner};
-use compliance_core::render::{Download, write_download};
+use compliance_core::model::{ReportDocument, TextInterner};
+use compliance_core::render::{self, Download, write_download};
 use compliance_core::time;
 use compliance_core::version::KubernetesVersion;
 use compliance_kube::{COMPLIANCECTL, KubeSource, Resources};
@@ -155,9 +156,55 @@ enum ReportsCommand {
         /// Print the whole report document as JSON.
         #[arg(long)]
         json: bool,
-        /// Exit 3 when a node rates at or below this level (low or med).
+        /// Exit 3 when a node rates at or below this level (low, med), when a failure is
+        /// new since the report before it of the same GlobalReport and no waiver accepts
+        /// it (new), or either (med,new).
         #[arg(long = "fail-on", value_parser = parse_fail_on)]
-        fail_on: Option<Rating>,
+        fail_on: Option<FailOn>,
+    },
+    /// What changed between two reports of one GlobalReport: new, persisting, resolved
+    /// and gone failures, nodes added, removed and rerated. Default output: the counts and
+    /// the changes (persisting failures only with --all).
+    Diff {
+        /// The older report's id, then the newer one's.
+        #[arg(num_args = 2, value_names = ["OLD_ID", "NEW_ID"], required_unless_present = "latest")]
+        ids: Vec<String>,
+        /// The newest report of this GlobalReport and the one before it, instead of ids.
+        #[arg(long, conflicts_with = "ids")]
+        latest: Option<String>,
+        /// Print the diff as JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Write diff.csv (one row per failure of either report) to standard output.
+        #[arg(long)]
+        csv: bool,
+        /// List persisting failures too.
+        #[arg(long)]
+        all: bool,
+        /// `new`: exit 3 when a failure is new and no waiver accepts it.
+        #[arg(long = "fail-on", value_parser = parse_fail_on_new)]
+        fail_on: Option<FailOn>,
+    },
+    /// The lifecycle of a GlobalReport's findings (node × test) over its latest reports:
+    /// state, first failed, failing since, resolved at, reopened.
+    Findings {
+        /// The GlobalReport's name.
+        name: String,
+        /// Only the findings of this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Only the findings of this test number.
+        #[arg(long)]
+        test: Option<String>,
+        /// Print the findings as JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Write findings.csv to standard output.
+        #[arg(long)]
+        csv: bool,
+        /// How many of the latest reports to read.
+        #[arg(long, default_value_t = compliance_store::DEFAULT_LIFECYCLE_REPORTS, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        reports: u64,
     },
     /// Write a report's downloads (the six every report has unless --format is given).
     Download {
@@ -188,8 +235,18 @@ enum ReportsCommand {
     },
 }
 
-fn parse_fail_on(s: &str) -> Result<Rating, String> {
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     settings::parse_fail_on("--fail-on", s).map_err(|e| e.message)
+}
+
+/// `reports diff` compares two reports, so only `new` applies to it.
+fn parse_fail_on_new(s: &str) -> Result<FailOn, String> {
+    match parse_fail_on(s)? {
+        f if f == FailOn::NEW => Ok(f),
+        _ => Err(format!(
+            "{s:?}: reports diff accepts only new (the levels apply to one report: reports show --fail-on)"
+        )),
+    }
 }
 
 fn parse_start_delay(s: &str) -> Result<chrono::Duration, String> {
@@ -575,16 +632,98 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             } else {
                 show::write_report(&mut out, &report).map_err(Failure::unavailable)?;
             }
-            if let Some(level) = fail_on
-                && let Some(text) = reporter::fail_on_report(&report, level)
+            if let Some(fail_on) = fail_on {
+                let holds = changes::fail_on_holds(&store, &report, fail_on)?;
+                for (condition, text) in &holds {
+                    write!(out, "--fail-on {condition}: {text}").map_err(Failure::unavailable)?;
+                }
+                if !holds.is_empty() {
+                    return Ok(EXIT_FAIL_ON);
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        ReportsCommand::Diff {
+            ids,
+            latest,
+            json,
+            csv,
+            all,
+            fail_on,
+        } => {
+            let (old_id, new_id) = match (ids.as_slice(), latest) {
+                ([old, new], _) => (old.clone(), new.clone()),
+                (_, Some(name)) => latest_pair(&store, &name)?,
+                _ => unreachable!("clap requires two ids or --latest"),
+            };
+            let old = findings_of(&store, &old_id)?;
+            let new = findings_of(&store, &new_id)?;
+            if old.report.report_name != new.report.report_name {
+                return Err(Failure::invalid(anyhow!(
+                    "report {old_id:?} is of GlobalReport {:?} and report {new_id:?} of {:?}: a diff compares reports of one GlobalReport",
+                    old.report.report_name,
+                    new.report.report_name
+                )));
+            }
+            let d = compliance_core::report::diff(&old, &new);
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &d).map_err(Failure::unavailable)?;
+                writeln!(out).map_err(Failure::unavailable)?;
+            } else if csv {
+                render::write_diff_csv(&d, &mut out).map_err(Failure::unavailable)?;
+            } else {
+                changes::write_diff(&mut out, &d, all).map_err(Failure::unavailable)?;
+            }
+            if fail_on.is_some()
+                && let Some(text) = changes::fail_on_new(&d)
             {
-                write!(
-                    out,
-                    "--fail-on {}: {text}",
-                    level.as_str().to_ascii_lowercase()
-                )
-                .map_err(Failure::unavailable)?;
+                // On standard error when standard output carries JSON or CSV.
+                if json || csv {
+                    eprint!("--fail-on new: {text}");
+                } else {
+                    write!(out, "--fail-on new: {text}").map_err(Failure::unavailable)?;
+                }
                 return Ok(EXIT_FAIL_ON);
+            }
+            Ok(EXIT_OK)
+        }
+        ReportsCommand::Findings {
+            name,
+            node,
+            test,
+            json,
+            csv,
+            reports,
+        } => {
+            let lifecycle = store.lifecycle(&name, reports)?;
+            if lifecycle.reports().is_empty() {
+                return Err(Failure::new(
+                    ErrorKind::NotFound,
+                    anyhow!("no stored report of GlobalReport {name:?}"),
+                ));
+            }
+            let mut findings = match &node {
+                Some(n) => lifecycle.for_node(n),
+                None => lifecycle.findings(),
+            };
+            if let Some(t) = &test {
+                findings.retain(|f| &f.test_number == t);
+            }
+            let mut out = std::io::stdout().lock();
+            if json {
+                let doc = serde_json::json!({
+                    "reportName": name,
+                    "reports": lifecycle.reports(),
+                    "findings": findings,
+                });
+                serde_json::to_writer_pretty(&mut out, &doc).map_err(Failure::unavailable)?;
+                writeln!(out).map_err(Failure::unavailable)?;
+            } else if csv {
+                render::write_findings_csv(&findings, &mut out).map_err(Failure::unavailable)?;
+            } else {
+                changes::write_lifecycle(&mut out, &name, lifecycle.reports(), &findings)
+                    .map_err(Failure::unavailable)?;
             }
             Ok(EXIT_OK)
         }
@@ -645,6 +784,34 @@ fn report_status(
             .map_err(Failure::unavailable)?;
     }
     Ok(EXIT_OK)
+}
+
+/// The newest report of GlobalReport `name` and the one before it, as (older, newer).
+fn latest_pair(store: &BlockingStore, name: &str) -> Result<(String, String), Failure> {
+    let series = store.report_series(name, 2)?;
+    match series.as_slice() {
+        [old, new] => Ok((old.id.clone(), new.id.clone())),
+        [_] => Err(Failure::new(
+            ErrorKind::NotFound,
+            anyhow!("GlobalReport {name:?} has only one stored report: nothing to compare it with"),
+        )),
+        _ => Err(Failure::new(
+            ErrorKind::NotFound,
+            anyhow!("no stored report of GlobalReport {name:?}"),
+        )),
+    }
+}
+
+fn findings_of(
+    store: &BlockingStore,
+    id: &str,
+) -> Result<compliance_core::report::ReportFindings, Failure> {
+    store.report_findings(id)?.ok_or_else(|| {
+        Failure::new(
+            ErrorKind::NotFound,
+            anyhow!("no report with id {id:?} (see `compliancectl reports list`)"),
+        )
+    })
 }
 
 fn load(store: &BlockingStore, id: &str) -> Result<ReportDocument, Failure> {

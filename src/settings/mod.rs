@@ -252,13 +252,64 @@ pub fn kube_settings(env: &RawEnv, caller: &'static Caller) -> Result<KubeSettin
     Ok(settings)
 }
 
-/// `low` or `med`: the rating at or below which a run fails.
-pub fn parse_fail_on(variable: &str, value: &str) -> Result<Rating, ConfigError> {
-    // Every node rates HIGH or below, so `high` would fail every run: refused.
-    match value.trim().parse::<Rating>() {
-        Ok(level @ (Rating::Low | Rating::Med)) => Ok(level),
-        _ => Err(ConfigError::new(variable, value, "expected low or med")),
+/// What fails a run with exit code 3 (COMPLIANCE_FAIL_ON, `--fail-on`): nodes rated at
+/// or below a level, failures new since the previous report, or either. Nothing set:
+/// nothing fails the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailOn {
+    /// A node rated this or worse fails the run (`low` or `med`).
+    pub level: Option<Rating>,
+    /// A failure new since the previous report of the same GlobalReport, and accepted by
+    /// no waiver, fails the run (`new`).
+    pub new: bool,
+}
+
+impl FailOn {
+    /// Only failures new since the previous report.
+    pub const NEW: FailOn = FailOn {
+        level: None,
+        new: true,
+    };
+
+    /// The value as it would be written: `med,new`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        if let Some(level) = self.level {
+            parts.push(if level == Rating::Low { "low" } else { "med" });
+        }
+        if self.new {
+            parts.push("new");
+        }
+        parts.join(",")
     }
+}
+
+/// `low`, `med`, `new`, or a comma-separated list of them (`med,new`): what fails a run.
+/// Of `low` and `med` together, `med` holds (a node rated LOW is also at or below MED).
+pub fn parse_fail_on(variable: &str, value: &str) -> Result<FailOn, ConfigError> {
+    let mut out = FailOn::default();
+    for part in value.split(',').map(str::trim) {
+        match part.to_ascii_lowercase().as_str() {
+            "new" => out.new = true,
+            // Every node rates HIGH or below, so `high` would fail every run: refused.
+            "low" | "med" | "medium" => {
+                let level: Rating = part
+                    .parse()
+                    .map_err(|m: String| ConfigError::new(variable, value, m))?;
+                out.level = Some(out.level.map_or(level, |l| l.min(level)));
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    variable,
+                    value,
+                    format!(
+                        "{part:?} is not one of low, med, new (a comma-separated list of them, e.g. med,new)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The liveness endpoint's address: HEALTH_ENABLED (default: on in a pod, where
@@ -480,9 +531,26 @@ mod tests {
     }
 
     #[test]
-    fn fail_on_accepts_low_and_med_only() {
-        assert_eq!(parse_fail_on("V", "LOW").unwrap(), Rating::Low);
-        assert_eq!(parse_fail_on("V", "med").unwrap(), Rating::Med);
-        assert!(parse_fail_on("V", "high").is_err());
+    fn fail_on_accepts_low_med_new_and_lists_of_them() {
+        let level = |v| parse_fail_on("V", v).unwrap().level;
+        assert_eq!(level("LOW"), Some(Rating::Low));
+        assert_eq!(level("med"), Some(Rating::Med));
+        assert_eq!(parse_fail_on("V", "new").unwrap(), FailOn::NEW);
+        let both = parse_fail_on("V", " med , new").unwrap();
+        assert_eq!((both.level, both.new), (Some(Rating::Med), true));
+        assert_eq!(both.describe(), "med,new");
+        // med covers low.
+        assert_eq!(level("low,med"), Some(Rating::Med));
+        assert_eq!(level("med,low"), Some(Rating::Med));
+    }
+
+    #[test]
+    fn fail_on_refuses_high_and_unknown_words_naming_variable_and_value() {
+        for bad in ["high", "new,high", "", "med,", "news"] {
+            let e = parse_fail_on("COMPLIANCE_FAIL_ON", bad).unwrap_err();
+            assert_eq!(e.variable, "COMPLIANCE_FAIL_ON");
+            assert_eq!(e.value, bad);
+            assert!(e.message.contains("low, med, new"), "{bad}: {}", e.message);
+        }
     }
 }

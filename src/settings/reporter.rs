@@ -4,14 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use compliance_core::model::Rating;
 use compliance_core::time;
 use compliance_kube::{KubeSettings, REPORTER};
 use compliance_store::{Datastore, Retention};
 
 use super::{
-    ConfigError, LogConfig, RawEnv, cluster, datastore, health_from_env, kube_settings, non_empty,
-    parse_duration, parse_fail_on, parse_time,
+    ConfigError, FailOn, LogConfig, RawEnv, cluster, datastore, health_from_env, kube_settings,
+    non_empty, parse_duration, parse_fail_on, parse_time,
 };
 
 /// Which window the reporter covers.
@@ -40,8 +39,9 @@ pub struct ReporterConfig {
     /// The liveness endpoint, when enabled.
     pub health: Option<SocketAddr>,
     pub output_dir: Option<PathBuf>,
-    /// Exit 3 after storing when a node rates at or below this (COMPLIANCE_FAIL_ON).
-    pub fail_on: Option<Rating>,
+    /// Exit 3 after storing when a node rates at or below the level, or a failure is new
+    /// since the previous report (COMPLIANCE_FAIL_ON: `low`, `med`, `new`, `med,new`).
+    pub fail_on: FailOn,
     /// Stored in the report's `cluster` (ELASTIC_INDEX_SUFFIX, default `cluster`).
     pub cluster: String,
     pub log: LogConfig,
@@ -106,8 +106,8 @@ impl ReporterConfig {
             }
         };
         let fail_on = match non_empty(&env.compliance_fail_on) {
-            None => None,
-            Some(v) => Some(parse_fail_on("COMPLIANCE_FAIL_ON", v)?),
+            None => FailOn::default(),
+            Some(v) => parse_fail_on("COMPLIANCE_FAIL_ON", v)?,
         };
         Ok(ReporterConfig {
             report_name,

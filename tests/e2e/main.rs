@@ -10,5 +10,6 @@ mod benchmarker;
 mod cli;
 mod crds;
 mod elastic;
+mod findings;
 mod manifests;
 mod server;
