@@ -18,3 +18,5 @@ pub use window::{QueryWindow, query_window, report_id};
 
 #[cfg(test)]
 mod compute_tests;
+#[cfg(test)]
+mod waiver_tests;
