@@ -64,7 +64,7 @@ const START: &str = "TIGERA_COMPLIANCE_REPORT_START_TIME";
 const END: &str = "TIGERA_COMPLIANCE_REPORT_END_TIME";
 
 /// The CRD files the lead generates from the Rust types.
-const CRD_FILES: [(&str, &str, &str); 2] = [
+const CRD_FILES: [(&str, &str, &str); 3] = [
     (
         "crds/globalreports.projectcalico.org.yaml",
         "globalreports",
@@ -74,6 +74,11 @@ const CRD_FILES: [(&str, &str, &str); 2] = [
         "crds/globalreporttypes.projectcalico.org.yaml",
         "globalreporttypes",
         "GlobalReportType",
+    ),
+    (
+        "crds/globalreportwaivers.projectcalico.org.yaml",
+        "globalreportwaivers",
+        "GlobalReportWaiver",
     ),
 ];
 
