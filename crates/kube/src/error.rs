@@ -166,6 +166,17 @@ pub enum KubeError {
         reason: String,
     },
 
+    /// Listing the GlobalReportWaivers failed other than by RBAC or a missing CRD (which
+    /// are not errors: the report goes on without waivers, warned).
+    #[error(
+        "listing the GlobalReportWaivers of API group {group_version} at {server} failed: {reason}"
+    )]
+    WaiverList {
+        server: String,
+        group_version: String,
+        reason: String,
+    },
+
     /// Any other refusal (a 4xx the reporter does not expect).
     #[error("the Kubernetes API server refused to get {kind} {name:?}: {code} {message}")]
     Refused {
@@ -218,7 +229,8 @@ impl Classify for KubeError {
         match self {
             KubeError::Unavailable { .. }
             | KubeError::Refused { .. }
-            | KubeError::NodeList { .. } => ErrorKind::Unavailable,
+            | KubeError::NodeList { .. }
+            | KubeError::WaiverList { .. } => ErrorKind::Unavailable,
             KubeError::NotFound { .. } => ErrorKind::NotFound,
             KubeError::NoConfig { .. }
             | KubeError::Forbidden { .. }
