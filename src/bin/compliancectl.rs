@@ -51,7 +51,8 @@ enum Command {
     /// Prepare an Elasticsearch cluster (ELASTIC_* variables).
     #[command(subcommand)]
     Elastic(ElasticCommand),
-    /// Check GlobalReport / GlobalReportType manifests without storing anything.
+    /// Check GlobalReport, GlobalReportType and GlobalReportWaiver manifests without
+    /// storing anything.
     Validate {
         /// A YAML file or a directory of them.
         #[arg(short = 'f', long = "filename")]
@@ -65,7 +66,8 @@ enum Command {
     /// SQLite only: Elasticsearch deletes old indices by the lifecycle policies that
     /// `elastic setup` installs.
     Prune(PruneArgs),
-    /// Print or write the GlobalReport and GlobalReportType CustomResourceDefinitions.
+    /// Print or write the GlobalReport, GlobalReportType and GlobalReportWaiver
+    /// CustomResourceDefinitions.
     Crds {
         /// API group to define them in. Clusters running Calico's API server, which serves
         /// projectcalico.org itself, need another group (then set COMPLIANCE_API_GROUP).
@@ -708,9 +710,12 @@ fn validate(path: &Path) -> Result<u8, Failure> {
     for (name, (_, origin)) in &res.types {
         println!("GlobalReportType {name} ({origin})");
     }
-    if res.reports.is_empty() && res.types.is_empty() {
+    for w in &res.waivers {
+        println!("GlobalReportWaiver {} ({})", w.name, w.origin);
+    }
+    if res.reports.is_empty() && res.types.is_empty() && res.waivers.is_empty() {
         return Err(Failure::invalid(anyhow!(
-            "{}: no GlobalReport or GlobalReportType found",
+            "{}: no GlobalReport, GlobalReportType or GlobalReportWaiver found",
             path.display()
         )));
     }
