@@ -42,6 +42,12 @@ fn calicos_stored_reports_are_listed_shown_and_downloaded() {
         assert_eq!(head, ReportHead::of(&report), "{}", hit.file);
         assert!(all.contains(&head), "{}: not listed as {head:?}", hit.file);
         assert!(page.reports.contains(&head), "{}", hit.file);
+        // Nothing was waived in a Calico report, and written back it gains no key.
+        assert_eq!(report.cis_benchmark_summary.waived_count, 0, "{}", hit.file);
+        assert_eq!(report.cis_benchmark_summary.without_waivers, None);
+        assert!(report.waivers.is_empty() && head.waivers.is_empty());
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("aiver"), "{}: {json:.300}", hit.file);
         // The cursor streamed downloads read from gives the same nodes.
         assert_eq!(
             es.report_nodes(&hit.id, 0, 100).unwrap(),

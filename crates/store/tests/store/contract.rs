@@ -119,6 +119,8 @@ contract!(
     a_report_round_trips_exactly,
     a_report_without_nodes_round_trips,
     a_large_report_round_trips,
+    a_waived_report_round_trips_exactly,
+    a_large_waived_report_round_trips_exactly,
     restoring_a_report_id_replaces_it,
     unknown_ids_give_none,
     list_filters_by_name_and_type,
@@ -369,6 +371,62 @@ mod cases {
             serde_json::to_value(back.unwrap()).unwrap(),
             serde_json::to_value(&r).unwrap()
         );
+    }
+
+    /// Every waiver field of a report comes back as written: the report's `waivedCount`,
+    /// `withoutWaivers` and `waivers` (the specs as they were, and what each did), each
+    /// node's `waived` and `statusWithoutWaivers`, each section's `waived`, each test's
+    /// `waiver`; in the whole report, its head, its pages of nodes and its node rows.
+    pub async fn a_waived_report_round_trips_exactly(store: Store) {
+        let r = waived_report();
+        store.put_report(&r).await.unwrap();
+        let back = store.get_report(&r.id).await.unwrap().unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&r).unwrap()
+        );
+        let head = store.report_head(&r.id).await.unwrap().unwrap();
+        assert_eq!(head, ReportHead::of(&r));
+        assert_eq!(head.waivers, r.waivers);
+        assert_eq!(
+            store.latest_report(&r.report_name).await.unwrap(),
+            Some(ReportHead::of(&r))
+        );
+        let page = store.list_reports(&ReportQuery::default()).await.unwrap();
+        assert_eq!(page.reports, vec![ReportHead::of(&r)]);
+        assert_eq!(
+            store.report_nodes(&r.id, 1, 4).await.unwrap().unwrap(),
+            r.cis_benchmark[1..5]
+        );
+        let rows = store.report_node_rows(&r.id).await.unwrap().unwrap();
+        let expected: Vec<NodeRow> = r
+            .cis_benchmark
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NodeRow::of(i as u64, n))
+            .collect();
+        assert_eq!(rows, expected);
+        assert!(rows.iter().any(|n| n.summary.waived > 0));
+    }
+
+    /// The same for a report split into parts on Elasticsearch (compact layout).
+    pub async fn a_large_waived_report_round_trips_exactly(store: Store) {
+        let r = large_waived_report("big", END, nodes_over_one_mib());
+        assert!(serde_json::to_vec(&r).unwrap().len() > 1 << 20);
+        assert!(r.cis_benchmark_summary.waived_count > 100);
+        store.put_report(&r).await.unwrap();
+        assert_eq!(store.get_report(&r.id).await.unwrap().as_ref(), Some(&r));
+        assert_eq!(
+            store.report_head(&r.id).await.unwrap(),
+            Some(ReportHead::of(&r))
+        );
+        let n = r.cis_benchmark.len() as u64;
+        let page = store.report_nodes(&r.id, n - 7, 7).await.unwrap().unwrap();
+        assert_eq!(page, r.cis_benchmark[(n - 7) as usize..]);
+        let rows = store.report_node_rows(&r.id).await.unwrap().unwrap();
+        assert_eq!(rows[0], NodeRow::of(0, &r.cis_benchmark[0]));
+        assert_eq!(rows.len() as u64, n);
     }
 
     pub async fn a_report_without_nodes_round_trips(store: Store) {

@@ -619,3 +619,188 @@ fn parts_of_whole_nodes_stored_before_the_compact_layout_still_read() {
     assert!(e.contains("cisBenchmarkLayout \"columnar\""), "{e}");
     fake.assert_no_violations();
 }
+
+/// A waived report is stored as the JSON of docs/spec.md §5 with the waiver keys a reader
+/// of the index sees: the summary's `waivedCount` and `withoutWaivers`, the `waivers`
+/// with their specs, each node's `waived` and `statusWithoutWaivers`, each section's
+/// `waived`, each test's `waiver`.
+#[test]
+fn a_waived_report_is_stored_with_its_waiver_keys() {
+    let fake = FakeEs::start();
+    let cfg = fake_config(&fake, "waived", &[]);
+    let (reports_index, _) = index_names(&cfg);
+    let es = blocking(&cfg);
+    let r = waived_report();
+    es.put_report(&r).unwrap();
+    let doc = &fake.documents(&reports_index)[0].1;
+    let summary = &doc["cisBenchmarkSummary"];
+    assert_eq!(summary["waivedCount"], r.cis_benchmark_summary.waived_count);
+    assert!(summary["withoutWaivers"]["lowCount"].is_u64(), "{summary}");
+    let states: Vec<&str> = doc["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["state"].as_str().unwrap())
+        .collect();
+    assert!(states.contains(&"expired") && states.contains(&"matchedNothing"));
+    let gpu = doc["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "gpu-api")
+        .unwrap();
+    assert_eq!(
+        gpu["spec"]["nodeSelector"]["matchLabels"]["pool"], "gpu",
+        "{gpu}"
+    );
+    let nodes = doc["cisBenchmark"].as_array().unwrap();
+    let waived_node = nodes
+        .iter()
+        .find(|n| n["summary"].get("waived").is_some())
+        .expect("a node with waived failures");
+    assert!(waived_node["summary"]["statusWithoutWaivers"].is_string());
+    let section = waived_node["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("waived").is_some())
+        .unwrap();
+    assert!(
+        section["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["status"] == "FAIL" && t["waiver"].is_string()),
+        "{section}"
+    );
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    fake.assert_no_violations();
+}
+
+/// A report document with waivers as another writer of the index would store it (the
+/// JSON text, keys in any order, `waivers` with a ticketless spec) reads with every
+/// waiver field, whole and as a head.
+#[test]
+fn a_stored_report_with_waivers_reads_every_waiver_field() {
+    let fake = FakeEs::start();
+    let cfg = fake_config(&fake, "waived-json", &[]);
+    let (reports_index, _) = index_names(&cfg);
+    let es = blocking(&cfg);
+    es.put_report(&report("seed", END)).unwrap();
+    let json = r#"{
+      "reportName": "daily-cis-results", "reportTypeName": "cis-benchmark",
+      "reportSpec": {"reportType": "cis-benchmark", "schedule": "0 0 * * *"},
+      "reportTypeSpec": {},
+      "startTime": "2026-11-25T00:00:00Z", "endTime": "2026-11-26T00:00:00Z",
+      "generationTime": "2026-11-26T00:30:00Z", "generated_time": "2026-11-26T00:30:02Z",
+      "cluster": "prod",
+      "cisBenchmarkSummary": {"type": "kube", "highCount": 1, "medCount": 0, "lowCount": 0,
+        "waivedCount": 1, "withoutWaivers": {"highCount": 0, "medCount": 0, "lowCount": 1}},
+      "cisBenchmark": [{
+        "nodeName": "cp-1", "kubernetesVersion": "1.29.3", "benchmarksVersion": "cis-1.9",
+        "summary": {"status": "HIGH", "totalPass": 1, "totalFail": 0, "totalInfo": 0,
+          "total": 1, "waived": 1, "statusWithoutWaivers": "LOW"},
+        "results": [{"status": "HIGH", "section": "1.1", "desc": "Control Plane Node Configuration Files",
+          "pass": 1, "fail": 0, "info": 0, "waived": 1, "results": [
+            {"testNumber": "1.1.1", "testDesc": "d1", "testInfo": "i1", "status": "PASS", "scored": true},
+            {"testNumber": "1.1.12", "testDesc": "d12", "testInfo": "i12", "status": "FAIL",
+             "scored": true, "waiver": "etcd-perms"}]}]
+      }],
+      "uiSummary": "{}",
+      "waivers": [
+        {"name": "etcd-perms", "state": "applied", "waived": 1, "nodes": 1,
+         "spec": {"tests": ["1.1.12"], "nodeNames": ["cp-1"], "reason": "etcd runs as root",
+                  "owner": "security@example.com", "expires": "2027-03-31"}},
+        {"name": "old", "state": "expired", "waived": 0, "nodes": 0,
+         "spec": {"tests": ["4.2"], "reason": "r", "owner": "o", "ticket": "SEC-1",
+                  "expires": "2026-01-01"}},
+        {"name": "sel", "state": "matchedNothing", "waived": 0, "nodes": 0,
+         "note": "no node labels: the nodeSelector selected nothing",
+         "spec": {"tests": ["5.1"], "nodeSelector": {"matchLabels": {"pool": "gpu"}},
+                  "reason": "r", "owner": "o", "expires": "2030-01-01"}}
+      ]
+    }"#;
+    let id = "daily-cis-results_cis-benchmark_2026-11-26T00:00:00Z";
+    fake.insert_raw(&reports_index, id, json);
+    let r = es.get_report(id).unwrap().unwrap();
+    let s = &r.cis_benchmark_summary;
+    assert_eq!(s.waived_count, 1);
+    assert_eq!(s.without_waivers.map(|w| w.low_count), Some(1));
+    let node = &r.cis_benchmark[0];
+    assert_eq!(node.summary.waived, 1);
+    assert_eq!(
+        node.summary.status_without_waivers,
+        Some(compliance_core::model::Rating::Low)
+    );
+    assert_eq!(node.results[0].waived, 1);
+    assert_eq!(
+        node.results[0].results[1].waiver.as_deref(),
+        Some("etcd-perms")
+    );
+    assert_eq!(node.results[0].results[0].waiver, None);
+    let names: Vec<(&str, &str)> = r
+        .waivers
+        .iter()
+        .map(|w| (w.name.as_str(), w.state.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("etcd-perms", "applied"),
+            ("old", "expired"),
+            ("sel", "matchedNothing")
+        ]
+    );
+    assert_eq!(r.waivers[1].spec.ticket, "SEC-1");
+    assert_eq!(
+        r.waivers[2]
+            .spec
+            .node_selector
+            .as_ref()
+            .unwrap()
+            .match_labels["pool"],
+        "gpu"
+    );
+    let head = es.report_head(id).unwrap().unwrap();
+    assert_eq!(head, compliance_store::ReportHead::of(&r));
+    // What the store writes back reads the same.
+    es.put_report(&r).unwrap();
+    assert_eq!(es.get_report(id).unwrap(), Some(r));
+    fake.assert_no_violations();
+}
+
+/// A waived report split into compact parts: the head keeps the waivers, each part
+/// names the waivers its nodes use once, and the report reads back whole.
+#[test]
+fn a_split_waived_report_keeps_its_waivers_in_head_and_parts() {
+    let fake = FakeEs::start();
+    let cfg = fake_config(
+        &fake,
+        "split-waived",
+        &[("ELASTIC_MAX_REQUEST_BYTES", "1MiB")],
+    );
+    let (reports_index, parts_index) = index_names(&cfg);
+    let es = blocking(&cfg);
+    let r = large_waived_report("big", END, nodes_over_one_mib());
+    es.put_report(&r).unwrap();
+    let head = &fake.documents(&reports_index)[0].1;
+    assert_eq!(head["cisBenchmarkLayout"], "compact");
+    assert_eq!(head["waivers"], serde_json::to_value(&r.waivers).unwrap());
+    assert_eq!(
+        head["cisBenchmarkSummary"]["waivedCount"],
+        r.cis_benchmark_summary.waived_count
+    );
+    let parts = fake.documents(&parts_index);
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    for (id, part) in &parts {
+        assert_eq!(
+            part["cisBenchmark"]["waiverNames"],
+            serde_json::json!(["etcd-perms"]),
+            "{id}"
+        );
+        let text = part.to_string();
+        assert_eq!(text.matches("etcd-perms").count(), 1, "{id}");
+    }
+    assert_eq!(es.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    fake.assert_no_violations();
+}

@@ -876,7 +876,7 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
         user_version(&path),
         compliance_store::sqlite::SCHEMA_VERSION
     );
-    assert_eq!(compliance_store::sqlite::SCHEMA_VERSION, 2);
+    assert_eq!(compliance_store::sqlite::SCHEMA_VERSION, 3);
 
     let text = Arc::new(TestText {
         section: "1.1".into(),
@@ -915,6 +915,9 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
     let report = store.get_report("daily_cis-benchmark_x").unwrap().unwrap();
     assert_eq!(report.provenance, None);
     assert_eq!(report.cis_benchmark_summary.no_results_count, 0);
+    assert_eq!(report.cis_benchmark_summary.waived_count, 0);
+    assert_eq!(report.cis_benchmark_summary.without_waivers, None);
+    assert!(report.waivers.is_empty());
     assert_eq!(report.cis_benchmark.len(), 1);
     let node = &report.cis_benchmark[0];
     assert_eq!(
@@ -991,7 +994,7 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
     store.put_report(&full).unwrap();
     assert_eq!(store.get_report(&full.id).unwrap().as_ref(), Some(&full));
     drop(store);
-    // Opening again finds version 2 and changes nothing.
+    // Opening again finds the current version and changes nothing.
     let again =
         BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
     assert_eq!(again.get_report(&full.id).unwrap(), Some(full));
@@ -1019,4 +1022,177 @@ fn a_failed_migration_leaves_the_version_1_file_as_it_was() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(!columns.iter().any(|c| c == "provenance"), "{columns:?}");
+}
+
+/// What the second release added to version 1, as it ran it: its migration's statements.
+const MIGRATE_V1_TO_V2: &str = "
+ALTER TABLE benchmark_docs ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN no_results_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_nodes ADD COLUMN no_results INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_nodes ADD COLUMN last_result_time INTEGER;
+ALTER TABLE report_nodes ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+";
+
+/// A version-2 file: [`version_1_file`]'s rows migrated as the second release did, and
+/// then what only version 2 holds: the node's provenance and last result time, and the
+/// report's provenance and `noResultsCount`. Node blobs stay in format 1. `extra` runs
+/// after, to damage the file on purpose.
+fn version_2_file(path: &Path, extra: &str) {
+    version_1_file(path, "");
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(MIGRATE_V1_TO_V2).unwrap();
+    c.execute_batch("PRAGMA user_version = 2;").unwrap();
+    let mut head: serde_json::Value = c
+        .query_row("SELECT head FROM reports", [], |r| r.get::<_, String>(0))
+        .map(|h| serde_json::from_str(&h).unwrap())
+        .unwrap();
+    head["provenance"] =
+        serde_json::to_value(support::report("daily", support::END).provenance).unwrap();
+    c.execute(
+        "UPDATE reports SET head = ?1, no_results_count = 0",
+        [head.to_string()],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE report_nodes SET provenance = '{\"platform\":\"eks\"}', last_result_time = ?1",
+        [t("2026-11-25T12:00:00Z").timestamp_nanos_opt().unwrap()],
+    )
+    .unwrap();
+    c.execute_batch(extra).unwrap();
+}
+
+/// A file of the second release opens, migrates to version 3 in place, reads exactly what
+/// that release stored (nothing waived), and then keeps every waiver field of a report.
+#[test]
+fn a_version_2_file_is_migrated_and_reads_as_before() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("v2.db");
+    version_2_file(&path, "");
+    let store =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
+    assert_eq!(user_version(&path), 3);
+
+    let report = store.get_report("daily_cis-benchmark_x").unwrap().unwrap();
+    assert_eq!(
+        report.provenance,
+        support::report("daily", support::END).provenance
+    );
+    let s = &report.cis_benchmark_summary;
+    assert_eq!(
+        (s.high_count, s.waived_count, s.without_waivers),
+        (1, 0, None)
+    );
+    assert!(report.waivers.is_empty());
+    let node = &report.cis_benchmark[0];
+    assert_eq!(node.platform, "eks");
+    assert_eq!(node.last_result_time, Some(t("2026-11-25T12:00:00Z")));
+    assert_eq!(
+        (node.summary.waived, node.summary.status_without_waivers),
+        (0, None)
+    );
+    assert_eq!(node.results[0].waived, 0);
+    assert_eq!(node.results[0].results[0].waiver, None);
+    assert_eq!(node.results[0].results[0].status, TestStatus::Pass);
+    let head = store.report_head(&report.id).unwrap().unwrap();
+    assert!(head.waivers.is_empty());
+    let rows = store
+        .block_on(store.store().report_node_rows(&report.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows[0].summary, node.summary);
+
+    let waived = support::waived_report();
+    store.put_report(&waived).unwrap();
+    assert_eq!(
+        store.get_report(&waived.id).unwrap().as_ref(),
+        Some(&waived)
+    );
+    drop(store);
+    let again =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
+    assert_eq!(again.get_report(&waived.id).unwrap(), Some(waived));
+    assert_eq!(again.get_report(&report.id).unwrap(), Some(report));
+}
+
+/// A migration from version 2 that fails part way leaves the file exactly a version-2
+/// file: here the last column version 3 adds already exists, so its ALTER fails after
+/// the others ran.
+#[test]
+fn a_failed_migration_leaves_the_version_2_file_as_it_was() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("v2.db");
+    version_2_file(
+        &path,
+        "ALTER TABLE report_nodes ADD COLUMN status_without_waivers TEXT;",
+    );
+    let schema = |path: &Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.prepare("SELECT sql FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(|r| r.unwrap().unwrap_or_default())
+            .collect()
+    };
+    let before = schema(&path);
+    let err = SqliteStore::open(&path, OpenMode::Existing).unwrap_err();
+    assert!(err.to_string().contains("status_without_waivers"), "{err}");
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(schema(&path), before);
+    assert!(
+        !before.iter().any(|sql| sql.contains("waived_count")),
+        "{before:?}"
+    );
+    // The file still reads as version 2 once the obstacle is gone, and then migrates.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("ALTER TABLE report_nodes DROP COLUMN status_without_waivers;")
+        .unwrap();
+    drop(c);
+    let store =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
+    assert_eq!(user_version(&path), 3);
+    assert_eq!(
+        store
+            .get_report("daily_cis-benchmark_x")
+            .unwrap()
+            .unwrap()
+            .cis_benchmark[0]
+            .platform,
+        "eks"
+    );
+}
+
+/// A schema-3 row whose `withoutWaivers` is partly missing, or whose `waivers` or node
+/// `statusWithoutWaivers` does not parse, is a corrupt report, never a report with less.
+#[test]
+fn damaged_waiver_columns_are_corrupt_reports() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("c.db");
+    let store =
+        BlockingStore::new(SqliteStore::open(&path, OpenMode::Create).unwrap().into()).unwrap();
+    let r = support::waived_report();
+    store.put_report(&r).unwrap();
+    for (damage, named) in [
+        (
+            "UPDATE reports SET without_waivers_med = NULL",
+            "withoutWaivers",
+        ),
+        ("UPDATE reports SET waivers = '[{\"name\": 1}]'", "waivers"),
+        (
+            "UPDATE report_nodes SET status_without_waivers = 'BAD' WHERE waived > 0",
+            "statusWithoutWaivers",
+        ),
+    ] {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(damage)
+            .unwrap();
+        let err = store.get_report(&r.id).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { .. }) && err.to_string().contains(named),
+            "{damage}: {err}"
+        );
+        store.put_report(&r).unwrap();
+        assert_eq!(store.get_report(&r.id).unwrap().as_ref(), Some(&r));
+    }
 }

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use compliance_core::model::{
     AppliedCisParams, BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CisBenchmarkNode,
-    CisBenchmarkParams, CisBenchmarkSummary, GlobalReport, GlobalReportSpec, GlobalReportType,
-    NodeSummary, NotObservedAs, Provenance, Rating, ReportDocument, ResultsFilter, SectionResult,
-    TestResult, TestStatus, TestText, time,
+    CisBenchmarkParams, CisBenchmarkSummary, CompiledWaiver, GlobalReport, GlobalReportSpec,
+    GlobalReportType, GlobalReportWaiver, NodeSummary, NotObservedAs, Provenance, Rating,
+    RatingCounts, ReportDocument, ResultsFilter, SectionResult, TestResult, TestStatus, TestText,
+    WaiverState, time,
 };
 use compliance_core::report::compute::{ReportBuilder, ReportRequest};
 use compliance_store::elastic::config::{ElasticAuth, Secret};
@@ -213,6 +214,170 @@ pub fn compute_from(docs: &[BenchmarkDocument]) -> ReportDocument {
         builder.offer(d.clone());
     }
     builder.finish().0
+}
+
+/// The waivers of [`waived_report`]: `etcd-perms` (1.1.1 on every node) and `gpu-api`
+/// (section 1.2 on nodes labelled `pool: gpu`) in force, `old-kubelet` (1.1.2) expired
+/// before the window ends, and `stale` (4.2.9, a test no node has) in force but covering
+/// nothing.
+pub fn waivers() -> Vec<CompiledWaiver> {
+    let waiver = |name: &str, spec: serde_json::Value| {
+        let w: GlobalReportWaiver = serde_json::from_value(serde_json::json!({
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalReportWaiver",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        w.compile().unwrap()
+    };
+    vec![
+        waiver(
+            "etcd-perms",
+            serde_json::json!({
+                "tests": ["1.1.1"],
+                "reason": "etcd runs as root on this distribution — accepted ✓",
+                "owner": "security@example.com",
+                "ticket": "SEC-42",
+                "expires": "2027-03-31",
+            }),
+        ),
+        waiver(
+            "gpu-api",
+            serde_json::json!({
+                "tests": ["1.2"],
+                "reports": ["daily-cis-results"],
+                "nodeNames": ["node-z03"],
+                "nodeSelector": {
+                    "matchLabels": {"pool": "gpu"},
+                    "matchExpressions": [
+                        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-1a", "eu-1b"]},
+                        {"key": "spot", "operator": "DoesNotExist"},
+                    ],
+                },
+                "reason": "the GPU operator needs an open API server flag",
+                "owner": "ml-platform",
+                "expires": "2027-01-01T12:30:00Z",
+            }),
+        ),
+        waiver(
+            "old-kubelet",
+            serde_json::json!({
+                "tests": ["1.1.2"],
+                "reason": "kubelet upgrade pending",
+                "owner": "ops",
+                "ticket": "https://tickets.example.com/OPS-7",
+                "expires": "2026-11-20",
+            }),
+        ),
+        waiver(
+            "stale",
+            serde_json::json!({
+                "tests": ["4.2.9"],
+                "reason": "a check this benchmark no longer has",
+                "owner": "ops",
+                "expires": "2030-01-01",
+            }),
+        ),
+    ]
+}
+
+/// The report the reporter computes from [`cluster_docs`] with [`waivers`]: failures
+/// waived on several nodes (ratings with and without waivers differ), an `applied`, an
+/// `expired` and a `matchedNothing` waiver outcome. Checked to have each, so that a
+/// change of the report core cannot quietly make the round trips below test less.
+pub fn waived_report() -> ReportDocument {
+    let (report, report_type) = (fixtures::daily_report(), fixtures::cis_benchmark_type());
+    let mut builder = builder_for(&report, &report_type);
+    builder.set_waivers(waivers());
+    let gpu = |zone: &str| -> BTreeMap<String, String> {
+        [("pool", "gpu"), ("topology.kubernetes.io/zone", zone)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    builder.set_node_labels(
+        [
+            ("node-d".to_string(), gpu("eu-1a")),
+            ("node-z04".to_string(), gpu("eu-1b")),
+            ("node-z05".to_string(), gpu("eu-1c")),
+        ]
+        .into(),
+    );
+    let window = builder.query_window();
+    for d in cluster_docs()
+        .into_iter()
+        .filter(|d| window.contains(d.timestamp))
+    {
+        builder.offer(d);
+    }
+    let r = builder.finish().0;
+    let s = &r.cis_benchmark_summary;
+    assert!(s.waived_count > 0 && s.without_waivers.is_some(), "{s:?}");
+    let states: Vec<WaiverState> = r.waivers.iter().map(|w| w.state).collect();
+    for state in [
+        WaiverState::Applied,
+        WaiverState::Expired,
+        WaiverState::MatchedNothing,
+    ] {
+        assert!(states.contains(&state), "{state:?} missing from {states:?}");
+    }
+    let waived_tests: Vec<&str> = r
+        .cis_benchmark
+        .iter()
+        .flat_map(|n| &n.results)
+        .flat_map(|s| &s.results)
+        .filter_map(|t| t.waiver.as_deref())
+        .collect();
+    assert!(waived_tests.contains(&"etcd-perms") && waived_tests.contains(&"gpu-api"));
+    assert!(
+        r.cis_benchmark
+            .iter()
+            .any(|n| n.summary.status_without_waivers.is_some()
+                && n.summary.status_without_waivers != Some(n.summary.status))
+    );
+    assert!(
+        r.cis_benchmark
+            .iter()
+            .flat_map(|n| &n.results)
+            .any(|s| s.waived > 0)
+    );
+    r
+}
+
+/// [`large_report`] with waivers: on every other node its first test, when a FAIL,
+/// accepted by `etcd-perms` (the rating unchanged by it), and the outcomes of
+/// [`waived_report`]. Large enough to be split into
+/// parts on Elasticsearch.
+pub fn large_waived_report(name: &str, end: &str, nodes: usize) -> ReportDocument {
+    let mut r = large_report(name, end, nodes);
+    let mut waived = 0;
+    for n in r.cis_benchmark.iter_mut().step_by(2) {
+        let Some(section) = n.results.first_mut() else {
+            continue;
+        };
+        let Some(test) = section.results.first_mut() else {
+            continue;
+        };
+        if test.status != TestStatus::Fail {
+            continue;
+        }
+        test.waiver = Some(Arc::from("etcd-perms"));
+        section.fail -= 1;
+        section.waived += 1;
+        n.summary.total_fail -= 1;
+        n.summary.waived += 1;
+        n.summary.status_without_waivers = Some(n.summary.status);
+        waived += 1;
+    }
+    r.cis_benchmark_summary.waived_count = waived;
+    r.cis_benchmark_summary.without_waivers = Some(RatingCounts {
+        high_count: r.cis_benchmark_summary.high_count,
+        med_count: r.cis_benchmark_summary.med_count,
+        low_count: r.cis_benchmark_summary.low_count,
+    });
+    r.waivers = waived_report().waivers;
+    r
 }
 
 /// The same computation over a blocking store.
