@@ -1145,6 +1145,74 @@ async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
         "the node labels were read: {err}"
     );
 
+    // The stored report: each waived FAIL keeps its status and names its waiver, and the
+    // report lists every waiver that concerned it with what it did.
+    let id = summary
+        .split_whitespace()
+        .nth(1)
+        .expect("the summary names the report")
+        .to_string();
+    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "show", &id, "--json"])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", &datastore)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", stderr(&show));
+    let doc: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let node = &doc["cisBenchmark"][0];
+    assert_eq!(node["nodeName"], "waiver-cp");
+    let results: Vec<&Value> = node["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["results"].as_array().unwrap())
+        .collect();
+    let test = |n: &str| {
+        *results
+            .iter()
+            .find(|t| t["testNumber"] == n)
+            .unwrap_or_else(|| panic!("no test {n} in the stored report"))
+    };
+    assert_eq!(test("1.1.12")["status"], "FAIL");
+    assert_eq!(test("1.1.12")["waiver"], "etcd");
+    assert_eq!(test("1.2.6")["waiver"], "api-by-label");
+    assert!(test("1.3.2").get("waiver").is_none(), "expired");
+    assert!(
+        test("1.1.11").get("waiver").is_none(),
+        "invalid: not applied"
+    );
+    assert_eq!(node["summary"]["waived"], 7);
+    assert!(
+        node["summary"]["statusWithoutWaivers"].is_string(),
+        "{node}"
+    );
+    let s = &doc["cisBenchmarkSummary"];
+    assert_eq!(s["waivedCount"], 7, "{s}");
+    assert!(s["withoutWaivers"]["medCount"].is_u64(), "{s}");
+    let outcomes: Vec<(String, String, u64)> = doc["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap().to_string(),
+                w["state"].as_str().unwrap().to_string(),
+                w["waived"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, u64)> = [
+        ("api-by-label", "applied", 6),
+        ("etcd", "applied", 1),
+        ("expired", "expired", 1),
+        ("stale", "matchedNothing", 0),
+    ]
+    .into_iter()
+    .map(|(n, st, w)| (n.to_string(), st.to_string(), w))
+    .collect();
+    assert_eq!(outcomes, expected);
+
     // An account with the reporter's rights but for the waivers: the report is made,
     // without them, and one warning says what to grant.
     let user = "no-waivers";
