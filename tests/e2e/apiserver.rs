@@ -1213,6 +1213,32 @@ async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
     .collect();
     assert_eq!(outcomes, expected);
 
+    // `compliancectl waivers list` reads the same waivers, each with its state at --at.
+    let list = compliancectl(
+        api,
+        api.admin_token(),
+        &["waivers", "list", "--json", "--at", END],
+        &[("COMPLIANCE_API_GROUP", group)],
+    );
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("api-by-label", "inForce"),
+            ("etcd", "inForce"),
+            ("expired", "expired"),
+            ("invalid", "invalid"),
+            ("stale", "inForce"),
+        ]
+    );
+
     // An account with the reporter's rights but for the waivers: the report is made,
     // without them, and one warning says what to grant.
     let user = "no-waivers";

@@ -1080,3 +1080,51 @@ fn reporter_applies_waivers_from_the_resource_files() {
     // The top failed tests leave the waived ones out.
     assert!(!summary.contains("1.1.12 ("), "{summary}");
 }
+
+/// `compliancectl waivers list -f`: each waiver with its state at `--at` (a date expiry
+/// is the start of that day, UTC), the invalid one with its problem.
+#[test]
+fn waivers_list_tells_in_force_expired_and_invalid_apart() {
+    let env = Env::new();
+    let file = env.path("waivers.yaml");
+    std::fs::write(&file, WAIVERS).unwrap();
+    let out = env.ctl(&[
+        "waivers",
+        "list",
+        "-f",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-25T23:59:59Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("waivers at 2026-11-25T23:59:59Z:\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  expired IN FORCE (expires 2026-11-26T00:00:00Z): owner security;"),
+        "one second before its expiry: {text}"
+    );
+    assert!(
+        text.contains("  api-section IN FORCE (expires 2027-03-31T00:00:00Z): owner platform, ticket PLAT-1; tests 1.2 on nodes minikube, every report;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  bad INVALID (") && text.contains("spec.expires: \"next week\""),
+        "{text}"
+    );
+    let out = env.ctl(&[
+        "waivers",
+        "list",
+        "-f",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-26T00:00:00Z",
+    ]);
+    assert!(
+        stdout(&out).contains("  expired EXPIRED (expires 2026-11-26T00:00:00Z)"),
+        "{}",
+        stdout(&out)
+    );
+}

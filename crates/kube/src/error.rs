@@ -57,12 +57,13 @@ pub static COMPLIANCECTL: Caller = Caller {
 pub enum KubeError {
     /// Neither in-cluster service-account settings nor a kubeconfig were usable.
     #[error(
-        "no Kubernetes API to read GlobalReport {report:?} from: {reason}. {}",
+        "no Kubernetes API to read {what} from: {reason}. {}",
         .caller.connect
     )]
     NoConfig {
         caller: &'static Caller,
-        report: String,
+        /// What was to be read: `GlobalReport "daily"`, `GlobalReportWaivers`.
+        what: String,
         reason: String,
     },
 
@@ -250,7 +251,7 @@ mod tests {
     fn no_config(caller: &'static Caller) -> String {
         KubeError::NoConfig {
             caller,
-            report: "daily".into(),
+            what: "GlobalReport \"daily\"".into(),
             reason: "no kubeconfig".into(),
         }
         .to_string()

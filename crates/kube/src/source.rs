@@ -358,11 +358,17 @@ pub struct KubeSource {
 
 impl KubeSource {
     /// Builds a client from the environment: KUBECONFIG (or ~/.kube/config) when present,
-    /// else the pod's service account. Makes no request.
+    /// else the pod's service account, to read GlobalReport `report`. Makes no request.
     pub fn connect(settings: KubeSettings, report: &str) -> Result<KubeSource, KubeError> {
+        Self::connect_for(settings, &format!("GlobalReport {report:?}"))
+    }
+
+    /// [`KubeSource::connect`] to read `what` (named when no API can be found:
+    /// `GlobalReportWaivers`).
+    pub fn connect_for(settings: KubeSettings, what: &str) -> Result<KubeSource, KubeError> {
         let no_config = |reason: String| KubeError::NoConfig {
             caller: settings.caller,
-            report: report.to_string(),
+            what: what.to_string(),
             reason,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
