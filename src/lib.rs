@@ -19,3 +19,4 @@ pub mod show;
 pub mod signals;
 pub mod status;
 pub mod tls;
+pub mod waivers;

@@ -195,6 +195,7 @@ pub fn run(
     );
     // Before the documents are read: a list that fails fails the run early.
     let cluster = source.cluster_nodes()?;
+    crate::waivers::prepare(source, &cluster, &mut builder)?;
     // The nodes with a document in the look-back, for the previous report's check below.
     let mut seen: HashSet<String> = HashSet::new();
     let query = store.latest_per_node(&query_window, &mut |doc| {
@@ -216,6 +217,7 @@ pub fn run(
     )?;
     drop(seen);
     let (doc, compute) = builder.finish();
+    crate::waivers::log_outcomes(&doc);
     if compute.no_results > 0 {
         tracing::warn!(
             nodes = compute.no_results,
@@ -415,6 +417,7 @@ pub fn summary_line(o: &Outcome) -> String {
             o.query.bytes_read as f64 / 1e6
         );
     }
+    line.push_str(&crate::waivers::summary(r));
     let top = report_top_failed_tests(r);
     if !top.is_empty() {
         let list: Vec<String> = top
@@ -505,6 +508,14 @@ mod tests {
         fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError> {
             self.nodes.borrow_mut().take().expect("asked once")
         }
+
+        /// No waivers: src/waivers.rs tests them.
+        fn waivers(&self) -> Result<compliance_kube::ClusterWaivers, ResourceError> {
+            Ok(compliance_kube::ClusterWaivers::Listed {
+                waivers: Vec::new(),
+                invalid: Vec::new(),
+            })
+        }
     }
 
     /// Documents, the last result of each node, the previous report's nodes; records
@@ -594,6 +605,7 @@ mod tests {
         ClusterNode {
             name: name.into(),
             created: created.map(t),
+            labels: Default::default(),
         }
     }
 

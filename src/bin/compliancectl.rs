@@ -21,7 +21,7 @@ use compliance_core::model::{ReportDocument, TextInterner};
 use compliance_core::render::{self, Download, write_download};
 use compliance_core::time;
 use compliance_core::version::KubernetesVersion;
-use compliance_kube::{COMPLIANCECTL, KubeSource, Resources};
+use compliance_kube::{COMPLIANCECTL, ClusterWaivers, KubeSource, ReportSource, Resources};
 use compliance_store::elastic::TemplateAction;
 use compliance_store::{BlockingStore, Datastore, OpenMode, ReportHead};
 
@@ -52,7 +52,11 @@ enum Command {
     /// Prepare an Elasticsearch cluster (ELASTIC_* variables).
     #[command(subcommand)]
     Elastic(ElasticCommand),
-    /// Check GlobalReport / GlobalReportType manifests without storing anything.
+    /// Accepted risks (GlobalReportWaivers, docs/waivers.md).
+    #[command(subcommand)]
+    Waivers(WaiversCommand),
+    /// Check GlobalReport, GlobalReportType and GlobalReportWaiver manifests without
+    /// storing anything.
     Validate {
         /// A YAML file or a directory of them.
         #[arg(short = 'f', long = "filename")]
@@ -66,7 +70,8 @@ enum Command {
     /// SQLite only: Elasticsearch deletes old indices by the lifecycle policies that
     /// `elastic setup` installs.
     Prune(PruneArgs),
-    /// Print or write the GlobalReport and GlobalReportType CustomResourceDefinitions.
+    /// Print or write the GlobalReport, GlobalReportType and GlobalReportWaiver
+    /// CustomResourceDefinitions.
     Crds {
         /// API group to define them in. Clusters running Calico's API server, which serves
         /// projectcalico.org itself, need another group (then set COMPLIANCE_API_GROUP).
@@ -102,6 +107,27 @@ struct PruneArgs {
     /// Count what would be deleted, and delete nothing.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum WaiversCommand {
+    /// Every GlobalReportWaiver by name: owner, expiry and whether it is in force at
+    /// `--at`, what it covers, and the invalid ones with their problems. From the
+    /// Kubernetes API (KUBECONFIG or in-cluster; COMPLIANCE_API_GROUP picks the group), or
+    /// from YAML files with `-f`. Needs no store.
+    List {
+        /// A YAML file or a directory of them, instead of the Kubernetes API.
+        #[arg(short = 'f', long = "filename")]
+        path: Option<PathBuf>,
+        /// When to judge expiry: RFC 3339, `now` or `now+7d` (a report whose window ends
+        /// then applies the waivers listed as in force). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Print the waivers as JSON: name, spec, state (`inForce`, `expired`,
+        /// `invalid`), expires (UTC) and problems.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +360,9 @@ fn run() -> Result<u8, Failure> {
         Command::Serve(args) => serve(&datastore()?, &args, &env),
         Command::Prune(args) => prune(&datastore()?, &args, &env),
         Command::Validate { path } => validate(&path),
+        Command::Waivers(WaiversCommand::List { path, at, json }) => {
+            list_waivers(&env, path.as_deref(), at.as_deref(), json)
+        }
         Command::Crds { group, output_dir } => crds(&group, output_dir.as_deref()),
     }
 }
@@ -356,6 +385,111 @@ fn serve(datastore: &Datastore, args: &ServeArgs, env: &RawEnv) -> Result<u8, Fa
         );
         let _ = std::io::stdout().flush();
     })
+}
+
+/// `waivers list`: every waiver of the API or of the files, with its state at `at`.
+fn list_waivers(
+    env: &RawEnv,
+    path: Option<&Path>,
+    at: Option<&str>,
+    json: bool,
+) -> Result<u8, Failure> {
+    let at = match at {
+        Some(t) => settings::parse_time("--at", t, Utc::now())
+            .map_err(|e| Failure::new(ErrorKind::Invalid, e))?,
+        None => time::truncate_to_seconds(Utc::now()),
+    };
+    let waivers = match path {
+        Some(path) => Resources::load(path)?.cluster_waivers(),
+        None => {
+            let kube = settings::kube_settings(env, &COMPLIANCECTL)?;
+            KubeSource::connect_for(kube, "GlobalReportWaivers")?.waivers()?
+        }
+    };
+    let (valid, invalid) = match waivers {
+        ClusterWaivers::Listed { waivers, invalid } => (waivers, invalid),
+        ClusterWaivers::NotServed(advice) => {
+            return Err(Failure::new(ErrorKind::Configuration, anyhow!("{advice}")));
+        }
+    };
+    let state = |w: &compliance_core::model::CompiledWaiver| {
+        if w.in_force_at(at) {
+            "inForce"
+        } else {
+            "expired"
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut list: Vec<serde_json::Value> = valid
+            .iter()
+            .map(|w| {
+                serde_json::json!({"name": w.name, "spec": w.spec, "state": state(w),
+                    "expires": time::format(&w.expires)})
+            })
+            .chain(invalid.iter().map(|w| {
+                serde_json::json!({"name": w.name, "state": "invalid", "origin": w.origin,
+                    "problems": w.errors.iter().map(ToString::to_string).collect::<Vec<_>>()})
+            }))
+            .collect();
+        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        serde_json::to_writer_pretty(&mut out, &list).map_err(Failure::unavailable)?;
+        writeln!(out).map_err(Failure::unavailable)?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "waivers at {}:", time::format(&at)).map_err(Failure::unavailable)?;
+    let mut rows: Vec<(String, String)> = valid
+        .iter()
+        .map(|w| {
+            let mut nodes = Vec::new();
+            if !w.spec.node_names.is_empty() {
+                nodes.push(format!("nodes {}", w.spec.node_names.join(",")));
+            }
+            if w.spec.node_selector.is_some() {
+                nodes.push("a nodeSelector".to_string());
+            }
+            let nodes = if nodes.is_empty() {
+                "every node".to_string()
+            } else {
+                nodes.join(" or ")
+            };
+            let reports = if w.spec.reports.is_empty() {
+                "every report".to_string()
+            } else {
+                format!("reports {}", w.spec.reports.join(","))
+            };
+            let ticket = if w.spec.ticket.is_empty() {
+                String::new()
+            } else {
+                format!(", ticket {}", w.spec.ticket)
+            };
+            let line = format!(
+                "  {} {} (expires {}): owner {}{ticket}; tests {} on {nodes}, {reports}; reason: {}",
+                w.name,
+                if state(w) == "inForce" { "IN FORCE" } else { "EXPIRED" },
+                time::format(&w.expires),
+                w.spec.owner,
+                w.spec.tests.join(","),
+                w.spec.reason.trim()
+            );
+            (w.name.clone(), line)
+        })
+        .chain(invalid.iter().map(|w| {
+            let problems: Vec<String> = w.errors.iter().map(ToString::to_string).collect();
+            (
+                w.name.clone(),
+                format!("  {} INVALID ({}): {}", w.name, w.origin, problems.join("; ")),
+            )
+        }))
+        .collect();
+    rows.sort();
+    if rows.is_empty() {
+        writeln!(out, "  none").map_err(Failure::unavailable)?;
+    }
+    for (_, line) in rows {
+        writeln!(out, "{line}").map_err(Failure::unavailable)?;
+    }
+    Ok(EXIT_OK)
 }
 
 /// `crds`: the CRDs as one YAML stream on stdout, or one file each in `dir`.
@@ -875,9 +1009,12 @@ fn validate(path: &Path) -> Result<u8, Failure> {
     for (name, (_, origin)) in &res.types {
         println!("GlobalReportType {name} ({origin})");
     }
-    if res.reports.is_empty() && res.types.is_empty() {
+    for w in &res.waivers {
+        println!("GlobalReportWaiver {} ({})", w.name, w.origin);
+    }
+    if res.reports.is_empty() && res.types.is_empty() && res.waivers.is_empty() {
         return Err(Failure::invalid(anyhow!(
-            "{}: no GlobalReport or GlobalReportType found",
+            "{}: no GlobalReport, GlobalReportType or GlobalReportWaiver found",
             path.display()
         )));
     }

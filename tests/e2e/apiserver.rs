@@ -979,3 +979,340 @@ async fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
         "{nodes}"
     );
 }
+
+fn waiver_api(client: &kube::Client, group: &str) -> Api<DynamicObject> {
+    api_for(client, group, "GlobalReportWaiver", "globalreportwaivers")
+}
+
+/// Creates a GlobalReportWaiver unless one of that name exists.
+async fn create_waiver(
+    client: &kube::Client,
+    group: &str,
+    name: &str,
+    spec: Value,
+) -> Result<(), kube::Error> {
+    match waiver_api(client, group)
+        .create(
+            &PostParams::default(),
+            &object(group, "GlobalReportWaiver", name, spec),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// docs/waivers.md: the CRD's schema refuses a waiver without what it cannot do without,
+/// naming the field, and takes a complete one as written.
+#[tokio::test]
+async fn the_waiver_crd_refuses_an_incomplete_waiver_naming_the_field() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    install_crds(&admin, DEFAULT_GROUP).await;
+    let complete = json!({"tests": ["1.1.12"], "nodeNames": ["cp-1"],
+        "nodeSelector": {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["cp"]}]},
+        "reason": "etcd runs as root", "owner": "security", "ticket": "SEC-1",
+        "expires": "2027-03-31T00:00:00Z"});
+    create_waiver(&admin, DEFAULT_GROUP, "schema-complete", complete.clone())
+        .await
+        .unwrap();
+    let stored = waiver_api(&admin, DEFAULT_GROUP)
+        .get("schema-complete")
+        .await
+        .unwrap();
+    assert_eq!(stored.data["spec"], complete, "kept as written");
+
+    let refused = |change: Value, name: &'static str, field: &'static str| {
+        let admin = admin.clone();
+        let mut spec = complete.clone();
+        for (k, v) in change.as_object().unwrap() {
+            if v.is_null() {
+                spec.as_object_mut().unwrap().remove(k);
+            } else {
+                spec[k] = v.clone();
+            }
+        }
+        async move {
+            match create_waiver(&admin, DEFAULT_GROUP, name, spec).await {
+                Err(kube::Error::Api(s)) => {
+                    assert_eq!(s.code, 422, "{name}: {s:?}");
+                    assert!(
+                        s.message.contains(field),
+                        "{name}: expected {field} in {}",
+                        s.message
+                    );
+                }
+                other => panic!("{name}: expected a 422, got {other:?}"),
+            }
+        }
+    };
+    refused(json!({"reason": null}), "schema-no-reason", "spec.reason").await;
+    refused(json!({"owner": ""}), "schema-no-owner", "spec.owner").await;
+    refused(json!({"tests": []}), "schema-no-tests", "spec.tests").await;
+    refused(json!({"expires": null}), "schema-no-expiry", "spec.expires").await;
+    refused(
+        json!({"expires": "next week"}),
+        "schema-bad-expiry",
+        "spec.expires",
+    )
+    .await;
+    refused(
+        json!({"nodeSelector": {"matchExpressions": [{"key": "pool", "operator": "Near"}]}}),
+        "schema-bad-operator",
+        // 1.20 leaves the index out of the path.
+        "spec.nodeSelector.matchExpressions",
+    )
+    .await;
+}
+
+/// docs/waivers.md against a real API server: waivers created there are read by the
+/// reporter, which marks the failures they cover, lists the expired one and the one
+/// matching nothing, matches a nodeSelector against the Node objects' labels, and warns
+/// about the invalid one (naming field and value) without applying it. An account that
+/// may not list waivers still gets its report, without them, after one warning.
+#[tokio::test]
+async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
+    let Some(api) = apiserver::shared() else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let group = "waivers.compliance.test";
+    install_crds(&admin, group).await;
+    create_report(&admin, group, "waived-daily", daily_spec())
+        .await
+        .unwrap();
+    create_node(&admin, "waiver-cp", "linux").await;
+    let dir = tempfile::tempdir().unwrap();
+    let datastore = format!("sqlite:{}", dir.path().join("compliance.db").display());
+    // The fixture fails 1.1.11, 1.1.12, 1.1.19, 1.2.6, 1.2.18–1.2.22, 1.3.2, 1.4.1, 4.2.6.
+    import_at(&datastore, "waiver-cp", AT);
+    let spec = |tests: Value, expires: &str| {
+        json!({"tests": tests, "reason": "accepted in the test", "owner": "security",
+            "expires": expires})
+    };
+    create_waiver(&admin, group, "etcd", spec(json!(["1.1.12"]), "2027-03-31"))
+        .await
+        .unwrap();
+    let mut by_label = spec(json!(["1.2"]), "2027-03-31");
+    by_label["nodeSelector"] = json!({"matchLabels": {"kubernetes.io/hostname": "waiver-cp"}});
+    create_waiver(&admin, group, "api-by-label", by_label)
+        .await
+        .unwrap();
+    create_waiver(&admin, group, "expired", spec(json!(["1.3.2"]), END))
+        .await
+        .unwrap();
+    create_waiver(&admin, group, "stale", spec(json!(["9.9"]), "2027-03-31"))
+        .await
+        .unwrap();
+    // What the schema lets through and the reporter refuses: `In` without values.
+    let mut invalid = spec(json!(["1.1.11"]), "2027-03-31");
+    invalid["nodeSelector"] = json!({"matchExpressions": [{"key": "pool", "operator": "In"}]});
+    create_waiver(&admin, group, "invalid", invalid)
+        .await
+        .unwrap();
+
+    let vars = [
+        ("TIGERA_COMPLIANCE_REPORT_NAME", "waived-daily"),
+        ("COMPLIANCE_API_GROUP", group),
+    ];
+    let out = reporter(api, api.admin_token(), &datastore, &vars);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    // 1.1.12 and the six failures of section 1.2; 1.3.2 counts again.
+    assert!(
+        summary.contains("; 7 failures waived (without waivers: HIGH 0, MED 1, LOW 0); waivers expired: expired; waivers matching nothing: stale; top failed: "),
+        "{summary}"
+    );
+    assert!(summary.contains("1.3.2 (1)"), "{summary}");
+    assert!(!summary.contains("1.1.12 (1)"), "{summary}");
+    assert!(
+        err.contains("GlobalReportWaiver \"invalid\" (the API server) is not applied: spec.nodeSelector.matchExpressions[0].values: operator In needs at least one value"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "GlobalReportWaiver \"expired\" (owner security) expired at 2026-11-26T00:00:00Z"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("have a nodeSelector"),
+        "the node labels were read: {err}"
+    );
+
+    // The stored report: each waived FAIL keeps its status and names its waiver, and the
+    // report lists every waiver that concerned it with what it did.
+    let id = summary
+        .split_whitespace()
+        .nth(1)
+        .expect("the summary names the report")
+        .to_string();
+    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "show", &id, "--json"])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", &datastore)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", stderr(&show));
+    let doc: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let node = &doc["cisBenchmark"][0];
+    assert_eq!(node["nodeName"], "waiver-cp");
+    let results: Vec<&Value> = node["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["results"].as_array().unwrap())
+        .collect();
+    let test = |n: &str| {
+        *results
+            .iter()
+            .find(|t| t["testNumber"] == n)
+            .unwrap_or_else(|| panic!("no test {n} in the stored report"))
+    };
+    assert_eq!(test("1.1.12")["status"], "FAIL");
+    assert_eq!(test("1.1.12")["waiver"], "etcd");
+    assert_eq!(test("1.2.6")["waiver"], "api-by-label");
+    assert!(test("1.3.2").get("waiver").is_none(), "expired");
+    assert!(
+        test("1.1.11").get("waiver").is_none(),
+        "invalid: not applied"
+    );
+    assert_eq!(node["summary"]["waived"], 7);
+    assert!(
+        node["summary"]["statusWithoutWaivers"].is_string(),
+        "{node}"
+    );
+    let s = &doc["cisBenchmarkSummary"];
+    assert_eq!(s["waivedCount"], 7, "{s}");
+    assert!(s["withoutWaivers"]["medCount"].is_u64(), "{s}");
+    let outcomes: Vec<(String, String, u64)> = doc["waivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap().to_string(),
+                w["state"].as_str().unwrap().to_string(),
+                w["waived"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, u64)> = [
+        ("api-by-label", "applied", 6),
+        ("etcd", "applied", 1),
+        ("expired", "expired", 1),
+        ("stale", "matchedNothing", 0),
+    ]
+    .into_iter()
+    .map(|(n, st, w)| (n.to_string(), st.to_string(), w))
+    .collect();
+    assert_eq!(outcomes, expected);
+
+    // `compliancectl waivers list` reads the same waivers, each with its state at --at.
+    let list = compliancectl(
+        api,
+        api.admin_token(),
+        &["waivers", "list", "--json", "--at", END],
+        &[("COMPLIANCE_API_GROUP", group)],
+    );
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("api-by-label", "inForce"),
+            ("etcd", "inForce"),
+            ("expired", "expired"),
+            ("invalid", "invalid"),
+            ("stale", "inForce"),
+        ]
+    );
+
+    // An account with the reporter's rights but for the waivers: the report is made,
+    // without them, and one warning says what to grant.
+    let user = "no-waivers";
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some("test-reporter-without-waivers".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec![group.into()]),
+                resources: Some(vec!["globalreports".into(), "globalreporttypes".into()]),
+                verbs: vec!["get".into()],
+                ..Default::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["nodes".into()]),
+                verbs: vec!["list".into()],
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    let _ = Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await;
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some("test-reporter-without-waivers".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "test-reporter-without-waivers".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await;
+    let token = apiserver::fixed_token(user);
+    let reports = api_for(
+        &api.client(&token).await,
+        group,
+        "GlobalReport",
+        "globalreports",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(reports.get("waived-daily").await, Err(kube::Error::Api(ref s)) if s.code == 403)
+    {
+        assert!(Instant::now() < deadline, "RBAC grant never took effect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = reporter(api, &token, &datastore, &vars);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches("not allowed to list GlobalReportWaivers")
+            .count(),
+        1,
+        "one warning: {err}"
+    );
+    assert!(
+        err.contains(&format!("`list` on globalreportwaivers in API group {group} (as manifests/reporter-rbac.yaml does)")),
+        "{err}"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(!summary.contains("failures waived"), "{summary}");
+    assert!(summary.contains("1.1.12 (1)"), "{summary}");
+}

@@ -980,3 +980,151 @@ fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
     assert_eq!(doc["cisBenchmarkSummary"]["noResultsCount"], 1);
     assert_eq!(doc["cisBenchmarkSummary"]["lowCount"], low);
 }
+
+/// GlobalReportWaivers of the examples, and one of each problem, for the tests below.
+const WAIVERS: &str = r#"apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: etcd-perms}
+spec: {tests: ["1.1.12"], reason: etcd runs as root here, owner: security, expires: "2027-03-31"}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: api-section}
+spec: {tests: ["1.2"], nodeNames: [minikube], reason: managed API server, owner: platform, ticket: PLAT-1, expires: "2027-03-31"}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: expired}
+spec: {tests: ["1.3.2"], reason: was accepted, owner: security, expires: "2026-11-26"}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: stale}
+spec: {tests: ["9.9"], reason: removed long ago, owner: security, expires: "2027-03-31"}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: selector}
+spec: {tests: ["1.4.1"], nodeSelector: {matchLabels: {pool: cp}}, reason: scheduler flags, owner: platform, expires: "2027-03-31"}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalReportWaiver
+metadata: {name: bad}
+spec: {tests: ["1.1.11"], reason: no end in sight, owner: security, expires: next week}
+"#;
+
+/// docs/waivers.md: `validate` reads waiver documents, and names the waiver, the field
+/// and the value of each problem, exiting 2.
+#[test]
+fn validate_checks_waivers_naming_field_and_value_with_exit_2() {
+    let env = Env::new();
+    let examples = root().join("manifests/examples/waivers.yaml");
+    let ok = env.ctl(&["validate", "-f", examples.to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).contains("GlobalReportWaiver etcd-data-dir-owner ("),
+        "{}",
+        stdout(&ok)
+    );
+    let bad = env.path("waivers.yaml");
+    std::fs::write(&bad, WAIVERS).unwrap();
+    let out = env.ctl(&["validate", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "(document 6): GlobalReportWaiver \"bad\": spec.expires: \"next week\" is neither"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("1 problem(s) found"), "{err}");
+}
+
+/// docs/waivers.md, with COMPLIANCE_RESOURCES: waivers come from the same files as the
+/// report; waived failures, expired and matching-nothing waivers are in the summary, the
+/// invalid one is warned about and not applied, and the report is still made.
+#[test]
+fn reporter_applies_waivers_from_the_resource_files() {
+    let env = Env::new();
+    env.import("cis-1.23-master-newrelic.json", "minikube", None);
+    let dir = env.path("resources");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        root().join("examples/reports.yaml"),
+        dir.join("reports.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("waivers.yaml"), WAIVERS).unwrap();
+    let out = env.reporter(&[("COMPLIANCE_RESOURCES", dir.to_str().unwrap())]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let summary = stdout(&out);
+    // 1.1.12, and 1.2.6 and 1.2.18–1.2.22 of the fixture's twelve failures.
+    assert!(
+        summary.contains("; 7 failures waived (without waivers: HIGH 0, MED 1, LOW 0); waivers expired: expired; waivers matching nothing: selector, stale"),
+        "{summary}"
+    );
+    assert!(
+        err.contains("GlobalReportWaiver \"bad\" (")
+            && err.contains("is not applied: spec.expires: \"next week\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("GlobalReportWaivers selector have a nodeSelector"),
+        "{err}"
+    );
+    assert!(
+        err.contains("GlobalReportWaiver \"expired\" (owner security) expired at 2026-11-26"),
+        "{err}"
+    );
+    // The top failed tests leave the waived ones out.
+    assert!(!summary.contains("1.1.12 ("), "{summary}");
+}
+
+/// `compliancectl waivers list -f`: each waiver with its state at `--at` (a date expiry
+/// is the start of that day, UTC), the invalid one with its problem.
+#[test]
+fn waivers_list_tells_in_force_expired_and_invalid_apart() {
+    let env = Env::new();
+    let file = env.path("waivers.yaml");
+    std::fs::write(&file, WAIVERS).unwrap();
+    let out = env.ctl(&[
+        "waivers",
+        "list",
+        "-f",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-25T23:59:59Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("waivers at 2026-11-25T23:59:59Z:\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  expired IN FORCE (expires 2026-11-26T00:00:00Z): owner security;"),
+        "one second before its expiry: {text}"
+    );
+    assert!(
+        text.contains("  api-section IN FORCE (expires 2027-03-31T00:00:00Z): owner platform, ticket PLAT-1; tests 1.2 on nodes minikube, every report;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  bad INVALID (") && text.contains("spec.expires: \"next week\""),
+        "{text}"
+    );
+    let out = env.ctl(&[
+        "waivers",
+        "list",
+        "-f",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-26T00:00:00Z",
+    ]);
+    assert!(
+        stdout(&out).contains("  expired EXPIRED (expires 2026-11-26T00:00:00Z)"),
+        "{}",
+        stdout(&out)
+    );
+}

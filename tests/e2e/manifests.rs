@@ -64,7 +64,7 @@ const START: &str = "TIGERA_COMPLIANCE_REPORT_START_TIME";
 const END: &str = "TIGERA_COMPLIANCE_REPORT_END_TIME";
 
 /// The CRD files the lead generates from the Rust types.
-const CRD_FILES: [(&str, &str, &str); 2] = [
+const CRD_FILES: [(&str, &str, &str); 3] = [
     (
         "crds/globalreports.projectcalico.org.yaml",
         "globalreports",
@@ -74,6 +74,11 @@ const CRD_FILES: [(&str, &str, &str); 2] = [
         "crds/globalreporttypes.projectcalico.org.yaml",
         "globalreporttypes",
         "GlobalReportType",
+    ),
+    (
+        "crds/globalreportwaivers.projectcalico.org.yaml",
+        "globalreportwaivers",
+        "GlobalReportWaiver",
     ),
 ];
 
@@ -236,6 +241,7 @@ enum Object {
     /// Loaded and validated by the crate's own loader.
     GlobalReport,
     GlobalReportType,
+    GlobalReportWaiver,
 }
 
 /// Types one document; unknown kinds and fields are errors naming the document and key.
@@ -262,7 +268,10 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
             Object::Crd(round_trip(&doc.value)?)
         }
-        ("projectcalico.org/v3", kind @ ("GlobalReport" | "GlobalReportType")) => {
+        (
+            "projectcalico.org/v3",
+            kind @ ("GlobalReport" | "GlobalReportType" | "GlobalReportWaiver"),
+        ) => {
             let path = manifest(&doc.file);
             let res = Resources::load(&path).map_err(|e| vec![e.to_string()])?;
             let problems = res.validate_all();
@@ -283,7 +292,17 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
             if let Err(e) = round_trip::<ObjectMeta>(&doc.value["metadata"]) {
                 problems.extend(e.into_iter().map(|e| format!(".metadata{e}")));
             }
-            let (spec, object) = if kind == "GlobalReport" {
+            let (spec, object) = if kind == "GlobalReportWaiver" {
+                let w = res
+                    .waivers
+                    .iter()
+                    .find(|w| w.name == doc.name())
+                    .and_then(|w| w.decoded.as_ref().ok())
+                    .ok_or_else(|| {
+                        vec!["the loader did not find this GlobalReportWaiver".to_string()]
+                    })?;
+                (serde_json::to_value(&w.spec), Object::GlobalReportWaiver)
+            } else if kind == "GlobalReport" {
                 let (r, _) = res
                     .reports
                     .get(doc.name())
@@ -311,8 +330,8 @@ fn typed(doc: &Doc) -> Result<Object, Vec<String>> {
                 "{api}/{kind} is not a kind this install creates (Namespace, ServiceAccount, \
                  Service, ClusterRole, ClusterRoleBinding, Role, RoleBinding, Pod, PodTemplate, \
                  batch/v1 CronJob, apps/v1 DaemonSet or Deployment, apiextensions.k8s.io/v1 \
-                 CustomResourceDefinition, projectcalico.org/v3 GlobalReport or \
-                 GlobalReportType)"
+                 CustomResourceDefinition, projectcalico.org/v3 GlobalReport, \
+                 GlobalReportType or GlobalReportWaiver)"
             )]);
         }
     })
@@ -683,7 +702,7 @@ fn rbac() -> BTreeMap<(String, String), BTreeSet<Grant>> {
     }
     let unused: Vec<_> = cluster_roles
         .keys()
-        .filter(|r| !used_cluster_roles.contains(*r))
+        .filter(|r| !used_cluster_roles.contains(*r) && !FOR_PEOPLE.contains(&r.as_str()))
         .collect();
     assert!(
         unused.is_empty(),
@@ -693,6 +712,13 @@ fn rbac() -> BTreeMap<(String, String), BTreeSet<Grant>> {
     assert!(unused.is_empty(), "Roles bound to nobody: {unused:?}");
     accounts
 }
+
+/// ClusterRoles the install leaves for the administrator to bind to people: no program
+/// of the install holds them.
+const FOR_PEOPLE: [&str; 1] = [WAIVER_APPROVER];
+
+/// Who may accept risks (docs/waivers.md).
+const WAIVER_APPROVER: &str = "compliance-waiver-approver";
 
 fn granted_to(account: &str) -> BTreeSet<Grant> {
     rbac()
@@ -717,11 +743,18 @@ fn service_accounts_are_the_four_programs_in_the_install_namespace() {
 }
 
 #[test]
-fn reporter_may_only_get_globalreports_and_globalreporttypes_and_list_nodes() {
+fn reporter_may_only_get_globalreports_and_globalreporttypes_and_list_nodes_and_waivers() {
     let mut expected: BTreeSet<Grant> = ["globalreports", "globalreporttypes"]
         .into_iter()
         .map(|r| Grant::new(None, "projectcalico.org", r, "get"))
         .collect();
+    // The accepted risks its reports apply; never a write (docs/waivers.md).
+    expected.insert(Grant::new(
+        None,
+        "projectcalico.org",
+        "globalreportwaivers",
+        "list",
+    ));
     // The cluster's Linux nodes, for reports to name those without results (spec §4.2).
     expected.insert(Grant::new(None, "", "nodes", "list"));
     assert_eq!(granted_to(SERVICE_ACCOUNT), expected);
@@ -732,6 +765,50 @@ fn reporter_may_only_get_globalreports_and_globalreporttypes_and_list_nodes() {
         _ => None,
     });
     assert_eq!(role.metadata.name.as_deref(), Some(SERVICE_ACCOUNT));
+}
+
+/// docs/waivers.md: accepting risks is its own permission, on waivers only, held by people
+/// (bound by the administrator), never by a program of the install.
+#[test]
+fn the_waiver_approver_role_manages_waivers_and_nothing_else() {
+    let role = only("waiver-approver-rbac.yaml", |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(role.metadata.name.as_deref(), Some(WAIVER_APPROVER));
+    let granted: BTreeSet<Grant> = grants(
+        None,
+        WAIVER_APPROVER,
+        role.rules.as_deref().unwrap_or_default(),
+    )
+    .into_iter()
+    .collect();
+    let expected: BTreeSet<Grant> = [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ]
+    .into_iter()
+    .map(|v| Grant::new(None, "projectcalico.org", "globalreportwaivers", v))
+    .collect();
+    assert_eq!(granted, expected);
+    for (account, grants) in rbac() {
+        assert!(
+            !grants
+                .iter()
+                .any(|g| g.resource == "globalreportwaivers" && g.verb != "list"),
+            "{account:?} may change waivers"
+        );
+    }
+    assert!(
+        kustomization_resources()
+            .iter()
+            .any(|r| r == "waiver-approver-rbac.yaml")
+    );
+    assert!(
+        !kustomization_resources()
+            .iter()
+            .any(|r| r == "examples/waivers.yaml"),
+        "accepting a risk is a decision: the examples are not installed"
+    );
 }
 
 /// Everything compliance-controller needs, and nothing else (docs/controller.md).
@@ -2724,9 +2801,15 @@ fn expected_install() -> BTreeSet<(String, String, String)> {
             "",
             "globalreporttypes.projectcalico.org",
         ),
+        (
+            "CustomResourceDefinition",
+            "",
+            "globalreportwaivers.projectcalico.org",
+        ),
         ("ServiceAccount", ns, SERVICE_ACCOUNT),
         ("ClusterRole", "", SERVICE_ACCOUNT),
         ("ClusterRoleBinding", "", SERVICE_ACCOUNT),
+        ("ClusterRole", "", WAIVER_APPROVER),
         ("GlobalReportType", "", "cis-benchmark"),
         ("GlobalReport", "", REPORT),
         ("ServiceAccount", ns, CONTROLLER_SERVICE_ACCOUNT),

@@ -1,4 +1,5 @@
-//! GlobalReport and GlobalReportType as Kubernetes custom resources (docs/spec.md §2).
+//! GlobalReport, GlobalReportType and GlobalReportWaiver as Kubernetes custom resources
+//! (docs/spec.md §2, docs/waivers.md).
 //!
 //! The specs are the model's own types, flattened in, so the CRD schema, the YAML loader
 //! and the report core can never disagree about a field. [`custom_resource_definitions`]
@@ -22,6 +23,7 @@ use kube::core::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use compliance_core::model::WaiverSpec;
 use compliance_core::model::global_report::{GlobalReportSpec, GlobalReportTypeSpec};
 
 /// The API group the resources are served under unless COMPLIANCE_API_GROUP says otherwise.
@@ -147,12 +149,57 @@ pub struct GlobalReportTypeCrdSpec {
     pub spec: GlobalReportTypeSpec,
 }
 
+// `GlobalReportWaiver` as served by the API: the model's spec, nothing added.
+/// An accepted risk, with its reason, owner and expiry.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "projectcalico.org",
+    version = "v3",
+    kind = "GlobalReportWaiver",
+    root = "GlobalReportWaiverResource",
+    derive = "PartialEq",
+    doc = "An accepted risk: failures of these tests on these nodes stay in reports, marked waived, until it expires.",
+    printcolumn(name = "Owner", type_ = "string", json_path = ".spec.owner"),
+    printcolumn(
+        name = "Expires",
+        type_ = "string",
+        json_path = ".spec.expires",
+        description = "Reports whose window ends at or after this no longer apply the waiver"
+    ),
+    printcolumn(name = "Tests", type_ = "string", json_path = ".spec.tests"),
+    printcolumn(name = "Ticket", type_ = "string", json_path = ".spec.ticket"),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".spec.reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+pub struct GlobalReportWaiverCrdSpec {
+    #[serde(flatten)]
+    pub spec: WaiverSpec,
+}
+
+/// What `spec.expires` may look like: a date, or an RFC 3339 time. The reporter checks
+/// the same (and more: that the date exists); the pattern makes the API server refuse
+/// `next week` at `kubectl apply`, naming the field.
+const EXPIRES_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$";
+
+/// The operators of a label selector's expressions, as Kubernetes has them.
+const SELECTOR_OPERATORS: [&str; 4] = ["In", "NotIn", "Exists", "DoesNotExist"];
+
 /// CEL rule for the one cross-field constraint of `spec.cis`, with the spec's defaults.
 ///
 /// Servers without CEL (before 1.25) drop the rule; the reporter checks the same thing.
 const THRESHOLD_RULE: &str = "(has(self.medThreshold) ? self.medThreshold : 50) < (has(self.highThreshold) ? self.highThreshold : 100)";
 
-/// Both CRDs for `group`, ready to write as YAML.
+/// The three CRDs for `group` (GlobalReport, GlobalReportType, GlobalReportWaiver), ready
+/// to write as YAML.
 pub fn custom_resource_definitions(group: &str) -> Vec<CustomResourceDefinition> {
     let mut report = GlobalReportResource::crd();
     if let Some(cis) = spec_property(&mut report, "cis") {
@@ -169,7 +216,29 @@ pub fn custom_resource_definitions(group: &str) -> Vec<CustomResourceDefinition>
             ..Default::default()
         }]);
     }
-    let mut crds = vec![report, GlobalReportTypeResource::crd()];
+    let mut waiver = GlobalReportWaiverResource::crd();
+    if let Some(expires) = spec_property(&mut waiver, "expires") {
+        expires.pattern = Some(EXPIRES_PATTERN.to_string());
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(expression)) =
+        spec_property(&mut waiver, "nodeSelector")
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("matchExpressions"))
+            .and_then(|e| e.items.as_mut())
+        && let Some(operator) = expression
+            .properties
+            .as_mut()
+            .and_then(|p| p.get_mut("operator"))
+    {
+        operator.enum_ = Some(
+            SELECTOR_OPERATORS
+                .iter()
+                .map(|o| serde_json::Value::String(o.to_string()))
+                .map(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON)
+                .collect(),
+        );
+    }
+    let mut crds = vec![report, GlobalReportTypeResource::crd(), waiver];
     for crd in &mut crds {
         crd.spec.group = group.to_string();
         crd.metadata.name = Some(format!("{}.{group}", crd.spec.names.plural));
@@ -290,7 +359,8 @@ mod tests {
             names,
             [
                 "globalreports.compliance.example.com",
-                "globalreporttypes.compliance.example.com"
+                "globalreporttypes.compliance.example.com",
+                "globalreportwaivers.compliance.example.com"
             ]
         );
         for crd in &crds {
@@ -377,6 +447,66 @@ mod tests {
                 ),
                 ("Age", ".metadata.creationTimestamp"),
             ]
+        );
+    }
+
+    #[test]
+    fn waiver_schema_requires_what_a_waiver_cannot_do_without() {
+        let crds = custom_resource_definitions(DEFAULT_GROUP);
+        let waiver = &crds[2];
+        assert_eq!(waiver.spec.names.kind, "GlobalReportWaiver");
+        assert_eq!(waiver.spec.scope, "Cluster");
+        let spec = prop(schema(waiver), &["spec"]);
+        let mut required = spec.required.clone().unwrap();
+        required.sort();
+        assert_eq!(required, ["expires", "owner", "reason", "tests"]);
+        assert_eq!(prop(spec, &["tests"]).min_items, Some(1));
+        for field in ["reason", "owner", "expires"] {
+            assert_eq!(prop(spec, &[field]).min_length, Some(1), "{field}");
+        }
+        let pattern = prop(spec, &["expires"]).pattern.clone().unwrap();
+        assert_eq!(pattern, EXPIRES_PATTERN);
+        let Some(JSONSchemaPropsOrArray::Schema(expression)) =
+            prop(spec, &["nodeSelector", "matchExpressions"])
+                .items
+                .as_ref()
+        else {
+            panic!("matchExpressions has typed items");
+        };
+        let operators: Vec<_> = prop(expression, &["operator"])
+            .enum_
+            .iter()
+            .flatten()
+            .map(|v| v.0.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(operators, SELECTOR_OPERATORS);
+        let columns: Vec<_> = waiver.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.as_str(), c.json_path.as_str(), c.priority))
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                ("Owner", ".spec.owner", None),
+                ("Expires", ".spec.expires", None),
+                ("Tests", ".spec.tests", None),
+                ("Ticket", ".spec.ticket", None),
+                ("Reason", ".spec.reason", Some(1)),
+                ("Age", ".metadata.creationTimestamp", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn waiver_round_trips_through_the_resource_type() {
+        let yaml = "apiVersion: projectcalico.org/v3\nkind: GlobalReportWaiver\nmetadata: {name: etcd}\nspec:\n  tests: ['1.1.12']\n  nodeSelector: {matchLabels: {pool: cp}}\n  reason: etcd runs as root here\n  owner: security\n  expires: '2027-03-31'\n";
+        let w: GlobalReportWaiverResource = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(w.spec.spec.tests, ["1.1.12"]);
+        assert_eq!(
+            w.spec.spec.node_selector.unwrap().match_labels["pool"],
+            "cp"
         );
     }
 

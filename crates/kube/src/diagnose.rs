@@ -8,7 +8,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 
 /// The resources this program defines; anything else in the group belongs to someone else.
-pub const OUR_RESOURCES: [&str; 2] = ["globalreports", "globalreporttypes"];
+pub const OUR_RESOURCES: [&str; 3] = ["globalreports", "globalreporttypes", "globalreportwaivers"];
 
 /// What the group's discovery document says about one of our resources.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,12 +57,13 @@ pub static COMPLIANCECTL: Caller = Caller {
 pub enum KubeError {
     /// Neither in-cluster service-account settings nor a kubeconfig were usable.
     #[error(
-        "no Kubernetes API to read GlobalReport {report:?} from: {reason}. {}",
+        "no Kubernetes API to read {what} from: {reason}. {}",
         .caller.connect
     )]
     NoConfig {
         caller: &'static Caller,
-        report: String,
+        /// What was to be read: `GlobalReport "daily"`, `GlobalReportWaivers`.
+        what: String,
         reason: String,
     },
 
@@ -166,6 +167,17 @@ pub enum KubeError {
         reason: String,
     },
 
+    /// Listing the GlobalReportWaivers failed other than by RBAC or a missing CRD (which
+    /// are not errors: the report goes on without waivers, warned).
+    #[error(
+        "listing the GlobalReportWaivers of API group {group_version} at {server} failed: {reason}"
+    )]
+    WaiverList {
+        server: String,
+        group_version: String,
+        reason: String,
+    },
+
     /// Any other refusal (a 4xx the reporter does not expect).
     #[error("the Kubernetes API server refused to get {kind} {name:?}: {code} {message}")]
     Refused {
@@ -218,7 +230,8 @@ impl Classify for KubeError {
         match self {
             KubeError::Unavailable { .. }
             | KubeError::Refused { .. }
-            | KubeError::NodeList { .. } => ErrorKind::Unavailable,
+            | KubeError::NodeList { .. }
+            | KubeError::WaiverList { .. } => ErrorKind::Unavailable,
             KubeError::NotFound { .. } => ErrorKind::NotFound,
             KubeError::NoConfig { .. }
             | KubeError::Forbidden { .. }
@@ -238,7 +251,7 @@ mod tests {
     fn no_config(caller: &'static Caller) -> String {
         KubeError::NoConfig {
             caller,
-            report: "daily".into(),
+            what: "GlobalReport \"daily\"".into(),
             reason: "no kubeconfig".into(),
         }
         .to_string()

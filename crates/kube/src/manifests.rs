@@ -1,7 +1,10 @@
-//! GlobalReport and GlobalReportType manifests read from YAML files (COMPLIANCE_RESOURCES).
+//! GlobalReport, GlobalReportType and GlobalReportWaiver manifests read from YAML files
+//! (COMPLIANCE_RESOURCES).
 //!
 //! Local runs and CI have no Kubernetes API; they point the reporter at the same
-//! manifests they would `kubectl apply`.
+//! manifests they would `kubectl apply`, waivers included. A waiver that cannot be read
+//! or is invalid is kept aside with its reasons rather than failing the load: a bad
+//! waiver must not stop reports (docs/waivers.md), and `compliancectl validate` lists it.
 
 // Errors here are built once per run on the way out; their size is irrelevant, and
 // keeping the fields inline keeps the messages' construction simple.
@@ -14,10 +17,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use compliance_core::model::global_report::{API_VERSION, CIS_BENCHMARK_TYPE};
-use compliance_core::model::{GlobalReport, GlobalReportType};
+use compliance_core::model::{
+    GlobalReport, GlobalReportType, GlobalReportWaiver, ValidationError, WAIVER_KIND,
+};
 
 use crate::nodes::ClusterNodes;
 use crate::resources::{Origin, ReportSource, ResourceError, checked};
+use crate::waivers::ClusterWaivers;
 
 /// The resources found in a file or directory.
 #[derive(Debug, Default, Clone)]
@@ -25,8 +31,19 @@ pub struct Resources {
     pub location: String,
     pub reports: BTreeMap<String, (GlobalReport, Origin)>,
     pub types: BTreeMap<String, (GlobalReportType, Origin)>,
+    /// The GlobalReportWaiver documents in file order: each decoded, or the field that
+    /// could not be (a wrong apiVersion, a second document of the same name).
+    pub waivers: Vec<FileWaiver>,
     /// Documents of other kinds that were skipped, e.g. Namespaces in a manifest folder.
     pub skipped: Vec<(Origin, String)>,
+}
+
+/// One GlobalReportWaiver document.
+#[derive(Debug, Clone)]
+pub struct FileWaiver {
+    pub name: String,
+    pub origin: Origin,
+    pub decoded: Result<GlobalReportWaiver, ValidationError>,
 }
 
 #[derive(Deserialize)]
@@ -103,12 +120,16 @@ impl Resources {
                 message: e.to_string(),
             })?;
             let kind = head.kind.unwrap_or_default();
+            let name = head.metadata.and_then(|m| m.name).unwrap_or_default();
+            let api = head.api_version.unwrap_or_default();
+            if kind == WAIVER_KIND {
+                self.add_waiver(chunk, origin, name, &api);
+                continue;
+            }
             if kind != "GlobalReport" && kind != "GlobalReportType" {
                 self.skipped.push((origin, kind));
                 continue;
             }
-            let name = head.metadata.and_then(|m| m.name).unwrap_or_default();
-            let api = head.api_version.unwrap_or_default();
             if api != API_VERSION {
                 return Err(ResourceError::ApiVersion {
                     origin,
@@ -125,6 +146,38 @@ impl Resources {
             }
         }
         Ok(())
+    }
+
+    /// Keeps one waiver document, decoded or with the field that failed.
+    fn add_waiver(&mut self, chunk: &str, origin: Origin, name: String, api: &str) {
+        let decoded = if api != API_VERSION {
+            Err(ValidationError {
+                field: "apiVersion".into(),
+                message: format!("{api:?} is not {API_VERSION}"),
+            })
+        } else if let Some(first) = self
+            .waivers
+            .iter()
+            .find(|w| w.name == name && !name.is_empty())
+        {
+            Err(ValidationError {
+                field: "metadata.name".into(),
+                message: format!("{name:?} is already defined in {}", first.origin),
+            })
+        } else {
+            typed::<GlobalReportWaiver>(chunk, &origin, WAIVER_KIND, &name).map_err(|e| match e {
+                ResourceError::Field { field, message, .. } => ValidationError { field, message },
+                other => ValidationError {
+                    field: "(document)".into(),
+                    message: other.to_string(),
+                },
+            })
+        };
+        self.waivers.push(FileWaiver {
+            name,
+            origin,
+            decoded,
+        });
     }
 
     /// The named type, falling back to the built-in `cis-benchmark`.
@@ -158,6 +211,13 @@ impl Resources {
                 problems.push(format!("{origin}: GlobalReport {name:?}: {e}"));
             }
         }
+        if let ClusterWaivers::Listed { invalid, .. } = self.cluster_waivers() {
+            for w in invalid {
+                for e in w.errors {
+                    problems.push(format!("{}: {WAIVER_KIND} {:?}: {e}", w.origin, w.name));
+                }
+            }
+        }
         problems
     }
 }
@@ -185,6 +245,22 @@ impl ReportSource for Resources {
     /// YAML files describe reports, not a cluster: no nodes to expect from them.
     fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError> {
         Ok(ClusterNodes::Unknown)
+    }
+
+    /// The waivers of the files, each checked (an invalid one is listed, not an error).
+    fn waivers(&self) -> Result<ClusterWaivers, ResourceError> {
+        Ok(self.cluster_waivers())
+    }
+}
+
+impl Resources {
+    /// The waiver documents, checked.
+    pub fn cluster_waivers(&self) -> ClusterWaivers {
+        ClusterWaivers::check(
+            self.waivers
+                .iter()
+                .map(|w| (w.name.clone(), w.origin.to_string(), w.decoded.clone())),
+        )
     }
 }
 
@@ -416,6 +492,72 @@ spec:
             .unwrap_err()
             .to_string();
         assert!(err.contains("spec.downloadTemplates[0].name"), "{err}");
+    }
+
+    const WAIVER: &str = "apiVersion: projectcalico.org/v3\nkind: GlobalReportWaiver\nmetadata: {name: etcd}\nspec:\n  tests: ['1.1.12']\n  reason: etcd runs as root here\n  owner: security\n  expires: '2027-03-31'\n";
+
+    fn listed(res: &Resources) -> (Vec<String>, Vec<crate::InvalidWaiver>) {
+        match res.waivers().unwrap() {
+            ClusterWaivers::Listed { waivers, invalid } => {
+                (waivers.into_iter().map(|w| w.name).collect(), invalid)
+            }
+            other => panic!("files are listed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn waivers_come_from_the_same_files_as_reports() {
+        let res = load(&format!("{SEED}---\n{WAIVER}")).unwrap();
+        let (valid, invalid) = listed(&res);
+        assert_eq!(valid, ["etcd"]);
+        assert!(invalid.is_empty());
+        assert!(res.validate_all().is_empty());
+        assert!(res.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_bad_waiver_is_kept_aside_naming_the_field_and_never_fails_the_load() {
+        let text = format!(
+            "{SEED}---\n{}---\n{}---\n{}---\n{WAIVER}---\n{WAIVER}",
+            WAIVER
+                .replace("'2027-03-31'", "next week")
+                .replace("etcd", "late"),
+            WAIVER.replace("['1.1.12']", "12").replace("etcd", "typed"),
+            WAIVER
+                .replace("projectcalico.org/v3", "v1")
+                .replace("etcd", "old"),
+        );
+        let res = load(&text).unwrap();
+        assert!(res.load_report("daily-cis-results").is_ok());
+        let (valid, invalid) = listed(&res);
+        assert_eq!(valid, ["etcd"]);
+        let fields: Vec<(&str, &str)> = invalid
+            .iter()
+            .map(|w| (w.name.as_str(), w.errors[0].field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("late", "spec.expires"),
+                ("typed", "spec.tests"),
+                ("old", "apiVersion"),
+                ("etcd", "metadata.name"),
+            ]
+        );
+        assert!(invalid[0].errors[0].message.contains("\"next week\""));
+        assert!(
+            invalid[3].errors[0]
+                .message
+                .contains("reports.yaml (document 5)")
+        );
+        let problems = res.validate_all();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "reports.yaml (document 2): GlobalReportWaiver \"late\": spec.expires: \"next week\""
+            ),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! One paginated `list` of `/api/v1/nodes`, restricted to the label the benchmarker
 //! DaemonSet selects (`kubernetes.io/os=linux`, manifests/compliance-benchmarker.yaml),
 //! asking for metadata only: a Node's status (images, conditions, addresses) is most of
-//! its size, and a report needs the name and when the node joined. A refusal by RBAC is an
+//! its size, and a report needs the name, when the node joined, and its labels (which
+//! waivers' `nodeSelector`s match, docs/waivers.md). A refusal by RBAC is an
 //! answer, not a failure: the report is still computed, without the list, and the caller
 //! says what to grant.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -37,6 +40,8 @@ pub struct ClusterNode {
     /// `metadata.creationTimestamp`: a node that joined after a window is not expected in
     /// it. `None` when the server did not say.
     pub created: Option<DateTime<Utc>>,
+    /// `metadata.labels`: what a waiver's `nodeSelector` matches.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a source of GlobalReports knows about the cluster's nodes.
@@ -79,6 +84,14 @@ struct ItemMeta {
     name: String,
     #[serde(rename = "creationTimestamp", default)]
     created: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    labels: BTreeMap<String, String>,
+}
+
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Lists every Linux node, `page_size` at a time. A 403 is [`ClusterNodes::NotPermitted`];
@@ -129,6 +142,7 @@ pub async fn list_linux_nodes(
                         .as_deref()
                         .and_then(|t| time::parse(t).ok()),
                     name: item.metadata.name,
+                    labels: item.metadata.labels,
                 }
             }));
             match page.metadata.next.filter(|t| !t.is_empty()) {

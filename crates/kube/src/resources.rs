@@ -17,6 +17,7 @@ use compliance_core::model::{GlobalReport, GlobalReportType, ValidationError};
 
 use crate::error::KubeError;
 use crate::nodes::ClusterNodes;
+use crate::waivers::ClusterWaivers;
 
 /// Where a resource was read from: file and 1-based document index within it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,11 @@ pub trait ReportSource {
     /// [`ClusterNodes::Unknown`] for a source without a cluster, and
     /// [`ClusterNodes::NotPermitted`] when RBAC refuses the list, which a report survives.
     fn cluster_nodes(&self) -> Result<ClusterNodes, ResourceError>;
+
+    /// Every GlobalReportWaiver the source holds, each checked: the invalid ones are
+    /// listed apart, never an error (docs/waivers.md). [`ClusterWaivers::NotServed`] when
+    /// the API refuses the list, which a report survives.
+    fn waivers(&self) -> Result<ClusterWaivers, ResourceError>;
 }
 
 /// Validates a report and its (already resolved) type, whichever source they came from,

@@ -1,9 +1,10 @@
 //! Loads a GlobalReport and its GlobalReportType from the Kubernetes API server.
 //!
-//! Two GETs and a list: the reporter's RBAC is `get` on the two resources
-//! ([`load_report`]) and `list` on nodes ([`crate::nodes`], which a report can do
-//! without); `compliancectl reports status` makes one, for the GlobalReport with
-//! its status ([`get_report_resource`]), and explains failures the same way. The group
+//! Two GETs and two lists: the reporter's RBAC is `get` on the two resources
+//! ([`load_report`]), `list` on nodes ([`crate::nodes`]) and on globalreportwaivers
+//! ([`crate::waivers`]), both of which a report can do without; `compliancectl reports
+//! status` makes one GET, for the GlobalReport with its status ([`get_report_resource`]),
+//! and explains failures the same way. The group
 //! is configurable (COMPLIANCE_API_GROUP) because Calico's aggregated API server, where it
 //! runs, owns `projectcalico.org`. Objects are read as raw JSON and decoded with the
 //! model's own types, so a bad field is named exactly as in a YAML file.
@@ -26,6 +27,7 @@ use crate::diagnose::{self, Served};
 use crate::error::{Caller, KubeError};
 use crate::nodes::{ClusterNodes, NODE_PAGE_SIZE, list_linux_nodes};
 use crate::resources::{ReportSource, ResourceError, checked};
+use crate::waivers::{ClusterWaivers, WAIVER_PAGE_SIZE, list_waivers};
 
 /// How to reach the resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,11 +358,17 @@ pub struct KubeSource {
 
 impl KubeSource {
     /// Builds a client from the environment: KUBECONFIG (or ~/.kube/config) when present,
-    /// else the pod's service account. Makes no request.
+    /// else the pod's service account, to read GlobalReport `report`. Makes no request.
     pub fn connect(settings: KubeSettings, report: &str) -> Result<KubeSource, KubeError> {
+        Self::connect_for(settings, &format!("GlobalReport {report:?}"))
+    }
+
+    /// [`KubeSource::connect`] to read `what` (named when no API can be found:
+    /// `GlobalReportWaivers`).
+    pub fn connect_for(settings: KubeSettings, what: &str) -> Result<KubeSource, KubeError> {
         let no_config = |reason: String| KubeError::NoConfig {
             caller: settings.caller,
-            report: report.to_string(),
+            what: what.to_string(),
             reason,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -417,6 +425,17 @@ impl ReportSource for KubeSource {
             &self.server,
             &self.settings,
             NODE_PAGE_SIZE,
+        ))?)
+    }
+
+    /// Every GlobalReportWaiver of the group ([`list_waivers`]), or why they could not be
+    /// listed.
+    fn waivers(&self) -> Result<ClusterWaivers, ResourceError> {
+        Ok(self.runtime.block_on(list_waivers(
+            &self.client,
+            &self.server,
+            &self.settings,
+            WAIVER_PAGE_SIZE,
         ))?)
     }
 }

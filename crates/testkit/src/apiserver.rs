@@ -141,7 +141,8 @@ pub const PLAIN_USER: &str = "reporter";
 /// (each test binary has its own server): `reader-one` and `reader-all` (readers of one or
 /// every GlobalReport), `no-types` (reports but no report types), `no-list` (no `list`),
 /// `no-get` (`list` but no `get`), `impersonator` (allowed to impersonate),
-/// `compliance-server` (the server's own least-privileged identity).
+/// `compliance-server` (the server's own least-privileged identity), `no-waivers` (a
+/// reporter without `list` on GlobalReportWaivers).
 pub const FIXED_USERS: &[&str] = &[
     "reader-one",
     "reader-all",
@@ -150,6 +151,7 @@ pub const FIXED_USERS: &[&str] = &[
     "no-get",
     "impersonator",
     "compliance-server",
+    "no-waivers",
 ];
 
 /// The token of one of the [`FIXED_USERS`].

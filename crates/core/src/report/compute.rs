@@ -112,11 +112,17 @@ struct Waivers {
 
 impl Waivers {
     /// The waiver (index) covering a failure of `test` on node number `node`, if one
-    /// in force does; an expired one covering it is tallied but does not waive.
+    /// in force does: the first by name. Every expired one covering it is tallied too,
+    /// whatever its name, so that what it would have covered does not depend on how it
+    /// sorts against its renewal; in-force ones after the first accepted nothing.
     fn cover(&mut self, node: usize, name: &str, test: &crate::model::TestText) -> Option<usize> {
         let labels = self.labels.as_ref().map(|l| l.get(name));
         let mut found = None;
         for (i, w) in self.list.iter().enumerate() {
+            let in_force = self.end.is_none_or(|end| w.in_force_at(end));
+            if in_force && found.is_some() {
+                continue;
+            }
             let node_labels = match labels {
                 None => None,
                 Some(l) => Some(l.unwrap_or(&EMPTY_LABELS)),
@@ -125,7 +131,6 @@ impl Waivers {
             {
                 continue;
             }
-            let in_force = self.end.is_none_or(|end| w.in_force_at(end));
             let t = &mut self.tally[i];
             t.0 += 1;
             if t.2 != node + 1 {
@@ -134,7 +139,6 @@ impl Waivers {
             }
             if in_force {
                 found = Some(i);
-                break;
             }
         }
         found

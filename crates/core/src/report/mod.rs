@@ -28,3 +28,5 @@ pub use window::{QueryWindow, query_window, report_id};
 mod compute_tests;
 #[cfg(test)]
 mod findings_props;
+#[cfg(test)]
+mod waiver_tests;

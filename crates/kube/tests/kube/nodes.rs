@@ -126,6 +126,11 @@ async fn spec_4_2_every_page_of_linux_nodes_is_listed_by_metadata_only() {
         ClusterNode {
             name: "node-a".into(),
             created: Some(time::parse("2026-11-01T08:00:00Z").unwrap()),
+            labels: [
+                ("kubernetes.io/hostname".to_string(), "node-a".to_string()),
+                ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ]
+            .into(),
         }
     );
     let seen = seen.lock().unwrap().clone();
@@ -155,7 +160,7 @@ async fn a_plain_node_list_without_timestamps_is_read_too() {
         (
             200,
             json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "9"},
-            "items": [{"metadata": {"name": "worker-1"}, "spec": {}, "status": {"conditions": []}}]}),
+            "items": [{"metadata": {"name": "worker-1", "labels": null}, "spec": {}, "status": {"conditions": []}}]}),
         )
     });
     let nodes = list_linux_nodes(&client, SERVER, &settings(), 500)
@@ -165,7 +170,8 @@ async fn a_plain_node_list_without_timestamps_is_read_too() {
         nodes,
         ClusterNodes::Listed(vec![ClusterNode {
             name: "worker-1".into(),
-            created: None
+            created: None,
+            labels: Default::default(),
         }])
     );
 }
