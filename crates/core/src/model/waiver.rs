@@ -160,10 +160,10 @@ pub fn parse_expiry(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = time::parse(t) {
         return Ok(time::truncate_to_seconds(at));
     }
-    if let Ok(day) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if let Some(at) = day.and_hms_opt(0, 0, 0) {
-            return Ok(at.and_utc());
-        }
+    if let Ok(day) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(at) = day.and_hms_opt(0, 0, 0)
+    {
+        return Ok(at.and_utc());
     }
     Err(format!(
         "{text:?} is neither an RFC 3339 time (2027-03-31T00:00:00Z) nor a date (2027-03-31)"
