@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use compliance_core::model::{
     CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec, GlobalReportTypeSpec, NodeSummary,
-    ReportDocument,
+    ReportDocument, WaiverOutcome,
 };
 
 /// Reports per page when a query does not say: 100, the server's default `maxItems`
@@ -223,7 +223,9 @@ impl ReportQuery {
 }
 
 /// A node of a report without its test results: what a node table shows and sorts, a
-/// few dozen bytes where the node with its results is kilobytes.
+/// few dozen bytes where the node with its results is kilobytes. Its `summary` is whole:
+/// the failures waivers accepted (`waived`) and the rating without waivers
+/// (`statusWithoutWaivers`) included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {
     /// The node's position in the report (report order, from 0).
@@ -290,6 +292,9 @@ pub struct ReportHead {
     /// How the report was made (docs/spec.md §5); `None` for Calico's reports and those of
     /// earlier releases.
     pub provenance: Option<compliance_core::model::Provenance>,
+    /// The waivers that concerned the report, as they were, and what each did (the
+    /// report's `waivers`); empty for reports without any, Calico's among them.
+    pub waivers: Vec<WaiverOutcome>,
 }
 
 impl ReportHead {
@@ -310,6 +315,7 @@ impl ReportHead {
             cluster: report.cluster.clone(),
             node_count: report.cis_benchmark.len() as u64,
             provenance: report.provenance.clone(),
+            waivers: report.waivers.clone(),
         }
     }
 }
@@ -344,6 +350,7 @@ mod tests {
             cluster: "cluster".into(),
             node_count: 0,
             provenance: None,
+            waivers: Vec::new(),
         }
     }
 

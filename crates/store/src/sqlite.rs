@@ -7,10 +7,10 @@
 //! (formats in [`codec`]), about two bytes per test. Readers load the catalogue once per
 //! query, so every document of a query shares the same `Arc<TestText>`s.
 //!
-//! Schema version 2, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
+//! Schema version 3, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
 //! file as this program's, so that another program's database is refused, never altered.
-//! A version-1 file (the first release's) is migrated in place when opened: version 2
-//! only adds columns, with defaults that read as what the old rows meant:
+//! A file of version 1 (the first release's) or 2 is migrated in place when opened:
+//! versions 2 and 3 only add columns, with defaults that read as what the old rows meant:
 //!
 //! ```sql
 //! test_texts     (id INTEGER PRIMARY KEY, section, section_desc, test_number, test_desc,
@@ -24,12 +24,20 @@
 //!                 generated_time /* unix ns */, summary_type, high_count, med_count,
 //!                 low_count, node_count, head /* JSON: reportSpec, reportTypeSpec,
 //!                 uiSummary, cluster, provenance (v2, when present) */,
-//!                 no_results_count /* v2 */)
+//!                 no_results_count /* v2 */, waived_count /* v3 */,
+//!                 without_waivers_high, without_waivers_med, without_waivers_low
+//!                 /* v3: withoutWaivers, all three NULL when absent */,
+//!                 waivers /* v3: JSON array of the waiver outcomes, or '' for none */)
 //! report_nodes   (report_key, ordinal, node_name, kubernetes_version, benchmarks_version,
 //!                 error, status, total_pass, total_fail, total_info, total, results BLOB,
 //!                 no_results /* v2 */, last_result_time /* v2: unix ns or NULL */,
-//!                 provenance /* v2: JSON or '' */, PRIMARY KEY (report_key, ordinal))
+//!                 provenance /* v2: JSON or '' */, waived /* v3 */,
+//!                 status_without_waivers /* v3: HIGH, MED, LOW or NULL */,
+//!                 PRIMARY KEY (report_key, ordinal))
 //! ```
+//!
+//! Which failures a waiver accepted lives in a report node's `results` blob (format 2,
+//! see [`codec`]): per waived test a flag bit and the waiver's name, given once per blob.
 //!
 //! `provenance` of a document or report node is `''` when all four provenance strings
 //! are empty, else a JSON object of the non-empty ones under their document keys
@@ -70,10 +78,13 @@ use compliance_core::model::TestText;
 ///
 /// Version 2 added the provenance of benchmark documents and report nodes, a report
 /// node's `noResults` and `lastResultTime`, and a report's `noResultsCount` (its
-/// `provenance` lives in the `head` JSON, which needs no new column). A version-1 file is
-/// migrated when a store opens it ([`MIGRATE_TO_2`]); a version-1 program then refuses
-/// the file as newer than itself.
-pub const SCHEMA_VERSION: i32 = 2;
+/// `provenance` lives in the `head` JSON, which needs no new column). Version 3 added
+/// what waivers did: a report's `waivedCount`, `withoutWaivers` and `waivers`, a node's
+/// `waived` and `statusWithoutWaivers`, and (node blob format 2) each test's waiver and
+/// each section's `waived`. An older file is migrated when a store opens it
+/// ([`MIGRATE_TO_2`], [`MIGRATE_TO_3`]); an older program then refuses the file as newer
+/// than itself, rather than reading reports without their waivers.
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The columns version 2 adds to version 1, in one transaction with the new
 /// `user_version`. Every column has a default that reads as the value the version-1 rows
@@ -86,6 +97,20 @@ ALTER TABLE reports ADD COLUMN no_results_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE report_nodes ADD COLUMN no_results INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE report_nodes ADD COLUMN last_result_time INTEGER;
 ALTER TABLE report_nodes ADD COLUMN provenance TEXT NOT NULL DEFAULT '';
+";
+
+/// The columns version 3 adds to version 2, in the same transaction as the earlier steps
+/// and the new `user_version`. The defaults read as what a version-2 report was: nothing
+/// waived (0), no `withoutWaivers` (NULL), no waivers (`''`), no node rating without
+/// waivers (NULL). Version-2 node blobs stay in format 1, which the reader still takes.
+const MIGRATE_TO_3: &str = "
+ALTER TABLE reports ADD COLUMN waived_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reports ADD COLUMN without_waivers_high INTEGER;
+ALTER TABLE reports ADD COLUMN without_waivers_med INTEGER;
+ALTER TABLE reports ADD COLUMN without_waivers_low INTEGER;
+ALTER TABLE reports ADD COLUMN waivers TEXT NOT NULL DEFAULT '';
+ALTER TABLE report_nodes ADD COLUMN waived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_nodes ADD COLUMN status_without_waivers TEXT;
 ";
 
 /// `PRAGMA application_id` of a compliance database: "CISK" in ASCII.
@@ -117,7 +142,7 @@ const READER_CACHE_KIB: i64 = 8 * 1024;
 /// a long-lived connection would keep a log file of that size next to the database.
 const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
-/// The version-1 schema, which [`MIGRATE_TO_2`] completes.
+/// The version-1 schema, which [`MIGRATE_TO_2`] and [`MIGRATE_TO_3`] complete.
 const SCHEMA_1: &str = "
 CREATE TABLE test_texts (
     id           INTEGER PRIMARY KEY,
@@ -494,6 +519,9 @@ fn migrate_in(tx: &Connection, path: &Path, from: i32) -> Result<(), StoreError>
     let err = |e| sql_error(path, e);
     if from < 2 {
         tx.execute_batch(MIGRATE_TO_2).map_err(err)?;
+    }
+    if from < 3 {
+        tx.execute_batch(MIGRATE_TO_3).map_err(err)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(err)

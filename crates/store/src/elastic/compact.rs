@@ -15,12 +15,20 @@
 //!   `[{"section": <index in sections>, "tests": [[<index in texts>, <scored>], ..]}, ..]`;
 //! - `nodes`: per node `{"nodeName", "kubernetesVersion", "benchmarksVersion", "summary",
 //!   "error" (only when not empty), "shape": <index in shapes>, "results": [[status, pass,
-//!   fail, info, statuses], ..] (one per section of its shape), "otherStatuses" (only when
-//!   not empty), and only when set: "noResults" (true), "lastResultTime" (a report time),
-//!   "platform", "kubeBenchVersion", "benchmarkerVersion", "benchmarkChoice"}`.
-//!   `statuses` has one character per test of the section: `P`, `F`, `W`
-//!   `I` and `N` for PASS, FAIL, WARN, INFO and NOT_OBSERVED, `?` for any other status, which is the next
-//!   string of `otherStatuses` (verbatim, even when it reads "PASS").
+//!   fail, info, statuses] or, for a section with failures a waiver accepted, [status,
+//!   pass, fail, info, statuses, waived], ..] (one per section of its shape),
+//!   "otherStatuses" (only when not empty), and only when set: "noResults" (true),
+//!   "lastResultTime" (a report time), "platform", "kubeBenchVersion",
+//!   "benchmarkerVersion", "benchmarkChoice", "waivers"}`. `statuses` has one character
+//!   per test of the section: `P`, `F`, `W`, `I` and `N` for PASS, FAIL, WARN, INFO and
+//!   NOT_OBSERVED, `?` for any other status, which is the next string of `otherStatuses`
+//!   (verbatim, even when it reads "PASS"). The node's `summary` is the §5 object, its
+//!   `waived` and `statusWithoutWaivers` included when set;
+//! - `waiverNames` (only when a node of the part has a waived test): each distinct name
+//!   of a waiver that accepted a test, once. A node's `waivers` lists its waived tests as
+//!   `[section position, test position, index in waiverNames]`, in test order.
+//!
+//! A part of a report without waivers is exactly what it was before waivers existed.
 //!
 //! A part's tables cover its own nodes only, so any one part decodes without the others
 //! (the store reads the part holding a node without those before it).
@@ -72,9 +80,56 @@ struct ShapeSection {
     tests: Vec<(usize, bool)>,
 }
 
-/// A node's own part of one section: `[status, pass, fail, info, statuses]`.
-#[derive(Serialize, Deserialize)]
-struct WireSection(Rating, u64, u64, u64, String);
+/// A node's own part of one section: `[status, pass, fail, info, statuses]`, and
+/// `waived` as a sixth element when not zero.
+struct WireSection(Rating, u64, u64, u64, String, u64);
+
+impl Serialize for WireSection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let waived = self.5 > 0;
+        let mut t = s.serialize_tuple(5 + usize::from(waived))?;
+        t.serialize_element(&self.0)?;
+        t.serialize_element(&self.1)?;
+        t.serialize_element(&self.2)?;
+        t.serialize_element(&self.3)?;
+        t.serialize_element(&self.4)?;
+        if waived {
+            t.serialize_element(&self.5)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WireSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = WireSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[status, pass, fail, info, statuses] with an optional waived")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<WireSection, A::Error> {
+                use serde::de::Error;
+                let missing = |i| A::Error::invalid_length(i, &self);
+                let status = seq.next_element()?.ok_or_else(|| missing(0))?;
+                let pass = seq.next_element()?.ok_or_else(|| missing(1))?;
+                let fail = seq.next_element()?.ok_or_else(|| missing(2))?;
+                let info = seq.next_element()?.ok_or_else(|| missing(3))?;
+                let statuses = seq.next_element()?.ok_or_else(|| missing(4))?;
+                let waived = seq.next_element()?.unwrap_or(0);
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(7, &self));
+                }
+                Ok(WireSection(status, pass, fail, info, statuses, waived))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct WireNode<'a> {
@@ -124,6 +179,9 @@ struct WireNode<'a> {
         skip_serializing_if = "str::is_empty"
     )]
     benchmark_choice: Cow<'a, str>,
+    /// The node's waived tests: `(section position, test position, waiver name index)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    waivers: Vec<(usize, usize, usize)>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -136,7 +194,12 @@ struct Payload<'a> {
     sections: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     shapes: Vec<Vec<ShapeSection>>,
     nodes: Vec<WireNode<'a>>,
+    #[serde(rename = "waiverNames", default)]
+    waiver_names: Vec<Cow<'a, str>>,
 }
+
+/// The key of a part's waiver names, written after the nodes when there are any.
+const WAIVER_NAMES_KEY: &[u8] = br#","waiverNames":[]"#;
 
 /// About the memory `node` takes once decoded: its structs and strings, not the test
 /// texts (shared by every node). What bounds a part besides its bytes: a compact part
@@ -187,11 +250,13 @@ pub struct PartBuilder<'a> {
     texts: HashMap<&'a TestText, usize>,
     sections: HashMap<(&'a str, &'a str), usize>,
     shapes: HashMap<Vec<ShapeSection>, usize>,
+    waiver_names: HashMap<&'a str, usize>,
     /// The JSON of each array's elements, comma-separated.
     texts_json: Vec<u8>,
     sections_json: Vec<u8>,
     shapes_json: Vec<u8>,
     nodes_json: Vec<u8>,
+    waiver_names_json: Vec<u8>,
     nodes: usize,
     decoded: usize,
 }
@@ -201,7 +266,8 @@ struct Mark {
     texts: usize,
     sections: usize,
     shapes: usize,
-    json: [usize; 4],
+    waiver_names: usize,
+    json: [usize; 5],
     decoded: usize,
 }
 
@@ -215,10 +281,12 @@ impl<'a> PartBuilder<'a> {
             texts: HashMap::new(),
             sections: HashMap::new(),
             shapes: HashMap::new(),
+            waiver_names: HashMap::new(),
             texts_json: Vec::new(),
             sections_json: Vec::new(),
             shapes_json: Vec::new(),
             nodes_json: Vec::new(),
+            waiver_names_json: Vec::new(),
             nodes: 0,
             decoded: 0,
         }
@@ -236,6 +304,16 @@ impl<'a> PartBuilder<'a> {
             + self.sections_json.len()
             + self.shapes_json.len()
             + self.nodes_json.len()
+            + self.waiver_names_len()
+    }
+
+    /// Bytes of the `waiverNames` key and array: none when no test is waived.
+    fn waiver_names_len(&self) -> usize {
+        if self.waiver_names_json.is_empty() {
+            0
+        } else {
+            WAIVER_NAMES_KEY.len() + self.waiver_names_json.len()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -269,12 +347,16 @@ impl<'a> PartBuilder<'a> {
         let mut shape = Vec::with_capacity(node.results.len());
         let mut results = Vec::with_capacity(node.results.len());
         let mut other_statuses = Vec::new();
-        for s in &node.results {
+        let mut waivers = Vec::new();
+        for (k, s) in node.results.iter().enumerate() {
             let section = self.section_index(s)?;
             let mut tests = Vec::with_capacity(s.results.len());
             let mut statuses = String::with_capacity(s.results.len());
-            for t in &s.results {
+            for (j, t) in s.results.iter().enumerate() {
                 tests.push((self.text_index(&t.text)?, t.scored));
+                if let Some(w) = &t.waiver {
+                    waivers.push((k, j, self.waiver_name_index(w)?));
+                }
                 statuses.push(match &t.status {
                     TestStatus::Pass => 'P',
                     TestStatus::Fail => 'F',
@@ -288,7 +370,9 @@ impl<'a> PartBuilder<'a> {
                 });
             }
             shape.push(ShapeSection { section, tests });
-            results.push(WireSection(s.status, s.pass, s.fail, s.info, statuses));
+            results.push(WireSection(
+                s.status, s.pass, s.fail, s.info, statuses, s.waived,
+            ));
         }
         let shape = self.shape_index(shape)?;
         let wire = WireNode {
@@ -306,6 +390,7 @@ impl<'a> PartBuilder<'a> {
             kube_bench_version: Cow::Borrowed(&node.kube_bench_version),
             benchmarker_version: Cow::Borrowed(&node.benchmarker_version),
             benchmark_choice: Cow::Borrowed(&node.benchmark_choice),
+            waivers,
         };
         push_json(&mut self.nodes_json, &wire)?;
         self.decoded += decoded_bytes(node);
@@ -325,7 +410,16 @@ impl<'a> PartBuilder<'a> {
             out.extend_from_slice(key);
             out.extend_from_slice(json);
         }
-        out.extend_from_slice(b"]}");
+        if !self.waiver_names_json.is_empty() {
+            let (open, close) = WAIVER_NAMES_KEY.split_at(WAIVER_NAMES_KEY.len() - 1);
+            out.extend_from_slice(b"]");
+            out.extend_from_slice(open);
+            out.extend_from_slice(&self.waiver_names_json);
+            out.extend_from_slice(close);
+            out.extend_from_slice(b"}");
+        } else {
+            out.extend_from_slice(b"]}");
+        }
         debug_assert_eq!(out.len(), self.len());
         out
     }
@@ -367,6 +461,16 @@ impl<'a> PartBuilder<'a> {
         Ok(i)
     }
 
+    fn waiver_name_index(&mut self, name: &'a str) -> Result<usize, serde_json::Error> {
+        if let Some(&i) = self.waiver_names.get(name) {
+            return Ok(i);
+        }
+        let i = self.waiver_names.len();
+        push_json(&mut self.waiver_names_json, name)?;
+        self.waiver_names.insert(name, i);
+        Ok(i)
+    }
+
     fn shape_index(&mut self, shape: Vec<ShapeSection>) -> Result<usize, serde_json::Error> {
         if let Some(&i) = self.shapes.get(&shape) {
             return Ok(i);
@@ -382,11 +486,13 @@ impl<'a> PartBuilder<'a> {
             texts: self.texts.len(),
             sections: self.sections.len(),
             shapes: self.shapes.len(),
+            waiver_names: self.waiver_names.len(),
             json: [
                 self.texts_json.len(),
                 self.sections_json.len(),
                 self.shapes_json.len(),
                 self.nodes_json.len(),
+                self.waiver_names_json.len(),
             ],
             decoded: self.decoded,
         }
@@ -397,10 +503,12 @@ impl<'a> PartBuilder<'a> {
         self.texts_at.retain(|_, i| *i < mark.texts);
         self.sections.retain(|_, i| *i < mark.sections);
         self.shapes.retain(|_, i| *i < mark.shapes);
+        self.waiver_names.retain(|_, i| *i < mark.waiver_names);
         self.texts_json.truncate(mark.json[0]);
         self.sections_json.truncate(mark.json[1]);
         self.shapes_json.truncate(mark.json[2]);
         self.nodes_json.truncate(mark.json[3]);
+        self.waiver_names_json.truncate(mark.json[4]);
         self.decoded = mark.decoded;
     }
 }
@@ -437,6 +545,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
             }))
         })
         .collect();
+    let waiver_names: Vec<Arc<str>> = p.waiver_names.iter().map(|n| Arc::from(&**n)).collect();
     let mut others: HashMap<String, Arc<str>> = HashMap::new();
     let mut nodes = Vec::with_capacity(p.nodes.len());
     for (n, node) in p.nodes.into_iter().enumerate() {
@@ -468,7 +577,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                     p.sections.len()
                 )
             })?;
-            let WireSection(status, pass, fail, info, statuses) = own;
+            let WireSection(status, pass, fail, info, statuses, waived) = own;
             if statuses.chars().count() != form.tests.len() {
                 return Err(format!(
                     "{} section {k} has {} statuses for {} tests",
@@ -518,7 +627,7 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                 fail: *fail,
                 info: *info,
                 results: tests,
-                waived: 0,
+                waived: *waived,
             });
         }
         if other_statuses.next().is_some() {
@@ -526,6 +635,30 @@ pub fn decode(payload: &str, interner: &mut TextInterner) -> Result<Vec<CisBench
                 "{} has more otherStatuses than `?` statuses",
                 what()
             ));
+        }
+        for &(k, j, w) in &node.waivers {
+            let name = waiver_names.get(w).ok_or_else(|| {
+                format!(
+                    "{} waiver of section {k} test {j} is name {w}, of {} waiverNames",
+                    what(),
+                    waiver_names.len()
+                )
+            })?;
+            let test = results
+                .get_mut(k)
+                .and_then(|s: &mut SectionResult| s.results.get_mut(j))
+                .ok_or_else(|| {
+                    format!(
+                        "{} has a waiver for section {k} test {j}, which it has not",
+                        what()
+                    )
+                })?;
+            if test.waiver.replace(name.clone()).is_some() {
+                return Err(format!(
+                    "{} has two waivers for section {k} test {j}",
+                    what()
+                ));
+            }
         }
         nodes.push(CisBenchmarkNode {
             node_name: node.node_name.into_owned(),
@@ -745,6 +878,101 @@ mod tests {
         );
     }
 
+    /// `nodes(count)` with 1.1.1 failing on every third node accepted by `etcd-perms`
+    /// and, on every ninth, 1.1.3 (a WARN, kept as given) by `gpu-pool`.
+    fn waived_nodes(count: usize) -> Vec<CisBenchmarkNode> {
+        let mut nodes = nodes(count);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                n.results[0].results[0].waiver = Some(Arc::from("etcd-perms"));
+                n.results[0].fail -= 1;
+                n.results[0].waived = 1;
+                n.summary.waived = 1;
+                n.summary.status_without_waivers = Some(Rating::Low);
+            }
+            if i % 9 == 0 {
+                n.results[0].results[2].waiver = Some(Arc::from("gpu-pool"));
+            }
+        }
+        nodes
+    }
+
+    #[test]
+    fn waived_tests_name_their_waiver_once_a_part() {
+        let nodes = waived_nodes(30);
+        let p = payload(&nodes);
+        assert_eq!(
+            p["waiverNames"],
+            serde_json::json!(["etcd-perms", "gpu-pool"])
+        );
+        assert_eq!(
+            p["nodes"][0]["waivers"],
+            serde_json::json!([[0, 0, 0], [0, 2, 1]])
+        );
+        assert_eq!(p["nodes"][3]["waivers"], serde_json::json!([[0, 0, 0]]));
+        assert!(p["nodes"][1].get("waivers").is_none());
+        assert_eq!(
+            p["nodes"][0]["results"],
+            serde_json::json!([["MED", 1, 0, 7, "FPWI", 1]])
+        );
+        assert_eq!(p["nodes"][0]["summary"]["waived"], 1);
+        assert_eq!(p["nodes"][0]["summary"]["statusWithoutWaivers"], "LOW");
+        let back = round_trip(&nodes, usize::MAX);
+        assert_eq!(back, nodes);
+        assert!(Arc::ptr_eq(
+            back[0].results[0].results[0].waiver.as_ref().unwrap(),
+            back[3].results[0].results[0].waiver.as_ref().unwrap()
+        ));
+        // Parts cut anywhere each carry the names their own nodes use.
+        let limit = 4 * decoded_bytes(&nodes[0]);
+        assert!(encode_parts(&nodes, limit).unwrap().len() > 2);
+        assert_eq!(round_trip(&nodes, limit), nodes);
+    }
+
+    #[test]
+    fn a_part_without_waivers_is_as_before() {
+        let p = payload(&nodes(5));
+        assert!(p.get("waiverNames").is_none());
+        assert!(
+            p["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n.get("waivers").is_none())
+        );
+        assert_eq!(
+            p["nodes"][0]["results"],
+            serde_json::json!([["MED", 1, 1, 7, "FPWI"]])
+        );
+        assert!(
+            !p["nodes"][0]["summary"]
+                .as_object()
+                .unwrap()
+                .contains_key("waived")
+        );
+    }
+
+    #[test]
+    fn a_damaged_waiver_is_an_error_naming_it() {
+        let good = payload(&waived_nodes(1));
+        let damaged = |path: &str, value: Value| {
+            let mut p = good.clone();
+            *p.pointer_mut(path).unwrap() = value;
+            decode(&p.to_string(), &mut TextInterner::new()).unwrap_err()
+        };
+        let e = damaged("/nodes/0/waivers/0/2", 5.into());
+        assert!(e.contains("is name 5, of 2 waiverNames"), "{e}");
+        let e = damaged("/nodes/0/waivers/0/1", 9.into());
+        assert!(e.contains("waiver for section 0 test 9"), "{e}");
+        let e = damaged("/nodes/0/waivers/1", serde_json::json!([0, 0, 1]));
+        assert!(e.contains("two waivers for section 0 test 0"), "{e}");
+        let e = damaged(
+            "/nodes/0/results/0",
+            serde_json::json!(["MED", 1, 0, 7, "FPWI", 1, 2]),
+        );
+        assert!(e.starts_with("it does not parse"), "{e}");
+    }
+
     #[test]
     fn hostile_texts_round_trip() {
         let hostile = "</script><script>alert(\"x\")</script> & 'q' \\ \u{0} \u{2028} 完了 ✓";
@@ -801,14 +1029,24 @@ mod tests {
 
     #[test]
     fn the_payload_is_as_long_as_counted() {
-        let nodes = nodes(20);
-        let mut part = PartBuilder::new(usize::MAX);
-        assert_eq!(part.len(), PartBuilder::new(1).finish().len());
-        for n in &nodes {
-            assert!(part.try_add(n).unwrap());
+        for nodes in [nodes(20), waived_nodes(20)] {
+            let mut part = PartBuilder::new(usize::MAX);
+            assert_eq!(part.len(), PartBuilder::new(1).finish().len());
+            for n in &nodes {
+                assert!(part.try_add(n).unwrap());
+            }
+            let len = part.len();
+            assert_eq!(part.finish().len(), len);
         }
-        let len = part.len();
-        assert_eq!(part.finish().len(), len);
+        // A node taken back takes its waiver names with it.
+        let nodes = waived_nodes(2);
+        let mut part = PartBuilder::new(1);
+        assert!(part.try_add(&nodes[1]).unwrap());
+        let before = part.len();
+        assert!(!part.try_add(&nodes[0]).unwrap());
+        assert_eq!(part.len(), before);
+        let p: Value = serde_json::from_slice(&part.finish()).unwrap();
+        assert!(p.get("waiverNames").is_none(), "{p}");
     }
 
     #[test]
@@ -985,18 +1223,34 @@ mod tests {
     }
 
     /// A test: which text of the pool, a copy of it in its own allocation or not, its
-    /// status and scored.
-    type WireTest = (usize, bool, TestStatus, bool);
-    type AnySection = (Rating, String, String, (u64, u64, u64), Vec<WireTest>);
+    /// status, scored and waiver.
+    type WireTest = (usize, bool, TestStatus, bool, Option<String>);
+    type AnySection = (Rating, String, String, (u64, u64, u64, u64), Vec<WireTest>);
     type AnyNode = (
         String,
         String,
         String,
-        (Rating, u64, u64, u64, u64),
+        (Rating, u64, u64, u64, u64, (u64, Option<Rating>)),
         String,
         Vec<AnySection>,
         AnyExtras,
     );
+
+    /// No waiver mostly; else one of a few names (repeating across tests and nodes), the
+    /// empty name, or any string.
+    fn waiver() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            4 => Just(None),
+            2 => prop::sample::select(vec!["etcd-perms", "gpu-pool", "kubelet ✓ ünï"])
+                .prop_map(|n| Some(n.to_string())),
+            1 => Just(Some(String::new())),
+            1 => any::<String>().prop_map(Some),
+        ]
+    }
+
+    fn waived_count() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0), 1u64..10, any::<u64>()]
+    }
     /// noResults, lastResultTime (whole seconds, as report times are written) and the
     /// four provenance strings.
     type AnyExtras = (bool, Option<i64>, (String, String, String, String));
@@ -1011,12 +1265,12 @@ mod tests {
     }
 
     fn any_node() -> impl Strategy<Value = AnyNode> {
-        let test = (0usize..6, any::<bool>(), status(), any::<bool>());
+        let test = (0usize..6, any::<bool>(), status(), any::<bool>(), waiver());
         let section = (
             rating(),
             some_string(),
             some_string(),
-            any::<(u64, u64, u64)>(),
+            (any::<u64>(), any::<u64>(), any::<u64>(), waived_count()),
             prop::collection::vec(test, 0..5),
         );
         (
@@ -1029,6 +1283,7 @@ mod tests {
                 any::<u64>(),
                 any::<u64>(),
                 any::<u64>(),
+                (waived_count(), prop::option::of(rating())),
             ),
             prop_oneof![Just(String::new()), any::<String>()],
             prop::collection::vec(section, 0..4),
@@ -1060,38 +1315,40 @@ mod tests {
                             total_fail: s.2,
                             total_info: s.3,
                             total: s.4,
-                            waived: 0,
-                            status_without_waivers: None,
+                            waived: s.5.0,
+                            status_without_waivers: s.5.1,
                         },
                         results: sections
                             .into_iter()
-                            .map(|(status, section, desc, (pass, fail, info), tests)| {
-                                SectionResult {
-                                    status,
-                                    section,
-                                    desc,
-                                    pass,
-                                    fail,
-                                    info,
-                                    results: tests
-                                        .into_iter()
-                                        .map(|(i, copy, status, scored)| {
-                                            let text = &pool[i % pool.len()];
-                                            TestResult {
-                                                text: if copy {
-                                                    Arc::new((**text).clone())
-                                                } else {
-                                                    text.clone()
-                                                },
-                                                status,
-                                                scored,
-                                                waiver: None,
-                                            }
-                                        })
-                                        .collect(),
-                                    waived: 0,
-                                }
-                            })
+                            .map(
+                                |(status, section, desc, (pass, fail, info, waived), tests)| {
+                                    SectionResult {
+                                        status,
+                                        section,
+                                        desc,
+                                        pass,
+                                        fail,
+                                        info,
+                                        results: tests
+                                            .into_iter()
+                                            .map(|(i, copy, status, scored, waiver)| {
+                                                let text = &pool[i % pool.len()];
+                                                TestResult {
+                                                    text: if copy {
+                                                        Arc::new((**text).clone())
+                                                    } else {
+                                                        text.clone()
+                                                    },
+                                                    status,
+                                                    scored,
+                                                    waiver: waiver.map(Arc::from),
+                                                }
+                                            })
+                                            .collect(),
+                                        waived,
+                                    }
+                                },
+                            )
                             .collect(),
                         error,
                         no_results,

@@ -792,7 +792,7 @@ fn head_of(r: &ReportDocument) -> ReportDocument {
         cluster: r.cluster.clone(),
         generated_time: r.generated_time,
         provenance: r.provenance.clone(),
-        waivers: Vec::new(),
+        waivers: r.waivers.clone(),
     }
 }
 
@@ -926,6 +926,7 @@ mod tests {
             cluster: "cluster".into(),
             node_count: 0,
             provenance: None,
+            waivers: Vec::new(),
         }
     }
 

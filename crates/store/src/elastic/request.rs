@@ -633,7 +633,7 @@ pub fn report_part_names_page(
 
 /// The `_source` fields of a report head: every docs/spec.md §5 key but the node results, and
 /// the keys a split report's head adds.
-pub const HEAD_FIELDS: [&str; 16] = [
+pub const HEAD_FIELDS: [&str; 17] = [
     "id",
     "reportName",
     "reportTypeName",
@@ -650,6 +650,7 @@ pub const HEAD_FIELDS: [&str; 16] = [
     "cisBenchmarkGeneration",
     "cisBenchmarkNodeCount",
     "provenance",
+    "waivers",
 ];
 
 /// Where copies of report `id` are: one hit per index holding it, with a one-key

@@ -711,6 +711,9 @@ pub fn parse_head(
         cluster: String,
         #[serde(default)]
         provenance: Option<compliance_core::model::Provenance>,
+        /// Absent (or `null`) in Calico's reports and in those without waivers.
+        #[serde(default)]
+        waivers: Option<Vec<compliance_core::model::WaiverOutcome>>,
     }
     let w: Wire = serde_json::from_str(source).map_err(|e| e.to_string())?;
     let marker: SplitMarker = serde_json::from_str(source).map_err(|e| e.to_string())?;
@@ -745,6 +748,7 @@ pub fn parse_head(
         },
         node_count,
         provenance: w.provenance,
+        waivers: w.waivers.unwrap_or_default(),
     };
     Ok((head, marker))
 }

@@ -18,17 +18,26 @@
 //!   every delta is +1 and fits one byte however large the catalogue grows.
 //!
 //! Flags byte of a test: bits 0–2 the status (0 PASS, 1 FAIL, 2 WARN, 3 INFO,
-//! 4 NOT_OBSERVED, 7 any other status, whose text follows), bit 3 `scored`, bits 4–7
-//! zero. Code 4 came after the first release; that release reads it as invalid flags.
+//! 4 NOT_OBSERVED, 7 any other status, whose text follows), bit 3 `scored`, bit 4 (report
+//! node blobs of format 2 only) the test is waived, bits 5–7 zero. Code 4 came after the
+//! first release; that release reads it as invalid flags. A waived test's flags (and its
+//! status text) are followed by its waiver: a varint `k`, the waiver's name as a string
+//! when `k` is 0 (the blob's first test with that waiver), else the `k`-th distinct name
+//! given earlier in the same blob. Most tests have no waiver and cost nothing more; a
+//! waiver met again costs one byte.
 //!
 //! Benchmark tests blob ([`TESTS_FORMAT`]): version byte, varint test count, the tests.
 //!
 //! Report node blob ([`NODE_FORMAT`]): version byte, varint section count, then per
 //! section a header byte (bits 0–1 the rating: 0 HIGH, 1 MED, 2 LOW; bit 2 set when the
 //! section name and description follow as two strings, clear when they equal the section
-//! and section_desc of the section's first test and are taken from there; bits 3–7 zero),
-//! the optional two strings, varints pass, fail, info and test count, then the tests. The
-//! id delta runs on across sections.
+//! and section_desc of the section's first test and are taken from there; bit 3 (format
+//! 2) set when the section has waived failures; bits 4–7 zero), the optional two strings,
+//! varints pass, fail, info, then (bit 3 only) the varint `waived`, then the test count
+//! and the tests. The id delta runs on across sections.
+//!
+//! Format 2 (schema version 3) is format 1 with the waiver bits: every format-1 blob reads
+//! as it did, and a format-1 blob with a waiver bit set is refused as invalid flags.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,16 +48,20 @@ use compliance_core::model::{Rating, SectionResult, TestResult, TestStatus, Test
 
 /// Format version of a benchmark document's tests blob.
 pub const TESTS_FORMAT: u8 = 1;
-/// Format version of a report node's sections blob.
-pub const NODE_FORMAT: u8 = 1;
+/// Format version of a report node's sections blob that [`encode_sections`] writes.
+pub const NODE_FORMAT: u8 = 2;
+/// The report node format of schema versions 1 and 2: no waivers. Still read.
+const NODE_FORMAT_1: u8 = 1;
 
 const STATUS_MASK: u8 = 0b0111;
 const STATUS_NOT_OBSERVED: u8 = 4;
 const STATUS_OTHER: u8 = 7;
 const SCORED: u8 = 0b1000;
+const WAIVED: u8 = 0b1_0000;
 
 const RATING_MASK: u8 = 0b011;
 const EXPLICIT_SECTION: u8 = 0b100;
+const SECTION_WAIVED: u8 = 0b1000;
 
 /// The provenance of a benchmark document or report node, as its `provenance` column
 /// holds it (schema version 2): `''` when every string is empty, else a JSON object of
@@ -157,14 +170,17 @@ pub enum DecodeError {
     UnknownText(i64),
     #[error("section at byte {0} takes its name from its first test but has none")]
     SectionWithoutTests(usize),
+    #[error("waiver {index} at byte {at} refers to a name not given before it")]
+    UnknownWaiver { at: usize, index: u64 },
     #[error("{0} unexpected bytes after the last entry")]
     Trailing(usize),
 }
 
-/// Shares the `Arc<str>` of unusual statuses between the documents of one read.
+/// Shares the `Arc<str>` of unusual statuses, and of waiver names, between the documents
+/// of one read.
 ///
 /// A cluster with a kube-bench build that prints, say, `SKIP` would otherwise allocate the
-/// same string once per test per node.
+/// same string once per test per node; a waiver covering a test on every node, likewise.
 #[derive(Debug, Default)]
 pub struct StatusInterner {
     seen: HashMap<Box<str>, Arc<str>>,
@@ -204,7 +220,7 @@ pub fn encode_tests<'a>(
     put_varint(out, count as u64);
     let mut prev = 0;
     for (id, status, scored) in tests {
-        put_test(out, &mut prev, id, status, scored);
+        put_test(out, &mut prev, id, status, scored, false);
     }
 }
 
@@ -223,7 +239,8 @@ pub fn decode_tests(
     let mut tests = Vec::with_capacity(count);
     let mut prev = 0;
     for _ in 0..count {
-        tests.push(r.test(&mut prev, texts, statuses)?);
+        let (test, _) = r.test(&mut prev, texts, statuses, None)?;
+        tests.push(test);
     }
     r.finish()?;
     Ok(tests)
@@ -239,6 +256,9 @@ pub fn encode_sections<E>(
     out.push(NODE_FORMAT);
     put_varint(out, sections.len() as u64);
     let mut prev = 0;
+    // The distinct waiver names given so far, in order: a later test refers to one by
+    // its position.
+    let mut names: Vec<&str> = Vec::new();
     for s in sections {
         let implied = s
             .results
@@ -248,6 +268,9 @@ pub fn encode_sections<E>(
         if !implied {
             header |= EXPLICIT_SECTION;
         }
+        if s.waived > 0 {
+            header |= SECTION_WAIVED;
+        }
         out.push(header);
         if !implied {
             put_str(out, &s.section);
@@ -256,10 +279,23 @@ pub fn encode_sections<E>(
         put_varint(out, s.pass);
         put_varint(out, s.fail);
         put_varint(out, s.info);
+        if s.waived > 0 {
+            put_varint(out, s.waived);
+        }
         put_varint(out, s.results.len() as u64);
         for t in &s.results {
             let id = id_of(&t.text)?;
-            put_test(out, &mut prev, id, &t.status, t.scored);
+            put_test(out, &mut prev, id, &t.status, t.scored, t.waiver.is_some());
+            if let Some(w) = &t.waiver {
+                match names.iter().position(|n| *n == &**w) {
+                    Some(k) => put_varint(out, k as u64 + 1),
+                    None => {
+                        put_varint(out, 0);
+                        put_str(out, w);
+                        names.push(w);
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -272,7 +308,14 @@ pub fn decode_sections(
     statuses: &mut StatusInterner,
 ) -> Result<Vec<SectionResult>, DecodeError> {
     let mut r = Reader::new(blob);
-    r.version(NODE_FORMAT)?;
+    let format = r.version_of(&[NODE_FORMAT_1, NODE_FORMAT])?;
+    let section_bits = if format == NODE_FORMAT_1 {
+        RATING_MASK | EXPLICIT_SECTION
+    } else {
+        RATING_MASK | EXPLICIT_SECTION | SECTION_WAIVED
+    };
+    // The blob's waiver names so far; `None` in a format-1 blob, which has none.
+    let mut waivers: Option<Vec<Arc<str>>> = (format == NODE_FORMAT).then(Vec::new);
     // A section takes at least five bytes: header and four varints.
     let count = r.count(5)?;
     let mut sections = Vec::with_capacity(count);
@@ -280,7 +323,7 @@ pub fn decode_sections(
     for _ in 0..count {
         let at = r.pos;
         let header = r.byte()?;
-        if header & !(RATING_MASK | EXPLICIT_SECTION) != 0 {
+        if header & !section_bits != 0 {
             return Err(DecodeError::Flags { at, value: header });
         }
         let status = match header & RATING_MASK {
@@ -297,15 +340,21 @@ pub fn decode_sections(
         let pass = r.varint()?;
         let fail = r.varint()?;
         let info = r.varint()?;
+        let waived = if header & SECTION_WAIVED != 0 {
+            r.varint()?
+        } else {
+            0
+        };
         let n = r.count(2)?;
         let mut results = Vec::with_capacity(n);
         for _ in 0..n {
-            let (text, status, scored) = r.test(&mut prev, texts, statuses)?;
+            let ((text, status, scored), waiver) =
+                r.test(&mut prev, texts, statuses, waivers.as_mut())?;
             results.push(TestResult {
                 text,
                 status,
                 scored,
-                waiver: None,
+                waiver,
             });
         }
         let (section, desc) = match names {
@@ -325,7 +374,7 @@ pub fn decode_sections(
             fail,
             info,
             results,
-            waived: 0,
+            waived,
         });
     }
     r.finish()?;
@@ -340,7 +389,14 @@ fn rating_code(r: Rating) -> u8 {
     }
 }
 
-fn put_test(out: &mut Vec<u8>, prev: &mut i64, id: i64, status: &TestStatus, scored: bool) {
+fn put_test(
+    out: &mut Vec<u8>,
+    prev: &mut i64,
+    id: i64,
+    status: &TestStatus,
+    scored: bool,
+    waived: bool,
+) {
     let delta = id.wrapping_sub(*prev);
     *prev = id;
     put_varint(out, ((delta << 1) ^ (delta >> 63)) as u64);
@@ -352,7 +408,7 @@ fn put_test(out: &mut Vec<u8>, prev: &mut i64, id: i64, status: &TestStatus, sco
         TestStatus::NotObserved => STATUS_NOT_OBSERVED,
         TestStatus::Other(_) => STATUS_OTHER,
     };
-    out.push(code | if scored { SCORED } else { 0 });
+    out.push(code | if scored { SCORED } else { 0 } | if waived { WAIVED } else { 0 });
     if let TestStatus::Other(s) = status {
         put_str(out, s);
     }
@@ -383,11 +439,16 @@ impl<'a> Reader<'a> {
     }
 
     fn version(&mut self, expected: u8) -> Result<(), DecodeError> {
+        self.version_of(&[expected]).map(|_| ())
+    }
+
+    /// The format version byte, one of `known`.
+    fn version_of(&mut self, known: &[u8]) -> Result<u8, DecodeError> {
         match self.buf.first() {
             None => Err(DecodeError::Empty),
-            Some(&v) if v == expected => {
+            Some(&v) if known.contains(&v) => {
                 self.pos = 1;
-                Ok(())
+                Ok(v)
             }
             Some(&v) => Err(DecodeError::Format(v)),
         }
@@ -444,19 +505,27 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// One test and its waiver. `names` holds the waiver names of the blob so far, `None`
+    /// where a test cannot be waived (a benchmark document, a format-1 node blob).
     fn test(
         &mut self,
         prev: &mut i64,
         texts: &impl TextLookup,
         statuses: &mut StatusInterner,
-    ) -> Result<Test, DecodeError> {
+        names: Option<&mut Vec<Arc<str>>>,
+    ) -> Result<(Test, Option<Arc<str>>), DecodeError> {
         let z = self.varint()?;
         let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
         let id = prev.wrapping_add(delta);
         *prev = id;
         let at = self.pos;
         let flags = self.byte()?;
-        if flags & !(STATUS_MASK | SCORED) != 0 {
+        let known = if names.is_some() {
+            STATUS_MASK | SCORED | WAIVED
+        } else {
+            STATUS_MASK | SCORED
+        };
+        if flags & !known != 0 {
             return Err(DecodeError::Flags { at, value: flags });
         }
         let status = match flags & STATUS_MASK {
@@ -468,8 +537,26 @@ impl<'a> Reader<'a> {
             STATUS_OTHER => TestStatus::Other(statuses.get(self.string()?)),
             _ => return Err(DecodeError::Flags { at, value: flags }),
         };
+        let waiver = match names {
+            Some(names) if flags & WAIVED != 0 => {
+                let at = self.pos;
+                let k = self.varint()?;
+                if k == 0 {
+                    let name = statuses.get(self.string()?);
+                    names.push(name.clone());
+                    Some(name)
+                } else {
+                    let name = usize::try_from(k - 1).ok().and_then(|i| names.get(i));
+                    Some(
+                        name.ok_or(DecodeError::UnknownWaiver { at, index: k })?
+                            .clone(),
+                    )
+                }
+            }
+            _ => None,
+        };
         let text = texts.text(id).ok_or(DecodeError::UnknownText(id))?;
-        Ok((text, status, flags & SCORED != 0))
+        Ok(((text, status, flags & SCORED != 0), waiver))
     }
 
     fn finish(&self) -> Result<(), DecodeError> {
@@ -512,6 +599,37 @@ mod tests {
         ]
     }
 
+    /// No waiver mostly; else one of a few names (so that names repeat within a blob),
+    /// the empty name, or any string.
+    fn waiver() -> impl Strategy<Value = Option<Arc<str>>> {
+        prop_oneof![
+            4 => Just(None),
+            2 => prop::sample::select(vec!["etcd-perms", "gpu-pool", "kubelet ✓ ünï"])
+                .prop_map(|n| Some(Arc::from(n))),
+            1 => Just(Some(Arc::from(""))),
+            1 => any::<String>().prop_map(|n| Some(Arc::from(n))),
+        ]
+    }
+
+    fn waived_count() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0), 1u64..10, any::<u64>()]
+    }
+
+    /// The node blob of `sections`, whose texts are rows of `cat`.
+    fn encode_node(cat: &HashMap<i64, Arc<TestText>>, sections: &[SectionResult]) -> Vec<u8> {
+        let mut blob = Vec::new();
+        encode_sections(&mut blob, sections, |t| {
+            Ok::<_, ()>(
+                cat.iter()
+                    .find(|(_, c)| Arc::ptr_eq(c, t))
+                    .map(|(i, _)| *i)
+                    .unwrap(),
+            )
+        })
+        .unwrap();
+        blob
+    }
+
     fn encode(tests: &[(i64, TestStatus, bool)]) -> Vec<u8> {
         let mut out = Vec::new();
         encode_tests(
@@ -550,7 +668,8 @@ mod tests {
                     any::<bool>(),
                     any::<String>(),
                     any::<(u64, u64, u64)>(),
-                    prop::collection::vec((0i64..500, status(), any::<bool>()), 0..20),
+                    waived_count(),
+                    prop::collection::vec((0i64..500, status(), any::<bool>(), waiver()), 0..20),
                 ),
                 0..8,
             )
@@ -558,24 +677,25 @@ mod tests {
             let cat = catalogue(0..500);
             let sections: Vec<SectionResult> = sections
                 .into_iter()
-                .map(|(rating, from_test, name, (pass, fail, info), tests)| {
+                .map(|(rating, from_test, name, (pass, fail, info), waived, tests)| {
                     let results: Vec<TestResult> = tests
                         .into_iter()
-                        .map(|(i, status, scored)| TestResult { text: cat[&i].clone(), status, scored, waiver: None,  })
+                        .map(|(i, status, scored, waiver)| TestResult {
+                            text: cat[&i].clone(),
+                            status,
+                            scored,
+                            waiver,
+                        })
                         .collect();
                     let (section, desc) = match results.first() {
                         Some(t) if from_test => (t.text.section.clone(), t.text.section_desc.clone()),
                         _ => (name.clone(), name),
                     };
                     let status = [Rating::High, Rating::Med, Rating::Low][rating as usize];
-                    SectionResult { status, section, desc, pass, fail, info, results, waived: 0,  }
+                    SectionResult { status, section, desc, pass, fail, info, results, waived }
                 })
                 .collect();
-            let mut blob = Vec::new();
-            encode_sections(&mut blob, &sections, |t| {
-                Ok::<_, ()>(cat.iter().find(|(_, c)| Arc::ptr_eq(c, t)).map(|(i, _)| *i).unwrap())
-            })
-            .unwrap();
+            let blob = encode_node(&cat, &sections);
             let back = decode_sections(&blob, &cat, &mut StatusInterner::default()).unwrap();
             prop_assert_eq!(back, sections);
         }
@@ -663,6 +783,111 @@ mod tests {
         assert_eq!(
             decode_tests(&overlong, &cat, st),
             Err(DecodeError::Overlong(1))
+        );
+    }
+
+    fn section_of(cat: &HashMap<i64, Arc<TestText>>, waivers: &[Option<&str>]) -> SectionResult {
+        SectionResult {
+            status: Rating::Med,
+            section: cat[&0].section.clone(),
+            desc: cat[&0].section_desc.clone(),
+            pass: 0,
+            fail: waivers.iter().filter(|w| w.is_none()).count() as u64,
+            info: 0,
+            waived: waivers.iter().filter(|w| w.is_some()).count() as u64,
+            results: waivers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| TestResult {
+                    text: cat[&(i as i64)].clone(),
+                    status: TestStatus::Fail,
+                    scored: true,
+                    waiver: w.map(Arc::from),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn tests_without_waivers_cost_no_more_than_in_format_1() {
+        let cat = catalogue(0..130);
+        let none = vec![None; 130];
+        let blob = encode_node(&cat, &[section_of(&cat, &none)]);
+        // Version, section count, header, pass, fail (one byte), info, waived absent, a
+        // two-byte test count, then two bytes a test (the first id delta is 0).
+        assert_eq!(blob.len(), 1 + 1 + 1 + 1 + 2 + 1 + 2 + 130 * 2);
+        assert_eq!(blob[0], NODE_FORMAT);
+    }
+
+    #[test]
+    fn a_waiver_met_again_in_a_blob_costs_one_byte() {
+        let cat = catalogue(0..10);
+        let once = encode_node(&cat, &[section_of(&cat, &[Some("etcd-perms"), None])]);
+        let twice = encode_node(
+            &cat,
+            &[section_of(&cat, &[Some("etcd-perms"), Some("etcd-perms")])],
+        );
+        // The second test gains its reference (one byte); fail and waived stay one byte.
+        assert_eq!(twice.len(), once.len() + 1);
+        assert_eq!(once.windows(10).filter(|w| w == b"etcd-perms").count(), 1);
+        assert_eq!(twice.windows(10).filter(|w| w == b"etcd-perms").count(), 1);
+        let st = &mut StatusInterner::default();
+        let back = decode_sections(&twice, &cat, st).unwrap();
+        let (a, b) = (&back[0].results[0].waiver, &back[0].results[1].waiver);
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        // Another node's blob of the same read shares the name too.
+        let other = decode_sections(&once, &cat, st).unwrap();
+        assert!(Arc::ptr_eq(
+            a.as_ref().unwrap(),
+            other[0].results[0].waiver.as_ref().unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_format_1_node_blob_reads_as_before_and_cannot_carry_waivers() {
+        let cat = catalogue(0..5);
+        let st = &mut StatusInterner::default();
+        // What schema versions 1 and 2 wrote: format 1, one section (HIGH, named by its
+        // first test), pass 1, fail 0, info 0, one test: id delta +1, PASS and scored.
+        let v1: &[u8] = &[1, 1, 0, 1, 0, 0, 1, 2, 0x08];
+        let back = decode_sections(v1, &cat, st).unwrap();
+        assert_eq!(back[0].waived, 0);
+        assert_eq!(back[0].results[0].waiver, None);
+        assert_eq!(back[0].results[0].status, TestStatus::Pass);
+        let waived_test: &[u8] = &[1, 1, 0, 1, 0, 0, 1, 2, 0x18, 0, 1, b'w'];
+        assert_eq!(
+            decode_sections(waived_test, &cat, st),
+            Err(DecodeError::Flags { at: 8, value: 0x18 })
+        );
+        let waived_section: &[u8] = &[1, 1, 0x08, 1, 0, 0, 1, 1, 2, 0x08];
+        assert_eq!(
+            decode_sections(waived_section, &cat, st),
+            Err(DecodeError::Flags { at: 2, value: 0x08 })
+        );
+        // The same bytes in format 2 are a waived test and a section with one waived.
+        let mut v2 = waived_test.to_vec();
+        v2[0] = NODE_FORMAT;
+        assert_eq!(
+            decode_sections(&v2, &cat, st).unwrap()[0].results[0]
+                .waiver
+                .as_deref(),
+            Some("w")
+        );
+        // A benchmark document's test is never waived.
+        assert!(matches!(
+            decode_tests(&[TESTS_FORMAT, 1, 2, 0x18], &cat, st),
+            Err(DecodeError::Flags { .. })
+        ));
+    }
+
+    #[test]
+    fn a_waiver_reference_beyond_the_names_given_is_refused() {
+        let cat = catalogue(0..5);
+        // Format 2, one section, one FAIL test waived by name 2 of none given.
+        let blob: &[u8] = &[NODE_FORMAT, 1, 0, 0, 1, 0, 1, 2, 0x19, 3];
+        assert_eq!(
+            decode_sections(blob, &cat, &mut StatusInterner::default()),
+            Err(DecodeError::UnknownWaiver { at: 9, index: 3 })
         );
     }
 

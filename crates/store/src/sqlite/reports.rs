@@ -21,35 +21,39 @@ use crate::StoreError;
 use crate::query::{NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField};
 use compliance_core::model::{
     CLUSTER_SCOPE_NODE_NAME, CisBenchmarkNode, CisBenchmarkSummary, GlobalReportSpec,
-    GlobalReportTypeSpec, NodeSummary, Provenance, Rating, ReportDocument, TestText,
+    GlobalReportTypeSpec, NodeSummary, Provenance, Rating, RatingCounts, ReportDocument, TestText,
+    WaiverOutcome,
 };
 
 const INSERT_REPORT: &str = "INSERT INTO reports \
     (id, report_name, report_type_name, start_time, end_time, generation_time, generated_time, \
-     summary_type, high_count, med_count, low_count, node_count, head, no_results_count) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     summary_type, high_count, med_count, low_count, node_count, head, no_results_count, \
+     waived_count, without_waivers_high, without_waivers_med, without_waivers_low, waivers) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+     ?19)";
 
 const INSERT_NODE: &str = "INSERT INTO report_nodes \
     (report_key, ordinal, node_name, kubernetes_version, benchmarks_version, error, status, \
      total_pass, total_fail, total_info, total, results, no_results, last_result_time, \
-     provenance) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     provenance, waived, status_without_waivers) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// The columns of a [`ReportHead`], in the order [`head_row`] reads them.
 const HEAD_COLUMNS: &str = "id, report_name, report_type_name, start_time, end_time, \
     generation_time, generated_time, summary_type, high_count, med_count, low_count, \
-    node_count, head, no_results_count";
+    node_count, head, no_results_count, waived_count, without_waivers_high, \
+    without_waivers_med, without_waivers_low, waivers";
 
 /// A page of a report's nodes, each row read by [`node_row`].
 const NODE_PAGE: &str = "SELECT node_name, kubernetes_version, benchmarks_version, error, \
     status, total_pass, total_fail, total_info, total, results, no_results, last_result_time, \
-    provenance \
+    provenance, waived, status_without_waivers \
     FROM report_nodes WHERE report_key = ?1 AND ordinal >= ?2 ORDER BY ordinal LIMIT ?3";
 
 /// Every node of a report without its results blob, in report order.
 const NODE_ROWS: &str = "SELECT ordinal, node_name, kubernetes_version, benchmarks_version, \
     error, status, total_pass, total_fail, total_info, total, no_results, last_result_time, \
-    provenance \
+    provenance, waived, status_without_waivers \
     FROM report_nodes WHERE report_key = ?1 ORDER BY ordinal";
 
 /// The newest report of a GlobalReport whose window ended by a time, as
@@ -117,16 +121,24 @@ fn count(path: &Path, what: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| corrupt(path, format!("{what} is negative ({v})")))
 }
 
-/// A report head from a row of [`HEAD_COLUMNS`].
-fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
-    head_row_with_provenance(path, r).map(|(head, _)| head)
+/// The `waivers` column's text of a report's waiver outcomes: `''` when there are none
+/// (as every version-2 row reads), else their JSON array.
+fn encode_waivers(waivers: &[WaiverOutcome]) -> serde_json::Result<String> {
+    if waivers.is_empty() {
+        return Ok(String::new());
+    }
+    serde_json::to_string(waivers)
 }
 
-/// A report head and the report's provenance from a row of [`HEAD_COLUMNS`].
-fn head_row_with_provenance(
-    path: &Path,
-    r: &Row<'_>,
-) -> Result<(ReportHead, Option<Provenance>), StoreError> {
+fn decode_waivers(text: &str) -> Result<Vec<WaiverOutcome>, String> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|e| format!("waivers: {e}"))
+}
+
+/// A report head from a row of [`HEAD_COLUMNS`].
+fn head_row(path: &Path, r: &Row<'_>) -> Result<ReportHead, StoreError> {
     let err = |e| sql_error(path, e);
     let id: String = r.get(0).map_err(err)?;
     let n = |i: usize, what: &str| -> Result<u64, StoreError> {
@@ -137,6 +149,32 @@ fn head_row_with_provenance(
         )
     };
     let time = |i: usize| r.get(i).map(DateTime::from_timestamp_nanos).map_err(err);
+    let without: [Option<i64>; 3] = [r.get(15), r.get(16), r.get(17)]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?
+        .try_into()
+        .expect("three columns");
+    let without_waivers = match without {
+        [None, None, None] => None,
+        [Some(high), Some(med), Some(low)] => {
+            let c = |what: &str, v| count(path, &format!("report {id}: withoutWaivers.{what}"), v);
+            Some(RatingCounts {
+                high_count: c("highCount", high)?,
+                med_count: c("medCount", med)?,
+                low_count: c("lowCount", low)?,
+            })
+        }
+        partial => {
+            return Err(corrupt(
+                path,
+                format!("report {id}: withoutWaivers is partly missing: {partial:?}"),
+            ));
+        }
+    };
+    let waivers: String = r.get(18).map_err(err)?;
+    let waivers =
+        decode_waivers(&waivers).map_err(|e| corrupt(path, format!("report {id}: {e}")))?;
     let head: String = r.get(12).map_err(err)?;
     let head: Head = serde_json::from_str(&head)
         .map_err(|e| corrupt(path, format!("report {id}: head: {e}")))?;
@@ -155,16 +193,17 @@ fn head_row_with_provenance(
             med_count: n(9, "medCount")?,
             low_count: n(10, "lowCount")?,
             no_results_count: n(13, "noResultsCount")?,
-            waived_count: 0,
-            without_waivers: None,
+            waived_count: n(14, "waivedCount")?,
+            without_waivers,
         },
         node_count: n(11, "node count")?,
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         id,
-        provenance: head.provenance.clone(),
+        provenance: head.provenance,
+        waivers,
     };
-    Ok((head_row, head.provenance))
+    Ok(head_row)
 }
 
 /// Every row of `sql` as a head.
@@ -316,20 +355,44 @@ fn nodes(
     Ok(Some((node_count, out)))
 }
 
-/// A node's schema-2 columns from `first` on: `no_results`, `last_result_time` (unix ns
-/// or NULL) and `provenance`. `bad` names the node in the error.
+/// A node's columns of schema versions 2 and 3 from `first` on: `no_results`,
+/// `last_result_time` (unix ns or NULL), `provenance`, `waived` and
+/// `status_without_waivers` (NULL when absent). `bad` names the node in the error.
 fn node_extras(
     path: &Path,
     r: &Row<'_>,
     first: usize,
     bad: &dyn Fn(&dyn std::fmt::Display) -> StoreError,
-) -> Result<(bool, Option<DateTime<Utc>>, Origin), StoreError> {
+) -> Result<NodeExtras, StoreError> {
     let err = |e| sql_error(path, e);
     let no_results: bool = r.get(first).map_err(err)?;
     let last: Option<i64> = r.get(first + 1).map_err(err)?;
     let origin: String = r.get(first + 2).map_err(err)?;
     let origin = Origin::decode(&origin).map_err(|e| bad(&e))?;
-    Ok((no_results, last.map(DateTime::from_timestamp_nanos), origin))
+    let waived: i64 = r.get(first + 3).map_err(err)?;
+    let waived =
+        u64::try_from(waived).map_err(|_| bad(&format_args!("negative waived {waived}")))?;
+    let without: Option<String> = r.get(first + 4).map_err(err)?;
+    let status_without_waivers = without
+        .map(|s| s.parse::<Rating>())
+        .transpose()
+        .map_err(|e| bad(&format_args!("statusWithoutWaivers: {e}")))?;
+    Ok(NodeExtras {
+        no_results,
+        last_result_time: last.map(DateTime::from_timestamp_nanos),
+        origin,
+        waived,
+        status_without_waivers,
+    })
+}
+
+/// What [`node_extras`] reads.
+struct NodeExtras {
+    no_results: bool,
+    last_result_time: Option<DateTime<Utc>>,
+    origin: Origin,
+    waived: u64,
+    status_without_waivers: Option<Rating>,
 }
 
 /// A report node from a row of [`NODE_PAGE`]. A node that cannot be decoded is
@@ -355,7 +418,13 @@ fn node_row(
     let status: Rating = status.parse().map_err(|e: String| bad(&e))?;
     let blob = r.get_ref(9).map_err(err)?.as_blob().map_err(|e| bad(&e))?;
     let results = codec::decode_sections(blob, texts, statuses).map_err(|e| bad(&e))?;
-    let (no_results, last_result_time, origin) = node_extras(path, r, 10, &bad)?;
+    let NodeExtras {
+        no_results,
+        last_result_time,
+        origin,
+        waived,
+        status_without_waivers,
+    } = node_extras(path, r, 10, &bad)?;
     Ok(CisBenchmarkNode {
         kubernetes_version: r.get(1).map_err(err)?,
         benchmarks_version: r.get(2).map_err(err)?,
@@ -366,8 +435,8 @@ fn node_row(
             total_fail: n(6)?,
             total_info: n(7)?,
             total: n(8)?,
-            waived: 0,
-            status_without_waivers: None,
+            waived,
+            status_without_waivers,
         },
         results,
         node_name,
@@ -393,9 +462,9 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
         .map_err(err)?
         .next()
         .map_err(err)?
-        .map(|r| head_row_with_provenance(path, r))
+        .map(|r| head_row(path, r))
         .transpose()?;
-    let Some((head, provenance)) = found else {
+    let Some(head) = found else {
         return Ok(None);
     };
     let Some((node_count, nodes)) = nodes(&tx, path, id, 0, u64::MAX)? else {
@@ -426,8 +495,8 @@ fn get(conn: &Connection, path: &Path, id: &str) -> Result<Option<ReportDocument
         ui_summary: head.ui_summary,
         cluster: head.cluster,
         generated_time: head.generated_time,
-        provenance,
-        waivers: Vec::new(),
+        provenance: head.provenance,
+        waivers: head.waivers,
     }))
 }
 
@@ -450,8 +519,22 @@ impl SqliteStore {
             what: format!("report {} for database {}", report.id, path.display()),
             detail: e.to_string(),
         })?;
+        let waivers = encode_waivers(&report.waivers).map_err(|e| StoreError::Encode {
+            what: format!("report {} for database {}", report.id, path.display()),
+            detail: format!("waivers: {e}"),
+        })?;
         let summary = &report.cis_benchmark_summary;
         let report_what = || format!("report {}", report.id);
+        let without = summary
+            .without_waivers
+            .map(|w| -> Result<[i64; 3], StoreError> {
+                Ok([
+                    int(path, report_what, w.high_count)?,
+                    int(path, report_what, w.med_count)?,
+                    int(path, report_what, w.low_count)?,
+                ])
+            })
+            .transpose()?;
         let mut conn = self.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -481,6 +564,11 @@ impl SqliteStore {
                 int(path, report_what, report.cis_benchmark.len() as u64)?,
                 head,
                 int(path, report_what, summary.no_results_count)?,
+                int(path, report_what, summary.waived_count)?,
+                without.map(|w| w[0]),
+                without.map(|w| w[1]),
+                without.map(|w| w[2]),
+                waivers,
             ],
         )
         .map_err(err)?;
@@ -529,6 +617,8 @@ impl SqliteStore {
                         &node.benchmarker_version,
                         &node.benchmark_choice,
                     ),
+                    int(path, node_what, s.waived)?,
+                    s.status_without_waivers.map(Rating::as_str),
                 ])
                 .map_err(err)?;
         }
@@ -623,7 +713,13 @@ impl SqliteStore {
                 };
                 let status: String = r.get(5).map_err(err)?;
                 let status: Rating = status.parse().map_err(|e: String| bad(&e))?;
-                let (no_results, last_result_time, origin) = node_extras(path, r, 10, &bad)?;
+                let NodeExtras {
+                    no_results,
+                    last_result_time,
+                    origin,
+                    waived,
+                    status_without_waivers,
+                } = node_extras(path, r, 10, &bad)?;
                 out.push(NodeRow {
                     position: n(0)?,
                     kubernetes_version: r.get(2).map_err(err)?,
@@ -635,8 +731,8 @@ impl SqliteStore {
                         total_fail: n(7)?,
                         total_info: n(8)?,
                         total: n(9)?,
-                        waived: 0,
-                        status_without_waivers: None,
+                        waived,
+                        status_without_waivers,
                     },
                     no_results,
                     last_result_time,
