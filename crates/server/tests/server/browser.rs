@@ -14,7 +14,8 @@ use compliance_testkit::browser::Browser;
 use compliance_testkit::browser::fantoccini::wd::WebDriverCompatibleCommand;
 use compliance_testkit::fixtures::t;
 use compliance_testkit::reports::{
-    HOSTILE_NODE, HOSTILE_TEXT, fixture_report, hostile_report, synthetic_report,
+    HOSTILE_NODE, HOSTILE_TEXT, WAIVED_NODE, fixture_report, hostile_report, synthetic_report,
+    waived_fixture_report,
 };
 use serde_json::json;
 
@@ -805,4 +806,91 @@ async fn nodes_without_results_and_node_provenance_are_shown() {
         browser.text("#node-provenance [data-fact=platform]").await,
         "not recorded"
     );
+}
+
+#[tokio::test]
+async fn waivers_are_listed_and_waived_fails_marked_from_report_to_test() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let report = waived_fixture_report(day(25));
+    let (_dir, base) = serve(std::slice::from_ref(&report)).await;
+    browser.goto(&format!("{base}/reports/{}", report.id)).await;
+    assert_clean(&browser, "#waiver-table").await;
+    browser.screenshot("server-report-waivers").await;
+    let mut states = Vec::new();
+    for row in browser.find_all("#waiver-table tr.waiver-row").await {
+        let name = row.attr("data-waiver").await.expect("data-waiver");
+        let state = row.attr("data-state").await.expect("data-state");
+        states.push((name.unwrap_or_default(), state.unwrap_or_default()));
+    }
+    assert_eq!(
+        states,
+        [
+            ("accepted-cp".to_string(), "applied".to_string()),
+            ("old-exception".to_string(), "expired".to_string()),
+            ("typo".to_string(), "matchedNothing".to_string()),
+        ]
+    );
+    assert_eq!(
+        browser.text("#waiver-table-counts").await.split('.').next(),
+        Some("1 applied, 1 expired, 1 matched nothing")
+    );
+    assert_eq!(
+        browser.text("#ratings-without-waivers").await,
+        "With waivers: 2 nodes HIGH, 2 MED, 3 LOW. Without waivers: 1 HIGH, 3 MED, 3 LOW."
+    );
+    assert!(
+        browser
+            .text("#waived-count")
+            .await
+            .contains("12 failures accepted")
+    );
+    assert_eq!(
+        browser.texts("#nodes .without-waivers").await,
+        ["MED without waivers"]
+    );
+
+    // The waived node's page: its FAILs are still FAILs, each marked with its waiver.
+    browser
+        .click(&format!("#nodes a.node-link[href$='/nodes/{WAIVED_NODE}']"))
+        .await;
+    let node_path = format!("/reports/{}/nodes/{WAIVED_NODE}", report.id);
+    browser
+        .wait_for_url("on the waived node's page", |u| u.path() == node_path)
+        .await;
+    assert_clean(&browser, "#tests-fail article.test.waived").await;
+    browser.screenshot("server-node-waived").await;
+    assert_eq!(browser.count("#tests-fail article.test.waived").await, 12);
+    assert_eq!(browser.count("article.test.waived").await, 12);
+    assert_eq!(
+        browser
+            .text("#tests-fail article.test.waived .waiver-note")
+            .await,
+        "waived by accepted-cp: accepted-cp: the distribution sets this up itself; owner security@example.com; ticket SEC-1; until 2027-03-31T00:00:00Z"
+    );
+    assert_eq!(
+        browser.text("#node-title .without-waivers").await,
+        "MED without waivers"
+    );
+
+    // Its first waived test: the node is in the FAIL list, marked waived.
+    browser
+        .click("#tests-fail article.test.waived a.test-number")
+        .await;
+    browser
+        .wait_for_url("on the waived test's page", |u| {
+            u.path().contains("/tests/")
+        })
+        .await;
+    assert_clean(&browser, "#test-waivers").await;
+    assert_eq!(browser.count("#test-node-list tr.node-row.waived").await, 1);
+    assert_eq!(
+        browser
+            .text("#test-node-list tr.node-row.waived a.node-link")
+            .await,
+        WAIVED_NODE
+    );
+    assert_eq!(browser.text("#tab-fail-waived").await, "1 waived");
+    browser.screenshot("server-test-waived").await;
 }
