@@ -86,8 +86,11 @@ struct Env {
 }
 
 async fn env(kind: Kind, auth: Auth) -> Env {
+    env_with(kind, auth, reports()).await
+}
+
+async fn env_with(kind: Kind, auth: Auth, reports: Vec<ReportDocument>) -> Env {
     let (store, backing) = store_of(kind, "cluster").await;
-    let reports = reports();
     let mut stored = Vec::new();
     for r in &reports {
         store.put_report(r).await.unwrap();

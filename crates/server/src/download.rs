@@ -65,6 +65,29 @@ pub fn file_name(head: &ReportHead, format: &str) -> String {
     format!("{}-{}", base_name(head), safe(format))
 }
 
+/// What a GlobalReport's downloads across its reports (`findings.csv`) are named after:
+/// `<type>_<name>`, of its newest report `head`.
+pub fn lifecycle_base_name(head: &ReportHead) -> String {
+    format!(
+        "{}_{}",
+        safe(&head.report_type_name),
+        safe(&head.report_name)
+    )
+}
+
+/// A download rendered whole (a diff's or a lifecycle's CSV, kilobytes to a few
+/// megabytes): `body` as the file `name`.
+pub fn whole(name: String, format: &str, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(format)),
+    );
+    headers.insert(header::CONTENT_DISPOSITION, attachment(&safe(&name)));
+    response
+}
+
 /// Several formats' zip: `<type>_<name>_<start>-<end>.zip`.
 pub fn zip_name(head: &ReportHead) -> String {
     format!("{}.zip", base_name(head))
