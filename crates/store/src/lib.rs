@@ -15,6 +15,7 @@
 //! fakes.
 
 pub mod elastic;
+pub mod findings;
 pub mod query;
 pub mod retention;
 pub mod sqlite;
@@ -30,6 +31,7 @@ use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, ReportDocument
 
 pub use compliance_core::report::QueryWindow;
 pub use elastic::{ElasticConfig, ElasticStore};
+pub use findings::{DEFAULT_LIFECYCLE_REPORTS, FINDINGS_PAGE};
 pub use query::{
     DEFAULT_MAX_ITEMS, NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField,
     SortKey,

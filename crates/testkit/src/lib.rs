@@ -3,6 +3,8 @@
 //! - [`fake_es`]: an in-process Elasticsearch that speaks the store's documented protocol;
 //! - [`fixtures`]: the real kube-bench outputs and builders of documents and reports;
 //! - [`reports`]: whole reports computed from the fixtures or a synthetic cluster;
+//! - [`sequence`]: sequences of reports of one GlobalReport for diffs, lifecycles and
+//!   waivers;
 //! - [`synth`]: synthetic clusters of any size for benchmarks and scale tests;
 //! - [`apiserver`]: a real kube-apiserver (built from Debian's sources) for the tests that
 //!   need one;
@@ -15,5 +17,6 @@ pub mod fake_es;
 pub mod fixtures;
 pub mod process;
 pub mod reports;
+pub mod sequence;
 pub mod synth;
 pub mod validators;

@@ -9,6 +9,7 @@
 //! temporary file and rename it into place, so a reader never sees half a download.
 
 mod csv;
+mod findings;
 mod junit;
 mod oscal;
 mod ui_summary;
@@ -24,6 +25,9 @@ use crate::time;
 pub use self::csv::{
     CsvStream, NodeCsv, guard_cell, write_all_tests, write_failed_tests, write_node_provenance,
     write_node_summary, write_total_summary,
+};
+pub use self::findings::{
+    WaiversCsv, write_diff_csv, write_diff_nodes_csv, write_findings_csv, write_waivers_csv,
 };
 pub use self::junit::write_junit;
 pub use self::oscal::{OSCAL_VERSION, write_oscal};

@@ -2,6 +2,8 @@
 //! imported, and every download compared with its golden file.
 
 mod exports;
+mod findings_golden;
+mod findings_story;
 mod import_kube_bench;
 mod layering;
 mod render_golden;

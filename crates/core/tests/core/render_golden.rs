@@ -344,7 +344,7 @@ fn diff(expected: &str, actual: &str) -> Option<String> {
     Some(out)
 }
 
-fn check_golden(name: &str, actual: &str) {
+pub(crate) fn check_golden(name: &str, actual: &str) {
     let path = golden_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0") {
         std::fs::write(&path, actual).unwrap();

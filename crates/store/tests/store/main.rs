@@ -6,6 +6,7 @@ mod calico;
 mod contract;
 mod elastic;
 mod elastic_real;
+mod findings;
 mod lifecycle;
 mod sqlite;
 mod sqlite_retention;
