@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use compliance_core::report::{FindingLifecycle, ReportDiff, ReportRef};
 use compliance_core::time;
-use compliance_store::{ReportHead, ReportQuery, Store};
+use compliance_store::{DEFAULT_LIFECYCLE_REPORTS, ReportHead, ReportQuery, Store};
 
 use crate::auth::{self, Access, Subject, Visible};
 use crate::params::{self, Pairs};
@@ -290,8 +290,20 @@ async fn report_diff(
     let a = server.indexes.findings(&cluster, &store, &head).await?;
     let b = server.indexes.findings(&cluster, &store, &other).await?;
     let d = findings::diff_forward(&a, &b);
-    let _ = format; // CSV-PENDING
-    Ok(Json(d).into_response())
+    match format {
+        None => Ok(Json(d).into_response()),
+        Some(f) => {
+            may_download(&server, &who, &head).await?;
+            let mut body = Vec::new();
+            if f == DIFF_CSV {
+                compliance_core::render::write_diff_csv(&d, &mut body)?;
+            } else {
+                compliance_core::render::write_diff_nodes_csv(&d, &mut body)?;
+            }
+            let name = download::file_name(&head, &diff_file(&d, f));
+            Ok(download::whole(name, f, body))
+        }
+    }
 }
 
 /// `diff.csv` downloads name the older report's end: `diff-since-<end>.csv`.
@@ -320,9 +332,9 @@ pub struct FindingsAnswer {
     pub findings: Vec<FindingLifecycle>,
 }
 
-/// `GET /compliance/findings?reportName=NAME[&node=N][&test=T][&format=json|findings.csv]`:
-/// the lifecycle of every finding of a GlobalReport's reports, or of one node's or one
-/// test's.
+/// `GET /compliance/findings?reportName=NAME[&node=N][&test=T][&reports=N][&format=json|findings.csv]`:
+/// the lifecycle of every finding over the latest `reports` (default 30, like
+/// `compliancectl`) reports of a GlobalReport, or of one node's or one test's.
 async fn findings(
     State(server): State<Arc<Server>>,
     headers: HeaderMap,
@@ -336,8 +348,16 @@ async fn findings(
         .ok_or_else(|| ApiError::bad("reportName", "", "is required: the GlobalReport's name"))?;
     let node = pairs.one("node")?;
     let test = pairs.one("test")?;
+    let reports = pairs.number(
+        "reports",
+        DEFAULT_LIFECYCLE_REPORTS,
+        findings::MAX_LIFECYCLE_REPORTS,
+    )?;
+    if reports == 0 {
+        return Err(ApiError::bad("reports", "0", "must be at least 1"));
+    }
     may_read(&server, &who, name).await?;
-    let heads = findings::heads_of(&store, name).await?;
+    let heads = store.report_series(name, reports).await?;
     let Some(newest) = heads.last() else {
         return Err(ApiError::NotFound(format!(
             "reportName: GlobalReport {name:?} has no stored report"
@@ -355,13 +375,21 @@ async fn findings(
     if let (Some(_), Some(t)) = (node, test) {
         list.retain(|f| f.test_number == t);
     }
-    let _ = (format, newest); // CSV-PENDING
-    Ok(Json(FindingsAnswer {
-        report_name: name.to_string(),
-        reports: lifecycle.reports().to_vec(),
-        findings: list,
-    })
-    .into_response())
+    match format {
+        None => Ok(Json(FindingsAnswer {
+            report_name: name.to_string(),
+            reports: lifecycle.reports().to_vec(),
+            findings: list,
+        })
+        .into_response()),
+        Some(_) => {
+            may_download(&server, &who, newest).await?;
+            let mut body = Vec::new();
+            compliance_core::render::write_findings_csv(&list, &mut body)?;
+            let name = format!("{}-{FINDINGS_CSV}", download::lifecycle_base_name(newest));
+            Ok(download::whole(name, FINDINGS_CSV, body))
+        }
+    }
 }
 
 /// Refuses a download unless `who` may `get` the report's type.

@@ -15,30 +15,19 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
-use compliance_core::report::{
-    FindingsBuilder, Lifecycle, ReportDiff, ReportFindings, ReportRef, diff, not_observed_as_of,
-};
+use compliance_core::report::{Lifecycle, ReportDiff, ReportFindings, diff};
 use compliance_store::{ReportHead, ReportQuery, SortField, SortKey, Store};
 
 use crate::ApiError;
-use crate::index::MATRIX_PAGE;
 
 /// GlobalReports whose lifecycle is kept: the most recently used ones.
 pub const CACHED_LIFECYCLES: usize = 4;
 
+/// The most reports a lifecycle may be asked to span (`reports=`): a year of dailies.
+pub const MAX_LIFECYCLE_REPORTS: u64 = 366;
+
 /// Report heads read per store call when listing a GlobalReport's reports.
 const HEADS_PAGE: u64 = 500;
-
-/// The reference of a stored report, as diffs and lifecycles name it.
-pub fn report_ref(head: &ReportHead) -> ReportRef {
-    ReportRef {
-        id: head.id.clone(),
-        report_name: head.report_name.clone(),
-        start_time: head.start_time,
-        end_time: head.end_time,
-        generation_time: head.generation_time,
-    }
-}
 
 /// Every report of GlobalReport `name` in `store`, oldest `endTime` first (ties by id).
 pub async fn heads_of(store: &Store, name: &str) -> Result<Vec<ReportHead>, ApiError> {
@@ -106,24 +95,14 @@ pub fn diff_forward(a: &ReportFindings, b: &ReportFindings) -> ReportDiff {
     }
 }
 
-/// The findings index of `head`'s report, read from `store` [`MATRIX_PAGE`] nodes at a
-/// time.
+/// The findings index of `head`'s report, read from `store` a page of nodes at a time.
 pub async fn build_findings(store: &Store, head: &ReportHead) -> Result<ReportFindings, ApiError> {
-    let mut builder = FindingsBuilder::new(
-        report_ref(head),
-        not_observed_as_of(head.provenance.as_ref(), &head.report_spec),
-    );
-    let mut nodes = store.nodes(&head.id).await?;
-    loop {
-        let page = nodes.next(MATRIX_PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        for node in &page {
-            builder.add_node(node);
-        }
-    }
-    Ok(builder.finish())
+    store.report_findings(&head.id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "report {:?} was deleted while it was being read",
+            head.id
+        ))
+    })
 }
 
 /// Which reports a lifecycle was built from: every (id, generated_time), oldest first.

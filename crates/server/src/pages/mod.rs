@@ -339,8 +339,12 @@ fn downloads(links: &Links, head: &ReportHead) -> (Vec<DownloadLink>, Option<Str
     let always = Download::always()
         .iter()
         .map(|d| (d.file_name(), d.description()));
+    let waivers = crate::download::offers_waivers(head).then_some((
+        crate::download::WAIVERS_CSV,
+        "every waived failure, with its waiver's reason, owner, ticket and expiry",
+    ));
     let mut offered: Vec<(&str, &str)> = Vec::new();
-    for (name, description) in templates.chain(always) {
+    for (name, description) in templates.chain(always).chain(waivers) {
         if !offered.iter().any(|(n, _)| *n == name) {
             offered.push((name, description));
         }
@@ -844,7 +848,13 @@ async fn lifecycle_of(
     r: &Reader,
     head: &ReportHead,
 ) -> Result<Arc<compliance_core::report::Lifecycle>, ApiError> {
-    let heads = crate::findings::heads_of(&r.store, &head.report_name).await?;
+    let heads = r
+        .store
+        .report_series(
+            &head.report_name,
+            compliance_store::DEFAULT_LIFECYCLE_REPORTS,
+        )
+        .await?;
     server
         .lifecycles
         .lifecycle(&r.cluster, &r.store, &head.report_name, &heads)
