@@ -1199,3 +1199,27 @@ async fn diff_and_findings_need_what_reading_the_reports_needs() {
     assert_eq!(a.status, 403, "{}", a.text());
     assert!(a.text().contains("globalreporttypes"), "{}", a.text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newly_stored_report_rebuilds_the_cached_lifecycle() {
+    use compliance_testkit::sequence::STORY_ENDS;
+    let seq = compliance_testkit::sequence::Sequence::story();
+    let (store, _backing) = store_of(Kind::Sqlite, "cluster").await;
+    for r in &seq.reports[..4] {
+        store.put_report(r).await.unwrap();
+    }
+    let server = Server::new(Clusters::single("cluster", store.clone()), Auth::Open);
+    let router = router(Arc::new(server));
+    let path = "/compliance/findings?reportName=daily-cis-results&node=cp-1";
+    let before = get(&router, path).await.json();
+    assert_eq!(before["findings"][0]["state"], "resolved");
+    assert_eq!(before["findings"][0]["resolvedAt"], STORY_ENDS[3]);
+    // Asked again, from the cache: the same answer.
+    assert_eq!(get(&router, path).await.json(), before);
+    store.put_report(&seq.reports[4]).await.unwrap();
+    let after = get(&router, path).await.json();
+    assert_eq!(after["reports"].as_array().unwrap().len(), 5);
+    assert_eq!(after["findings"][0]["state"], "failing");
+    assert_eq!(after["findings"][0]["failingSince"], STORY_ENDS[4]);
+    assert_eq!(after["findings"][0]["reopened"], 1);
+}

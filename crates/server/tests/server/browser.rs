@@ -17,6 +17,7 @@ use compliance_testkit::reports::{
     HOSTILE_NODE, HOSTILE_TEXT, WAIVED_NODE, fixture_report, hostile_report, synthetic_report,
     waived_fixture_report,
 };
+use compliance_testkit::sequence::{STORY_ENDS, Sequence};
 use serde_json::json;
 
 use crate::support::server_with;
@@ -893,4 +894,91 @@ async fn waivers_are_listed_and_waived_fails_marked_from_report_to_test() {
     );
     assert_eq!(browser.text("#tab-fail-waived").await, "1 waived");
     browser.screenshot("server-test-waived").await;
+}
+
+#[tokio::test]
+async fn the_changes_since_the_previous_report_lead_to_each_findings_history() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, base) = serve(&seq.reports).await;
+    browser.goto(&format!("{base}/reports/{}", ids[4])).await;
+    assert_clean(&browser, "#changes-link").await;
+    browser.click("#changes-link").await;
+    let diff_path = format!("/reports/{}/diff", ids[4]);
+    browser
+        .wait_for_url("on the diff page", |u| u.path() == diff_path)
+        .await;
+    assert_clean(&browser, "#diff-finding-list").await;
+    browser.screenshot("server-diff").await;
+    assert_eq!(
+        browser.texts("#diff-tabs .count").await,
+        ["1", "0", "1", "0", "1", "3"]
+    );
+    assert_eq!(
+        browser
+            .texts("#diff-finding-list tr.diff-row a.node-link")
+            .await,
+        ["cp-1"]
+    );
+
+    // Still failing: w-1, whose waiver expired.
+    browser.click("#tab-persisting").await;
+    browser
+        .wait_for_url("on the persisting list", |u| {
+            u.query_pairs()
+                .any(|(k, v)| k == "show" && v == "persisting")
+        })
+        .await;
+    assert_clean(&browser, "#diff-finding-list").await;
+    assert_eq!(
+        browser
+            .text("#diff-finding-list tr.diff-row td:last-child")
+            .await,
+        "was waived iptables-chains"
+    );
+
+    // The node changes, then w-1's page and its history.
+    browser.click("#tab-nodes").await;
+    browser
+        .wait_for_url("on the node changes", |u| {
+            u.query_pairs().any(|(k, v)| k == "show" && v == "nodes")
+        })
+        .await;
+    assert_clean(&browser, "#diff-node-list").await;
+    let mut kinds = Vec::new();
+    for row in browser.find_all("#diff-node-list tr.diff-node-row").await {
+        kinds.push(format!(
+            "{} {}",
+            row.attr("data-node").await.unwrap().unwrap_or_default(),
+            row.attr("data-kind").await.unwrap().unwrap_or_default()
+        ));
+    }
+    assert_eq!(kinds, ["cp-1 rerated", "w-1 rerated", "w-3 removed"]);
+    browser
+        .click("#diff-node-list tr[data-node='w-1'] a.node-link")
+        .await;
+    let node_path = format!("/reports/{}/nodes/w-1", ids[4]);
+    browser
+        .wait_for_url("on w-1's page", |u| u.path() == node_path)
+        .await;
+    assert_clean(&browser, "#history-table").await;
+    browser.screenshot("server-node-history").await;
+    let cells = browser.texts("#history-table tr.history-row td").await;
+    assert_eq!(
+        cells,
+        [
+            "4.2.6",
+            "Ensure that the --make-iptables-util-chains argument is set to true (Automated)",
+            "failing",
+            STORY_ENDS[0],
+            STORY_ENDS[0],
+            "",
+            "0",
+            "5",
+            "",
+        ]
+    );
 }

@@ -12,6 +12,8 @@ use compliance_testkit::reports::{
     synthetic_report, waived_fixture_report,
 };
 
+use compliance_testkit::sequence::{STORY_ENDS, Sequence};
+
 use crate::support::{Answer, get, get_with, server_with, server_with_auth};
 
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -755,4 +757,142 @@ async fn the_printable_report_lists_waivers_and_marks_waived_fails() {
         a.body
             .contains("<span class=\"without-waivers\">MED without waivers</span></h3>")
     );
+}
+
+#[tokio::test]
+async fn the_diff_page_lists_each_change_linked_to_its_report() {
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, app) = server_with(&seq.reports).await;
+    // The report page leads to the changes since the previous report.
+    let a = get(&app, &format!("/reports/{}", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains(&format!(
+        "<a id=\"changes-link\" href=\"/reports/{}/diff\">What changed since <time datetime=\"{}\">",
+        ids[4], STORY_ENDS[3]
+    )));
+    let first = get(&app, &format!("/reports/{}", ids[0])).await;
+    assert!(!first.body.contains("changes-link"));
+
+    let a = get(&app, &format!("/reports/{}/diff", ids[4])).await;
+    assert_page(&a, 200);
+    for (key, count) in [
+        ("new", 1),
+        ("resolved", 0),
+        ("persisting", 1),
+        ("newNode", 0),
+        ("gone", 1),
+    ] {
+        assert!(
+            a.body
+                .contains(&format!("<dd data-count=\"{key}\">{count}</dd>")),
+            "{key}"
+        );
+    }
+    assert!(
+        a.body
+            .contains("<dd data-count=\"nodes\">0 added, 1 removed</dd>")
+    );
+    assert!(
+        a.body
+            .contains("<dd data-count=\"ratings\">2 worse, 0 better</dd>")
+    );
+    // New failures first: cp-1 1.2.6, linked to the newer report.
+    assert_eq!(a.body.matches("<tr class=\"diff-row\"").count(), 1);
+    assert!(a.body.contains(&format!(
+        "<tr class=\"diff-row\" data-node=\"cp-1\" data-test=\"1.2.6\" data-change=\"new\"><td><a class=\"node-link\" href=\"/reports/{0}/nodes/cp-1\">cp-1</a></td><td><a class=\"test-link\" href=\"/reports/{0}/tests/1.2.6\">1.2.6</a></td>",
+        ids[4]
+    )));
+    assert!(a.body.contains(&format!(
+        "href=\"/compliance/reports/{}/diff?against={}&amp;format=diff.csv\"",
+        ids[4], ids[3]
+    )));
+    // Persisting: w-1's failure was waived before, not now.
+    let a = get(&app, &format!("/reports/{}/diff?show=persisting", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(
+        a.body
+            .contains("data-node=\"w-1\" data-test=\"4.2.6\" data-change=\"persisting\"")
+    );
+    assert!(
+        a.body
+            .contains("was <span class=\"waived-mark\">waived</span> iptables-chains")
+    );
+    // Gone with its node: linked to the older report, where the node is.
+    let a = get(&app, &format!("/reports/{}/diff?show=gone", ids[4])).await;
+    assert!(
+        a.body
+            .contains(&format!("href=\"/reports/{}/nodes/w-3\"", ids[3]))
+    );
+    // Node changes, with both ratings where a waiver made a difference.
+    let a = get(&app, &format!("/reports/{}/diff?show=nodes", ids[4])).await;
+    assert_page(&a, 200);
+    assert_eq!(a.body.matches("<tr class=\"diff-node-row\"").count(), 3);
+    assert!(a.body.contains("data-node=\"w-1\" data-kind=\"rerated\""));
+    let w1 = a.body.split("data-node=\"w-1\"").nth(1).unwrap();
+    let w1 = w1.split("</tr>").next().unwrap();
+    assert!(
+        w1.contains("HIGH</span> <span class=\"without-waivers\">MED without waivers</span>"),
+        "{w1}"
+    );
+    // Against any report of the GlobalReport; bad parameters are named.
+    let a = get(
+        &app,
+        &format!("/reports/{}/diff?against={}&show=resolved", ids[4], ids[2]),
+    )
+    .await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("<dd data-count=\"resolved\">0</dd>"));
+    let a = get(&app, &format!("/reports/{}/diff?show=everything", ids[4])).await;
+    assert_page(&a, 400);
+    assert!(a.body.contains("invalid show"));
+    let a = get(&app, &format!("/reports/{}/diff", ids[0])).await;
+    assert_page(&a, 404);
+}
+
+#[tokio::test]
+async fn node_and_test_pages_show_each_findings_lifecycle() {
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, app) = server_with(&seq.reports).await;
+    let a = get(&app, &format!("/reports/{}/nodes/cp-1", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("id=\"history\""));
+    assert!(
+        a.body
+            .contains("Over the latest 5 reports of this GlobalReport")
+    );
+    assert!(a.body.contains(": 1 failing, 0 resolved."));
+    let row = a.body.split("<tr class=\"history-row\"").nth(1).unwrap();
+    let row = row.split("</tr>").next().unwrap();
+    assert_eq!(
+        row,
+        format!(
+            " data-test=\"1.2.6\" data-state=\"failing\"><td><a href=\"/reports/{0}/tests/1.2.6\">1.2.6</a></td><td>Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated)</td><td><span class=\"history-state state-failing\">failing</span></td><td><time datetime=\"{1}\">{1}</time></td><td><time datetime=\"{2}\">{2}</time></td><td></td><td class=\"num\">1</td><td class=\"num\">3</td><td></td>",
+            ids[4], STORY_ENDS[1], STORY_ENDS[4]
+        )
+    );
+    assert!(a.body.contains(
+        "href=\"/compliance/findings?reportName=daily-cis-results&amp;node=cp-1&amp;format=findings.csv\""
+    ));
+    // Report 4's page of cp-1: the history is the GlobalReport's as of its newest report.
+    let a = get(&app, &format!("/reports/{}/nodes/cp-1", ids[3])).await;
+    assert!(a.body.contains("(newer than the report shown)"));
+    // A node that never failed.
+    let a = get(&app, &format!("/reports/{}/nodes/w-2", ids[4])).await;
+    assert!(a.body.contains("id=\"history-empty\""));
+    // The test page: each failing node with its streak.
+    let a = get(&app, &format!("/reports/{}/tests/4.2.6", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(
+        a.body
+            .contains(": 1 failing, 0 resolved, 1 on nodes not assessed lately.")
+    );
+    let w1 = a.body.split("<tr class=\"node-row\"").nth(1).unwrap();
+    assert!(w1.contains(&format!(
+        "<span class=\"history-note history-failing\">failing since <time datetime=\"{0}\">{0}</time>; first failed <time datetime=\"{0}\">{0}</time></span>",
+        STORY_ENDS[0]
+    )), "{w1}");
+    let a = get(&app, &format!("/reports/{}/tests/1.2.6", ids[4])).await;
+    assert!(a.body.contains("; reopened 1 time</span>"));
 }
