@@ -2,12 +2,15 @@
 //!
 //! The summary, the report's provenance (or that it recorded none), the node table with
 //! what each node's result is (a rating, a failed run, or no result since when), how many
-//! tests were not observed and how the report counted them, then Top Failed Tests.
+//! tests were not observed and how the report counted them, then Top Failed Tests. A
+//! report with waivers also says how many failures they accepted, the ratings without
+//! them, each node's waived failures, and every waiver with what it did.
 //! `--output json` prints the stored document instead, provenance included as stored.
 
 use std::io::{self, Write};
 
-use compliance_core::model::{CisBenchmarkNode, ReportDocument, TestStatus};
+use compliance_core::model::waiver::parse_expiry;
+use compliance_core::model::{CisBenchmarkNode, ReportDocument, TestStatus, WaiverState};
 use compliance_core::render::not_observed_as;
 use compliance_core::time;
 
@@ -34,6 +37,70 @@ pub fn node_note(n: &CisBenchmarkNode) -> String {
         return format!("run failed: {}", n.error);
     }
     String::new()
+}
+
+/// What the node table says of a node's waived failures: how many, and its rating
+/// without them. Empty when nothing was waived on the node.
+pub fn waived_note(n: &CisBenchmarkNode) -> String {
+    if n.summary.waived == 0 {
+        return String::new();
+    }
+    let rating = n.summary.status_without_waivers.unwrap_or(n.summary.status);
+    format!(
+        "{} waived ({} without waivers)",
+        n.summary.waived,
+        rating.as_str()
+    )
+}
+
+/// Writes every waiver that concerned the report: what it did, what it names, who
+/// accepted it, why, and until when. Nothing when the report has none.
+pub fn write_waivers(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> {
+    if r.waivers.is_empty() {
+        return Ok(());
+    }
+    let count = |s: WaiverState| r.waivers.iter().filter(|w| w.state == s).count();
+    writeln!(
+        out,
+        "\nWaivers ({} applied, {} expired, {} matched nothing)",
+        count(WaiverState::Applied),
+        count(WaiverState::Expired),
+        count(WaiverState::MatchedNothing)
+    )?;
+    for w in &r.waivers {
+        let what = match w.state {
+            WaiverState::Applied => format!(
+                "applied: {} failed test(s) on {} node(s)",
+                w.waived, w.nodes
+            ),
+            WaiverState::Expired => format!(
+                "expired: accepts nothing (would cover {} failed test(s) on {} node(s))",
+                w.waived, w.nodes
+            ),
+            WaiverState::MatchedNothing => "matched nothing: fix or remove it".to_string(),
+        };
+        writeln!(out, "  {}  {what}", w.name)?;
+        let s = &w.spec;
+        let expires = parse_expiry(&s.expires)
+            .map(|t| time::format(&t))
+            .unwrap_or_else(|_| s.expires.clone());
+        writeln!(
+            out,
+            "      tests {}; owner {}; ticket {}; expires {expires}",
+            s.tests.join(", "),
+            s.owner,
+            if s.ticket.is_empty() {
+                "none"
+            } else {
+                &s.ticket
+            }
+        )?;
+        writeln!(out, "      reason: {}", s.reason)?;
+        if !w.note.is_empty() {
+            writeln!(out, "      note: {}", w.note)?;
+        }
+    }
+    Ok(())
 }
 
 /// NOT_OBSERVED tests in the report, and on how many nodes.
@@ -120,6 +187,20 @@ pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> 
         write!(out, ", of which {} without results", s.no_results_count)?;
     }
     writeln!(out, ")")?;
+    if let Some(w) = &s.without_waivers {
+        writeln!(
+            out,
+            "         without waivers: HIGH {}, MED {}, LOW {}",
+            w.high_count, w.med_count, w.low_count
+        )?;
+    }
+    if s.waived_count > 0 {
+        writeln!(
+            out,
+            "Waived   {} failed test(s) accepted by waivers: still FAIL, left out of the ratings",
+            s.waived_count
+        )?;
+    }
     let (tests, nodes) = not_observed(r);
     if tests > 0 {
         writeln!(
@@ -161,8 +242,13 @@ pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> 
         if !note.is_empty() {
             write!(out, "  {note}")?;
         }
+        let waived = waived_note(n);
+        if !waived.is_empty() {
+            write!(out, "  {waived}")?;
+        }
         writeln!(out)?;
     }
+    write_waivers(out, r)?;
     let top = compliance_core::report::report_top_failed_tests(r);
     if !top.is_empty() {
         writeln!(out, "\nTop failed tests")?;
@@ -188,6 +274,57 @@ mod tests {
         let mut out = Vec::new();
         write_report(&mut out, r).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn waivers_show_counts_ratings_without_them_and_every_outcome() {
+        let r = compliance_testkit::reports::waived_fixture_report(t("2026-11-25T00:00:00Z"));
+        let out = text(&r);
+        let s = &r.cis_benchmark_summary;
+        let w = s.without_waivers.as_ref().expect("a rating changed");
+        for want in [
+            format!(
+                "without waivers: HIGH {}, MED {}, LOW {}",
+                w.high_count, w.med_count, w.low_count
+            ),
+            format!("Waived   {} failed test(s) accepted by waivers", s.waived_count),
+            "Waivers (1 applied, 1 expired, 1 matched nothing)".to_string(),
+            "  accepted-cp  applied: 12 failed test(s) on 1 node(s)".to_string(),
+            "      tests 1, 2, 3, 4, 5; owner security@example.com; ticket SEC-1; expires 2027-03-31T00:00:00Z"
+                .to_string(),
+            "      reason: accepted-cp: the distribution sets this up itself".to_string(),
+            "without waivers: HIGH 1, MED 3, LOW 3".to_string(),
+            "Nodes    7 (HIGH 2, MED 2, LOW 3)".to_string(),
+            "  old-exception  expired: accepts nothing".to_string(),
+            "  typo  matched nothing: fix or remove it".to_string(),
+        ] {
+            assert!(out.contains(&want), "{want:?} missing from\n{out}");
+        }
+        let node = r
+            .cis_benchmark
+            .iter()
+            .find(|n| n.node_name == compliance_testkit::reports::WAIVED_NODE)
+            .unwrap();
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(compliance_testkit::reports::WAIVED_NODE))
+            .unwrap();
+        assert!(
+            line.ends_with(&format!(
+                "  {} waived ({} without waivers)",
+                node.summary.waived,
+                node.summary.status_without_waivers.unwrap().as_str()
+            )),
+            "{line}"
+        );
+        assert!(line.contains(" HIGH ") && line.ends_with("12 waived (MED without waivers)"));
+        assert!(s.waived_count > 0 && s.waived_count == node.summary.waived);
+    }
+
+    #[test]
+    fn a_report_without_waivers_prints_nothing_of_them() {
+        let out = text(&fixture_report(t("2026-11-25T00:00:00Z")));
+        assert!(!out.contains("aiver"), "{out}");
     }
 
     #[test]

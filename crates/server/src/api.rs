@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use compliance_core::report::{FindingLifecycle, ReportDiff, ReportRef};
 use compliance_core::time;
-use compliance_store::{ReportHead, ReportQuery, Store};
+use compliance_store::{DEFAULT_LIFECYCLE_REPORTS, ReportHead, ReportQuery, Store};
 
 use crate::auth::{self, Access, Subject, Visible};
 use crate::params::{self, Pairs};
-use crate::{ApiError, Server, clusters, download};
+use crate::{ApiError, Server, clusters, download, findings};
 
 /// The API's routes.
 pub fn routes() -> axum::Router<Arc<Server>> {
@@ -22,6 +23,8 @@ pub fn routes() -> axum::Router<Arc<Server>> {
         .route("/compliance/version", get(version))
         .route("/compliance/reports", get(list))
         .route("/compliance/reports/{id}/download", get(download))
+        .route("/compliance/reports/{id}/diff", get(report_diff))
+        .route("/compliance/findings", get(findings))
 }
 
 /// `GET /compliance/version`: no authentication.
@@ -205,15 +208,188 @@ pub async fn readable_head(
         .report_head(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no report with id {id:?}")))?;
-    if !server.auth.is_open() && !server.auth.allowed(who, &Access::GetAllReports).await? {
-        auth::require(
-            &server.auth,
-            who,
-            Access::GetReport(head.report_name.clone()),
-        )
-        .await?;
-    }
+    may_read(server, who, &head.report_name).await?;
     Ok(head)
+}
+
+/// Refuses unless `who` may read the reports of GlobalReport `name`: `get` on it (or on
+/// every GlobalReport).
+pub async fn may_read(server: &Server, who: &Subject, name: &str) -> Result<(), ApiError> {
+    if !server.auth.is_open() && !server.auth.allowed(who, &Access::GetAllReports).await? {
+        auth::require(&server.auth, who, Access::GetReport(name.to_string())).await?;
+    }
+    Ok(())
+}
+
+/// The two reports a diff compares, the one asked for (`id`) and the other: `against`
+/// when given (a report of the same GlobalReport), else the previous report of its
+/// GlobalReport by `endTime`. 404 for an unknown id (naming `against` for that one), 400
+/// for a report of another GlobalReport, 404 when `id` is the first of its GlobalReport
+/// and nothing was named.
+pub async fn diff_pair(
+    server: &Server,
+    who: &Subject,
+    store: &Store,
+    id: &str,
+    against: Option<&str>,
+) -> Result<(ReportHead, ReportHead), ApiError> {
+    let head = readable_head(server, who, store, id).await?;
+    let other = match against {
+        Some(a) => {
+            let other = store
+                .report_head(a)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("against: no report with id {a:?}")))?;
+            findings::check_against(&head, &other)?;
+            other
+        }
+        None => {
+            let heads = findings::heads_of(store, &head.report_name).await?;
+            findings::previous(&heads, &head).cloned().ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "report {id:?} is the first of GlobalReport {:?}: there is no previous \
+                     report to compare it with (name one with against=ID)",
+                    head.report_name
+                ))
+            })?
+        }
+    };
+    Ok((head, other))
+}
+
+/// What `format` a diff or findings request asks for: JSON (the default) or one CSV.
+fn csv_format(p: &Pairs, csvs: &[&'static str]) -> Result<Option<&'static str>, ApiError> {
+    match p.one("format")? {
+        None | Some("json") => Ok(None),
+        Some(f) => csvs
+            .iter()
+            .find(|c| **c == f)
+            .map(|c| Some(*c))
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "format",
+                    f,
+                    format!("must be json or {}", csvs.join(" or ")),
+                )
+            }),
+    }
+}
+
+/// `GET /compliance/reports/{id}/diff[?against=OTHER][&format=json|diff.csv|diff-nodes.csv]`:
+/// what changed from the older of the two reports to the newer ([`ReportDiff`]).
+async fn report_diff(
+    State(server): State<Arc<Server>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = Pairs::parse(raw.as_deref());
+    let (who, cluster, store) = reader(&server, &headers, pairs.one("cluster")?).await?;
+    let format = csv_format(&pairs, &[DIFF_CSV, DIFF_NODES_CSV])?;
+    let (head, other) = diff_pair(&server, &who, &store, &id, pairs.one("against")?).await?;
+    let a = server.indexes.findings(&cluster, &store, &head).await?;
+    let b = server.indexes.findings(&cluster, &store, &other).await?;
+    let d = findings::diff_forward(&a, &b);
+    match format {
+        None => Ok(Json(d).into_response()),
+        Some(f) => {
+            may_download(&server, &who, &head).await?;
+            let mut body = Vec::new();
+            if f == DIFF_CSV {
+                compliance_core::render::write_diff_csv(&d, &mut body)?;
+            } else {
+                compliance_core::render::write_diff_nodes_csv(&d, &mut body)?;
+            }
+            let name = download::file_name(&head, &diff_file(&d, f));
+            Ok(download::whole(name, f, body))
+        }
+    }
+}
+
+/// `diff.csv` downloads name the older report's end: `diff-since-<end>.csv`.
+pub fn diff_file(d: &ReportDiff, format: &str) -> String {
+    format!(
+        "{}-since-{}.csv",
+        format.trim_end_matches(".csv"),
+        download::stamp(&d.old.end_time)
+    )
+}
+
+/// The diff's downloads.
+pub const DIFF_CSV: &str = "diff.csv";
+pub const DIFF_NODES_CSV: &str = "diff-nodes.csv";
+/// The lifecycle download of a GlobalReport.
+pub const FINDINGS_CSV: &str = "findings.csv";
+
+/// The answer of `GET /compliance/findings`.
+#[derive(Debug, Serialize)]
+pub struct FindingsAnswer {
+    #[serde(rename = "reportName")]
+    pub report_name: String,
+    /// The reports the lifecycle was derived from, oldest first.
+    pub reports: Vec<ReportRef>,
+    /// Sorted by node, then test number.
+    pub findings: Vec<FindingLifecycle>,
+}
+
+/// `GET /compliance/findings?reportName=NAME[&node=N][&test=T][&reports=N][&format=json|findings.csv]`:
+/// the lifecycle of every finding over the latest `reports` (default 30, like
+/// `compliancectl`) reports of a GlobalReport, or of one node's or one test's.
+async fn findings(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = Pairs::parse(raw.as_deref());
+    let (who, cluster, store) = reader(&server, &headers, pairs.one("cluster")?).await?;
+    let format = csv_format(&pairs, &[FINDINGS_CSV])?;
+    let name = pairs
+        .one("reportName")?
+        .ok_or_else(|| ApiError::bad("reportName", "", "is required: the GlobalReport's name"))?;
+    let node = pairs.one("node")?;
+    let test = pairs.one("test")?;
+    let reports = pairs.number(
+        "reports",
+        DEFAULT_LIFECYCLE_REPORTS,
+        findings::MAX_LIFECYCLE_REPORTS,
+    )?;
+    if reports == 0 {
+        return Err(ApiError::bad("reports", "0", "must be at least 1"));
+    }
+    may_read(&server, &who, name).await?;
+    let heads = store.report_series(name, reports).await?;
+    let Some(newest) = heads.last() else {
+        return Err(ApiError::NotFound(format!(
+            "reportName: GlobalReport {name:?} has no stored report"
+        )));
+    };
+    let lifecycle = server
+        .lifecycles
+        .lifecycle(&cluster, &store, name, &heads)
+        .await?;
+    let mut list = match (node, test) {
+        (Some(n), _) => lifecycle.for_node(n),
+        (None, Some(t)) => lifecycle.for_test(t),
+        (None, None) => lifecycle.findings(),
+    };
+    if let (Some(_), Some(t)) = (node, test) {
+        list.retain(|f| f.test_number == t);
+    }
+    match format {
+        None => Ok(Json(FindingsAnswer {
+            report_name: name.to_string(),
+            reports: lifecycle.reports().to_vec(),
+            findings: list,
+        })
+        .into_response()),
+        Some(_) => {
+            may_download(&server, &who, newest).await?;
+            let mut body = Vec::new();
+            compliance_core::render::write_findings_csv(&list, &mut body)?;
+            let name = format!("{}-{FINDINGS_CSV}", download::lifecycle_base_name(newest));
+            Ok(download::whole(name, FINDINGS_CSV, body))
+        }
+    }
 }
 
 /// Refuses a download unless `who` may `get` the report's type.

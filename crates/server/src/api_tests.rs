@@ -86,8 +86,11 @@ struct Env {
 }
 
 async fn env(kind: Kind, auth: Auth) -> Env {
+    env_with(kind, auth, reports()).await
+}
+
+async fn env_with(kind: Kind, auth: Auth, reports: Vec<ReportDocument>) -> Env {
     let (store, backing) = store_of(kind, "cluster").await;
-    let reports = reports();
     let mut stored = Vec::new();
     for r in &reports {
         store.put_report(r).await.unwrap();
@@ -769,4 +772,454 @@ async fn a_sqlite_store_has_one_cluster() {
     .await;
     assert_eq!(a.status, 404);
     assert!(a.text().contains("managed-1"));
+}
+
+/// The story of issue 16 (`Sequence::story`) in a store of `kind`, with `auth`.
+async fn story(kind: Kind, auth: Auth) -> (Env, Vec<String>) {
+    let seq = compliance_testkit::sequence::Sequence::story();
+    let ids = seq.ids();
+    (env_with(kind, auth, seq.reports).await, ids)
+}
+
+/// A diff's failures of one change kind: (node, test, oldWaiver, newWaiver).
+fn changes(diff: &Value, change: &str) -> Vec<(String, String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    diff["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["change"] == change)
+        .map(|f| {
+            (
+                s(&f["node"]),
+                s(&f["testNumber"]),
+                s(&f["oldWaiver"]),
+                s(&f["newWaiver"]),
+            )
+        })
+        .collect()
+}
+
+fn four(a: &str, b: &str, c: &str, d: &str) -> (String, String, String, String) {
+    (a.into(), b.into(), c.into(), d.into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_diff_against_the_previous_report_says_exactly_what_changed() {
+    use compliance_testkit::sequence::STORY_ENDS;
+    for kind in BOTH {
+        let (e, ids) = story(kind, Auth::Open).await;
+        // Report 5 against report 4, the previous one by endTime.
+        let a = get(&e.router, &format!("/compliance/reports/{}/diff", ids[4])).await;
+        assert_eq!(a.status, 200, "{kind:?} {}", a.text());
+        let d = a.json();
+        assert_eq!(d["old"]["id"], ids[3].as_str());
+        assert_eq!(d["old"]["endTime"], STORY_ENDS[3]);
+        assert_eq!(d["new"]["id"], ids[4].as_str());
+        assert_eq!(
+            d["counts"],
+            serde_json::json!({"new": 1, "persisting": 1, "resolved": 0, "newNode": 0,
+                "gone": 1, "nodesAdded": 0, "nodesRemoved": 1, "ratingDrops": 2,
+                "ratingRises": 0, "newUnwaived": 1}),
+            "{kind:?}"
+        );
+        assert_eq!(changes(&d, "new"), [four("cp-1", "1.2.6", "", "")]);
+        assert_eq!(
+            changes(&d, "persisting"),
+            [four("w-1", "4.2.6", "iptables-chains", "")]
+        );
+        assert_eq!(changes(&d, "gone"), [four("w-3", "4.2.6", "", "")]);
+        assert_eq!(
+            d["nodes"],
+            serde_json::json!([
+                {"node": "cp-1", "kind": "rerated", "oldStatus": "HIGH", "newStatus": "MED",
+                 "oldStatusWithoutWaivers": "HIGH", "newStatusWithoutWaivers": "MED"},
+                {"node": "w-1", "kind": "rerated", "oldStatus": "HIGH", "newStatus": "MED",
+                 "oldStatusWithoutWaivers": "MED", "newStatusWithoutWaivers": "MED"},
+                {"node": "w-3", "kind": "removed", "oldStatus": "MED", "newStatus": null,
+                 "oldStatusWithoutWaivers": "MED", "newStatusWithoutWaivers": null},
+            ]),
+            "{kind:?}"
+        );
+        // 2 → 3: a known failure on an added node; 3 → 4: a fixed one.
+        let d = get(&e.router, &format!("/compliance/reports/{}/diff", ids[2]))
+            .await
+            .json();
+        assert_eq!(changes(&d, "newNode"), [four("w-3", "4.2.6", "", "")]);
+        assert_eq!(d["counts"]["nodesAdded"], 1);
+        let d = get(&e.router, &format!("/compliance/reports/{}/diff", ids[3]))
+            .await
+            .json();
+        assert_eq!(
+            changes(&d, "resolved"),
+            [four("cp-1", "1.2.6", "", "")],
+            "{kind:?}"
+        );
+        // Any two reports of the GlobalReport, always from the older to the newer.
+        for (id, against) in [(&ids[4], &ids[0]), (&ids[0], &ids[4])] {
+            let d = get(
+                &e.router,
+                &format!("/compliance/reports/{id}/diff?against={against}"),
+            )
+            .await
+            .json();
+            assert_eq!(d["old"]["id"], ids[0].as_str());
+            assert_eq!(d["new"]["id"], ids[4].as_str());
+            assert_eq!(changes(&d, "new"), [four("cp-1", "1.2.6", "", "")]);
+            assert_eq!(changes(&d, "persisting"), [four("w-1", "4.2.6", "", "")]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_diff_refuses_what_it_cannot_compare_naming_the_parameter() {
+    let (e, ids) = story(Kind::Sqlite, Auth::Open).await;
+    let mut other = fixture_report(t("2026-11-25T00:00:00Z"));
+    other.report_name = "weekly-cis".into();
+    other.id = compliance_core::report::report_id(
+        "weekly-cis",
+        &other.report_type_name,
+        other.start_time,
+        other.end_time,
+    );
+    // The same story beside a report of another GlobalReport.
+    let e2 = env_with(
+        Kind::Sqlite,
+        Auth::Open,
+        [
+            compliance_testkit::sequence::Sequence::story().reports,
+            vec![other.clone()],
+        ]
+        .concat(),
+    )
+    .await;
+    let cases: Vec<(&axum::Router, String, u16, String)> = vec![
+        (
+            &e.router,
+            "/compliance/reports/no-such-report/diff".into(),
+            404,
+            "no report with id \"no-such-report\"".into(),
+        ),
+        (
+            &e.router,
+            format!("/compliance/reports/{}/diff?against=nope", ids[4]),
+            404,
+            "against: no report with id \"nope\"".into(),
+        ),
+        (
+            &e.router,
+            format!("/compliance/reports/{}/diff?against={}", ids[4], ids[4]),
+            400,
+            format!("invalid against {:?}: is the report itself", ids[4]),
+        ),
+        (
+            &e2.router,
+            format!("/compliance/reports/{}/diff?against={}", ids[4], other.id),
+            400,
+            format!(
+                "invalid against {:?}: is a report of GlobalReport \"weekly-cis\"",
+                other.id
+            ),
+        ),
+        (
+            &e.router,
+            format!("/compliance/reports/{}/diff", ids[0]),
+            404,
+            "is the first of GlobalReport \"daily-cis-results\"".into(),
+        ),
+        (
+            &e.router,
+            format!("/compliance/reports/{}/diff?format=xml", ids[4]),
+            400,
+            "invalid format \"xml\": must be json or diff.csv or diff-nodes.csv".into(),
+        ),
+        (
+            &e.router,
+            format!(
+                "/compliance/reports/{}/diff?against={}&against={}",
+                ids[4], ids[1], ids[2]
+            ),
+            400,
+            "invalid against".into(),
+        ),
+    ];
+    for (router, path, status, message) in cases {
+        let a = get(router, &path).await;
+        assert_eq!(a.status.as_u16(), status, "{path}: {}", a.text());
+        assert!(a.text().contains(&message), "{path}: {}", a.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_give_each_lifecycle_over_the_latest_reports() {
+    use compliance_testkit::sequence::STORY_ENDS;
+    for kind in BOTH {
+        let (e, ids) = story(kind, Auth::Open).await;
+        let a = get(
+            &e.router,
+            "/compliance/findings?reportName=daily-cis-results",
+        )
+        .await;
+        assert_eq!(a.status, 200, "{kind:?} {}", a.text());
+        let all = a.json();
+        assert_eq!(all["reportName"], "daily-cis-results");
+        let reports: Vec<&str> = all["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(reports, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            all["findings"],
+            serde_json::json!([
+                {"node": "cp-1", "testNumber": "1.2.6", "section": "1.2",
+                 "testDesc": "Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated)",
+                 "state": "failing", "firstFailed": STORY_ENDS[1], "firstFailedReport": ids[1],
+                 "failingSince": STORY_ENDS[4], "lastFailed": STORY_ENDS[4], "reopened": 1,
+                 "reportsFailing": 3},
+                {"node": "w-1", "testNumber": "4.2.6", "section": "4.2",
+                 "testDesc": "Ensure that the --make-iptables-util-chains argument is set to true (Automated)",
+                 "state": "failing", "firstFailed": STORY_ENDS[0], "firstFailedReport": ids[0],
+                 "failingSince": STORY_ENDS[0], "lastFailed": STORY_ENDS[4], "reopened": 0,
+                 "reportsFailing": 5},
+                {"node": "w-3", "testNumber": "4.2.6", "section": "4.2",
+                 "testDesc": "Ensure that the --make-iptables-util-chains argument is set to true (Automated)",
+                 "state": "unknown", "firstFailed": STORY_ENDS[2], "firstFailedReport": ids[2],
+                 "failingSince": STORY_ENDS[2], "lastFailed": STORY_ENDS[3], "reopened": 0,
+                 "reportsFailing": 2},
+            ]),
+            "{kind:?}"
+        );
+        let of = |q: &'static str| {
+            let router = e.router.clone();
+            async move {
+                get(
+                    &router,
+                    &format!("/compliance/findings?reportName=daily-cis-results&{q}"),
+                )
+                .await
+                .json()["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            f["node"].as_str().unwrap(),
+                            f["testNumber"].as_str().unwrap()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(of("node=cp-1").await, ["cp-1 1.2.6"]);
+        assert_eq!(of("test=4.2.6").await, ["w-1 4.2.6", "w-3 4.2.6"]);
+        assert_eq!(of("node=w-3&test=4.2.6").await, ["w-3 4.2.6"]);
+        assert!(of("node=w-2").await.is_empty());
+        // The latest two reports only: cp-1's failure is new in the last one.
+        let two = get(
+            &e.router,
+            "/compliance/findings?reportName=daily-cis-results&node=cp-1&reports=2",
+        )
+        .await
+        .json();
+        assert_eq!(two["reports"].as_array().unwrap().len(), 2);
+        assert_eq!(two["findings"][0]["firstFailed"], STORY_ENDS[4]);
+        assert_eq!(two["findings"][0]["reopened"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_refuse_a_missing_or_unknown_report_name() {
+    let (e, _) = story(Kind::Sqlite, Auth::Open).await;
+    for (path, status, message) in [
+        (
+            "/compliance/findings",
+            400,
+            "invalid reportName \"\": is required",
+        ),
+        (
+            "/compliance/findings?reportName=nope",
+            404,
+            "reportName: GlobalReport \"nope\" has no stored report",
+        ),
+        (
+            "/compliance/findings?reportName=daily-cis-results&reports=0",
+            400,
+            "invalid reports \"0\"",
+        ),
+        (
+            "/compliance/findings?reportName=daily-cis-results&format=findings.xml",
+            400,
+            "invalid format \"findings.xml\": must be json or findings.csv",
+        ),
+    ] {
+        let a = get(&e.router, path).await;
+        assert_eq!(a.status.as_u16(), status, "{path}: {}", a.text());
+        assert!(a.text().contains(message), "{path}: {}", a.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_and_findings_csv_are_the_core_renderers_bytes() {
+    let (e, ids) = story(Kind::Sqlite, Auth::Open).await;
+    let seq = compliance_testkit::sequence::Sequence::story();
+    let old = compliance_core::report::ReportFindings::of_report(&seq.reports[3]);
+    let new = compliance_core::report::ReportFindings::of_report(&seq.reports[4]);
+    let d = compliance_core::report::diff(&old, &new);
+    for (format, expected) in [
+        ("diff.csv", {
+            let mut b = Vec::new();
+            compliance_core::render::write_diff_csv(&d, &mut b).unwrap();
+            b
+        }),
+        ("diff-nodes.csv", {
+            let mut b = Vec::new();
+            compliance_core::render::write_diff_nodes_csv(&d, &mut b).unwrap();
+            b
+        }),
+    ] {
+        let a = get(
+            &e.router,
+            &format!("/compliance/reports/{}/diff?format={format}", ids[4]),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+        let stem = format.trim_end_matches(".csv");
+        assert_eq!(
+            a.headers[header::CONTENT_DISPOSITION],
+            format!(
+                "attachment; filename=\"cis-benchmark_daily-cis-results_20261105000000-20261106000000-{stem}-since-20261105000000.csv\""
+            )
+            .as_str()
+        );
+        assert_eq!(a.text(), String::from_utf8(expected).unwrap());
+    }
+    let a = get(
+        &e.router,
+        &format!("/compliance/reports/{}/diff?format=diff.csv", ids[4]),
+    )
+    .await;
+    assert_eq!(
+        a.text().lines().collect::<Vec<_>>(),
+        [
+            "node,testNumber,section,testDesc,change,oldWaiver,newWaiver",
+            "cp-1,1.2.6,1.2,Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated),new,,",
+            "w-1,4.2.6,4.2,Ensure that the --make-iptables-util-chains argument is set to true (Automated),persisting,iptables-chains,",
+            "w-3,4.2.6,4.2,Ensure that the --make-iptables-util-chains argument is set to true (Automated),gone,,",
+        ]
+    );
+    let a = get(
+        &e.router,
+        "/compliance/findings?reportName=daily-cis-results&format=findings.csv",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(
+        a.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"cis-benchmark_daily-cis-results-findings.csv\""
+    );
+    assert_eq!(
+        a.text().lines().collect::<Vec<_>>(),
+        [
+            "node,testNumber,section,testDesc,state,firstFailed,failingSince,resolvedAt,lastFailed,reopened,reportsFailing,waiver",
+            "cp-1,1.2.6,1.2,Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated),failing,2026-11-03T00:00:00Z,2026-11-06T00:00:00Z,,2026-11-06T00:00:00Z,1,3,",
+            "w-1,4.2.6,4.2,Ensure that the --make-iptables-util-chains argument is set to true (Automated),failing,2026-11-02T00:00:00Z,2026-11-02T00:00:00Z,,2026-11-06T00:00:00Z,0,5,",
+            "w-3,4.2.6,4.2,Ensure that the --make-iptables-util-chains argument is set to true (Automated),unknown,2026-11-04T00:00:00Z,2026-11-04T00:00:00Z,,2026-11-05T00:00:00Z,0,2,",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waivers_csv_lists_each_waived_failure_of_a_report_with_waivers() {
+    let (e, ids) = story(Kind::Sqlite, Auth::Open).await;
+    let a = get(
+        &e.router,
+        &format!("/compliance/reports/{}/download?format=waivers.csv", ids[3]),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(
+        a.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .ends_with("-waivers.csv\"")
+    );
+    let seq = compliance_testkit::sequence::Sequence::story();
+    let mut expected = Vec::new();
+    compliance_core::render::write_waivers_csv(&seq.reports[3], &mut expected).unwrap();
+    assert_eq!(a.text(), String::from_utf8(expected).unwrap());
+    assert_eq!(a.text().lines().count(), 2, "{}", a.text());
+    assert!(
+        a.text()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("w-1,4.2.6,4.2,")
+    );
+    // Report 1 had no waiver: it offers no waivers.csv.
+    let a = get(
+        &e.router,
+        &format!("/compliance/reports/{}/download?format=waivers.csv", ids[0]),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_and_findings_need_what_reading_the_reports_needs() {
+    let (e, ids) = story(Kind::Sqlite, Auth::Fixed(policy())).await;
+    let ask = |token: &'static str, path: String| {
+        let router = e.router.clone();
+        async move { get_with(&router, &path, &[("authorization", &bearer(token))]).await }
+    };
+    let diff = format!("/compliance/reports/{}/diff", ids[4]);
+    let findings = "/compliance/findings?reportName=daily-cis-results".to_string();
+    assert_eq!(ask("t-all", diff.clone()).await.status, 200);
+    assert_eq!(ask("t-all", findings.clone()).await.status, 200);
+    for path in [diff.clone(), findings.clone()] {
+        let a = ask("t-one", path.clone()).await;
+        assert_eq!(a.status, 403, "{path}");
+        assert!(
+            a.text()
+                .contains("get globalreports.projectcalico.org \"daily-cis-results\""),
+            "{}",
+            a.text()
+        );
+        assert_eq!(get(&e.router, &path).await.status, 401, "{path}");
+    }
+    // The CSVs are downloads: they also need the report's type.
+    assert_eq!(
+        ask("t-all", format!("{diff}?format=diff.csv")).await.status,
+        200
+    );
+    let a = ask("t-nolist", format!("{findings}&format=findings.csv")).await;
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert!(a.text().contains("globalreporttypes"), "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newly_stored_report_rebuilds_the_cached_lifecycle() {
+    use compliance_testkit::sequence::STORY_ENDS;
+    let seq = compliance_testkit::sequence::Sequence::story();
+    let (store, _backing) = store_of(Kind::Sqlite, "cluster").await;
+    for r in &seq.reports[..4] {
+        store.put_report(r).await.unwrap();
+    }
+    let server = Server::new(Clusters::single("cluster", store.clone()), Auth::Open);
+    let router = router(Arc::new(server));
+    let path = "/compliance/findings?reportName=daily-cis-results&node=cp-1";
+    let before = get(&router, path).await.json();
+    assert_eq!(before["findings"][0]["state"], "resolved");
+    assert_eq!(before["findings"][0]["resolvedAt"], STORY_ENDS[3]);
+    // Asked again, from the cache: the same answer.
+    assert_eq!(get(&router, path).await.json(), before);
+    store.put_report(&seq.reports[4]).await.unwrap();
+    let after = get(&router, path).await.json();
+    assert_eq!(after["reports"].as_array().unwrap().len(), 5);
+    assert_eq!(after["findings"][0]["state"], "failing");
+    assert_eq!(after["findings"][0]["failingSince"], STORY_ENDS[4]);
+    assert_eq!(after["findings"][0]["reopened"], 1);
 }

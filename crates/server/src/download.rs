@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use compliance_core::model::ReportDocument;
-use compliance_core::render::{CsvStream, Download, NodeCsv, write_download};
+use compliance_core::render::{CsvStream, Download, NodeCsv, WaiversCsv, write_download};
 use compliance_store::{ReportHead, Store};
 
 use crate::ApiError;
@@ -65,6 +65,29 @@ pub fn file_name(head: &ReportHead, format: &str) -> String {
     format!("{}-{}", base_name(head), safe(format))
 }
 
+/// What a GlobalReport's downloads across its reports (`findings.csv`) are named after:
+/// `<type>_<name>`, of its newest report `head`.
+pub fn lifecycle_base_name(head: &ReportHead) -> String {
+    format!(
+        "{}_{}",
+        safe(&head.report_type_name),
+        safe(&head.report_name)
+    )
+}
+
+/// A download rendered whole (a diff's or a lifecycle's CSV, kilobytes to a few
+/// megabytes): `body` as the file `name`.
+pub fn whole(name: String, format: &str, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(format)),
+    );
+    headers.insert(header::CONTENT_DISPOSITION, attachment(&safe(&name)));
+    response
+}
+
 /// Several formats' zip: `<type>_<name>_<start>-<end>.zip`.
 pub fn zip_name(head: &ReportHead) -> String {
     format!("{}.zip", base_name(head))
@@ -99,17 +122,50 @@ pub fn offered(head: &ReportHead) -> Vec<Download> {
     offered
 }
 
-/// The downloads `formats` name; they must all be [`offered`] (400 naming the first
-/// that is not).
-pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<Download>, ApiError> {
+/// The file of the waived failures, offered by every report with waivers.
+pub const WAIVERS_CSV: &str = "waivers.csv";
+
+/// One file of a report's downloads: one of the core's, or `waivers.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum File {
+    Report(Download),
+    /// One row per waived failure, with its waiver's reason, owner, ticket and expiry.
+    Waivers,
+}
+
+impl File {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            File::Report(d) => d.file_name(),
+            File::Waivers => WAIVERS_CSV,
+        }
+    }
+}
+
+/// Whether `head`'s report offers `waivers.csv`: it has waivers (applied, expired or
+/// matching nothing; the file then lists what they accepted, maybe nothing).
+pub fn offers_waivers(head: &ReportHead) -> bool {
+    !head.waivers.is_empty()
+}
+
+/// The downloads `formats` name; they must all be [`offered`], or `waivers.csv` of a
+/// report with waivers (400 naming the first that is not).
+pub fn resolve(head: &ReportHead, formats: &[String]) -> Result<Vec<File>, ApiError> {
     let offered = offered(head);
     formats
         .iter()
         .map(|f| {
+            if f == WAIVERS_CSV && offers_waivers(head) {
+                return Ok(File::Waivers);
+            }
             Download::from_name(f)
                 .filter(|d| offered.contains(d))
+                .map(File::Report)
                 .ok_or_else(|| {
-                    let names: Vec<&str> = offered.iter().map(|d| d.file_name()).collect();
+                    let mut names: Vec<&str> = offered.iter().map(|d| d.file_name()).collect();
+                    if offers_waivers(head) {
+                        names.push(WAIVERS_CSV);
+                    }
                     ApiError::bad(
                         "format",
                         f,
@@ -189,8 +245,26 @@ struct Source {
 }
 
 impl Source {
-    /// Writes one download of the report into `w`.
-    fn write(&self, download: Download, w: &mut dyn Write) -> Result<(), ApiError> {
+    /// Writes one file of the report into `w`.
+    fn write(&self, file: File, w: &mut dyn Write) -> Result<(), ApiError> {
+        let download = match file {
+            File::Report(d) => d,
+            File::Waivers => {
+                let mut out = WaiversCsv::new(&self.head.waivers, w)?;
+                let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
+                loop {
+                    let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    out.nodes(&page)?;
+                }
+                out.finish()?
+                    .flush()
+                    .map_err(compliance_core::render::RenderError::from)?;
+                return Ok(());
+            }
+        };
         match NodeCsv::of(download) {
             Some(kind) => {
                 let counted = crate::pages::not_observed_as(&self.head);
@@ -267,7 +341,7 @@ fn is_gone(e: &ApiError) -> bool {
 
 /// The response to a download of `downloads` of `head`'s report: the file itself for
 /// one, a zip of them for several.
-pub fn respond(store: Store, head: ReportHead, downloads: Vec<Download>) -> Response {
+pub fn respond(store: Store, head: ReportHead, downloads: Vec<File>) -> Response {
     let source = Source {
         store,
         head,
@@ -344,7 +418,13 @@ mod tests {
     fn formats_the_report_does_not_offer_are_refused_by_name() {
         let h = head();
         let ok = resolve(&h, &["ui-summary.json".into(), "all-tests.csv".into()]).unwrap();
-        assert_eq!(ok, [Download::UiSummary, Download::AllTests]);
+        assert_eq!(
+            ok,
+            [
+                File::Report(Download::UiSummary),
+                File::Report(Download::AllTests)
+            ]
+        );
         let e = resolve(&h, &["all-tests.pdf".into()]).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(
@@ -367,7 +447,7 @@ mod tests {
         );
         // A type that lists only some of Calico's downloads still offers the provenance.
         let ok = resolve(&narrow, &["node-provenance.csv".into()]).unwrap();
-        assert_eq!(ok, [Download::NodeProvenance]);
+        assert_eq!(ok, [File::Report(Download::NodeProvenance)]);
         // The exports are offered whatever the type's templates.
         narrow.report_type_spec.download_templates.clear();
         narrow.report_type_spec.ui_summary_template = None;
@@ -376,6 +456,29 @@ mod tests {
             &["oscal-assessment-results.json".into(), "junit.xml".into()],
         )
         .unwrap();
-        assert_eq!(ok, [Download::OscalAssessmentResults, Download::Junit]);
+        assert_eq!(
+            ok,
+            [
+                File::Report(Download::OscalAssessmentResults),
+                File::Report(Download::Junit)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_report_with_waivers_offers_waivers_csv() {
+        let plain = head();
+        let e = resolve(&plain, &["waivers.csv".into()]).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(!e.to_string().ends_with("waivers.csv"), "{e}");
+        let waived = ReportHead::of(&compliance_testkit::reports::waived_fixture_report(t(
+            "2026-11-25T00:00:00Z",
+        )));
+        assert_eq!(
+            resolve(&waived, &["waivers.csv".into()]).unwrap(),
+            [File::Waivers]
+        );
+        let e = resolve(&waived, &["nope.csv".into()]).unwrap_err();
+        assert!(e.to_string().ends_with(", waivers.csv"), "{e}");
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 use compliance_core::model::{CisBenchmarkNode, TestStatus};
 use compliance_core::order::cmp_dotted;
+use compliance_core::report::ReportFindings;
 use compliance_store::{NodeRow, ReportHead, Store};
 
 use crate::ApiError;
@@ -84,6 +85,9 @@ pub struct TestMatrix {
     pub tests: Vec<TestEntry>,
     /// Per test (same order as `tests`), one cell per node in report order.
     pub cells: Vec<Vec<Cell>>,
+    /// Per test (same order as `tests`), the waived FAIL cells: (node position, waiver
+    /// name), by position. Few, so kept sparse.
+    pub waivers: Vec<Vec<(usize, Arc<str>)>>,
 }
 
 impl TestMatrix {
@@ -98,6 +102,14 @@ impl TestMatrix {
             .binary_search_by(|t| cmp_dotted(&t.number, number))
             .ok()
     }
+
+    /// The waiver that accepted the FAIL of test `i` on the node at `position`.
+    pub fn waiver(&self, i: usize, position: usize) -> Option<&str> {
+        let list = self.waivers.get(i)?;
+        list.binary_search_by(|(p, _)| p.cmp(&position))
+            .ok()
+            .map(|j| &*list[j].1)
+    }
 }
 
 /// Collects a [`TestMatrix`] from pages of nodes.
@@ -109,7 +121,17 @@ impl TestMatrix {
 pub struct MatrixBuilder {
     nodes: usize,
     position: HashMap<String, usize>,
-    tests: Vec<(TestEntry, Vec<(usize, Cell)>)>,
+    tests: Vec<Row>,
+}
+
+/// One test as the builder collects it.
+#[derive(Debug)]
+struct Row {
+    entry: TestEntry,
+    /// (node position, cell), sparse.
+    seen: Vec<(usize, Cell)>,
+    /// (node position, waiver name) of its waived FAILs.
+    waived: Vec<(usize, Arc<str>)>,
 }
 
 impl MatrixBuilder {
@@ -126,8 +148,8 @@ impl MatrixBuilder {
                         None => {
                             let i = self.tests.len();
                             self.position.insert(number.to_string(), i);
-                            self.tests.push((
-                                TestEntry {
+                            self.tests.push(Row {
+                                entry: TestEntry {
                                     number: number.to_string(),
                                     section: section.section.clone(),
                                     section_desc: section.desc.clone(),
@@ -135,15 +157,19 @@ impl MatrixBuilder {
                                     info: t.text.test_info.clone(),
                                     scored: t.scored,
                                 },
-                                Vec::new(),
-                            ));
+                                seen: Vec::new(),
+                                waived: Vec::new(),
+                            });
                             i
                         }
                     };
-                    let seen = &mut self.tests[i].1;
+                    let Row { seen, waived, .. } = &mut self.tests[i];
                     // A number seen twice in one node counts once, the first (§4.7).
                     if seen.last().is_none_or(|(p, _)| *p != position) {
                         seen.push((position, Cell::of(&t.status)));
+                        if let Some(w) = &t.waiver {
+                            waived.push((position, w.clone()));
+                        }
                     }
                 }
             }
@@ -152,15 +178,21 @@ impl MatrixBuilder {
 
     pub fn finish(self) -> TestMatrix {
         let mut rows = self.tests;
-        rows.sort_by(|a, b| cmp_dotted(&a.0.number, &b.0.number));
+        rows.sort_by(|a, b| cmp_dotted(&a.entry.number, &b.entry.number));
         let mut out = TestMatrix::default();
-        for (entry, seen) in rows {
+        for Row {
+            entry,
+            seen,
+            waived,
+        } in rows
+        {
             let mut cells = vec![Cell::Missing; self.nodes];
             for (p, c) in seen {
                 cells[p] = c;
             }
             out.tests.push(entry);
             out.cells.push(cells);
+            out.waivers.push(waived);
         }
         out
     }
@@ -171,6 +203,7 @@ impl MatrixBuilder {
 struct Entry {
     rows: OnceCell<Arc<Vec<NodeRow>>>,
     matrix: OnceCell<Arc<TestMatrix>>,
+    findings: OnceCell<Arc<ReportFindings>>,
 }
 
 type Key = (String, String, DateTime<Utc>);
@@ -243,6 +276,28 @@ impl IndexCache {
                     builder.add(&page);
                 }
                 Ok::<_, ApiError>(Arc::new(builder.finish()))
+            })
+            .await
+            .cloned()
+    }
+}
+
+impl IndexCache {
+    /// The findings index of the report `head` (node ratings and failures, for diffs),
+    /// built from its nodes on first use.
+    pub async fn findings(
+        &self,
+        cluster: &str,
+        store: &Store,
+        head: &ReportHead,
+    ) -> Result<Arc<ReportFindings>, ApiError> {
+        let entry = self.entry(cluster, head);
+        entry
+            .findings
+            .get_or_try_init(|| async {
+                Ok::<_, ApiError>(Arc::new(
+                    crate::findings::build_findings(store, head).await?,
+                ))
             })
             .await
             .cloned()

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod clusters;
 pub mod download;
 pub mod error;
+pub mod findings;
 pub mod index;
 pub mod pages;
 pub mod params;

@@ -1,8 +1,9 @@
 //! What every request shares: the clusters' stores, the authorizer, the build and the
-//! cache of report indexes.
+//! caches of report indexes and of GlobalReports' lifecycles.
 
 use crate::auth::Auth;
 use crate::clusters::Clusters;
+use crate::findings::LifecycleCache;
 use crate::index::IndexCache;
 
 /// The server's answer to `GET /compliance/version`.
@@ -44,6 +45,8 @@ pub struct Server {
     pub auth: Auth,
     pub build: BuildInfo,
     pub indexes: IndexCache,
+    /// The lifecycles of the most recently read GlobalReports.
+    pub lifecycles: LifecycleCache,
 }
 
 impl Server {
@@ -53,6 +56,7 @@ impl Server {
             auth,
             build: BuildInfo::this_build(),
             indexes: IndexCache::default(),
+            lifecycles: LifecycleCache::default(),
         }
     }
 }

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use compliance_core::model::{BenchmarkDocument, ReportDocument, TestText, TextInterner};
-use compliance_core::report::{ReportRequest, compute_report};
+use compliance_core::model::{
+    BenchmarkDocument, GlobalReportWaiver, ObjectMeta, ReportDocument, TestText, TextInterner,
+    WAIVER_KIND, WaiverSpec,
+};
+use compliance_core::report::{ReportBuilder, ReportRequest, compute_report};
 
 use crate::fixtures::{KUBE_BENCH_OUTPUTS, cis_benchmark_type, daily_report, kube_bench};
 use crate::synth::{ClusterShape, cluster};
@@ -81,6 +84,65 @@ pub fn hostile_report(end: DateTime<Utc>) -> ReportDocument {
 pub const HOSTILE_NODE: &str = "<img src=x onerror=alert(1)>";
 /// A test description of [`hostile_report`].
 pub const HOSTILE_TEXT: &str = "</script><script>alert(2)</script><b>bold?</b>";
+
+/// The fixture report with three waivers, one of each outcome: every failure of
+/// [`WAIVED_NODE`] is accepted by `accepted-cp` (ticket SEC-1, expiry in 2027), which
+/// rates it HIGH with waivers and MED without; `old-exception` (SEC-2) covered every
+/// node's failures of section 4 but expired before the window ended; `typo` (SEC-3)
+/// names a test no node fails. For the readers' waiver views.
+pub fn waived_fixture_report(end: DateTime<Utc>) -> ReportDocument {
+    let waiver = |name: &str, ticket: &str, tests: &[&str], nodes: &[&str], expires: &str| {
+        GlobalReportWaiver {
+            api_version: "projectcalico.org/v3".to_string(),
+            kind: WAIVER_KIND.to_string(),
+            metadata: ObjectMeta {
+                name: name.to_string(),
+                labels: Default::default(),
+            },
+            spec: WaiverSpec {
+                tests: tests.iter().map(|t| t.to_string()).collect(),
+                node_names: nodes.iter().map(|n| n.to_string()).collect(),
+                reason: format!("{name}: the distribution sets this up itself"),
+                owner: "security@example.com".to_string(),
+                ticket: ticket.to_string(),
+                expires: expires.to_string(),
+                ..WaiverSpec::default()
+            },
+        }
+        .compile()
+        .expect("a valid waiver")
+    };
+    let report = daily_report();
+    let report_type = cis_benchmark_type();
+    let request = ReportRequest {
+        report: &report,
+        report_type: &report_type,
+        start: end - Duration::days(1),
+        end,
+        generation_time: end + Duration::minutes(30),
+        cluster: "cluster",
+        reporter_version: "test",
+    };
+    let mut builder = ReportBuilder::new(request).expect("daily-cis-results is valid");
+    builder.set_waivers([
+        waiver(
+            "accepted-cp",
+            "SEC-1",
+            &["1", "2", "3", "4", "5"],
+            &[WAIVED_NODE],
+            "2027-03-31",
+        ),
+        waiver("old-exception", "SEC-2", &["4"], &[], "2026-01-01"),
+        waiver("typo", "SEC-3", &["9.9.9"], &[], "2027-03-31"),
+    ]);
+    for doc in fixture_documents(end) {
+        builder.offer(doc);
+    }
+    builder.finish().0
+}
+
+/// The node of [`waived_fixture_report`] whose failures are all waived.
+pub const WAIVED_NODE: &str = "cis-1.23-master-newrelic";
 
 /// A daily report of `nodes` synthetic nodes that all run the checks of a real
 /// kube-bench output (cis-1.23, control plane), for scale tests and benchmarks.

@@ -9,8 +9,10 @@
 //! [`view`]; the handlers here read the store and render.
 
 pub mod assets;
+pub mod changes;
 mod print;
 pub mod view;
+pub mod waivers;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -24,7 +26,9 @@ use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use compliance_core::model::{CisBenchmarkSummary, NotObservedAs, Provenance, TestStatus};
+use compliance_core::model::{
+    CisBenchmarkSummary, NotObservedAs, Provenance, TestStatus, WaiverOutcome,
+};
 use compliance_core::render::Download;
 use compliance_core::time;
 use compliance_store::{ReportHead, Store, StoreError};
@@ -52,6 +56,7 @@ pub fn routes() -> axum::Router<Arc<Server>> {
         .route("/reports/{id}/nodes/{node}", get(node))
         .route("/reports/{id}/tests/{number}", get(test))
         .route("/reports/{id}/print", get(print::print))
+        .route("/reports/{id}/diff", get(diff))
         .route("/assets/{name}", get(assets::serve))
 }
 
@@ -83,6 +88,7 @@ fn templates() -> &'static Environment<'static> {
             ("report.html", include_str!("../../templates/report.html")),
             ("node.html", include_str!("../../templates/node.html")),
             ("test.html", include_str!("../../templates/test.html")),
+            ("diff.html", include_str!("../../templates/diff.html")),
             ("error.html", include_str!("../../templates/error.html")),
             (
                 "print_head.html",
@@ -333,8 +339,12 @@ fn downloads(links: &Links, head: &ReportHead) -> (Vec<DownloadLink>, Option<Str
     let always = Download::always()
         .iter()
         .map(|d| (d.file_name(), d.description()));
+    let waivers = crate::download::offers_waivers(head).then_some((
+        crate::download::WAIVERS_CSV,
+        "every waived failure, with its waiver's reason, owner, ticket and expiry",
+    ));
     let mut offered: Vec<(&str, &str)> = Vec::new();
-    for (name, description) in templates.chain(always) {
+    for (name, description) in templates.chain(always).chain(waivers) {
         if !offered.iter().any(|(n, _)| *n == name) {
             offered.push((name, description));
         }
@@ -563,10 +573,23 @@ struct ReportSummary {
     not_observed_counting: &'static str,
     /// The report-level provenance; `None`: not recorded.
     provenance: Option<Vec<view::Fact>>,
+    /// Failures a waiver accepted, on every node (left out of the ratings).
+    waived: u64,
+    /// The ratings had no waiver applied; `None` when no waiver changed any.
+    without_waivers: Option<waivers::WithoutWaivers>,
+    /// Every waiver that concerned the report, with what it did.
+    waivers: Vec<waivers::WaiverLine>,
+    waiver_counts: waivers::WaiverCounts,
 }
 
 impl ReportSummary {
-    fn of(links: &Links, head: &ReportHead, now: DateTime<Utc>) -> ReportSummary {
+    /// The summary of `head`'s report, whose waiver outcomes are `outcomes`.
+    fn of(
+        links: &Links,
+        head: &ReportHead,
+        outcomes: &[WaiverOutcome],
+        now: DateTime<Utc>,
+    ) -> ReportSummary {
         let CisBenchmarkSummary {
             high_count,
             med_count,
@@ -610,8 +633,18 @@ impl ReportSummary {
             not_observed_as: not_observed_as(head).as_str(),
             not_observed_counting: view::not_observed_counting(not_observed_as(head)),
             provenance: view::report_provenance(recorded_provenance(head)),
+            waived: head.summary.waived_count,
+            without_waivers: waivers::without_waivers(&head.summary),
+            waivers: waivers::lines(outcomes),
+            waiver_counts: waivers::counts(outcomes),
         }
     }
+}
+
+/// The waiver outcomes of `head`'s report: every GlobalReportWaiver that concerned it,
+/// as it was when the report was made.
+pub(crate) fn report_waivers(head: &ReportHead) -> &[WaiverOutcome] {
+    &head.waivers
 }
 
 /// The top failed tests of a report, as links: from the stored uiSummary, or counted
@@ -654,6 +687,29 @@ struct ReportView {
     filter: NodeFilterForm,
     /// Nodes in the whole report (the filter may show fewer).
     all_nodes: u64,
+    /// The diff page against the previous report of the GlobalReport; `None` for its
+    /// first report.
+    changes: Option<ChangesLink>,
+}
+
+/// "What changed since <previous>": the link, and the previous report.
+#[derive(Debug, Serialize)]
+struct ChangesLink {
+    href: String,
+    previous_id: String,
+    previous_href: String,
+    previous_end: String,
+}
+
+impl ChangesLink {
+    fn of(links: &Links, head: &ReportHead, previous: &ReportHead) -> ChangesLink {
+        ChangesLink {
+            href: links.diff(&head.id, ""),
+            previous_id: previous.id.clone(),
+            previous_href: links.report(&previous.id),
+            previous_end: time::format(&previous.end_time),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -688,7 +744,7 @@ async fn report(
     if let Some(c) = &r.links.cluster {
         hidden.push(("cluster".into(), c.clone()));
     }
-    let mut summary = ReportSummary::of(&r.links, &head, Utc::now());
+    let mut summary = ReportSummary::of(&r.links, &head, report_waivers(&head), Utc::now());
     if !may_download(&server, &r.who, &head.report_type_name).await? {
         summary.row.downloads.clear();
         summary.row.zip = None;
@@ -717,6 +773,10 @@ async fn report(
             clear: r.links.report(&head.id),
         },
         all_nodes: rows.len() as u64,
+        changes: {
+            let heads = crate::findings::heads_of(&r.store, &head.report_name).await?;
+            crate::findings::previous(&heads, &head).map(|p| ChangesLink::of(&r.links, &head, p))
+        },
     };
     r.page(&head.report_name, "report.html", view)
 }
@@ -732,6 +792,73 @@ struct NodeView {
     groups: Vec<view::StatusGroup>,
     /// Whether any test of the node is NOT_OBSERVED: the page then explains it.
     any_unobserved: bool,
+    history: History,
+}
+
+/// The lifecycle of findings over a GlobalReport's reports, as of its newest report.
+#[derive(Debug, Serialize)]
+struct History {
+    lines: Vec<changes::HistoryLine>,
+    failing: u64,
+    resolved: u64,
+    unknown: u64,
+    /// The reports it was derived from.
+    reports: usize,
+    /// The newest of them: the lifecycle's "now".
+    as_of_id: String,
+    as_of_href: String,
+    as_of_end: String,
+    /// Whether the page shows an older report than that.
+    older_page: bool,
+    csv: String,
+}
+
+impl History {
+    /// The history of `head`'s GlobalReport, `findings` of it shown.
+    fn of(
+        r: &Reader,
+        head: &ReportHead,
+        lifecycle: &compliance_core::report::Lifecycle,
+        findings: &[compliance_core::report::FindingLifecycle],
+        node: &str,
+        test: &str,
+    ) -> History {
+        let (failing, resolved, unknown) = changes::state_counts(findings);
+        let newest = lifecycle.reports().last();
+        History {
+            lines: changes::history_lines(&r.links, &head.id, findings),
+            failing,
+            resolved,
+            unknown,
+            reports: lifecycle.reports().len(),
+            as_of_id: newest.map(|n| n.id.clone()).unwrap_or_default(),
+            as_of_href: newest.map(|n| r.links.report(&n.id)).unwrap_or_default(),
+            as_of_end: newest
+                .map(|n| time::format(&n.end_time))
+                .unwrap_or_default(),
+            older_page: newest.is_some_and(|n| n.id != head.id),
+            csv: r.links.findings_download(&head.report_name, node, test),
+        }
+    }
+}
+
+/// The lifecycle of `head`'s GlobalReport over every stored report of it.
+async fn lifecycle_of(
+    server: &Server,
+    r: &Reader,
+    head: &ReportHead,
+) -> Result<Arc<compliance_core::report::Lifecycle>, ApiError> {
+    let heads = r
+        .store
+        .report_series(
+            &head.report_name,
+            compliance_store::DEFAULT_LIFECYCLE_REPORTS,
+        )
+        .await?;
+    server
+        .lifecycles
+        .lifecycle(&r.cluster, &r.store, &head.report_name, &heads)
+        .await
 }
 
 /// `GET /reports/{id}/nodes/{node}`: one node's results, FAIL first.
@@ -757,18 +884,23 @@ async fn node(
         .filter(|n| n.node_name == name)
         .ok_or_else(no_node)?;
     let line = NodeLine::of_node(&r.links, &head.id, row.position, &node);
+    let outcomes = report_waivers(&head);
     let view = NodeView {
-        report: ReportSummary::of(&r.links, &head, Utc::now()),
+        report: ReportSummary::of(&r.links, &head, outcomes, Utc::now()),
         no_results: line.no_results_text(),
         node: line,
         provenance: view::node_provenance(&node),
         sections: view::sections(&node),
-        groups: view::status_groups(&r.links, &head.id, &node, |_| true),
+        groups: view::status_groups(&r.links, &head.id, &node, outcomes, |_| true),
         any_unobserved: node
             .results
             .iter()
             .flat_map(|s| &s.results)
             .any(|t| t.status == TestStatus::NotObserved),
+        history: {
+            let lifecycle = lifecycle_of(&server, &r, &head).await?;
+            History::of(&r, &head, &lifecycle, &lifecycle.for_node(&name), &name, "")
+        },
     };
     r.page(&format!("{name} — {}", head.report_name), "node.html", view)
 }
@@ -794,8 +926,24 @@ struct TestView {
     tabs: Vec<Tab>,
     show: &'static str,
     show_label: &'static str,
-    nodes: Vec<NodeLine>,
+    nodes: Vec<TestNode>,
     pages: view::PageLinks,
+    /// FAILs of this test a waiver accepted (among the FAIL tab's nodes).
+    waived: u64,
+    /// The waivers that accepted a FAIL of this test, each once, by name.
+    waivers: Vec<waivers::WaiverNote>,
+    /// The test's findings over time, on every node; the list's rows carry theirs.
+    history: History,
+}
+
+/// A node of a test's list, and the waiver that accepted its FAIL of the test.
+#[derive(Debug, Serialize)]
+struct TestNode {
+    #[serde(flatten)]
+    line: NodeLine,
+    waiver: Option<String>,
+    /// The node's finding of this test over time; `None` when it never failed.
+    history: Option<changes::HistoryLine>,
 }
 
 /// `GET /reports/{id}/tests/{number}?show=fail|warn|unobserved|info|pass|other|missing`: which
@@ -843,14 +991,36 @@ async fn test(
         .collect();
     let positions = view::nodes_in(cells, show);
     let pager = Pager::new(positions.len() as u64, view::NAMES_PER_PAGE as u64, page);
+    let lifecycle = lifecycle_of(&server, &r, &head).await?;
+    let of_test = lifecycle.for_test(&number);
+    let mut history = History::of(&r, &head, &lifecycle, &of_test, "", &number);
+    let mut by_node: BTreeMap<String, changes::HistoryLine> = std::mem::take(&mut history.lines)
+        .into_iter()
+        .map(|l| (l.node.clone(), l))
+        .collect();
     let nodes = pager
         .slice(&positions)
         .iter()
-        .filter_map(|p| rows.get(*p))
-        .map(|row| NodeLine::of(&r.links, &head.id, row))
+        .filter_map(|p| {
+            rows.get(*p).map(|row| TestNode {
+                line: NodeLine::of(&r.links, &head.id, row),
+                waiver: matrix.waiver(i, *p).map(str::to_string),
+                history: by_node.remove(&row.node_name),
+            })
+        })
         .collect();
+    let outcomes = report_waivers(&head);
+    let mut names: Vec<&str> = matrix.waivers[i].iter().map(|(_, w)| &**w).collect();
+    names.sort_unstable();
+    names.dedup();
     let view = TestView {
-        report: ReportSummary::of(&r.links, &head, Utc::now()),
+        report: ReportSummary::of(&r.links, &head, outcomes, Utc::now()),
+        waived: matrix.waivers[i].len() as u64,
+        history,
+        waivers: names
+            .into_iter()
+            .map(|n| waivers::note(outcomes, n))
+            .collect(),
         number: entry.number.clone(),
         section: entry.section.clone(),
         section_desc: entry.section_desc.clone(),
@@ -880,4 +1050,107 @@ async fn test(
 fn is_fail(s: &TestStatus, not_observed_as: NotObservedAs) -> bool {
     compliance_core::report::counted_as(s, not_observed_as)
         == compliance_core::report::Counted::Fail
+}
+
+/// One side of a diff, as the diff page names it.
+#[derive(Debug, Serialize)]
+struct DiffSide {
+    id: String,
+    href: String,
+    start: String,
+    end: String,
+}
+
+impl DiffSide {
+    fn of(links: &Links, r: &compliance_core::report::ReportRef) -> DiffSide {
+        DiffSide {
+            id: r.id.clone(),
+            href: links.report(&r.id),
+            start: time::format(&r.start_time),
+            end: time::format(&r.end_time),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DiffView {
+    report: ReportSummary,
+    old: DiffSide,
+    new: DiffSide,
+    counts: compliance_core::report::DiffCounts,
+    tabs: Vec<changes::Tab>,
+    show: &'static str,
+    show_label: &'static str,
+    explain: &'static str,
+    /// The failures of the list shown (empty when it shows node changes).
+    findings: Vec<changes::ChangeLine>,
+    /// The node changes (when it shows them).
+    nodes: Vec<changes::NodeChangeLine>,
+    pages: view::PageLinks,
+    csv: String,
+    nodes_csv: String,
+    may_download: bool,
+}
+
+/// `GET /reports/{id}/diff[?against=OTHER][&show=new|resolved|persisting|newNode|gone|nodes][&page=N]`:
+/// what changed between a report and the previous one of its GlobalReport (or `against`).
+async fn diff(
+    State(server): State<Arc<Server>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let p = Pairs::parse(raw.as_deref());
+    let r = Reader::open(&server, &headers, &p).await?;
+    let show = changes::parse_show(p.one("show")?)?;
+    let page = p.number("page", 0, u64::MAX)?;
+    let against = p.one("against")?.unwrap_or("").to_string();
+    let (head, other) = api::diff_pair(
+        &server,
+        &r.who,
+        &r.store,
+        &id,
+        (!against.is_empty()).then_some(against.as_str()),
+    )
+    .await?;
+    let a = server.indexes.findings(&r.cluster, &r.store, &head).await?;
+    let b = server
+        .indexes
+        .findings(&r.cluster, &r.store, &other)
+        .await?;
+    let d = crate::findings::diff_forward(&a, &b);
+    let path = format!("/reports/{}/diff", view::segment(&head.id));
+    let (findings, nodes, pager) = match show {
+        changes::Show::Findings(c) => {
+            let (lines, pager) = changes::change_lines(&d, &r.links, c, page);
+            (lines, Vec::new(), pager)
+        }
+        changes::Show::Nodes => {
+            let (lines, pager) = changes::node_lines(&d, &r.links, page);
+            (Vec::new(), lines, pager)
+        }
+    };
+    let view = DiffView {
+        report: ReportSummary::of(&r.links, &head, report_waivers(&head), Utc::now()),
+        old: DiffSide::of(&r.links, &d.old),
+        new: DiffSide::of(&r.links, &d.new),
+        counts: d.counts,
+        tabs: changes::tabs(&d, &r.links, &path, &against, show),
+        show: show.key(),
+        show_label: show.label(),
+        explain: show.explain(),
+        findings,
+        nodes,
+        pages: changes::pages(&r.links, &path, &against, show, &pager),
+        csv: r.links.diff_download(&head.id, &other.id, api::DIFF_CSV),
+        nodes_csv: r
+            .links
+            .diff_download(&head.id, &other.id, api::DIFF_NODES_CSV),
+        may_download: may_download(&server, &r.who, &head.report_type_name).await?,
+    };
+    r.page(
+        &format!("Changes — {}", head.report_name),
+        "diff.html",
+        view,
+    )
 }

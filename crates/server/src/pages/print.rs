@@ -98,7 +98,7 @@ pub(super) async fn print(
         "print_head.html",
         &PrintHead {
             page_title: format!("{} — CIS benchmark report", head.report_name),
-            report: ReportSummary::of(&r.links, &head, Utc::now()),
+            report: ReportSummary::of(&r.links, &head, super::report_waivers(&head), Utc::now()),
             css: assets::PRINT_CSS,
             versions: view::versions(&rows),
             top_failed: top_failed(&server, &r, &head).await?,
@@ -113,6 +113,7 @@ pub(super) async fn print(
         links: r.links.clone(),
         all,
         not_observed_as: super::not_observed_as(&head),
+        waivers: super::report_waivers(&head).to_vec(),
         offset: 0,
         nodes: None,
         first: Some(first),
@@ -144,6 +145,8 @@ struct Printer {
     all: bool,
     /// How the report counted NOT_OBSERVED: which tests the default view shows as failed.
     not_observed_as: compliance_core::model::NotObservedAs,
+    /// The report's waiver outcomes: what a waived FAIL says of its waiver.
+    waivers: Vec<compliance_core::model::WaiverOutcome>,
     offset: u64,
     /// Opened on the first page of nodes.
     nodes: Option<NodeCursor>,
@@ -205,7 +208,7 @@ impl Printer {
             .map(|(i, n)| PrintNode {
                 node: view::NodeLine::of_node(&self.links, &self.id, start + i as u64, n),
                 provenance: view::node_provenance(n),
-                groups: view::status_groups(&self.links, &self.id, n, |s| {
+                groups: view::status_groups(&self.links, &self.id, n, &self.waivers, |s| {
                     all || super::is_fail(s, counted)
                 }),
             })

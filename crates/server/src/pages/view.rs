@@ -11,13 +11,17 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use compliance_core::model::{CisBenchmarkNode, NotObservedAs, Provenance, Rating, TestStatus};
+use compliance_core::model::{
+    CisBenchmarkNode, NotObservedAs, Provenance, Rating, TestStatus, WaiverOutcome,
+};
 use compliance_core::order::cmp_dotted;
 use compliance_store::NodeRow;
 
 use crate::ApiError;
 use crate::index::{Cell, TestMatrix};
 use crate::params::Pairs;
+
+use super::waivers::{self, WaiverNote};
 
 /// Node rows per page of a report's node table.
 pub const NODES_PER_PAGE: usize = 50;
@@ -108,6 +112,40 @@ impl Links {
         self.href(
             &format!("/reports/{}/print", segment(id)),
             &[("detail", detail.to_string())],
+        )
+    }
+
+    /// The diff page of report `id`: against the previous report of its GlobalReport, or
+    /// against `against` when not empty.
+    pub fn diff(&self, id: &str, against: &str) -> String {
+        self.href(
+            &format!("/reports/{}/diff", segment(id)),
+            &[("against", against.to_string())],
+        )
+    }
+
+    /// A download of a diff through the JSON API: `format` is `diff.csv` or
+    /// `diff-nodes.csv`.
+    pub fn diff_download(&self, id: &str, against: &str, format: &str) -> String {
+        self.href(
+            &format!("/compliance/reports/{}/diff", segment(id)),
+            &[
+                ("against", against.to_string()),
+                ("format", format.to_string()),
+            ],
+        )
+    }
+
+    /// `findings.csv` of GlobalReport `name`, of one node or one test when given.
+    pub fn findings_download(&self, name: &str, node: &str, test: &str) -> String {
+        self.href(
+            "/compliance/findings",
+            &[
+                ("reportName", name.to_string()),
+                ("node", node.to_string()),
+                ("test", test.to_string()),
+                ("format", crate::api::FINDINGS_CSV.to_string()),
+            ],
         )
     }
 
@@ -457,6 +495,11 @@ pub struct NodeLine {
     /// When its result was taken; for a node without results, its last result ever
     /// (empty when it never reported, or when the report did not record it).
     pub last_result: String,
+    /// Failures a waiver accepted on the node (left out of `fail`).
+    pub waived: u64,
+    /// The rating had no waiver applied, when a waiver accepted something on the node;
+    /// `None` otherwise.
+    pub status_without_waivers: Option<&'static str>,
 }
 
 impl NodeLine {
@@ -483,6 +526,8 @@ impl NodeLine {
                 .as_ref()
                 .map(compliance_core::time::format)
                 .unwrap_or_default(),
+            waived: row.summary.waived,
+            status_without_waivers: row.summary.status_without_waivers.map(|r| r.as_str()),
         }
     }
 
@@ -786,6 +831,8 @@ pub struct TestLine {
     pub scored: bool,
     pub status: String,
     pub href: String,
+    /// The waiver that accepted this FAIL, with its decision; `None` when not waived.
+    pub waiver: Option<WaiverNote>,
 }
 
 /// A node's tests of one status.
@@ -825,12 +872,14 @@ pub fn status_class(s: &TestStatus) -> &'static str {
 }
 
 /// A node's tests grouped by status, FAIL first (then WARN, NOT_OBSERVED, INFO, PASS, any
-/// other), each
-/// group in dotted order; `keep` chooses the statuses shown.
+/// other), each group in dotted order; `keep` chooses the statuses shown. A waived FAIL
+/// stays in the FAIL group, with its waiver's decision from `waivers` (the report's
+/// outcomes).
 pub fn status_groups(
     links: &Links,
     id: &str,
     node: &CisBenchmarkNode,
+    waivers: &[WaiverOutcome],
     keep: impl Fn(&TestStatus) -> bool,
 ) -> Vec<StatusGroup> {
     let mut tests: Vec<(&TestStatus, TestLine)> = Vec::new();
@@ -850,6 +899,7 @@ pub fn status_groups(
                     scored: t.scored,
                     status: t.status.as_str().to_string(),
                     href: links.test(id, &t.text.test_number),
+                    waiver: t.waiver.as_deref().map(|w| waivers::note(waivers, w)),
                 },
             ));
         }
@@ -1285,7 +1335,7 @@ mod tests {
             .iter()
             .find(|n| n.summary.total_fail > 0)
             .unwrap();
-        let groups = status_groups(&Links::default(), "r", node, |_| true);
+        let groups = status_groups(&Links::default(), "r", node, &[], |_| true);
         assert_eq!(groups[0].status, "FAIL");
         assert_eq!(groups[0].tests.len() as u64, node.summary.total_fail);
         let order = ["FAIL", "WARN", "INFO", "PASS"];
@@ -1301,7 +1351,9 @@ mod tests {
                     .all(|w| cmp_dotted(&w[0].number, &w[1].number).is_le())
             );
         }
-        let only_fail = status_groups(&Links::default(), "r", node, |s| *s == TestStatus::Fail);
+        let only_fail = status_groups(&Links::default(), "r", node, &[], |s| {
+            *s == TestStatus::Fail
+        });
         assert_eq!(only_fail.len(), 1);
     }
 

@@ -14,8 +14,10 @@ use compliance_testkit::browser::Browser;
 use compliance_testkit::browser::fantoccini::wd::WebDriverCompatibleCommand;
 use compliance_testkit::fixtures::t;
 use compliance_testkit::reports::{
-    HOSTILE_NODE, HOSTILE_TEXT, fixture_report, hostile_report, synthetic_report,
+    HOSTILE_NODE, HOSTILE_TEXT, WAIVED_NODE, fixture_report, hostile_report, synthetic_report,
+    waived_fixture_report,
 };
+use compliance_testkit::sequence::{STORY_ENDS, Sequence};
 use serde_json::json;
 
 use crate::support::server_with;
@@ -804,5 +806,179 @@ async fn nodes_without_results_and_node_provenance_are_shown() {
     assert_eq!(
         browser.text("#node-provenance [data-fact=platform]").await,
         "not recorded"
+    );
+}
+
+#[tokio::test]
+async fn waivers_are_listed_and_waived_fails_marked_from_report_to_test() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let report = waived_fixture_report(day(25));
+    let (_dir, base) = serve(std::slice::from_ref(&report)).await;
+    browser.goto(&format!("{base}/reports/{}", report.id)).await;
+    assert_clean(&browser, "#waiver-table").await;
+    browser.screenshot("server-report-waivers").await;
+    let mut states = Vec::new();
+    for row in browser.find_all("#waiver-table tr.waiver-row").await {
+        let name = row.attr("data-waiver").await.expect("data-waiver");
+        let state = row.attr("data-state").await.expect("data-state");
+        states.push((name.unwrap_or_default(), state.unwrap_or_default()));
+    }
+    assert_eq!(
+        states,
+        [
+            ("accepted-cp".to_string(), "applied".to_string()),
+            ("old-exception".to_string(), "expired".to_string()),
+            ("typo".to_string(), "matchedNothing".to_string()),
+        ]
+    );
+    assert_eq!(
+        browser.text("#waiver-table-counts").await.split('.').next(),
+        Some("1 applied, 1 expired, 1 matched nothing")
+    );
+    assert_eq!(
+        browser.text("#ratings-without-waivers").await,
+        "With waivers: 2 nodes HIGH, 2 MED, 3 LOW. Without waivers: 1 HIGH, 3 MED, 3 LOW."
+    );
+    assert!(
+        browser
+            .text("#waived-count")
+            .await
+            .contains("12 failures accepted")
+    );
+    assert_eq!(
+        browser.texts("#nodes .without-waivers").await,
+        ["MED without waivers"]
+    );
+
+    // The waived node's page: its FAILs are still FAILs, each marked with its waiver.
+    browser
+        .click(&format!("#nodes a.node-link[href$='/nodes/{WAIVED_NODE}']"))
+        .await;
+    let node_path = format!("/reports/{}/nodes/{WAIVED_NODE}", report.id);
+    browser
+        .wait_for_url("on the waived node's page", |u| u.path() == node_path)
+        .await;
+    assert_clean(&browser, "#tests-fail article.test.waived").await;
+    browser.screenshot("server-node-waived").await;
+    assert_eq!(browser.count("#tests-fail article.test.waived").await, 12);
+    assert_eq!(browser.count("article.test.waived").await, 12);
+    assert_eq!(
+        browser
+            .text("#tests-fail article.test.waived .waiver-note")
+            .await,
+        "waived by accepted-cp: accepted-cp: the distribution sets this up itself; owner security@example.com; ticket SEC-1; until 2027-03-31T00:00:00Z"
+    );
+    assert_eq!(
+        browser.text("#node-title .without-waivers").await,
+        "MED without waivers"
+    );
+
+    // Its first waived test: the node is in the FAIL list, marked waived.
+    browser
+        .click("#tests-fail article.test.waived a.test-number")
+        .await;
+    browser
+        .wait_for_url("on the waived test's page", |u| {
+            u.path().contains("/tests/")
+        })
+        .await;
+    assert_clean(&browser, "#test-waivers").await;
+    assert_eq!(browser.count("#test-node-list tr.node-row.waived").await, 1);
+    assert_eq!(
+        browser
+            .text("#test-node-list tr.node-row.waived a.node-link")
+            .await,
+        WAIVED_NODE
+    );
+    assert_eq!(browser.text("#tab-fail-waived").await, "1 waived");
+    browser.screenshot("server-test-waived").await;
+}
+
+#[tokio::test]
+async fn the_changes_since_the_previous_report_lead_to_each_findings_history() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, base) = serve(&seq.reports).await;
+    browser.goto(&format!("{base}/reports/{}", ids[4])).await;
+    assert_clean(&browser, "#changes-link").await;
+    browser.click("#changes-link").await;
+    let diff_path = format!("/reports/{}/diff", ids[4]);
+    browser
+        .wait_for_url("on the diff page", |u| u.path() == diff_path)
+        .await;
+    assert_clean(&browser, "#diff-finding-list").await;
+    browser.screenshot("server-diff").await;
+    assert_eq!(
+        browser.texts("#diff-tabs .count").await,
+        ["1", "0", "1", "0", "1", "3"]
+    );
+    assert_eq!(
+        browser
+            .texts("#diff-finding-list tr.diff-row a.node-link")
+            .await,
+        ["cp-1"]
+    );
+
+    // Still failing: w-1, whose waiver expired.
+    browser.click("#tab-persisting").await;
+    browser
+        .wait_for_url("on the persisting list", |u| {
+            u.query_pairs()
+                .any(|(k, v)| k == "show" && v == "persisting")
+        })
+        .await;
+    assert_clean(&browser, "#diff-finding-list").await;
+    assert_eq!(
+        browser
+            .text("#diff-finding-list tr.diff-row td:last-child")
+            .await,
+        "was waived iptables-chains"
+    );
+
+    // The node changes, then w-1's page and its history.
+    browser.click("#tab-nodes").await;
+    browser
+        .wait_for_url("on the node changes", |u| {
+            u.query_pairs().any(|(k, v)| k == "show" && v == "nodes")
+        })
+        .await;
+    assert_clean(&browser, "#diff-node-list").await;
+    let mut kinds = Vec::new();
+    for row in browser.find_all("#diff-node-list tr.diff-node-row").await {
+        kinds.push(format!(
+            "{} {}",
+            row.attr("data-node").await.unwrap().unwrap_or_default(),
+            row.attr("data-kind").await.unwrap().unwrap_or_default()
+        ));
+    }
+    assert_eq!(kinds, ["cp-1 rerated", "w-1 rerated", "w-3 removed"]);
+    browser
+        .click("#diff-node-list tr[data-node='w-1'] a.node-link")
+        .await;
+    let node_path = format!("/reports/{}/nodes/w-1", ids[4]);
+    browser
+        .wait_for_url("on w-1's page", |u| u.path() == node_path)
+        .await;
+    assert_clean(&browser, "#history-table").await;
+    browser.screenshot("server-node-history").await;
+    let cells = browser.texts("#history-table tr.history-row td").await;
+    assert_eq!(
+        cells,
+        [
+            "4.2.6",
+            "Ensure that the --make-iptables-util-chains argument is set to true (Automated)",
+            "failing",
+            STORY_ENDS[0],
+            STORY_ENDS[0],
+            "",
+            "0",
+            "5",
+            "",
+        ]
     );
 }

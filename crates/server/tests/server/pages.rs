@@ -8,8 +8,11 @@ use compliance_core::model::{Rating, ReportDocument};
 use compliance_server::auth::{Access, Auth, FixedPolicy};
 use compliance_testkit::fixtures::t;
 use compliance_testkit::reports::{
-    HOSTILE_NODE, HOSTILE_TEXT, fixture_report, hostile_report, report_from, synthetic_report,
+    HOSTILE_NODE, HOSTILE_TEXT, WAIVED_NODE, fixture_report, hostile_report, report_from,
+    synthetic_report, waived_fixture_report,
 };
+
+use compliance_testkit::sequence::{STORY_ENDS, Sequence};
 
 use crate::support::{Answer, get, get_with, server_with, server_with_auth};
 
@@ -551,4 +554,345 @@ async fn download_links_name_the_cluster_they_were_made_in() {
     assert!(here.body.starts_with("node,version,status"));
     let elsewhere = get(&app, &format!("{path}&cluster=other")).await;
     assert_eq!(elsewhere.status.as_u16(), 404);
+}
+
+/// The waived tests of `node` in `report`: (test number, waiver name).
+fn waived_tests(report: &ReportDocument, node: &str) -> Vec<(String, String)> {
+    report
+        .cis_benchmark
+        .iter()
+        .filter(|n| n.node_name == node)
+        .flat_map(|n| n.results.iter().flat_map(|s| &s.results))
+        .filter_map(|t| {
+            t.waiver
+                .as_ref()
+                .map(|w| (t.test_number().to_string(), w.to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_report_page_lists_every_waiver_and_the_ratings_without_them() {
+    let report = waived_fixture_report(day(25));
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let a = get(&app, &format!("/reports/{}", report.id)).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("id=\"waivers\""), "{}", a.body);
+    assert!(a.body.contains(
+        "<p class=\"waiver-counts\" id=\"waiver-table-counts\">1 applied, 1 expired, 1 matched nothing."
+    ));
+    for (name, state) in [
+        ("accepted-cp", "applied"),
+        ("old-exception", "expired"),
+        ("typo", "matchedNothing"),
+    ] {
+        assert!(
+            a.body.contains(&format!(
+                "<tr class=\"waiver-row waiver-{state}\" data-waiver=\"{name}\" data-state=\"{state}\">"
+            )),
+            "{name} {state}"
+        );
+    }
+    // The applied waiver's row: what it names, who accepted it, why, until when, and what
+    // it did.
+    assert!(a.body.contains(
+        "<td>accepted-cp</td><td><span class=\"waiver-state state-applied\">applied</span></td><td>1, 2, 3, 4, 5</td><td>cis-1.23-master-newrelic</td><td>accepted-cp: the distribution sets this up itself</td><td>security@example.com</td><td>SEC-1</td><td><time datetime=\"2027-03-31T00:00:00Z\">2027-03-31T00:00:00Z</time></td><td class=\"num waiver-waived\">12</td><td class=\"num waiver-nodes\">1</td>"
+    ));
+    // The legend counts the waived failures; the summary gives both ratings.
+    assert!(a.body.contains("id=\"waived-count\""));
+    assert!(
+        a.body
+            .contains("<strong>12</strong> failures accepted by a waiver")
+    );
+    assert!(a.body.contains(
+        "With waivers: <strong>2</strong> nodes HIGH, 2 MED, 3 LOW. Without waivers: <strong>1</strong> HIGH, 3 MED, 3 LOW."
+    ));
+    // The waived node's row: HIGH, MED without waivers, 12 more failures waived.
+    let row = a
+        .body
+        .split("<tr class=\"node-row\"")
+        .find(|r| r.contains(&format!(">{WAIVED_NODE}</a>")))
+        .unwrap();
+    assert!(
+        row.contains("rating-high\">HIGH</span> <span class=\"without-waivers\""),
+        "{row}"
+    );
+    assert!(row.contains(">MED without waivers</span>"), "{row}");
+    assert!(
+        row.contains("<td class=\"num\">0 <span class=\"waived-count\">+12 waived</span></td>"),
+        "{row}"
+    );
+    // No other node says anything of waivers.
+    assert_eq!(a.body.matches("without waivers</span>").count(), 1);
+
+    // A report without waivers has no such section, legend or badge.
+    let plain = fixture_report(day(24));
+    let (_dir2, app2) = server_with(std::slice::from_ref(&plain)).await;
+    let a = get(&app2, &format!("/reports/{}", plain.id)).await;
+    assert_page(&a, 200);
+    for absent in [
+        "id=\"waivers\"",
+        "waived-count",
+        "without-waivers",
+        "waived",
+    ] {
+        assert!(!a.body.contains(absent), "{absent}");
+    }
+}
+
+#[tokio::test]
+async fn a_waived_fail_stays_fail_on_the_node_page_with_its_waiver() {
+    let report = waived_fixture_report(day(25));
+    let waived = waived_tests(&report, WAIVED_NODE);
+    assert_eq!(waived.len(), 12);
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let a = get(&app, &format!("/reports/{}/nodes/{WAIVED_NODE}", report.id)).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains(
+        "rating-high\">HIGH</span> <span class=\"without-waivers\" title=\"the rating if no waiver applied\">MED without waivers</span></h1>"
+    ));
+    assert!(a.body.contains("<strong id=\"node-waived\">12</strong> more accepted by a waiver (rated MED without waivers)"));
+    // Every waived test is in the FAIL group, marked, with the waiver's decision.
+    let fail_group = a.body.split("id=\"tests-fail\"").nth(1).unwrap();
+    let fail_group = fail_group.split("</section>").next().unwrap();
+    assert_eq!(
+        fail_group.matches("<article class=\"test waived\"").count(),
+        12
+    );
+    for (number, waiver) in &waived {
+        assert_eq!(waiver, "accepted-cp");
+        assert!(fail_group.contains(&format!(
+            "<article class=\"test waived\" data-test=\"{number}\" data-waiver=\"accepted-cp\">"
+        )));
+    }
+    assert_eq!(
+        fail_group.matches(
+            "<p class=\"waiver-note\"><span class=\"waived-mark\">waived</span> by <strong class=\"waiver-name\">accepted-cp</strong>: <span class=\"waiver-reason\">accepted-cp: the distribution sets this up itself</span>; owner <span class=\"waiver-owner\">security@example.com</span>; ticket <span class=\"waiver-ticket\">SEC-1</span>; until <time class=\"waiver-expires\" datetime=\"2027-03-31T00:00:00Z\">2027-03-31T00:00:00Z</time></p>"
+        ).count(),
+        12
+    );
+    // Another node, whose section 4 failures only the expired waiver named: not waived.
+    let other = report
+        .cis_benchmark
+        .iter()
+        .find(|n| n.node_name != WAIVED_NODE && n.summary.total_fail > 0)
+        .unwrap();
+    let a = get(
+        &app,
+        &format!("/reports/{}/nodes/{}", report.id, other.node_name),
+    )
+    .await;
+    assert_page(&a, 200);
+    assert!(!a.body.contains("waived"), "{}", other.node_name);
+}
+
+#[tokio::test]
+async fn a_test_page_marks_the_nodes_whose_fail_is_waived() {
+    let report = waived_fixture_report(day(25));
+    let (number, _) = waived_tests(&report, WAIVED_NODE).remove(0);
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let a = get(&app, &format!("/reports/{}/tests/{number}", report.id)).await;
+    assert_page(&a, 200);
+    assert!(
+        a.body
+            .contains("<p id=\"test-waived\">1 node's FAIL of this test is accepted by a waiver")
+    );
+    assert!(
+        a.body
+            .contains("<span class=\"waived-count\" id=\"tab-fail-waived\">1 waived</span>")
+    );
+    assert!(a.body.contains("<ul class=\"waiver-notes\" id=\"test-waivers\"><li><p class=\"waiver-note\"><span class=\"waived-mark\">waived</span> by <strong class=\"waiver-name\">accepted-cp</strong>"));
+    assert_eq!(
+        a.body
+            .matches("<tr class=\"node-row waived\" data-waiver=\"accepted-cp\">")
+            .count(),
+        1
+    );
+    let row = a
+        .body
+        .split("<tr class=\"node-row waived\"")
+        .nth(1)
+        .unwrap();
+    assert!(row.contains(&format!(">{WAIVED_NODE}</a>")));
+    assert!(row.contains("waived: accepted-cp</span>"));
+    let fails = report
+        .cis_benchmark
+        .iter()
+        .filter(|n| {
+            n.results.iter().flat_map(|s| &s.results).any(|t| {
+                t.test_number() == number && t.status == compliance_core::model::TestStatus::Fail
+            })
+        })
+        .count();
+    assert_eq!(a.body.matches("<tr class=\"node-row").count(), fails);
+}
+
+#[tokio::test]
+async fn the_printable_report_lists_waivers_and_marks_waived_fails() {
+    let report = waived_fixture_report(day(25));
+    let (_dir, app) = server_with(std::slice::from_ref(&report)).await;
+    let a = get(&app, &format!("/reports/{}/print", report.id)).await;
+    assert_eq!(a.status.as_u16(), 200);
+    assert!(a.body.contains("<h3>Waivers</h3>"));
+    assert!(a.body.contains("id=\"print-waivers\""));
+    assert!(a.body.contains("id=\"ratings-without-waivers\""));
+    assert_eq!(a.body.matches("<tr class=\"waiver-row").count(), 3);
+    // Waived FAILs are printed with the failures, each marked.
+    let fails: u64 = report
+        .cis_benchmark
+        .iter()
+        .map(|n| n.summary.total_fail)
+        .sum();
+    assert_eq!(
+        a.body.matches("<div class=\"test\">").count() as u64,
+        fails + 12
+    );
+    assert_eq!(
+        a.body
+            .matches("<p class=\"waiver-note\"><span class=\"waived-mark\">waived</span> by <strong>accepted-cp</strong>: accepted-cp: the distribution sets this up itself; owner security@example.com; ticket SEC-1; until 2027-03-31T00:00:00Z</p>")
+            .count(),
+        12
+    );
+    assert!(
+        a.body
+            .contains("<span class=\"without-waivers\">MED without waivers</span></h3>")
+    );
+}
+
+#[tokio::test]
+async fn the_diff_page_lists_each_change_linked_to_its_report() {
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, app) = server_with(&seq.reports).await;
+    // The report page leads to the changes since the previous report.
+    let a = get(&app, &format!("/reports/{}", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains(&format!(
+        "<a id=\"changes-link\" href=\"/reports/{}/diff\">What changed since <time datetime=\"{}\">",
+        ids[4], STORY_ENDS[3]
+    )));
+    let first = get(&app, &format!("/reports/{}", ids[0])).await;
+    assert!(!first.body.contains("changes-link"));
+
+    let a = get(&app, &format!("/reports/{}/diff", ids[4])).await;
+    assert_page(&a, 200);
+    for (key, count) in [
+        ("new", 1),
+        ("resolved", 0),
+        ("persisting", 1),
+        ("newNode", 0),
+        ("gone", 1),
+    ] {
+        assert!(
+            a.body
+                .contains(&format!("<dd data-count=\"{key}\">{count}</dd>")),
+            "{key}"
+        );
+    }
+    assert!(
+        a.body
+            .contains("<dd data-count=\"nodes\">0 added, 1 removed</dd>")
+    );
+    assert!(
+        a.body
+            .contains("<dd data-count=\"ratings\">2 worse, 0 better</dd>")
+    );
+    // New failures first: cp-1 1.2.6, linked to the newer report.
+    assert_eq!(a.body.matches("<tr class=\"diff-row\"").count(), 1);
+    assert!(a.body.contains(&format!(
+        "<tr class=\"diff-row\" data-node=\"cp-1\" data-test=\"1.2.6\" data-change=\"new\"><td><a class=\"node-link\" href=\"/reports/{0}/nodes/cp-1\">cp-1</a></td><td><a class=\"test-link\" href=\"/reports/{0}/tests/1.2.6\">1.2.6</a></td>",
+        ids[4]
+    )));
+    assert!(a.body.contains(&format!(
+        "href=\"/compliance/reports/{}/diff?against={}&amp;format=diff.csv\"",
+        ids[4], ids[3]
+    )));
+    // Persisting: w-1's failure was waived before, not now.
+    let a = get(&app, &format!("/reports/{}/diff?show=persisting", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(
+        a.body
+            .contains("data-node=\"w-1\" data-test=\"4.2.6\" data-change=\"persisting\"")
+    );
+    assert!(
+        a.body
+            .contains("was <span class=\"waived-mark\">waived</span> iptables-chains")
+    );
+    // Gone with its node: linked to the older report, where the node is.
+    let a = get(&app, &format!("/reports/{}/diff?show=gone", ids[4])).await;
+    assert!(
+        a.body
+            .contains(&format!("href=\"/reports/{}/nodes/w-3\"", ids[3]))
+    );
+    // Node changes, with both ratings where a waiver made a difference.
+    let a = get(&app, &format!("/reports/{}/diff?show=nodes", ids[4])).await;
+    assert_page(&a, 200);
+    assert_eq!(a.body.matches("<tr class=\"diff-node-row\"").count(), 3);
+    assert!(a.body.contains("data-node=\"w-1\" data-kind=\"rerated\""));
+    let w1 = a.body.split("data-node=\"w-1\"").nth(1).unwrap();
+    let w1 = w1.split("</tr>").next().unwrap();
+    assert!(
+        w1.contains("HIGH</span> <span class=\"without-waivers\">MED without waivers</span>"),
+        "{w1}"
+    );
+    // Against any report of the GlobalReport; bad parameters are named.
+    let a = get(
+        &app,
+        &format!("/reports/{}/diff?against={}&show=resolved", ids[4], ids[2]),
+    )
+    .await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("<dd data-count=\"resolved\">0</dd>"));
+    let a = get(&app, &format!("/reports/{}/diff?show=everything", ids[4])).await;
+    assert_page(&a, 400);
+    assert!(a.body.contains("invalid show"));
+    let a = get(&app, &format!("/reports/{}/diff", ids[0])).await;
+    assert_page(&a, 404);
+}
+
+#[tokio::test]
+async fn node_and_test_pages_show_each_findings_lifecycle() {
+    let seq = Sequence::story();
+    let ids = seq.ids();
+    let (_dir, app) = server_with(&seq.reports).await;
+    let a = get(&app, &format!("/reports/{}/nodes/cp-1", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(a.body.contains("id=\"history\""));
+    assert!(
+        a.body
+            .contains("Over the latest 5 reports of this GlobalReport")
+    );
+    assert!(a.body.contains(": 1 failing, 0 resolved."));
+    let row = a.body.split("<tr class=\"history-row\"").nth(1).unwrap();
+    let row = row.split("</tr>").next().unwrap();
+    assert_eq!(
+        row,
+        format!(
+            " data-test=\"1.2.6\" data-state=\"failing\"><td><a href=\"/reports/{0}/tests/1.2.6\">1.2.6</a></td><td>Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated)</td><td><span class=\"history-state state-failing\">failing</span></td><td><time datetime=\"{1}\">{1}</time></td><td><time datetime=\"{2}\">{2}</time></td><td></td><td class=\"num\">1</td><td class=\"num\">3</td><td></td>",
+            ids[4], STORY_ENDS[1], STORY_ENDS[4]
+        )
+    );
+    assert!(a.body.contains(
+        "href=\"/compliance/findings?reportName=daily-cis-results&amp;node=cp-1&amp;format=findings.csv\""
+    ));
+    // Report 4's page of cp-1: the history is the GlobalReport's as of its newest report.
+    let a = get(&app, &format!("/reports/{}/nodes/cp-1", ids[3])).await;
+    assert!(a.body.contains("(newer than the report shown)"));
+    // A node that never failed.
+    let a = get(&app, &format!("/reports/{}/nodes/w-2", ids[4])).await;
+    assert!(a.body.contains("id=\"history-empty\""));
+    // The test page: each failing node with its streak.
+    let a = get(&app, &format!("/reports/{}/tests/4.2.6", ids[4])).await;
+    assert_page(&a, 200);
+    assert!(
+        a.body
+            .contains(": 1 failing, 0 resolved, 1 on nodes not assessed lately.")
+    );
+    let w1 = a.body.split("<tr class=\"node-row\"").nth(1).unwrap();
+    assert!(w1.contains(&format!(
+        "<span class=\"history-note history-failing\">failing since <time datetime=\"{0}\">{0}</time>; first failed <time datetime=\"{0}\">{0}</time></span>",
+        STORY_ENDS[0]
+    )), "{w1}");
+    let a = get(&app, &format!("/reports/{}/tests/1.2.6", ids[4])).await;
+    assert!(a.body.contains("; reopened 1 time</span>"));
 }
