@@ -7,7 +7,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller bench-server fmt lint clean crds image image-check \
+.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller bench-server bench-findings fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -41,7 +41,7 @@ test:
 	  echo "warning: the export validators (compliance-trestle, xmlschema) could not be installed; the export validation tests will be skipped" >&2
 	$(CARGO) test --workspace
 
-bench: bench-elastic bench-benchmarker bench-controller bench-server
+bench: bench-elastic bench-benchmarker bench-controller bench-server bench-findings
 	$(CARGO) bench -p compliance-core --bench report
 	scripts/bench-cluster.sh 1000 10000
 
@@ -62,6 +62,11 @@ bench-server:
 	scripts/bench-server.sh sqlite fake-es
 
 # The reporter against a fake Elasticsearch serving 1,000 and 10,000 nodes.
+# Findings over time: the diff of two 10,000-node reports and the lifecycle over 30 daily
+# ones, on SQLite, with results redrawn every day (scripts/bench-findings.sh).
+bench-findings:
+	scripts/bench-findings.sh 10000 30 churn
+
 bench-elastic:
 	scripts/bench-elastic.sh 1000 10000
 
