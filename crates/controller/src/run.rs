@@ -36,6 +36,11 @@ pub const CONTROLLER_NAME: &str = "compliance-controller";
 const SYNC_TIMEOUT: StdDuration = StdDuration::from_secs(120);
 /// How long a stopping leader tries to hand its Lease back.
 const RELEASE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// How long reconciles in flight get to finish once the controller is asked to stop:
+/// with the Lease release, within the kubelet's default 30 s grace period, so a
+/// reconcile stuck on a slow API server never turns a SIGTERM into a SIGKILL that
+/// leaves the Lease held.
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(20);
 
 /// Leader election settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,7 +257,12 @@ pub async fn run(
         recovered: Default::default(),
     });
     let mut stopping = stop_rx.clone();
-    Controller::new_with(reports, watcher::Config::default(), resource)
+    let mut grace_stop = stop_rx.clone();
+    let grace = async move {
+        let _ = grace_stop.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let controller = Controller::new_with(reports, watcher::Config::default(), resource)
         // Not `owns`: besides the second watch, it would key the cluster-scoped report by
         // the Job's namespace, so one report could be reconciled twice at once.
         .reconcile_on(job_changes)
@@ -266,8 +276,15 @@ pub async fn run(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile");
             }
-        })
-        .await;
+        });
+    tokio::select! {
+        () = controller => {}
+        () = grace => {
+            tracing::warn!(
+                "reconciles still running {SHUTDOWN_GRACE:?} after the stop; stopping without them"
+            );
+        }
+    }
     jobs_task.abort();
     templates_task.abort();
     if let Some(renewer) = renewer {
