@@ -354,3 +354,146 @@ impl Sequence {
         self.reports.iter().map(|r| r.id.clone()).collect()
     }
 }
+
+/// A large cluster reported daily, for benchmarks of diffs and lifecycles: `nodes` nodes
+/// that each run 130 tests, of which about `failing` fail, with a little churn from day
+/// to day (a few failures fixed, a few new, a few back; about one node in a thousand
+/// replaced). Nodes are generated one at a time ([`DailyCluster::node`]) so a
+/// benchmark holds only what it indexes.
+#[derive(Debug, Clone)]
+pub struct DailyCluster {
+    pub nodes: usize,
+    pub failing: usize,
+    texts: Vec<Arc<TestText>>,
+}
+
+/// Tests per node of a [`DailyCluster`], as in a CIS 1.9 control-plane run.
+pub const DAILY_CLUSTER_TESTS: usize = 130;
+
+impl DailyCluster {
+    /// A cluster of `nodes` nodes with about `failing` failures each.
+    pub fn new(nodes: usize, failing: usize) -> DailyCluster {
+        let texts = (0..DAILY_CLUSTER_TESTS)
+            .map(|i| {
+                let section = format!("{}.{}", 1 + i / 40, 1 + (i / 10) % 4);
+                let number = format!("{section}.{}", 1 + i % 10);
+                Arc::new(TestText {
+                    section: section.clone(),
+                    section_desc: format!("Section {section}"),
+                    test_number: number.clone(),
+                    test_desc: format!(
+                        "Ensure that the {number} configuration file permissions are set to 600 or more restrictive (Automated)"
+                    ),
+                    test_info: format!(
+                        "Run the below command (based on the file location on your system) on the control plane node. For example, chmod 600 /etc/kubernetes/manifests/{number}.yaml"
+                    ),
+                })
+            })
+            .collect();
+        DailyCluster {
+            nodes,
+            failing,
+            texts,
+        }
+    }
+
+    /// The window end of day `day` (day 0 ends 2026-11-02T00:00:00Z).
+    pub fn end(&self, day: usize) -> DateTime<Utc> {
+        t(STORY_ENDS[0]) + Duration::days(day as i64)
+    }
+
+    /// Node `i` on day `day`. One node in a thousand is replaced every ten days (it
+    /// comes back under a new name), so reports gain and lose a few nodes.
+    pub fn node(&self, day: usize, i: usize) -> compliance_core::model::CisBenchmarkNode {
+        use compliance_core::model::{
+            CisBenchmarkNode, NodeSummary, Rating, SectionResult, TestResult,
+        };
+        let generation = if i % 1000 == 7 { day / 10 } else { 0 };
+        let h = |x: u64| {
+            let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let n = DAILY_CLUSTER_TESTS as u64;
+        let results: Vec<TestResult> = self
+            .texts
+            .iter()
+            .enumerate()
+            .map(|(k, text)| {
+                // A stable set of failures per node; a test or two flips from day to day.
+                let base = (h(i as u64) + k as u64 * 7) % n < self.failing as u64;
+                let flip = k % 13 == (i + day) % 13 && h(i as u64 ^ k as u64) % 4 == 0;
+                let fails = base ^ flip;
+                TestResult {
+                    text: text.clone(),
+                    status: if fails {
+                        compliance_core::model::TestStatus::Fail
+                    } else {
+                        compliance_core::model::TestStatus::Pass
+                    },
+                    scored: true,
+                    waiver: None,
+                }
+            })
+            .collect();
+        let fail = results
+            .iter()
+            .filter(|r| r.status == compliance_core::model::TestStatus::Fail)
+            .count() as u64;
+        let status = if fail == 0 { Rating::High } else { Rating::Med };
+        CisBenchmarkNode {
+            node_name: if generation == 0 {
+                format!("node-{i:05}")
+            } else {
+                format!("node-{i:05}-g{generation}")
+            },
+            kubernetes_version: "1.29.3".into(),
+            benchmarks_version: "cis-1.9".into(),
+            summary: NodeSummary {
+                status,
+                total_pass: n - fail,
+                total_fail: fail,
+                total_info: 0,
+                total: n,
+                waived: 0,
+                status_without_waivers: None,
+            },
+            results: vec![SectionResult {
+                status,
+                section: "1".into(),
+                desc: "All".into(),
+                pass: n - fail,
+                fail,
+                info: 0,
+                waived: 0,
+                results,
+            }],
+            error: String::new(),
+            no_results: false,
+            last_result_time: None,
+            platform: String::new(),
+            kube_bench_version: String::new(),
+            benchmarker_version: String::new(),
+            benchmark_choice: String::new(),
+        }
+    }
+
+    /// The findings of day `day`'s report, its nodes generated and indexed one at a time.
+    pub fn findings(&self, day: usize) -> compliance_core::report::ReportFindings {
+        use compliance_core::report::{FindingsBuilder, ReportRef};
+        let end = self.end(day);
+        let reference = ReportRef {
+            id: format!("daily_cis-benchmark_day{day}"),
+            report_name: "daily".into(),
+            start_time: end - Duration::days(1),
+            end_time: end,
+            generation_time: end,
+        };
+        let mut b = FindingsBuilder::new(reference, Default::default());
+        for i in 0..self.nodes {
+            b.add_node(&self.node(day, i));
+        }
+        b.finish()
+    }
+}
