@@ -155,10 +155,9 @@ fn the_latest_diff_of_the_story_in_text_json_and_csv() {
 }
 
 /// What depends on the store keeping each test's waiver and each node's rating without
-/// waivers (the `store` branch's schema 3): the waiver that expired on w-1's persisting
-/// failure, in JSON, CSV and text, and w-1's rating without waivers.
+/// waivers (SQLite schema 3): the waiver that expired on w-1's persisting failure, in
+/// JSON, CSV and text, and w-1's rating without waivers.
 #[test]
-#[ignore = "needs the store to persist waivers (branch store, schema 3); run with --ignored once merged"]
 fn the_expired_waiver_shows_on_the_persisting_failure_in_json_csv_and_text() {
     let env = Env::new();
     let ids = env.store_story().ids();
