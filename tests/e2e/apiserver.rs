@@ -178,6 +178,64 @@ async fn grant_reporter_role(client: &kube::Client, group: &str) {
     wait_until_plain_user_may_read(group).await;
 }
 
+/// Creates ClusterRole `name` with `rules`, binds `user` to it, and gives the user's
+/// token once the authorizer lets it get GlobalReport `probe` (RBAC reaches the
+/// authorizer through an informer).
+async fn grant_user(
+    api: &TestApiServer,
+    admin: &kube::Client,
+    group: &str,
+    name: &str,
+    user: &str,
+    rules: Vec<PolicyRule>,
+    probe: &str,
+) -> String {
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    };
+    let _ = Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await;
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await;
+    let token = apiserver::fixed_token(user);
+    let reports = api_for(
+        &api.client(&token).await,
+        group,
+        "GlobalReport",
+        "globalreports",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(reports.get(probe).await, Err(kube::Error::Api(ref s)) if s.code == 403) {
+        assert!(Instant::now() < deadline, "RBAC grant never took effect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    token
+}
+
 /// RBAC changes reach the authorizer through an informer; wait until they have.
 async fn wait_until_plain_user_may_read(group: &str) {
     let Some(api) = apiserver::shared() else {
@@ -905,55 +963,21 @@ async fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
     // An account that may read GlobalReports but not list nodes: the report is made,
     // with one warning saying what to grant, from the previous report (the run above).
     let user = "no-list";
-    let role = ClusterRole {
-        metadata: ObjectMeta {
-            name: Some("test-reporter-without-nodes".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![PolicyRule {
+    let token = grant_user(
+        api,
+        &admin,
+        group,
+        "test-reporter-without-nodes",
+        user,
+        vec![PolicyRule {
             api_groups: Some(vec![group.into()]),
             resources: Some(vec!["globalreports".into(), "globalreporttypes".into()]),
             verbs: vec!["get".into()],
             ..Default::default()
-        }]),
-        ..Default::default()
-    };
-    let _ = Api::<ClusterRole>::all(admin.clone())
-        .create(&PostParams::default(), &role)
-        .await;
-    let binding = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some("test-reporter-without-nodes".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: "test-reporter-without-nodes".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            name: user.into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            ..Default::default()
-        }]),
-    };
-    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &binding)
-        .await;
-    let token = apiserver::fixed_token(user);
-    let reports = api_for(
-        &api.client(&token).await,
-        group,
-        "GlobalReport",
-        "globalreports",
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while matches!(reports.get("coverage-daily").await, Err(kube::Error::Api(ref s)) if s.code == 403)
-    {
-        assert!(Instant::now() < deadline, "RBAC grant never took effect");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        }],
+        "coverage-daily",
+    )
+    .await;
     let out = reporter(api, &token, &datastore, &vars);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -1242,12 +1266,13 @@ async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
     // An account with the reporter's rights but for the waivers: the report is made,
     // without them, and one warning says what to grant.
     let user = "no-waivers";
-    let role = ClusterRole {
-        metadata: ObjectMeta {
-            name: Some("test-reporter-without-waivers".into()),
-            ..Default::default()
-        },
-        rules: Some(vec![
+    let token = grant_user(
+        api,
+        &admin,
+        group,
+        "test-reporter-without-waivers",
+        user,
+        vec![
             PolicyRule {
                 api_groups: Some(vec![group.into()]),
                 resources: Some(vec!["globalreports".into(), "globalreporttypes".into()]),
@@ -1260,45 +1285,10 @@ async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
                 verbs: vec!["list".into()],
                 ..Default::default()
             },
-        ]),
-        ..Default::default()
-    };
-    let _ = Api::<ClusterRole>::all(admin.clone())
-        .create(&PostParams::default(), &role)
-        .await;
-    let binding = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some("test-reporter-without-waivers".into()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: "test-reporter-without-waivers".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "User".into(),
-            name: user.into(),
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            ..Default::default()
-        }]),
-    };
-    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &binding)
-        .await;
-    let token = apiserver::fixed_token(user);
-    let reports = api_for(
-        &api.client(&token).await,
-        group,
-        "GlobalReport",
-        "globalreports",
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while matches!(reports.get("waived-daily").await, Err(kube::Error::Api(ref s)) if s.code == 403)
-    {
-        assert!(Instant::now() < deadline, "RBAC grant never took effect");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ],
+        "waived-daily",
+    )
+    .await;
     let out = reporter(api, &token, &datastore, &vars);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");

@@ -11,26 +11,28 @@ const START: &str = "2026-11-25T00:00:00Z";
 const END: &str = "2026-11-26T00:00:00Z";
 const AT: &str = "2026-11-25T23:00:00Z";
 
-struct Env {
+/// A temporary directory holding a SQLite file, and the binaries run against it (also
+/// used by the findings tests).
+pub(super) struct Env {
     dir: TempDir,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         Env {
             dir: TempDir::new().unwrap(),
         }
     }
 
-    fn db(&self) -> PathBuf {
+    pub(super) fn db(&self) -> PathBuf {
         self.dir.path().join("compliance.db")
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn ctl(&self, args: &[&str]) -> Output {
+    pub(super) fn ctl(&self, args: &[&str]) -> Output {
         self.ctl_with(args, &[])
     }
 
@@ -103,7 +105,7 @@ impl Env {
         }
     }
 
-    fn reporter(&self, vars: &[(&str, &str)]) -> Output {
+    pub(super) fn reporter(&self, vars: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
         cmd.env_clear()
             .env(

@@ -4,71 +4,34 @@
 //! the reporter's COMPLIANCE_FAIL_ON=new over daily runs.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use compliance_store::{BlockingStore, Datastore, OpenMode};
-use compliance_testkit::fixtures::{root, stderr, stdout};
+use compliance_testkit::fixtures::{stderr, stdout};
 use compliance_testkit::sequence::{STORY_ENDS, STORY_WAIVER, Sequence};
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Env {
-    dir: TempDir,
+use super::cli::Env;
+
+/// `compliancectl ARGS`, which must succeed; its standard output.
+fn ok(env: &Env, args: &[&str]) -> String {
+    let out = env.ctl(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    stdout(&out)
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: TempDir::new().unwrap(),
-        }
-    }
+fn json(env: &Env, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(env, args)).unwrap()
+}
 
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("compliance.db")
+/// The story's reports, stored as the reporter stores them.
+fn store_story(env: &Env) -> Sequence {
+    let story = Sequence::story();
+    let store = BlockingStore::open(&Datastore::Sqlite(env.db()), OpenMode::Create).unwrap();
+    for r in &story.reports {
+        store.put_report(r).unwrap();
     }
-
-    /// A binary with the store set and retention off (the fixed dates would fall out of
-    /// any retention as the real clock moves on).
-    fn command(&self, exe: &str) -> Command {
-        let mut cmd = Command::new(exe);
-        cmd.env_clear()
-            .env(
-                "COMPLIANCE_DATASTORE",
-                format!("sqlite:{}", self.db().display()),
-            )
-            .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
-            .env("COMPLIANCE_REPORT_RETENTION", "forever");
-        cmd
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        self.command(env!("CARGO_BIN_EXE_compliancectl"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// `compliancectl ARGS`, which must succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// The story's reports, stored as the reporter stores them.
-    fn store_story(&self) -> Sequence {
-        let story = Sequence::story();
-        let store = BlockingStore::open(&Datastore::Sqlite(self.db()), OpenMode::Create).unwrap();
-        for r in &story.reports {
-            store.put_report(r).unwrap();
-        }
-        story
-    }
+    story
 }
 
 const NAME: &str = "daily-cis-results";
@@ -84,10 +47,10 @@ fn crlf(lines: &[String]) -> String {
 #[test]
 fn the_latest_diff_of_the_story_in_text_json_and_csv() {
     let env = Env::new();
-    let story = env.store_story();
+    let story = store_story(&env);
     let ids = story.ids();
 
-    let d = env.json(&["reports", "diff", "--latest", NAME, "--json"]);
+    let d = json(&env, &["reports", "diff", "--latest", NAME, "--json"]);
     assert_eq!(d["old"]["id"], ids[3].as_str());
     assert_eq!(d["new"]["id"], ids[4].as_str());
     assert_eq!(
@@ -127,7 +90,7 @@ fn the_latest_diff_of_the_story_in_text_json_and_csv() {
             ("w-3", "removed", &Value::from("MED"), &Value::Null),
         ]
     );
-    let text = env.ok(&["reports", "diff", "--latest", NAME]);
+    let text = ok(&env, &["reports", "diff", "--latest", NAME]);
     for line in [
         format!("old: {} (endTime {})", ids[3], STORY_ENDS[3]),
         format!("new: {} (endTime {})", ids[4], STORY_ENDS[4]),
@@ -144,7 +107,7 @@ fn the_latest_diff_of_the_story_in_text_json_and_csv() {
     };
     assert!(row("new ", "cp-1").contains("1.2.6"));
     // Persisting failures whose waiver did not change are listed with --all only.
-    let all = env.ok(&["reports", "diff", "--latest", NAME, "--all"]);
+    let all = ok(&env, &["reports", "diff", "--latest", NAME, "--all"]);
     assert!(
         all.lines()
             .any(|l| l.starts_with("persisting") && l.contains("w-1") && l.contains("4.2.6")),
@@ -160,8 +123,8 @@ fn the_latest_diff_of_the_story_in_text_json_and_csv() {
 #[test]
 fn the_expired_waiver_shows_on_the_persisting_failure_in_json_csv_and_text() {
     let env = Env::new();
-    let ids = env.store_story().ids();
-    let d = env.json(&["reports", "diff", "--latest", NAME, "--json"]);
+    let ids = store_story(&env).ids();
+    let d = json(&env, &["reports", "diff", "--latest", NAME, "--json"]);
     assert_eq!(
         d["findings"],
         serde_json::json!([
@@ -183,7 +146,7 @@ fn the_expired_waiver_shows_on_the_persisting_failure_in_json_csv_and_text() {
         ])
     );
     // The same by ids, as CSV.
-    let csv = env.ok(&["reports", "diff", &ids[3], &ids[4], "--csv"]);
+    let csv = ok(&env, &["reports", "diff", &ids[3], &ids[4], "--csv"]);
     assert_eq!(
         csv,
         crlf(&[
@@ -194,16 +157,19 @@ fn the_expired_waiver_shows_on_the_persisting_failure_in_json_csv_and_text() {
         ])
     );
 
-    let text = env.ok(&["reports", "diff", "--latest", NAME]);
+    let text = ok(&env, &["reports", "diff", "--latest", NAME]);
     let w1 = text
         .lines()
         .find(|l| l.starts_with("persisting") && l.contains("w-1"))
         .unwrap_or_else(|| panic!("no persisting row of w-1 in\n{text}"));
     assert!(w1.contains("iptables-chains → none"), "{w1}");
     // The lifecycle up to report 4 names the waiver of w-1's failure.
-    let csv = env.ok(&["reports", "findings", NAME, "--csv", "--node", "w-1"]);
+    let csv = ok(
+        &env,
+        &["reports", "findings", NAME, "--csv", "--node", "w-1"],
+    );
     assert!(csv.contains(",0,5,\r\n"), "{csv}");
-    let show = env.json(&["reports", "show", &ids[3], "--json"]);
+    let show = json(&env, &["reports", "show", &ids[3], "--json"]);
     let w1 = show["cisBenchmark"]
         .as_array()
         .unwrap()
@@ -217,9 +183,9 @@ fn the_expired_waiver_shows_on_the_persisting_failure_in_json_csv_and_text() {
 #[test]
 fn each_step_of_the_story_diffs_as_expected() {
     let env = Env::new();
-    let ids = env.store_story().ids();
+    let ids = store_story(&env).ids();
     let changes = |a: usize, b: usize| -> Vec<String> {
-        let d = env.json(&["reports", "diff", &ids[a], &ids[b], "--json"]);
+        let d = json(&env, &["reports", "diff", &ids[a], &ids[b], "--json"]);
         d["findings"]
             .as_array()
             .unwrap()
@@ -280,9 +246,9 @@ fn each_step_of_the_story_diffs_as_expected() {
 #[test]
 fn the_lifecycle_of_the_story_in_text_json_and_csv() {
     let env = Env::new();
-    let ids = env.store_story().ids();
+    let ids = store_story(&env).ids();
 
-    let csv = env.ok(&["reports", "findings", NAME, "--csv"]);
+    let csv = ok(&env, &["reports", "findings", NAME, "--csv"]);
     let [d1, d2, d3, d4, d5] = STORY_ENDS;
     assert_eq!(
         csv,
@@ -294,7 +260,10 @@ fn the_lifecycle_of_the_story_in_text_json_and_csv() {
         ])
     );
 
-    let j = env.json(&["reports", "findings", NAME, "--json", "--node", "cp-1"]);
+    let j = json(
+        &env,
+        &["reports", "findings", NAME, "--json", "--node", "cp-1"],
+    );
     assert_eq!(j["reports"].as_array().unwrap().len(), 5);
     assert_eq!(j["reports"][0]["id"], ids[0].as_str());
     assert_eq!(
@@ -306,16 +275,19 @@ fn the_lifecycle_of_the_story_in_text_json_and_csv() {
     );
 
     // Over the first four reports only (the latest two of them: --reports 2 reads 4 and 5).
-    let j = env.json(&[
-        "reports",
-        "findings",
-        NAME,
-        "--json",
-        "--test",
-        "4.2.6",
-        "--reports",
-        "2",
-    ]);
+    let j = json(
+        &env,
+        &[
+            "reports",
+            "findings",
+            NAME,
+            "--json",
+            "--test",
+            "4.2.6",
+            "--reports",
+            "2",
+        ],
+    );
     let nodes: Vec<&str> = j["findings"]
         .as_array()
         .unwrap()
@@ -325,7 +297,7 @@ fn the_lifecycle_of_the_story_in_text_json_and_csv() {
     assert_eq!(nodes, ["w-1", "w-3"]);
     assert_eq!(j["findings"][0]["firstFailed"], d4);
 
-    let text = env.ok(&["reports", "findings", NAME]);
+    let text = ok(&env, &["reports", "findings", NAME]);
     assert!(
         text.starts_with(&format!(
             "GlobalReport {NAME}: 5 reports, endTime {d1} to {d5}\n"
@@ -347,7 +319,7 @@ fn the_lifecycle_of_the_story_in_text_json_and_csv() {
 #[test]
 fn show_fail_on_new_compares_with_the_report_before() {
     let env = Env::new();
-    let ids = env.store_story().ids();
+    let ids = store_story(&env).ids();
     // Report 5 brings cp-1's 1.2.6 back: new, not waived.
     let out = env.ctl(&["reports", "show", "--latest", NAME, "--fail-on", "new"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -381,26 +353,22 @@ fn the_reporter_fails_on_new_failures_after_storing() {
     let story = Sequence::story();
     let run = |day: usize, fail_on: &str| -> Output {
         // Each day's documents imported as a user would.
-        let file = env.dir.path().join(format!("day{day}.jsonl"));
+        let file = env.path(&format!("day{day}.jsonl"));
         let mut f = std::fs::File::create(&file).unwrap();
         for d in &story.documents[day] {
             writeln!(f, "{}", serde_json::to_string(d).unwrap()).unwrap();
         }
         drop(f);
-        env.ok(&["import", "benchmarks", file.to_str().unwrap()]);
+        ok(&env, &["import", "benchmarks", file.to_str().unwrap()]);
         let end = compliance_testkit::fixtures::t(STORY_ENDS[day]);
         let start = end - chrono::Duration::days(1);
-        env.command(env!("CARGO_BIN_EXE_compliance-reporter"))
-            .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
-            .env("TIGERA_COMPLIANCE_REPORT_NAME", NAME)
-            .env(
-                "TIGERA_COMPLIANCE_REPORT_START_TIME",
-                compliance_core::time::format(&start),
-            )
-            .env("TIGERA_COMPLIANCE_REPORT_END_TIME", STORY_ENDS[day])
-            .env("COMPLIANCE_FAIL_ON", fail_on)
-            .output()
-            .unwrap()
+        let start = compliance_core::time::format(&start);
+        env.reporter(&[
+            ("TIGERA_COMPLIANCE_REPORT_NAME", NAME),
+            ("TIGERA_COMPLIANCE_REPORT_START_TIME", &start),
+            ("TIGERA_COMPLIANCE_REPORT_END_TIME", STORY_ENDS[day]),
+            ("COMPLIANCE_FAIL_ON", fail_on),
+        ])
     };
     // Day 1: nothing before it, so nothing is new.
     let out = run(0, "new");
@@ -431,7 +399,7 @@ fn the_reporter_fails_on_new_failures_after_storing() {
         stdout(&out)
     );
     // Every run was stored, failing or not.
-    let list = env.json(&["reports", "list", "--json"]);
+    let list = json(&env, &["reports", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 4);
     // A bad value names the variable and the value, and nothing runs.
     let out = run(4, "new,sometimes");
