@@ -32,6 +32,8 @@ serve:
 # missing; without them those tests say SKIPPED and pass too. The export tests validate
 # junit.xml and the OSCAL export with Python validators from PyPI, installed here into a venv
 # under ~/.cache/cis-compliance (scripts/validators.sh); without them those say SKIPPED too.
+# The metrics and rules tests need Debian's prometheus (the server and promtool), installed
+# here when missing (scripts/prometheus.sh); without it they say SKIPPED too.
 test:
 	@scripts/kube-apiserver.sh build || \
 	  echo "warning: kube-apiserver or kube-controller-manager could not be built; the tests that need them will be skipped" >&2
@@ -39,6 +41,8 @@ test:
 	  echo "warning: chromium and chromium-driver could not be installed; the browser tests will be skipped" >&2
 	@scripts/validators.sh ensure || \
 	  echo "warning: the export validators (compliance-trestle, xmlschema) could not be installed; the export validation tests will be skipped" >&2
+	@scripts/prometheus.sh ensure || \
+	  echo "warning: prometheus and promtool could not be installed; the metrics and rules tests will be skipped" >&2
 	$(CARGO) test --workspace
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server bench-findings

@@ -9,12 +9,15 @@
 //! - [`apiserver`]: a real kube-apiserver (built from Debian's sources) for the tests that
 //!   need one;
 //! - [`browser`]: a real headless Chromium, driven through ChromeDriver, for the pages;
+//! - [`metrics`]: the metrics contract of `docs/metrics.md`, expositions read back, and
+//!   where Debian's `prometheus` and `promtool` are;
 //! - [`validators`]: the Python validators of the exports (JUnit XML, OSCAL).
 
 pub mod apiserver;
 pub mod browser;
 pub mod fake_es;
 pub mod fixtures;
+pub mod metrics;
 pub mod process;
 pub mod reports;
 pub mod sequence;
