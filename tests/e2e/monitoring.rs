@@ -846,3 +846,48 @@ fn servicemonitor_selects_the_servers_https_port() {
         "compliance-server has no port named {port:?}"
     );
 }
+
+#[test]
+fn kustomization_applies_every_object_and_no_rules_file() {
+    let kustomization = yaml("kustomization.yaml");
+    let listed: BTreeSet<String> = kustomization["resources"]
+        .as_array()
+        .expect("resources:")
+        .iter()
+        .map(|r| r.as_str().expect("a file name").to_string())
+        .collect();
+    let mut objects = BTreeSet::new();
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if !name.ends_with(".yaml") || name == "kustomization.yaml" {
+            continue;
+        }
+        // Kubernetes objects have a kind; the rules file and its tests have none.
+        if yaml(&name).get("kind").is_some() {
+            objects.insert(name);
+        }
+    }
+    assert_eq!(listed, objects);
+    assert!(!listed.contains(RULES) && !listed.contains(RULES_TEST));
+}
+
+#[test]
+fn dashboard_panels_have_unique_ids_and_fit_the_grid() {
+    let d = dashboard();
+    assert_eq!(d["schemaVersion"].as_u64().map(|v| v >= 36), Some(true));
+    let mut ids = BTreeSet::new();
+    for p in d["panels"].as_array().expect("panels") {
+        let title = p["title"].as_str().unwrap_or("");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("an id")),
+            "{title}: id used twice"
+        );
+        let g = &p["gridPos"];
+        let (x, w) = (g["x"].as_u64().unwrap(), g["w"].as_u64().unwrap());
+        assert!(x + w <= 24 && w > 0, "{title}: outside the 24-column grid");
+        assert!(
+            !p["description"].as_str().unwrap_or("").is_empty() || p["type"] == "row",
+            "{title}: no description"
+        );
+    }
+}
