@@ -2837,6 +2837,7 @@ fn expected_install() -> BTreeSet<(String, String, String)> {
         ("ClusterRole", "", SERVICE_ACCOUNT),
         ("ClusterRoleBinding", "", SERVICE_ACCOUNT),
         ("ClusterRole", "", WAIVER_APPROVER),
+        ("ClusterRole", "", METRICS_READER),
         ("GlobalReportType", "", "cis-benchmark"),
         ("GlobalReport", "", REPORT),
         ("ServiceAccount", ns, CONTROLLER_SERVICE_ACCOUNT),
