@@ -85,7 +85,9 @@ async fn main() -> anyhow::Result<()> {
     let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
     let started = Instant::now();
     for (d, seed) in [(1, 1), (2, 2)] {
-        store.put_report(&synthetic_report(nodes, day(d), seed)).await?;
+        store
+            .put_report(&synthetic_report(nodes, day(d), seed))
+            .await?;
     }
     eprintln!(
         "stored two {nodes}-node reports in {:.1}s",
@@ -106,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
     }
     unchanged.sort_by_key(|s| s.took);
     let median = &unchanged[unchanged.len() / 2];
-    store.put_report(&synthetic_report(nodes, day(3), 3)).await?;
+    store
+        .put_report(&synthetic_report(nodes, day(3), 3))
+        .await?;
     let new_report = scrape(&client, &url).await?;
     for (what, s) in [
         ("first", &first),

@@ -643,15 +643,16 @@ async fn scraping_needs_get_on_the_non_resource_url_metrics() {
         .status
         .is_some_and(|s| s.allowed)
     {
-        assert!(Instant::now() < deadline, "RBAC still refuses the scraper after 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "RBAC still refuses the scraper after 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     let answer = get(&f.router, "/metrics", &[]).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text());
-    let answer = f
-        .get_as(&api.token_of("reader-all"), "/metrics", &[])
-        .await;
+    let answer = f.get_as(&api.token_of("reader-all"), "/metrics", &[]).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
     assert!(answer.text().contains("/metrics"), "{}", answer.text());
     let answer = f
