@@ -855,7 +855,7 @@ mod tests {
                 .into_iter()
                 .map(|h| h.id)
                 .collect();
-            assert_eq!(ids, [kept.id.clone()]);
+            assert_eq!(ids, std::slice::from_ref(&kept.id));
             assert_eq!(
                 store
                     .latest_report(&kept.report_name)
