@@ -10,8 +10,21 @@
 #     large report's all-tests.csv at once (VmHWM and sampled VmRSS from /proc/PID/status).
 # Pages that answer 404 (not part of this build yet) are reported "not available".
 # Usage: scripts/bench-server.sh [sqlite] [fake-es]
+#
+# scripts/bench-server.sh metrics: the cost of /metrics instead (examples/bench_metrics):
+# the first scrape, a scrape when nothing changed and the first after a new report, over
+# SQLite with NODES-node reports, without and with the per-test series; the answer's size
+# and series count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = metrics ]; then
+  cargo build --release --example bench_metrics
+  bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_metrics"
+  "$bin" --nodes "${NODES:-10000}"
+  "$bin" --nodes "${NODES:-10000}" --per-test
+  exit 0
+fi
 
 NODES=${NODES:-10000}
 REPORTS=${REPORTS:-1000}

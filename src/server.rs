@@ -101,7 +101,7 @@ pub fn run(cfg: ServerConfig) -> Result<u8, Failure> {
             auth = ?cfg.auth,
             "compliance-server listening on https://{addr}"
         );
-        let app = app(Server::new(clusters, auth));
+        let app = app(Server::new(clusters, auth).with_metrics_per_test(cfg.metrics_per_test));
         if let Some(h) = &health {
             h.state().set_ready(true);
         }
@@ -123,11 +123,13 @@ pub fn run(cfg: ServerConfig) -> Result<u8, Failure> {
 }
 
 /// `compliancectl serve`: the store over plain HTTP with no authentication, for a laptop.
-/// `announce` is told the address once it is bound (the CLI prints the URL to open).
+/// `metrics_per_test` is `--metrics-per-test`; `announce` is told the address once it is
+/// bound (the CLI prints the URL to open).
 pub fn serve_local(
     datastore: &Datastore,
     cluster: &str,
     listen: SocketAddr,
+    metrics_per_test: bool,
     announce: impl FnOnce(SocketAddr),
 ) -> Result<u8, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -139,7 +141,7 @@ pub fn serve_local(
         let listener = bind("--listen", listen).await?;
         let addr = listener.local_addr().map_err(Failure::unavailable)?;
         announce(addr);
-        let app = app(Server::new(clusters, Auth::Open));
+        let app = app(Server::new(clusters, Auth::Open).with_metrics_per_test(metrics_per_test));
         let stop = async {
             let name = signals::terminated("compliancectl serve").await;
             tracing::info!("{name}: stopping");

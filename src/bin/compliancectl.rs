@@ -92,6 +92,11 @@ struct ServeArgs {
     /// reads every report. In a cluster, run compliance-server instead.
     #[arg(long)]
     allow_remote_unauthenticated: bool,
+    /// Export a series per failing test of each node on /metrics
+    /// (compliance_node_test_failed), as COMPLIANCE_METRICS_PER_TEST=true does for
+    /// compliance-server.
+    #[arg(long)]
+    metrics_per_test: bool,
 }
 
 #[derive(Args)]
@@ -245,6 +250,17 @@ enum ReportsCommand {
         #[arg(long, short = 'o', default_value = ".")]
         output: PathBuf,
     },
+    /// Delete stored reports, each whole (its nodes with it). Every id is checked first:
+    /// when one is unknown nothing is deleted (exit 2). Asks for confirmation on a
+    /// terminal; elsewhere --yes is required.
+    Delete {
+        /// Report ids (see `reports list`).
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// A GlobalReport's scheduling status: its condition, Jobs and next window, read from
     /// the Kubernetes API (KUBECONFIG or in-cluster; COMPLIANCE_API_GROUP picks the group).
     /// Needs no store.
@@ -378,7 +394,8 @@ fn serve(datastore: &Datastore, args: &ServeArgs, env: &RawEnv) -> Result<u8, Fa
             args.listen
         )));
     }
-    compliance::server::serve_local(datastore, &settings::cluster(env), listen, |addr| {
+    let cluster = settings::cluster(env);
+    compliance::server::serve_local(datastore, &cluster, listen, args.metrics_per_test, |addr| {
         println!(
             "serving the reports of {} at http://{addr}/ (Ctrl-C to stop)",
             datastore.describe()
@@ -886,8 +903,89 @@ fn reports(datastore: &Datastore, cmd: ReportsCommand) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
+        ReportsCommand::Delete { ids, yes } => delete_reports(&store, &ids, yes),
         ReportsCommand::Status { .. } => unreachable!("run() handles status: it needs no store"),
     }
+}
+
+/// The reports `ids` name, each once in the order given, or the ids that name none.
+fn reports_to_delete(
+    ids: &[String],
+    heads: Vec<Option<ReportHead>>,
+) -> Result<Vec<ReportHead>, Vec<String>> {
+    let mut found: Vec<ReportHead> = Vec::new();
+    let mut missing = Vec::new();
+    for (id, head) in ids.iter().zip(heads) {
+        match head {
+            Some(h) if !found.iter().any(|f| f.id == h.id) => found.push(h),
+            Some(_) => {}
+            None => missing.push(id.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(missing)
+    }
+}
+
+/// `reports delete`: all the ids or none. Without `--yes`, a terminal is asked and
+/// anything else is refused (exit 2) with the list of what would go.
+fn delete_reports(store: &BlockingStore, ids: &[String], yes: bool) -> Result<u8, Failure> {
+    use std::io::IsTerminal;
+    let heads = ids
+        .iter()
+        .map(|id| store.report_head(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let doomed = reports_to_delete(ids, heads).map_err(|missing| {
+        Failure::new(
+            ErrorKind::NotFound,
+            anyhow!(
+                "no report with id {}: nothing was deleted",
+                missing
+                    .iter()
+                    .map(|m| format!("{m:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let describe = |h: &ReportHead| {
+        format!(
+            "{} (GlobalReport {}, window ending {}, {} nodes)",
+            h.id,
+            h.report_name,
+            time::format(&h.end_time),
+            h.node_count
+        )
+    };
+    if !yes {
+        let listing: String = doomed
+            .iter()
+            .map(|h| format!("  {}\n", describe(h)))
+            .collect();
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(Failure::invalid(anyhow!(
+                "reports delete needs --yes when not run from a terminal; it would delete:\n{listing}"
+            )));
+        }
+        eprint!("delete these reports?\n{listing}[y/N] ");
+        let mut answer = String::new();
+        stdin.read_line(&mut answer).map_err(Failure::unavailable)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing deleted");
+            return Ok(EXIT_OK);
+        }
+    }
+    for h in &doomed {
+        if store.delete_report(&h.id)? {
+            println!("deleted report {}", describe(h));
+        } else {
+            eprintln!("report {} was already gone", h.id);
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// `reports status`: one GET of the GlobalReport, as the reporter makes it.

@@ -159,6 +159,7 @@ pub struct RawEnv {
     pub compliance_server_allow_unauthenticated: Option<String>,
     pub compliance_server_clusters: Option<String>,
     pub compliance_server_shutdown_timeout: Option<String>,
+    pub compliance_metrics_per_test: Option<String>,
     /// The ELASTIC_* variables (passwords and keys redacted in Debug).
     #[serde(flatten)]
     pub elastic: RawElasticEnv,

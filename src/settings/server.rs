@@ -8,6 +8,7 @@
 //! | COMPLIANCE_SERVER_ALLOW_UNAUTHENTICATED | `false` | lets `none` listen beyond loopback |
 //! | COMPLIANCE_SERVER_CLUSTERS | none | extra cluster ids for the pages' selector (Elasticsearch only) |
 //! | COMPLIANCE_SERVER_SHUTDOWN_TIMEOUT | `10s` | how long requests in flight may take after SIGTERM |
+//! | COMPLIANCE_METRICS_PER_TEST | `false` | `/metrics` also exports a series per failing test of each node (`compliance_node_test_failed`, ~16 per node) |
 //!
 //! plus the store (ELASTIC_* or COMPLIANCE_DATASTORE, as the reporter), HEALTH_ENABLED /
 //! HEALTH_PORT, and LOG_LEVEL / LOG_FORMAT.
@@ -71,6 +72,10 @@ pub struct ServerConfig {
     pub extra_clusters: Vec<String>,
     pub health: Option<SocketAddr>,
     pub shutdown_timeout: Duration,
+    /// `/metrics` exports a series per failing test of each node
+    /// (COMPLIANCE_METRICS_PER_TEST, default false: at 10,000 nodes that is ~160,000
+    /// series per GlobalReport).
+    pub metrics_per_test: bool,
     pub log: LogConfig,
 }
 
@@ -136,6 +141,10 @@ impl ServerConfig {
                     )
                 })?,
         };
+        let metrics_per_test = match non_empty(&env.compliance_metrics_per_test) {
+            None => false,
+            Some(v) => parse_bool("COMPLIANCE_METRICS_PER_TEST", v)?,
+        };
         Ok(ServerConfig {
             listen,
             tls,
@@ -145,6 +154,7 @@ impl ServerConfig {
             extra_clusters,
             health: health_from_env(env)?,
             shutdown_timeout,
+            metrics_per_test,
             log: LogConfig::from_env(env)?,
         })
     }
@@ -286,6 +296,29 @@ mod tests {
         assert!(c.extra_clusters.is_empty());
         assert_eq!(c.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
         assert_eq!(c.health, None);
+        assert!(!c.metrics_per_test);
+    }
+
+    #[test]
+    fn per_test_metrics_are_off_unless_set_and_a_bad_value_names_the_variable() {
+        assert!(!config(&[]).unwrap().metrics_per_test);
+        for on in ["true", "1", "YES"] {
+            assert!(
+                config(&[("COMPLIANCE_METRICS_PER_TEST", on)])
+                    .unwrap()
+                    .metrics_per_test
+            );
+        }
+        assert!(
+            !config(&[("COMPLIANCE_METRICS_PER_TEST", "false")])
+                .unwrap()
+                .metrics_per_test
+        );
+        let e = config(&[("COMPLIANCE_METRICS_PER_TEST", "sometimes")]).unwrap_err();
+        assert_eq!(
+            (e.variable.as_str(), e.value.as_str()),
+            ("COMPLIANCE_METRICS_PER_TEST", "sometimes")
+        );
     }
 
     #[test]

@@ -12,5 +12,6 @@ mod crds;
 mod elastic;
 mod findings;
 mod manifests;
+mod metrics;
 mod monitoring;
 mod server;

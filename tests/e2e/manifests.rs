@@ -719,7 +719,10 @@ fn rbac() -> BTreeMap<(String, String), BTreeSet<Grant>> {
 
 /// ClusterRoles the install leaves for the administrator to bind to people: no program
 /// of the install holds them.
-const FOR_PEOPLE: [&str; 1] = [WAIVER_APPROVER];
+const FOR_PEOPLE: [&str; 2] = [WAIVER_APPROVER, METRICS_READER];
+
+/// Who may scrape compliance-server's /metrics: bound to a Prometheus by its operator.
+const METRICS_READER: &str = "compliance-metrics-reader";
 
 /// Who may accept risks (docs/waivers.md).
 const WAIVER_APPROVER: &str = "compliance-waiver-approver";
@@ -812,6 +815,30 @@ fn the_waiver_approver_role_manages_waivers_and_nothing_else() {
             .iter()
             .any(|r| r == "examples/waivers.yaml"),
         "accepting a risk is a decision: the examples are not installed"
+    );
+}
+
+/// docs/server.md, "Metrics": scraping compliance-server is `get` on the non-resource
+/// URL /metrics, in a ClusterRole installed for the operator to bind to Prometheus.
+#[test]
+fn the_metrics_reader_role_grants_get_on_metrics_and_nothing_else() {
+    let role = only("metrics-reader-rbac.yaml", |o| match o {
+        Object::ClusterRole(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(role.metadata.name.as_deref(), Some(METRICS_READER));
+    let rules = role.rules.unwrap_or_default();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(
+        rules[0].non_resource_urls,
+        Some(vec!["/metrics".to_string()])
+    );
+    assert_eq!(rules[0].verbs, ["get"]);
+    assert!(rules[0].resources.is_none() && rules[0].api_groups.is_none());
+    assert!(
+        kustomization_resources()
+            .iter()
+            .any(|r| r == "metrics-reader-rbac.yaml")
     );
 }
 
@@ -2814,6 +2841,7 @@ fn expected_install() -> BTreeSet<(String, String, String)> {
         ("ClusterRole", "", SERVICE_ACCOUNT),
         ("ClusterRoleBinding", "", SERVICE_ACCOUNT),
         ("ClusterRole", "", WAIVER_APPROVER),
+        ("ClusterRole", "", METRICS_READER),
         ("GlobalReportType", "", "cis-benchmark"),
         ("GlobalReport", "", REPORT),
         ("ServiceAccount", ns, CONTROLLER_SERVICE_ACCOUNT),

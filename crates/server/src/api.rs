@@ -25,6 +25,7 @@ pub fn routes() -> axum::Router<Arc<Server>> {
         .route("/compliance/reports/{id}/download", get(download))
         .route("/compliance/reports/{id}/diff", get(report_diff))
         .route("/compliance/findings", get(findings))
+        .route("/metrics", get(crate::metrics::handler))
 }
 
 /// `GET /compliance/version`: no authentication.

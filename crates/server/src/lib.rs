@@ -19,6 +19,7 @@ pub mod download;
 pub mod error;
 pub mod findings;
 pub mod index;
+pub mod metrics;
 pub mod pages;
 pub mod params;
 pub mod state;

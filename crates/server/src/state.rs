@@ -5,6 +5,7 @@ use crate::auth::Auth;
 use crate::clusters::Clusters;
 use crate::findings::LifecycleCache;
 use crate::index::IndexCache;
+use crate::metrics::MetricsCache;
 
 /// The server's answer to `GET /compliance/version`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +48,8 @@ pub struct Server {
     pub indexes: IndexCache,
     /// The lifecycles of the most recently read GlobalReports.
     pub lifecycles: LifecycleCache,
+    /// The series of `/metrics`, kept between scrapes.
+    pub metrics: MetricsCache,
 }
 
 impl Server {
@@ -57,6 +60,14 @@ impl Server {
             build: BuildInfo::this_build(),
             indexes: IndexCache::default(),
             lifecycles: LifecycleCache::default(),
+            metrics: MetricsCache::default(),
         }
+    }
+
+    /// The same server exporting (or not) a series per failing test of each node on
+    /// `/metrics` (`COMPLIANCE_METRICS_PER_TEST`; off by default).
+    pub fn with_metrics_per_test(mut self, on: bool) -> Server {
+        self.metrics = MetricsCache::new(on);
+        self
     }
 }

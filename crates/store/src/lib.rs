@@ -421,6 +421,16 @@ impl Store {
         }
     }
 
+    /// Deletes report `id` with its nodes: `false` when no report has this id. SQLite
+    /// deletes it in one transaction on the calling thread; Elasticsearch deletes every
+    /// copy of its document, then its parts, so readers never see part of a report.
+    pub async fn delete_report(&self, id: &str) -> Result<bool, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.delete_report(id),
+            Backend::Elastic(es) => Ok(es.delete_report(id).await?),
+        }
+    }
+
     /// Deletes the benchmark documents and reports that `retention` lets go at `now`
     /// ([`retention`] has the rules), or only counts them on a `dry_run`. SQLite prunes on
     /// the calling thread, in one transaction. Elasticsearch returns `None` and sends
@@ -658,6 +668,11 @@ impl BlockingStore {
         Ok(())
     }
 
+    /// [`Store::delete_report`].
+    pub fn delete_report(&self, id: &str) -> Result<bool, StoreError> {
+        self.block_on(self.store.delete_report(id))
+    }
+
     /// [`Store::prune`].
     pub fn prune(
         &self,
@@ -792,6 +807,71 @@ mod tests {
             sent(&store.last_result_times(&[]));
             sent(&store.previous_report_nodes("daily", window.end));
         }
+    }
+
+    /// A deleted report is gone whole, head and nodes, on both backends (Elasticsearch
+    /// with the report stored in parts too); the other reports stay; deleting it again
+    /// says there was nothing to delete.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deleting_a_report_removes_it_whole_and_nothing_else() {
+        use compliance_testkit::reports::{fixture_report, synthetic_report};
+        let end = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 0, 0, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fake = compliance_testkit::fake_es::FakeEs::start();
+        let sqlite: Store = SqliteStore::open(dir.path().join("c.db"), OpenMode::Create)
+            .unwrap()
+            .into();
+        let mut config = ElasticConfig::new(url::Url::parse(&fake.url()).unwrap());
+        // Small requests: the 40-node report is stored in parts.
+        config.max_request_bytes = 64 << 10;
+        let es: Store = ElasticStore::connect(&config).unwrap().into();
+        let parts_of = |id: &str| {
+            fake.indices()
+                .iter()
+                .flat_map(|i| fake.documents(i))
+                .filter(|(_, doc)| doc["reportId"] == serde_json::json!(id))
+                .count()
+        };
+        for (store, parts) in [(sqlite, false), (es, true)] {
+            let kept = fixture_report(end(1));
+            let mut gone = synthetic_report(40, end(2), 7);
+            gone.report_name = kept.report_name.clone();
+            gone.id = format!("{}-gone", kept.id);
+            store.put_report(&kept).await.unwrap();
+            store.put_report(&gone).await.unwrap();
+            if parts {
+                assert!(parts_of(&gone.id) > 1, "the report is stored in parts");
+            }
+            assert!(store.delete_report(&gone.id).await.unwrap());
+            assert_eq!(parts_of(&gone.id), 0, "no part is left behind");
+            assert!(store.report_head(&gone.id).await.unwrap().is_none());
+            assert!(store.get_report(&gone.id).await.unwrap().is_none());
+            assert!(store.report_nodes(&gone.id, 0, 10).await.unwrap().is_none());
+            assert!(store.report_node_rows(&gone.id).await.unwrap().is_none());
+            let ids: Vec<String> = store
+                .all_reports()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            assert_eq!(ids, std::slice::from_ref(&kept.id));
+            assert_eq!(
+                store
+                    .latest_report(&kept.report_name)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                kept.id
+            );
+            assert_eq!(
+                store.get_report(&kept.id).await.unwrap().unwrap().id,
+                kept.id
+            );
+            assert!(!store.delete_report(&gone.id).await.unwrap());
+        }
+        fake.assert_no_violations();
     }
 
     /// Elasticsearch deletes old indices by its lifecycle policies: a prune there is

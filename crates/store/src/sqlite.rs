@@ -61,6 +61,7 @@
 
 mod benchmarks;
 mod codec;
+mod delete;
 mod prune;
 mod reports;
 

@@ -142,7 +142,8 @@ pub const PLAIN_USER: &str = "reporter";
 /// every GlobalReport), `no-types` (reports but no report types), `no-list` (no `list`),
 /// `no-get` (`list` but no `get`), `impersonator` (allowed to impersonate),
 /// `compliance-server` (the server's own least-privileged identity), `no-waivers` (a
-/// reporter without `list` on GlobalReportWaivers).
+/// reporter without `list` on GlobalReportWaivers), `metrics-reader` (a Prometheus
+/// allowed to scrape `/metrics`).
 pub const FIXED_USERS: &[&str] = &[
     "reader-one",
     "reader-all",
@@ -152,6 +153,7 @@ pub const FIXED_USERS: &[&str] = &[
     "impersonator",
     "compliance-server",
     "no-waivers",
+    "metrics-reader",
 ];
 
 /// The token of one of the [`FIXED_USERS`].

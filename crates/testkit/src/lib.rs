@@ -11,6 +11,7 @@
 //! - [`browser`]: a real headless Chromium, driven through ChromeDriver, for the pages;
 //! - [`metrics`]: the metrics contract of `docs/metrics.md`, expositions read back, and
 //!   where Debian's `prometheus` and `promtool` are;
+//! - [`prometheus`]: a real Prometheus scraping the components, queried over its API;
 //! - [`validators`]: the Python validators of the exports (JUnit XML, OSCAL).
 
 pub mod apiserver;
@@ -19,6 +20,7 @@ pub mod fake_es;
 pub mod fixtures;
 pub mod metrics;
 pub mod process;
+pub mod prometheus;
 pub mod reports;
 pub mod sequence;
 pub mod synth;

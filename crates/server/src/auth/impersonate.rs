@@ -178,6 +178,7 @@ pub fn checks(request: &Impersonation) -> Vec<Check> {
             subresource: subresource.into(),
             namespace: namespace.into(),
             name: name.into(),
+            path: String::new(),
         };
     let mut out = Vec::new();
     out.push(match service_account(&request.user) {

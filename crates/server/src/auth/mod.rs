@@ -52,16 +52,24 @@ pub enum Access {
     GetReport(String),
     /// `get globalreporttypes/<name>`: may this user download reports of this type?
     GetReportType(String),
+    /// `get` on the non-resource URL `/metrics`: may this user scrape the server?
+    GetMetrics,
 }
 
+/// The non-resource URL whose `get` lets a user scrape the server (as Kubernetes'
+/// components ask of theirs).
+pub const METRICS_PATH: &str = "/metrics";
+
 impl Access {
-    /// The verb, the resource and the name (empty: all) of the question.
+    /// The verb, the resource and the name (empty: all) of the question; for the
+    /// non-resource [`Access::GetMetrics`], no resource and the URL as the name.
     pub fn attributes(&self) -> (&'static str, &'static str, &str) {
         match self {
             Access::ListReports => ("list", "globalreports", ""),
             Access::GetAllReports => ("get", "globalreports", ""),
             Access::GetReport(name) => ("get", "globalreports", name),
             Access::GetReportType(name) => ("get", "globalreporttypes", name),
+            Access::GetMetrics => ("get", "", METRICS_PATH),
         }
     }
 }
@@ -238,13 +246,11 @@ pub async fn require(auth: &Auth, who: &Subject, access: Access) -> Result<(), A
 
 /// A 403 naming the user and the RBAC rule they lack.
 pub fn forbidden(who: &Subject, access: &Access) -> ApiError {
-    let (verb, resource, name) = access.attributes();
-    let what = if name.is_empty() {
-        format!("{verb} {resource}.{GROUP}")
-    } else {
-        format!("{verb} {resource}.{GROUP} {name:?}")
-    };
-    ApiError::Forbidden(format!("user {:?} may not {what}", who.user))
+    ApiError::Forbidden(format!(
+        "user {:?} may not {}",
+        who.user,
+        review::Attributes::from(access)
+    ))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 
 use super::{Access, GROUP, Subject};
@@ -27,10 +27,20 @@ pub struct Attributes {
     pub namespace: String,
     /// Empty: every object of the resource.
     pub name: String,
+    /// A non-resource URL (`/metrics`): when set, the question is about it alone and
+    /// the fields above but `verb` are empty.
+    pub path: String,
 }
 
 impl From<&Access> for Attributes {
     fn from(access: &Access) -> Attributes {
+        if let Access::GetMetrics = access {
+            return Attributes {
+                verb: "get".into(),
+                path: super::METRICS_PATH.into(),
+                ..Attributes::default()
+            };
+        }
         let (verb, resource, name) = access.attributes();
         Attributes {
             verb: verb.into(),
@@ -46,6 +56,9 @@ impl std::fmt::Display for Attributes {
     /// As RBAC rules read: `impersonate serviceaccounts "ns/name"`,
     /// `get globalreports.projectcalico.org "daily"`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.path.is_empty() {
+            return write!(f, "{} the non-resource URL {:?}", self.verb, self.path);
+        }
         write!(f, "{} {}", self.verb, self.resource)?;
         if !self.subresource.is_empty() {
             write!(f, "/{}", self.subresource)?;
@@ -112,22 +125,32 @@ pub fn read_token_review(review: TokenReview) -> Result<TokenAnswer, String> {
 /// API server (or impersonation) named it, so that group bindings and extras count.
 pub fn subject_access_review(who: &Subject, what: &Attributes) -> SubjectAccessReview {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let (resource_attributes, non_resource_attributes) = if what.path.is_empty() {
+        let resource = ResourceAttributes {
+            verb: Some(what.verb.clone()),
+            group: Some(what.group.clone()),
+            resource: Some(what.resource.clone()),
+            subresource: some(&what.subresource),
+            namespace: some(&what.namespace),
+            name: some(&what.name),
+            ..ResourceAttributes::default()
+        };
+        (Some(resource), None)
+    } else {
+        let url = NonResourceAttributes {
+            path: Some(what.path.clone()),
+            verb: Some(what.verb.clone()),
+        };
+        (None, Some(url))
+    };
     SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(who.user.clone()),
             uid: some(&who.uid),
             groups: (!who.groups.is_empty()).then(|| who.groups.clone()),
             extra: (!who.extra.is_empty()).then(|| who.extra.clone()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(what.verb.clone()),
-                group: Some(what.group.clone()),
-                resource: Some(what.resource.clone()),
-                subresource: some(&what.subresource),
-                namespace: some(&what.namespace),
-                name: some(&what.name),
-                ..ResourceAttributes::default()
-            }),
-            non_resource_attributes: None,
+            resource_attributes,
+            non_resource_attributes,
         },
         ..SubjectAccessReview::default()
     }
@@ -276,6 +299,22 @@ mod tests {
             let sent = serde_json::to_value(&review).unwrap();
             assert_eq!(sent["spec"]["resourceAttributes"], expected, "{access:?}");
         }
+    }
+
+    #[test]
+    fn scraping_asks_about_the_non_resource_url_metrics() {
+        let what = Attributes::from(&Access::GetMetrics);
+        let sent = serde_json::to_value(subject_access_review(&alice(), &what)).unwrap();
+        assert_eq!(
+            sent["spec"]["nonResourceAttributes"],
+            json!({"path": "/metrics", "verb": "get"})
+        );
+        assert!(sent["spec"].get("resourceAttributes").is_none(), "{sent}");
+        assert_eq!(what.to_string(), "get the non-resource URL \"/metrics\"");
+        // The refusal names the rule to grant.
+        let e = super::super::forbidden(&alice(), &Access::GetMetrics);
+        assert_eq!(e.status(), 403);
+        assert!(e.to_string().contains("/metrics"), "{e}");
     }
 
     #[test]

@@ -596,3 +596,75 @@ async fn the_server_asks_rbac_about_the_global_report_group() {
     );
     assert!(!auth.allowed(&reader, &Access::GetAllReports).await.unwrap());
 }
+
+/// docs/server.md, "Metrics": a scrape needs `get` on the non-resource URL /metrics (the
+/// rule of manifests/metrics-reader-rbac.yaml), asked of the real RBAC authorizer;
+/// rights on every report are not enough.
+#[tokio::test]
+async fn scraping_needs_get_on_the_non_resource_url_metrics() {
+    let Some((api, f)) = setup().await else {
+        return;
+    };
+    let admin = api.client(api.admin_token()).await;
+    let params = PatchParams::apply("compliance-server-tests").force();
+    let name = format!("{PREFIX}-metrics-reader");
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+    });
+    Api::<ClusterRole>::all(admin.clone())
+        .patch(&name, &params, &Patch::Apply(&role))
+        .await
+        .unwrap();
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [user("metrics-reader")],
+    });
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .patch(&name, &params, &Patch::Apply(&binding))
+        .await
+        .unwrap();
+    // Wait until the authorizer's cache has the binding.
+    let scraper = Subject {
+        user: "metrics-reader".into(),
+        groups: vec!["system:authenticated".into()],
+        ..Subject::default()
+    };
+    let review = subject_access_review(&scraper, &Attributes::from(&Access::GetMetrics));
+    let reviews: Api<SubjectAccessReview> = Api::all(admin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reviews
+        .create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .is_some_and(|s| s.allowed)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "RBAC still refuses the scraper after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let answer = get(&f.router, "/metrics", &[]).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text());
+    let answer = f.get_as(&api.token_of("reader-all"), "/metrics", &[]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
+    assert!(answer.text().contains("/metrics"), "{}", answer.text());
+    let answer = f
+        .get_as(&api.token_of("metrics-reader"), "/metrics", &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    // Every GlobalReport's series, whatever the scraper may read of the reports.
+    for name in [A, B, C] {
+        assert!(
+            answer.text().contains(&format!("report=\"{name}\"")),
+            "{name}: {}",
+            answer.text()
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod benchmarks;
 mod bulk;
 pub mod compact;
 pub mod config;
+mod delete;
 pub mod error;
 pub mod lifecycle;
 pub(crate) mod reports;
