@@ -891,3 +891,29 @@ fn dashboard_panels_have_unique_ids_and_fit_the_grid() {
         );
     }
 }
+
+#[test]
+fn metrics_reader_binding_names_the_installed_role_that_grants_get_metrics() {
+    let binding = yaml("metrics-reader-binding.yaml");
+    let role_name = str_of(&binding["roleRef"], "name");
+    let role = install_docs()
+        .into_iter()
+        .find(|d| str_of(d, "kind") == "ClusterRole" && str_of(&d["metadata"], "name") == role_name)
+        .unwrap_or_else(|| panic!("no ClusterRole {role_name:?} in manifests/*.yaml"));
+    let grants_metrics = role["rules"].as_array().into_iter().flatten().any(|r| {
+        r["nonResourceURLs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|u| u == "/metrics")
+            && r["verbs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|v| v == "get")
+    });
+    assert!(
+        grants_metrics,
+        "{role_name} does not grant get /metrics: {role}"
+    );
+}
