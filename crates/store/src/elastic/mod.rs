@@ -16,6 +16,7 @@ pub mod compact;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
+pub mod notifications;
 pub(crate) mod reports;
 pub mod request;
 pub mod response;
