@@ -633,10 +633,7 @@ mod tests {
             p["truncated"],
             json!({"newFailures": 150, "ratingDrops": 0, "missingNodes": 0})
         );
-        assert_eq!(
-            p["window"],
-            json!({"start": OLD, "end": NEW})
-        );
+        assert_eq!(p["window"], json!({"start": OLD, "end": NEW}));
         assert!(p.get("links").is_none());
     }
 
