@@ -12,4 +12,5 @@ mod crds;
 mod elastic;
 mod findings;
 mod manifests;
+mod notifications;
 mod server;
