@@ -477,3 +477,74 @@ fn secrets_never_reach_the_output_even_at_debug_level() {
     assert!(stderr(&out).contains("[0].type"), "{}", stderr(&out));
     assert_no_secret(&out);
 }
+
+fn yaml(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests")
+        .join(file);
+    serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The reporter's containers in the shipped manifests read the receivers' URLs from the
+/// example Secret's keys, each optional (a fresh install has no Secret), and the example
+/// Secret's receivers file is one the reporter accepts.
+#[test]
+fn the_manifests_read_receivers_from_an_optional_secret_the_example_fills() {
+    let secret = yaml("examples/notifications-secret.yaml");
+    assert_eq!(secret["metadata"]["name"], "compliance-notifications");
+    let data = secret["stringData"].as_object().unwrap();
+    for (file, pod) in [
+        (
+            "report-podtemplate.yaml",
+            yaml("report-podtemplate.yaml")["template"]["spec"].clone(),
+        ),
+        (
+            "compliance-reporter-pod.yaml",
+            yaml("compliance-reporter-pod.yaml")["spec"].clone(),
+        ),
+        (
+            "compliance-reporter-pod-managed.yaml",
+            yaml("compliance-reporter-pod-managed.yaml")["spec"].clone(),
+        ),
+    ] {
+        let env = pod["containers"][0]["env"].as_array().unwrap();
+        for (name, key) in [
+            ("COMPLIANCE_NOTIFY_WEBHOOK_URL", "webhook-url"),
+            ("COMPLIANCE_NOTIFY_SLACK_URL", "slack-url"),
+        ] {
+            let e = env
+                .iter()
+                .find(|e| e["name"] == name)
+                .unwrap_or_else(|| panic!("{file}: no {name}"));
+            let r = &e["valueFrom"]["secretKeyRef"];
+            assert_eq!(r["name"], "compliance-notifications", "{file}: {name}");
+            assert_eq!(r["key"], key, "{file}: {name}");
+            assert_eq!(r["optional"], true, "{file}: {name}");
+            assert!(data.contains_key(key), "the example Secret has no {key}");
+        }
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let receivers = dir.path().join("receivers.yaml");
+    std::fs::write(&receivers, data["receivers.yaml"].as_str().unwrap()).unwrap();
+    let raw = compliance::settings::RawEnv::from_vars(
+        [
+            (
+                "COMPLIANCE_NOTIFY_WEBHOOK_URL",
+                data["webhook-url"].as_str().unwrap(),
+            ),
+            (
+                "COMPLIANCE_NOTIFY_SLACK_URL",
+                data["slack-url"].as_str().unwrap(),
+            ),
+            (
+                "COMPLIANCE_NOTIFY_RECEIVERS_FILE",
+                receivers.to_str().unwrap(),
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let cfg = compliance::settings::notify::NotifyConfig::from_env(&raw.notify).unwrap();
+    let names: Vec<&str> = cfg.receivers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["webhook", "slack", "security-team", "siem"]);
+}
