@@ -548,3 +548,31 @@ fn the_manifests_read_receivers_from_an_optional_secret_the_example_fills() {
     let names: Vec<&str> = cfg.receivers.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["webhook", "slack", "security-team", "siem"]);
 }
+
+/// A receiver that takes the connection and never answers: the run ends within the time
+/// budget, gives up at ERROR, and still exits 0.
+#[test]
+fn a_receiver_that_never_answers_is_given_up_within_the_time_budget() {
+    let env = Env::new();
+    // Connections complete in the listen backlog; nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hooks/{SECRET}", silent.local_addr().unwrap());
+    let vars = [
+        ("COMPLIANCE_NOTIFY_WEBHOOK_URL", hook.as_str()),
+        ("COMPLIANCE_NOTIFY_TIMEOUT", "1s"),
+    ];
+    let mut days = Days::new(&env);
+    days.ok(0, &vars);
+    let started = Instant::now();
+    let out = days.ok(1, &vars);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.contains("ERROR")
+            && l.contains("giving up notifying receiver \"webhook\"")
+            && l.contains("timed out")),
+        "{err}"
+    );
+    drop(silent);
+}
