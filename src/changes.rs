@@ -205,6 +205,39 @@ pub fn diff_with_previous(
     Ok(Some(diff(&old, &ReportFindings::of_report(report))))
 }
 
+/// The diff of a report with the previous report of its GlobalReport, computed on first
+/// use and then shared: the CI gate and the notifications of one run compare once (at
+/// 10,000 nodes a comparison reads both reports' nodes, about a second).
+pub struct PreviousDiff<'a> {
+    store: &'a BlockingStore,
+    report: &'a ReportDocument,
+    /// `None` until computed; a failed computation is tried again by the next caller.
+    computed: Option<Option<ReportDiff>>,
+}
+
+impl<'a> PreviousDiff<'a> {
+    pub fn new(store: &'a BlockingStore, report: &'a ReportDocument) -> PreviousDiff<'a> {
+        PreviousDiff {
+            store,
+            report,
+            computed: None,
+        }
+    }
+
+    /// The report that is compared.
+    pub fn report(&self) -> &'a ReportDocument {
+        self.report
+    }
+
+    /// [`diff_with_previous`], computed once.
+    pub fn get(&mut self) -> Result<Option<&ReportDiff>, StoreError> {
+        if self.computed.is_none() {
+            self.computed = Some(diff_with_previous(self.store, self.report)?);
+        }
+        Ok(self.computed.as_ref().and_then(Option::as_ref))
+    }
+}
+
 /// What of `fail_on` holds for `report`, each as (the condition, `low`, `med` or `new`,
 /// and its text); empty when nothing fails the run. `new` compares with the previous
 /// report of the same GlobalReport ([`diff_with_previous`]); without one it holds for
@@ -214,6 +247,15 @@ pub fn fail_on_holds(
     report: &ReportDocument,
     fail_on: FailOn,
 ) -> Result<Vec<(&'static str, String)>, StoreError> {
+    fail_on_holds_with(&mut PreviousDiff::new(store, report), fail_on)
+}
+
+/// [`fail_on_holds`] with the comparison shared with the rest of the run.
+pub fn fail_on_holds_with(
+    previous: &mut PreviousDiff<'_>,
+    fail_on: FailOn,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let report = previous.report();
     let mut out = Vec::new();
     if let Some(level) = fail_on.level
         && let Some(text) = fail_on_report(report, level)
@@ -221,9 +263,9 @@ pub fn fail_on_holds(
         out.push((if level == Rating::Low { "low" } else { "med" }, text));
     }
     if fail_on.new {
-        match diff_with_previous(store, report)? {
+        match previous.get()? {
             Some(d) => {
-                if let Some(text) = fail_on_new(&d) {
+                if let Some(text) = fail_on_new(d) {
                     out.push(("new", text));
                 }
             }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod health;
 pub mod logging;
 pub mod node;
+pub mod notify;
 pub mod output;
 pub mod reporter;
 pub mod server;

@@ -3,6 +3,8 @@
 //! Configured entirely by the environment (docs/spec.md §7). The GlobalReport comes from the
 //! Kubernetes API, or from YAML files when COMPLIANCE_RESOURCES is set. Exit codes: 0 stored, 1 runtime
 //! failure, 2 configuration error, 3 stored but COMPLIANCE_FAIL_ON found failing nodes or new failures.
+//! After storing, a regression since the previous report is sent to the receivers of
+//! COMPLIANCE_NOTIFY_* (docs/notifications.md); that never changes the exit code.
 
 use std::process::ExitCode;
 
@@ -11,6 +13,7 @@ use compliance::changes;
 use compliance::failure::{self, EXIT_FAIL_ON, Failure};
 use compliance::health::HealthServer;
 use compliance::logging;
+use compliance::notify;
 use compliance::reporter;
 use compliance::settings::reporter::{ReporterConfig, SpecSource};
 use compliance::settings::{LogConfig, RawEnv};
@@ -52,8 +55,11 @@ fn run() -> Result<u8, Failure> {
     let generation_time = compliance_core::time::truncate_to_seconds(Utc::now());
     let outcome = reporter::run(&cfg, source.as_ref(), &mut store, generation_time)?;
     println!("{}", reporter::summary_line(&outcome));
-    // After storing: the report is kept whatever the gate says.
-    let holds = changes::fail_on_holds(&store, &outcome.report, cfg.fail_on)?;
+    // After storing: the report is kept whatever the notifications and the gate say. Both
+    // compare with the previous report; they share one comparison.
+    let mut previous = changes::PreviousDiff::new(&store, &outcome.report);
+    notify::run(&store, &cfg.notify, &mut previous);
+    let holds = changes::fail_on_holds_with(&mut previous, cfg.fail_on)?;
     for (condition, text) in &holds {
         print!("COMPLIANCE_FAIL_ON={condition}: {text}");
     }

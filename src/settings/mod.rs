@@ -13,6 +13,7 @@
 pub mod benchmarker;
 pub mod controller;
 pub mod elastic;
+pub mod notify;
 pub mod reporter;
 pub mod retention;
 pub mod server;
@@ -163,6 +164,9 @@ pub struct RawEnv {
     /// The ELASTIC_* variables (passwords and keys redacted in Debug).
     #[serde(flatten)]
     pub elastic: RawElasticEnv,
+    /// The reporter's COMPLIANCE_NOTIFY_* variables (URLs redacted in Debug).
+    #[serde(flatten)]
+    pub notify: self::notify::RawNotifyEnv,
 }
 
 impl RawEnv {

@@ -8,6 +8,7 @@ use compliance_core::time;
 use compliance_kube::{KubeSettings, REPORTER};
 use compliance_store::{Datastore, Retention};
 
+use super::notify::NotifyConfig;
 use super::{
     ConfigError, FailOn, LogConfig, RawEnv, cluster, datastore, health_from_env, kube_settings,
     non_empty, parse_duration, parse_fail_on, parse_time,
@@ -44,6 +45,8 @@ pub struct ReporterConfig {
     pub fail_on: FailOn,
     /// Stored in the report's `cluster` (ELASTIC_INDEX_SUFFIX, default `cluster`).
     pub cluster: String,
+    /// Who hears of regressions, and how hard the reporter tries (COMPLIANCE_NOTIFY_*).
+    pub notify: NotifyConfig,
     pub log: LogConfig,
 }
 
@@ -119,6 +122,7 @@ impl ReporterConfig {
             output_dir: non_empty(&env.compliance_output_dir).map(PathBuf::from),
             fail_on,
             cluster: cluster(env),
+            notify: NotifyConfig::from_env(&env.notify)?,
             log,
         })
     }

@@ -14,4 +14,5 @@ mod findings;
 mod manifests;
 mod metrics;
 mod monitoring;
+mod notifications;
 mod server;

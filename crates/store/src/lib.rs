@@ -16,6 +16,7 @@
 
 pub mod elastic;
 pub mod findings;
+pub mod notifications;
 pub mod query;
 pub mod retention;
 pub mod sqlite;
@@ -32,6 +33,7 @@ use compliance_core::model::{BenchmarkDocument, CisBenchmarkNode, ReportDocument
 pub use compliance_core::report::QueryWindow;
 pub use elastic::{ElasticConfig, ElasticStore};
 pub use findings::{DEFAULT_LIFECYCLE_REPORTS, FINDINGS_PAGE};
+pub use notifications::LedgerEntry;
 pub use query::{
     DEFAULT_MAX_ITEMS, NodeRow, OrderColumn, ReportHead, ReportPage, ReportQuery, SortField,
     SortKey,

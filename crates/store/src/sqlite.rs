@@ -7,10 +7,11 @@
 //! (formats in [`codec`]), about two bytes per test. Readers load the catalogue once per
 //! query, so every document of a query shares the same `Arc<TestText>`s.
 //!
-//! Schema version 3, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
+//! Schema version 4, recorded in `PRAGMA user_version`; `PRAGMA application_id` marks the
 //! file as this program's, so that another program's database is refused, never altered.
-//! A file of version 1 (the first release's) or 2 is migrated in place when opened:
-//! versions 2 and 3 only add columns, with defaults that read as what the old rows meant:
+//! A file of version 1 (the first release's), 2 or 3 is migrated in place when opened:
+//! versions 2 and 3 only add columns, with defaults that read as what the old rows meant,
+//! and version 4 adds the notification ledger (see [`notifications`]):
 //!
 //! ```sql
 //! test_texts     (id INTEGER PRIMARY KEY, section, section_desc, test_number, test_desc,
@@ -34,6 +35,9 @@
 //!                 provenance /* v2: JSON or '' */, waived /* v3 */,
 //!                 status_without_waivers /* v3: HIGH, MED, LOW or NULL */,
 //!                 PRIMARY KEY (report_key, ordinal))
+//! notification_ledger (receiver, report_name, fingerprint, report_id,
+//!                 delivered_at /* unix ns */, PRIMARY KEY (receiver, report_name))
+//!                 /* v4 */
 //! ```
 //!
 //! Which failures a waiver accepted lives in a report node's `results` blob (format 2,
@@ -62,6 +66,7 @@
 mod benchmarks;
 mod codec;
 mod delete;
+mod notifications;
 mod prune;
 mod reports;
 
@@ -84,8 +89,10 @@ use compliance_core::model::TestText;
 /// `waived` and `statusWithoutWaivers`, and (node blob format 2) each test's waiver and
 /// each section's `waived`. An older file is migrated when a store opens it
 /// ([`MIGRATE_TO_2`], [`MIGRATE_TO_3`]); an older program then refuses the file as newer
-/// than itself, rather than reading reports without their waivers.
-pub const SCHEMA_VERSION: i32 = 3;
+/// than itself, rather than reading reports without their waivers. Version 4 added the
+/// notification ledger ([`MIGRATE_TO_4`]), so that a release that does not know it
+/// cannot resend what a newer one recorded as delivered.
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The columns version 2 adds to version 1, in one transaction with the new
 /// `user_version`. Every column has a default that reads as the value the version-1 rows
@@ -112,6 +119,20 @@ ALTER TABLE reports ADD COLUMN without_waivers_low INTEGER;
 ALTER TABLE reports ADD COLUMN waivers TEXT NOT NULL DEFAULT '';
 ALTER TABLE report_nodes ADD COLUMN waived INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE report_nodes ADD COLUMN status_without_waivers TEXT;
+";
+
+/// The table version 4 adds: the reporter's notification ledger, one row per receiver
+/// and GlobalReport. `IF NOT EXISTS`, so that a migration that meets the table (a file
+/// another process is migrating) leaves it be.
+const MIGRATE_TO_4: &str = "
+CREATE TABLE IF NOT EXISTS notification_ledger (
+    receiver TEXT NOT NULL,
+    report_name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (receiver, report_name)
+) WITHOUT ROWID;
 ";
 
 /// `PRAGMA application_id` of a compliance database: "CISK" in ASCII.
@@ -523,6 +544,9 @@ fn migrate_in(tx: &Connection, path: &Path, from: i32) -> Result<(), StoreError>
     }
     if from < 3 {
         tx.execute_batch(MIGRATE_TO_3).map_err(err)?;
+    }
+    if from < 4 {
+        tx.execute_batch(MIGRATE_TO_4).map_err(err)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(err)

@@ -1,6 +1,7 @@
 //! Third-party validators of the exports (docs/exports.md), for the tests: xmlschema
 //! for `junit.xml` against `scripts/validators/junit.xsd`, and compliance-trestle's OSCAL
-//! models for `oscal-assessment-results.json`.
+//! models for `oscal-assessment-results.json`; and Python's jsonschema for JSON documents
+//! with a published schema (the notification payload, [`json_schema`]).
 //!
 //! They live in a Python virtual environment that `scripts/validators.sh ensure` makes
 //! (`make test` runs it). [`Validators::find`] returns `None` after one `SKIPPED: ...`
@@ -83,4 +84,68 @@ impl Validators {
         );
         stdout
     }
+}
+
+/// Checks `instance` against the JSON Schema in `schema` with Python's `jsonschema` (the
+/// draft the schema names, formats included), from the validators' venv when it has the
+/// package, else from `python3` on PATH. `None` after one SKIPPED line when neither has
+/// it; panics with the validator's reasons when the instance or the schema is invalid.
+pub fn json_schema(instance: &serde_json::Value, schema: &Path) -> Option<()> {
+    const SCRIPT: &str = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1], encoding="utf-8"))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+errors = sorted(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(json.load(sys.stdin)), key=str)
+for e in errors[:10]:
+    print(f"invalid at {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
+sys.exit(1 if errors else 0)
+"#;
+    let venv = Command::new("bash")
+        .arg(repo_root().join("scripts/validators.sh"))
+        .arg("python")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let has_jsonschema = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import jsonschema"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let Some(python) = venv
+        .into_iter()
+        .chain([PathBuf::from("python3")])
+        .find(|p| has_jsonschema(p))
+    else {
+        eprintln!(
+            "SKIPPED: no Python with jsonschema (the validators' venv or python3); pip install jsonschema"
+        );
+        return None;
+    };
+    let mut child = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .arg(schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(instance.to_string().as_bytes())
+            .expect("write the instance");
+    }
+    let out = child.wait_with_output().expect("jsonschema ran");
+    assert!(
+        out.status.success(),
+        "{} does not accept the document:\n{}{}\n{instance:#}",
+        schema.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(())
 }

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod filter;
 pub mod findings;
 pub mod lifecycle;
+pub mod regression;
 pub mod top_failed;
 pub mod ui_summary;
 pub mod window;
@@ -20,6 +21,9 @@ pub use findings::{
     Failure, FindingsBuilder, NodeState, ReportFindings, ReportRef, not_observed_as_of,
 };
 pub use lifecycle::{FindingLifecycle, FindingState, Lifecycle, LifecycleError};
+pub use regression::{
+    MissingNode, NewFailure, NotificationContext, RatingDrop, Regression, RegressionCounts,
+};
 pub use top_failed::{TopFailedTest, report_top_failed_tests, top_failed_tests};
 pub use ui_summary::{ui_summary, ui_summary_with};
 pub use window::{QueryWindow, query_window, report_id};

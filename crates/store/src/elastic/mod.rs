@@ -17,6 +17,7 @@ pub mod config;
 mod delete;
 pub mod error;
 pub mod lifecycle;
+pub mod notifications;
 pub(crate) mod reports;
 pub mod request;
 pub mod response;

@@ -8,6 +8,7 @@ mod elastic;
 mod elastic_real;
 mod findings;
 mod lifecycle;
+mod notifications;
 mod sqlite;
 mod sqlite_retention;
 mod support;

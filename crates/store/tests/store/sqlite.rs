@@ -876,7 +876,7 @@ fn a_version_1_file_is_migrated_and_reads_as_before() {
         user_version(&path),
         compliance_store::sqlite::SCHEMA_VERSION
     );
-    assert_eq!(compliance_store::sqlite::SCHEMA_VERSION, 3);
+    assert_eq!(compliance_store::sqlite::SCHEMA_VERSION, 4);
 
     let text = Arc::new(TestText {
         section: "1.1".into(),
@@ -1070,7 +1070,10 @@ fn a_version_2_file_is_migrated_and_reads_as_before() {
     version_2_file(&path, "");
     let store =
         BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(
+        user_version(&path),
+        compliance_store::sqlite::SCHEMA_VERSION
+    );
 
     let report = store.get_report("daily_cis-benchmark_x").unwrap().unwrap();
     assert_eq!(
@@ -1150,7 +1153,10 @@ fn a_failed_migration_leaves_the_version_2_file_as_it_was() {
     drop(c);
     let store =
         BlockingStore::new(SqliteStore::open(&path, OpenMode::Existing).unwrap().into()).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(
+        user_version(&path),
+        compliance_store::sqlite::SCHEMA_VERSION
+    );
     assert_eq!(
         store
             .get_report("daily_cis-benchmark_x")

@@ -249,6 +249,7 @@ impl State {
             ("POST", ["_bulk"]) => self.bulk(req),
             ("PUT", [index, "_doc", id]) => self.put_doc(req, index, id),
             ("DELETE", [index, "_doc", id]) => self.delete_doc(req, index, id),
+            ("GET", [index, "_doc", id]) => self.get_doc(req, index, id),
             ("POST", [index, "_delete_by_query"]) => self.delete_by_query(req, index),
             ("GET", ["_index_template", name]) => self.get_template(req, name),
             ("PUT", ["_index_template", name]) => self.put_template(req, name),

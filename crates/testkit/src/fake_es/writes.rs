@@ -1,5 +1,6 @@
 //! Every request that changes documents: `_bulk` index actions, `PUT _doc` and
-//! `_delete_by_query`, with the per-item failures tests inject into bulk requests.
+//! `_delete_by_query`, with the per-item failures tests inject into bulk requests; and
+//! `GET _doc`, the one read of a single document (the notification ledger's).
 
 use serde_json::{Map, Value, json};
 
@@ -124,6 +125,40 @@ impl State {
     }
 
     /// `DELETE /<index>/_doc/<id>`: a concrete index only, as the store sends it.
+    /// `GET /<index>/_doc/<id>`: 200 with `found: true` and `_source`, 404 with `found:
+    /// false` for a missing document, 404 `index_not_found_exception` for a missing index.
+    /// The name must be a concrete index (Elasticsearch refuses patterns here).
+    pub(super) fn get_doc(&self, req: &Req, index: &str, id: &str) -> Handled {
+        req.allow_params(&[])?;
+        req.no_body()?;
+        check_expression(index)?;
+        if index.contains(['*', ',']) {
+            return Err(Reject::violation(format!(
+                "GET _doc takes one concrete index, not [{index}]"
+            )));
+        }
+        let Some(idx) = self.indices.get(index) else {
+            return Err(Reject::index_not_found(index));
+        };
+        match idx.docs.get(id) {
+            Some(doc) => Ok(Reply::raw(
+                200,
+                format!(
+                    r#"{{"_index":{},"_id":{},"_version":{},"_seq_no":{},"_primary_term":1,"found":true,"_source":{}}}"#,
+                    Value::from(index),
+                    Value::from(id),
+                    doc.version,
+                    doc.seq,
+                    doc.source
+                ),
+            )),
+            None => Ok(Reply::json(
+                404,
+                &json!({"_index": index, "_id": id, "found": false}),
+            )),
+        }
+    }
+
     pub(super) fn delete_doc(&mut self, req: &Req, index: &str, id: &str) -> Handled {
         req.allow_params(&["refresh"])?;
         req.check_refresh()?;
