@@ -10,7 +10,11 @@
 //! - `GET /liveness` is always `200 ok` while the server runs.
 //! - `GET /readiness` is `503` until [`HealthState::set_ready`] is called, then `200`. A
 //!   one-shot job sets it at start; a long-running service can flip it both ways.
-//! - Every other path is `404`; other methods than GET and HEAD on the two paths are `405`.
+//! - `GET /metrics` encodes the registry given to [`HealthServer::start_with_metrics`] in
+//!   the OpenMetrics text format, on the health server's own thread, so a scrape never
+//!   waits for a busy main thread (and a scrape that computes series at scrape time, through
+//!   a `Collector`, never slows the main thread down). Without a registry it is `404`.
+//! - Every other path is `404`; other methods than GET and HEAD on these paths are `405`.
 //!
 //! Dropping the [`HealthServer`] (or calling [`HealthServer::shutdown`]) stops accepting
 //! connections, lets requests in flight finish (for at most [`SHUTDOWN_GRACE`]), and joins
@@ -25,9 +29,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use compliance_core::error::{Classify, ErrorKind};
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 /// The port Calico's pod templates probe when HEALTH_PORT is not set.
@@ -36,6 +42,10 @@ pub const DEFAULT_HEALTH_PORT: u16 = 9099;
 /// How long shutdown waits for open connections before closing them regardless. Probe
 /// requests take microseconds; this only bounds a client that connects and stalls.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The content type of a `/metrics` answer: OpenMetrics 1.0 text, which Prometheus asks
+/// for first and reads natively.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Why the health server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +114,23 @@ impl HealthServer {
         addr: SocketAddr,
         state: Arc<HealthState>,
     ) -> Result<HealthServer, HealthError> {
+        HealthServer::serve_on(addr, state, None)
+    }
+
+    /// Binds `addr` and serves `state`, and `registry` at `GET /metrics`.
+    pub fn start_with_metrics(
+        addr: SocketAddr,
+        state: Arc<HealthState>,
+        registry: Arc<Registry>,
+    ) -> Result<HealthServer, HealthError> {
+        HealthServer::serve_on(addr, state, Some(registry))
+    }
+
+    fn serve_on(
+        addr: SocketAddr,
+        state: Arc<HealthState>,
+        registry: Option<Arc<Registry>>,
+    ) -> Result<HealthServer, HealthError> {
         let listener =
             std::net::TcpListener::bind(addr).map_err(|error| HealthError::Bind { addr, error })?;
         // Everything that can fail happens here, on the caller's thread.
@@ -120,7 +147,7 @@ impl HealthServer {
             tokio::net::TcpListener::from_std(listener).map_err(start_err)?
         };
         let (stop, stopped) = watch::channel(());
-        let app = router(Arc::clone(&state));
+        let app = router(Arc::clone(&state), registry);
         let thread = std::thread::Builder::new()
             .name("health-server".into())
             .spawn(move || runtime.block_on(serve(listener, app, stopped)))
@@ -165,11 +192,40 @@ impl Drop for HealthServer {
     }
 }
 
-fn router(state: Arc<HealthState>) -> Router {
-    Router::new()
+fn router(state: Arc<HealthState>, registry: Option<Arc<Registry>>) -> Router {
+    let probes = Router::new()
         .route("/liveness", get(liveness))
         .route("/readiness", get(readiness))
-        .with_state(state)
+        .with_state(state);
+    match registry {
+        Some(registry) => probes.merge(
+            Router::new()
+                .route("/metrics", get(metrics))
+                .with_state(registry),
+        ),
+        None => probes,
+    }
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    match encode_metrics(&registry) {
+        Ok(body) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the metrics");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot encode the metrics",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The OpenMetrics text of `registry`, `# EOF` included.
+pub fn encode_metrics(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, registry)?;
+    Ok(body)
 }
 
 async fn liveness() -> &'static str {
@@ -225,6 +281,12 @@ mod tests {
 
     /// Sends one request over a fresh connection and returns (status, body).
     fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let (status, _, body) = request_with_head(addr, method, path);
+        (status, body)
+    }
+
+    /// Sends one request over a fresh connection and returns (status, head, body).
+    fn request_with_head(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -244,7 +306,7 @@ mod tests {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status in {head:?}"));
-        (status, body.to_string())
+        (status, head.to_string(), body.to_string())
     }
 
     #[test]
@@ -344,5 +406,65 @@ mod tests {
         let took = started.elapsed();
         assert!(took < SHUTDOWN_GRACE + Duration::from_secs(2), "{took:?}");
         assert!(TcpStream::connect(addr).is_err());
+    }
+
+    fn registry_with_counter() -> (Arc<Registry>, prometheus_client::metrics::counter::Counter) {
+        let mut registry = Registry::with_prefix("compliance");
+        let counter = prometheus_client::metrics::counter::Counter::<u64>::default();
+        registry.register("test_things", "Things counted by the test", counter.clone());
+        (Arc::new(registry), counter)
+    }
+
+    #[test]
+    fn metrics_are_served_as_openmetrics_text_with_current_values() {
+        let (registry, counter) = registry_with_counter();
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), registry).unwrap();
+        let addr = server.local_addr();
+        let (status, head, body) = request_with_head(addr, "GET", "/metrics");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("content-type: {METRICS_CONTENT_TYPE}")),
+            "{head}"
+        );
+        assert!(body.contains("compliance_test_things_total 0\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        // The registry is live: a value changed after the start is what the next scrape sees.
+        counter.inc_by(3);
+        let (_, body) = request(addr, "GET", "/metrics");
+        assert!(body.contains("compliance_test_things_total 3\n"), "{body}");
+        // The probes still work beside it.
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+        assert_eq!(request(addr, "POST", "/metrics").0, 405);
+    }
+
+    /// Records the name of the thread that encodes it.
+    #[derive(Debug, Default)]
+    struct ThreadProbe {
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl prometheus_client::collector::Collector for ThreadProbe {
+        fn encode(
+            &self,
+            _: prometheus_client::encoding::DescriptorEncoder,
+        ) -> Result<(), std::fmt::Error> {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            self.seen.lock().unwrap().push(name);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn metrics_are_encoded_on_the_health_servers_own_thread() {
+        let probe = Arc::new(ThreadProbe::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(&probe)));
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), Arc::new(registry))
+                .unwrap();
+        assert_eq!(request(server.local_addr(), "GET", "/metrics").0, 200);
+        assert_eq!(*probe.seen.lock().unwrap(), ["health-server"]);
     }
 }
