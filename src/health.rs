@@ -13,7 +13,10 @@
 //! - `GET /metrics` encodes the registry given to [`HealthServer::start_with_metrics`] in
 //!   the OpenMetrics text format, on the health server's own thread, so a scrape never
 //!   waits for a busy main thread (and a scrape that computes series at scrape time, through
-//!   a `Collector`, never slows the main thread down). Without a registry it is `404`.
+//!   a `Collector`, never slows the main thread down). A client whose `Accept` asks for
+//!   `text/plain` and not OpenMetrics gets the classic Prometheus text format (0.0.4)
+//!   instead ([`MetricsFormat::negotiate`]); Prometheus itself asks for OpenMetrics first.
+//!   Without a registry it is `404`.
 //! - Every other path is `404`; other methods than GET and HEAD on these paths are `405`.
 //!
 //! Dropping the [`HealthServer`] (or calling [`HealthServer::shutdown`]) stops accepting
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use compliance_core::error::{Classify, ErrorKind};
@@ -46,6 +49,46 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The content type of a `/metrics` answer: OpenMetrics 1.0 text, which Prometheus asks
 /// for first and reads natively.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of the classic Prometheus text format, for clients that ask for it.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The two text formats `/metrics` can answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    OpenMetrics,
+    /// Prometheus text 0.0.4: a counter's `# HELP` and `# TYPE` name its `_total` sample,
+    /// which tools that read only this format (`promtool check metrics`) expect.
+    PrometheusText,
+}
+
+impl MetricsFormat {
+    /// The format for a request's `Accept` header: OpenMetrics unless the header names
+    /// `text/plain` and not `application/openmetrics-text` (no header, `*/*`, or both
+    /// named: OpenMetrics, the format Prometheus prefers).
+    pub fn negotiate(accept: Option<&str>) -> MetricsFormat {
+        let Some(accept) = accept.map(str::to_ascii_lowercase) else {
+            return MetricsFormat::OpenMetrics;
+        };
+        let names = |media: &str| {
+            accept
+                .split(',')
+                .any(|part| part.split(';').next().is_some_and(|m| m.trim() == media))
+        };
+        if names("text/plain") && !names("application/openmetrics-text") {
+            MetricsFormat::PrometheusText
+        } else {
+            MetricsFormat::OpenMetrics
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MetricsFormat::OpenMetrics => METRICS_CONTENT_TYPE,
+            MetricsFormat::PrometheusText => PROMETHEUS_TEXT_CONTENT_TYPE,
+        }
+    }
+}
 
 /// Why the health server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -207,9 +250,11 @@ fn router(state: Arc<HealthState>, registry: Option<Arc<Registry>>) -> Router {
     }
 }
 
-async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
-    match encode_metrics(&registry) {
-        Ok(body) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
+async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = MetricsFormat::negotiate(accept);
+    match encode_metrics(&registry, format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode the metrics");
             (
@@ -221,10 +266,20 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
     }
 }
 
-/// The OpenMetrics text of `registry`, `# EOF` included.
-pub fn encode_metrics(registry: &Registry) -> Result<String, std::fmt::Error> {
+/// The text of `registry` in `format` (OpenMetrics with its `# EOF`).
+pub fn encode_metrics(
+    registry: &Registry,
+    format: MetricsFormat,
+) -> Result<String, std::fmt::Error> {
     let mut body = String::new();
-    prometheus_client::encoding::text::encode(&mut body, registry)?;
+    match format {
+        MetricsFormat::OpenMetrics => {
+            prometheus_client::encoding::text::encode(&mut body, registry)?
+        }
+        MetricsFormat::PrometheusText => {
+            prometheus_client::encoding::prometheus_text::encode(&mut body, registry)?
+        }
+    }
     Ok(body)
 }
 
@@ -466,5 +521,56 @@ mod tests {
                 .unwrap();
         assert_eq!(request(server.local_addr(), "GET", "/metrics").0, 200);
         assert_eq!(*probe.seen.lock().unwrap(), ["health-server"]);
+    }
+
+    #[test]
+    fn prometheus_text_only_when_asked_for_without_openmetrics() {
+        use MetricsFormat::*;
+        for (accept, want) in [
+            (None, OpenMetrics),
+            (Some("*/*"), OpenMetrics),
+            (Some("text/plain"), PrometheusText),
+            (Some("Text/Plain; version=0.0.4"), PrometheusText),
+            (
+                Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                PrometheusText,
+            ),
+            // What Prometheus 2.42 sends.
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                OpenMetrics,
+            ),
+            (Some("application/json"), OpenMetrics),
+        ] {
+            assert_eq!(MetricsFormat::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_asking_for_text_plain_gets_the_prometheus_text_format() {
+        let (registry, _counter) = registry_with_counter();
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), registry).unwrap();
+        let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {PROMETHEUS_TEXT_CONTENT_TYPE}")),
+            "{response}"
+        );
+        assert!(
+            response.contains("# TYPE compliance_test_things_total counter\n"),
+            "{response}"
+        );
+        assert!(!response.contains("# EOF"), "{response}");
     }
 }
