@@ -163,10 +163,11 @@ pub fn exported_names(text: &str) -> BTreeSet<String> {
     let mut histograms = BTreeSet::new();
     for line in text.lines() {
         let mut words = line.split_whitespace();
-        if words.next() == Some("#") && words.next() == Some("TYPE") {
-            if let (Some(name), Some("histogram")) = (words.next(), words.next()) {
-                histograms.insert(name.to_string());
-            }
+        if words.next() == Some("#")
+            && words.next() == Some("TYPE")
+            && let (Some(name), Some("histogram")) = (words.next(), words.next())
+        {
+            histograms.insert(name.to_string());
         }
     }
     parse_exposition(text)
