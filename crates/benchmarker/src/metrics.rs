@@ -155,7 +155,6 @@ impl BenchmarkerMetrics {
     /// Counts one finished run that produced `doc`, took `took` and ended at `finished`.
     pub fn record_run(&self, doc: &BenchmarkDocument, took: Duration, finished: DateTime<Utc>) {
         let outcome = RunOutcome::of(doc);
-        self.runs.get_or_create(&self.outcome(outcome)).inc();
         self.duration
             .get_or_create(&self.node)
             .observe(took.as_secs_f64());
@@ -167,6 +166,8 @@ impl BenchmarkerMetrics {
                 .get_or_create(&self.node)
                 .set(finished.timestamp());
         }
+        // Last: a scrape that sees the run counted also sees its duration and times.
+        self.runs.get_or_create(&self.outcome(outcome)).inc();
     }
 }
 
