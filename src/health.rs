@@ -10,7 +10,14 @@
 //! - `GET /liveness` is always `200 ok` while the server runs.
 //! - `GET /readiness` is `503` until [`HealthState::set_ready`] is called, then `200`. A
 //!   one-shot job sets it at start; a long-running service can flip it both ways.
-//! - Every other path is `404`; other methods than GET and HEAD on the two paths are `405`.
+//! - `GET /metrics` encodes the registry given to [`HealthServer::start_with_metrics`] in
+//!   the OpenMetrics text format, on the health server's own thread, so a scrape never
+//!   waits for a busy main thread (and a scrape that computes series at scrape time, through
+//!   a `Collector`, never slows the main thread down). A client whose `Accept` asks for
+//!   `text/plain` and not OpenMetrics gets the classic Prometheus text format (0.0.4)
+//!   instead ([`MetricsFormat::negotiate`]); Prometheus itself asks for OpenMetrics first.
+//!   Without a registry it is `404`.
+//! - Every other path is `404`; other methods than GET and HEAD on these paths are `405`.
 //!
 //! Dropping the [`HealthServer`] (or calling [`HealthServer::shutdown`]) stops accepting
 //! connections, lets requests in flight finish (for at most [`SHUTDOWN_GRACE`]), and joins
@@ -25,9 +32,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use compliance_core::error::{Classify, ErrorKind};
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 /// The port Calico's pod templates probe when HEALTH_PORT is not set.
@@ -36,6 +45,50 @@ pub const DEFAULT_HEALTH_PORT: u16 = 9099;
 /// How long shutdown waits for open connections before closing them regardless. Probe
 /// requests take microseconds; this only bounds a client that connects and stalls.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The content type of a `/metrics` answer: OpenMetrics 1.0 text, which Prometheus asks
+/// for first and reads natively.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of the classic Prometheus text format, for clients that ask for it.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The two text formats `/metrics` can answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    OpenMetrics,
+    /// Prometheus text 0.0.4: a counter's `# HELP` and `# TYPE` name its `_total` sample,
+    /// which tools that read only this format (`promtool check metrics`) expect.
+    PrometheusText,
+}
+
+impl MetricsFormat {
+    /// The format for a request's `Accept` header: OpenMetrics unless the header names
+    /// `text/plain` and not `application/openmetrics-text` (no header, `*/*`, or both
+    /// named: OpenMetrics, the format Prometheus prefers).
+    pub fn negotiate(accept: Option<&str>) -> MetricsFormat {
+        let Some(accept) = accept.map(str::to_ascii_lowercase) else {
+            return MetricsFormat::OpenMetrics;
+        };
+        let names = |media: &str| {
+            accept
+                .split(',')
+                .any(|part| part.split(';').next().is_some_and(|m| m.trim() == media))
+        };
+        if names("text/plain") && !names("application/openmetrics-text") {
+            MetricsFormat::PrometheusText
+        } else {
+            MetricsFormat::OpenMetrics
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MetricsFormat::OpenMetrics => METRICS_CONTENT_TYPE,
+            MetricsFormat::PrometheusText => PROMETHEUS_TEXT_CONTENT_TYPE,
+        }
+    }
+}
 
 /// Why the health server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +157,23 @@ impl HealthServer {
         addr: SocketAddr,
         state: Arc<HealthState>,
     ) -> Result<HealthServer, HealthError> {
+        HealthServer::serve_on(addr, state, None)
+    }
+
+    /// Binds `addr` and serves `state`, and `registry` at `GET /metrics`.
+    pub fn start_with_metrics(
+        addr: SocketAddr,
+        state: Arc<HealthState>,
+        registry: Arc<Registry>,
+    ) -> Result<HealthServer, HealthError> {
+        HealthServer::serve_on(addr, state, Some(registry))
+    }
+
+    fn serve_on(
+        addr: SocketAddr,
+        state: Arc<HealthState>,
+        registry: Option<Arc<Registry>>,
+    ) -> Result<HealthServer, HealthError> {
         let listener =
             std::net::TcpListener::bind(addr).map_err(|error| HealthError::Bind { addr, error })?;
         // Everything that can fail happens here, on the caller's thread.
@@ -120,7 +190,7 @@ impl HealthServer {
             tokio::net::TcpListener::from_std(listener).map_err(start_err)?
         };
         let (stop, stopped) = watch::channel(());
-        let app = router(Arc::clone(&state));
+        let app = router(Arc::clone(&state), registry);
         let thread = std::thread::Builder::new()
             .name("health-server".into())
             .spawn(move || runtime.block_on(serve(listener, app, stopped)))
@@ -165,11 +235,52 @@ impl Drop for HealthServer {
     }
 }
 
-fn router(state: Arc<HealthState>) -> Router {
-    Router::new()
+fn router(state: Arc<HealthState>, registry: Option<Arc<Registry>>) -> Router {
+    let probes = Router::new()
         .route("/liveness", get(liveness))
         .route("/readiness", get(readiness))
-        .with_state(state)
+        .with_state(state);
+    match registry {
+        Some(registry) => probes.merge(
+            Router::new()
+                .route("/metrics", get(metrics))
+                .with_state(registry),
+        ),
+        None => probes,
+    }
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = MetricsFormat::negotiate(accept);
+    match encode_metrics(&registry, format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the metrics");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot encode the metrics",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The text of `registry` in `format` (OpenMetrics with its `# EOF`).
+pub fn encode_metrics(
+    registry: &Registry,
+    format: MetricsFormat,
+) -> Result<String, std::fmt::Error> {
+    let mut body = String::new();
+    match format {
+        MetricsFormat::OpenMetrics => {
+            prometheus_client::encoding::text::encode(&mut body, registry)?
+        }
+        MetricsFormat::PrometheusText => {
+            prometheus_client::encoding::prometheus_text::encode(&mut body, registry)?
+        }
+    }
+    Ok(body)
 }
 
 async fn liveness() -> &'static str {
@@ -225,6 +336,12 @@ mod tests {
 
     /// Sends one request over a fresh connection and returns (status, body).
     fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let (status, _, body) = request_with_head(addr, method, path);
+        (status, body)
+    }
+
+    /// Sends one request over a fresh connection and returns (status, head, body).
+    fn request_with_head(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -244,7 +361,7 @@ mod tests {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status in {head:?}"));
-        (status, body.to_string())
+        (status, head.to_string(), body.to_string())
     }
 
     #[test]
@@ -344,5 +461,116 @@ mod tests {
         let took = started.elapsed();
         assert!(took < SHUTDOWN_GRACE + Duration::from_secs(2), "{took:?}");
         assert!(TcpStream::connect(addr).is_err());
+    }
+
+    fn registry_with_counter() -> (Arc<Registry>, prometheus_client::metrics::counter::Counter) {
+        let mut registry = Registry::with_prefix("compliance");
+        let counter = prometheus_client::metrics::counter::Counter::<u64>::default();
+        registry.register("test_things", "Things counted by the test", counter.clone());
+        (Arc::new(registry), counter)
+    }
+
+    #[test]
+    fn metrics_are_served_as_openmetrics_text_with_current_values() {
+        let (registry, counter) = registry_with_counter();
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), registry).unwrap();
+        let addr = server.local_addr();
+        let (status, head, body) = request_with_head(addr, "GET", "/metrics");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("content-type: {METRICS_CONTENT_TYPE}")),
+            "{head}"
+        );
+        assert!(body.contains("compliance_test_things_total 0\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        // The registry is live: a value changed after the start is what the next scrape sees.
+        counter.inc_by(3);
+        let (_, body) = request(addr, "GET", "/metrics");
+        assert!(body.contains("compliance_test_things_total 3\n"), "{body}");
+        // The probes still work beside it.
+        assert_eq!(request(addr, "GET", "/liveness").0, 200);
+        assert_eq!(request(addr, "POST", "/metrics").0, 405);
+    }
+
+    /// Records the name of the thread that encodes it.
+    #[derive(Debug, Default)]
+    struct ThreadProbe {
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl prometheus_client::collector::Collector for ThreadProbe {
+        fn encode(
+            &self,
+            _: prometheus_client::encoding::DescriptorEncoder,
+        ) -> Result<(), std::fmt::Error> {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            self.seen.lock().unwrap().push(name);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn metrics_are_encoded_on_the_health_servers_own_thread() {
+        let probe = Arc::new(ThreadProbe::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(&probe)));
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), Arc::new(registry))
+                .unwrap();
+        assert_eq!(request(server.local_addr(), "GET", "/metrics").0, 200);
+        assert_eq!(*probe.seen.lock().unwrap(), ["health-server"]);
+    }
+
+    #[test]
+    fn prometheus_text_only_when_asked_for_without_openmetrics() {
+        use MetricsFormat::*;
+        for (accept, want) in [
+            (None, OpenMetrics),
+            (Some("*/*"), OpenMetrics),
+            (Some("text/plain"), PrometheusText),
+            (Some("Text/Plain; version=0.0.4"), PrometheusText),
+            (
+                Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                PrometheusText,
+            ),
+            // What Prometheus 2.42 sends.
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                OpenMetrics,
+            ),
+            (Some("application/json"), OpenMetrics),
+        ] {
+            assert_eq!(MetricsFormat::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_asking_for_text_plain_gets_the_prometheus_text_format() {
+        let (registry, _counter) = registry_with_counter();
+        let server =
+            HealthServer::start_with_metrics(any_port(), HealthState::new(), registry).unwrap();
+        let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {PROMETHEUS_TEXT_CONTENT_TYPE}")),
+            "{response}"
+        );
+        assert!(
+            response.contains("# TYPE compliance_test_things_total counter\n"),
+            "{response}"
+        );
+        assert!(!response.contains("# EOF"), "{response}");
     }
 }

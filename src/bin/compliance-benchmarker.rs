@@ -14,10 +14,11 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use compliance::failure::{self, Failure};
-use compliance::health::HealthServer;
+use compliance::health::{HealthServer, HealthState};
 use compliance::settings::benchmarker::BenchmarkerConfig;
 use compliance::settings::{ConfigError, LogConfig, RawEnv};
 use compliance::{logging, node, output, signals};
+use compliance_benchmarker::metrics::BenchmarkerMetrics;
 use compliance_benchmarker::writer::{OpenStore, Writer, WriterSettings};
 use compliance_benchmarker::{engine, service};
 use compliance_core::model::BenchmarkDocument;
@@ -48,8 +49,17 @@ fn run() -> Result<u8, Failure> {
     logging::init(LogConfig::from_env(&env)?);
     let cfg = BenchmarkerConfig::from_env(&env)?;
     // First, so that a busy HEALTH_PORT is refused before any work.
+    let metrics = BenchmarkerMetrics::new(&cfg.run.node_name);
     let health = match cfg.health {
-        Some(addr) => Some(HealthServer::start(addr)?),
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::with_prefix("compliance");
+            metrics.register(&mut registry, env!("CARGO_PKG_VERSION"));
+            Some(HealthServer::start_with_metrics(
+                addr,
+                HealthState::new(),
+                std::sync::Arc::new(registry),
+            )?)
+        }
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -85,7 +95,12 @@ fn run() -> Result<u8, Failure> {
             .block_on(async {
                 let _signals = tokio::spawn(stop_on_signal(stop));
                 let mut cancel = cancel;
-                service::run_once(&cfg.run, search, &host, &mut cancel).await
+                let clock = std::time::Instant::now();
+                let outcome = service::run_once(&cfg.run, search, &host, &mut cancel).await;
+                if let Some(outcome) = &outcome {
+                    metrics.record_run(&outcome.document, clock.elapsed(), chrono::Utc::now());
+                }
+                outcome
             })
             .ok_or_else(|| {
                 Failure::unavailable(anyhow::anyhow!(
@@ -110,6 +125,7 @@ fn run() -> Result<u8, Failure> {
     });
     let writer = Writer::start(open, WriterSettings::default())
         .map_err(|e| Failure::unavailable(e).context("cannot start the store writer"))?;
+    metrics.watch_writer(writer.watch());
     runtime.block_on(async {
         let _signals = tokio::spawn(stop_on_signal(stop));
         let ready = || {
@@ -117,7 +133,7 @@ fn run() -> Result<u8, Failure> {
                 h.state().set_ready(true);
             }
         };
-        service::run_forever(&cfg.run, search, &host, &writer, &ready, cancel).await;
+        service::run_forever(&cfg.run, search, &host, &writer, &metrics, &ready, cancel).await;
     });
     let stats = writer.finish();
     if stats.pending > 0 {

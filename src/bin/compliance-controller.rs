@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use compliance::failure::{self, Failure};
-use compliance::health::HealthServer;
+use compliance::health::{HealthServer, HealthState};
 use compliance::settings::controller::ControllerConfig;
 use compliance::settings::{LogConfig, RawEnv};
 use compliance::{logging, signals};
+use compliance_controller::metrics::ControllerMetrics;
 use compliance_controller::reconcile::{Recover, Stats};
 use compliance_controller::run::{self, Options};
 use compliance_core::error::ErrorKind;
@@ -27,8 +28,21 @@ fn run() -> Result<u8, Failure> {
     let env = RawEnv::from_vars(std::env::vars());
     logging::init(LogConfig::from_env(&env)?);
     let cfg = ControllerConfig::from_env(&env)?;
+    let metrics = ControllerMetrics::new();
     let health = match cfg.health {
-        Some(addr) => Some(HealthServer::start(addr)?),
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::with_prefix("compliance");
+            metrics.register(
+                &mut registry,
+                env!("CARGO_PKG_VERSION"),
+                option_env!("COMPLIANCE_GIT_COMMIT").unwrap_or("unknown"),
+            );
+            Some(HealthServer::start_with_metrics(
+                addr,
+                HealthState::new(),
+                Arc::new(registry),
+            )?)
+        }
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -61,6 +75,7 @@ fn run() -> Result<u8, Failure> {
         lease: cfg.lease.clone(),
         recover,
         concurrency: 16,
+        metrics,
     };
     tracing::info!(
         namespace = %cfg.settings.namespace,

@@ -12,6 +12,7 @@
 mod support;
 
 mod failures;
+mod metrics;
 mod rbac;
 mod replicas;
 mod scheduling;

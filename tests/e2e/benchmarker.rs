@@ -709,6 +709,135 @@ fn the_daemon_runs_every_interval_stores_changes_only_and_stops_cleanly_on_sigte
     );
 }
 
+/// The body of `GET /metrics` on the health port (`accept` as the Accept header), or
+/// `None` while nothing answers there with 200.
+fn scrape_metrics(port: u16, accept: Option<&str>) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n{accept}\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
+#[test]
+fn metrics_count_each_run_by_outcome_with_its_duration_and_times() {
+    use compliance_testkit::metrics::{
+        documented, exported_names, parse_exposition, promtool, promtool_lint,
+    };
+    let node = Node::new();
+    node.kubelet();
+    // The first run succeeds; every later one fails (no output, exit 3).
+    kube_bench_by_run(
+        &node,
+        &[cat_fixture("cis-1.20-node-apxd.json"), "exit 3".to_string()],
+    );
+    let port = free_port();
+    let daemon = Daemon::start(
+        &node,
+        &[
+            ("BENCHMARK_INTERVAL", "2s"),
+            ("HEALTH_ENABLED", "true"),
+            ("HEALTH_PORT", &port.to_string()),
+        ],
+    );
+    let value = |text: &str, name: &str, outcome: Option<&str>| -> Option<f64> {
+        parse_exposition(text)
+            .into_iter()
+            .find(|s| {
+                s.name == name
+                    && s.label("node") == "node-1"
+                    && outcome.is_none_or(|o| s.label("outcome") == o)
+            })
+            .map(|s| s.value)
+    };
+    const RUNS: &str = "compliance_benchmarker_runs_total";
+    // Every series exists from the start, whether or not a run has ended yet.
+    let mut first = String::new();
+    wait_until("the metrics", Duration::from_secs(10), || {
+        first = scrape_metrics(port, None).unwrap_or_default();
+        !first.is_empty()
+    });
+    assert_eq!(
+        exported_names(&first),
+        documented("compliance-benchmarker")
+            .into_iter()
+            .map(|m| m.name)
+            .collect(),
+        "{first}"
+    );
+    let mut text = String::new();
+    wait_until("a success and a failure", Duration::from_secs(30), || {
+        text = scrape_metrics(port, None).unwrap_or_default();
+        value(&text, RUNS, Some("success")) == Some(1.0)
+            && value(&text, RUNS, Some("failure")).is_some_and(|n| n >= 1.0)
+    });
+    // A run is counted after its duration is observed, so the scrape may have caught
+    // one more run's duration than its count, never fewer.
+    let failures = value(&text, RUNS, Some("failure")).unwrap();
+    let durations = value(
+        &text,
+        "compliance_benchmarker_run_duration_seconds_count",
+        None,
+    )
+    .unwrap();
+    assert!(
+        durations == 1.0 + failures || durations == 2.0 + failures,
+        "{text}"
+    );
+    let last_run = value(
+        &text,
+        "compliance_benchmarker_last_run_timestamp_seconds",
+        None,
+    )
+    .unwrap();
+    let last_success = value(
+        &text,
+        "compliance_benchmarker_last_success_timestamp_seconds",
+        None,
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(
+        last_success > now - 60.0 && last_success < last_run && last_run <= now,
+        "{text}"
+    );
+    // The writer stores in the background; the SQLite file takes what is queued at once.
+    wait_until("no pending documents", Duration::from_secs(10), || {
+        scrape_metrics(port, None).is_some_and(|text| {
+            value(&text, "compliance_benchmarker_pending_documents", None) == Some(0.0)
+        })
+    });
+    let table = documented("compliance-benchmarker");
+    for sample in parse_exposition(&text) {
+        let Some(row) = table.iter().find(|m| {
+            sample.name == m.name
+                || ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| sample.name == format!("{}{suffix}", m.name))
+        }) else {
+            panic!("{} is not documented", sample.name);
+        };
+        let mut want: Vec<&str> = row.labels.iter().map(String::as_str).collect();
+        if sample.name.ends_with("_bucket") {
+            want.push("le");
+        }
+        want.sort();
+        let got: Vec<&str> = sample.labels.keys().map(String::as_str).collect();
+        assert_eq!(got, want, "labels of {}", sample.name);
+    }
+    // promtool reads the classic text format only.
+    let classic = scrape_metrics(port, Some("text/plain")).unwrap();
+    assert_eq!(exported_names(&classic), exported_names(&text), "{classic}");
+    if let Some(promtool) = promtool() {
+        assert_eq!(promtool_lint(&promtool, &classic), "", "{classic}");
+    }
+    let (status, log, _) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+}
+
 #[test]
 fn results_of_runs_while_the_store_is_down_are_stored_when_it_returns() {
     let node = Node::new();

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dedupe;
 pub mod engine;
 pub mod facts;
+pub mod metrics;
 pub mod platform;
 pub mod process;
 pub mod schedule;

@@ -19,6 +19,7 @@ use crate::config::{Scope, Settings};
 use crate::dedupe::{self, Decision};
 use crate::engine::{self, KubeVersion, Labels, Outcome};
 use crate::facts;
+use crate::metrics::BenchmarkerMetrics;
 use crate::platform::{self, BundledCfg, NodeFacts, NodeObject, Overrides, Selection};
 use crate::schedule;
 use crate::version::{DetectError, VersionSearch};
@@ -300,12 +301,14 @@ fn stamp(doc: &mut BenchmarkDocument, selection: Option<&Selection>, host: &Host
 
 /// Runs at start and then at the node's slot of every interval, handing documents worth
 /// storing to `writer`, until `cancel` turns true. `ready` is called after every run,
-/// so readiness turns on once the first run has finished.
+/// so readiness turns on once the first run has finished. Every finished run is counted
+/// in `metrics`; a run stopped by shutdown is not.
 pub async fn run_forever(
     cfg: &Settings,
     search: &VersionSearch,
     host: &Host,
     writer: &Writer,
+    metrics: &BenchmarkerMetrics,
     ready: &dyn Fn(),
     mut cancel: watch::Receiver<bool>,
 ) {
@@ -323,12 +326,14 @@ pub async fn run_forever(
     let mut last_stored: Option<BenchmarkDocument> = None;
     loop {
         let started = Utc::now();
+        let clock = std::time::Instant::now();
         let Some(outcome) = run_once(cfg, search, host, &mut cancel).await else {
             tracing::info!("run stopped by shutdown; nothing stored for it");
             return;
         };
         let doc = outcome.document;
         let now = Utc::now();
+        metrics.record_run(&doc, clock.elapsed(), now);
         let summary = engine::describe(&doc);
         match dedupe::decide(last_stored.as_ref(), &doc, now) {
             Decision::Store(why) => {

@@ -105,6 +105,22 @@ impl Shared {
     }
 }
 
+/// Reads a [`Writer`]'s stats without owning it.
+#[derive(Clone)]
+pub struct WriterWatch(Arc<Shared>);
+
+impl WriterWatch {
+    pub fn stats(&self) -> WriterStats {
+        self.0.lock().stats
+    }
+}
+
+impl std::fmt::Debug for WriterWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("WriterWatch").field(&self.stats()).finish()
+    }
+}
+
 /// The background writer; see the module documentation.
 pub struct Writer {
     shared: Arc<Shared>,
@@ -157,6 +173,12 @@ impl Writer {
 
     pub fn stats(&self) -> WriterStats {
         self.shared.lock().stats
+    }
+
+    /// A handle that reads the stats from anywhere (the `/metrics` scrape), also after
+    /// the writer has finished.
+    pub fn watch(&self) -> WriterWatch {
+        WriterWatch(Arc::clone(&self.shared))
     }
 
     /// Stops the writer: whatever is still queued gets one last attempt (even during a
@@ -415,6 +437,7 @@ mod tests {
     fn documents_queued_while_the_store_is_down_are_stored_when_it_returns() {
         let (open, calls, kept) = flaky(6);
         let writer = Writer::start(open, FAST).unwrap();
+        let watch = writer.watch();
         writer.submit(doc(0));
         wait_for("a few failures", || calls.load(Ordering::SeqCst) >= 3);
         writer.submit(doc(1));
@@ -424,6 +447,7 @@ mod tests {
         assert_eq!(stats.stored, 3);
         assert_eq!(stats.failures, 6);
         assert_eq!(stats.pending, 0);
+        assert_eq!(watch.stats(), stats);
         let hours: Vec<_> = kept.lock().unwrap().iter().map(|d| d.timestamp).collect();
         assert_eq!(hours, [doc(0), doc(1), doc(2)].map(|d| d.timestamp));
     }
@@ -441,6 +465,8 @@ mod tests {
         let stats = writer.stats();
         assert!(stats.pending <= FAST.capacity, "{stats:?}");
         assert_eq!(stats.dropped + stats.pending as u64, 20);
+        // The queue is full and stays so: what a watch (the /metrics scrape) reads.
+        assert_eq!(writer.watch().stats().pending, FAST.capacity);
         drop(writer);
         assert!(kept.lock().unwrap().is_empty());
     }

@@ -12,6 +12,7 @@
 pub mod events;
 pub mod jobs;
 pub mod lease;
+pub mod metrics;
 pub mod name;
 pub mod plan;
 pub mod reconcile;

@@ -26,6 +26,7 @@ use compliance_kube::crd::{GlobalReportResource, GlobalReportStatus};
 use crate::jobs::{self, OwnedJob};
 use crate::k8s_time::from_k8s;
 use crate::lease::Leadership;
+use crate::metrics::ControllerMetrics;
 use crate::plan::{self, Input, PlannedEvent, ReportView};
 use crate::settings::Settings;
 use crate::template::{self, Owner, TemplateProblem};
@@ -79,6 +80,8 @@ pub struct Context {
     pub leadership: Leadership,
     pub recover: Option<Recover>,
     pub stats: Arc<Stats>,
+    /// The `/metrics` counters this pass adds to.
+    pub metrics: Arc<ControllerMetrics>,
     /// Jobs created by this process that the watch may not show yet, by report uid.
     pub expected: Mutex<HashMap<String, Vec<(OwnedJob, Instant)>>>,
     /// Recovered window ends, by report uid, so the store is asked once per report.
@@ -123,8 +126,18 @@ pub fn error_policy(_: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Cont
     Action::requeue(StdDuration::from_secs(10))
 }
 
-/// One pass over one GlobalReport.
+/// One pass over one GlobalReport, counted in `compliance_controller_reconciles_total`.
 pub async fn reconcile(
+    object: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let metrics = Arc::clone(&ctx.metrics);
+    let result = reconcile_once(object, ctx).await;
+    metrics.reconciled(result.is_ok());
+    result
+}
+
+async fn reconcile_once(
     object: Arc<DynamicObject>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
@@ -198,6 +211,7 @@ pub async fn reconcile(
             match ctx.jobs_api.create(&PostParams::default(), &job).await {
                 Ok(created) => {
                     Stats::add(&ctx.stats.jobs_created, 1);
+                    ctx.metrics.job_created(&name);
                     tracing::info!(report = %name, job = %new.name, "created report Job");
                     if let Some(seen) = jobs::observe(&created) {
                         expect(&ctx, &uid, seen.clone());

@@ -26,6 +26,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::lease::{Elector, Leadership};
+use crate::metrics::{Caches, ControllerMetrics};
 use crate::reconcile::{self, Context, Recover, Stats};
 use crate::settings::Settings;
 use crate::template::{MANAGED_BY, MANAGED_BY_LABEL};
@@ -62,6 +63,8 @@ pub struct Options {
     pub recover: Option<Recover>,
     /// Reconciles running at once (default 16).
     pub concurrency: u16,
+    /// What `/metrics` exports; fed by the watches, the reconciles and the Lease.
+    pub metrics: Arc<ControllerMetrics>,
 }
 
 /// Why the controller stopped other than by being asked to.
@@ -103,6 +106,13 @@ pub async fn run(
     let jobs_api: Api<Job> = Api::namespaced(client.clone(), &namespace);
     let templates_api: Api<PodTemplate> = Api::namespaced(client.clone(), &namespace);
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+    let metrics = options.metrics;
+    // Known before the election, so that the `leader` gauge reads 0 while following.
+    let leadership = match options.lease {
+        None => Leadership::always(),
+        Some(_) => Leadership::default(),
+    };
+    metrics.follow(leadership.clone());
 
     // The Jobs cache: only Jobs this controller made, trimmed to what the planner reads.
     let (jobs, jobs_writer) = reflector::store::<Job>();
@@ -115,6 +125,8 @@ pub async fn run(
     // triggers another.)
     let (job_tx, job_changes) = futures::channel::mpsc::unbounded::<ObjectRef<DynamicObject>>();
     let owner_resource = resource.clone();
+    let finish_resource = resource.clone();
+    let finish_metrics = Arc::clone(&metrics);
     let jobs_stream = reflector::reflector(
         jobs_writer,
         watcher(
@@ -123,6 +135,15 @@ pub async fn run(
         )
         .modify(crate::jobs::trim),
     )
+    // Every replica counts the Jobs it sees finish, so a new leader's counts go on from
+    // what it saw while following.
+    .inspect(move |event| {
+        if let Ok(event) = event {
+            finish_metrics.on_job_event(event, |job| {
+                owner_of(job, &finish_resource).map(|owner| owner.name)
+            });
+        }
+    })
     .default_backoff()
     .touched_objects()
     .for_each(move |job| {
@@ -183,15 +204,15 @@ pub async fn run(
     ready();
 
     // Leader election: wait to lead, then keep renewing in the background.
-    let (leadership, elector) = match &options.lease {
-        None => (Leadership::always(), None),
+    let elector = match &options.lease {
+        None => None,
         Some(lease) => {
             let elector = Arc::new(Elector {
                 api: Api::<Lease>::namespaced(client.clone(), &namespace),
                 name: lease.name.clone(),
                 identity: lease.identity.clone(),
                 duration: lease.duration,
-                leadership: Leadership::default(),
+                leadership: leadership.clone(),
             });
             let mut stop = stop_rx.clone();
             loop {
@@ -213,7 +234,7 @@ pub async fn run(
                 }
             }
             tracing::info!(lease = %lease.name, identity = %lease.identity, "leading: scheduling report Jobs");
-            (elector.leadership.clone(), Some(elector))
+            Some(elector)
         }
     };
     let (lost_tx, mut lost_rx) = watch::channel(false);
@@ -253,6 +274,7 @@ pub async fn run(
         leadership,
         recover: options.recover,
         stats,
+        metrics: Arc::clone(&metrics),
         expected: Default::default(),
         recovered: Default::default(),
     });
@@ -270,7 +292,14 @@ pub async fn run(
         .with_config(controller::Config::default().concurrency(options.concurrency.max(1)))
         .graceful_shutdown_on(async move {
             let _ = stopping.wait_for(|stop| *stop).await;
-        })
+        });
+    // The per-report series read the caches this controller plans from.
+    metrics.watch(Caches {
+        reports: controller.store(),
+        jobs: ctx.jobs.clone(),
+        settings: ctx.settings.clone(),
+    });
+    let controller = controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
