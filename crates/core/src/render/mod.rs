@@ -251,6 +251,22 @@ fn effective_params(doc: &ReportDocument) -> Result<CisParams, RenderError> {
         })
 }
 
+/// Percent-encodes one URL path segment: every byte but RFC 3986's unreserved characters.
+///
+/// Report ids, index names and node names are usually safe already; a link or request
+/// path must still not break, or point elsewhere, on one that is not.
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,28 +193,22 @@ pub struct NotificationContext<'a> {
 
 impl NotificationContext<'_> {
     fn report_url(&self) -> Option<String> {
-        self.server_url
-            .map(|base| format!("{base}/reports/{}", path_segment(&self.new.id)))
+        self.server_url.map(|base| {
+            format!(
+                "{base}/reports/{}",
+                crate::render::encode_path_segment(&self.new.id)
+            )
+        })
     }
 
     fn diff_url(&self) -> Option<String> {
-        self.server_url
-            .map(|base| format!("{base}/reports/{}/diff", path_segment(&self.new.id)))
+        self.server_url.map(|base| {
+            format!(
+                "{base}/reports/{}/diff",
+                crate::render::encode_path_segment(&self.new.id)
+            )
+        })
     }
-}
-
-/// Percent-encodes a path segment (report ids are `[a-z0-9._-]`, but a link must not
-/// break on anything else).
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn report_json(r: &ReportRef) -> Value {

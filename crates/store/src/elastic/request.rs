@@ -222,17 +222,7 @@ impl Indices {
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use compliance_core::render::encode_path_segment as encode_segment;
 
 /// `GET /_resolve/index/<pattern>`: which indices, aliases and data streams match.
 pub fn resolve_index(pattern: &str) -> EsRequest {
