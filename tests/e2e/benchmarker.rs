@@ -834,6 +834,24 @@ fn metrics_count_each_run_by_outcome_with_its_duration_and_times() {
     if let Some(promtool) = promtool() {
         assert_eq!(promtool_lint(&promtool, &classic), "", "{classic}");
     }
+    // A real Prometheus reads the same series off the health port: the success counted
+    // once, labelled with the node, and the duration histogram usable in a quantile.
+    if let Some(prometheus) = compliance_testkit::prometheus::Prometheus::start(&[
+        compliance_testkit::prometheus::Target::http("benchmarker", &format!("127.0.0.1:{port}")),
+    ]) {
+        prometheus.wait_for(
+            "the success scraped",
+            "compliance_benchmarker_runs_total{outcome=\"success\",node=\"node-1\"}",
+            Duration::from_secs(30),
+            |answer| answer.len() == 1 && answer[0].value == 1.0,
+        );
+        prometheus.wait_for(
+            "a duration quantile",
+            "histogram_quantile(0.5, compliance_benchmarker_run_duration_seconds_bucket)",
+            Duration::from_secs(30),
+            |answer| answer.len() == 1 && answer[0].value > 0.0 && answer[0].value <= 300.0,
+        );
+    }
     let (status, log, _) = daemon.terminate();
     assert_eq!(status.code(), Some(0), "{log}");
 }
