@@ -218,6 +218,34 @@ async fn jobs_created_and_finished_show_in_the_metrics_until_the_report_is_delet
         "{follower_text}"
     );
 
+    // A real Prometheus scraping both replicas sees one leader, and the series the
+    // overdue alert reads, as the leader exports them.
+    let prometheus = compliance_testkit::prometheus::Prometheus::start(&[
+        compliance_testkit::prometheus::Target::http("controller-a", &format!("127.0.0.1:{port}")),
+        compliance_testkit::prometheus::Target::http(
+            "controller-b",
+            &format!("127.0.0.1:{follower_port}"),
+        ),
+    ]);
+    if let Some(p) = &prometheus {
+        p.wait_for(
+            "one leader of two replicas",
+            "sum(compliance_controller_leader) and count(compliance_controller_leader) == 2",
+            std::time::Duration::from_secs(30),
+            |answer| answer.len() == 1 && answer[0].value == 1.0,
+        );
+        p.wait_for(
+            "the last success by report",
+            "max by (report) (compliance_controller_report_last_success_timestamp_seconds)",
+            std::time::Duration::from_secs(30),
+            |answer| {
+                answer.len() == 1
+                    && answer[0].label("report") == "daily"
+                    && answer[0].value == end(0)
+            },
+        );
+    }
+
     // Deleted, the report's series go; the process series stay.
     f.reports
         .delete("daily", &DeleteParams::default())
@@ -231,6 +259,14 @@ async fn jobs_created_and_finished_show_in_the_metrics_until_the_report_is_delet
         })
     })
     .await;
+    if let Some(p) = &prometheus {
+        p.wait_for(
+            "the report's series to go stale",
+            "compliance_controller_jobs_active{report=\"daily\"}",
+            std::time::Duration::from_secs(30),
+            |answer| answer.is_empty(),
+        );
+    }
     drop(follower);
     drop(controller);
 }
