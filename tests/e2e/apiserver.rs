@@ -123,6 +123,23 @@ fn admin_run(api: &TestApiServer, vars: &[(&str, &str)]) -> Output {
 }
 
 /// Asserts the run exited with `code` and its error says `needle`.
+/// The stored report the reporter's summary line names (`report ID ...`), as
+/// `compliancectl reports show --json` prints it from `datastore`.
+fn stored_report(datastore: &str, summary: &str) -> Value {
+    let id = summary
+        .split_whitespace()
+        .nth(1)
+        .expect("the summary names the report");
+    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
+        .args(["reports", "show", id, "--json"])
+        .env_clear()
+        .env("COMPLIANCE_DATASTORE", datastore)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", stderr(&show));
+    serde_json::from_slice(&show.stdout).unwrap()
+}
+
 fn assert_fails(out: &Output, code: i32, needle: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "{err}");
@@ -937,19 +954,7 @@ async fn spec_4_2_a_node_that_stopped_reporting_is_listed_without_results() {
     assert!(!nodes.contains("coverage-windows"), "{nodes}");
 
     // The stored report: the stopped node with its last result, counted LOW.
-    let id = summary
-        .split_whitespace()
-        .nth(1)
-        .expect("the summary names the report")
-        .to_string();
-    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
-        .args(["reports", "show", &id, "--json"])
-        .env_clear()
-        .env("COMPLIANCE_DATASTORE", &datastore)
-        .output()
-        .unwrap();
-    assert!(show.status.success(), "{}", stderr(&show));
-    let doc: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let doc = stored_report(&datastore, &summary);
     let stopped = doc["cisBenchmark"]
         .as_array()
         .unwrap()
@@ -1181,19 +1186,7 @@ async fn waivers_in_the_api_server_mark_the_failures_they_accept() {
 
     // The stored report: each waived FAIL keeps its status and names its waiver, and the
     // report lists every waiver that concerned it with what it did.
-    let id = summary
-        .split_whitespace()
-        .nth(1)
-        .expect("the summary names the report")
-        .to_string();
-    let show = Command::new(env!("CARGO_BIN_EXE_compliancectl"))
-        .args(["reports", "show", &id, "--json"])
-        .env_clear()
-        .env("COMPLIANCE_DATASTORE", &datastore)
-        .output()
-        .unwrap();
-    assert!(show.status.success(), "{}", stderr(&show));
-    let doc: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let doc = stored_report(&datastore, &summary);
     let node = &doc["cisBenchmark"][0];
     assert_eq!(node["nodeName"], "waiver-cp");
     let results: Vec<&Value> = node["results"]

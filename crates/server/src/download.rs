@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use compliance_core::model::ReportDocument;
+use compliance_core::model::{CisBenchmarkNode, ReportDocument};
 use compliance_core::render::{CsvStream, Download, NodeCsv, WaiversCsv, write_download};
 use compliance_store::{ReportHead, Store};
 
@@ -245,20 +245,28 @@ struct Source {
 }
 
 impl Source {
+    /// Hands `f` the report's nodes a page at a time, in report order.
+    fn each_node_page(
+        &self,
+        mut f: impl FnMut(&[CisBenchmarkNode]) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
+        loop {
+            let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            f(&page)?;
+        }
+    }
+
     /// Writes one file of the report into `w`.
     fn write(&self, file: File, w: &mut dyn Write) -> Result<(), ApiError> {
         let download = match file {
             File::Report(d) => d,
             File::Waivers => {
                 let mut out = WaiversCsv::new(&self.head.waivers, w)?;
-                let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
-                loop {
-                    let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    out.nodes(&page)?;
-                }
+                self.each_node_page(|page| Ok(out.nodes(page)?))?;
                 out.finish()?
                     .flush()
                     .map_err(compliance_core::render::RenderError::from)?;
@@ -269,14 +277,7 @@ impl Source {
             Some(kind) => {
                 let counted = crate::pages::not_observed_as(&self.head);
                 let mut out = CsvStream::new(kind, w)?.counting(counted);
-                let mut nodes = self.runtime.block_on(self.store.nodes(&self.head.id))?;
-                loop {
-                    let page = self.runtime.block_on(nodes.next(NODE_PAGE))?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    out.nodes(&page)?;
-                }
+                self.each_node_page(|page| Ok(out.nodes(page)?))?;
                 out.finish()?
                     .flush()
                     .map_err(compliance_core::render::RenderError::from)?;

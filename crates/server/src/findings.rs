@@ -9,8 +9,7 @@
 //! by the reports it was built from, so a node page of a 10,000-node report reads it
 //! from memory and a newly stored (or re-stored, or pruned) report rebuilds it.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
@@ -19,6 +18,7 @@ use compliance_core::report::{Lifecycle, ReportDiff, ReportFindings, diff};
 use compliance_store::{ReportHead, ReportQuery, SortField, SortKey, Store};
 
 use crate::ApiError;
+use crate::recent::Recent;
 
 /// GlobalReports whose lifecycle is kept: the most recently used ones.
 pub const CACHED_LIFECYCLES: usize = 4;
@@ -121,31 +121,21 @@ struct LifecycleEntry {
     lifecycle: OnceCell<Arc<Lifecycle>>,
 }
 
-type Key = (String, String, Stamp);
-
 /// The lifecycles of the most recently used GlobalReports, shared by every request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LifecycleCache {
-    entries: Mutex<VecDeque<(Key, Arc<LifecycleEntry>)>>,
+    entries: Recent<Stamp, LifecycleEntry>,
+}
+
+impl Default for LifecycleCache {
+    fn default() -> Self {
+        LifecycleCache {
+            entries: Recent::new(CACHED_LIFECYCLES),
+        }
+    }
 }
 
 impl LifecycleCache {
-    fn entry(&self, key: Key) -> Arc<LifecycleEntry> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = entries.iter().position(|(k, _)| *k == key) {
-            let found = entries.remove(i).expect("position is in range");
-            let entry = found.1.clone();
-            entries.push_front(found);
-            return entry;
-        }
-        // The same GlobalReport over other reports is stale now.
-        entries.retain(|(k, _)| !(k.0 == key.0 && k.1 == key.1));
-        let entry = Arc::new(LifecycleEntry::default());
-        entries.push_front((key, entry.clone()));
-        entries.truncate(CACHED_LIFECYCLES);
-        entry
-    }
-
     /// The lifecycle of every finding of GlobalReport `name` over `heads` (all its
     /// reports, oldest first, as [`heads_of`] lists them), built on first use and kept
     /// while those reports are unchanged. Concurrent first requests build it once.
@@ -156,7 +146,7 @@ impl LifecycleCache {
         name: &str,
         heads: &[ReportHead],
     ) -> Result<Arc<Lifecycle>, ApiError> {
-        let entry = self.entry((cluster.to_string(), name.to_string(), stamp(heads)));
+        let entry = self.entries.entry(cluster, name, stamp(heads));
         entry
             .lifecycle
             .get_or_try_init(|| async {

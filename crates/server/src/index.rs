@@ -7,8 +7,8 @@
 //! first use and kept for the most recently used reports; a report re-stored under the
 //! same id (a re-run window) has a new `generated_time`, hence a new key.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
@@ -19,6 +19,7 @@ use compliance_core::report::ReportFindings;
 use compliance_store::{NodeRow, ReportHead, Store};
 
 use crate::ApiError;
+use crate::recent::Recent;
 
 /// Reports whose indexes are kept: the most recently used ones.
 pub const CACHED_REPORTS: usize = 16;
@@ -206,30 +207,24 @@ struct Entry {
     findings: OnceCell<Arc<ReportFindings>>,
 }
 
-type Key = (String, String, DateTime<Utc>);
-
 /// The indexes of the most recently used reports, shared by every request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IndexCache {
-    entries: Mutex<VecDeque<(Key, Arc<Entry>)>>,
+    entries: Recent<DateTime<Utc>, Entry>,
+}
+
+impl Default for IndexCache {
+    fn default() -> Self {
+        IndexCache {
+            entries: Recent::new(CACHED_REPORTS),
+        }
+    }
 }
 
 impl IndexCache {
+    /// The entry of report `head`: an older copy of the same report is useless now.
     fn entry(&self, cluster: &str, head: &ReportHead) -> Arc<Entry> {
-        let key = (cluster.to_string(), head.id.clone(), head.generated_time);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = entries.iter().position(|(k, _)| *k == key) {
-            let found = entries.remove(i).expect("position is in range");
-            let entry = found.1.clone();
-            entries.push_front(found);
-            return entry;
-        }
-        // An older copy of the same report is useless now.
-        entries.retain(|(k, _)| !(k.0 == key.0 && k.1 == key.1));
-        let entry = Arc::new(Entry::default());
-        entries.push_front((key, entry.clone()));
-        entries.truncate(CACHED_REPORTS);
-        entry
+        self.entries.entry(cluster, &head.id, head.generated_time)
     }
 
     /// The node table of the report `head`, read from `store` on first use. Concurrent

@@ -22,6 +22,7 @@ pub mod index;
 pub mod metrics;
 pub mod pages;
 pub mod params;
+pub mod recent;
 pub mod state;
 
 pub use error::ApiError;

@@ -66,16 +66,7 @@ impl Store {
     ) -> Result<Vec<ReportHead>, StoreError> {
         let query = ReportQuery {
             report_names: vec![report_name.to_string()],
-            sort: vec![
-                SortKey {
-                    field: SortField::EndTime,
-                    descending: true,
-                },
-                SortKey {
-                    field: SortField::GenerationTime,
-                    descending: true,
-                },
-            ],
+            sort: latest_first(),
             max_items: limit,
             ..ReportQuery::default()
         };
@@ -99,16 +90,7 @@ impl Store {
         let query = ReportQuery {
             report_names: vec![report_name.to_string()],
             to: Some(end),
-            sort: vec![
-                SortKey {
-                    field: SortField::EndTime,
-                    descending: true,
-                },
-                SortKey {
-                    field: SortField::GenerationTime,
-                    descending: true,
-                },
-            ],
+            sort: latest_first(),
             max_items: 64,
             ..ReportQuery::default()
         };
@@ -163,4 +145,18 @@ impl BlockingStore {
     pub fn lifecycle(&self, report_name: &str, limit: u64) -> Result<Lifecycle, StoreError> {
         self.block_on(self.store().lifecycle(report_name, limit))
     }
+}
+
+/// Latest `endTime` first, and of reports with the same end, the one generated last.
+fn latest_first() -> Vec<SortKey> {
+    vec![
+        SortKey {
+            field: SortField::EndTime,
+            descending: true,
+        },
+        SortKey {
+            field: SortField::GenerationTime,
+            descending: true,
+        },
+    ]
 }
