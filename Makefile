@@ -2,6 +2,7 @@
 CARGO ?= cargo
 OUT ?= out
 DB ?= compliance.db
+TEST_LOGS ?= $(CURDIR)/target/test-logs
 DOCKER ?= docker
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
@@ -32,6 +33,8 @@ serve:
 # missing; without them those tests say SKIPPED and pass too. The export tests validate
 # junit.xml and the OSCAL export with Python validators from PyPI, installed here into a venv
 # under ~/.cache/cis-compliance (scripts/validators.sh); without them those say SKIPPED too.
+# Every program's output is kept under $(TEST_LOGS) and scanned, after the tests, for the
+# passwords, API keys and tokens the tests handed out (scripts/secret-scan.sh).
 # The metrics and rules tests need Debian's prometheus (the server and promtool), installed
 # here when missing (scripts/prometheus.sh); without it they say SKIPPED too.
 test:
@@ -43,7 +46,10 @@ test:
 	  echo "warning: the export validators (compliance-trestle, xmlschema) could not be installed; the export validation tests will be skipped" >&2
 	@scripts/prometheus.sh ensure || \
 	  echo "warning: prometheus and promtool could not be installed; the metrics and rules tests will be skipped" >&2
-	$(CARGO) test --workspace
+	@rm -rf "$(TEST_LOGS)" && mkdir -p "$(TEST_LOGS)"
+	@scripts/secret-scan.sh --self-test
+	COMPLIANCE_TEST_LOGS="$(TEST_LOGS)" bash -o pipefail -c '$(CARGO) test --workspace 2>&1 | tee "$(TEST_LOGS)/cargo-test.txt"'
+	scripts/secret-scan.sh "$(TEST_LOGS)" "$(TEST_LOGS)/cargo-test.txt"
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server bench-findings
 	$(CARGO) bench -p compliance-core --bench report

@@ -29,7 +29,9 @@ pub fn lookup(node_name: &str) -> Result<NodeLookup, String> {
     }))
 }
 
-async fn read(client: kube::Client, name: &str) -> Result<NodeObject, String> {
+/// Reads Node `name` (and, on OpenShift, the release) with `client`: what the benchmarker asks
+/// of the API, in full (docs/security.md lists the rules it needs).
+pub async fn read(client: kube::Client, name: &str) -> Result<NodeObject, String> {
     let node = Api::<Node>::all(client.clone())
         .get(name)
         .await

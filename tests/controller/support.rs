@@ -324,6 +324,7 @@ impl Drop for Controller {
             eprintln!("--- {} ---\n{}", self.log.display(), tail(&self.log(), 60));
         }
         self.kill();
+        compliance_testkit::secrets::keep_text("controller", b"", self.log().as_bytes());
     }
 }
 

@@ -9,6 +9,7 @@
 
 use compliance_testkit::apiserver;
 use compliance_testkit::fixtures::{root, stderr};
+use compliance_testkit::secrets::Kept as _;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -85,7 +86,7 @@ fn store_with_results(dir: &Path) -> String {
         .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
         .env("COMPLIANCE_REPORT_RETENTION", "forever")
         .output()
-        .unwrap();
+        .kept();
     assert!(
         out.status.success(),
         "{}",
@@ -108,7 +109,7 @@ fn reporter(api: &TestApiServer, token: &str, datastore: &str, vars: &[(&str, &s
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output().kept()
 }
 
 /// One reporter run as the admin, on a fresh store holding one node's results.
@@ -135,7 +136,7 @@ fn stored_report(datastore: &str, summary: &str) -> Value {
         .env_clear()
         .env("COMPLIANCE_DATASTORE", datastore)
         .output()
-        .unwrap();
+        .kept();
     assert!(show.status.success(), "{}", stderr(&show));
     serde_json::from_slice(&show.stdout).unwrap()
 }
@@ -586,7 +587,7 @@ fn compliancectl(api: &TestApiServer, token: &str, args: &[&str], vars: &[(&str,
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output().kept()
 }
 
 #[tokio::test]
@@ -805,7 +806,7 @@ async fn every_manifest_applies_with_kubectl_dry_run() {
                 // drops it. Newer clusters enforce it.
                 cmd.arg("--validate=false");
             }
-            let out = cmd.arg("-f").arg(&file).output().unwrap();
+            let out = cmd.arg("-f").arg(&file).output().kept();
             let err = stderr(&out);
             assert!(
                 out.status.success(),
@@ -835,7 +836,7 @@ async fn kubectl_get_globalreports_shows_the_printer_columns() {
         .arg(api.kubeconfig(api.admin_token()))
         .args(["get", "globalreports.projectcalico.org", "columns-daily"])
         .output()
-        .unwrap();
+        .kept();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let header: Vec<&str> = text
@@ -893,7 +894,7 @@ fn import_at(datastore: &str, node: &str, at: &str) {
         .env("COMPLIANCE_BENCHMARK_RETENTION", "forever")
         .env("COMPLIANCE_REPORT_RETENTION", "forever")
         .output()
-        .unwrap();
+        .kept();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

@@ -3,6 +3,7 @@
 //! real SQLite file, and the real reporter turns them into a report.
 
 use compliance_testkit::fixtures::{fixture, root, stderr, stdout, wait_until};
+use compliance_testkit::secrets::Kept as _;
 use compliance_testkit::{fake_es, process};
 
 use std::io::{Read, Write};
@@ -117,7 +118,7 @@ impl Node {
     fn once(&self, node_name: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut cmd = self.command(node_name, vars);
         cmd.arg("--once").args(args);
-        cmd.output().unwrap()
+        cmd.output().kept()
     }
 
     /// Runs `--once --output` and returns the exit code and the document written.
@@ -146,7 +147,7 @@ impl Node {
             .env("TIGERA_COMPLIANCE_REPORT_START_TIME", "now-1h")
             .env("TIGERA_COMPLIANCE_REPORT_END_TIME", "now+1h")
             .output()
-            .unwrap()
+            .kept()
     }
 
     /// The stored report's nodes, by running the reporter and reading the report back.
@@ -162,7 +163,7 @@ impl Node {
                     format!("sqlite:{}", self.db().display()),
                 )
                 .output()
-                .unwrap();
+                .kept();
             assert!(out.status.success(), "compliancectl: {}", stderr(&out));
             serde_json::from_slice::<Value>(&out.stdout).unwrap()
         };
@@ -267,7 +268,7 @@ fn output_writes_one_json_line_instead_of_storing() {
             format!("sqlite:{}", node.db().display()),
         )
         .output()
-        .unwrap();
+        .kept();
     assert!(import.status.success(), "{}", stderr(&import));
     assert_eq!(node.stored().len(), 1);
 }
@@ -486,7 +487,7 @@ fn a_missing_node_name_exits_2_naming_nodename_and_stores_nothing() {
         if value.is_empty() {
             cmd.env_remove("NODENAME");
         }
-        let out = cmd.arg("--once").output().unwrap();
+        let out = cmd.arg("--once").output().kept();
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("NODENAME"), "{}", stderr(&out));
         assert!(stderr(&out).contains("spec.nodeName"), "{}", stderr(&out));
@@ -604,6 +605,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        compliance_testkit::secrets::keep_text("benchmarker", b"", self.log().as_bytes());
     }
 }
 
@@ -940,7 +942,7 @@ fn once_stores_into_elasticsearch_and_the_reporter_reads_it_back() {
             reporter.env(k, v);
         }
     }
-    let out = reporter.output().unwrap();
+    let out = reporter.output().kept();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("1 nodes"), "{}", stdout(&out));
     fake.assert_no_violations();

@@ -1,6 +1,7 @@
 //! End-to-end runs of the real binaries on a real SQLite file and the real kube-bench
 //! fixtures: what a user does by hand, including every bad input the reporter refuses.
 
+use compliance_testkit::secrets::Kept as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -56,7 +57,7 @@ impl Env {
                 cmd.env(k, v);
             }
         }
-        cmd.output().unwrap()
+        cmd.output().kept()
     }
 
     fn import(&self, file: &str, node: &str, k8s: Option<&str>) -> Output {
@@ -126,7 +127,7 @@ impl Env {
                 cmd.env(k, v);
             }
         }
-        cmd.output().unwrap()
+        cmd.output().kept()
     }
 
     fn report_ids(&self) -> Vec<String> {
@@ -705,7 +706,7 @@ fn reports_status_without_a_kubernetes_configuration_is_a_configuration_error() 
         .env_clear()
         .env("HOME", env.dir.path())
         .output()
-        .unwrap();
+        .kept();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -734,7 +735,7 @@ fn reports_status_with_an_unreachable_api_server_is_a_runtime_failure() {
         .env("KUBECONFIG", &kubeconfig)
         .env("COMPLIANCE_API_TIMEOUT", "2s")
         .output()
-        .unwrap();
+        .kept();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(

@@ -4,6 +4,7 @@
 
 use compliance_testkit::fake_es;
 use compliance_testkit::fixtures::{fixture, root, stderr, stdout};
+use compliance_testkit::secrets::{self, Kept as _};
 
 use std::process::{Command, Output};
 
@@ -24,7 +25,7 @@ fn base(cmd: &mut Command, fake: &FakeEs) {
 fn ctl(fake: &FakeEs, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
     base(&mut cmd, fake);
-    cmd.args(args).output().unwrap()
+    cmd.args(args).output().kept()
 }
 
 fn reporter(fake: &FakeEs, vars: &[(&str, &str)]) -> Output {
@@ -37,7 +38,7 @@ fn reporter(fake: &FakeEs, vars: &[(&str, &str)]) -> Output {
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output().kept()
 }
 
 fn import_fixtures(fake: &FakeEs) {
@@ -245,31 +246,82 @@ fn no_benchmark_index_yet_is_a_report_with_no_nodes() {
 
 #[test]
 fn wrong_credentials_exit_2_and_never_print_the_password() {
+    secrets::register_constants();
     let fake = FakeEs::start();
     fake.require_basic_auth("elastic", "right");
     let out = reporter(
         &fake,
         &[
             ("ELASTIC_USER", "elastic"),
-            ("ELASTIC_PASSWORD", "s3cret-pw"),
+            ("ELASTIC_PASSWORD", secrets::ELASTIC_PASSWORD),
         ],
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("rejected the credentials"), "{err}");
     assert!(
-        !err.contains("s3cret-pw") && !stdout(&out).contains("s3cret-pw"),
+        !err.contains(secrets::ELASTIC_PASSWORD)
+            && !stdout(&out).contains(secrets::ELASTIC_PASSWORD),
         "{err}"
     );
     let debug = reporter(
         &fake,
         &[
             ("ELASTIC_USER", "elastic"),
-            ("ELASTIC_PASSWORD", "s3cret-pw"),
+            ("ELASTIC_PASSWORD", secrets::ELASTIC_PASSWORD),
             ("LOG_LEVEL", "debug"),
         ],
     );
-    assert!(!stderr(&debug).contains("s3cret-pw"));
+    assert!(!stderr(&debug).contains(secrets::ELASTIC_PASSWORD));
+}
+
+/// docs/security.md: the credentials that work are as secret as those that do not; at
+/// LOG_LEVEL=trace a whole run (import, report, listing) prints neither (the log scan
+/// of `make test` checks the kept output too).
+#[test]
+fn working_credentials_never_reach_the_output_even_at_trace_level() {
+    secrets::register_constants();
+    for (vars, accepted) in [
+        (
+            vec![
+                ("ELASTIC_USER", "elastic"),
+                ("ELASTIC_PASSWORD", secrets::ELASTIC_PASSWORD),
+            ],
+            None,
+        ),
+        (
+            vec![("ELASTIC_API_KEY", secrets::ELASTIC_API_KEY)],
+            Some(secrets::ELASTIC_API_KEY),
+        ),
+    ] {
+        let fake = FakeEs::start();
+        match accepted {
+            Some(key) => fake.require_api_key(key),
+            None => fake.require_basic_auth("elastic", secrets::ELASTIC_PASSWORD),
+        }
+        let mut vars = vars;
+        vars.push(("LOG_LEVEL", "trace"));
+        let mut import = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
+        base(&mut import, &fake);
+        let import = import
+            .envs(vars.iter().copied())
+            .args(["import", "kube-bench"])
+            .arg(root().join("tests/fixtures/cis-1.23-master-newrelic.json"))
+            .args(["--node", "minikube", "--time", "2026-11-25T10:00:00Z"])
+            .output()
+            .kept();
+        assert!(import.status.success(), "{}", stderr(&import));
+        let out = reporter(&fake, &vars);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for text in [stderr(&import), stdout(&import), stderr(&out), stdout(&out)] {
+            for secret in [secrets::ELASTIC_PASSWORD, secrets::ELASTIC_API_KEY] {
+                assert!(
+                    !text.contains(secret),
+                    "a credential in the output:\n{text}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -287,7 +339,7 @@ fn unreachable_cluster_exits_1_after_bounded_retries() {
         .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
         .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
         .output()
-        .unwrap();
+        .kept();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -322,7 +374,7 @@ fn retention_setup_installs_the_configured_lifecycle_policies() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliancectl"));
         base(&mut cmd, &fake);
         cmd.args(["elastic", "setup"]).envs(vars.iter().copied());
-        cmd.output().unwrap()
+        cmd.output().kept()
     };
     let out = setup(&[
         ("COMPLIANCE_BENCHMARK_RETENTION", "14d"),
@@ -390,7 +442,7 @@ fn elastic_setup_prints_what_it_did_and_is_idempotent() {
         .env_clear()
         .args(["elastic", "setup"])
         .output()
-        .unwrap();
+        .kept();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("ELASTIC_URL"), "{}", stderr(&out));
 }

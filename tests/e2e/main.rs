@@ -11,6 +11,7 @@ mod cli;
 mod crds;
 mod elastic;
 mod findings;
+mod least_privilege;
 mod manifests;
 mod metrics;
 mod monitoring;

@@ -21,7 +21,7 @@ use super::cli::Env;
 
 const NAME: &str = "daily-cis-results";
 /// In every receiver URL and header of these tests; no output may contain it.
-const SECRET: &str = "S3CRET-T0KEN";
+const SECRET: &str = compliance_testkit::secrets::NOTIFY_SECRET;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -113,6 +113,7 @@ impl Receiver {
 
     /// The URL of a hook path on this receiver, with the secret in it.
     fn hook(&self, name: &str) -> String {
+        compliance_testkit::secrets::register(SECRET);
         format!("{}/hooks/{name}/{SECRET}", self.url)
     }
 

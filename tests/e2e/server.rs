@@ -5,6 +5,7 @@
 //! Each server listens on port 0 and the test reads the address from its log, so no two
 //! tests race for a port.
 
+use compliance_testkit::secrets::Kept as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -30,14 +31,14 @@ fn store_with_a_report() -> (TempDir, PathBuf) {
 }
 
 /// A server process with its standard output and error in files.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     out: PathBuf,
     err: PathBuf,
 }
 
 impl Running {
-    fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Running {
+    pub(crate) fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Running {
         let out = dir.join(format!("{name}.out"));
         let err = dir.join(format!("{name}.err"));
         cmd.stdout(std::fs::File::create(&out).unwrap())
@@ -54,13 +55,18 @@ impl Running {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.err).unwrap_or_default()
     }
 
     /// The address after `marker` in `text` once it appears (the process must not exit
     /// first).
-    fn address(&mut self, what: &str, marker: &str, text: impl Fn(&Running) -> String) -> String {
+    pub(crate) fn address(
+        &mut self,
+        what: &str,
+        marker: &str,
+        text: impl Fn(&Running) -> String,
+    ) -> String {
         let mut found = None;
         wait_until(what, STARTUP, || {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -96,10 +102,15 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        compliance_testkit::secrets::keep_text(
+            "server",
+            self.stdout().as_bytes(),
+            self.log().as_bytes(),
+        );
     }
 }
 
-fn server_command(db: &Path, vars: &[(&str, &str)]) -> Command {
+pub(crate) fn server_command(db: &Path, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-server"));
     cmd.env_clear()
         .env("COMPLIANCE_DATASTORE", format!("sqlite:{}", db.display()))
@@ -131,7 +142,7 @@ fn log_lines(log: &str) -> Vec<Value> {
         .collect()
 }
 
-fn https_client() -> reqwest::blocking::Client {
+pub(crate) fn https_client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
         .tls_info(true)
@@ -284,7 +295,7 @@ fn bad_settings_exit_2_naming_the_variable() {
         let out = server_command(&db, &vars)
             .env("LOG_FORMAT", "text")
             .output()
-            .unwrap();
+            .kept();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{vars:?}: {err}");
         for n in named {
@@ -363,7 +374,7 @@ fn compliancectl_serve_serves_the_store_over_http_on_loopback() {
 #[test]
 fn compliancectl_serve_refuses_other_addresses_unless_told() {
     let (_dir, db) = store_with_a_report();
-    let out = ctl_serve(&db, &["--listen", "0.0.0.0:0"]).output().unwrap();
+    let out = ctl_serve(&db, &["--listen", "0.0.0.0:0"]).output().kept();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -371,7 +382,7 @@ fn compliancectl_serve_refuses_other_addresses_unless_told() {
         "{err}"
     );
     assert!(err.contains("--allow-remote-unauthenticated"), "{err}");
-    let out = ctl_serve(&db, &["--listen", "somewhere"]).output().unwrap();
+    let out = ctl_serve(&db, &["--listen", "somewhere"]).output().kept();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
 }

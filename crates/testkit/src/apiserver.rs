@@ -288,13 +288,10 @@ impl TestApiServer {
         } else if let Some(user) = FIXED_USERS.iter().find(|u| fixed_token(u) == token) {
             (*user).to_owned()
         } else {
-            // Any other token (say, a service account's): named after a prefix of it.
-            let prefix: String = token
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(12)
-                .collect();
-            format!("token-{prefix}")
+            // Any other token (say, a service account's): named after a digest of it.
+            // Not a prefix: every service-account JWT starts with the same header.
+            let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, token.as_bytes());
+            format!("token-{}", &digest.simple().to_string()[..16])
         };
         let text = kubeconfig_yaml(&self.url, &user, token);
         let path = self.dir.join(format!("kubeconfig-{user}.yaml"));
@@ -576,6 +573,12 @@ fn start_in(
         lines.push_str(&format!("{},{user},{user}-uid\n", fixed_token(user)));
     }
     fs::write(&tokens, lines).map_err(|e| format!("write {}: {e}", tokens.display()))?;
+    // Every token above is a secret no program may log (docs/security.md).
+    crate::secrets::register(&admin_token);
+    crate::secrets::register(&user_token);
+    for user in FIXED_USERS {
+        crate::secrets::register(&fixed_token(user));
+    }
 
     // The key service-account tokens are signed with (and checked against).
     let sa_key = dir.join("service-account.key");

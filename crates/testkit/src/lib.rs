@@ -12,7 +12,10 @@
 //! - [`metrics`]: the metrics contract of `docs/metrics.md`, expositions read back, and
 //!   where Debian's `prometheus` and `promtool` are;
 //! - [`prometheus`]: a real Prometheus scraping the components, queried over its API;
-//! - [`validators`]: the Python validators of the exports (JUnit XML, OSCAL).
+//! - [`validators`]: the Python validators of the exports (JUnit XML, OSCAL);
+//! - [`rbac`]: the manifests' RBAC applied as published, and ServiceAccount tokens;
+//! - [`secrets`]: the secrets tests hand to programs, and the programs' output kept for
+//!   the log scan (scripts/secret-scan.sh).
 
 pub mod apiserver;
 pub mod browser;
@@ -21,7 +24,9 @@ pub mod fixtures;
 pub mod metrics;
 pub mod process;
 pub mod prometheus;
+pub mod rbac;
 pub mod reports;
+pub mod secrets;
 pub mod sequence;
 pub mod synth;
 pub mod validators;
