@@ -509,3 +509,317 @@ async fn the_cluster_benchmarker_may_list_what_the_policies_checks_list_and_no_s
         );
     }
 }
+
+// --- What docs/security.md enumerates, against the manifests ----------------------------
+
+/// One grant: (scope, API group, resource, verb, resource name or "").
+type Grant = (String, String, String, String, String);
+
+/// The cells of a Markdown table row, without backticks.
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().replace('`', ""))
+        .collect()
+}
+
+fn list(cell: &str) -> Vec<String> {
+    let items: Vec<String> = cell
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() {
+        vec![String::new()]
+    } else {
+        items
+    }
+}
+
+/// docs/security.md's rules per manifest file: its `### account (manifest)` tables and the
+/// rows of the roles table, each naming its manifest in parentheses.
+fn documented_grants() -> std::collections::BTreeMap<String, std::collections::BTreeSet<Grant>> {
+    let text = std::fs::read_to_string(root().join("docs/security.md")).unwrap();
+    let manifest_in = |s: &str| {
+        s.split("(`")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .filter(|m| m.starts_with("manifests/"))
+            .map(str::to_string)
+    };
+    let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<Grant>> =
+        Default::default();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            current = line
+                .starts_with("### ")
+                .then(|| manifest_in(line))
+                .flatten();
+            continue;
+        }
+        if !line.starts_with('|') || line.starts_with("|---") {
+            continue;
+        }
+        let mut row = cells(line);
+        // The roles table: the manifest is in the first cell, the rest as above.
+        let manifest = match manifest_in(line).filter(|_| row[0].contains("(manifests/")) {
+            Some(m) => {
+                row.remove(0);
+                m
+            }
+            None => match &current {
+                Some(m) if row[0] != "scope" => m.clone(),
+                _ => continue,
+            },
+        };
+        if row[0] == "scope" {
+            continue;
+        }
+        let set = out.entry(manifest).or_default();
+        for group in list(&row[1]) {
+            for resource in list(&row[2]) {
+                for verb in list(&row[3]) {
+                    for name in list(&row[4]) {
+                        set.insert((
+                            row[0].clone(),
+                            group.clone(),
+                            resource.clone(),
+                            verb.clone(),
+                            name,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rules of the roles in a manifest, with their scope.
+fn published_grants(manifest: &str) -> std::collections::BTreeSet<Grant> {
+    let text = std::fs::read_to_string(root().join(manifest)).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for doc in rbac::documents(&text) {
+        let scope = match doc["kind"].as_str() {
+            Some("ClusterRole") => "cluster".to_string(),
+            Some("Role") => doc["metadata"]["namespace"].as_str().unwrap().to_string(),
+            _ => continue,
+        };
+        for (group, resource, verb, name) in rbac::grants(std::slice::from_ref(&doc)) {
+            out.insert((scope.clone(), group, resource, verb, name));
+        }
+    }
+    out
+}
+
+/// docs/security.md: every rule of every manifest has its row (with why), and every row
+/// its rule; every manifest with a role is on the page.
+#[test]
+fn security_md_enumerates_every_accounts_rules_exactly() {
+    let documented = documented_grants();
+    let mut with_roles = Vec::new();
+    for entry in std::fs::read_dir(root().join("manifests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let manifest = format!("manifests/{}", path.file_name().unwrap().to_str().unwrap());
+        if !published_grants(&manifest).is_empty() {
+            with_roles.push(manifest);
+        }
+    }
+    assert!(with_roles.len() >= 7, "{with_roles:?}");
+    for manifest in &with_roles {
+        let published = published_grants(manifest);
+        let written = documented.get(manifest).cloned().unwrap_or_default();
+        let missing: Vec<_> = published.difference(&written).collect();
+        let extra: Vec<_> = written.difference(&published).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{manifest}: rules without a row in docs/security.md: {missing:#?}\n\
+             rows without a rule: {extra:#?}"
+        );
+    }
+    let unknown: Vec<_> = documented
+        .keys()
+        .filter(|m| !with_roles.contains(m))
+        .collect();
+    assert!(unknown.is_empty(), "docs/security.md names {unknown:?}");
+}
+
+/// Every pod spec of the manifests, as (workload, pod spec).
+fn pod_specs() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("manifests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in rbac::documents(&text) {
+            let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+            let spec = match kind.as_str() {
+                "Deployment" | "DaemonSet" | "StatefulSet" | "Job" => {
+                    doc["spec"]["template"]["spec"].clone()
+                }
+                "CronJob" => doc["spec"]["jobTemplate"]["spec"]["template"]["spec"].clone(),
+                "Pod" => doc["spec"].clone(),
+                "PodTemplate" => doc["template"]["spec"].clone(),
+                _ => continue,
+            };
+            let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+            out.push((format!("{kind} {name}"), spec));
+        }
+    }
+    for dir in ["manifests/alternatives"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for doc in rbac::documents(&text) {
+                if doc["kind"] == "CronJob" {
+                    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+                    out.push((
+                        format!("CronJob {name}"),
+                        doc["spec"]["jobTemplate"]["spec"]["template"]["spec"].clone(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// docs/security.md, "Containers": the exceptions, as (workload, container) → (root
+/// allowed, capabilities allowed).
+fn container_exceptions() -> std::collections::BTreeMap<(String, String), (bool, Vec<String>)> {
+    let text = std::fs::read_to_string(root().join("docs/security.md")).unwrap();
+    let section = text
+        .split("## Containers")
+        .nth(1)
+        .expect("a Containers section");
+    section
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .map(cells)
+        .filter(|row| row[0] != "workload")
+        .map(|row| {
+            let caps = row[3]
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            ((row[0].clone(), row[1].clone()), (row[2] == "yes", caps))
+        })
+        .collect()
+}
+
+/// docs/security.md, "Containers": no privilege escalation, read-only root, all
+/// capabilities dropped, the runtime's seccomp profile, and a non-root user, except where
+/// the page's table allows root or a capability, and says why.
+#[test]
+fn every_container_is_hardened_unless_this_page_says_why() {
+    let exceptions = container_exceptions();
+    let specs = pod_specs();
+    assert!(specs.len() >= 6, "{specs:?}");
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (workload, spec) in &specs {
+        let pod_ctx = &spec["securityContext"];
+        let containers = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(spec["initContainers"].as_array().into_iter().flatten());
+        for c in containers {
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            let key = (workload.clone(), name.clone());
+            let (root_ok, caps_ok) = exceptions.get(&key).cloned().unwrap_or_default();
+            if exceptions.contains_key(&key) {
+                seen.insert(key.clone());
+            }
+            let ctx = &c["securityContext"];
+            let at = |field: &str| {
+                let v = &ctx[field];
+                if v.is_null() {
+                    pod_ctx[field].clone()
+                } else {
+                    v.clone()
+                }
+            };
+            let mut problem = |what: &str| problems.push(format!("{workload} / {name}: {what}"));
+            if ctx["allowPrivilegeEscalation"] != json!(false) {
+                problem("allowPrivilegeEscalation is not false");
+            }
+            if ctx["privileged"] == json!(true) {
+                problem("privileged");
+            }
+            if ctx["readOnlyRootFilesystem"] != json!(true) {
+                problem("readOnlyRootFilesystem is not true");
+            }
+            let dropped = ctx["capabilities"]["drop"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !dropped.contains(&json!("ALL")) {
+                problem("capabilities are not all dropped");
+            }
+            for added in ctx["capabilities"]["add"].as_array().into_iter().flatten() {
+                let added = added.as_str().unwrap_or_default();
+                if !caps_ok.iter().any(|c| c == added) {
+                    problem(&format!("adds capability {added}"));
+                }
+            }
+            if at("seccompProfile")["type"] != json!("RuntimeDefault") {
+                problem("no RuntimeDefault seccomp profile");
+            }
+            let non_root = at("runAsNonRoot") == json!(true)
+                && at("runAsUser").as_u64().is_some_and(|u| u != 0);
+            if !non_root && !root_ok {
+                problem("may run as root");
+            }
+            if non_root && root_ok {
+                problem("the page allows root but it runs as a user: update docs/security.md");
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    let unused: Vec<_> = exceptions.keys().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        unused.is_empty(),
+        "docs/security.md lists containers that are not in the manifests: {unused:?}"
+    );
+}
+
+/// The runtime image runs as 65532, the benchmarker's as root (docs/security.md).
+#[test]
+fn the_dockerfile_runs_the_programs_as_a_user_and_only_the_benchmarker_as_root() {
+    let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let mut stage = String::new();
+    let mut users = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            stage = rest
+                .split(" AS ")
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+        }
+        if let Some(user) = line.strip_prefix("USER ") {
+            users.push((stage.clone(), user.trim().to_string()));
+        }
+    }
+    assert!(
+        users.contains(&("runtime".into(), "65532:65532".into())),
+        "{users:?}"
+    );
+    for (stage, user) in &users {
+        if user.starts_with('0') {
+            assert_eq!(
+                stage, "benchmarker",
+                "only the benchmarker runs as root: {users:?}"
+            );
+        }
+    }
+}
