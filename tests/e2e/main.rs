@@ -8,6 +8,7 @@
 mod apiserver;
 mod benchmarker;
 mod cli;
+mod crash;
 mod crds;
 mod elastic;
 mod faults_sqlite;
