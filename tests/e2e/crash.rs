@@ -440,3 +440,252 @@ fn a_reporter_killed_anywhere_leaves_the_previous_reports_or_one_new_whole_one_e
         fake.assert_no_violations();
     }
 }
+
+/// The benchmarker's daemon killed at random points and started again, many times: the
+/// store ends with every stored result document whole (all the fixture's tests), no two
+/// of one node at one time, at most one per started process (the same results are not
+/// stored twice by one process, see crates/benchmarker/src/dedupe.rs), and a daemon
+/// started last completes a run and stops cleanly.
+mod benchmarker_restarts {
+    use super::*;
+
+    const FIXTURE: &str = "cis-1.20-node-apxd.json";
+    const NODE: &str = "node-1";
+
+    /// Stand-in `kube-bench` and `kubelet`, a process list and the store's place.
+    struct Host {
+        dir: TempDir,
+    }
+
+    impl Host {
+        fn new() -> Host {
+            let host = Host {
+                dir: TempDir::new().unwrap(),
+            };
+            std::fs::create_dir(host.path("bin")).unwrap();
+            std::fs::create_dir(host.path("proc")).unwrap();
+            host.script("kubelet", "echo 'Kubernetes v1.29.3'");
+            // Marks that it is running, takes half a second, prints a real output.
+            host.script(
+                "kube-bench",
+                &format!(
+                    "[ \"$1\" = version ] && {{ echo v0.16.0; exit 0; }}\n\
+                     echo $$ > '{}'\nsleep 0.5\ncat '{}'",
+                    host.path("running").display(),
+                    compliance_testkit::fixtures::fixture(FIXTURE).display()
+                ),
+            );
+            host
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+
+        fn script(&self, name: &str, body: &str) {
+            use std::os::unix::fs::PermissionsExt;
+            let path = self.path("bin").join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        fn daemon(&self, store: &[(String, String)], log: &std::path::Path) -> Child {
+            Command::new(env!("CARGO_BIN_EXE_compliance-benchmarker"))
+                .env_clear()
+                .env("NODENAME", NODE)
+                .env("BENCHMARK_HOST_PROC", self.path("proc"))
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin", self.path("bin").display()),
+                )
+                .env("BENCHMARK_INTERVAL", "2s")
+                .envs(store.iter().map(|(k, v)| (k, v)))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap()
+        }
+    }
+
+    /// The times of the stored documents of [`NODE`], each read back whole through the
+    /// store and checked; panics on a duplicate or a partial document.
+    fn stored(target: &Target, expected_tests: usize) -> Vec<DateTime<Utc>> {
+        let mut times: Vec<DateTime<Utc>> = match target {
+            Target::Sqlite { db, .. } => {
+                if !db.exists() {
+                    return Vec::new();
+                }
+                let conn = rusqlite::Connection::open(db).unwrap();
+                let check: String = conn
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(check, "ok");
+                // A daemon killed while it opened a new file may leave it without the
+                // schema, which the next open creates.
+                let tables: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE name = 'benchmark_docs'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                if tables == 0 {
+                    return Vec::new();
+                }
+                conn.prepare("SELECT timestamp FROM benchmark_docs WHERE node_name = ?1")
+                    .unwrap()
+                    .query_map([NODE], |r| r.get::<_, i64>(0))
+                    .unwrap()
+                    .map(|ms| DateTime::from_timestamp_millis(ms.unwrap()).unwrap())
+                    .collect()
+            }
+            Target::Elastic(fake, _) => fake
+                .documents("tigera_secure_ee_benchmark_results.*")
+                .iter()
+                .map(|(_, d)| t(d["timestamp"].as_str().unwrap()))
+                .collect(),
+        };
+        times.sort();
+        let before = times.len();
+        times.dedup();
+        assert_eq!(times.len(), before, "two documents of {NODE} at one time");
+        let store = BlockingStore::open(&target.datastore(), OpenMode::Create).unwrap();
+        for at in &times {
+            let mut docs = Vec::new();
+            let window = compliance_store::QueryWindow {
+                start: *at,
+                end: *at,
+            };
+            store.latest_per_node(&window, |d| docs.push(d)).unwrap();
+            assert_eq!(docs.len(), 1, "document at {at}");
+            assert_eq!(docs[0].error, "", "document at {at}");
+            assert_eq!(docs[0].tests.len(), expected_tests, "document at {at}");
+        }
+        times
+    }
+
+    /// Where a daemon was when it was killed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Phase {
+        /// Before kube-bench started: starting up, detecting the version.
+        Starting,
+        /// kube-bench running or its output being parsed, nothing stored yet.
+        Benchmarking,
+        /// The process had stored its document.
+        Stored,
+    }
+
+    pub(super) fn campaign(name: &str, target: &Target, store: &[(String, String)], runs: usize) {
+        let seed = seed();
+        println!("benchmarker restarts {name}: seed {seed} (COMPLIANCE_CRASH_SEED), {runs} kills");
+        let mut rng = Rng::new(seed);
+        let began = Instant::now();
+        let expected_tests = kube_bench(FIXTURE, &mut TextInterner::default())
+            .tests
+            .len();
+        let host = Host::new();
+        let log = host.path("daemon.log");
+        let mut phases: BTreeMap<Phase, usize> = BTreeMap::new();
+        let mut stored_by = 0usize;
+        for k in 0..runs {
+            let _ = std::fs::remove_file(host.path("running"));
+            let before = stored(target, expected_tests).len();
+            let mut child = host.daemon(store, &log);
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(60);
+            let how = match k % 3 {
+                0 => {
+                    // During kube-bench's half second.
+                    while !host.path("running").exists() {
+                        assert!(Instant::now() < deadline, "kill {k}: kube-bench never ran");
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    std::thread::sleep(Duration::from_millis(rng.below(500)));
+                    "during kube-bench"
+                }
+                1 => {
+                    // As soon as the document is in the store.
+                    while stored(target, expected_tests).len() == before {
+                        assert!(
+                            Instant::now() < deadline,
+                            "kill {k}: nothing stored: {}",
+                            std::fs::read_to_string(&log).unwrap_or_default()
+                        );
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    "at the write"
+                }
+                _ => {
+                    std::thread::sleep(Duration::from_millis(rng.below(1500)));
+                    "at a random time"
+                }
+            };
+            let ran = host.path("running").exists();
+            assert!(kill(&mut child), "kill {k}: the daemon exited by itself");
+            let after = stored(target, expected_tests).len();
+            assert!(
+                after <= before + 1,
+                "kill {k}: {before} -> {after} documents"
+            );
+            let phase = match (after > before, ran) {
+                (true, _) => Phase::Stored,
+                (false, true) => Phase::Benchmarking,
+                (false, false) => Phase::Starting,
+            };
+            stored_by += usize::from(after > before);
+            *phases.entry(phase).or_default() += 1;
+            println!(
+                "{name} kill {k} {how} after {:?}: {phase:?}",
+                started.elapsed()
+            );
+        }
+        assert!(stored(target, expected_tests).len() <= runs);
+
+        // Started once more: it completes a run, stores it and stops cleanly.
+        let before = stored(target, expected_tests).len();
+        let mut child = host.daemon(store, &log);
+        compliance_testkit::fixtures::wait_until(
+            "the last daemon to store its run",
+            Duration::from_secs(60),
+            || stored(target, expected_tests).len() > before,
+        );
+        compliance_testkit::process::terminate(child.id());
+        let status = child.wait().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(status.code(), Some(0), "{text}");
+        assert!(text.contains("storing it"), "{text}");
+        let total = stored(target, expected_tests).len();
+        assert_eq!(total, stored_by + 1);
+        println!(
+            "benchmarker restarts {name}: {runs} kills in {:?}; phases {phases:?}; {total} \
+             documents stored, every one whole, none twice; the last daemon stored its run \
+             and stopped with exit 0",
+            began.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_benchmarker_killed_and_restarted_converges_sqlite() {
+    let target = sqlite_target();
+    let Target::Sqlite { db, .. } = &target else {
+        unreachable!()
+    };
+    let store = vec![(
+        "COMPLIANCE_DATASTORE".to_string(),
+        format!("sqlite:{}", db.display()),
+    )];
+    benchmarker_restarts::campaign("sqlite", &target, &store, runs(15));
+}
+
+#[test]
+fn a_benchmarker_killed_and_restarted_converges_elastic() {
+    let fake = FakeEs::start();
+    let target = Target::Elastic(fake, std::cell::Cell::new(0));
+    let Target::Elastic(fake, _) = &target else {
+        unreachable!()
+    };
+    let store = target.elastic_env(fake);
+    benchmarker_restarts::campaign("elastic", &target, &store, runs(9));
+    fake.assert_no_violations();
+}
