@@ -325,8 +325,7 @@ fn campaign(name: &str, target: &Target, nodes: usize, runs: usize) {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let how;
-        if k % 3 == 0 {
+        let how = if k % 3 == 0 {
             // Wait for the first write, then a little longer (up to 50 ms).
             let deadline = started + full_run * 10 + Duration::from_secs(30);
             while !target.write_started() && child.try_wait().unwrap().is_none() {
@@ -334,12 +333,12 @@ fn campaign(name: &str, target: &Target, nodes: usize, runs: usize) {
                 std::thread::sleep(Duration::from_millis(1));
             }
             std::thread::sleep(Duration::from_millis(rng.below(50)));
-            how = "at the first write";
+            "at the first write"
         } else {
             let span = full_run.as_micros() as u64 * 12 / 10;
             std::thread::sleep(Duration::from_micros(rng.below(span)));
-            how = "at a random time";
-        }
+            "at a random time"
+        };
         let writing = target.write_started();
         let at = started.elapsed();
         let killed = kill(&mut child);
