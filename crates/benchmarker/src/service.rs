@@ -346,7 +346,6 @@ pub async fn run_forever(
         "benchmarker started; running now, then every interval at this node's offset"
     );
     let mut last_stored: Option<BenchmarkDocument> = None;
-    let mut first = true;
     loop {
         let started = Utc::now();
         let clock = std::time::Instant::now();
@@ -358,11 +357,10 @@ pub async fn run_forever(
         let now = Utc::now();
         metrics.record_run(&doc, clock.elapsed(), now);
         let summary = engine::describe(&doc);
-        if std::mem::take(&mut first) {
-            let rx = stored_before.take();
-            let wait = tokio::task::spawn_blocking(move || {
-                rx.and_then(|rx| rx.recv_timeout(STORED_BEFORE_WAIT).ok())
-            });
+        // The first run only: what an earlier process stored.
+        if let Some(rx) = stored_before.take() {
+            let wait =
+                tokio::task::spawn_blocking(move || rx.recv_timeout(STORED_BEFORE_WAIT).ok());
             last_stored = tokio::select! {
                 found = wait => found.ok().flatten(),
                 // Shutting down: the finished run is stored rather than lost.
