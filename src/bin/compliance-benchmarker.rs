@@ -126,6 +126,7 @@ fn run() -> Result<u8, Failure> {
     let writer = Writer::start(open, WriterSettings::default())
         .map_err(|e| Failure::unavailable(e).context("cannot start the store writer"))?;
     metrics.watch_writer(writer.watch());
+    let stored_before = stored_before(&cfg.datastore, service::stored_node_name(&cfg.run));
     runtime.block_on(async {
         let _signals = tokio::spawn(stop_on_signal(stop));
         let ready = || {
@@ -133,7 +134,17 @@ fn run() -> Result<u8, Failure> {
                 h.state().set_ready(true);
             }
         };
-        service::run_forever(&cfg.run, search, &host, &writer, &metrics, &ready, cancel).await;
+        service::run_forever(
+            &cfg.run,
+            search,
+            &host,
+            &writer,
+            &metrics,
+            &ready,
+            stored_before,
+            cancel,
+        )
+        .await;
     });
     let stats = writer.finish();
     if stats.pending > 0 {
@@ -188,4 +199,45 @@ async fn stop_on_signal(stop: watch::Sender<bool>) {
     let name = signals::terminated("the benchmarker").await;
     tracing::info!("{name}: stopping (a running kube-bench is killed)");
     let _ = stop.send(true);
+}
+
+/// Looks up, on a thread of its own, the newest document an earlier process stored for
+/// `node`, and sends it when found; the daemon's first run takes it if it has arrived by
+/// then ([`service::run_forever`]), so a store slow to answer never delays a run. Any
+/// failure is logged and sends nothing: the first run is then stored.
+fn stored_before(
+    datastore: &compliance_store::Datastore,
+    node: &str,
+) -> std::sync::mpsc::Receiver<BenchmarkDocument> {
+    let (send, receive) = std::sync::mpsc::channel();
+    let datastore = datastore.clone();
+    let node = node.to_string();
+    let lookup = move || -> Result<Option<BenchmarkDocument>, compliance_store::StoreError> {
+        let store = BlockingStore::open(&datastore, OpenMode::Create)?;
+        let times = store.last_result_times(std::slice::from_ref(&node))?;
+        let Some(at) = times.get(&node).copied() else {
+            return Ok(None);
+        };
+        let mut found = Vec::new();
+        let window = compliance_store::QueryWindow { start: at, end: at };
+        store.latest_per_node(&window, |d| found.push(d))?;
+        Ok(compliance_benchmarker::dedupe::last_stored_of(&node, found))
+    };
+    let spawned = std::thread::Builder::new()
+        .name("stored-before".into())
+        .spawn(move || match lookup() {
+            Ok(Some(doc)) => {
+                tracing::debug!(stored = %compliance_core::time::format(&doc.timestamp), "found this node's last stored document");
+                let _ = send.send(doc);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "cannot read this node's last stored document; the first run is stored"
+            ),
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot look up this node's last stored document");
+    }
+    receive
 }

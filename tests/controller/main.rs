@@ -15,4 +15,5 @@ mod failures;
 mod metrics;
 mod rbac;
 mod replicas;
+mod restarts;
 mod scheduling;

@@ -8,8 +8,10 @@
 mod apiserver;
 mod benchmarker;
 mod cli;
+mod crash;
 mod crds;
 mod elastic;
+mod faults_sqlite;
 mod findings;
 mod least_privilege;
 mod manifests;

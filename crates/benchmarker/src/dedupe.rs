@@ -28,7 +28,8 @@ pub enum Decision {
 /// Why a document is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
-    /// Nothing was stored by this process yet.
+    /// No earlier document of this node is known: none was stored by this process, and
+    /// none stored before it was found in the store when its first run ended.
     First,
     /// The results differ from the last stored document.
     Changed,
@@ -72,6 +73,19 @@ pub fn decide(
     Decision::Skip {
         last_stored: previous.timestamp,
     }
+}
+
+/// The newest stored document of `node`, among `candidates`: the documents stored at the
+/// node's newest document time (a read of that instant may find other nodes' too).
+///
+/// A restarted daemon compares its first run with this, so that a restart is not a
+/// reason to store the same results again; `None` (nothing stored for the node) makes
+/// the first run [`Why::First`].
+pub fn last_stored_of(
+    node: &str,
+    candidates: impl IntoIterator<Item = BenchmarkDocument>,
+) -> Option<BenchmarkDocument> {
+    candidates.into_iter().find(|d| d.node_name == node)
 }
 
 /// Whether two documents say the same apart from when they were made: every field but
@@ -133,6 +147,24 @@ mod tests {
             benchmarker_version: String::new(),
             benchmark_choice: String::new(),
         }
+    }
+
+    /// Found by the restart campaign (tests/e2e/crash.rs): every restart of the daemon
+    /// stored the same results once more, its first run having nothing to compare with.
+    #[test]
+    fn a_restarted_daemon_compares_with_what_an_earlier_process_stored() {
+        let mut other = doc(at(0));
+        other.node_name = "node-2".into();
+        let stored = last_stored_of("node-1", [other.clone(), doc(at(0))]);
+        assert_eq!(
+            stored.as_ref().map(|d| d.node_name.as_str()),
+            Some("node-1")
+        );
+        assert!(matches!(
+            decide(stored.as_ref(), &doc(at(1)), at(1)),
+            Decision::Skip { .. }
+        ));
+        assert_eq!(last_stored_of("node-1", [other]), None);
     }
 
     #[test]

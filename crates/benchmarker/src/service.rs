@@ -299,10 +299,30 @@ fn stamp(doc: &mut BenchmarkDocument, selection: Option<&Selection>, host: &Host
     doc.benchmarker_version = env!("CARGO_PKG_VERSION").to_string();
 }
 
+/// How long a daemon's first run waits for the lookup of what an earlier process
+/// stored, once the run is done: 10 s. The lookup is two reads (SQLite: two index seeks);
+/// a store that takes longer is likely down, and the run is then stored (queued) anyway.
+pub const STORED_BEFORE_WAIT: Duration = Duration::from_secs(10);
+
+/// The node name this daemon's documents carry: the node's, or the cluster-scope name.
+pub fn stored_node_name(cfg: &Settings) -> &str {
+    match cfg.scope {
+        Scope::Node => &cfg.node_name,
+        Scope::Cluster => CLUSTER_SCOPE_NODE_NAME,
+    }
+}
+
 /// Runs at start and then at the node's slot of every interval, handing documents worth
 /// storing to `writer`, until `cancel` turns true. `ready` is called after every run,
 /// so readiness turns on once the first run has finished. Every finished run is counted
 /// in `metrics`; a run stopped by shutdown is not.
+///
+/// `stored_before` gives, once, the newest document of this node an earlier process
+/// stored (see [`stored_node_name`] and [`dedupe::last_stored_of`]); the first run waits
+/// up to [`STORED_BEFORE_WAIT`] for it, so that a daemon restarted (an upgrade, an
+/// eviction, a kill) does not store the same results again. Nothing found, or no answer
+/// by then (a store that is down), and the first run is stored, as it always was.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_forever(
     cfg: &Settings,
     search: &VersionSearch,
@@ -310,8 +330,10 @@ pub async fn run_forever(
     writer: &Writer,
     metrics: &BenchmarkerMetrics,
     ready: &dyn Fn(),
+    stored_before: std::sync::mpsc::Receiver<BenchmarkDocument>,
     mut cancel: watch::Receiver<bool>,
 ) {
+    let mut stored_before = Some(stored_before);
     let offset = schedule::node_offset(&cfg.node_name, cfg.interval);
     tracing::info!(
         node = %cfg.node_name,
@@ -335,6 +357,16 @@ pub async fn run_forever(
         let now = Utc::now();
         metrics.record_run(&doc, clock.elapsed(), now);
         let summary = engine::describe(&doc);
+        // The first run only: what an earlier process stored.
+        if let Some(rx) = stored_before.take() {
+            let wait =
+                tokio::task::spawn_blocking(move || rx.recv_timeout(STORED_BEFORE_WAIT).ok());
+            last_stored = tokio::select! {
+                found = wait => found.ok().flatten(),
+                // Shutting down: the finished run is stored rather than lost.
+                _ = cancel.wait_for(|c| *c) => None,
+            };
+        }
         match dedupe::decide(last_stored.as_ref(), &doc, now) {
             Decision::Store(why) => {
                 if doc.is_errored() {

@@ -83,6 +83,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A write SQLite refused for a reason outside the program: a full disk, a read-only
+    /// file or mount, or a write lock another process held past the busy timeout. Said in
+    /// words, with what to do, since SQLite's own text ("disk I/O error", error code
+    /// 4874) names none of them.
+    #[error("database {path}: {blocked}")]
+    SqliteBlocked {
+        path: PathBuf,
+        blocked: sqlite::Blocked,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error(
         "database {path}: benchmark document {} of the input (node {node:?}, {timestamp}) \
          is invalid: {detail}",
@@ -141,6 +152,7 @@ impl Classify for StoreError {
             StoreError::Open { .. }
             | StoreError::Missing { .. }
             | StoreError::Sqlite { .. }
+            | StoreError::SqliteBlocked { .. }
             | StoreError::Runtime(_) => ErrorKind::Unavailable,
         }
     }

@@ -552,8 +552,69 @@ fn migrate_in(tx: &Connection, path: &Path, from: i32) -> Result<(), StoreError>
         .map_err(err)
 }
 
-/// Maps SQLite's "this is not a database" answers to [`StoreError::Corrupt`].
+/// Why SQLite could not write, when the reason lies outside the program
+/// ([`StoreError::SqliteBlocked`]). All three are runtime failures (exit 1): the
+/// configuration names a usable file, and the same run succeeds once the disk has room,
+/// the mount is writable again or the other writer is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// No space left on the file system that holds the database or its journal.
+    DiskFull,
+    /// The file, its journal or the file system refuses writes (for root too: an
+    /// immutable file, `chattr +i`, or a read-only mount).
+    ReadOnly,
+    /// Another connection held the write lock for longer than [`BUSY_TIMEOUT`].
+    Locked,
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocked::DiskFull => f.write_str(
+                "the disk is full (no space left for the database or its -wal/-shm files); \
+                 free space on its file system and run again; nothing was changed",
+            ),
+            Blocked::ReadOnly => f.write_str(
+                "the database is read-only (the file, its -wal/-shm files or the file system \
+                 refuse writes: file mode, an immutable file or a read-only mount); \
+                 nothing was changed",
+            ),
+            Blocked::Locked => write!(
+                f,
+                "the database is locked: another process held its write lock for more than \
+                 the {} s busy timeout; nothing was changed",
+                BUSY_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
+/// Which [`Blocked`] reason, if any, SQLite's error `e` stands for.
+pub fn blocked_reason(e: &rusqlite::Error) -> Option<Blocked> {
+    let code = e.sqlite_error()?;
+    match code.code {
+        ErrorCode::DiskFull => Some(Blocked::DiskFull),
+        // The shared-memory file (`-shm`) could not be grown: what a WAL database
+        // meets first on a full disk, before any write.
+        ErrorCode::SystemIoFailure if code.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE => {
+            Some(Blocked::DiskFull)
+        }
+        ErrorCode::ReadOnly => Some(Blocked::ReadOnly),
+        ErrorCode::DatabaseBusy => Some(Blocked::Locked),
+        _ => None,
+    }
+}
+
+/// Maps SQLite's "this is not a database" answers to [`StoreError::Corrupt`] and a full
+/// disk, a read-only file and a lock held too long to [`StoreError::SqliteBlocked`].
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    if let Some(blocked) = blocked_reason(&e) {
+        return StoreError::SqliteBlocked {
+            path: path.to_path_buf(),
+            blocked,
+            source: e,
+        };
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -649,5 +710,73 @@ impl CatalogueWriter {
         }
         self.by_position[position] = Some((text.clone(), id));
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod blocked_tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn failure(extended_code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(extended_code), None)
+    }
+
+    #[test]
+    fn a_full_disk_is_named_whether_a_write_or_the_shm_file_met_it() {
+        assert_eq!(
+            blocked_reason(&failure(ffi::SQLITE_FULL)),
+            Some(Blocked::DiskFull)
+        );
+        assert_eq!(
+            blocked_reason(&failure(ffi::SQLITE_IOERR_SHMSIZE)),
+            Some(Blocked::DiskFull)
+        );
+        // Other I/O errors are not guessed to be a full disk.
+        assert_eq!(blocked_reason(&failure(ffi::SQLITE_IOERR_READ)), None);
+        assert_eq!(blocked_reason(&failure(ffi::SQLITE_CONSTRAINT)), None);
+    }
+
+    #[test]
+    fn a_write_to_a_read_only_connection_is_named_read_only() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("c.db");
+        SqliteStore::open(&path, OpenMode::Create).unwrap();
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let e = conn
+            .execute("DELETE FROM reports", [])
+            .expect_err("a read-only connection wrote");
+        let err = sql_error(&path, e);
+        assert!(
+            matches!(
+                err,
+                StoreError::SqliteBlocked {
+                    blocked: Blocked::ReadOnly,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("read-only"), "{text}");
+    }
+
+    #[test]
+    fn a_lock_held_past_the_busy_timeout_is_named_locked() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("c.db");
+        SqliteStore::open(&path, OpenMode::Create).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let waiter = Connection::open(&path).unwrap();
+        waiter.busy_timeout(Duration::from_millis(50)).unwrap();
+        let e = waiter
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect_err("took a lock another connection holds");
+        let text = sql_error(&path, e).to_string();
+        assert!(text.contains("is locked"), "{text}");
+        assert!(text.contains("10 s busy timeout"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
     }
 }
