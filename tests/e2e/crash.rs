@@ -11,6 +11,7 @@
 //! so the write phase is hit whatever the machine's speed; the others kill at a uniformly
 //! random time across the run's measured duration.
 
+use compliance_testkit::secrets::Kept as _;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -285,7 +286,7 @@ fn prepare(target: &Target, nodes: usize) -> Duration {
     assert_eq!(stored, nodes as u64);
     drop(store);
     let started = Instant::now();
-    let out = target.reporter(0).output().unwrap();
+    let out = target.reporter(0).output().kept();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     started.elapsed()
 }
@@ -382,7 +383,7 @@ fn campaign(name: &str, target: &Target, nodes: usize, runs: usize) {
         );
 
         // Run again to completion: exactly one report of the window, whole, no leftovers.
-        let out = target.reporter(k).output().unwrap();
+        let out = target.reporter(k).output().kept();
         assert_eq!(out.status.code(), Some(0), "run {k}: {}", stderr(&out));
         let done = look(target, &[]);
         let new: Vec<String> = done

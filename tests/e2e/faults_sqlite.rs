@@ -8,6 +8,7 @@
 //! a line with SKIPPED and pass. Root ignores file modes, so "read-only" is made real with
 //! what binds root too: `chattr +i` on the file, and a read-only remount of the tmpfs.
 
+use compliance_testkit::secrets::Kept as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ pub(super) fn reporter_command(db: &Path, day: i64) -> Command {
 }
 
 fn reporter(db: &Path, day: i64) -> Output {
-    reporter_command(db, day).output().unwrap()
+    reporter_command(db, day).output().kept()
 }
 
 /// `compliancectl import kube-bench` of a real output for `node`, at 23:00 of `day`.
@@ -58,7 +59,7 @@ fn import(db: &Path, file: &str, node: &str, day: i64) -> Output {
         .arg(fixture(file))
         .args(["--node", node, "--time", &at, "--k8s-version", "1.29.3"])
         .output()
-        .unwrap()
+        .kept()
 }
 
 /// What a database holds, read with SQL beside the store: each report's id, its
@@ -137,7 +138,7 @@ impl Tmpfs {
             .args(["-o", opt])
             .arg(self.dir.path())
             .output()
-            .unwrap();
+            .kept();
         assert!(out.status.success(), "mount -o {opt}: {}", stderr(&out));
     }
 
@@ -275,7 +276,7 @@ fn a_read_only_file_or_mount_fails_the_reporter_and_changes_nothing() {
     match chattr {
         Ok(o) if o.status.success() => {
             let out = reporter(&db, 1);
-            let undo = Command::new("chattr").arg("-i").arg(&db).output().unwrap();
+            let undo = Command::new("chattr").arg("-i").arg(&db).output().kept();
             assert!(undo.status.success(), "{}", stderr(&undo));
             assert_refused(&out, &db, "the database is read-only");
             assert_eq!(holdings(&db), before);
