@@ -123,6 +123,7 @@ impl BenchmarkerConfig {
                     program,
                     args,
                     path: env.path.clone().unwrap_or_default(),
+                    max_output: super::kube_bench_max_output(env)?,
                 },
                 kubernetes_version,
                 cluster: cluster(env),
@@ -196,6 +197,7 @@ mod tests {
                 program: "kube-bench".into(),
                 args: vec!["--json".into()],
                 path: String::new(),
+                max_output: 64 << 20,
             }
         );
         assert_eq!(cfg.run.kubernetes_version, None);
