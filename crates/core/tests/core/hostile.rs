@@ -405,3 +405,32 @@ fn one_hundred_thousand_filter_entries_give_the_same_report_as_ten() {
          {excluding_time:?}"
     );
 }
+
+#[test]
+fn ndjson_documents_with_node_names_the_import_refuses_are_skipped_naming_them() {
+    let good = fixture_documents(end())[0].clone();
+    let mut lines = String::new();
+    for name in ["n".repeat(1 << 20), "esc\u{1b}[31m".to_string()] {
+        let mut bad = good.clone();
+        bad.node_name = name;
+        lines.push_str(&serde_json::to_string(&bad).unwrap());
+        lines.push('\n');
+    }
+    lines.push_str(&serde_json::to_string(&good).unwrap());
+    let (docs, stats) = read_all(lines.as_bytes(), "n.ndjson", &mut TextInterner::new()).unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(stats.skipped, 2);
+    assert!(
+        stats.reasons[0].reason.contains("1048576 bytes long"),
+        "{:?}",
+        stats.reasons
+    );
+    assert!(stats.reasons[0].reason.len() < 300);
+    assert!(
+        stats.reasons[1]
+            .reason
+            .contains("control character '\\u{1b}'"),
+        "{:?}",
+        stats.reasons
+    );
+}
