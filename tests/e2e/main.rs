@@ -11,6 +11,7 @@ mod cli;
 mod crds;
 mod elastic;
 mod findings;
+mod hostile;
 mod manifests;
 mod metrics;
 mod monitoring;
