@@ -431,3 +431,90 @@ fn a_global_report_with_100000_filter_entries_runs_or_is_refused_clearly() {
     ));
     eprintln!("MEASURE reporter over 12 nodes: {}", measured.join("; "));
 }
+
+/// What a real kube-apiserver (with its etcd) does with GlobalReports of 100,000 filter
+/// entries: one entry of 100,000 excludes, and 100,000 resultsFilters entries.
+#[tokio::test]
+async fn the_api_server_takes_or_refuses_100000_filter_entries() {
+    use compliance_kube::crd::{DEFAULT_GROUP, custom_resource_definitions};
+    use compliance_testkit::apiserver;
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+
+    let Some(server) = apiserver::shared() else {
+        return;
+    };
+    let client = server.client(server.admin_token()).await;
+    apiserver::install_crds(&client, custom_resource_definitions(DEFAULT_GROUP)).await;
+    let api: Api<DynamicObject> = Api::all_with(
+        client,
+        &ApiResource {
+            group: DEFAULT_GROUP.into(),
+            version: "v3".into(),
+            api_version: format!("{DEFAULT_GROUP}/v3"),
+            kind: "GlobalReport".into(),
+            plural: "globalreports".into(),
+        },
+    );
+    let create = |name: &str, filters: Value| {
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{DEFAULT_GROUP}/v3"), "kind": "GlobalReport",
+            "metadata": {"name": name},
+            "spec": {"reportType": "cis-benchmark", "schedule": "0 0 * * *",
+                     "cis": {"resultsFilters": filters}},
+        }))
+        .unwrap();
+        let size = serde_json::to_vec(&object).unwrap().len();
+        let api = api.clone();
+        async move {
+            let started = Instant::now();
+            let result = api.create(&PostParams::default(), &object).await;
+            (result, size, started.elapsed())
+        }
+    };
+
+    let excludes: Vec<String> = (0..100_000).map(|i| format!("99.{i}")).collect();
+    let (result, size, took) = create("hostile-excludes", json!([{"exclude": excludes}])).await;
+    let stored = result.expect("one entry of 100,000 excludes fits the API server's limits");
+    let back = api
+        .get(&stored.metadata.name.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        back.data["spec"]["cis"]["resultsFilters"][0]["exclude"]
+            .as_array()
+            .unwrap()
+            .len(),
+        100_000
+    );
+    eprintln!(
+        "MEASURE API server: 100,000 excludes ({} KiB of JSON) created in {took:?}",
+        size >> 10
+    );
+    api.delete("hostile-excludes", &Default::default())
+        .await
+        .unwrap();
+
+    let entries: Vec<Value> = (0..100_000)
+        .map(|i| {
+            json!({"benchmarkSelection": {"kubernetesVersion": format!("9.{i}")},
+                        "exclude": [format!("1.2.{i}")]})
+        })
+        .collect();
+    let (result, size, took) = create("hostile-entries", Value::Array(entries)).await;
+    match result {
+        Err(kube::Error::Api(status)) => {
+            eprintln!(
+                "MEASURE API server: 100,000 resultsFilters entries ({} KiB of JSON) refused \
+                 in {took:?}: {} {}",
+                size >> 10,
+                status.code,
+                status.message
+            );
+            assert!(
+                status.code == 413 || status.message.contains("too large"),
+                "{status:?}"
+            );
+        }
+        other => panic!("{} KiB accepted or failed otherwise: {other:?}", size >> 10),
+    }
+}
