@@ -12,6 +12,7 @@
 //! | KUBE_BENCH_BENCHMARK | per platform | the benchmark of every node (`--benchmark`), unless its label `compliance.tigera.io/cis-benchmark` names one |
 //! | KUBE_BENCH_VERSION | per platform | kube-bench's `--version` for every node (`1.29`) |
 //! | KUBE_BENCH_CFG_DIR | `cfg` | kube-bench's cfg directory, when KUBE_BENCH_ARGS have no `--config-dir` |
+//! | KUBE_BENCH_MAX_OUTPUT | `64MiB` | the most kube-bench output read; more stops the run, stored as errored |
 //! | BENCHMARK_HOST_PROC | `/proc` | where the node's processes are listed, to tell a control-plane node (with `hostPID: true`, `/proc`; or the host's `/proc` mounted elsewhere) |
 //!
 //! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), its retention

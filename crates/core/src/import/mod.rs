@@ -115,7 +115,7 @@ pub const DEFAULT_MAX_SIZE: u64 = 64 << 20;
 
 /// A byte count as the messages say it: whole MiB when it is one, else bytes.
 pub fn size_text(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
