@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use compliance_core::import::ImportError;
 use compliance_core::import::kube_bench::{
     Imported, KubeBenchOptions, KubeBenchRun, build_document, parse_kube_bench,
 };
+use compliance_core::import::{ImportError, read_limited};
 use compliance_core::model::TextInterner;
 
 /// Where Linux publishes the host name (what `gethostname` returns); read as a file so
@@ -38,27 +38,32 @@ fn host_name_from(proc_path: &Path, env: Option<String>) -> Result<String, Impor
     }
 }
 
-/// Reads and parses one kube-bench output file.
+/// Reads and parses one kube-bench output file, refusing one larger than `limit` bytes
+/// (KUBE_BENCH_MAX_OUTPUT) before holding more than that in memory.
 pub fn read_kube_bench(
     path: &Path,
+    limit: u64,
     interner: &mut TextInterner,
 ) -> Result<KubeBenchRun, ImportError> {
-    let bytes = fs::read(path).map_err(|source| ImportError::Read {
+    let file = fs::File::open(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let bytes = read_limited(file, path, limit)?;
     parse_kube_bench(path, &bytes, interner)
 }
 
-/// Reads every file (all results of one node) and builds its document.
+/// Reads every file (all results of one node), each at most `limit` bytes, and builds
+/// its document.
 pub fn import_kube_bench<P: AsRef<Path>>(
     paths: &[P],
     options: &KubeBenchOptions,
+    limit: u64,
     interner: &mut TextInterner,
 ) -> Result<Imported, ImportError> {
     let runs = paths
         .iter()
-        .map(|p| read_kube_bench(p.as_ref(), interner))
+        .map(|p| read_kube_bench(p.as_ref(), limit, interner))
         .collect::<Result<Vec<_>, _>>()?;
     build_document(runs, options)
 }

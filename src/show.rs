@@ -7,12 +7,33 @@
 //! them, each node's waived failures, and every waiver with what it did.
 //! `--output json` prints the stored document instead, provenance included as stored.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
+use compliance_core::import::is_unprintable;
 use compliance_core::model::waiver::parse_expiry;
 use compliance_core::model::{CisBenchmarkNode, ReportDocument, TestStatus, WaiverState};
 use compliance_core::render::not_observed_as;
 use compliance_core::time;
+
+/// `text` made safe for a terminal: control characters (ESC, CR, LF, NUL, ...) and
+/// bidirectional-text controls are written as Rust escapes (`\u{1b}`, `\r`, `\n`,
+/// `\0`, `\u{202e}`), so stored text cannot recolour, rewrite or reorder the screen
+/// or break a table row. Everything else, non-ASCII letters included, is kept.
+pub fn terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unprintable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unprintable(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// What the text says of a provenance value the report did not record.
 pub const NOT_RECORDED: &str = "not recorded";
@@ -34,7 +55,7 @@ pub fn node_note(n: &CisBenchmarkNode) -> String {
         };
     }
     if !n.error.is_empty() {
-        return format!("run failed: {}", n.error);
+        return format!("run failed: {}", terminal(&n.error));
     }
     String::new()
 }
@@ -79,25 +100,27 @@ pub fn write_waivers(out: &mut impl Write, r: &ReportDocument) -> io::Result<()>
             ),
             WaiverState::MatchedNothing => "matched nothing: fix or remove it".to_string(),
         };
-        writeln!(out, "  {}  {what}", w.name)?;
+        writeln!(out, "  {}  {what}", terminal(&w.name))?;
         let s = &w.spec;
         let expires = parse_expiry(&s.expires)
             .map(|t| time::format(&t))
             .unwrap_or_else(|_| s.expires.clone());
+        let ticket = if s.ticket.is_empty() {
+            "none"
+        } else {
+            &s.ticket
+        };
         writeln!(
             out,
-            "      tests {}; owner {}; ticket {}; expires {expires}",
-            s.tests.join(", "),
-            s.owner,
-            if s.ticket.is_empty() {
-                "none"
-            } else {
-                &s.ticket
-            }
+            "      tests {}; owner {}; ticket {}; expires {}",
+            terminal(&s.tests.join(", ")),
+            terminal(&s.owner),
+            terminal(ticket),
+            terminal(&expires),
         )?;
-        writeln!(out, "      reason: {}", s.reason)?;
+        writeln!(out, "      reason: {}", terminal(&s.reason))?;
         if !w.note.is_empty() {
-            writeln!(out, "      note: {}", w.note)?;
+            writeln!(out, "      note: {}", terminal(&w.note))?;
         }
     }
     Ok(())
@@ -131,7 +154,7 @@ pub fn write_provenance(out: &mut impl Write, r: &ReportDocument) -> io::Result<
     writeln!(
         out,
         "Provenance  reporter {}",
-        or_not_recorded(&p.reporter_version)
+        terminal(or_not_recorded(&p.reporter_version))
     )?;
     writeln!(
         out,
@@ -159,7 +182,7 @@ pub fn write_provenance(out: &mut impl Write, r: &ReportDocument) -> io::Result<
         if p.expected_nodes_from.is_empty() {
             NOT_RECORDED.to_string()
         } else {
-            p.expected_nodes_from.join(", ")
+            terminal(&p.expected_nodes_from.join(", ")).into_owned()
         }
     )
 }
@@ -167,7 +190,7 @@ pub fn write_provenance(out: &mut impl Write, r: &ReportDocument) -> io::Result<
 /// Writes `r` as `reports show` prints it.
 pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> {
     let s = &r.cis_benchmark_summary;
-    writeln!(out, "Report   {}", r.id)?;
+    writeln!(out, "Report   {}", terminal(&r.id))?;
     writeln!(
         out,
         "Window   {} – {} (generated {})",
@@ -212,10 +235,14 @@ pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> 
     }
     write_provenance(out, r)?;
     writeln!(out)?;
-    let width = r
+    let names: Vec<Cow<'_, str>> = r
         .cis_benchmark
         .iter()
-        .map(|n| n.node_name.len())
+        .map(|n| terminal(&n.node_name))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -224,19 +251,19 @@ pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> 
         "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
         "NODE", "STATUS", "PASS", "FAIL", "INFO", "TOTAL", "K8S", "BENCHMARK"
     )?;
-    for n in &r.cis_benchmark {
+    for (n, name) in r.cis_benchmark.iter().zip(&names) {
         let m = &n.summary;
         write!(
             out,
             "{:<width$}  {:<6} {:>5} {:>5} {:>5} {:>5}  {:<10} {:<10}",
-            n.node_name,
+            name,
             m.status.as_str(),
             m.total_pass,
             m.total_fail,
             m.total_info,
             m.total,
-            n.kubernetes_version,
-            n.benchmarks_version
+            terminal(&n.kubernetes_version),
+            terminal(&n.benchmarks_version)
         )?;
         let note = node_note(n);
         if !note.is_empty() {
@@ -256,7 +283,9 @@ pub fn write_report(out: &mut impl Write, r: &ReportDocument) -> io::Result<()> 
             writeln!(
                 out,
                 "  {:>3} nodes  {:<8} {}",
-                t.failed_count, t.index, t.description
+                t.failed_count,
+                terminal(&t.index),
+                terminal(&t.description)
             )?;
         }
     }
@@ -319,6 +348,29 @@ mod tests {
         );
         assert!(line.contains(" HIGH ") && line.ends_with("12 waived (MED without waivers)"));
         assert!(s.waived_count > 0 && s.waived_count == node.summary.waived);
+    }
+
+    #[test]
+    fn terminal_escapes_control_and_bidi_characters_and_keeps_the_rest() {
+        assert!(matches!(terminal("node-1 ü <b>"), Cow::Borrowed(_)));
+        assert_eq!(
+            terminal("a\u{1b}[31mred\r\nb\0c\u{202e}d\u{7f}\u{9b}"),
+            "a\\u{1b}[31mred\\r\\nb\\0c\\u{202e}d\\u{7f}\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn show_writes_no_raw_control_character_of_stored_text() {
+        let mut r = fixture_report(t("2026-11-26T00:00:00Z"));
+        r.cis_benchmark[0].node_name = "esc\u{1b}[2Jnode\r\nfake-row".into();
+        r.cis_benchmark[0].error = "bell\u{7}".into();
+        let out = text(&r);
+        assert!(
+            !out.chars().any(|c| c != '\n' && is_unprintable(c)),
+            "{out:?}"
+        );
+        assert!(out.contains("esc\\u{1b}[2Jnode\\r\\nfake-row"), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("fake-row")), "{out}");
     }
 
     #[test]

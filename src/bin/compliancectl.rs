@@ -691,7 +691,8 @@ fn import_kube_bench(
             .unwrap_or_else(|| settings::cluster(env)),
     };
     let retention = settings::retention::from_env(env)?;
-    let imported = files::import_kube_bench(&args.files, &options, &mut interner)?;
+    let limit = settings::kube_bench_max_output(env)?;
+    let imported = files::import_kube_bench(&args.files, &options, limit, &mut interner)?;
     for w in &imported.warnings {
         eprintln!("compliancectl: warning: {w}");
     }
@@ -701,10 +702,10 @@ fn import_kube_bench(
     let suffix = args.k8s_version.as_ref().and_then(|v| v.suffix());
     let line = format!(
         "imported node {} at {}: {} tests, benchmark {}, Kubernetes {}",
-        doc.node_name,
+        show::terminal(&doc.node_name),
         time::format(&doc.timestamp),
         doc.tests.len(),
-        doc.version,
+        show::terminal(&doc.version),
         match (doc.kubernetes_version.as_str(), suffix) {
             ("", _) => "unknown".to_string(),
             (version, Some(build)) => format!("{version} (build {build})"),
@@ -1086,7 +1087,7 @@ fn print_listing(out: &mut impl Write, list: &[ReportHead]) -> std::io::Result<(
         writeln!(
             out,
             "{:<70} {:<20} {:<20} {:>6} {:>5} {:>5} {:>5}",
-            r.id,
+            show::terminal(&r.id),
             time::format(&r.start_time),
             time::format(&r.end_time),
             r.node_count,

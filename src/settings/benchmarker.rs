@@ -12,6 +12,7 @@
 //! | KUBE_BENCH_BENCHMARK | per platform | the benchmark of every node (`--benchmark`), unless its label `compliance.tigera.io/cis-benchmark` names one |
 //! | KUBE_BENCH_VERSION | per platform | kube-bench's `--version` for every node (`1.29`) |
 //! | KUBE_BENCH_CFG_DIR | `cfg` | kube-bench's cfg directory, when KUBE_BENCH_ARGS have no `--config-dir` |
+//! | KUBE_BENCH_MAX_OUTPUT | `64MiB` | the most kube-bench output read; more stops the run, stored as errored |
 //! | BENCHMARK_HOST_PROC | `/proc` | where the node's processes are listed, to tell a control-plane node (with `hostPID: true`, `/proc`; or the host's `/proc` mounted elsewhere) |
 //!
 //! plus the store (COMPLIANCE_DATASTORE, ELASTIC_*), its retention
@@ -123,6 +124,7 @@ impl BenchmarkerConfig {
                     program,
                     args,
                     path: env.path.clone().unwrap_or_default(),
+                    max_output: super::kube_bench_max_output(env)?,
                 },
                 kubernetes_version,
                 cluster: cluster(env),
@@ -196,6 +198,7 @@ mod tests {
                 program: "kube-bench".into(),
                 args: vec!["--json".into()],
                 path: String::new(),
+                max_output: 64 << 20,
             }
         );
         assert_eq!(cfg.run.kubernetes_version, None);

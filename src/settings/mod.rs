@@ -103,6 +103,55 @@ pub fn cluster(env: &RawEnv) -> String {
         .to_string()
 }
 
+/// The smallest KUBE_BENCH_MAX_OUTPUT accepted: a node run of kube-bench prints tens of
+/// kilobytes, so anything under 1 KiB would refuse every real output.
+pub const MIN_KUBE_BENCH_MAX_OUTPUT: u64 = 1 << 10;
+
+/// The most kube-bench output read, by `compliancectl import kube-bench` (per file) and
+/// by the benchmarker: KUBE_BENCH_MAX_OUTPUT, a size such as `64MiB`, `512KiB` or bytes;
+/// default [`compliance_core::import::DEFAULT_MAX_SIZE`] (64 MiB), at least 1 KiB.
+pub fn kube_bench_max_output(env: &RawEnv) -> Result<u64, ConfigError> {
+    match non_empty(&env.kube_bench_max_output) {
+        Some(v) => parse_max_output(v),
+        None => Ok(compliance_core::import::DEFAULT_MAX_SIZE),
+    }
+}
+
+fn parse_max_output(value: &str) -> Result<u64, ConfigError> {
+    const VARIABLE: &str = compliance_core::import::MAX_SIZE_VARIABLE;
+    let invalid = || {
+        ConfigError::new(
+            VARIABLE,
+            value,
+            "expected a size such as 64MiB, 512KiB or 1048576",
+        )
+    };
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(invalid)?;
+    if bytes < MIN_KUBE_BENCH_MAX_OUTPUT {
+        return Err(ConfigError::new(
+            VARIABLE,
+            value,
+            "must be at least 1KiB (a node run of kube-bench prints tens of kilobytes)",
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The variables as strings, read with `envy` (names are the lower-cased variables).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RawEnv {
@@ -151,6 +200,8 @@ pub struct RawEnv {
     pub kube_bench_version: Option<String>,
     pub kube_bench_benchmark: Option<String>,
     pub kube_bench_cfg_dir: Option<String>,
+    /// KUBE_BENCH_MAX_OUTPUT: see [`kube_bench_max_output`].
+    pub kube_bench_max_output: Option<String>,
     pub benchmark_host_proc: Option<String>,
     /// compliance-server's variables (see [`server`]); the first three are Calico's names.
     pub listen_addr: Option<String>,
@@ -556,6 +607,37 @@ mod tests {
             assert_eq!(e.variable, "COMPLIANCE_FAIL_ON");
             assert_eq!(e.value, bad);
             assert!(e.message.contains("low, med, new"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn kube_bench_max_output_defaults_to_64_mib_and_reads_sizes() {
+        assert_eq!(kube_bench_max_output(&env(&[])).unwrap(), 64 << 20);
+        for (value, bytes) in [
+            ("1048576", 1 << 20),
+            ("512KiB", 512 << 10),
+            ("2mib", 2 << 20),
+            ("1G", 1 << 30),
+            ("1024", 1024),
+        ] {
+            let got = kube_bench_max_output(&env(&[("KUBE_BENCH_MAX_OUTPUT", value)])).unwrap();
+            assert_eq!(got, bytes, "{value}");
+        }
+    }
+
+    #[test]
+    fn kube_bench_max_output_refuses_bad_or_tiny_sizes_naming_the_variable() {
+        for bad in [
+            "lots",
+            "-1",
+            "12 parsecs",
+            "1023",
+            "0",
+            "99999999999999999999",
+        ] {
+            let e = kube_bench_max_output(&env(&[("KUBE_BENCH_MAX_OUTPUT", bad)])).unwrap_err();
+            assert_eq!(e.variable, "KUBE_BENCH_MAX_OUTPUT");
+            assert_eq!(e.value, bad);
         }
     }
 }

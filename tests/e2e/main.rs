@@ -13,6 +13,7 @@ mod crds;
 mod elastic;
 mod faults_sqlite;
 mod findings;
+mod hostile;
 mod least_privilege;
 mod manifests;
 mod metrics;

@@ -34,6 +34,10 @@ pub struct KubeBenchCommand {
     /// PATH as the benchmarker started with it, where a bare `program` is looked up;
     /// quoted in the error when it is not found there.
     pub path: String,
+    /// The most output read (KUBE_BENCH_MAX_OUTPUT, default
+    /// [`compliance_core::import::DEFAULT_MAX_SIZE`], 64 MiB): a run that prints more is
+    /// stopped and stored as errored, so a runaway program cannot exhaust the memory.
+    pub max_output: u64,
 }
 
 /// What the runs need: the node, the cadence, kube-bench and the labels of the documents.

@@ -15,16 +15,13 @@ use tokio::sync::watch;
 use compliance_core::import::kube_bench::{
     KUBE_TYPE, KubeBenchOptions, build_document, parse_kube_bench,
 };
+use compliance_core::import::{MAX_SIZE_VARIABLE, size_text};
 use compliance_core::model::{BenchmarkDocument, TestStatus, TextInterner};
 use compliance_core::time::truncate_to_seconds;
 use compliance_core::version::KubernetesVersion;
 
 use crate::config::KubeBenchCommand;
 use crate::process::{self, Captured, Limits, RunError};
-
-/// The most kube-bench output read: a full control-plane run prints about 1 MB, so this
-/// only stops a runaway program.
-pub const MAX_OUTPUT: usize = 64 << 20;
 
 /// How much of kube-bench's standard error goes into an `error` field: enough for its
 /// last message, short enough for a CSV cell.
@@ -83,7 +80,7 @@ pub async fn run(
     tracing::debug!(program = %command.program, ?args, "running kube-bench");
     let limits = Limits {
         timeout,
-        max_stdout: MAX_OUTPUT,
+        max_stdout: usize::try_from(command.max_output).unwrap_or(usize::MAX),
     };
     let result = process::run(OsStr::new(&command.program), args, limits, cancel).await;
     if matches!(result, Err(RunError::Cancelled { .. })) {
@@ -230,9 +227,10 @@ fn run_error_text(command: &KubeBenchCommand, e: &RunError) -> String {
             text
         }
         RunError::TooMuchOutput { limit, .. } => format!(
-            "kube-bench printed more than {} MiB and was stopped; is KUBE_BENCH_PATH={program} \
-             kube-bench?",
-            limit >> 20
+            "kube-bench output is larger than the limit of {} set by {} and kube-bench was \
+             stopped; is KUBE_BENCH_PATH={program} kube-bench?",
+            size_text(*limit as u64),
+            MAX_SIZE_VARIABLE
         ),
         RunError::Read { error, .. } => format!("reading kube-bench's output failed: {error}"),
         RunError::Cancelled { .. } => "kube-bench was stopped by shutdown".to_string(),
@@ -316,6 +314,7 @@ mod tests {
             program: "kube-bench".into(),
             args: vec!["--json".into()],
             path: "/usr/local/bin:/usr/bin".into(),
+            max_output: compliance_core::import::DEFAULT_MAX_SIZE,
         }
     }
 
@@ -440,6 +439,24 @@ mod tests {
             o.document.error,
             "kube-bench did not finish within 5m (BENCHMARK_TIMEOUT) and was stopped; its \
              last messages: waiting for etcd"
+        );
+    }
+
+    #[test]
+    fn output_over_the_limit_is_stored_as_an_error_naming_the_limit_and_its_variable() {
+        let err = RunError::TooMuchOutput {
+            program: "kube-bench".into(),
+            limit: 2 << 20,
+        };
+        let o = outcome(&command(), &release(), &labels(), Err(err));
+        assert!(o.document.tests.is_empty());
+        assert!(
+            o.document.error.starts_with(
+                "kube-bench output is larger than the limit of 2 MiB set by \
+                 KUBE_BENCH_MAX_OUTPUT"
+            ),
+            "{}",
+            o.document.error
         );
     }
 

@@ -547,6 +547,59 @@ fn push_unique(warnings: &mut Vec<ImportWarning>, w: ImportWarning) {
     }
 }
 
+/// The longest node name accepted, in bytes: Kubernetes names nodes with DNS-1123
+/// subdomains, which are at most 253 characters.
+pub const MAX_NODE_NAME_BYTES: usize = 253;
+
+/// How much of a refused value an error quotes, in characters.
+const QUOTED_CHARS: usize = 40;
+
+/// Checks a node name before it labels a document: not blank, at most
+/// [`MAX_NODE_NAME_BYTES`], and free of control characters and bidirectional-text
+/// controls, which no Kubernetes node name has and which would reach terminals and logs.
+///
+/// Other characters, markup included, are carried as given: every output escapes them
+/// for its format (docs/hostile-input.md), and names from other tools are not always
+/// DNS-1123.
+pub fn check_node_name(name: &str) -> Result<(), ImportError> {
+    if name.trim().is_empty() {
+        return Err(ImportError::EmptyNodeName);
+    }
+    let reason = if name.len() > MAX_NODE_NAME_BYTES {
+        format!(
+            "is {} bytes long; node names are at most {MAX_NODE_NAME_BYTES} bytes \
+             (Kubernetes DNS-1123 subdomain names)",
+            name.len()
+        )
+    } else if let Some(c) = name.chars().find(|&c| is_unprintable(c)) {
+        format!("contains the control character {c:?}")
+    } else {
+        return Ok(());
+    };
+    Err(ImportError::InvalidNodeName {
+        value: shorten(name),
+        reason,
+    })
+}
+
+/// Whether `c` is a control character (C0, DEL, C1) or a bidirectional-text control
+/// (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069), which reorder the text around them.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `value` quoted for a message: escaped (Rust's `{:?}`), and cut to its first
+/// [`QUOTED_CHARS`] characters with the full length said when longer.
+pub fn shorten(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= QUOTED_CHARS {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(QUOTED_CHARS).collect();
+    format!("{head:?}… ({} bytes)", value.len())
+}
+
 /// Builds one node's document from one or more parsed kube-bench outputs.
 ///
 /// Tests keep input order, file after file; a test number that appears twice stays
@@ -558,9 +611,7 @@ pub fn build_document(
     runs: Vec<KubeBenchRun>,
     options: &KubeBenchOptions,
 ) -> Result<Imported, ImportError> {
-    if options.node_name.trim().is_empty() {
-        return Err(ImportError::EmptyNodeName);
-    }
+    check_node_name(&options.node_name)?;
     let mut runs = runs.into_iter();
     let first = runs.next().ok_or_else(|| ImportError::NothingToMerge {
         node: options.node_name.clone(),

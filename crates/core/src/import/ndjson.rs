@@ -126,7 +126,13 @@ impl<R: BufRead> Iterator for NdjsonReader<'_, R> {
                     if text.is_empty() {
                         continue;
                     }
-                    match BenchmarkDocument::decode(text) {
+                    // A node name the kube-bench import would refuse is refused here too.
+                    let decoded = BenchmarkDocument::decode(text).and_then(|doc| {
+                        super::check_node_name(&doc.node_name)
+                            .map(|()| doc)
+                            .map_err(|e| e.to_string())
+                    });
+                    match decoded {
                         Ok(mut doc) => {
                             self.interner.intern_document(&mut doc);
                             self.stats.read += 1;

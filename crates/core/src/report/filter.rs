@@ -1,7 +1,7 @@
 //! Results filters: which filter applies to a node (docs/spec.md §4.3) and which tests it keeps
 //! (docs/spec.md §4.4).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::global_report::ResultsFilter;
 use crate::version;
@@ -85,16 +85,40 @@ impl CompiledFilter {
 }
 
 /// The filters of a report in declaration order; the first that selects a node applies.
+///
+/// A selection selects a version only when it equals the version or one of its dotted
+/// prefixes, so the choice is looked up by those few prefixes in an index of each
+/// selection's first entry, not by trying every entry: a GlobalReport with 100,000
+/// entries costs each node a handful of lookups (docs/hostile-input.md).
 #[derive(Debug, Clone, Default)]
 pub struct FilterSet {
     filters: Vec<CompiledFilter>,
+    /// The index of the first entry of each selection.
+    first_by_selection: HashMap<String, usize>,
+    /// The index of the first entry without a selection, which selects every node.
+    first_unselected: Option<usize>,
     include_all: CompiledFilter,
 }
 
 impl FilterSet {
     pub fn new(filters: &[ResultsFilter]) -> Self {
+        let filters: Vec<CompiledFilter> = filters.iter().map(CompiledFilter::new).collect();
+        let mut first_by_selection = HashMap::new();
+        let mut first_unselected = None;
+        for (i, f) in filters.iter().enumerate() {
+            match &f.selection {
+                Some(sel) => {
+                    first_by_selection.entry(sel.clone()).or_insert(i);
+                }
+                None => {
+                    first_unselected.get_or_insert(i);
+                }
+            }
+        }
         FilterSet {
-            filters: filters.iter().map(CompiledFilter::new).collect(),
+            filters,
+            first_by_selection,
+            first_unselected,
             include_all: CompiledFilter::default(),
         }
     }
@@ -102,10 +126,15 @@ impl FilterSet {
     /// The filter for a node whose version is in its [`version::canonical`] spelling; the
     /// include-all filter when none selects it.
     pub fn for_version(&self, node_version: &str) -> &CompiledFilter {
-        self.filters
-            .iter()
-            .find(|f| f.selects(node_version))
-            .unwrap_or(&self.include_all)
+        // Every prefix that ends where the version ends or before a dot: exactly the
+        // selections `version::is_dotted_prefix` accepts.
+        let by_prefix = (0..=node_version.len())
+            .filter(|&i| i == node_version.len() || node_version.as_bytes()[i] == b'.')
+            .filter_map(|i| self.first_by_selection.get(&node_version[..i]).copied());
+        by_prefix
+            .chain(self.first_unselected)
+            .min()
+            .map_or(&self.include_all, |i| &self.filters[i])
     }
 }
 
@@ -166,6 +195,38 @@ mod tests {
             set.for_version("1.29.30")
                 .includes(true, "1.1.1", "1.1", true)
         );
+    }
+
+    #[test]
+    fn rule_3_the_indexed_choice_is_the_first_entry_that_selects() {
+        let entries = [
+            filter(Some("1.29"), &[], &["a"]),
+            filter(Some("1"), &[], &["b"]),
+            filter(None, &[], &["c"]),
+            filter(Some("1.29.3"), &[], &["d"]),
+            filter(Some("v"), &[], &["e"]),
+            filter(Some("2.0"), &[], &["f"]),
+        ];
+        for n in 0..=entries.len() {
+            for start in 0..n {
+                let set = FilterSet::new(&entries[start..n]);
+                for version in [
+                    "1.29.3", "1.29", "1.2", "1", "2.0.1", "", ".5", "1.290", "x",
+                ] {
+                    let linear = set
+                        .filters
+                        .iter()
+                        .find(|f| f.selects(version))
+                        .unwrap_or(&set.include_all);
+                    let indexed = set.for_version(version);
+                    assert_eq!(
+                        (&indexed.selection, &indexed.exclude),
+                        (&linear.selection, &linear.exclude),
+                        "entries {start}..{n}, version {version:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

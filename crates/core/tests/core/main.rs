@@ -4,6 +4,7 @@
 mod exports;
 mod findings_golden;
 mod findings_story;
+mod hostile;
 mod import_kube_bench;
 mod layering;
 mod render_golden;

@@ -7,4 +7,5 @@ mod support;
 
 mod auth;
 mod browser;
+mod hostile;
 mod pages;
