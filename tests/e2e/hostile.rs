@@ -5,6 +5,7 @@
 //! bounded memory; and a GlobalReport with 100,000 resultsFilters entries run by the
 //! reporter. Peak memory is the child's VmHWM, polled from /proc while it runs.
 
+use compliance_testkit::secrets::Kept as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,7 +61,7 @@ impl Env {
 
     fn ctl(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut cmd = self.command(env!("CARGO_BIN_EXE_compliancectl"), vars);
-        cmd.args(args).output().unwrap()
+        cmd.args(args).output().kept()
     }
 
     fn import(&self, file: &Path, node: &str) -> Output {
@@ -85,7 +86,7 @@ impl Env {
             .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
             .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
             .output()
-            .unwrap()
+            .kept()
     }
 }
 
