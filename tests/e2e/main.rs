@@ -10,6 +10,7 @@ mod benchmarker;
 mod cli;
 mod crds;
 mod elastic;
+mod faults_elastic;
 mod findings;
 mod manifests;
 mod metrics;
