@@ -358,7 +358,16 @@ fn run() -> Result<u8, Failure> {
     logging::init(LogConfig::from_env(&env)?);
     // Chosen only by the commands that use a store: `validate` and `crds` must work
     // before anything is configured.
-    let datastore = || choose_datastore(cli.datastore.as_deref(), &env);
+    let serving = matches!(cli.command, Command::Serve(_));
+    let datastore = || {
+        let mut datastore = choose_datastore(cli.datastore.as_deref(), &env)?;
+        // One-shot commands get the retry budget; `serve` is a server and keeps the
+        // daemons' patience.
+        if let (Datastore::Elastic(config), false) = (&mut datastore, serving) {
+            settings::elastic::one_shot(config, &env.elastic);
+        }
+        Ok::<_, Failure>(datastore)
+    };
     match cli.command {
         Command::Import(ImportCommand::KubeBench(args)) => {
             import_kube_bench(&datastore()?, args, &env)

@@ -14,7 +14,7 @@ use compliance_core::model::benchmark::DEFAULT_CLUSTER;
 use compliance_store::elastic::config::{
     CaBundle, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_PORT, DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY, DEFAULT_SCHEME, DEFAULT_TIMEOUT, ElasticAuth, ElasticConfig,
-    MIN_MAX_REQUEST_BYTES, Secret,
+    MIN_MAX_REQUEST_BYTES, ONE_SHOT_RETRY_BUDGET, Secret,
 };
 
 use super::{ConfigError, non_empty, parse_bool, parse_port};
@@ -35,6 +35,7 @@ pub struct RawElasticEnv {
     pub elastic_timeout: Option<String>,
     pub elastic_retries: Option<String>,
     pub elastic_retry_delay: Option<String>,
+    pub elastic_retry_budget: Option<String>,
     pub elastic_max_request_bytes: Option<String>,
     pub elastic_page_size: Option<String>,
 }
@@ -81,6 +82,10 @@ pub fn from_env(env: &RawElasticEnv) -> Result<Option<ElasticConfig>, ConfigErro
         })?,
         None => DEFAULT_RETRIES,
     };
+    let retry_budget = match non_empty(&env.elastic_retry_budget) {
+        Some(v) => parse_retry_budget("ELASTIC_RETRY_BUDGET", v)?,
+        None => None,
+    };
     let max_request_bytes = match non_empty(&env.elastic_max_request_bytes) {
         Some(v) => parse_bytes("ELASTIC_MAX_REQUEST_BYTES", v)?,
         None => DEFAULT_MAX_REQUEST_BYTES,
@@ -108,11 +113,40 @@ pub fn from_env(env: &RawElasticEnv) -> Result<Option<ElasticConfig>, ConfigErro
         timeout,
         retries,
         retry_delay,
+        retry_budget,
         max_request_bytes,
         page_size,
         // `settings::datastore` sets it from COMPLIANCE_*_RETENTION.
         retention: compliance_store::Retention::default(),
     }))
+}
+
+/// Gives a one-shot program (`compliance-reporter`, `compliancectl` but its `serve`) its
+/// retry budget: ELASTIC_RETRY_BUDGET when set (`unlimited` included), else
+/// [`ONE_SHOT_RETRY_BUDGET`] (60s). The daemons do not call this: unset, they have no
+/// budget.
+pub fn one_shot(config: &mut ElasticConfig, env: &RawElasticEnv) {
+    if non_empty(&env.elastic_retry_budget).is_none() {
+        config.retry_budget = Some(ONE_SHOT_RETRY_BUDGET);
+    }
+}
+
+/// ELASTIC_RETRY_BUDGET: a positive duration, or `unlimited` (`None`).
+fn parse_retry_budget(variable: &str, value: &str) -> Result<Option<Duration>, ConfigError> {
+    if value.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    humantime::parse_duration(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .map(Some)
+        .ok_or_else(|| {
+            ConfigError::new(
+                variable,
+                value,
+                "expected a positive duration such as 60s or 5m, or unlimited",
+            )
+        })
 }
 
 /// ELASTIC_URL with any password replaced, for error messages.
@@ -697,10 +731,39 @@ mod tests {
             ("ELASTIC_MAX_REQUEST_BYTES", "lots"),
             ("ELASTIC_PAGE_SIZE", "0"),
             ("ELASTIC_PAGE_SIZE", "20000"),
+            ("ELASTIC_RETRY_BUDGET", "0s"),
+            ("ELASTIC_RETRY_BUDGET", "forever"),
+            ("ELASTIC_RETRY_BUDGET", "-5s"),
         ] {
             let e = error(&[("ELASTIC_HOST", "es"), (var, bad)]);
             assert_eq!((e.variable.as_str(), e.value.as_str()), (var, bad));
         }
+    }
+
+    #[test]
+    fn retry_budget_is_unlimited_for_daemons_and_60s_for_one_shot_programs_unless_set() {
+        let raw = env(&[("ELASTIC_HOST", "es")]);
+        let mut c = from_env(&raw).unwrap().unwrap();
+        assert_eq!(c.retry_budget, None, "a daemon keeps its patience");
+        one_shot(&mut c, &raw);
+        assert_eq!(c.retry_budget, Some(Duration::from_secs(60)));
+
+        let raw = env(&[("ELASTIC_HOST", "es"), ("ELASTIC_RETRY_BUDGET", "2m 30s")]);
+        let mut c = from_env(&raw).unwrap().unwrap();
+        assert_eq!(c.retry_budget, Some(Duration::from_secs(150)));
+        one_shot(&mut c, &raw);
+        assert_eq!(c.retry_budget, Some(Duration::from_secs(150)));
+
+        let raw = env(&[
+            ("ELASTIC_HOST", "es"),
+            ("ELASTIC_RETRY_BUDGET", "Unlimited"),
+        ]);
+        let mut c = from_env(&raw).unwrap().unwrap();
+        one_shot(&mut c, &raw);
+        assert_eq!(
+            c.retry_budget, None,
+            "a one-shot program may be told to wait"
+        );
     }
 
     #[test]

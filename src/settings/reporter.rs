@@ -115,7 +115,13 @@ impl ReporterConfig {
         Ok(ReporterConfig {
             report_name,
             window,
-            datastore: datastore(env)?,
+            datastore: match datastore(env)? {
+                Datastore::Elastic(mut config) => {
+                    super::elastic::one_shot(&mut config, &env.elastic);
+                    Datastore::Elastic(config)
+                }
+                other => other,
+            },
             retention: super::retention::from_env(env)?,
             source: SpecSource::from_env(env)?,
             health: health_from_env(env)?,

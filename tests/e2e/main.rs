@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod crds;
 mod elastic;
+mod faults_elastic;
 mod faults_sqlite;
 mod findings;
 mod hostile;

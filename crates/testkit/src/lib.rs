@@ -1,6 +1,8 @@
 //! Test support shared by every crate of the workspace, compiled once.
 //!
 //! - [`fake_es`]: an in-process Elasticsearch that speaks the store's documented protocol;
+//! - [`fault_proxy`]: a TCP proxy in front of it that resets, truncates, replaces or holds
+//!   back answers, by rule;
 //! - [`fixtures`]: the real kube-bench outputs and builders of documents and reports;
 //! - [`reports`]: whole reports computed from the fixtures or a synthetic cluster;
 //! - [`sequence`]: sequences of reports of one GlobalReport for diffs, lifecycles and
@@ -20,6 +22,7 @@
 pub mod apiserver;
 pub mod browser;
 pub mod fake_es;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod metrics;
 pub mod process;

@@ -72,13 +72,13 @@ impl ElasticStore {
         let total = batch.items.len() as u64;
         let mut pending: Vec<usize> = (0..batch.items.len()).collect();
         let mut failures = Vec::new();
-        let mut attempt = 0u32;
+        let mut attempts = 1u32;
         let mut stored = 0u64;
-        let delays: Vec<std::time::Duration> = backon::BackoffBuilder::build(retry::backoff(
+        let mut delays = backon::BackoffBuilder::build(retry::backoff(
             self.transport.retry_delay(),
             self.transport.retries(),
-        ))
-        .collect();
+        ));
+        let started = std::time::Instant::now();
         loop {
             let body = batch.body_for(&pending);
             let resp = self.send(&request::bulk(op, body, refresh)).await?;
@@ -93,26 +93,34 @@ impl ElasticStore {
                     ),
                 }));
             }
-            let mut retry_next = Vec::new();
             stored += (pending.len() - outcome.failures.len()) as u64;
-            for f in outcome.failures {
-                let original = pending[f.position];
-                if f.is_retryable() && (attempt as usize) < delays.len() {
-                    retry_next.push(original);
-                } else {
-                    failures.push(f);
-                }
-            }
-            if retry_next.is_empty() {
+            let (busy, refused): (Vec<_>, Vec<_>) =
+                outcome.failures.into_iter().partition(|f| f.is_retryable());
+            failures.extend(refused);
+            if busy.is_empty() {
                 break;
             }
+            let decision = self.transport.decide(true, delays.next(), started);
+            let retry::RetryDecision::RetryAfter(wait) = decision else {
+                self.transport.record_retrying(started);
+                failures.extend(busy);
+                let last = ElasticError::Bulk {
+                    stored: stored_before + stored,
+                    total: stored_before + total,
+                    failures,
+                };
+                return Err(self.transport.given_up(decision, op, attempts, last));
+            };
             tracing::warn!(
-                documents = retry_next.len(),
+                documents = busy.len(),
                 "Elasticsearch was busy (429, 502-504); sending those documents again"
             );
-            tokio::time::sleep(delays[attempt as usize]).await;
-            attempt += 1;
-            pending = retry_next;
+            tokio::time::sleep(wait).await;
+            attempts += 1;
+            pending = busy.iter().map(|f| pending[f.position]).collect();
+        }
+        if attempts > 1 {
+            self.transport.record_retrying(started);
         }
         if failures.is_empty() {
             Ok(stored)

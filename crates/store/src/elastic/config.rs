@@ -26,6 +26,18 @@ pub const DEFAULT_RETRIES: u32 = 10;
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// The longest single backoff.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// ELASTIC_RETRY_BUDGET of the one-shot programs (`compliance-reporter`, `compliancectl`)
+/// when unset: 60 s of retrying per run, in total.
+///
+/// Why 60 s: it rides out what a healthy cluster does to its clients (a node restarting
+/// in a rolling upgrade, a master election, a burst of 429s), and the backoff reaches its
+/// 30 s cap just then, so a longer budget would only add 30 s waits. A longer outage is
+/// the Job's to ride out: its pod retries (`backoffLimit` 6, with Kubernetes' pod backoff
+/// from 10 s doubling) wait some ten minutes between attempts without holding a pod, and
+/// a run that gives up after a minute leaves time for all of them. The daemons
+/// (`compliance-benchmarker`, `compliance-server`, `compliance-controller`) have no
+/// budget unless it is set: they keep retrying as long as `ELASTIC_RETRIES` allows.
+pub const ONE_SHOT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 /// Default ELASTIC_MAX_REQUEST_BYTES: half of Elasticsearch's default
 /// `http.max_content_length` (100 MB), leaving room for clusters that lowered it a bit.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 50 * 1024 * 1024;
@@ -93,6 +105,10 @@ pub struct ElasticConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub retry_delay: Duration,
+    /// ELASTIC_RETRY_BUDGET: the total time this process may spend on requests that
+    /// needed a retry, waits included; `None` (the default here, and the daemons') is no
+    /// limit but `retries`. See [`ONE_SHOT_RETRY_BUDGET`].
+    pub retry_budget: Option<Duration>,
     pub max_request_bytes: usize,
     pub page_size: usize,
     /// How long documents are kept: the lifecycle policies writers and
@@ -115,6 +131,7 @@ impl ElasticConfig {
             timeout: DEFAULT_TIMEOUT,
             retries: DEFAULT_RETRIES,
             retry_delay: DEFAULT_RETRY_DELAY,
+            retry_budget: None,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             page_size: DEFAULT_PAGE_SIZE,
             retention: crate::retention::Retention::default(),

@@ -57,6 +57,18 @@ pub enum ElasticError {
         #[source]
         last: Box<ElasticError>,
     },
+    #[error(
+        "{op} still failing after {attempts} attempts: this run has spent its retry budget \
+         of {budget} (ELASTIC_RETRY_BUDGET): {last}"
+    )]
+    BudgetSpent {
+        op: &'static str,
+        attempts: u32,
+        /// ELASTIC_RETRY_BUDGET, as a duration.
+        budget: String,
+        #[source]
+        last: Box<ElasticError>,
+    },
     #[error(transparent)]
     Parse(#[from] ParseError),
     #[error("{}", bulk_message(.stored, .failures, .total))]
@@ -133,7 +145,9 @@ impl Classify for ElasticError {
             | ElasticError::Forbidden { .. }
             | ElasticError::Tls { .. }
             | ElasticError::Client(_) => ErrorKind::Configuration,
-            ElasticError::Exhausted { last, .. } => last.kind(),
+            ElasticError::Exhausted { last, .. } | ElasticError::BudgetSpent { last, .. } => {
+                last.kind()
+            }
             ElasticError::Unreachable { .. }
             | ElasticError::Timeout { .. }
             | ElasticError::Bulk { .. } => ErrorKind::Unavailable,

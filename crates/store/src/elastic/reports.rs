@@ -108,15 +108,43 @@ impl ElasticStore {
             &report.id,
             body,
         );
-        let stored = match self.send(&put).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
-                    .await;
-                return Err(e);
-            }
+        let written = match self.send(&put).await {
+            Ok(stored) => match response::parse_written_index(&stored.body) {
+                Ok(index) => Some(index),
+                Err(e) => {
+                    tracing::warn!(report = %report.id, "cannot tell where the report was written: {e}");
+                    None
+                }
+            },
+            Err(e) => match self.head_generation(&report.id).await {
+                // The cluster stored the head although its answer was lost (a timeout, a
+                // connection cut after the write): the report is stored; finish.
+                Ok(Some((g, index))) if g == generation => {
+                    tracing::warn!(
+                        report = %report.id,
+                        "storing the report's head seemed to fail ({e}), but the cluster has it"
+                    );
+                    Some(index)
+                }
+                Ok(_) => {
+                    self.delete_parts_quietly(&report.id, PartsToDelete::Only(&generation))
+                        .await;
+                    return Err(e);
+                }
+                // Unknown whether the head names the new parts: they stay (parts no head
+                // names are never read, and the next store of this report deletes them).
+                Err(check) => {
+                    tracing::warn!(
+                        report = %report.id,
+                        "cannot tell whether the report's head was stored ({check}); its new parts are kept"
+                    );
+                    return Err(e);
+                }
+            },
         };
-        self.delete_other_copies(&report.id, &stored.body).await;
+        if let Some(index) = written {
+            self.delete_copies_except(&report.id, &index).await;
+        }
         self.delete_parts_quietly(&report.id, PartsToDelete::AllBut(&generation))
             .await;
         tracing::info!(
@@ -182,13 +210,33 @@ impl ElasticStore {
     /// and a report from before the upgrade sits in the plain index. Readers take the
     /// newest copy anyway, so a failure here is logged, not fatal.
     async fn delete_other_copies(&self, id: &str, stored: &[u8]) {
-        let written = match response::parse_written_index(stored) {
-            Ok(index) => index,
+        match response::parse_written_index(stored) {
+            Ok(index) => self.delete_copies_except(id, &index).await,
             Err(e) => {
                 tracing::warn!(report = id, "cannot tell where the report was written: {e}");
-                return;
             }
-        };
+        }
+    }
+
+    /// The generation of report `id`'s newest head and the index holding it; `None`
+    /// when there is no such report or it is one document.
+    ///
+    /// The head is the commit point of a split report: when the answer to storing it is
+    /// lost, this tells whether the cluster has it before its parts may be deleted.
+    async fn head_generation(&self, id: &str) -> Result<Option<(String, String)>, ElasticError> {
+        let resp = self
+            .send(&request::report_by_id(
+                &self.indices.read_patterns(REPORT_INDEX),
+                id,
+            ))
+            .await?;
+        let (hits, _) = response::parse_hits("get report", &resp.body)?;
+        Ok(newest_copy(id, &hits)?
+            .and_then(|(marker, hit)| Some((marker.generation?, hit.index.clone()))))
+    }
+
+    /// Deletes the copies of report `id` in any index but `written`.
+    async fn delete_copies_except(&self, id: &str, written: &str) {
         let found = self
             .send(&request::report_copies(
                 &self.indices.read_patterns(REPORT_INDEX),
@@ -212,7 +260,7 @@ impl ElasticStore {
                 return;
             }
         };
-        for index in indices.iter().filter(|i| **i != written) {
+        for index in indices.iter().filter(|i| i.as_str() != written) {
             let req = request::delete_document("delete an older report copy", index, id);
             match self.send(&req).await {
                 Ok(_) => tracing::info!(report = id, index, "deleted the report's older copy"),

@@ -2,8 +2,9 @@
 //!
 //! The rules: connection failures, timeouts, 429 (the cluster is shedding load), 502,
 //! 503 and 504 (a proxy or the cluster is briefly unavailable) are retried with
-//! exponential backoff and jitter, up to ELASTIC_RETRIES times. Everything else fails at
-//! once: another 4xx will not change by asking again, and 401/403/TLS need an operator.
+//! exponential backoff and jitter, up to ELASTIC_RETRIES times and within the process's
+//! ELASTIC_RETRY_BUDGET ([`retry_decision`]). Everything else fails at once: another 4xx
+//! will not change by asking again, and 401/403/TLS need an operator.
 
 use std::time::Duration;
 
@@ -99,9 +100,143 @@ pub fn backoff(first: Duration, retries: u32) -> ExponentialBuilder {
         .with_max_times(retries as usize)
 }
 
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// Wait this long, then send again.
+    RetryAfter(Duration),
+    /// Fail now with the attempt's own error: it is not transient.
+    Fail,
+    /// Fail now: ELASTIC_RETRIES retries were made.
+    RetriesSpent,
+    /// Fail now: the process has spent its ELASTIC_RETRY_BUDGET.
+    BudgetSpent,
+}
+
+/// The retry decision after a failed attempt.
+///
+/// `retryable` is [`is_retryable`] of the failure; `next_delay` the backoff's next wait
+/// (`None` once ELASTIC_RETRIES waits were taken); `spent` the time this process has
+/// spent on troubled requests so far, the current one included; `budget` is
+/// ELASTIC_RETRY_BUDGET (`None`: unlimited). A wait never takes the process past its
+/// budget: the last one is cut to what is left, so the last attempt starts when the
+/// budget runs out, and a failure after that fails at once.
+pub fn retry_decision(
+    retryable: bool,
+    next_delay: Option<Duration>,
+    spent: Duration,
+    budget: Option<Duration>,
+) -> RetryDecision {
+    if !retryable {
+        return RetryDecision::Fail;
+    }
+    let Some(delay) = next_delay else {
+        return RetryDecision::RetriesSpent;
+    };
+    match budget {
+        None => RetryDecision::RetryAfter(delay),
+        Some(budget) if spent >= budget => RetryDecision::BudgetSpent,
+        Some(budget) => RetryDecision::RetryAfter(delay.min(budget - spent)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn a_permanent_failure_is_never_retried() {
+        assert_eq!(
+            retry_decision(false, Some(S(1)), S(0), None),
+            RetryDecision::Fail
+        );
+        assert_eq!(
+            retry_decision(false, None, S(100), Some(S(1))),
+            RetryDecision::Fail
+        );
+    }
+
+    #[test]
+    fn without_a_budget_only_the_retry_count_stops_retrying() {
+        assert_eq!(
+            retry_decision(true, Some(S(30)), S(100_000), None),
+            RetryDecision::RetryAfter(S(30))
+        );
+        assert_eq!(
+            retry_decision(true, None, S(0), None),
+            RetryDecision::RetriesSpent
+        );
+    }
+
+    #[test]
+    fn the_retry_count_stops_retrying_before_the_budget_is_spent() {
+        assert_eq!(
+            retry_decision(true, None, S(1), Some(S(60))),
+            RetryDecision::RetriesSpent
+        );
+    }
+
+    #[test]
+    fn a_wait_within_the_budget_is_taken_whole() {
+        assert_eq!(
+            retry_decision(true, Some(S(8)), S(20), Some(S(60))),
+            RetryDecision::RetryAfter(S(8))
+        );
+    }
+
+    #[test]
+    fn the_last_wait_is_cut_to_what_is_left_of_the_budget() {
+        assert_eq!(
+            retry_decision(true, Some(S(30)), S(45), Some(S(60))),
+            RetryDecision::RetryAfter(S(15))
+        );
+        assert_eq!(
+            retry_decision(
+                true,
+                Some(S(30)),
+                Duration::from_millis(59_999),
+                Some(S(60))
+            ),
+            RetryDecision::RetryAfter(Duration::from_millis(1))
+        );
+    }
+
+    #[test]
+    fn a_spent_budget_fails_the_next_transient_failure_at_once() {
+        assert_eq!(
+            retry_decision(true, Some(S(1)), S(60), Some(S(60))),
+            RetryDecision::BudgetSpent
+        );
+        assert_eq!(
+            retry_decision(true, Some(S(1)), S(61), Some(S(60))),
+            RetryDecision::BudgetSpent
+        );
+    }
+
+    #[test]
+    fn the_waits_of_a_whole_run_never_exceed_the_budget() {
+        // Failures that take no time (a refused connection): the waits alone add up.
+        let budget = S(60);
+        let mut spent = Duration::ZERO;
+        let mut delays = backon::BackoffBuilder::build(backoff(Duration::from_millis(500), 100));
+        let mut attempts = 1;
+        loop {
+            match retry_decision(true, delays.next(), spent, Some(budget)) {
+                RetryDecision::RetryAfter(d) => {
+                    spent += d;
+                    attempts += 1;
+                }
+                RetryDecision::BudgetSpent => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(spent, budget);
+        // 0.5 s doubling (with jitter up to twice as long): the budget runs out after
+        // some 5 to 8 retries, not 100.
+        assert!((5..=9).contains(&attempts), "{attempts} attempts");
+    }
 
     fn decide(status: u16, body: &str) -> (bool, ElasticError) {
         let e = status_error("search benchmark results", status, body.as_bytes(), 10);

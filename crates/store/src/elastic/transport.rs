@@ -4,10 +4,10 @@
 //! Async, on whatever runtime the caller runs (the blocking store brings its own), and
 //! shareable: the counters are atomics, so one transport serves concurrent requests.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use backon::Retryable as _;
+use backon::BackoffBuilder as _;
 use bytes::Bytes;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
@@ -17,7 +17,10 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder}
 use super::config::{ElasticAuth, ElasticConfig};
 use super::error::ElasticError;
 use super::request::{Body, EsRequest, Method};
-use super::retry::{TransportFailure, backoff, classify_transport, is_retryable, status_error};
+use super::retry::{
+    RetryDecision, TransportFailure, backoff, classify_transport, is_retryable, retry_decision,
+    status_error,
+};
 
 /// Counters for the reporter's summary and the benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub struct TransportStats {
     pub retries: u64,
     /// Response bytes after decompression.
     pub bytes_received: u64,
+    /// Time spent on requests that needed a retry (first attempt to last, waits
+    /// included): what ELASTIC_RETRY_BUDGET bounds.
+    pub retrying: Duration,
 }
 
 /// A response: status and the whole body.
@@ -43,6 +49,8 @@ struct Counters {
     requests: AtomicU64,
     retries: AtomicU64,
     bytes_received: AtomicU64,
+    /// [`TransportStats::retrying`] of the requests that have finished, in nanoseconds.
+    retrying_nanos: AtomicU64,
 }
 
 pub struct Transport {
@@ -51,6 +59,7 @@ pub struct Transport {
     timeout: Duration,
     retries: u32,
     retry_delay: Duration,
+    retry_budget: Option<Duration>,
     counters: Counters,
 }
 
@@ -86,6 +95,7 @@ impl Transport {
             timeout: config.timeout,
             retries: config.retries,
             retry_delay: config.retry_delay,
+            retry_budget: config.retry_budget,
             counters: Counters::default(),
         })
     }
@@ -97,6 +107,55 @@ impl Transport {
             requests: c.requests.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             bytes_received: c.bytes_received.load(Ordering::Relaxed),
+            retrying: Duration::from_nanos(c.retrying_nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The retry decision for a request (or a batch of `_bulk` items) that started at
+    /// `started` and just failed: [`retry_decision`] with the time this process has
+    /// spent retrying so far, this request's time included.
+    pub(crate) fn decide(
+        &self,
+        retryable: bool,
+        next_delay: Option<Duration>,
+        started: Instant,
+    ) -> RetryDecision {
+        let spent = self.stats().retrying + started.elapsed();
+        retry_decision(retryable, next_delay, spent, self.retry_budget)
+    }
+
+    /// Counts a request that needed a retry, from `started` to now, against the budget.
+    pub(crate) fn record_retrying(&self, started: Instant) {
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters
+            .retrying_nanos
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The error for a request given up on after `attempts` attempts.
+    pub(crate) fn given_up(
+        &self,
+        decision: RetryDecision,
+        op: &'static str,
+        attempts: u32,
+        last: ElasticError,
+    ) -> ElasticError {
+        match decision {
+            RetryDecision::BudgetSpent => ElasticError::BudgetSpent {
+                op,
+                attempts,
+                budget: self
+                    .retry_budget
+                    .map(|b| humantime::format_duration(b).to_string())
+                    .unwrap_or_default(),
+                last: Box::new(last),
+            },
+            RetryDecision::RetriesSpent if attempts > 1 => ElasticError::Exhausted {
+                op,
+                attempts,
+                last: Box::new(last),
+            },
+            _ => last,
         }
     }
 
@@ -137,34 +196,38 @@ impl Transport {
                 HeaderValue::from_static("application/x-ndjson"),
             );
         }
-        let attempts = AtomicU32::new(0);
-        let once = || async {
-            attempts.fetch_add(1, Ordering::Relaxed);
+        let mut delays = backoff(self.retry_delay, self.retries).build();
+        let started = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            self.attempt(req, headers.clone(), body.clone(), accept)
+            let e = match self
+                .attempt(req, headers.clone(), body.clone(), accept)
                 .await
-        };
-        let result = once
-            .retry(backoff(self.retry_delay, self.retries))
-            .sleep(tokio::time::sleep)
-            .when(is_retryable)
-            .notify(|e, wait| {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    op = req.op,
-                    retry_in = ?wait,
-                    "Elasticsearch request failed, retrying: {e}"
-                );
-            })
-            .await;
-        let attempts = attempts.load(Ordering::Relaxed);
-        match result {
-            Err(e) if is_retryable(&e) && attempts > 1 => Err(ElasticError::Exhausted {
-                op: req.op,
-                attempts,
-                last: Box::new(e),
-            }),
-            other => other,
+            {
+                Ok(response) => {
+                    if attempts > 1 {
+                        self.record_retrying(started);
+                    }
+                    return Ok(response);
+                }
+                Err(e) => e,
+            };
+            let decision = self.decide(is_retryable(&e), delays.next(), started);
+            let RetryDecision::RetryAfter(wait) = decision else {
+                if is_retryable(&e) {
+                    self.record_retrying(started);
+                }
+                return Err(self.given_up(decision, req.op, attempts, e));
+            };
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                op = req.op,
+                retry_in = ?wait,
+                "Elasticsearch request failed, retrying: {e}"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -6,6 +6,7 @@ mod calico;
 mod contract;
 mod elastic;
 mod elastic_real;
+mod faults;
 mod findings;
 mod lifecycle;
 mod notifications;
