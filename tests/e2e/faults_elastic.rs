@@ -8,6 +8,7 @@
 //! Cut points are drawn from a seeded generator; the seed is printed (FAULT_SEED
 //! replays it).
 
+use compliance_testkit::secrets::Kept as _;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ fn ctl(url: &str, args: &[&str]) -> Output {
         .env("ELASTIC_RETRY_DELAY", "10ms")
         .args(args)
         .output()
-        .unwrap()
+        .kept()
 }
 
 fn reporter(url: &str, vars: &[(&str, &str)]) -> Output {
@@ -68,7 +69,7 @@ fn reporter(url: &str, vars: &[(&str, &str)]) -> Output {
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output().kept()
 }
 
 /// A fake cluster holding three nodes' results, and a proxy in front of it.
@@ -259,7 +260,7 @@ fn an_unreachable_cluster_ends_the_reporter_within_its_budget_and_not_the_benchm
         .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
         .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END)
         .output()
-        .unwrap();
+        .kept();
     let took = started.elapsed();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
