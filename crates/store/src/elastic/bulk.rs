@@ -74,10 +74,7 @@ impl ElasticStore {
         let mut failures = Vec::new();
         let mut attempts = 1u32;
         let mut stored = 0u64;
-        let mut delays = backon::BackoffBuilder::build(retry::backoff(
-            self.transport.retry_delay(),
-            self.transport.retries(),
-        ));
+        let mut delays = retry::delays(self.transport.retry_delay(), self.transport.retries());
         let started = std::time::Instant::now();
         loop {
             let body = batch.body_for(&pending);

@@ -100,6 +100,15 @@ pub fn backoff(first: Duration, retries: u32) -> ExponentialBuilder {
         .with_max_times(retries as usize)
 }
 
+/// The waits of [`backoff`], none longer than its cap (30 s, or `first` when longer).
+///
+/// backon adds its jitter after applying the cap, so its waits reach twice the cap (55 s
+/// was measured against a 30 s cap); the documented cap holds only when cut here.
+pub fn delays(first: Duration, retries: u32) -> impl Iterator<Item = Duration> + Send {
+    let cap = MAX_RETRY_DELAY.max(first);
+    backon::BackoffBuilder::build(backoff(first, retries)).map(move |d| d.min(cap))
+}
+
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryDecision {
@@ -212,6 +221,23 @@ mod tests {
         assert_eq!(
             retry_decision(true, Some(S(1)), S(61), Some(S(60))),
             RetryDecision::BudgetSpent
+        );
+    }
+
+    #[test]
+    fn no_wait_is_longer_than_the_documented_cap_of_30_seconds() {
+        for _ in 0..20 {
+            let waits: Vec<Duration> = delays(Duration::from_millis(500), 12).collect();
+            assert_eq!(waits.len(), 12);
+            assert!(waits.iter().all(|w| *w <= MAX_RETRY_DELAY), "{waits:?}");
+            // The cap is reached, not merely respected by small waits.
+            assert_eq!(waits.last(), Some(&MAX_RETRY_DELAY), "{waits:?}");
+        }
+        // A first wait above the cap is the cap.
+        let long: Vec<Duration> = delays(Duration::from_secs(45), 3).collect();
+        assert!(
+            long.iter().all(|w| *w == Duration::from_secs(45)),
+            "{long:?}"
         );
     }
 

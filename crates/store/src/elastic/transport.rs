@@ -18,7 +18,7 @@ use super::config::{ElasticAuth, ElasticConfig};
 use super::error::ElasticError;
 use super::request::{Body, EsRequest, Method};
 use super::retry::{
-    RetryDecision, TransportFailure, backoff, classify_transport, is_retryable, retry_decision,
+    RetryDecision, TransportFailure, classify_transport, delays, is_retryable, retry_decision,
     status_error,
 };
 
@@ -196,7 +196,7 @@ impl Transport {
                 HeaderValue::from_static("application/x-ndjson"),
             );
         }
-        let mut delays = backoff(self.retry_delay, self.retries).build();
+        let mut delays = delays(self.retry_delay, self.retries);
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
