@@ -7,7 +7,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller bench-server bench-findings fmt lint clean crds image image-check \
+.PHONY: build run serve test fuzz-smoke bench bench-elastic bench-benchmarker bench-controller bench-server bench-findings fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -44,6 +44,13 @@ test:
 	@scripts/prometheus.sh ensure || \
 	  echo "warning: prometheus and promtool could not be installed; the metrics and rules tests will be skipped" >&2
 	$(CARGO) test --workspace
+	$(MAKE) fuzz-smoke
+
+# Every fuzz target (fuzz/, docs/fuzzing.md) built and run for FUZZ_SECONDS each from its
+# seed corpus; a crash fails the run. Without a nightly toolchain it says SKIPPED.
+FUZZ_SECONDS ?= 15
+fuzz-smoke:
+	scripts/fuzz.sh smoke $(FUZZ_SECONDS)
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server bench-findings
 	$(CARGO) bench -p compliance-core --bench report
