@@ -8,3 +8,4 @@ mod support;
 mod auth;
 mod browser;
 mod pages;
+mod uris;
