@@ -20,8 +20,8 @@ use compliance::settings::notify::{NotifyConfig, parse_receivers};
 use compliance::settings::reporter::{ReporterConfig, SpecSource};
 use compliance::settings::server::{ServerConfig, parse_listen};
 use compliance::settings::{
-    ConfigError, LogConfig, RawEnv, datastore, elastic, health_from_env, kube_settings,
-    parse_bool, parse_datastore, parse_duration, parse_fail_on, parse_port, parse_time, retention,
+    ConfigError, LogConfig, RawEnv, datastore, elastic, health_from_env, kube_settings, parse_bool,
+    parse_datastore, parse_duration, parse_fail_on, parse_port, parse_time, retention,
 };
 use compliance_kube::REPORTER;
 use libfuzzer_sys::fuzz_target;
@@ -112,7 +112,11 @@ fuzz_target!(|data: &[u8]| {
     single(parse_datastore("X_DATASTORE", v), "X_DATASTORE", v);
     single(parse_fail_on("X_FAIL_ON", v), "X_FAIL_ON", v);
     single(parse_listen("X_LISTEN", v), "X_LISTEN", v);
-    single(retention::parse_retention("X_RETENTION", v), "X_RETENTION", v);
+    single(
+        retention::parse_retention("X_RETENTION", v),
+        "X_RETENTION",
+        v,
+    );
     single(
         retention::parse_benchmark_retention("X_RETENTION", v),
         "X_RETENTION",
@@ -151,7 +155,10 @@ fuzz_target!(|data: &[u8]| {
 fn single<T>(r: Result<T, ConfigError>, variable: &str, value: &str) {
     if let Err(e) = r {
         assert_eq!(e.variable, variable, "{e}");
-        assert!(value.contains(e.value.trim()), "{e} quotes another value than {value:?}");
+        assert!(
+            value.contains(e.value.trim()),
+            "{e} quotes another value than {value:?}"
+        );
         assert!(!e.message.is_empty(), "{e}");
     }
 }

@@ -12,8 +12,8 @@ use compliance_store::elastic::request::Indices;
 use compliance_store::elastic::response::{
     ParseError, ReportPart, newest_copy, parse_bulk, parse_counted_hits, parse_error,
     parse_field_mappings, parse_head, parse_hits, parse_index_template, parse_last_result_times,
-    parse_latest_page, parse_lifecycle_policy, parse_node_names, parse_open_pit,
-    parse_part_names, parse_resolve, parse_text_documents, parse_written_index,
+    parse_latest_page, parse_lifecycle_policy, parse_node_names, parse_open_pit, parse_part_names,
+    parse_resolve, parse_text_documents, parse_written_index,
 };
 use compliance_store::elastic::retry::{classify_transport, is_retryable, status_error};
 use libfuzzer_sys::fuzz_target;
@@ -41,7 +41,10 @@ fuzz_target!(|body: &[u8]| {
 
     let indices = Indices::new("cluster");
     if let Ok(names) = named(parse_resolve(body, &indices, BASE)) {
-        assert!(names.windows(2).all(|w| w[0] < w[1]), "not sorted and unique: {names:?}");
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "not sorted and unique: {names:?}"
+        );
         assert!(names.iter().all(|n| indices.owns(BASE, n)), "{names:?}");
     }
     let _ = named(parse_open_pit(body));
@@ -53,7 +56,11 @@ fuzz_target!(|body: &[u8]| {
     let _ = named(parse_text_documents(body));
     if let Ok(outcome) = named(parse_bulk(body)) {
         for f in &outcome.failures {
-            assert!(f.position < outcome.items, "{f:?} of {} items", outcome.items);
+            assert!(
+                f.position < outcome.items,
+                "{f:?} of {} items",
+                outcome.items
+            );
             let _ = f.is_retryable();
         }
     }

@@ -25,11 +25,17 @@ fuzz_target!(|data: &[u8]| {
     let mut res = Resources::default();
     if let Err(e) = res.add_text(Path::new("fuzz.yaml"), text) {
         let message = e.to_string();
-        assert!(message.contains("fuzz.yaml"), "error does not name the file: {message}");
+        assert!(
+            message.contains("fuzz.yaml"),
+            "error does not name the file: {message}"
+        );
         return;
     }
     for problem in res.validate_all() {
-        assert!(problem.contains("fuzz.yaml"), "problem without its file: {problem}");
+        assert!(
+            problem.contains("fuzz.yaml"),
+            "problem without its file: {problem}"
+        );
     }
     let names: Vec<String> = res.reports.keys().cloned().collect();
     for name in &names {
@@ -78,12 +84,19 @@ fn check_schedule(text: &str) {
     }
     let limited = Schedule::parse(text);
     let Ok(s) = Schedule::parse_any_frequency(text) else {
-        assert!(limited.is_err(), "parse accepted what parse_any_frequency refused");
+        assert!(
+            limited.is_err(),
+            "parse accepted what parse_any_frequency refused"
+        );
         return;
     };
     let fires = s.fires_per_hour();
     assert!(fires >= 1, "an accepted schedule never fires: {text:?}");
-    assert_eq!(limited.is_ok(), fires <= 2, "{text:?} fires {fires} times an hour");
+    assert_eq!(
+        limited.is_ok(),
+        fires <= 2,
+        "{text:?} fires {fires} times an hour"
+    );
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 17, 40, 0).unwrap();
     let prev = s.previous_fire(now, true);
     let next = s.next_fire(now, false);
@@ -91,6 +104,9 @@ fn check_schedule(text: &str) {
         assert!(p <= now && now < n, "{text:?}: {p} .. {now} .. {n}");
     }
     if let Some((start, end)) = s.last_completed_window(now, Duration::minutes(30)) {
-        assert!(start < end && end <= now, "{text:?}: window {start} .. {end}");
+        assert!(
+            start < end && end <= now,
+            "{text:?}: window {start} .. {end}"
+        );
     }
 }

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(run) => run,
         Err(e) => {
             let message = e.to_string();
-            assert!(message.contains(SOURCE), "error does not name the file: {message}");
+            assert!(
+                message.contains(SOURCE),
+                "error does not name the file: {message}"
+            );
             return;
         }
     };
@@ -32,11 +35,18 @@ fuzz_target!(|data: &[u8]| {
     let imported = build_document(vec![run], &KubeBenchOptions::new("node-1", timestamp))
         .expect("one parsed run with a node name builds a document");
     let document = imported.document;
-    assert_eq!(document.tests.len(), results, "results lost between run and document");
+    assert_eq!(
+        document.tests.len(),
+        results,
+        "results lost between run and document"
+    );
 
     let line = serde_json::to_string(&document).expect("a document serialises");
     let (back, stats) = read_all(Cursor::new(line.as_bytes()), "-", &mut interner)
         .expect("reading from memory cannot fail");
-    assert_eq!(stats.skipped, 0, "the NDJSON reader skipped an imported document: {stats:?}");
+    assert_eq!(
+        stats.skipped, 0,
+        "the NDJSON reader skipped an imported document: {stats:?}"
+    );
     assert_eq!(back, vec![document], "the document changed through NDJSON");
 });

@@ -19,11 +19,21 @@ fuzz_target!(|data: &[u8]| {
         .expect("reading from memory cannot fail");
     let lines = data.split(|b| *b == b'\n').count() as u64;
     assert_eq!(stats.read, docs.len() as u64);
-    assert!(stats.read + stats.skipped <= lines, "{stats:?} over {lines} lines");
+    assert!(
+        stats.read + stats.skipped <= lines,
+        "{stats:?} over {lines} lines"
+    );
     assert!(stats.reasons.len() <= REASONS_KEPT);
-    assert_eq!(stats.reasons.len() as u64, stats.skipped.min(REASONS_KEPT as u64));
+    assert_eq!(
+        stats.reasons.len() as u64,
+        stats.skipped.min(REASONS_KEPT as u64)
+    );
     for r in &stats.reasons {
-        assert!(r.line >= 1 && r.line <= lines, "reason on line {} of {lines}", r.line);
+        assert!(
+            r.line >= 1 && r.line <= lines,
+            "reason on line {} of {lines}",
+            r.line
+        );
     }
     if docs.is_empty() {
         return;
@@ -35,6 +45,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let (back, again) = read_all(Cursor::new(out.as_bytes()), "-", &mut interner)
         .expect("reading from memory cannot fail");
-    assert_eq!(again.skipped, 0, "a document read did not read back: {again:?}");
+    assert_eq!(
+        again.skipped, 0,
+        "a document read did not read back: {again:?}"
+    );
     assert_eq!(back, docs, "documents changed through NDJSON");
 });

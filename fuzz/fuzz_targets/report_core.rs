@@ -22,9 +22,9 @@ use arbitrary::Arbitrary;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use compliance_core::model::global_report::API_VERSION;
 use compliance_core::model::{
-    BenchmarkDocument, BenchmarkTest, CLUSTER_SCOPE_NODE_NAME, CisBenchmarkParams,
-    GlobalReport, GlobalReportSpec, GlobalReportType, GlobalReportWaiver, ObjectMeta,
-    BenchmarkSelection, Rating, ResultsFilter, TestStatus, TestText, WaiverSpec, WAIVER_KIND,
+    BenchmarkDocument, BenchmarkSelection, BenchmarkTest, CLUSTER_SCOPE_NODE_NAME,
+    CisBenchmarkParams, GlobalReport, GlobalReportSpec, GlobalReportType, GlobalReportWaiver,
+    ObjectMeta, Rating, ResultsFilter, TestStatus, TestText, WAIVER_KIND, WaiverSpec,
 };
 use compliance_core::order::cmp_dotted;
 use compliance_core::render::{
@@ -37,10 +37,33 @@ use compliance_core::report::{
 };
 use libfuzzer_sys::fuzz_target;
 
-const NODES: &[&str] = &["node-a", "node-b", "Node-C", "node-10", "node-9", "ñode", CLUSTER_SCOPE_NODE_NAME, " "];
+const NODES: &[&str] = &[
+    "node-a",
+    "node-b",
+    "Node-C",
+    "node-10",
+    "node-9",
+    "ñode",
+    CLUSTER_SCOPE_NODE_NAME,
+    " ",
+];
 const NUMBERS: &[&str] = &[
-    "1.1.1", "1.1.2", "1.1.10", "1.1.9", "1.2.1", "1.2", "1", "2.1.1", "4.2.6", "5.1.1",
-    "1.2.a", "a", "", "1..2", "01.1", "18446744073709551616.1",
+    "1.1.1",
+    "1.1.2",
+    "1.1.10",
+    "1.1.9",
+    "1.2.1",
+    "1.2",
+    "1",
+    "2.1.1",
+    "4.2.6",
+    "5.1.1",
+    "1.2.a",
+    "a",
+    "",
+    "1..2",
+    "01.1",
+    "18446744073709551616.1",
 ];
 const SECTIONS: &[&str] = &["1.1", "1.2", "1", "2.1", "4.2", "5", "", "x"];
 const VERSIONS: &[&str] = &["1.29", "v1.29.3", "1.30.0", "", "none", "1.2.3.4"];
@@ -135,8 +158,16 @@ fuzz_target!(|input: Input| {
                         benchmark_selection: f.version.map(|v| BenchmarkSelection {
                             kubernetes_version: Some(pick(VERSIONS, v).to_string()),
                         }),
-                        include: f.include.iter().map(|i| pick(NUMBERS, *i).to_string()).collect(),
-                        exclude: f.exclude.iter().map(|i| pick(SECTIONS, *i).to_string()).collect(),
+                        include: f
+                            .include
+                            .iter()
+                            .map(|i| pick(NUMBERS, *i).to_string())
+                            .collect(),
+                        exclude: f
+                            .exclude
+                            .iter()
+                            .map(|i| pick(SECTIONS, *i).to_string())
+                            .collect(),
                     })
                     .collect(),
                 not_observed_as: match input.not_observed % 5 {
@@ -180,7 +211,10 @@ fuzz_target!(|input: Input| {
         builder.set_waivers(waivers.clone());
         builder.expect_nodes("nodes", input.expected.iter().map(|i| pick(NODES, *i)));
         for (node, minutes) in &input.last_results {
-            builder.set_last_result(pick(NODES, *node), end - Duration::days(2) + Duration::minutes((*minutes).into()));
+            builder.set_last_result(
+                pick(NODES, *node),
+                end - Duration::days(2) + Duration::minutes((*minutes).into()),
+            );
         }
         for d in docs {
             builder.offer(d);
@@ -191,7 +225,10 @@ fuzz_target!(|input: Input| {
     let mut again = ReportBuilder::new(request).expect("valid cis values");
     build(&mut again, &mut docs.clone().into_iter().rev());
     let (reversed, _) = again.finish();
-    assert_eq!(doc, reversed, "the report depends on the order of the documents");
+    assert_eq!(
+        doc, reversed,
+        "the report depends on the order of the documents"
+    );
 
     for i in &input.expected {
         let n = pick(NODES, *i);
@@ -205,8 +242,15 @@ fuzz_target!(|input: Input| {
         .map(|d| d.node_name.clone())
         .collect();
     names.extend(expected_names);
-    let got: Vec<&str> = doc.cis_benchmark.iter().map(|n| n.node_name.as_str()).collect();
-    assert!(got.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()), "node order {got:?}");
+    let got: Vec<&str> = doc
+        .cis_benchmark
+        .iter()
+        .map(|n| n.node_name.as_str())
+        .collect();
+    assert!(
+        got.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()),
+        "node order {got:?}"
+    );
     assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>());
 
     let s = &doc.cis_benchmark_summary;
@@ -228,7 +272,12 @@ fuzz_target!(|input: Input| {
             assert!(node.results.is_empty() && n.total == 0 && n.total_info == 0 && n.waived == 0);
             assert_eq!(n.status, Rating::Low);
         } else {
-            assert_eq!(n.status, rating(n.total_pass, n.total, &params), "{}", node.node_name);
+            assert_eq!(
+                n.status,
+                rating(n.total_pass, n.total, &params),
+                "{}",
+                node.node_name
+            );
             assert_eq!(
                 n.status_without_waivers,
                 (n.waived > 0).then(|| rating(n.total_pass, n.total + n.waived, &params))
@@ -244,7 +293,10 @@ fuzz_target!(|input: Input| {
         for section in &node.results {
             let mut c = [0u64; 4];
             for t in &section.results {
-                assert!(numbers.insert(t.text.test_number.clone()), "a test twice on a node");
+                assert!(
+                    numbers.insert(t.text.test_number.clone()),
+                    "a test twice on a node"
+                );
                 match (counted_as(&t.status, params.not_observed_as), &t.waiver) {
                     (Counted::Pass, None) => c[0] += 1,
                     (Counted::Fail, None) => c[1] += 1,
@@ -261,27 +313,46 @@ fuzz_target!(|input: Input| {
                 section.section,
                 node.node_name
             );
-            assert_eq!(section.status, rating(section.pass, section.pass + section.fail, &params));
-            let tests: Vec<&str> =
-                section.results.iter().map(|t| t.text.test_number.as_str()).collect();
-            assert!(tests.windows(2).all(|w| cmp_dotted(w[0], w[1]).is_le()), "{tests:?}");
+            assert_eq!(
+                section.status,
+                rating(section.pass, section.pass + section.fail, &params)
+            );
+            let tests: Vec<&str> = section
+                .results
+                .iter()
+                .map(|t| t.text.test_number.as_str())
+                .collect();
+            assert!(
+                tests.windows(2).all(|w| cmp_dotted(w[0], w[1]).is_le()),
+                "{tests:?}"
+            );
             for i in 0..4 {
                 sum[i] += c[i];
             }
         }
-        assert_eq!(sum, [n.total_pass, n.total_fail, n.total_info, n.waived], "{}", node.node_name);
+        assert_eq!(
+            sum,
+            [n.total_pass, n.total_fail, n.total_info, n.waived],
+            "{}",
+            node.node_name
+        );
     }
     assert_eq!(ratings, [s.high_count, s.med_count, s.low_count]);
     assert_eq!(waived, s.waived_count);
     assert_eq!(no_results, s.no_results_count);
     serde_json::from_str::<serde_json::Value>(&doc.ui_summary).expect("the UI summary is JSON");
 
-    let top = top_failed_tests(&doc.cis_benchmark, params.num_failed_tests, params.not_observed_as);
+    let top = top_failed_tests(
+        &doc.cis_benchmark,
+        params.num_failed_tests,
+        params.not_observed_as,
+    );
     assert!(top.len() <= params.num_failed_tests);
     let mut failed: HashMap<&str, u64> = HashMap::new();
     for node in &doc.cis_benchmark {
         for t in node.results.iter().flat_map(|s| &s.results) {
-            if t.waiver.is_none() && counted_as(&t.status, params.not_observed_as) == Counted::Fail {
+            if t.waiver.is_none() && counted_as(&t.status, params.not_observed_as) == Counted::Fail
+            {
                 *failed.entry(t.text.test_number.as_str()).or_default() += 1;
             }
         }
@@ -292,16 +363,24 @@ fuzz_target!(|input: Input| {
     }
     assert!(
         top.windows(2).all(|w| w[0].failed_count > w[1].failed_count
-            || (w[0].failed_count == w[1].failed_count && cmp_dotted(&w[0].index, &w[1].index).is_lt())),
+            || (w[0].failed_count == w[1].failed_count
+                && cmp_dotted(&w[0].index, &w[1].index).is_lt())),
         "{top:?}"
     );
 
-    let results: usize = doc.cis_benchmark.iter().flat_map(|n| &n.results).map(|s| s.results.len()).sum();
+    let results: usize = doc
+        .cis_benchmark
+        .iter()
+        .flat_map(|n| &n.results)
+        .map(|s| s.results.len())
+        .sum();
     let nodes = doc.cis_benchmark.len();
     let csv = |write: &dyn Fn(&mut Vec<u8>)| -> usize {
         let mut out = Vec::new();
         write(&mut out);
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(out.as_slice());
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(out.as_slice());
         let columns = reader.headers().expect("a header").len();
         let mut rows = 0;
         for record in reader.records() {
@@ -312,9 +391,18 @@ fuzz_target!(|input: Input| {
         rows
     };
     assert_eq!(csv(&|w| write_total_summary(&doc, w).expect("written")), 1);
-    assert_eq!(csv(&|w| write_node_summary(&doc, w).expect("written")), nodes);
-    assert_eq!(csv(&|w| write_node_provenance(&doc, w).expect("written")), nodes);
-    assert_eq!(csv(&|w| write_all_tests(&doc, w).expect("written")), results);
+    assert_eq!(
+        csv(&|w| write_node_summary(&doc, w).expect("written")),
+        nodes
+    );
+    assert_eq!(
+        csv(&|w| write_node_provenance(&doc, w).expect("written")),
+        nodes
+    );
+    assert_eq!(
+        csv(&|w| write_all_tests(&doc, w).expect("written")),
+        results
+    );
     assert!(csv(&|w| write_failed_tests(&doc, w).expect("written")) <= results);
 });
 
@@ -325,7 +413,11 @@ fn document(d: &Doc, end: DateTime<Utc>) -> BenchmarkDocument {
         kind: "kube".to_string(),
         node_name: pick(NODES, d.node).to_string(),
         timestamp: end + Duration::minutes(d.minutes.into()),
-        error: if d.error { "kube-bench failed".to_string() } else { String::new() },
+        error: if d.error {
+            "kube-bench failed".to_string()
+        } else {
+            String::new()
+        },
         tests: d
             .tests
             .iter()
@@ -358,9 +450,21 @@ fn waiver(w: &Waiver, end: DateTime<Utc>) -> GlobalReportWaiver {
             labels: Default::default(),
         },
         spec: WaiverSpec {
-            tests: w.tests.iter().map(|i| pick(NUMBERS, *i).to_string()).collect(),
-            reports: w.reports.iter().map(|i| pick(REPORTS, *i).to_string()).collect(),
-            node_names: w.nodes.iter().map(|i| pick(NODES, *i).to_string()).collect(),
+            tests: w
+                .tests
+                .iter()
+                .map(|i| pick(NUMBERS, *i).to_string())
+                .collect(),
+            reports: w
+                .reports
+                .iter()
+                .map(|i| pick(REPORTS, *i).to_string())
+                .collect(),
+            node_names: w
+                .nodes
+                .iter()
+                .map(|i| pick(NODES, *i).to_string())
+                .collect(),
             node_selector: None,
             reason: "accepted".to_string(),
             owner: "security".to_string(),

@@ -68,7 +68,10 @@ fn bad_names<T>(r: Result<T, ApiError>, names: &str) {
     if let Err(e) = r {
         match &e {
             ApiError::BadParameter { name, .. } => {
-                assert!(names.split('|').any(|n| n == name), "{e} names {name}, not {names}");
+                assert!(
+                    names.split('|').any(|n| n == name),
+                    "{e} names {name}, not {names}"
+                );
                 assert_eq!(e.status().as_u16(), 400, "{e}");
             }
             other => panic!("a parameter refused with {other:?}"),

@@ -144,9 +144,8 @@ fn fires_on_some_day(cron: &Cron) -> bool {
             }
             let mut day = NaiveDate::from_ymd_opt(year, month, 1);
             while let Some(d) = day.filter(|d| d.month() == month) {
-                let weekday = croner::Weekday::from_days_from_sunday(
-                    d.weekday().num_days_from_sunday(),
-                );
+                let weekday =
+                    croner::Weekday::from_days_from_sunday(d.weekday().num_days_from_sunday());
                 if p.day_match(year, month, d.day(), weekday).unwrap_or(false) {
                     return true;
                 }
