@@ -412,7 +412,18 @@ pub fn parse_time(
             })?;
             let d = Duration::from_std(d)
                 .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
-            if sign == '-' { now - d } else { now + d }
+            let moved = if sign == '-' {
+                now.checked_sub_signed(d)
+            } else {
+                now.checked_add_signed(d)
+            };
+            moved.ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    value,
+                    "the time is outside the calendar (about 262,000 years either way)",
+                )
+            })?
         }
     } else {
         time::parse(v).map_err(|e| {
@@ -438,6 +449,20 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    /// Found while fuzzing the environment parsers (by reading what the env_values target
+    /// drives, not within its run): `now-1000000y` is a valid duration but no valid time,
+    /// and the subtraction panicked, so TIGERA_COMPLIANCE_REPORT_START_TIME crashed the
+    /// reporter instead of naming the variable.
+    #[test]
+    fn relative_time_beyond_the_calendar_is_refused_by_name_not_a_panic() {
+        for value in ["now-1000000y", "now+1000000y"] {
+            let e = parse_time("TIGERA_COMPLIANCE_REPORT_START_TIME", value, now()).unwrap_err();
+            assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_START_TIME");
+            assert_eq!(e.value, value);
+            assert!(e.message.contains("outside"), "{e}");
+        }
     }
 
     /// Found by the env_values fuzz target: envy refused the second value with "duplicate
