@@ -8,7 +8,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= cis-compliance:$(VERSION)
 BENCHMARKER_IMAGE ?= cis-compliance-benchmarker:$(VERSION)
 
-.PHONY: build run serve test bench bench-elastic bench-benchmarker bench-controller bench-server bench-findings fmt lint clean crds image image-check \
+.PHONY: build run serve test fuzz-smoke bench bench-elastic bench-benchmarker bench-controller bench-server bench-findings fmt lint clean crds image image-check \
 	image-benchmarker image-check-benchmarker
 
 build:
@@ -50,6 +50,13 @@ test:
 	@scripts/secret-scan.sh --self-test
 	COMPLIANCE_TEST_LOGS="$(TEST_LOGS)" bash -o pipefail -c '$(CARGO) test --workspace 2>&1 | tee "$(TEST_LOGS)/cargo-test.txt"'
 	scripts/secret-scan.sh "$(TEST_LOGS)" "$(TEST_LOGS)/cargo-test.txt"
+	$(MAKE) fuzz-smoke
+
+# Every fuzz target (fuzz/, docs/fuzzing.md) built and run for FUZZ_SECONDS each from its
+# seed corpus; a crash fails the run. Without a nightly toolchain it says SKIPPED.
+FUZZ_SECONDS ?= 15
+fuzz-smoke:
+	scripts/fuzz.sh smoke $(FUZZ_SECONDS)
 
 bench: bench-elastic bench-benchmarker bench-controller bench-server bench-findings
 	$(CARGO) bench -p compliance-core --bench report

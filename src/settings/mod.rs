@@ -222,10 +222,28 @@ pub struct RawEnv {
 
 impl RawEnv {
     /// Reads the variables from `(name, value)` pairs, e.g. `std::env::vars()`.
+    ///
+    /// Names match whatever their case, as envy matches them; when one variable comes in
+    /// several spellings (`LOG_LEVEL` and `log_level`, both legal in one environment) or
+    /// twice, the documented upper-case spelling wins, else the last one given.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> RawEnv {
+        // envy refuses a field given twice ("duplicate field"): one value per name.
+        let mut chosen: std::collections::HashMap<String, (bool, String, String)> =
+            std::collections::HashMap::new();
+        for (name, value) in vars {
+            let upper = name.bytes().all(|b| !b.is_ascii_lowercase());
+            let key = name.to_lowercase();
+            match chosen.get(&key) {
+                Some((true, _, _)) if !upper => {}
+                _ => {
+                    chosen.insert(key, (upper, name, value));
+                }
+            }
+        }
         // Every field is an optional string, so envy cannot fail on values; unknown
         // variables are ignored.
-        envy::from_iter(vars).expect("every variable is an optional string")
+        envy::from_iter(chosen.into_values().map(|(_, name, value)| (name, value)))
+            .expect("every variable is an optional string, each given once")
     }
 }
 
@@ -445,7 +463,18 @@ pub fn parse_time(
             })?;
             let d = Duration::from_std(d)
                 .map_err(|_| ConfigError::new(variable, value, "duration is too long"))?;
-            if sign == '-' { now - d } else { now + d }
+            let moved = if sign == '-' {
+                now.checked_sub_signed(d)
+            } else {
+                now.checked_add_signed(d)
+            };
+            moved.ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    value,
+                    "the time is outside the calendar (about 262,000 years either way)",
+                )
+            })?
         }
     } else {
         time::parse(v).map_err(|e| {
@@ -471,6 +500,43 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    /// Found while fuzzing the environment parsers (by reading what the env_values target
+    /// drives, not within its run): `now-1000000y` is a valid duration but no valid time,
+    /// and the subtraction panicked, so TIGERA_COMPLIANCE_REPORT_START_TIME crashed the
+    /// reporter instead of naming the variable.
+    #[test]
+    fn relative_time_beyond_the_calendar_is_refused_by_name_not_a_panic() {
+        for value in ["now-1000000y", "now+1000000y"] {
+            let e = parse_time("TIGERA_COMPLIANCE_REPORT_START_TIME", value, now()).unwrap_err();
+            assert_eq!(e.variable, "TIGERA_COMPLIANCE_REPORT_START_TIME");
+            assert_eq!(e.value, value);
+            assert!(e.message.contains("outside"), "{e}");
+        }
+    }
+
+    /// Found by the env_values fuzz target: envy refused the second value with "duplicate
+    /// field" and `from_vars` panicked, so a pod whose environment had `LOG_LEVEL` and
+    /// `log_level` (or one name twice) crashed at start.
+    #[test]
+    fn raw_env_with_a_variable_given_twice_or_in_two_cases_is_read_not_a_panic() {
+        let e = env(&[
+            ("ELASTIC_MAX_REQUEST_BYTES", "10mb"),
+            ("ELASTIC_MAX_REQUEST_BYTES", "20mb"),
+            ("LOG_LEVEL", "debug"),
+            ("log_level", "trace"),
+            ("Log_Format", "json"),
+            ("log_format", "text"),
+        ]);
+        assert_eq!(e.elastic.elastic_max_request_bytes.as_deref(), Some("20mb"));
+        // The documented upper-case spelling wins over another, in either order.
+        assert_eq!(e.log_level.as_deref(), Some("debug"));
+        let e = env(&[("log_level", "trace"), ("LOG_LEVEL", "debug")]);
+        assert_eq!(e.log_level.as_deref(), Some("debug"));
+        // Among spellings that are not the documented one, the last given.
+        let e = env(&[("Log_Format", "json"), ("log_format", "text")]);
+        assert_eq!(e.log_format.as_deref(), Some("text"));
     }
 
     #[test]

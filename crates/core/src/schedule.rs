@@ -3,12 +3,16 @@
 //! One report's end is the next one's start, so a schedule defines a sequence of windows
 //! `[previous fire, fire]`. The time is always passed in: nothing here reads the clock.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
 /// Most reports a schedule may start within any one hour (docs/spec.md §2).
 pub const MAX_FIRES_PER_HOUR: usize = 2;
+
+/// The Gregorian calendar, weekdays included, repeats every 400 years (146,097 days, exactly
+/// 20,871 weeks): day fields that match no day of one such cycle match no day ever.
+const CALENDAR_CYCLE_YEARS: i32 = 400;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -55,11 +59,16 @@ impl Schedule {
             .build()
             .parse(trimmed)
             .map_err(|e| ScheduleError::Parse(text.to_string(), e.to_string()))?;
+        // Refuses a schedule that never fires, whatever the limit. croner says so itself
+        // only after searching every day up to the year 5000, seconds of CPU for each
+        // `0 0 30 2 *` checked; one calendar cycle of day checks answers in milliseconds.
+        if !fires_on_some_day(&cron) {
+            return Err(ScheduleError::NeverFires(text.to_string()));
+        }
         let schedule = Schedule {
             text: trimmed.to_string(),
             cron,
         };
-        // Refuses a schedule that never fires, whatever the limit.
         schedule.max_fires_per_hour()?;
         Ok(schedule)
     }
@@ -122,6 +131,29 @@ impl Schedule {
         let start = self.previous_fire(end, false)?;
         Some((start, end))
     }
+}
+
+/// Whether the day fields (month, day of month, day of week, with croner's `L`, `W` and
+/// `#`) match any day: checked over one whole calendar cycle, from 2000.
+fn fires_on_some_day(cron: &Cron) -> bool {
+    let p = &cron.pattern;
+    for year in 2000..2000 + CALENDAR_CYCLE_YEARS {
+        for month in 1..=12 {
+            if !p.month_match(month).unwrap_or(false) {
+                continue;
+            }
+            let mut day = NaiveDate::from_ymd_opt(year, month, 1);
+            while let Some(d) = day.filter(|d| d.month() == month) {
+                let weekday =
+                    croner::Weekday::from_days_from_sunday(d.weekday().num_days_from_sunday());
+                if p.day_match(year, month, d.day(), weekday).unwrap_or(false) {
+                    return true;
+                }
+                day = d.succ_opt();
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -206,6 +238,32 @@ mod tests {
             Schedule::parse("daily"),
             Err(ScheduleError::FieldCount(_))
         ));
+    }
+
+    /// Found by the global_report_yaml fuzz target: croner searched to the year 5000
+    /// before saying `0 0 30 2 *` never fires, 5.6 s for one schedule in the fuzz build, so
+    /// a few such GlobalReports held validation for longer than its 10 s limit. The day
+    /// check decides over one 400-year calendar cycle; rare days still fire.
+    #[test]
+    fn schedules_that_never_fire_are_refused_by_the_day_check_and_rare_ones_kept() {
+        for never in ["0 0 30 2 *", "0 0 31 4,6,9,11 *"] {
+            let cron = CronParser::builder()
+                .seconds(Seconds::Disallowed)
+                .build()
+                .parse(never)
+                .expect("a valid expression");
+            assert!(!fires_on_some_day(&cron), "{never}");
+            assert!(matches!(
+                Schedule::parse_any_frequency(never),
+                Err(ScheduleError::NeverFires(_))
+            ));
+        }
+        // February 29th comes every four years, the fifth Friday of a February once in 28.
+        for rare in ["0 0 29 2 *", "0 0 * 2 5#5", "0 0 L 2 *"] {
+            let s = Schedule::parse_any_frequency(rare).unwrap_or_else(|e| panic!("{rare}: {e}"));
+            let now = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+            assert!(s.next_fire(now, false).is_some(), "{rare}");
+        }
     }
 
     #[test]

@@ -9,3 +9,4 @@ mod auth;
 mod browser;
 mod hostile;
 mod pages;
+mod uris;
