@@ -386,36 +386,11 @@ fn positive_duration(
     }
 }
 
-/// A byte count: digits with an optional unit (B, KB, MB, GB, KiB, MiB, GiB; any case).
+/// ELASTIC_MAX_REQUEST_BYTES: a size ([`super::parse_size`]) that fits in memory.
 fn parse_bytes(variable: &str, value: &str) -> Result<usize, ConfigError> {
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    let (digits, unit) = value.split_at(split);
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "kib" | "k" => 1 << 10,
-        "mib" | "m" => 1 << 20,
-        "gib" | "g" => 1 << 30,
-        _ => {
-            return Err(ConfigError::new(
-                variable,
-                value,
-                "expected a size such as 50MiB or 52428800",
-            ));
-        }
-    };
-    let bytes = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| {
-            ConfigError::new(variable, value, "expected a size such as 50MiB or 52428800")
-        })?;
+    let bytes = usize::try_from(super::parse_size(variable, value)?).map_err(|_| {
+        ConfigError::new(variable, value, "expected a size such as 50MiB or 52428800")
+    })?;
     if bytes < MIN_MAX_REQUEST_BYTES {
         return Err(ConfigError::new(
             variable,

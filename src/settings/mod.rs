@@ -119,9 +119,23 @@ pub fn kube_bench_max_output(env: &RawEnv) -> Result<u64, ConfigError> {
 
 fn parse_max_output(value: &str) -> Result<u64, ConfigError> {
     const VARIABLE: &str = compliance_core::import::MAX_SIZE_VARIABLE;
+    let bytes = parse_size(VARIABLE, value)?;
+    if bytes < MIN_KUBE_BENCH_MAX_OUTPUT {
+        return Err(ConfigError::new(
+            VARIABLE,
+            value,
+            "must be at least 1KiB (a node run of kube-bench prints tens of kilobytes)",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A byte count, for every size variable: digits with an optional unit, decimal (B, KB,
+/// MB, GB) or binary (KiB, MiB, GiB, or K, M, G), in any case.
+pub fn parse_size(variable: &str, value: &str) -> Result<u64, ConfigError> {
     let invalid = || {
         ConfigError::new(
-            VARIABLE,
+            variable,
             value,
             "expected a size such as 64MiB, 512KiB or 1048576",
         )
@@ -132,24 +146,19 @@ fn parse_max_output(value: &str) -> Result<u64, ConfigError> {
     let (digits, unit) = value.split_at(split);
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
         "kib" | "k" => 1 << 10,
         "mib" | "m" => 1 << 20,
         "gib" | "g" => 1 << 30,
         _ => return Err(invalid()),
     };
-    let bytes = digits
+    digits
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(invalid)?;
-    if bytes < MIN_KUBE_BENCH_MAX_OUTPUT {
-        return Err(ConfigError::new(
-            VARIABLE,
-            value,
-            "must be at least 1KiB (a node run of kube-bench prints tens of kilobytes)",
-        ));
-    }
-    Ok(bytes)
+        .ok_or_else(invalid)
 }
 
 /// The variables as strings, read with `envy` (names are the lower-cased variables).
