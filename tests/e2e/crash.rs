@@ -408,8 +408,13 @@ fn campaign(name: &str, target: &Target, nodes: usize, runs: usize) {
         outcomes[0],
         outcomes[1],
     );
+    // Only the fake Elasticsearch can hold a write open (it delays the first `_bulk`
+    // answer), so only there is a kill during the write certain. A SQLite commit takes
+    // milliseconds: whether a kill lands in it is luck, which a test must not need
+    // (the 200-run campaign, COMPLIANCE_CRASH_RUNS=200, hit it 67 times).
     assert!(
         runs < 6
+            || target_is_sqlite(target)
             || phases.get(&Phase::Writing).copied().unwrap_or(0)
                 + phases.get(&Phase::AfterCommit).copied().unwrap_or(0)
                 > 0,
