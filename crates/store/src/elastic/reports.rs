@@ -224,15 +224,10 @@ impl ElasticStore {
     /// The head is the commit point of a split report: when the answer to storing it is
     /// lost, this tells whether the cluster has it before its parts may be deleted.
     async fn head_generation(&self, id: &str) -> Result<Option<(String, String)>, ElasticError> {
-        let resp = self
-            .send(&request::report_by_id(
-                &self.indices.read_patterns(REPORT_INDEX),
-                id,
-            ))
-            .await?;
-        let (hits, _) = response::parse_hits("get report", &resp.body)?;
-        Ok(newest_copy(id, &hits)?
-            .and_then(|(marker, hit)| Some((marker.generation?, hit.index.clone()))))
+        Ok(self
+            .newest_copy_of(id)
+            .await?
+            .and_then(|(marker, index, _)| Some((marker.generation?, index))))
     }
 
     /// Deletes the copies of report `id` in any index but `written`.
@@ -463,6 +458,18 @@ impl ElasticStore {
         &self,
         id: &str,
     ) -> Result<Option<(SplitMarker, String)>, ElasticError> {
+        Ok(self
+            .newest_copy_of(id)
+            .await?
+            .map(|(marker, _, source)| (marker, source)))
+    }
+
+    /// The newest copy of report `id`'s document, read by id: its parts marker, the index
+    /// holding it and its JSON; `None` when no report has this id.
+    async fn newest_copy_of(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SplitMarker, String, String)>, ElasticError> {
         let resp = self
             .send(&request::report_by_id(
                 &self.indices.read_patterns(REPORT_INDEX),
@@ -470,7 +477,8 @@ impl ElasticStore {
             ))
             .await?;
         let (hits, _) = response::parse_hits("get report", &resp.body)?;
-        Ok(newest_copy(id, &hits)?.map(|(marker, hit)| (marker, hit.source.get().to_string())))
+        Ok(newest_copy(id, &hits)?
+            .map(|(marker, hit)| (marker, hit.index.clone(), hit.source.get().to_string())))
     }
 
     /// How report `id`'s nodes are stored, read with its newest document: the nodes
