@@ -44,7 +44,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, Failure> {
     let args = Args::parse();
-    let env = RawEnv::from_vars(std::env::vars());
+    let env = RawEnv::from_os_vars(std::env::vars_os())?;
     // Logging first, so that with LOG_FORMAT=json even a bad variable is reported as JSON.
     logging::init(LogConfig::from_env(&env)?);
     let cfg = BenchmarkerConfig::from_env(&env)?;

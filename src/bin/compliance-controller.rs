@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<u8, Failure> {
-    let env = RawEnv::from_vars(std::env::vars());
+    let env = RawEnv::from_os_vars(std::env::vars_os())?;
     logging::init(LogConfig::from_env(&env)?);
     let cfg = ControllerConfig::from_env(&env)?;
     let metrics = ControllerMetrics::new();

@@ -354,7 +354,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, Failure> {
     let cli = Cli::parse();
-    let env = RawEnv::from_vars(std::env::vars());
+    let env = RawEnv::from_os_vars(std::env::vars_os())?;
     logging::init(LogConfig::from_env(&env)?);
     // Chosen only by the commands that use a store: `validate` and `crds` must work
     // before anything is configured.

@@ -254,6 +254,46 @@ impl RawEnv {
         envy::from_iter(chosen.into_values().map(|(_, name, value)| (name, value)))
             .expect("every variable is an optional string, each given once")
     }
+
+    /// Reads the process's variables as the operating system gives them,
+    /// `std::env::vars_os()`.
+    ///
+    /// A variable the programs read whose value is not UTF-8 text is refused by name
+    /// (`std::env::vars()` would panic on it); any other variable that is not text, a name
+    /// included, belongs to something else and is ignored.
+    pub fn from_os_vars(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<RawEnv, ConfigError> {
+        let mut text = Vec::new();
+        let mut refused: Option<ConfigError> = None;
+        for (name, value) in vars {
+            // Every name the programs read is ASCII, so a name that is not text is not ours.
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => text.push((name, value)),
+                Err(value) if refused.is_none() && RawEnv::reads(&name) => {
+                    refused = Some(ConfigError::new(
+                        &name,
+                        &value.to_string_lossy(),
+                        "not UTF-8 text (the bytes that are not are shown as \u{fffd})",
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(RawEnv::from_vars(text)),
+        }
+    }
+
+    /// Whether the programs read the variable `name` (in any case, as envy matches).
+    fn reads(name: &str) -> bool {
+        let set = RawEnv::from_vars([(name.to_string(), String::new())]);
+        format!("{set:?}") != format!("{:?}", RawEnv::default())
+    }
 }
 
 /// How log lines are written to standard error.
@@ -509,6 +549,39 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         time::parse("2026-11-26T17:40:12.5Z").unwrap()
+    }
+
+    /// Found while writing the reliability campaign's closing note: every program read its
+    /// environment with `std::env::vars()`, which panics on a value that is not UTF-8, so
+    /// `LOG_LEVEL` set to Latin-1 bytes crashed the pod instead of naming the variable.
+    #[test]
+    fn a_variable_that_is_not_utf8_is_refused_by_name_and_others_are_ignored() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let latin1 = || OsString::from_vec(b"d\xe9bug".to_vec());
+        let os = |k: &str, v: &str| (OsString::from(k), OsString::from(v));
+
+        for name in [
+            "LOG_LEVEL",
+            "log_level",
+            "ELASTIC_PASSWORD",
+            "COMPLIANCE_RESOURCES",
+        ] {
+            let e = RawEnv::from_os_vars([os("LOG_FORMAT", "json"), (name.into(), latin1())])
+                .unwrap_err();
+            assert_eq!(e.variable, name);
+            assert_eq!(e.value, "d\u{fffd}bug");
+            assert!(e.to_string().contains("not UTF-8 text"), "{e}");
+        }
+
+        // Not ours: a value or a name that is not text belongs to something else.
+        let env = RawEnv::from_os_vars([
+            os("LOG_LEVEL", "debug"),
+            (OsString::from("SOMETHING_ELSE"), latin1()),
+            (latin1(), OsString::from("x")),
+        ])
+        .unwrap();
+        assert_eq!(env.log_level.as_deref(), Some("debug"));
     }
 
     /// Found while fuzzing the environment parsers (by reading what the env_values target
