@@ -117,7 +117,7 @@ impl Resources {
             }
             let head: Head = serde_saphyr::from_str(chunk).map_err(|e| ResourceError::Yaml {
                 origin: origin.clone(),
-                message: e.to_string(),
+                message: yaml_message(&e),
             })?;
             let kind = head.kind.unwrap_or_default();
             let name = head.metadata.and_then(|m| m.name).unwrap_or_default();
@@ -308,7 +308,7 @@ fn typed<T: DeserializeOwned>(
         } else {
             path.clone()
         },
-        message: e.to_string(),
+        message: yaml_message(&e),
     })
 }
 
@@ -330,6 +330,70 @@ fn split_documents(text: &str) -> Vec<&str> {
     }
     docs.push(&text[start..]);
     docs
+}
+
+/// The reader's words for a YAML error; a breached limit in words a user acts on.
+///
+/// serde-saphyr guards every document with limits against runaway input (250,000 values,
+/// aliases, nesting) and reports a breach as `budget breached: Nodes { nodes: 250001 }`,
+/// which names neither the limit nor the place.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let mut inner = e;
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = error;
+    }
+    let serde_saphyr::Error::Budget { breach, location } = inner else {
+        return e.to_string();
+    };
+    let limits = serde_saphyr::Budget::default();
+    let what = match breach {
+        BudgetBreach::Nodes { .. } => format!(
+            "the document is too large: it has more than {} values (scalars, lists and \
+             maps), the YAML reader's limit",
+            thousands(limits.max_nodes)
+        ),
+        BudgetBreach::Depth { .. } => format!(
+            "the document nests lists and maps more than {} levels deep, the YAML reader's limit",
+            limits.max_depth
+        ),
+        BudgetBreach::ScalarBytes { .. } => format!(
+            "the document's text values add up to more than {} bytes, the YAML reader's limit",
+            thousands(limits.max_total_scalar_bytes)
+        ),
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::Anchors { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::MergeKeys { .. } => {
+            "the document uses more aliases (*name) or merge keys than the YAML reader allows"
+                .to_string()
+        }
+        other => format!("the document breaks a limit of the YAML reader ({other:?})"),
+    };
+    if location.line() > 0 {
+        format!(
+            "{what}; reached at line {} column {}",
+            location.line(),
+            location.column()
+        )
+    } else {
+        what
+    }
+}
+
+/// `250000` as `250,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -369,6 +433,42 @@ spec:
             .load_report("daily-cis-results")
             .unwrap_err()
             .to_string()
+    }
+
+    /// Found by the hostile-input runs: a GlobalReport with 100,001 resultsFilters entries
+    /// was refused with the YAML reader's `budget breached: Nodes { nodes: 250001 }`.
+    #[test]
+    fn a_document_past_the_yaml_readers_limits_is_refused_in_words_with_its_line() {
+        let mut text = SEED.to_string();
+        for i in 0..130_000 {
+            text.push_str(&format!("    - exclude: [\"9.{i}\"]\n"));
+        }
+        let e = load(&text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("reports.yaml (document 1): not valid YAML: "),
+            "{e}"
+        );
+        assert!(e.contains("more than 250,000 values"), "{e}");
+        assert!(e.contains("; reached at line "), "{e}");
+        assert!(!e.contains("budget breached"), "{e}");
+
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let e = load(&format!("kind: GlobalReport\nspec: {deep}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 64 levels deep"), "{e}");
+
+        let mut bombs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (i, prev) in ('b'..='k').zip('a'..='j') {
+            let row = vec![format!("*{prev}"); 10].join(", ");
+            bombs.push_str(&format!("{i}: &{i} [{row}]\n"));
+        }
+        let e = load(&bombs).unwrap_err().to_string();
+        assert!(e.contains("not valid YAML: the document"), "{e}");
+
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(67_108_864), "67,108,864");
     }
 
     #[test]
