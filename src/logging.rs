@@ -27,9 +27,14 @@ pub fn init(cfg: LogConfig) {
         format!("{},kube_client=off", cfg.level)
     };
     let filter = EnvFilter::new(directives);
+    let ansi = colours(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false);
     JSON.store(cfg.json, Ordering::Relaxed);
     // A second init (tests calling run twice) keeps the first subscriber.
@@ -38,4 +43,28 @@ pub fn init(cfg: LogConfig) {
     } else {
         builder.try_init()
     };
+}
+
+/// Whether text log lines are coloured: only on a terminal, and not when `NO_COLOR` is set
+/// to anything but the empty string (no-color.org).
+///
+/// In a pod, standard error is a pipe into the node's log files, and colour codes there
+/// split every `key=value` in `kubectl logs` and in log search.
+fn colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colours;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn text_logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some(OsStr::new(""))));
+        assert!(!colours(true, Some(OsStr::new("1"))));
+        assert!(!colours(false, None));
+        assert!(!colours(false, Some(OsStr::new(""))));
+    }
 }
