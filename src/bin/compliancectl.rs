@@ -729,6 +729,8 @@ fn import_kube_bench(
 
 fn import_benchmarks(datastore: &Datastore, file: &Path, env: &RawEnv) -> Result<u8, Failure> {
     let retention = settings::retention::from_env(env)?;
+    // A document is made from one kube-bench output, so its line has the same limit.
+    let max_line = settings::kube_bench_max_output(env)?;
     let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -739,7 +741,8 @@ fn import_benchmarks(datastore: &Datastore, file: &Path, env: &RawEnv) -> Result
     };
     let store = BlockingStore::open(datastore, OpenMode::Create)?.with_retention(retention);
     let mut interner = TextInterner::new();
-    let mut docs = import::ndjson::NdjsonReader::new(reader, file, &mut interner);
+    let mut docs =
+        import::ndjson::NdjsonReader::new(reader, file, &mut interner).with_max_line(max_line);
     let stored = store.put_benchmarks(
         (&mut docs).map(|r| r.map_err(|e| Box::new(e) as compliance_store::InputError)),
     )?;

@@ -522,3 +522,102 @@ async fn the_api_server_takes_or_refuses_100000_filter_entries() {
         other => panic!("{} KiB accepted or failed otherwise: {other:?}", size >> 10),
     }
 }
+
+/// A variable the programs read holding bytes that are not UTF-8 (a Latin-1 value from an
+/// old shell profile, say) is refused by name with exit 2 by every program, instead of the
+/// panic `std::env::vars()` gave; a variable they do not read may hold such bytes.
+#[test]
+fn every_program_refuses_a_variable_that_is_not_utf8_by_name() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let env = Env::new();
+    let latin1 = || OsString::from_vec(b"d\xe9bug".to_vec());
+    for (program, args) in [
+        (env!("CARGO_BIN_EXE_compliance-reporter"), &[][..]),
+        (
+            env!("CARGO_BIN_EXE_compliance-benchmarker"),
+            &["--once"][..],
+        ),
+        (env!("CARGO_BIN_EXE_compliance-controller"), &[][..]),
+        (env!("CARGO_BIN_EXE_compliance-server"), &[][..]),
+        (
+            env!("CARGO_BIN_EXE_compliancectl"),
+            &["reports", "list"][..],
+        ),
+    ] {
+        let out = env
+            .command(program, &[])
+            .args(args)
+            .env("LOG_LEVEL", latin1())
+            .env("SOME_OTHER_TOOLS_VARIABLE", latin1())
+            .output()
+            .kept();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{program}: {err}");
+        assert!(
+            err.contains("LOG_LEVEL=\"d\u{fffd}bug\": not UTF-8 text"),
+            "{program}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{program}: {err}");
+        assert!(
+            !err.contains("SOME_OTHER_TOOLS_VARIABLE"),
+            "{program}: {err}"
+        );
+    }
+}
+
+/// One NDJSON line of 100 MiB between two good documents, under a 1 MiB
+/// KUBE_BENCH_MAX_OUTPUT: `compliancectl import benchmarks` skips that line by number
+/// with its reason, stores the other two and never holds the long line.
+#[test]
+fn an_ndjson_line_over_the_limit_is_skipped_with_bounded_memory() {
+    let env = Env::new();
+    let doc = |node: &str| {
+        json!({
+            "version": "cis-1.23", "kubernetesVersion": "1.25", "type": "kube",
+            "node_name": node, "timestamp": AT, "error": "", "cluster": "cluster",
+            "tests": [{
+                "section": "1.1", "section_desc": "Control Plane Node Configuration Files",
+                "test_number": "1.1.1", "test_desc": "Ensure x (Automated)",
+                "test_info": "chmod 600 f", "status": "FAIL", "scored": true
+            }]
+        })
+        .to_string()
+    };
+    let file = env.path("docs.ndjson");
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&file).unwrap());
+        writeln!(w, "{}", doc("n1")).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        w.write_all(b"{\"node_name\":\"").unwrap();
+        for _ in 0..100 {
+            w.write_all(&chunk).unwrap();
+        }
+        w.write_all(b"\"}\n").unwrap();
+        writeln!(w, "{}", doc("n2")).unwrap();
+    }
+    let mut cmd = env.command(
+        env!("CARGO_BIN_EXE_compliancectl"),
+        &[("KUBE_BENCH_MAX_OUTPUT", "1MiB")],
+    );
+    cmd.args(["import", "benchmarks", file.to_str().unwrap()]);
+    let (out, peak_kib, took) = run_measured(cmd);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        stdout(&out).contains("imported 2 documents from") && stdout(&out).contains("skipped 1"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        err.contains("longer than the limit of 1 MiB set by KUBE_BENCH_MAX_OUTPUT"),
+        "{err}"
+    );
+    // Piped standard error is not a terminal: no colour codes between `line` and `=2`.
+    assert!(err.contains("line=2") && !err.contains('\u{1b}'), "{err}");
+    assert!(peak_kib < (1 << 10) + (96 << 10), "peak {peak_kib} KiB");
+    eprintln!(
+        "MEASURE compliancectl import benchmarks with a 100 MiB line, limit 1 MiB: {took:?}, \
+         peak RSS {peak_kib} KiB"
+    );
+}

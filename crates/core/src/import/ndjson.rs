@@ -21,6 +21,13 @@ use super::ImportError;
 /// ones are for a summary at the end, where thousands of lines would drown the point.
 pub const REASONS_KEPT: usize = 10;
 
+/// The longest line read by default: 64 MiB, the default limit of the kube-bench output
+/// a document is made from ([`super::DEFAULT_MAX_SIZE`], KUBE_BENCH_MAX_OUTPUT).
+///
+/// A longer line is skipped, its bytes read and dropped as they come, so one runaway
+/// line cannot take the importer's memory.
+pub const DEFAULT_MAX_LINE: u64 = super::DEFAULT_MAX_SIZE;
+
 /// What a read did: documents returned, lines skipped and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NdjsonStats {
@@ -58,8 +65,18 @@ pub struct NdjsonReader<'i, R> {
     /// Reused for every line, so memory stays at the longest line, not the file.
     line: Vec<u8>,
     line_number: u64,
+    /// Lines longer than this many bytes (newline excluded) are skipped.
+    max_line: u64,
     done: bool,
     stats: NdjsonStats,
+}
+
+/// What one read of a line found.
+enum Line {
+    End,
+    Read,
+    /// Longer than the limit; its bytes were dropped.
+    TooLong,
 }
 
 impl<'i, R: BufRead> NdjsonReader<'i, R> {
@@ -71,9 +88,16 @@ impl<'i, R: BufRead> NdjsonReader<'i, R> {
             interner,
             line: Vec::new(),
             line_number: 0,
+            max_line: DEFAULT_MAX_LINE,
             done: false,
             stats: NdjsonStats::default(),
         }
+    }
+
+    /// Skips lines longer than `bytes` (default [`DEFAULT_MAX_LINE`]).
+    pub fn with_max_line(mut self, bytes: u64) -> Self {
+        self.max_line = bytes;
+        self
     }
 
     /// What has been read so far.
@@ -89,6 +113,45 @@ impl<'i, R: BufRead> NdjsonReader<'i, R> {
     /// The name given to [`NdjsonReader::new`], for the caller's own messages.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+
+    /// Reads the next line into `self.line`, holding at most the limit and a byte.
+    fn read_line(&mut self) -> std::io::Result<Line> {
+        use std::io::Read;
+        self.line.clear();
+        let limit = self.max_line.saturating_add(1);
+        if (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.line)?
+            == 0
+        {
+            return Ok(Line::End);
+        }
+        if self.line.len() as u64 == limit && self.line.last() != Some(&b'\n') {
+            self.line.clear();
+            loop {
+                let buf = match self.reader.fill_buf() {
+                    Ok(buf) => buf,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                if buf.is_empty() {
+                    break;
+                }
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        self.reader.consume(end + 1);
+                        break;
+                    }
+                    None => {
+                        let all = buf.len();
+                        self.reader.consume(all);
+                    }
+                }
+            }
+            return Ok(Line::TooLong);
+        }
+        Ok(Line::Read)
     }
 
     fn skip(&mut self, reason: String) {
@@ -113,10 +176,17 @@ impl<R: BufRead> Iterator for NdjsonReader<'_, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
-                Ok(0) => self.done = true,
-                Ok(_) => {
+            match self.read_line() {
+                Ok(Line::End) => self.done = true,
+                Ok(Line::TooLong) => {
+                    self.line_number += 1;
+                    let limit = super::size_text(self.max_line);
+                    self.skip(format!(
+                        "longer than the limit of {limit} set by {}",
+                        super::MAX_SIZE_VARIABLE
+                    ));
+                }
+                Ok(Line::Read) => {
                     self.line_number += 1;
                     let mut text = self.line.as_slice();
                     if self.line_number == 1 {
@@ -283,6 +353,83 @@ mod tests {
         let (docs, stats) = read_all(input.as_slice(), "x", &mut TextInterner::new()).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(stats.skipped, 1);
+    }
+
+    /// Reads `input` with a line limit, through a small buffer so lines span many fills.
+    fn read_limited(input: &[u8], max_line: u64) -> (Vec<BenchmarkDocument>, NdjsonStats) {
+        let mut interner = TextInterner::new();
+        let mut reader = NdjsonReader::new(
+            BufReader::with_capacity(7, input),
+            "in.ndjson",
+            &mut interner,
+        )
+        .with_max_line(max_line);
+        let docs = reader.by_ref().map(Result::unwrap).collect();
+        (docs, reader.into_stats())
+    }
+
+    /// Left out of the first reliability pass: one line of a gigabyte was held whole.
+    #[test]
+    fn a_line_longer_than_the_limit_is_skipped_by_number_and_the_next_read() {
+        let good = doc_line("n1", "PASS");
+        let limit = good.len() as u64;
+        let input = format!(
+            "{good}\n{}\n{}\n{good}",
+            "x".repeat(limit as usize + 1),
+            doc_line("n2-with-a-longer-name", "FAIL")
+        );
+        let (docs, stats) = read_limited(input.as_bytes(), limit);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(stats.skipped, 2);
+        assert_eq!(
+            stats.reasons[0].to_string(),
+            format!("line 2: longer than the limit of {limit} bytes set by KUBE_BENCH_MAX_OUTPUT")
+        );
+        assert_eq!(stats.reasons[1].line, 3);
+
+        // The default is the kube-bench output limit, and a 64 MiB line says so.
+        assert_eq!(DEFAULT_MAX_LINE, 64 << 20);
+        let huge = vec![b'{'; (64 << 20) + 2];
+        let (docs, stats) = read_limited(&huge, DEFAULT_MAX_LINE);
+        assert!(docs.is_empty());
+        assert_eq!(
+            stats.reasons[0].reason,
+            "longer than the limit of 64 MiB set by KUBE_BENCH_MAX_OUTPUT"
+        );
+    }
+
+    proptest::proptest! {
+        /// A line is kept exactly when it fits the limit (its newline aside), wherever the
+        /// buffer's fills fall, and the lines after a long one are read as usual.
+        #[test]
+        fn lines_fit_the_limit_or_are_skipped_alone(
+            pads in proptest::collection::vec(0usize..40, 1..6),
+            slack in 0u64..30,
+            last_newline: bool,
+        ) {
+            let lines: Vec<String> = pads
+                .iter()
+                .enumerate()
+                .map(|(i, pad)| doc_line(&format!("n{i}{}", "x".repeat(*pad)), "PASS"))
+                .collect();
+            let limit = lines.iter().map(String::len).min().unwrap() as u64 + slack;
+            let mut input = lines.join("\n");
+            if last_newline {
+                input.push('\n');
+            }
+            let (docs, stats) = read_limited(input.as_bytes(), limit);
+            let kept: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.len() as u64 <= limit)
+                .map(String::as_str)
+                .collect();
+            proptest::prop_assert_eq!(docs.len(), kept.len());
+            proptest::prop_assert_eq!(stats.skipped as usize, lines.len() - kept.len());
+            for (doc, line) in docs.iter().zip(&kept) {
+                let name = format!("\"node_name\":\"{}\"", doc.node_name);
+                proptest::prop_assert!(line.contains(&name), "{} not in {}", name, line);
+            }
+        }
     }
 
     /// Fails after handing out its data once, like a disk going away mid-file.
