@@ -71,7 +71,10 @@ pub fn exit(program: &str, what: &str, result: Result<u8, Failure>) -> ExitCode 
             if crate::logging::json() {
                 tracing::error!(%error, exit_code = code, kind = %failure.kind, "{what}");
             } else {
-                eprintln!("{program}: error: {error}");
+                // Lines are kept (some errors list what they refused, a line each); what
+                // else a terminal acts on, from quoted outside text, is escaped.
+                let error: Vec<_> = error.split('\n').map(crate::show::terminal).collect();
+                eprintln!("{program}: error: {}", error.join("\n"));
             }
             ExitCode::from(code)
         }

@@ -621,3 +621,42 @@ fn an_ndjson_line_over_the_limit_is_skipped_with_bounded_memory() {
          peak RSS {peak_kib} KiB"
     );
 }
+
+/// Text from outside reaches log fields and error messages (here a file name; elsewhere
+/// node names, kube-bench output, a store's answer): in a log line a line feed, carriage
+/// return or ESC in it is escaped, so it can neither start a forged log line nor drive a
+/// terminal; in a failing program's last line all but line feeds are.
+#[test]
+fn outside_text_in_text_logs_and_errors_cannot_forge_a_line_or_drive_a_terminal() {
+    let env = Env::new();
+    let forged = "x\n1999-01-01T00:00:00Z ERROR forged\u{1b}[2J\r.ndjson";
+    let file = env.path(forged);
+    std::fs::write(&file, "not a document\n").unwrap();
+    let out = env.ctl(&["import", "benchmarks", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let missing = env.path(&format!("missing-{forged}"));
+    let failed = env.ctl(
+        &[
+            "import",
+            "kube-bench",
+            missing.to_str().unwrap(),
+            "--node",
+            "n1",
+        ],
+        &[],
+    );
+    assert_ne!(failed.status.code(), Some(0), "{}", stderr(&failed));
+    // A log line is one line, whatever its fields hold.
+    let log = stderr(&out);
+    assert!(
+        log.contains("x\\n1999-01-01T00:00:00Z ERROR forged\\u{1b}[2J\\r"),
+        "{log}"
+    );
+    assert!(!has_raw_control(&log), "{log:?}");
+    assert!(!log.lines().any(|l| l.starts_with("1999-01-01")), "{log}");
+    // The last line of a failing program keeps its own line breaks (some errors list
+    // what they refused, a line each) and escapes everything else.
+    let err = stderr(&failed);
+    assert!(err.contains("ERROR forged\\u{1b}[2J\\r.ndjson"), "{err}");
+    assert!(!has_raw_control(&err), "{err:?}");
+}
