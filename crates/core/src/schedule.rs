@@ -62,7 +62,7 @@ impl Schedule {
         // Refuses a schedule that never fires, whatever the limit. croner says so itself
         // only after searching every day up to the year 5000, seconds of CPU for each
         // `0 0 30 2 *` checked; one calendar cycle of day checks answers in milliseconds.
-        if !fires_on_some_day(&cron) {
+        if !fires_at_some_time_of_day(&cron) || !fires_on_some_day(&cron) {
             return Err(ScheduleError::NeverFires(text.to_string()));
         }
         let schedule = Schedule {
@@ -133,6 +133,15 @@ impl Schedule {
     }
 }
 
+/// Whether the minute and hour fields match any time of day. croner accepts fields that
+/// match nothing (a lone `,`), and then searches to the year 5000 for a fire, as for a
+/// day that never comes.
+fn fires_at_some_time_of_day(cron: &Cron) -> bool {
+    let p = &cron.pattern;
+    (0..24).any(|h| p.hour_match(h).unwrap_or(false))
+        && (0..60).any(|m| p.minute_match(m).unwrap_or(false))
+}
+
 /// Whether the day fields (month, day of month, day of week, with croner's `L`, `W` and
 /// `#`) match any day: checked over one whole calendar cycle, from 2000.
 fn fires_on_some_day(cron: &Cron) -> bool {
@@ -189,6 +198,41 @@ mod tests {
             w,
             Some((t("2026-11-25T00:00:00Z"), t("2026-11-26T00:00:00Z")))
         );
+    }
+
+    /// Found by the third fuzz campaign (`global_report_yaml`, after 3.4 million runs): a
+    /// minute or hour field of a lone `,` matches no time, croner accepts it, and finding
+    /// its first fire searched to the year 5000 (over 10 s in the fuzz build).
+    #[test]
+    fn schedules_whose_time_fields_match_nothing_are_refused_at_once() {
+        for text in [",  * * * *", "* , * * *", ", , * * *", "0,, , * * *"] {
+            // croner takes them: the time check, not croner's search, refuses them.
+            let cron = CronParser::builder()
+                .seconds(Seconds::Disallowed)
+                .build()
+                .parse(text);
+            if let Ok(cron) = &cron {
+                assert!(!fires_at_some_time_of_day(cron), "{text:?}");
+            }
+            let e = Schedule::parse_any_frequency(text);
+            assert!(
+                matches!(
+                    e,
+                    Err(ScheduleError::NeverFires(_)) | Err(ScheduleError::Parse(..))
+                ),
+                "{text:?}: {e:?}"
+            );
+            assert!(Schedule::parse(text).is_err(), "{text:?}");
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .build()
+            .parse(",  * * * *")
+            .expect("croner accepts a lone comma");
+        assert!(!fires_at_some_time_of_day(&cron));
+        for kept in ["0 0 * * *", "59 23 * * *", "0,30 * * * *"] {
+            assert!(Schedule::parse(kept).is_ok(), "{kept:?}");
+        }
     }
 
     #[test]
