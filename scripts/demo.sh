@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${BIN:-target/release}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
 DB=${DB:-compliance.db}
 OUT=${OUT:-out}
 export COMPLIANCE_DATASTORE="sqlite:$DB"
