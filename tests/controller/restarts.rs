@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
 use compliance_core::time;
-use compliance_testkit::synth::Rng;
+use compliance_testkit::synth::{Rng, seed_from_env};
 use serde_json::json;
 
 use crate::support::*;
@@ -52,10 +52,7 @@ async fn a_controller_killed_at_random_points_leaves_one_job_per_due_window() {
         .ok()
         .map(|v| v.parse().expect("COMPLIANCE_CRASH_RUNS: a count"))
         .unwrap_or(12);
-    let seed: u64 = std::env::var("COMPLIANCE_CRASH_SEED")
-        .ok()
-        .map(|v| v.parse().expect("COMPLIANCE_CRASH_SEED: a number"))
-        .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
+    let seed = seed_from_env("COMPLIANCE_CRASH_SEED");
     println!("controller restarts: seed {seed} (COMPLIANCE_CRASH_SEED), {rounds} rounds");
     let mut rng = Rng::new(seed);
     f.put_template("tigera.io.report", &["reporter"], &[]).await;

@@ -23,7 +23,7 @@ use compliance_core::model::TextInterner;
 use compliance_store::{BlockingStore, Datastore, OpenMode};
 use compliance_testkit::fake_es::FakeEs;
 use compliance_testkit::fixtures::{kube_bench, root, stderr, t};
-use compliance_testkit::synth::{ClusterShape, Rng, cluster};
+use compliance_testkit::synth::{ClusterShape, Rng, cluster, seed_from_env};
 use tempfile::TempDir;
 
 /// When the synthetic results were taken; window `k` is the minute `k` minutes later,
@@ -47,15 +47,7 @@ fn runs(default: usize) -> usize {
 }
 
 fn seed() -> u64 {
-    match std::env::var("COMPLIANCE_CRASH_SEED") {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("COMPLIANCE_CRASH_SEED={v:?}: expected a number")),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    }
+    seed_from_env("COMPLIANCE_CRASH_SEED")
 }
 
 /// The store under test, as the reporter and the checks reach it.

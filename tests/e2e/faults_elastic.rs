@@ -16,34 +16,13 @@ use std::time::{Duration, Instant};
 use compliance_testkit::fake_es::{FakeEs, RequestMatcher, es_error};
 use compliance_testkit::fault_proxy::{Fault, FaultProxy, When};
 use compliance_testkit::fixtures::{fixture, root, stderr, wait_until};
+use compliance_testkit::synth::{Rng, seed_from_env};
 
 const START: &str = "2026-11-25T00:00:00Z";
 const END: &str = "2026-11-26T00:00:00Z";
 const REPORTS: &str = "tigera_secure_ee_compliance_reports.cluster.";
 const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
 const RUNS: usize = 3;
-
-fn seed() -> u64 {
-    let seed = std::env::var("FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("FAULT_SEED={seed}");
-    seed
-}
-
-/// The n-th number of a seeded sequence in `lo..=hi` (splitmix64).
-fn draw(seed: u64, n: u64, lo: usize, hi: usize) -> usize {
-    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    lo + ((z ^ (z >> 31)) % (hi - lo + 1) as u64) as usize
-}
 
 fn ctl(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_compliancectl"))
@@ -112,12 +91,14 @@ fn assert_one_report(fake: &FakeEs) {
 
 #[test]
 fn the_reporter_rides_out_resets_mid_body_on_reads_and_writes() {
-    let seed = seed();
+    let seed = seed_from_env("FAULT_SEED");
+    println!("FAULT_SEED={seed}");
+    let mut rng = Rng::new(seed);
     let mut outcomes = Vec::new();
-    for run in 0..RUNS as u64 {
+    for _ in 0..RUNS {
         let (fake, proxy) = cluster();
-        let cut = draw(seed, run, 0, 150);
-        let (method, path) = match draw(seed, run + 100, 0, 2) {
+        let cut = rng.between(0, 150);
+        let (method, path) = match rng.between(0, 2) {
             0 => ("POST", "/_search".to_string()),
             1 => (
                 "POST",

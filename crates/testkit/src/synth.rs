@@ -41,6 +41,26 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
+
+    /// A number in `lo..=hi`.
+    pub fn between(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below((hi - lo + 1) as u64) as usize
+    }
+}
+
+/// The seed of a randomised test: `variable` when set (to replay a run), else one from
+/// the clock. The caller prints it, so a failing run can be repeated.
+///
+/// Panics naming the variable when it is set but not a number.
+pub fn seed_from_env(variable: &str) -> u64 {
+    match std::env::var(variable) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{variable}={v:?}: expected a number")),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    }
 }
 
 const VERSIONS: [&str; 4] = ["1.29.3", "1.30.1", "1.28.7", "1.13.7"];

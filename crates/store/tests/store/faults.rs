@@ -17,6 +17,7 @@ use compliance_store::elastic::{ElasticConfig, ElasticError};
 use compliance_store::{BlockingStore, StoreError};
 use compliance_testkit::fake_es::{FakeEs, RequestMatcher, es_error};
 use compliance_testkit::fault_proxy::{Fault, FaultProxy, When};
+use compliance_testkit::synth::{Rng, seed_from_env};
 use serde_json::Value;
 
 use super::support::*;
@@ -28,37 +29,11 @@ const BENCH: &str = "tigera_secure_ee_benchmark_results";
 /// Runs of each scenario.
 const RUNS: usize = 6;
 
-/// A small deterministic generator (splitmix64): the runs' cut points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-}
-
 /// FAULT_SEED, or one from the clock; printed either way.
 fn seeded(scenario: &str) -> Rng {
-    let seed = std::env::var("FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = seed_from_env("FAULT_SEED");
     println!("{scenario}: FAULT_SEED={seed}");
-    Rng(seed)
+    Rng::new(seed)
 }
 
 /// How the runs of a scenario ended.
@@ -289,8 +264,8 @@ fn write_scenario(
 #[test]
 fn a_connection_reset_mid_body_on_a_search_is_retried() {
     read_scenario("reset on search", "search", |rig, rng| {
-        let nth = rng.range(1, 3);
-        let cut = rng.range(0, 300);
+        let nth = rng.between(1, 3);
+        let cut = rng.between(0, 300);
         rig.proxy
             .inject("POST", "/_search", When::Nth(nth), Fault::ResetAfter(cut));
     });
@@ -299,8 +274,8 @@ fn a_connection_reset_mid_body_on_a_search_is_retried() {
 #[test]
 fn a_connection_reset_on_opening_the_point_in_time_is_retried() {
     read_scenario("reset on PIT open", "point in time", |rig, rng| {
-        let times = rng.range(1, 3);
-        let cut = rng.range(0, 20);
+        let times = rng.between(1, 3);
+        let cut = rng.between(0, 20);
         rig.proxy.inject(
             "POST",
             &format!("/{BENCH}.{}", rig.suffix),
@@ -313,8 +288,8 @@ fn a_connection_reset_on_opening_the_point_in_time_is_retried() {
 #[test]
 fn a_truncated_search_answer_is_retried() {
     read_scenario("truncated search", "search", |rig, rng| {
-        let nth = rng.range(1, 3);
-        let cut = rng.range(0, 300);
+        let nth = rng.between(1, 3);
+        let cut = rng.between(0, 300);
         rig.proxy
             .inject("POST", "/_search", When::Nth(nth), Fault::Truncate(cut));
     });
@@ -323,7 +298,7 @@ fn a_truncated_search_answer_is_retried() {
 #[test]
 fn a_non_json_502_from_a_proxy_is_retried() {
     read_scenario("non-JSON 502", "search", |rig, rng| {
-        let times = rng.range(1, 3);
+        let times = rng.between(1, 3);
         rig.proxy
             .inject("POST", "/_search", When::First(times), Fault::html_502());
     });
@@ -332,7 +307,7 @@ fn a_non_json_502_from_a_proxy_is_retried() {
 #[test]
 fn a_503_storm_shorter_than_the_retries_is_ridden_out() {
     read_scenario("503 storm", "search", |rig, rng| {
-        let times = rng.range(1, 3);
+        let times = rng.between(1, 3);
         rig.fake.fail_next(
             RequestMatcher::new("POST", "/_search"),
             times,
@@ -352,7 +327,7 @@ fn a_non_json_200_fails_the_read_naming_it() {
     let mut tally = Tally::default();
     for _ in 0..RUNS {
         let rig = Rig::new("garbage", |_| {}).with_benchmarks();
-        let nth = rng.range(1, 2);
+        let nth = rng.between(1, 2);
         rig.proxy
             .inject("POST", "/_search", When::Nth(nth), Fault::garbage_200());
         let e = elastic(rig.read().unwrap_err());
@@ -377,7 +352,7 @@ fn a_point_in_time_expiring_mid_read_is_reopened_at_any_page() {
     for _ in 0..RUNS {
         let rig = Rig::new("pit", |_| {}).with_benchmarks();
         let expected = rig.expected_read();
-        let at = rng.range(1, expected.len() - 1);
+        let at = rng.between(1, expected.len() - 1);
         let mut got = Vec::new();
         rig.store
             .latest_per_node(&window(), |d| {
@@ -401,7 +376,7 @@ fn a_reset_after_the_cluster_stored_a_bulk_write_duplicates_nothing() {
     let mut tally = Tally::default();
     for _ in 0..RUNS {
         let rig = Rig::new("bulk", |_| {});
-        let cut = rng.range(0, 60);
+        let cut = rng.between(0, 60);
         rig.proxy
             .inject("POST", "/_bulk", When::Nth(1), Fault::ResetAfter(cut));
         let docs = cluster_docs();
@@ -421,8 +396,8 @@ fn a_reset_on_a_report_part_bulk_leaves_one_whole_report() {
         "reset on parts bulk",
         |_| {},
         |rig, rng| {
-            let nth = rng.range(1, 2);
-            let cut = rng.range(0, 200);
+            let nth = rng.between(1, 2);
+            let cut = rng.between(0, 200);
             rig.proxy
                 .inject("POST", "/_bulk", When::Nth(nth), Fault::ResetAfter(cut));
         },
@@ -436,7 +411,7 @@ fn a_reset_after_the_head_was_stored_leaves_one_whole_report() {
         "reset on report head",
         |_| {},
         |rig, rng| {
-            let cut = rng.range(0, 100);
+            let cut = rng.between(0, 100);
             rig.proxy.inject(
                 "PUT",
                 &format!("/{REPORTS}.{}", rig.suffix),
@@ -494,7 +469,7 @@ fn a_429_storm_shorter_than_the_retries_is_ridden_out() {
         "429 storm",
         |_| {},
         |rig, rng| {
-            let times = rng.range(1, 3);
+            let times = rng.between(1, 3);
             rig.fake.fail_next(
                 RequestMatcher::any(),
                 times,
@@ -513,7 +488,7 @@ fn an_endless_429_storm_fails_naming_the_operation_and_keeps_the_previous_report
         |_| {},
         |rig, rng| {
             // On the parts, or on the head.
-            let path = if rng.range(0, 1) == 0 {
+            let path = if rng.between(0, 1) == 0 {
                 "/_bulk".to_string()
             } else {
                 format!("/{REPORTS}.{}", rig.suffix)
