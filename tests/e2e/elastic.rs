@@ -10,13 +10,19 @@ use std::process::{Command, Output};
 
 use fake_es::{FakeEs, RequestMatcher, es_error};
 
-const START: &str = "2026-11-25T00:00:00Z";
-const END: &str = "2026-11-26T00:00:00Z";
-const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
+pub(crate) const START: &str = "2026-11-25T00:00:00Z";
+pub(crate) const END: &str = "2026-11-26T00:00:00Z";
+/// The id of daily-cis-results' report over [START, END].
+pub(crate) const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
 
 fn base(cmd: &mut Command, fake: &FakeEs) {
+    base_at(cmd, &fake.url());
+}
+
+/// A program's environment for the Elasticsearch at `url`: short retries, small pages.
+fn base_at(cmd: &mut Command, url: &str) {
     cmd.env_clear()
-        .env("ELASTIC_URL", fake.url())
+        .env("ELASTIC_URL", url)
         .env("ELASTIC_RETRY_DELAY", "10ms")
         .env("ELASTIC_RETRIES", "3")
         .env("ELASTIC_PAGE_SIZE", "2");
@@ -29,8 +35,14 @@ fn ctl(fake: &FakeEs, args: &[&str]) -> Output {
 }
 
 fn reporter(fake: &FakeEs, vars: &[(&str, &str)]) -> Output {
+    reporter_at(&fake.url(), vars)
+}
+
+/// The reporter's daily-cis-results over [START, END] against the Elasticsearch at `url`
+/// (the fake, or a fault proxy in front of it), `vars` added.
+pub(crate) fn reporter_at(url: &str, vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
-    base(&mut cmd, fake);
+    base_at(&mut cmd, url);
     cmd.env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
         .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
         .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)

@@ -18,10 +18,9 @@ use compliance_testkit::fault_proxy::{Fault, FaultProxy, When};
 use compliance_testkit::fixtures::{fixture, root, stderr, wait_until};
 use compliance_testkit::synth::{Rng, seed_from_env};
 
-const START: &str = "2026-11-25T00:00:00Z";
-const END: &str = "2026-11-26T00:00:00Z";
+use super::elastic::{END, ID, START, reporter_at};
+
 const REPORTS: &str = "tigera_secure_ee_compliance_reports.cluster.";
-const ID: &str = "daily-cis-results_cis-benchmark_c6220b98-9113-5930-a610-83459f316228";
 const RUNS: usize = 3;
 
 fn ctl(url: &str, args: &[&str]) -> Output {
@@ -32,23 +31,6 @@ fn ctl(url: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .kept()
-}
-
-fn reporter(url: &str, vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance-reporter"));
-    cmd.env_clear()
-        .env("ELASTIC_URL", url)
-        .env("ELASTIC_RETRY_DELAY", "10ms")
-        .env("ELASTIC_RETRIES", "3")
-        .env("ELASTIC_PAGE_SIZE", "2")
-        .env("COMPLIANCE_RESOURCES", root().join("examples/reports.yaml"))
-        .env("TIGERA_COMPLIANCE_REPORT_NAME", "daily-cis-results")
-        .env("TIGERA_COMPLIANCE_REPORT_START_TIME", START)
-        .env("TIGERA_COMPLIANCE_REPORT_END_TIME", END);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.output().kept()
 }
 
 /// A fake cluster holding three nodes' results, and a proxy in front of it.
@@ -110,7 +92,7 @@ fn the_reporter_rides_out_resets_mid_body_on_reads_and_writes() {
             ),
         };
         proxy.inject(method, &path, When::Nth(1), Fault::ResetAfter(cut));
-        let out = reporter(&proxy.url(), &[]);
+        let out = reporter_at(&proxy.url(), &[]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert_eq!(proxy.faults_applied().len(), 1, "{:?}", proxy.log());
         assert_one_report(&fake);
@@ -131,14 +113,14 @@ fn a_report_whose_stored_answer_was_lost_is_stored_once_on_the_rerun() {
         When::Always,
         Fault::ResetAfter(0),
     );
-    let out = reporter(&proxy.url(), &[]);
+    let out = reporter_at(&proxy.url(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("store report"), "{err}");
     assert_one_report(&fake);
     // The Job runs it again: the same id, one copy.
     proxy.clear();
-    let out = reporter(&proxy.url(), &[]);
+    let out = reporter_at(&proxy.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_one_report(&fake);
     fake.assert_no_violations();
@@ -147,7 +129,7 @@ fn a_report_whose_stored_answer_was_lost_is_stored_once_on_the_rerun() {
 #[test]
 fn an_endless_429_storm_exits_1_naming_the_operation_and_keeps_the_previous_report() {
     let (fake, proxy) = cluster();
-    let out = reporter(&proxy.url(), &[]);
+    let out = reporter_at(&proxy.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let before = fake.document(REPORTS, ID).unwrap();
     fake.fail_next(
@@ -156,7 +138,7 @@ fn an_endless_429_storm_exits_1_naming_the_operation_and_keeps_the_previous_repo
         429,
         es_error(429, "es_rejected_execution_exception", "rejected execution"),
     );
-    let out = reporter(&proxy.url(), &[]);
+    let out = reporter_at(&proxy.url(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -175,7 +157,7 @@ fn an_endless_429_storm_exits_1_naming_the_operation_and_keeps_the_previous_repo
 #[test]
 fn compliancectl_lists_reports_through_resets_and_a_502_page() {
     let (fake, proxy) = cluster();
-    let out = reporter(&proxy.url(), &[]);
+    let out = reporter_at(&proxy.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     proxy.inject("POST", "/_search", When::Nth(1), Fault::ResetAfter(5));
     proxy.inject("POST", "/_search", When::Nth(2), Fault::html_502());
